@@ -1,0 +1,42 @@
+import { type INestApplication, ValidationPipe } from '@nestjs/common';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import helmet from 'helmet';
+
+import { HttpExceptionFilter } from './common/http-exception.filter.js';
+import { requestIdMiddleware } from './common/request-id.middleware.js';
+
+/**
+ * Everything main.ts applies to the HTTP app, shared with the e2e specs so they test the
+ * same pipes, filters and headers as production.
+ */
+export function configureApp(app: INestApplication): void {
+  const express = app as NestExpressApplication;
+  express.disable('x-powered-by');
+  express.set('trust proxy', 'loopback');
+  app.use(requestIdMiddleware);
+  app.use(helmet());
+  express.useBodyParser('json', { limit: '256kb' });
+  express.useBodyParser('urlencoded', { limit: '64kb', extended: false });
+  app.useGlobalPipes(
+    new ValidationPipe({
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      transform: true,
+      stopAtFirstError: false,
+    }),
+  );
+  app.useGlobalFilters(new HttpExceptionFilter());
+  app.enableShutdownHooks();
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('ShowMeBug × WeCom')
+      .setDescription('Interview notifications, reminders and sign-in through WeCom (企业微信).')
+      .setVersion('0.1.0')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+}

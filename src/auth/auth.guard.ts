@@ -1,0 +1,49 @@
+import {
+  CanActivate,
+  ExecutionContext,
+  ForbiddenException,
+  Injectable,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+
+import { IS_PUBLIC, REQUIRED_ROLES } from './auth.decorators.js';
+import { InvalidTokenError, JwtVerifier } from './jwt-verifier.js';
+import type { AuthUser, Role } from './roles.js';
+
+/**
+ * Global guard: every route under /api needs a valid bearer token unless marked @Public();
+ * routes with @Roles() also need one of those roles. Routes outside /api (health, WeCom
+ * callbacks, docs) are public by construction.
+ */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly verifier: JwtVerifier,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    const req = context.switchToHttp().getRequest<Request & { user?: AuthUser }>();
+    const targets = [context.getHandler(), context.getClass()];
+    const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets);
+    if (isPublic || !req.path.startsWith('/api')) return true;
+
+    const header = req.header('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) throw new UnauthorizedException('Missing bearer token');
+    try {
+      req.user = await this.verifier.verify(match[1]);
+    } catch (error) {
+      if (error instanceof InvalidTokenError) throw new UnauthorizedException(error.message);
+      throw error;
+    }
+    const required = this.reflector.getAllAndOverride<Role[] | undefined>(REQUIRED_ROLES, targets);
+    if (required && !required.some((role) => req.user!.roles.includes(role))) {
+      throw new ForbiddenException(`Requires one of the roles: ${required.join(', ')}`);
+    }
+    return true;
+  }
+}

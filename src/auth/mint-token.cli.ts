@@ -1,0 +1,32 @@
+// `npm run token -- --sub u1 --roles admin,recruiter [--expires 8h]`: prints a JWT signed with
+// the configured AUTH_JWT_SECRET (or the development default), for local use and the README.
+import { parseArgs } from 'node:util';
+
+import { DEV_JWT_SECRET } from '../config/env.validation.js';
+import { mintToken } from './jwt-verifier.js';
+import { ROLES, type Role } from './roles.js';
+
+const { values } = parseArgs({
+  options: {
+    sub: { type: 'string' },
+    roles: { type: 'string', default: '' },
+    expires: { type: 'string', default: '8h' },
+  },
+});
+
+if (!values.sub) {
+  process.stderr.write('usage: npm run token -- --sub <platformUserId> --roles admin,recruiter,interviewer\n');
+  process.exit(2);
+}
+const roles = values.roles
+  .split(',')
+  .map((r) => r.trim())
+  .filter(Boolean);
+const unknown = roles.filter((r) => !ROLES.includes(r as Role));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown role(s): ${unknown.join(', ')}; known: ${ROLES.join(', ')}\n`);
+  process.exit(2);
+}
+const secret = new TextEncoder().encode(process.env.AUTH_JWT_SECRET || DEV_JWT_SECRET);
+const token = await mintToken(secret, { id: values.sub, roles: roles as Role[] }, values.expires);
+process.stdout.write(`${token}\n`);

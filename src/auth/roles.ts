@@ -1,0 +1,9 @@
+export const ROLES = ['admin', 'recruiter', 'interviewer'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Who is calling, from the platform's JWT. */
+export interface AuthUser {
+  /** Platform user id (`sub`). */
+  id: string;
+  roles: Role[];
+}

@@ -1,0 +1,91 @@
+import {
+  ArgumentsHost,
+  Catch,
+  ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Logger,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+
+import { currentRequestId } from './request-context.js';
+
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message: string | string[];
+  requestId?: string;
+  [extra: string]: unknown;
+}
+
+/**
+ * The one global filter: every error leaves as `{ statusCode, error, message, requestId }`.
+ * HttpExceptions keep their message; anything else is logged with its stack and answered as a
+ * bare 500 so no internals (SQL, paths, secrets) reach the caller.
+ */
+@Catch()
+export class HttpExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HttpException');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const ctx = host.switchToHttp();
+    const res = ctx.getResponse<Response>();
+    const req = ctx.getRequest<Request & { requestId?: string }>();
+    const requestId = req?.requestId ?? currentRequestId();
+    const body = toErrorBody(exception, requestId);
+    if (body.statusCode >= 500) {
+      const err = exception instanceof Error ? exception : new Error(String(exception));
+      this.logger.error(`${req?.method} ${req?.path} failed: ${err.message}`, err.stack);
+    }
+    if (res.headersSent) return;
+    res.status(body.statusCode).json(body);
+  }
+}
+
+export function toErrorBody(exception: unknown, requestId?: string): ErrorBody {
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const response = exception.getResponse();
+    const base: ErrorBody = {
+      statusCode: status,
+      error: HttpStatus[status] ? humanize(HttpStatus[status]) : 'Error',
+      message: exception.message,
+      requestId,
+    };
+    if (typeof response === 'object' && response !== null) {
+      const { statusCode: _s, error, message, ...extra } = response as Record<string, unknown>;
+      return {
+        ...extra,
+        ...base,
+        error: typeof error === 'string' ? error : base.error,
+        message: (message as string | string[] | undefined) ?? base.message,
+      };
+    }
+    return { ...base, message: typeof response === 'string' ? response : base.message };
+  }
+  const bodyParserStatus = (exception as { status?: number; type?: string })?.status;
+  if (typeof bodyParserStatus === 'number' && bodyParserStatus >= 400 && bodyParserStatus < 500) {
+    // Express body-parser errors (malformed JSON, too large) are the caller's fault.
+    return {
+      statusCode: bodyParserStatus,
+      error: humanize(HttpStatus[bodyParserStatus] ?? 'Bad Request'),
+      message:
+        bodyParserStatus === 413 ? 'Request body is too large' : 'Request body is not valid JSON',
+      requestId,
+    };
+  }
+  return {
+    statusCode: 500,
+    error: 'Internal Server Error',
+    message: 'Something went wrong on our side; quote the request id when reporting it.',
+    requestId,
+  };
+}
+
+function humanize(constant: string): string {
+  return constant
+    .toLowerCase()
+    .split('_')
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join(' ');
+}

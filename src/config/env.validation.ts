@@ -1,0 +1,220 @@
+import { plainToInstance } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  validateSync,
+  type ValidationError,
+} from 'class-validator';
+import { Transform } from 'class-transformer';
+
+const toInt = ({ value }: { value: unknown }) => {
+  if (typeof value !== 'string') return value;
+  if (value.trim() === '') return undefined;
+  return /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+};
+const toBool = ({ value }: { value: unknown }) => {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  return value;
+};
+const emptyToUndefined = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+/** The development default: `npm start` works without configuration, production refuses it. */
+export const DEV_JWT_SECRET = 'dev-only-insecure-jwt-secret-change-me';
+
+/**
+ * Every environment variable the service reads. Validated once at start-up; a bad value stops
+ * the process with one line naming the variable (see main.ts). `.env.example` documents each.
+ */
+export class EnvironmentVariables {
+  @IsIn(['development', 'production', 'test'])
+  NODE_ENV: 'development' | 'production' | 'test' = 'development';
+
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer between 0 and 65535' })
+  @Min(0, { message: 'must be an integer between 0 and 65535' })
+  @Max(65535, { message: 'must be an integer between 0 and 65535' })
+  PORT = 3000;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(['json', 'pretty'])
+  LOG_FORMAT?: 'json' | 'pretty';
+
+  @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
+  LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/[^\s]+$/, {
+    message: 'must be a postgres:// or postgresql:// connection URL',
+  })
+  DATABASE_URL?: string;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(2, { message: 'must be at least 2 (migrations need a second connection)' })
+  @Max(200)
+  DATABASE_POOL_SIZE = 10;
+
+  @IsString()
+  @MinLength(1)
+  PGLITE_DIR = './data/pglite';
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'must be at least 16 characters' })
+  AUTH_JWT_SECRET?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  AUTH_JWKS_URL?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'must be a WeCom corp id (letters and digits)' })
+  WECOM_CORP_ID?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @MaxLength(256)
+  WECOM_CORP_SECRET?: string;
+
+  @Transform(toInt)
+  @IsOptional()
+  @IsInt({ message: 'must be an integer (the app AgentId)' })
+  @Min(1)
+  WECOM_AGENT_ID?: number;
+
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  WECOM_API_BASE_URL = 'https://qyapi.weixin.qq.com';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(120000)
+  WECOM_HTTP_TIMEOUT_MS = 10000;
+
+  @IsString()
+  @Matches(/^(\S+\s+){4,5}\S+$/, { message: 'must be a cron expression (5 or 6 fields)' })
+  WECOM_TOKEN_REFRESH_CRON = '0 * * * * *';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(30)
+  @Max(7000)
+  WECOM_TOKEN_REFRESH_MARGIN_S = 600;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  SIMULATOR_PORT = 4010;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(60000)
+  SIMULATOR_LATENCY_MS = 0;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  SIMULATOR_TOKEN_TTL_S = 7200;
+
+  @IsString()
+  SIMULATOR_CORP_ID = 'ww-sandbox';
+
+  @IsString()
+  SIMULATOR_CORP_SECRET = 'sandbox-secret';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  SIMULATOR_AGENT_ID = 1000002;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  SIMULATOR_USERS_FILE?: string;
+
+  @Transform(toBool)
+  @IsBoolean({ message: 'must be true or false' })
+  CRON_ENABLED = true;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(60000)
+  DISPATCHER_POLL_MS = 1000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(5)
+  @Max(3600)
+  DISPATCHER_LEASE_S = 60;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  DISPATCHER_CONCURRENCY = 8;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  FRONTEND_URL?: string;
+}
+
+/** Which variables may have their value echoed in an error line (never a secret). */
+const SECRET_VARIABLES = new Set(['AUTH_JWT_SECRET', 'WECOM_CORP_SECRET', 'SIMULATOR_CORP_SECRET', 'DATABASE_URL']);
+
+export class EnvValidationError extends Error {
+  override name = 'EnvValidationError';
+}
+
+function describe(error: ValidationError): string {
+  const reasons = Object.values(error.constraints ?? {});
+  const reason = reasons[0] ?? 'is invalid';
+  const shown = SECRET_VARIABLES.has(error.property)
+    ? ''
+    : ` (got ${JSON.stringify(String(error.value)).slice(0, 60)})`;
+  // class-validator messages start with the property name; keep one clear phrase.
+  const phrase = reason.startsWith(error.property) ? reason.slice(error.property.length).trim() : reason;
+  return `${error.property} ${phrase}${shown}`;
+}
+
+export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables {
+  const env = plainToInstance(EnvironmentVariables, raw, { exposeDefaultValues: true });
+  const errors = validateSync(env, { skipMissingProperties: false, whitelist: false });
+  if (errors.length > 0) {
+    throw new EnvValidationError(`Invalid configuration: ${errors.map(describe).join('; ')}`);
+  }
+  if (env.NODE_ENV === 'production' && !env.AUTH_JWT_SECRET && !env.AUTH_JWKS_URL) {
+    throw new EnvValidationError(
+      'Invalid configuration: AUTH_JWT_SECRET must be set in production (or AUTH_JWKS_URL)',
+    );
+  }
+  if (env.WECOM_CORP_ID && (!env.WECOM_CORP_SECRET || !env.WECOM_AGENT_ID)) {
+    throw new EnvValidationError(
+      'Invalid configuration: WECOM_CORP_SECRET and WECOM_AGENT_ID must be set when WECOM_CORP_ID is set',
+    );
+  }
+  return env;
+}

@@ -1,0 +1,35 @@
+import type { DataSourceOptions } from 'typeorm';
+
+import { ENTITIES } from './entities.js';
+import { MIGRATIONS } from './migrations/index.js';
+
+export interface DatabaseConnectionSettings {
+  url: string;
+  poolSize: number;
+  /** Name shown in pg_stat_activity, so operators can tell instances apart. */
+  applicationName?: string;
+}
+
+/**
+ * The one options function shared by the application (TypeOrmModule) and the TypeORM CLI
+ * (ormconfig.ts). Entities and migrations are listed explicitly rather than globbed, so the
+ * same list works from `src` under Jest and from `dist` in production.
+ */
+export function buildDataSourceOptions(settings: DatabaseConnectionSettings): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: settings.url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'migrations',
+    synchronize: false,
+    migrationsRun: false,
+    logging: ['error'],
+    extra: {
+      max: settings.poolSize,
+      application_name: settings.applicationName ?? 'showmebug-wecom',
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 30_000,
+    },
+  };
+}

@@ -1,0 +1,23 @@
+import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+
+import { Public } from '../auth/auth.decorators.js';
+import { HealthService, type HealthReport } from './health.service.js';
+
+@ApiTags('health')
+@Controller('health')
+export class HealthController {
+  constructor(private readonly health: HealthService) {}
+
+  @Public()
+  @Get()
+  @ApiOperation({ summary: 'Liveness and dependencies: database, WeCom' })
+  @ApiOkResponse({ description: 'Everything the service needs answers' })
+  @ApiServiceUnavailableResponse({ description: 'The database does not answer' })
+  async check(@Res({ passthrough: true }) res: Response): Promise<HealthReport> {
+    const report = await this.health.report();
+    if (report.status !== 'ok') res.status(HttpStatus.SERVICE_UNAVAILABLE);
+    return report;
+  }
+}

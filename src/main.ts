@@ -1,0 +1,41 @@
+import 'reflect-metadata';
+
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+
+import { AppLogger } from './common/app-logger.js';
+import { EnvValidationError, validateEnv } from './config/env.validation.js';
+
+async function bootstrap(): Promise<void> {
+  // Validate before Nest starts, so a bad variable is one line on stderr and not a stack trace.
+  let env;
+  try {
+    env = validateEnv(process.env);
+  } catch (error) {
+    if (error instanceof EnvValidationError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = new AppLogger(
+    env.LOG_FORMAT ?? (env.NODE_ENV === 'production' ? 'json' : 'pretty'),
+    env.LOG_LEVEL,
+  );
+  const { AppModule } = await import('./app.module.js');
+  const { configureApp } = await import('./app.setup.js');
+  const app = await NestFactory.create<NestExpressApplication>(AppModule, {
+    logger,
+    bodyParser: false,
+  });
+  configureApp(app);
+  await app.listen(env.PORT, '0.0.0.0');
+  Logger.log(`Listening on http://localhost:${env.PORT} (docs at /docs)`, 'Bootstrap');
+}
+
+bootstrap().catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`Start-up failed: ${message}\n`);
+  process.exit(1);
+});

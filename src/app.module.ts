@@ -1,19 +1,35 @@
-import { Module } from '@nestjs/common';
+import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { ScheduleModule } from '@nestjs/schedule';
 
 import { AuthModule } from './auth/auth.module.js';
-import { validateEnv } from './config/env.validation.js';
+import type { EnvironmentVariables } from './config/env.validation.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 
-@Module({
-  imports: [
-    ConfigModule.forRoot({ isGlobal: true, cache: true, validate: validateEnv }),
-    ScheduleModule.forRoot(),
-    DatabaseModule,
-    AuthModule,
-    HealthModule,
-  ],
-})
-export class AppModule {}
+@Module({})
+export class AppModule {
+  /**
+   * `env` is validated before the module is built (main.ts, or a spec with its own values), and
+   * the ConfigService reads only it: no .env or process.env lookups behind its back, so specs
+   * that boot several apps with different settings do not leak into each other.
+   */
+  static forRoot(env: EnvironmentVariables): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({
+          isGlobal: true,
+          ignoreEnvFile: true,
+          ignoreEnvVars: true,
+          skipProcessEnv: true,
+          load: [() => ({ ...env })],
+        }),
+        ScheduleModule.forRoot(),
+        DatabaseModule,
+        AuthModule,
+        HealthModule,
+      ],
+    };
+  }
+}

@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 
+import { existsSync } from 'node:fs';
+
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -11,6 +13,7 @@ async function bootstrap(): Promise<void> {
   // Validate before Nest starts, so a bad variable is one line on stderr and not a stack trace.
   let env;
   try {
+    if (existsSync('.env')) process.loadEnvFile('.env');
     env = validateEnv(process.env);
   } catch (error) {
     if (error instanceof EnvValidationError) {
@@ -25,7 +28,7 @@ async function bootstrap(): Promise<void> {
   );
   const { AppModule } = await import('./app.module.js');
   const { configureApp } = await import('./app.setup.js');
-  const app = await NestFactory.create<NestExpressApplication>(AppModule, {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(env), {
     logger,
     bodyParser: false,
   });

@@ -15,7 +15,9 @@ const { values } = parseArgs({
 });
 
 if (!values.sub) {
-  process.stderr.write('usage: npm run token -- --sub <platformUserId> --roles admin,recruiter,interviewer\n');
+  process.stderr.write(
+    'usage: npm run token -- --sub <platformUserId> --roles admin,recruiter,interviewer\n',
+  );
   process.exit(2);
 }
 const roles = values.roles

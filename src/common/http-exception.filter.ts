@@ -46,6 +46,24 @@ export function toErrorBody(exception: unknown, requestId?: string): ErrorBody {
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
     const response = exception.getResponse();
+    const cause = (exception as { cause?: { type?: string } }).cause;
+    if (status === 400 && cause?.type === 'entity.parse.failed') {
+      // Express's parser message quotes the body; say what is wrong instead.
+      return {
+        statusCode: 400,
+        error: 'Bad Request',
+        message: 'Request body is not valid JSON',
+        requestId,
+      };
+    }
+    if (status === 413) {
+      return {
+        statusCode: 413,
+        error: 'Payload Too Large',
+        message: 'Request body is too large',
+        requestId,
+      };
+    }
     const base: ErrorBody = {
       statusCode: status,
       error: HttpStatus[status] ? humanize(HttpStatus[status]) : 'Error',
@@ -62,17 +80,6 @@ export function toErrorBody(exception: unknown, requestId?: string): ErrorBody {
       };
     }
     return { ...base, message: typeof response === 'string' ? response : base.message };
-  }
-  const bodyParserStatus = (exception as { status?: number; type?: string })?.status;
-  if (typeof bodyParserStatus === 'number' && bodyParserStatus >= 400 && bodyParserStatus < 500) {
-    // Express body-parser errors (malformed JSON, too large) are the caller's fault.
-    return {
-      statusCode: bodyParserStatus,
-      error: humanize(HttpStatus[bodyParserStatus] ?? 'Bad Request'),
-      message:
-        bodyParserStatus === 413 ? 'Request body is too large' : 'Request body is not valid JSON',
-      requestId,
-    };
   }
   return {
     statusCode: 500,

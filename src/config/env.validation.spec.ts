@@ -38,6 +38,8 @@ describe(validateEnv.name, () => {
     expect(() => validateEnv({ AUTH_JWT_SECRET: 'short-secret' })).toThrow(
       /^Invalid configuration: AUTH_JWT_SECRET must be at least 16 characters$/,
     );
-    expect(() => validateEnv({ DATABASE_URL: 'mysql://user:hunter2@host/db' })).not.toThrow(/hunter2/);
+    expect(() => validateEnv({ DATABASE_URL: 'mysql://user:hunter2@host/db' })).not.toThrow(
+      /hunter2/,
+    );
   });
 });

@@ -183,7 +183,12 @@ export class EnvironmentVariables {
 }
 
 /** Which variables may have their value echoed in an error line (never a secret). */
-const SECRET_VARIABLES = new Set(['AUTH_JWT_SECRET', 'WECOM_CORP_SECRET', 'SIMULATOR_CORP_SECRET', 'DATABASE_URL']);
+const SECRET_VARIABLES = new Set([
+  'AUTH_JWT_SECRET',
+  'WECOM_CORP_SECRET',
+  'SIMULATOR_CORP_SECRET',
+  'DATABASE_URL',
+]);
 
 export class EnvValidationError extends Error {
   override name = 'EnvValidationError';
@@ -196,7 +201,9 @@ function describe(error: ValidationError): string {
     ? ''
     : ` (got ${JSON.stringify(String(error.value)).slice(0, 60)})`;
   // class-validator messages start with the property name; keep one clear phrase.
-  const phrase = reason.startsWith(error.property) ? reason.slice(error.property.length).trim() : reason;
+  const phrase = reason.startsWith(error.property)
+    ? reason.slice(error.property.length).trim()
+    : reason;
   return `${error.property} ${phrase}${shown}`;
 }
 

@@ -27,7 +27,10 @@ export class DatabaseEngine implements OnApplicationShutdown {
       return new DatabaseEngine('postgresql', url, undefined, moduleRef);
     }
     const dir = config.get('PGLITE_DIR', { infer: true });
-    const embedded = await EmbeddedPostgres.start(dir, config.get('DATABASE_POOL_SIZE', { infer: true }));
+    const embedded = await EmbeddedPostgres.start(
+      dir,
+      config.get('DATABASE_POOL_SIZE', { infer: true }),
+    );
     logger.log(
       `Database: embedded PGlite at ${embedded.location} (DATABASE_URL is unset; set it to use a PostgreSQL server)`,
     );

@@ -33,12 +33,18 @@ export class EmbeddedPostgres {
     });
     await server.start();
     const port = EmbeddedPostgres.portOf(server);
-    return new EmbeddedPostgres(db, server, `postgres://postgres@127.0.0.1:${port}/postgres`, location);
+    return new EmbeddedPostgres(
+      db,
+      server,
+      `postgres://postgres@127.0.0.1:${port}/postgres`,
+      location,
+    );
   }
 
   private static portOf(server: PGLiteSocketServer): number {
     // The server object keeps its net.Server private; port 0 means "any free port", so ask it.
-    const net = (server as unknown as { server?: { address(): AddressInfo | string | null } }).server;
+    const net = (server as unknown as { server?: { address(): AddressInfo | string | null } })
+      .server;
     const address = net?.address();
     if (address && typeof address === 'object' && address.port > 0) return address.port;
     throw new Error('embedded PostgreSQL did not report its port');

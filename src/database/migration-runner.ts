@@ -8,7 +8,10 @@ const MIGRATION_LOCK_KEY = 7_215_001;
  * Runs pending migrations under a session-level advisory lock: when several instances start at
  * once, one migrates and the others wait, then find nothing left to do.
  */
-export async function runMigrationsLocked(dataSource: DataSource, logger = new Logger('Migrations')) {
+export async function runMigrationsLocked(
+  dataSource: DataSource,
+  logger = new Logger('Migrations'),
+) {
   const runner = dataSource.createQueryRunner();
   await runner.connect();
   try {
@@ -16,7 +19,9 @@ export async function runMigrationsLocked(dataSource: DataSource, logger = new L
     try {
       const applied = await dataSource.runMigrations({ transaction: 'each' });
       if (applied.length > 0) {
-        logger.log(`Applied ${applied.length} migration(s): ${applied.map((m) => m.name).join(', ')}`);
+        logger.log(
+          `Applied ${applied.length} migration(s): ${applied.map((m) => m.name).join(', ')}`,
+        );
       } else {
         logger.log('Schema is up to date');
       }

@@ -48,11 +48,14 @@ export class HealthService {
 
   private async database(): Promise<HealthReport['db']> {
     try {
-      const rows: { server_version: string }[] = await withTimeout(
-        this.dataSource.query('SHOW server_version'),
+      const rows: { version: string }[] = await withTimeout(
+        this.dataSource.query('SELECT version() AS version'),
         3000,
       );
-      return { status: 'up', engine: this.engine.kind, version: rows[0]?.server_version };
+      const text = rows[0]?.version ?? '';
+      // Reported by the server itself, so a PGlite reached through a URL still says pglite.
+      const engine: DatabaseEngineKind = text.includes('PGlite') ? 'pglite' : 'postgresql';
+      return { status: 'up', engine, version: /PostgreSQL (\S+)/.exec(text)?.[1] };
     } catch {
       return { status: 'down', engine: this.engine.kind };
     }

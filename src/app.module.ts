@@ -3,9 +3,13 @@ import { ConfigModule } from '@nestjs/config';
 import { ScheduleModule } from '@nestjs/schedule';
 
 import { AuthModule } from './auth/auth.module.js';
+import { ClockModule } from './common/clock.module.js';
 import type { EnvironmentVariables } from './config/env.validation.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
+import { MessagingModule } from './messaging/messaging.module.js';
+import { UserMappingsModule } from './user-mappings/user-mappings.module.js';
+import { WeComModule } from './wecom/wecom.module.js';
 
 @Module({})
 export class AppModule {
@@ -26,9 +30,13 @@ export class AppModule {
           load: [() => ({ ...env })],
         }),
         ScheduleModule.forRoot(),
+        ClockModule,
         DatabaseModule,
         AuthModule,
         HealthModule,
+        WeComModule,
+        UserMappingsModule,
+        MessagingModule,
       ],
     };
   }

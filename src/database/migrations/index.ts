@@ -1,3 +1,6 @@
+import { WeComCredentials1763888400000 } from './1763888400000-WeComCredentials.js';
+import { Messaging1763892000000 } from './1763892000000-Messaging.js';
+
 // Every migration, in order. `npm run migration:generate -- Name` writes a new file here;
 // add its class to this list.
-export const MIGRATIONS: Function[] = [];
+export const MIGRATIONS: Function[] = [WeComCredentials1763888400000, Messaging1763892000000];

@@ -1,0 +1,32 @@
+import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+
+/** One HTTP call made for a message: when, how long, what WeCom said. */
+@Entity('message_attempts')
+export class MessageAttemptEntity {
+  @PrimaryGeneratedColumn({ type: 'bigint' })
+  id: string;
+
+  @Column({ name: 'message_id', type: 'uuid' })
+  messageId: string;
+
+  @Column({ name: 'started_at', type: 'timestamptz' })
+  startedAt: Date;
+
+  @Column({ name: 'latency_ms', type: 'integer' })
+  latencyMs: number;
+
+  @Column({ type: 'text' })
+  path: string;
+
+  @Column({ type: 'integer', nullable: true })
+  errcode: number | null;
+
+  @Column({ type: 'text' })
+  errmsg: string;
+
+  @Column({ name: 'http_status', type: 'integer', nullable: true })
+  httpStatus: number | null;
+
+  @Column({ name: 'recipient_count', type: 'integer' })
+  recipientCount: number;
+}

@@ -1,0 +1,133 @@
+import type { WeComMsgType } from '../wecom/client/wecom.types.js';
+
+export const MSG_TYPES: WeComMsgType[] = ['text', 'markdown', 'textcard', 'news', 'template_card'];
+
+/** A message body that WeCom would refuse; `problems` name each field and why. */
+export class MessageContentError extends Error {
+  override name = 'MessageContentError';
+  constructor(readonly problems: string[]) {
+    super(problems.join('; '));
+  }
+}
+
+const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+const chars = (s: string) => [...s].length;
+const isHttpUrl = (s: unknown) => typeof s === 'string' && /^https?:\/\/[^\s]+$/i.test(s) && bytes(s) <= 2048;
+const TASK_ID = /^[0-9A-Za-z_\-@]{1,128}$/;
+
+type Check = (path: string, value: unknown) => string | undefined;
+
+const str =
+  (limit?: { bytes?: number; chars?: number }, required = true): Check =>
+  (path, value) => {
+    if (value === undefined || value === null) return required ? `${path} is required` : undefined;
+    if (typeof value !== 'string') return `${path} must be a string`;
+    if (required && value.trim() === '') return `${path} must not be empty`;
+    if (limit?.bytes && bytes(value) > limit.bytes)
+      return `${path} is ${bytes(value)} bytes; WeCom allows at most ${limit.bytes} (UTF-8)`;
+    if (limit?.chars && chars(value) > limit.chars)
+      return `${path} is ${chars(value)} characters; WeCom allows at most ${limit.chars}`;
+    return undefined;
+  };
+
+function object(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Checks a message body against WeCom's limits (shared/wecom-api.md) before it is queued, so a
+ * too-long text is a 400 at our API and not a failed delivery later. Returns the problems.
+ */
+export function checkContent(msgtype: WeComMsgType, content: unknown): string[] {
+  const problems: string[] = [];
+  const push = (p: string | undefined) => p && problems.push(p);
+  if (!MSG_TYPES.includes(msgtype)) return [`msgtype must be one of ${MSG_TYPES.join(', ')}`];
+  if (!object(content)) return [`${msgtype} must be an object`];
+  const c = content;
+  switch (msgtype) {
+    case 'text':
+    case 'markdown':
+      push(str({ bytes: 2048 })(`${msgtype}.content`, c.content));
+      break;
+    case 'textcard':
+      push(str({ bytes: 128 })('textcard.title', c.title));
+      push(str({ bytes: 512 })('textcard.description', c.description));
+      if (!isHttpUrl(c.url)) problems.push('textcard.url must be an http(s) URL of at most 2048 bytes');
+      push(str({ chars: 4 }, false)('textcard.btntxt', c.btntxt));
+      break;
+    case 'news': {
+      const articles = c.articles;
+      if (!Array.isArray(articles) || articles.length < 1 || articles.length > 8) {
+        problems.push('news.articles must hold 1 to 8 articles');
+        break;
+      }
+      articles.forEach((a, i) => {
+        if (!object(a)) return problems.push(`news.articles[${i}] must be an object`);
+        push(str({ bytes: 128 })(`news.articles[${i}].title`, a.title));
+        push(str({ bytes: 512 }, false)(`news.articles[${i}].description`, a.description));
+        if (!isHttpUrl(a.url)) problems.push(`news.articles[${i}].url must be an http(s) URL`);
+        if (a.picurl !== undefined && !isHttpUrl(a.picurl))
+          problems.push(`news.articles[${i}].picurl must be an http(s) URL`);
+      });
+      break;
+    }
+    case 'template_card':
+      checkTemplateCard(c, problems);
+      break;
+  }
+  return problems;
+}
+
+function checkTemplateCard(c: Record<string, unknown>, problems: string[]): void {
+  const push = (p: string | undefined) => p && problems.push(p);
+  const type = c.card_type;
+  if (type !== 'text_notice' && type !== 'button_interaction') {
+    problems.push('template_card.card_type must be text_notice or button_interaction');
+    return;
+  }
+  if (!object(c.main_title)) problems.push('template_card.main_title is required');
+  else {
+    push(str({ chars: 36 })('template_card.main_title.title', c.main_title.title));
+    push(str({ chars: 44 }, false)('template_card.main_title.desc', c.main_title.desc));
+  }
+  push(str({ chars: 160 }, false)('template_card.sub_title_text', c.sub_title_text));
+  if (c.horizontal_content_list !== undefined) {
+    const list = c.horizontal_content_list;
+    if (!Array.isArray(list) || list.length > 6)
+      problems.push('template_card.horizontal_content_list holds at most 6 items');
+    else
+      list.forEach((item, i) => {
+        if (!object(item)) return problems.push(`template_card.horizontal_content_list[${i}] must be an object`);
+        push(str({ chars: 5 * 4 })(`template_card.horizontal_content_list[${i}].keyname`, item.keyname));
+        push(str({ chars: 30 * 4 }, false)(`template_card.horizontal_content_list[${i}].value`, item.value));
+      });
+  }
+  if (c.jump_list !== undefined && (!Array.isArray(c.jump_list) || c.jump_list.length > 3))
+    problems.push('template_card.jump_list holds at most 3 items');
+  if (c.task_id !== undefined && (typeof c.task_id !== 'string' || !TASK_ID.test(c.task_id)))
+    problems.push('template_card.task_id must be 1-128 characters of 0-9 A-Z a-z _ - @');
+  if (type === 'text_notice') {
+    if (!object(c.card_action) || (c.card_action.type === 1 && !isHttpUrl(c.card_action.url)))
+      problems.push('template_card.card_action with an http(s) url is required for text_notice');
+  } else {
+    const buttons = c.button_list;
+    if (!Array.isArray(buttons) || buttons.length < 1 || buttons.length > 6)
+      problems.push('template_card.button_list must hold 1 to 6 buttons');
+    else
+      buttons.forEach((b, i) => {
+        if (!object(b)) return problems.push(`template_card.button_list[${i}] must be an object`);
+        push(str({ chars: 10 })(`template_card.button_list[${i}].text`, b.text));
+        if (b.style !== undefined && ![1, 2, 3, 4].includes(b.style as number))
+          problems.push(`template_card.button_list[${i}].style must be 1 to 4`);
+        if (b.type === 1) {
+          if (!isHttpUrl(b.url)) problems.push(`template_card.button_list[${i}].url must be an http(s) URL`);
+        } else push(str({ bytes: 1024 })(`template_card.button_list[${i}].key`, b.key));
+      });
+    if (typeof c.task_id !== 'string') problems.push('template_card.task_id is required for button_interaction');
+  }
+}
+
+export function assertContent(msgtype: WeComMsgType, content: unknown): void {
+  const problems = checkContent(msgtype, content);
+  if (problems.length > 0) throw new MessageContentError(problems);
+}

@@ -1,0 +1,156 @@
+import {
+  BadGatewayException,
+  ConflictException,
+  Injectable,
+  NotFoundException,
+} from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+
+import { Clock } from '../common/clock.js';
+import { decodeCursor, toPage, type Page } from '../common/cursor.js';
+import { WeComApiError } from '../wecom/client/wecom-api.error.js';
+import { WeComClient } from '../wecom/client/wecom.client.js';
+import type { ListMessagesQueryDto, MessageDto } from './dto/send-message.dto.js';
+import { MessageDispatchSignal } from './message-dispatch-signal.js';
+import { MessageAttemptEntity } from './message-attempt.entity.js';
+import { MessageRecipientEntity } from './message-recipient.entity.js';
+import { MessageEntity } from './message.entity.js';
+
+const RECALL_WINDOW_MS = 24 * 3600 * 1000;
+
+/** Reading the message history, and the operator actions on it (retry, recall). */
+@Injectable()
+export class MessageHistoryService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly client: WeComClient,
+    private readonly clock: Clock,
+    private readonly signal: MessageDispatchSignal,
+  ) {}
+
+  async list(query: ListMessagesQueryDto): Promise<Page<MessageDto>> {
+    const qb = this.dataSource.getRepository(MessageEntity).createQueryBuilder('m');
+    if (query.status) qb.andWhere('m.status = :status', { status: query.status });
+    if (query.kind) qb.andWhere('m.kind = :kind', { kind: query.kind });
+    if (query.interviewId) qb.andWhere('m.interview_id = :iid', { iid: query.interviewId });
+    if (query.since) qb.andWhere('m.created_at >= :since', { since: query.since });
+    if (query.recipient) {
+      qb.andWhere(
+        'EXISTS (SELECT 1 FROM message_recipients r WHERE r.message_id = m.id AND r.platform_user_id = :rcpt)',
+        { rcpt: query.recipient },
+      );
+    }
+    const cursor = decodeCursor(query.cursor);
+    if (cursor) qb.andWhere('(m.created_at, m.id) < (:at, :cid)', { at: cursor.createdAt, cid: cursor.id });
+    const rows = await qb.orderBy('m.created_at', 'DESC').addOrderBy('m.id', 'DESC').take(query.limit + 1).getMany();
+    return toPage(rows, query.limit, (m) => toMessageDto(m));
+  }
+
+  async get(id: string): Promise<MessageDto> {
+    const message = await this.find(id);
+    const [recipients, attempts] = await Promise.all([
+      this.dataSource.getRepository(MessageRecipientEntity).find({ where: { messageId: id }, order: { id: 'ASC' } }),
+      this.dataSource.getRepository(MessageAttemptEntity).find({ where: { messageId: id }, order: { id: 'ASC' } }),
+    ]);
+    return toMessageDto(message, recipients, attempts);
+  }
+
+  /** Failed recipients go back in the queue; the rest keep their outcome. */
+  async retry(id: string): Promise<MessageDto> {
+    await this.dataSource.transaction(async (tx) => {
+      const [message] = await tx.query(`SELECT status FROM messages WHERE id = $1 FOR UPDATE`, [id]);
+      if (!message) throw new NotFoundException('Message not found');
+      if (message.status !== 'failed' && message.status !== 'partially_sent') {
+        throw new ConflictException(`only failed or partially sent messages can be retried (this one is ${message.status})`);
+      }
+      const reset = await tx.query(
+        `UPDATE message_recipients SET status = 'pending', not_before = NULL WHERE message_id = $1 AND status = 'failed'`,
+        [id],
+      );
+      if ((reset[1] ?? 0) === 0) throw new ConflictException('no recipient of this message failed; nothing to retry');
+      await tx.query(
+        `UPDATE messages SET status = 'queued', attempts = 0, next_attempt_at = $2, updated_at = $2 WHERE id = $1`,
+        [id, this.clock.now()],
+      );
+    });
+    this.signal.wake();
+    return this.get(id);
+  }
+
+  async recall(id: string): Promise<MessageDto> {
+    const message = await this.find(id);
+    if (message.status !== 'sent' && message.status !== 'partially_sent') {
+      throw new ConflictException(`only sent messages can be recalled (this one is ${message.status})`);
+    }
+    if (!message.sentAt || this.clock.nowMs() - message.sentAt.getTime() > RECALL_WINDOW_MS) {
+      throw new ConflictException('WeCom recalls only messages sent in the last 24 hours');
+    }
+    const msgids: { wecom_msgid: string }[] = await this.dataSource.query(
+      `SELECT DISTINCT wecom_msgid FROM message_recipients WHERE message_id = $1 AND wecom_msgid IS NOT NULL`,
+      [id],
+    );
+    try {
+      for (const { wecom_msgid } of msgids) await this.client.recallMessage(wecom_msgid);
+    } catch (error) {
+      if (error instanceof WeComApiError) {
+        throw new BadGatewayException({ message: `WeCom refused the recall: ${error.message}`, errcode: error.errcode });
+      }
+      throw error;
+    }
+    await this.dataSource
+      .getRepository(MessageEntity)
+      .update({ id }, { status: 'recalled', updatedAt: this.clock.now() });
+    return this.get(id);
+  }
+
+  private async find(id: string): Promise<MessageEntity> {
+    const message = await this.dataSource.getRepository(MessageEntity).findOneBy({ id });
+    if (!message) throw new NotFoundException('Message not found');
+    return message;
+  }
+}
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+export function toMessageDto(
+  m: MessageEntity,
+  recipients?: MessageRecipientEntity[],
+  attempts?: MessageAttemptEntity[],
+): MessageDto {
+  return {
+    id: m.id,
+    kind: m.kind,
+    msgtype: m.msgtype,
+    content: m.content,
+    status: m.status,
+    idempotencyKey: m.idempotencyKey,
+    interviewId: m.interviewId,
+    attempts: m.attempts,
+    nextAttemptAt: iso(m.nextAttemptAt),
+    wecomMsgid: m.wecomMsgid,
+    lastErrcode: m.lastErrcode,
+    lastErrmsg: m.lastErrmsg,
+    createdAt: m.createdAt.toISOString(),
+    sentAt: iso(m.sentAt),
+    ...(recipients && {
+      recipients: recipients.map((r) => ({
+        platformUserId: r.platformUserId,
+        wecomUserId: r.wecomUserId,
+        status: r.status,
+        deliveredAt: iso(r.deliveredAt),
+        notBefore: iso(r.notBefore),
+      })),
+    }),
+    ...(attempts && {
+      attemptLog: attempts.map((a) => ({
+        startedAt: a.startedAt.toISOString(),
+        latencyMs: a.latencyMs,
+        errcode: a.errcode,
+        errmsg: a.errmsg,
+        httpStatus: a.httpStatus,
+        recipientCount: a.recipientCount,
+      })),
+    }),
+  };
+}

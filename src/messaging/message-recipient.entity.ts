@@ -1,0 +1,54 @@
+import { Column, Entity, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+
+import type { MessageEntity } from './message.entity.js';
+
+export const RECIPIENT_STATUSES = [
+  'pending',
+  'sending',
+  'delivered',
+  'invalid_user',
+  'unlicensed',
+  'no_mapping',
+  'rate_limited',
+  'failed',
+] as const;
+export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
+
+/** One person a message is for, and what became of it for them. */
+@Entity('message_recipients')
+export class MessageRecipientEntity {
+  @PrimaryGeneratedColumn({ type: 'bigint' })
+  id: string;
+
+  @Column({ name: 'message_id', type: 'uuid' })
+  messageId: string;
+
+  @ManyToOne('MessageEntity', 'recipients', { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'message_id' })
+  message?: MessageEntity;
+
+  @Column({ name: 'platform_user_id', type: 'text', nullable: true })
+  platformUserId: string | null;
+
+  @Column({ name: 'wecom_user_id', type: 'text', nullable: true })
+  wecomUserId: string | null;
+
+  @Column({ type: 'text', default: 'pending' })
+  status: RecipientStatus;
+
+  /** Held back until then by the per-member pacing (30 a minute). */
+  @Column({ name: 'not_before', type: 'timestamptz', nullable: true })
+  notBefore: Date | null;
+
+  @Column({ name: 'last_attempt_at', type: 'timestamptz', nullable: true })
+  lastAttemptAt: Date | null;
+
+  @Column({ name: 'wecom_msgid', type: 'text', nullable: true })
+  wecomMsgid: string | null;
+
+  @Column({ name: 'response_code', type: 'text', nullable: true })
+  responseCode: string | null;
+
+  @Column({ name: 'delivered_at', type: 'timestamptz', nullable: true })
+  deliveredAt: Date | null;
+}

@@ -1,0 +1,95 @@
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  OneToMany,
+  PrimaryGeneratedColumn,
+  UpdateDateColumn,
+} from 'typeorm';
+
+import type { WeComMsgType } from '../wecom/client/wecom.types.js';
+import type { MessageRecipientEntity } from './message-recipient.entity.js';
+
+export const MESSAGE_STATUSES = [
+  'queued',
+  'sending',
+  'sent',
+  'partially_sent',
+  'failed',
+  'skipped',
+  'recalled',
+] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+/**
+ * One notification: the outbox row the dispatcher claims, and its history. `content` is the
+ * msgtype's body exactly as WeCom gets it (e.g. `{ "content": "..." }` for text).
+ */
+@Entity('messages')
+export class MessageEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ name: 'corp_id', type: 'text' })
+  corpId: string;
+
+  @Column({ name: 'agent_id', type: 'integer' })
+  agentId: number;
+
+  @Column({ type: 'text' })
+  kind: string;
+
+  @Column({ type: 'text' })
+  msgtype: WeComMsgType;
+
+  @Column({ type: 'jsonb' })
+  content: Record<string, unknown>;
+
+  @Column({ name: 'idempotency_key', type: 'text' })
+  idempotencyKey: string;
+
+  @Column({ name: 'interview_id', type: 'uuid', nullable: true })
+  interviewId: string | null;
+
+  @Column({ type: 'text', default: 'queued' })
+  status: MessageStatus;
+
+  @Column({ type: 'integer', default: 0 })
+  attempts: number;
+
+  @Column({ name: 'next_attempt_at', type: 'timestamptz', nullable: true })
+  nextAttemptAt: Date | null;
+
+  @Column({ name: 'lease_until', type: 'timestamptz', nullable: true })
+  leaseUntil: Date | null;
+
+  @Column({ name: 'leased_by', type: 'text', nullable: true })
+  leasedBy: string | null;
+
+  @Column({ name: 'wecom_msgid', type: 'text', nullable: true })
+  wecomMsgid: string | null;
+
+  @Column({ name: 'response_code', type: 'text', nullable: true })
+  responseCode: string | null;
+
+  @Column({ name: 'last_errcode', type: 'integer', nullable: true })
+  lastErrcode: number | null;
+
+  @Column({ name: 'last_errmsg', type: 'text', nullable: true })
+  lastErrmsg: string | null;
+
+  @Column({ name: 'created_by', type: 'text', nullable: true })
+  createdBy: string | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt: Date;
+
+  @Column({ name: 'sent_at', type: 'timestamptz', nullable: true })
+  sentAt: Date | null;
+
+  @OneToMany('MessageRecipientEntity', 'message')
+  recipients?: MessageRecipientEntity[];
+}

@@ -1,0 +1,95 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+} from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+
+import { CurrentUser, Roles } from '../auth/auth.decorators.js';
+import type { AuthUser } from '../auth/roles.js';
+import { ListMessagesQueryDto, MessageDto, MessagePageDto, SendMessageDto } from './dto/send-message.dto.js';
+import { MessageContentError } from './message-content.js';
+import { MessageHistoryService, toMessageDto } from './message-history.service.js';
+import { MessagingService, type RecipientRef } from './messaging.service.js';
+
+@ApiTags('messages')
+@ApiBearerAuth()
+@Roles('admin', 'recruiter')
+@Controller('api/messages')
+export class MessagesController {
+  constructor(
+    private readonly messaging: MessagingService,
+    private readonly history: MessageHistoryService,
+  ) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Queue a message to people in WeCom (e.g. a test message)' })
+  @ApiAcceptedResponse({ type: MessageDto })
+  @ApiBadRequestResponse({ description: 'The body breaks a WeCom limit; the message says which' })
+  async send(@Body() dto: SendMessageDto, @CurrentUser() user: AuthUser): Promise<MessageDto> {
+    const to = dto.to.map((r, i): RecipientRef => {
+      if ((r.platformUserId === undefined) === (r.wecomUserId === undefined)) {
+        throw new BadRequestException(`to[${i}] must give exactly one of platformUserId or wecomUserId`);
+      }
+      return r.platformUserId !== undefined ? { platformUserId: r.platformUserId } : { wecomUserId: r.wecomUserId! };
+    });
+    const content = dto[dto.msgtype];
+    if (!content) throw new BadRequestException(`${dto.msgtype} is required when msgtype is ${dto.msgtype}`);
+    try {
+      const message = await this.messaging.send({
+        kind: 'api.message',
+        msgtype: dto.msgtype,
+        content,
+        to,
+        idempotencyKey: dto.idempotencyKey ? `api:${user.id}:${dto.idempotencyKey}` : undefined,
+        createdBy: user.id,
+      });
+      return toMessageDto(message);
+    } catch (error) {
+      if (error instanceof MessageContentError) throw new BadRequestException(error.problems);
+      throw error;
+    }
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'The message history, newest first' })
+  @ApiOkResponse({ type: MessagePageDto })
+  list(@Query() query: ListMessagesQueryDto): Promise<MessagePageDto> {
+    return this.history.list(query);
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One message with its recipients and every attempt' })
+  @ApiOkResponse({ type: MessageDto })
+  get(@Param('id', ParseUUIDPipe) id: string): Promise<MessageDto> {
+    return this.history.get(id);
+  }
+
+  @Post(':id/retry')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Queue the failed recipients of a message again' })
+  retry(@Param('id', ParseUUIDPipe) id: string): Promise<MessageDto> {
+    return this.history.retry(id);
+  }
+
+  @Post(':id/recall')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Recall a message sent in the last 24 hours' })
+  recall(@Param('id', ParseUUIDPipe) id: string): Promise<MessageDto> {
+    return this.history.recall(id);
+  }
+}

@@ -1,0 +1,56 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnprocessableEntityResponse,
+} from '@nestjs/swagger';
+
+import { CurrentUser, Roles } from '../auth/auth.decorators.js';
+import type { AuthUser } from '../auth/roles.js';
+import {
+  CreateUserMappingDto,
+  ListUserMappingsQueryDto,
+  UserMappingDto,
+  UserMappingPageDto,
+} from './dto/user-mapping.dto.js';
+import { UserMappingsService } from './user-mappings.service.js';
+
+@ApiTags('user-mappings')
+@ApiBearerAuth()
+@Roles('admin', 'recruiter')
+@Controller('api/user-mappings')
+export class UserMappingsController {
+  constructor(private readonly mappings: UserMappingsService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Map a platform user to a WeCom member (by userid, mobile or email)' })
+  @ApiCreatedResponse({ type: UserMappingDto })
+  @ApiConflictResponse({ description: 'Either side is already mapped; the body names the holder' })
+  @ApiUnprocessableEntityResponse({ description: 'WeCom does not know the member; carries its errcode' })
+  create(@Body() dto: CreateUserMappingDto, @CurrentUser() user: AuthUser): Promise<UserMappingDto> {
+    return this.mappings.create(dto, user.id);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List mappings, newest first' })
+  @ApiOkResponse({ type: UserMappingPageDto })
+  list(@Query() query: ListUserMappingsQueryDto): Promise<UserMappingPageDto> {
+    return this.mappings.list(query);
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ type: UserMappingDto })
+  get(@Param('id', ParseUUIDPipe) id: string): Promise<UserMappingDto> {
+    return this.mappings.get(id);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  remove(@Param('id', ParseUUIDPipe) id: string): Promise<void> {
+    return this.mappings.remove(id);
+  }
+}

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+
+import { WeComModule } from '../wecom/wecom.module.js';
+import { UserMappingsController } from './user-mappings.controller.js';
+import { UserMappingsService } from './user-mappings.service.js';
+
+@Module({
+  imports: [WeComModule],
+  controllers: [UserMappingsController],
+  providers: [UserMappingsService],
+  exports: [UserMappingsService],
+})
+export class UserMappingsModule {}

@@ -1,0 +1,152 @@
+import {
+  BadGatewayException,
+  BadRequestException,
+  ConflictException,
+  Injectable,
+  NotFoundException,
+  UnprocessableEntityException,
+} from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+
+import { decodeCursor, toPage, type Page } from '../common/cursor.js';
+import { WeComApiError } from '../wecom/client/wecom-api.error.js';
+import { WeComClient } from '../wecom/client/wecom.client.js';
+import { WeComSettings } from '../wecom/wecom-settings.js';
+import type { CreateUserMappingDto, ListUserMappingsQueryDto, UserMappingDto } from './dto/user-mapping.dto.js';
+import { UserMappingEntity, type MappingSource } from './user-mapping.entity.js';
+
+@Injectable()
+export class UserMappingsService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly client: WeComClient,
+    private readonly settings: WeComSettings,
+  ) {}
+
+  async create(dto: CreateUserMappingDto, createdBy: string): Promise<UserMappingDto> {
+    const given = [dto.wecomUserId, dto.mobile, dto.email].filter((v) => v !== undefined);
+    if (given.length !== 1) {
+      throw new BadRequestException('give exactly one of wecomUserId, mobile or email');
+    }
+    const { wecomUserId, source } = await this.resolveMember(dto);
+    return this.save(dto.platformUserId, wecomUserId, source, createdBy, dto.language);
+  }
+
+  /** Also used by the WeCom sign-in (source `oauth`). */
+  async save(
+    platformUserId: string,
+    wecomUserId: string,
+    source: MappingSource,
+    createdBy: string | null,
+    language: 'zh' | 'en' = 'zh',
+  ): Promise<UserMappingDto> {
+    const { corpId } = this.settings.credentials();
+    const repo = this.dataSource.getRepository(UserMappingEntity);
+    const holder = await repo
+      .createQueryBuilder('m')
+      .where('m.corp_id = :corpId', { corpId })
+      .andWhere('(m.platform_user_id = :platformUserId OR lower(m.wecom_user_id) = lower(:wecomUserId))', {
+        platformUserId,
+        wecomUserId,
+      })
+      .getOne();
+    if (holder) throw conflict(holder, platformUserId);
+    try {
+      const row = await repo.save(
+        repo.create({ corpId, platformUserId, wecomUserId, source, language, createdBy }),
+      );
+      return toDto(row);
+    } catch (error) {
+      // Lost a race with a concurrent create: the unique indexes decide, report the holder.
+      if ((error as { code?: string }).code === '23505') {
+        const winner = await repo
+          .createQueryBuilder('m')
+          .where('m.corp_id = :corpId', { corpId })
+          .andWhere('(m.platform_user_id = :platformUserId OR lower(m.wecom_user_id) = lower(:wecomUserId))', {
+            platformUserId,
+            wecomUserId,
+          })
+          .getOne();
+        if (winner) throw conflict(winner, platformUserId);
+      }
+      throw error;
+    }
+  }
+
+  async list(query: ListUserMappingsQueryDto): Promise<Page<UserMappingDto>> {
+    const { corpId } = this.settings.credentials();
+    const qb = this.dataSource
+      .getRepository(UserMappingEntity)
+      .createQueryBuilder('m')
+      .where('m.corp_id = :corpId', { corpId });
+    if (query.platformUserId) qb.andWhere('m.platform_user_id = :p', { p: query.platformUserId });
+    if (query.wecomUserId) qb.andWhere('lower(m.wecom_user_id) = lower(:w)', { w: query.wecomUserId });
+    if (query.source) qb.andWhere('m.source = :s', { s: query.source });
+    const cursor = decodeCursor(query.cursor);
+    if (cursor) qb.andWhere('(m.created_at, m.id) < (:at, :id)', { at: cursor.createdAt, id: cursor.id });
+    const rows = await qb.orderBy('m.created_at', 'DESC').addOrderBy('m.id', 'DESC').take(query.limit + 1).getMany();
+    return toPage(rows, query.limit, toDto);
+  }
+
+  async get(id: string): Promise<UserMappingDto> {
+    return toDto(await this.find(id));
+  }
+
+  async remove(id: string): Promise<void> {
+    const row = await this.find(id);
+    await this.dataSource.getRepository(UserMappingEntity).delete({ id: row.id });
+  }
+
+  private async find(id: string): Promise<UserMappingEntity> {
+    const { corpId } = this.settings.credentials();
+    const row = await this.dataSource.getRepository(UserMappingEntity).findOneBy({ id, corpId });
+    if (!row) throw new NotFoundException('User mapping not found');
+    return row;
+  }
+
+  private async resolveMember(dto: CreateUserMappingDto): Promise<{ wecomUserId: string; source: MappingSource }> {
+    try {
+      if (dto.mobile) return { wecomUserId: (await this.client.getUserIdByMobile(dto.mobile)).userid, source: 'mobile' };
+      if (dto.email) return { wecomUserId: (await this.client.getUserIdByEmail(dto.email)).userid, source: 'email' };
+      const member = await this.client.getUser(dto.wecomUserId!);
+      return { wecomUserId: member.userid, source: 'admin' };
+    } catch (error) {
+      if (error instanceof WeComApiError && error.errcode !== null && !error.retryable) {
+        const what = dto.mobile ? 'mobile' : dto.email ? 'email' : 'wecomUserId';
+        throw new UnprocessableEntityException({
+          message: `WeCom does not know this ${what} (errcode ${error.errcode})`,
+          errcode: error.errcode,
+        });
+      }
+      if (error instanceof WeComApiError) {
+        throw new BadGatewayException('WeCom could not be reached to resolve the member; try again');
+      }
+      throw error;
+    }
+  }
+}
+
+function conflict(holder: UserMappingEntity, platformUserId: string): ConflictException {
+  return holder.platformUserId === platformUserId
+    ? new ConflictException({
+        message: `platform user ${holder.platformUserId} is already mapped to WeCom user ${holder.wecomUserId}`,
+        holder: toDto(holder),
+      })
+    : new ConflictException({
+        message: `WeCom user ${holder.wecomUserId} is already mapped to platform user ${holder.platformUserId}`,
+        holder: toDto(holder),
+      });
+}
+
+export function toDto(m: UserMappingEntity): UserMappingDto {
+  return {
+    id: m.id,
+    platformUserId: m.platformUserId,
+    wecomUserId: m.wecomUserId,
+    source: m.source,
+    language: m.language,
+    createdBy: m.createdBy,
+    createdAt: m.createdAt.toISOString(),
+  };
+}

@@ -1,0 +1,152 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+
+import { Clock } from '../../common/clock.js';
+import { registerCronJob } from '../../common/scheduled-job.js';
+import type { AppConfigService } from '../../config/app-config.js';
+import { WeComApiError } from '../client/wecom-api.error.js';
+import { CONFIG_ERRCODES } from '../client/wecom-retry-policy.js';
+import { WeComClient, type TokenSource } from '../client/wecom.client.js';
+import { WeComSettings } from '../wecom-settings.js';
+import { SharedCredentialCache } from './shared-credential-cache.js';
+
+export type WeComStatus =
+  | { status: 'ok'; tokenSecondsLeft: number | null; sandbox: boolean }
+  | { status: 'misconfigured'; errcode: number; sandbox: boolean }
+  | { status: 'unreachable'; reason: string; sandbox: boolean }
+  | { status: 'unknown'; sandbox: boolean };
+
+/** After WeCom rejects our credentials, wait this long before asking again (IP bans). */
+const CONFIG_ERROR_PAUSE_MS = 60_000;
+
+/**
+ * The app's access token: stored in PostgreSQL and shared by every instance, fetched once per
+ * refresh across all of them, refreshed ahead of expiry by cron so requests never wait on
+ * gettoken in steady state, and refetched once when WeCom says it is bad (40014/42001).
+ */
+@Injectable()
+export class AccessTokenProvider implements TokenSource, OnModuleInit, OnApplicationBootstrap {
+  private readonly logger = new Logger(AccessTokenProvider.name);
+  private readonly cache: SharedCredentialCache;
+  private readonly marginSeconds: number;
+  private lastStatus: WeComStatus;
+  private configErrorUntil = 0;
+  private lastConfigError?: WeComApiError;
+
+  constructor(
+    @InjectDataSource() dataSource: DataSource,
+    private readonly client: WeComClient,
+    private readonly settings: WeComSettings,
+    private readonly clock: Clock,
+    private readonly scheduler: SchedulerRegistry,
+    @Inject(ConfigService) private readonly config: AppConfigService,
+  ) {
+    const creds = settings.credentials();
+    this.marginSeconds = config.get('WECOM_TOKEN_REFRESH_MARGIN_S', { infer: true });
+    this.lastStatus = { status: 'unknown', sandbox: settings.sandbox };
+    this.cache = new SharedCredentialCache(
+      dataSource,
+      clock,
+      { kind: 'access_token', corpId: creds.corpId, agentId: creds.agentId },
+      () => this.fetch(),
+    );
+    client.attachTokenSource(this);
+  }
+
+  onModuleInit(): void {
+    if (!this.config.get('CRON_ENABLED', { infer: true })) return;
+    registerCronJob(
+      this.scheduler,
+      'wecom-token-refresh',
+      this.config.get('WECOM_TOKEN_REFRESH_CRON', { infer: true }),
+      () => this.refreshIfExpiring(),
+    );
+  }
+
+  async getToken(): Promise<string> {
+    if (this.lastConfigError && this.clock.nowMs() < this.configErrorUntil) {
+      throw this.lastConfigError;
+    }
+    const token = await this.cache.get();
+    if (this.lastStatus.status !== 'ok') {
+      this.setStatus({ status: 'ok', tokenSecondsLeft: null, sandbox: this.settings.sandbox });
+    }
+    return token;
+  }
+
+  /** Loads the token at start-up (from the database when one is stored) so /health knows. */
+  onApplicationBootstrap(): void {
+    this.getToken().catch(() => undefined);
+  }
+
+  invalidate(token: string): Promise<void> {
+    return this.cache.invalidate(token);
+  }
+
+  /** The cron body: refresh when fewer than WECOM_TOKEN_REFRESH_MARGIN_S seconds are left. */
+  async refreshIfExpiring(): Promise<boolean> {
+    try {
+      return await this.cache.refreshIfExpiring(this.marginSeconds);
+    } catch (error) {
+      if (error instanceof WeComApiError) return false; // already recorded in the status
+      throw error;
+    }
+  }
+
+  status(): WeComStatus {
+    if (this.lastStatus.status === 'ok') {
+      return { ...this.lastStatus, tokenSecondsLeft: this.cache.secondsLeft() };
+    }
+    return this.lastStatus;
+  }
+
+  private async fetch() {
+    try {
+      const res = await this.client.fetchAccessToken(this.settings.credentials());
+      this.lastConfigError = undefined;
+      this.setStatus({ status: 'ok', tokenSecondsLeft: res.expires_in, sandbox: this.settings.sandbox });
+      return { value: res.access_token, expiresInSeconds: res.expires_in };
+    } catch (error) {
+      if (error instanceof WeComApiError) {
+        if (error.errcode !== null && CONFIG_ERRCODES.has(error.errcode)) {
+          this.lastConfigError = error;
+          this.configErrorUntil = this.clock.nowMs() + CONFIG_ERROR_PAUSE_MS;
+          this.setStatus({ status: 'misconfigured', errcode: error.errcode, sandbox: this.settings.sandbox });
+        } else {
+          this.setStatus({
+            status: 'unreachable',
+            reason: error.errcode !== null ? `errcode ${error.errcode}` : error.errmsg,
+            sandbox: this.settings.sandbox,
+          });
+        }
+      }
+      throw error;
+    }
+  }
+
+  /** Logs a change of state once, not once per request. */
+  private setStatus(next: WeComStatus): void {
+    const key = (s: WeComStatus) => `${s.status}:${'errcode' in s ? s.errcode : ''}`;
+    if (key(next) !== key(this.lastStatus)) {
+      if (next.status === 'misconfigured') {
+        this.logger.error(
+          `WeCom rejected the corp id or secret (errcode ${next.errcode}); check WECOM_CORP_ID / WECOM_CORP_SECRET`,
+        );
+      } else if (next.status === 'unreachable') {
+        this.logger.warn(`WeCom gettoken failed: ${next.reason}`);
+      } else if (next.status === 'ok' && this.lastStatus.status !== 'unknown') {
+        this.logger.log('WeCom gettoken works again');
+      }
+    }
+    this.lastStatus = next;
+  }
+}

@@ -1,0 +1,29 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+/** What a cached WeCom credential is: the app's access token or one of its JS-SDK tickets. */
+export type WeComCredentialKind = 'access_token' | 'jsapi_corp_ticket' | 'jsapi_agent_ticket';
+
+/**
+ * Access tokens and tickets shared by every instance and every restart, one row per
+ * (kind, corp, agent). A restart reuses a valid row instead of calling gettoken.
+ */
+@Entity('wecom_credentials')
+export class WeComCredentialEntity {
+  @PrimaryColumn({ type: 'text' })
+  kind: WeComCredentialKind;
+
+  @PrimaryColumn({ name: 'corp_id', type: 'text' })
+  corpId: string;
+
+  @PrimaryColumn({ name: 'agent_id', type: 'integer' })
+  agentId: number;
+
+  @Column({ type: 'text' })
+  value: string;
+
+  @Column({ name: 'expires_at', type: 'timestamptz' })
+  expiresAt: Date;
+
+  @Column({ name: 'fetched_at', type: 'timestamptz' })
+  fetchedAt: Date;
+}

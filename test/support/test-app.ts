@@ -6,6 +6,7 @@ import { Test } from '@nestjs/testing';
 
 import { AppModule } from '../../src/app.module.js';
 import { configureApp } from '../../src/app.setup.js';
+import { Clock } from '../../src/common/clock.js';
 import { mintToken } from '../../src/auth/jwt-verifier.js';
 import type { Role } from '../../src/auth/roles.js';
 import { validateEnv } from '../../src/config/env.validation.js';
@@ -26,10 +27,13 @@ export function testEnv(overrides: Record<string, string | undefined> = {}) {
 
 export async function createTestApp(
   overrides: Record<string, string | undefined>,
+  options: { clock?: Clock } = {},
 ): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({
+  let builder = Test.createTestingModule({
     imports: [AppModule.forRoot(testEnv(overrides))],
-  }).compile();
+  });
+  if (options.clock) builder = builder.overrideProvider(Clock).useValue(options.clock);
+  const moduleRef = await builder.compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({
     bodyParser: false,
     logger: ['error', 'warn'],
@@ -41,4 +45,15 @@ export async function createTestApp(
 
 export function tokenFor(sub: string, ...roles: Role[]): Promise<string> {
   return mintToken(new TextEncoder().encode(TEST_JWT_SECRET), { id: sub, roles });
+}
+
+/** Env that points an app at a simulator started by the spec (shared by several apps). */
+export function simulatorEnv(url: string): Record<string, string> {
+  return {
+    WECOM_CORP_ID: 'ww-sandbox',
+    WECOM_CORP_SECRET: 'sandbox-secret',
+    WECOM_AGENT_ID: '1000002',
+    WECOM_API_BASE_URL: url,
+    WECOM_HTTP_TIMEOUT_MS: '2000',
+  };
 }

@@ -1,0 +1,213 @@
+import type { INestApplication } from '@nestjs/common';
+import request from 'supertest';
+
+import { ManualClock } from '../src/common/clock.js';
+import { WeComApiError } from '../src/wecom/client/wecom-api.error.js';
+import { WeComClient } from '../src/wecom/client/wecom.client.js';
+import type { WeComAttempt } from '../src/wecom/client/wecom.types.js';
+import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
+import { createTestApp, simulatorEnv } from './support/test-app.js';
+import { createTestDatabase, describeWithServer, type TestDatabase } from './support/test-database.js';
+
+const text = (content: string, touser = 'zhangsan') => ({
+  touser,
+  msgtype: 'text' as const,
+  agentid: 1000002,
+  text: { content },
+});
+
+describe('WeCom client and access token (e2e against the simulator)', () => {
+  let db: TestDatabase;
+  let sim: WeComSimulator;
+  let clock: ManualClock;
+  let app: INestApplication;
+  let client: WeComClient;
+  const gettokens = () => sim.stats().calls['/cgi-bin/gettoken'] ?? 0;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    clock = new ManualClock(new Date('2026-11-23T10:00:00Z'));
+    sim = new WeComSimulator({ now: () => clock.nowMs() });
+    await sim.start();
+    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { clock });
+    client = app.get(WeComClient);
+    client.backoff = { maxRetries: 3, baseDelayMs: 5, maxDelayMs: 20 };
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await sim?.stop();
+    await db?.drop();
+  });
+
+  beforeEach(() => sim.clearFaults());
+
+  it('sends a text message that the member receives, UTF-8 intact', async () => {
+    const res = await client.sendMessage(text('面试提醒：明天 10:00\n第二行'));
+    expect(res.errcode).toBe(0);
+    const got = sim.messagesFor('zhangsan');
+    expect(got.at(-1)?.body).toMatchObject({ text: { content: '面试提醒：明天 10:00\n第二行' } });
+  });
+
+  it('refetches the token once after a revoke and retries the call', async () => {
+    await client.sendMessage(text('before revoke'));
+    const before = gettokens();
+    sim.revokeTokens();
+    const attempts: WeComAttempt[] = [];
+    await client.sendMessage(text('after revoke'), { onAttempt: (a) => attempts.push(a) });
+    expect(gettokens()).toBe(before + 1);
+    expect(attempts.map((a) => a.errcode)).toEqual([40014, 0]);
+  });
+
+  it('backs off and retries on -1, 45009 and HTTP 502, recording each attempt', async () => {
+    sim.addFault({ path: '/cgi-bin/message/send', errcode: -1, times: 1 });
+    sim.addFault({ path: '/cgi-bin/message/send', errcode: 45009, times: 1 });
+    sim.addFault({ path: '/cgi-bin/message/send', httpStatus: 502, times: 1 });
+    const attempts: WeComAttempt[] = [];
+    const res = await client.sendMessage(text('flaky'), { onAttempt: (a) => attempts.push(a) });
+    expect(res.errcode).toBe(0);
+    expect(attempts).toHaveLength(4);
+    expect(attempts.at(-1)?.errcode).toBe(0);
+  });
+
+  it('retries a timed-out call', async () => {
+    sim.addFault({ path: '/cgi-bin/message/send', delayMs: 2500, times: 1 });
+    const attempts: WeComAttempt[] = [];
+    await client.sendMessage(text('slow'), { onAttempt: (a) => attempts.push(a) });
+    expect(attempts[0]).toMatchObject({ errcode: null, errmsg: 'timed out' });
+    expect(attempts).toHaveLength(2);
+  });
+
+  it('fails at once on a permanent errcode, without the token in the error', async () => {
+    const attempts: WeComAttempt[] = [];
+    const error = await client
+      .sendMessage(text(''), { onAttempt: (a) => attempts.push(a) })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WeComApiError);
+    expect(error).toMatchObject({ errcode: 44004, path: '/cgi-bin/message/send', retryable: false });
+    expect(attempts).toHaveLength(1);
+    const token = await app.get(AccessTokenProvider).getToken();
+    expect(JSON.stringify(error)).not.toContain(token);
+    expect((error as Error).message).not.toContain(token);
+  });
+
+  it('gives up after the bounded retries with a retryable error', async () => {
+    sim.addFault({ path: '/cgi-bin/message/send', errcode: -1 });
+    const error = await client.sendMessage(text('busy')).catch((e: unknown) => e);
+    expect(error).toMatchObject({ errcode: -1, retryable: true });
+  });
+
+  it('does not call gettoken again on restart while the stored token is valid', async () => {
+    await app.get(AccessTokenProvider).getToken();
+    const before = gettokens();
+    const second = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { clock });
+    try {
+      await second.get(WeComClient).sendMessage(text('from a restarted instance'));
+      expect(gettokens()).toBe(before);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('refreshes ahead of expiry on the cron body, once', async () => {
+    const tokens = app.get(AccessTokenProvider);
+    const old = await tokens.getToken();
+    const before = gettokens();
+    expect(await tokens.refreshIfExpiring()).toBe(false);
+    clock.advance((7200 - 300) * 1000); // 5 minutes left, inside the 10-minute margin
+    expect(await tokens.refreshIfExpiring()).toBe(true);
+    expect(await tokens.refreshIfExpiring()).toBe(false);
+    expect(gettokens()).toBe(before + 1);
+    const fresh = await tokens.getToken();
+    expect(fresh).not.toBe(old);
+    clock.advance(400 * 1000); // the old token has now expired in WeCom too
+    await expect(client.sendMessage(text('after refresh'))).resolves.toMatchObject({ errcode: 0 });
+    expect(gettokens()).toBe(before + 1);
+  });
+
+  it('reports the token state on /health without the token', async () => {
+    const token = await app.get(AccessTokenProvider).getToken();
+    const res = await request(app.getHttpServer()).get('/health').expect(200);
+    expect(res.body.wecom).toMatchObject({ status: 'ok' });
+    expect(res.body.wecom.tokenSecondsLeft).toBeGreaterThan(0);
+    expect(JSON.stringify(res.body)).not.toContain(token);
+  });
+});
+
+describe('WeCom misconfiguration', () => {
+  let db: TestDatabase;
+  let sim: WeComSimulator;
+  let app: INestApplication;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    sim = new WeComSimulator();
+    await sim.start();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await sim?.stop();
+    await db?.drop();
+  });
+
+  it('shows a wrong secret as misconfigured 40001 and does not hammer gettoken', async () => {
+    const secret = 'wrong-secret-value-xyz';
+    const errors: string[] = [];
+    app = await createTestApp({
+      DATABASE_URL: db.url,
+      ...simulatorEnv(sim.url),
+      WECOM_CORP_SECRET: secret,
+    });
+    const logger = app.get(AccessTokenProvider)['logger'] as { error: (m: string) => void };
+    const original = logger.error.bind(logger);
+    logger.error = (m: string) => {
+      errors.push(m);
+      original(m);
+    };
+    const client = app.get(WeComClient);
+    for (let i = 0; i < 5; i++) {
+      await expect(client.sendMessage(text('x'))).rejects.toMatchObject({ errcode: 40001 });
+    }
+    const res = await request(app.getHttpServer()).get('/health').expect(200);
+    expect(res.body.wecom).toEqual({ status: 'misconfigured', errcode: 40001, sandbox: false });
+    expect(sim.stats().calls['/cgi-bin/gettoken']).toBe(1);
+    expect(errors.length).toBeLessThanOrEqual(1);
+    expect(JSON.stringify(res.body) + errors.join('')).not.toContain(secret);
+  });
+});
+
+describeWithServer('Access token shared by three instances (PostgreSQL server)', () => {
+  let db: TestDatabase;
+  let sim: WeComSimulator;
+  const apps: INestApplication[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    sim = new WeComSimulator({ latencyMs: 20 });
+    await sim.start();
+  });
+
+  afterAll(async () => {
+    await Promise.all(apps.map((a) => a.close()));
+    await sim?.stop();
+    await db?.drop();
+  });
+
+  it('makes one gettoken for three instances started at once, and one more after a revoke', async () => {
+    const env = { DATABASE_URL: db.url, ...simulatorEnv(sim.url) };
+    apps.push(...(await Promise.all([createTestApp(env), createTestApp(env), createTestApp(env)])));
+    const clients = apps.map((a) => a.get(WeComClient));
+    await Promise.all(
+      clients.flatMap((c, i) => Array.from({ length: 10 }, (_, j) => c.sendMessage(text(`hello ${i}-${j}`, 'lisi')))),
+    );
+    expect(sim.stats().calls['/cgi-bin/gettoken']).toBe(1);
+
+    sim.revokeTokens();
+    await Promise.all(
+      clients.flatMap((c, i) => Array.from({ length: 10 }, (_, j) => c.sendMessage(text(`again ${i}-${j}`, 'wangwu')))),
+    );
+    expect(sim.stats().calls['/cgi-bin/gettoken']).toBe(2);
+  });
+});

@@ -153,7 +153,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   async claim(limit: number): Promise<Claimed[]> {
     const now = this.clock.now();
     const leaseUntil = new Date(now.getTime() + this.leaseMs);
-    const rows: Claimed[] = await this.dataSource.query(
+    const result: unknown = await this.dataSource.query(
       `UPDATE messages m
           SET status = 'sending', lease_until = $2, next_attempt_at = $2, leased_by = $3,
               attempts = m.attempts + 1, updated_at = $1
@@ -166,7 +166,9 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
         RETURNING m.id, m.attempts`,
       [now, leaseUntil, this.instanceId, limit],
     );
-    return rows;
+    // TypeORM answers UPDATE … RETURNING on PostgreSQL as [rows, affectedCount].
+    const rows = (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as Claimed[];
+    return rows.map((r) => ({ id: r.id, attempts: Number(r.attempts) }));
   }
 
   private async deliver(claimed: Claimed): Promise<void> {

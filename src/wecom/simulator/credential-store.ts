@@ -1,0 +1,66 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+export type CredentialCheck = 'valid' | 'unknown' | 'expired';
+
+export type OAuthIdentity = { userid: string } | { openid: string };
+
+const OAUTH_CODE_TTL_MS = 5 * 60_000;
+export const TICKET_TTL_SECONDS = 7200;
+
+/** Access tokens, JS-SDK tickets and OAuth codes, all timed by the simulator's clock. */
+export class CredentialStore {
+  /** token -> expiry (ms). Expired tokens stay so that they answer 42001, not 40014. */
+  private readonly tokens = new Map<string, number>();
+  private readonly tickets = new Map<string, number>();
+  private readonly oauthCodes = new Map<string, { identity: OAuthIdentity; expiresAt: number }>();
+
+  /** Every call issues a new token; WeCom's reuse within validity is not guaranteed. */
+  issueToken(now: number, ttlSeconds: number): string {
+    // Real tokens are long opaque url-safe strings; 96 random bytes give 128 characters.
+    const token = randomBytes(96).toString('base64url');
+    this.tokens.set(token, now + ttlSeconds * 1000);
+    return token;
+  }
+
+  checkToken(token: string, now: number): CredentialCheck {
+    const expiresAt = this.tokens.get(token);
+    if (expiresAt === undefined) return 'unknown';
+    return expiresAt <= now ? 'expired' : 'valid';
+  }
+
+  issueTicket(now: number): string {
+    const ticket = randomBytes(48).toString('base64url');
+    this.tickets.set(ticket, now + TICKET_TTL_SECONDS * 1000);
+    return ticket;
+  }
+
+  /** Invalidates every token and ticket, as WeCom may do at any time. */
+  revoke(): void {
+    this.tokens.clear();
+    this.tickets.clear();
+  }
+
+  issueOAuthCode(identity: OAuthIdentity, now: number): string {
+    const code = randomBytes(24).toString('base64url');
+    this.oauthCodes.set(code, { identity, expiresAt: now + OAUTH_CODE_TTL_MS });
+    return code;
+  }
+
+  /** Single use: the code is gone after this call, whatever the outcome. */
+  redeemOAuthCode(code: string, now: number): OAuthIdentity | undefined {
+    const entry = this.oauthCodes.get(code);
+    if (!entry) return undefined;
+    this.oauthCodes.delete(code);
+    return entry.expiresAt > now ? entry.identity : undefined;
+  }
+
+  clear(): void {
+    this.revoke();
+    this.oauthCodes.clear();
+  }
+}
+
+/** A stable external_userid for an openid, so repeated logins of one person look alike. */
+export function externalUserIdFor(openid: string): string {
+  return `wm${createHash('sha256').update(openid).digest('base64url').slice(0, 30)}`;
+}

@@ -1,0 +1,668 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  createServer,
+  STATUS_CODES,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { CredentialStore, externalUserIdFor, TICKET_TTL_SECONDS } from './credential-store.js';
+import {
+  FaultInjector,
+  FaultValidationError,
+  validateFault,
+  type Fault,
+  type FaultSpec,
+} from './fault-injector.js';
+import {
+  DEFAULT_USERS,
+  MemberDirectory,
+  ROOT_DEPARTMENT,
+  UserValidationError,
+  validateUsers,
+  type SimulatedUser,
+} from './member-directory.js';
+import { MessageLog, type DeliveredMessage } from './message-log.js';
+import { parseSendRequest, parseUpdateCardRequest } from './message-validation.js';
+import { ErrCode, fail, ok, renderReply, type ApiReply } from './wecom-errors.js';
+
+export { loadUsersFile, type SimulatedUser } from './member-directory.js';
+export type { DeliveredMessage } from './message-log.js';
+export type { Fault, FaultSpec } from './fault-injector.js';
+
+export interface SimulatorOptions {
+  corpId: string;
+  corpSecret: string;
+  agentId: number;
+  tokenTtlSeconds: number;
+  /** Added to every /cgi-bin response (not to /__simulator). */
+  latencyMs: number;
+  perMemberPerMinute: number;
+  users: SimulatedUser[];
+  /** Milliseconds clock for expiry, rate windows and recall; tests move it. */
+  now: () => number;
+}
+
+export interface SimulatorStats {
+  calls: Record<string, number>;
+  /** Per-member deliveries. */
+  delivered: number;
+  dropped: number;
+  duplicatesSuppressed: number;
+}
+
+const DEFAULT_OPTIONS: SimulatorOptions = {
+  corpId: 'ww-sandbox',
+  corpSecret: 'sandbox-secret',
+  agentId: 1000002,
+  tokenTtlSeconds: 7200,
+  latencyMs: 0,
+  perMemberPerMinute: 30,
+  users: [...DEFAULT_USERS],
+  now: Date.now,
+};
+
+const MAX_BODY_BYTES = 1024 * 1024;
+/** Past this, an oversized upload is cut off instead of drained. */
+const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
+/** Real bodies nest a few levels; a limit keeps recursive helpers off the stack's edge. */
+const MAX_JSON_DEPTH = 32;
+/** Bounds stats.calls when a caller probes random paths. */
+const MAX_COUNTED_PATHS = 1000;
+
+type Json = Record<string, unknown>;
+
+interface ApiCall {
+  query: URLSearchParams;
+  body: Json;
+  now: number;
+}
+
+interface Route {
+  method: 'GET' | 'POST';
+  authenticated: boolean;
+  handle: (call: ApiCall) => ApiReply;
+}
+
+type BodyResult = { kind: 'ok'; body: Buffer } | { kind: 'too-large' } | { kind: 'aborted' };
+
+class ControlError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * An HTTP server that answers like qyapi.weixin.qq.com for the endpoints this service uses,
+ * with a control API under /__simulator/ for tests, benchmarks and sandbox mode.
+ */
+export class WeComSimulator {
+  private readonly options: SimulatorOptions;
+  private readonly directory: MemberDirectory;
+  private readonly credentials = new CredentialStore();
+  private readonly log: MessageLog;
+  private readonly faultInjector = new FaultInjector();
+  private readonly calls = new Map<string, number>();
+  private readonly routes: ReadonlyMap<string, Route>;
+  private server?: Server;
+  private baseUrl?: string;
+  private shutdown = new AbortController();
+
+  constructor(options: Partial<SimulatorOptions> = {}) {
+    const defined = Object.fromEntries(
+      Object.entries(options).filter(([, value]) => value !== undefined),
+    ) as Partial<SimulatorOptions>;
+    this.options = { ...DEFAULT_OPTIONS, ...defined };
+    this.checkOptions();
+    this.options.users = validateUsers(this.options.users);
+    this.directory = new MemberDirectory(this.options.users);
+    this.log = new MessageLog(this.options.perMemberPerMinute);
+    this.routes = this.buildRoutes();
+  }
+
+  get url(): string {
+    if (!this.baseUrl) throw new Error('WeComSimulator is not started');
+    return this.baseUrl;
+  }
+
+  get corpId(): string {
+    return this.options.corpId;
+  }
+
+  get agentId(): number {
+    return this.options.agentId;
+  }
+
+  async start(port = 0, host = '127.0.0.1'): Promise<string> {
+    if (this.server) throw new Error('WeComSimulator is already started');
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch(() =>
+        this.sendJson(res, 500, { errcode: -1, errmsg: 'system busy' }),
+      );
+    });
+    server.keepAliveTimeout = 5000;
+    server.on('clientError', (_error, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    this.shutdown = new AbortController();
+    const address = server.address() as AddressInfo;
+    const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    this.baseUrl = `http://${shownHost}:${address.port}`;
+    return this.baseUrl;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    this.baseUrl = undefined;
+    this.shutdown.abort();
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  stats(): SimulatorStats {
+    return { calls: Object.fromEntries(this.calls), ...this.log.counters };
+  }
+
+  messagesFor(userid: string): DeliveredMessage[] {
+    return this.log.messagesFor(userid);
+  }
+
+  addUsers(users: SimulatedUser[]): void {
+    this.directory.add(validateUsers(users));
+  }
+
+  issueOAuthCode(userid: string): string {
+    const user = this.directory.get(userid);
+    if (!user) throw new Error(`Unknown userid: ${userid}`);
+    return this.credentials.issueOAuthCode({ userid: user.userid }, this.options.now());
+  }
+
+  /** A code for someone outside the corp: getuserinfo answers with openid and external_userid. */
+  issueExternalOAuthCode(openid: string): string {
+    if (openid.length === 0) throw new Error('openid must not be empty');
+    return this.credentials.issueOAuthCode({ openid }, this.options.now());
+  }
+
+  revokeTokens(): void {
+    this.credentials.revoke();
+  }
+
+  addFault(fault: FaultSpec): Fault {
+    return this.faultInjector.add(validateFault(fault));
+  }
+
+  faults(): Fault[] {
+    return this.faultInjector.list();
+  }
+
+  clearFaults(): void {
+    this.faultInjector.clear();
+  }
+
+  reset(): void {
+    this.log.clear();
+    this.calls.clear();
+    this.faultInjector.clear();
+    this.credentials.clear();
+    this.directory.reset(this.options.users);
+  }
+
+  private checkOptions(): void {
+    const o = this.options;
+    const positiveInt = (value: number): boolean => Number.isInteger(value) && value > 0;
+    if (typeof o.corpId !== 'string' || o.corpId.length === 0) {
+      throw new RangeError('corpId is empty');
+    }
+    if (typeof o.corpSecret !== 'string' || o.corpSecret.length === 0) {
+      throw new RangeError('corpSecret is empty');
+    }
+    if (!positiveInt(o.agentId)) throw new RangeError('agentId must be a positive integer');
+    if (!positiveInt(o.tokenTtlSeconds)) {
+      throw new RangeError('tokenTtlSeconds must be a positive integer');
+    }
+    if (!Number.isInteger(o.latencyMs) || o.latencyMs < 0) {
+      throw new RangeError('latencyMs must be a non-negative integer');
+    }
+    if (!positiveInt(o.perMemberPerMinute)) {
+      throw new RangeError('perMemberPerMinute must be a positive integer');
+    }
+  }
+
+  // ---- HTTP plumbing -------------------------------------------------------------------------
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Prefixing keeps a path such as //cgi-bin/x from being read as a host name.
+    const target = req.url ?? '/';
+    const url = new URL(target.startsWith('/') ? `http://simulator.invalid${target}` : target);
+    const path = url.pathname;
+    const isApi = path.startsWith('/cgi-bin/');
+    if (isApi) this.countCall(path);
+
+    const body = await this.readBody(req);
+    if (body.kind === 'aborted') return;
+    if (body.kind === 'too-large') {
+      this.sendJson(res, 413, { errcode: -1, errmsg: 'request body exceeds 1 MiB' }, true);
+      return;
+    }
+
+    if (path.startsWith('/__simulator/')) {
+      this.handleControl(req, res, url, body.body);
+      return;
+    }
+    if (!isApi) {
+      this.sendJson(res, 404, { errcode: -1, errmsg: `not found: ${path}` });
+      return;
+    }
+
+    const fault = this.faultInjector.take(path);
+    const delay = this.options.latencyMs + (fault?.delayMs ?? 0);
+    if (delay > 0) {
+      try {
+        await sleep(delay, undefined, { signal: this.shutdown.signal });
+      } catch {
+        return; // stopped while waiting; the socket is gone
+      }
+    }
+    const ip = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+    if (fault?.httpStatus !== undefined) {
+      this.sendText(res, fault.httpStatus, STATUS_CODES[fault.httpStatus] ?? 'Error');
+      return;
+    }
+    const reply =
+      fault?.errcode !== undefined
+        ? fail(fault.errcode)
+        : this.callApi(path, req.method ?? 'GET', url.searchParams, body.body);
+    if (reply === undefined) {
+      this.sendJson(res, 404, { errcode: -1, errmsg: `api not found: ${path}` });
+      return;
+    }
+    this.sendJson(res, 200, renderReply(reply, this.options.now(), ip));
+  }
+
+  private callApi(
+    path: string,
+    method: string,
+    query: URLSearchParams,
+    raw: Buffer,
+  ): ApiReply | undefined {
+    const route = this.routes.get(path);
+    if (!route) return undefined;
+    if (route.method === 'POST' && method !== 'POST') return fail(ErrCode.RequirePost);
+    const now = this.options.now();
+    if (route.authenticated) {
+      const token = query.get('access_token');
+      if (!token) return fail(ErrCode.MissingToken);
+      const check = this.credentials.checkToken(token, now);
+      if (check === 'unknown') return fail(ErrCode.InvalidToken);
+      if (check === 'expired') return fail(ErrCode.TokenExpired);
+    }
+    let body: Json = {};
+    if (route.method === 'POST') {
+      try {
+        const parsed: unknown = JSON.parse(raw.toString('utf8'));
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+          return fail(
+            ErrCode.InvalidArgument,
+            'Warning: wrong json format. body must be an object',
+          );
+        }
+        if (nestedDeeperThan(parsed, MAX_JSON_DEPTH)) {
+          return fail(ErrCode.InvalidArgument, 'Warning: wrong json format. nested too deep');
+        }
+        body = parsed as Json;
+      } catch {
+        return fail(ErrCode.InvalidArgument, 'Warning: wrong json format.');
+      }
+    }
+    return route.handle({ query, body, now });
+  }
+
+  private countCall(path: string): void {
+    const count = this.calls.get(path);
+    if (count !== undefined) this.calls.set(path, count + 1);
+    else if (this.calls.size < MAX_COUNTED_PATHS) this.calls.set(path, 1);
+  }
+
+  private readBody(req: IncomingMessage): Promise<BodyResult> {
+    return new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let complete = false;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_DRAIN_BYTES) req.destroy();
+        else if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      });
+      req.on('end', () => {
+        complete = true;
+        resolve(
+          size > MAX_BODY_BYTES
+            ? { kind: 'too-large' }
+            : { kind: 'ok', body: Buffer.concat(chunks) },
+        );
+      });
+      req.on('error', () => resolve({ kind: 'aborted' }));
+      req.on('close', () => {
+        if (!complete) resolve({ kind: 'aborted' });
+      });
+    });
+  }
+
+  private sendJson(res: ServerResponse, status: number, payload: unknown, close = false): void {
+    if (res.headersSent || res.destroyed) return;
+    const text = JSON.stringify(payload);
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=UTF-8',
+      'content-length': Buffer.byteLength(text),
+      ...(close ? { connection: 'close' } : {}),
+    });
+    res.end(text);
+  }
+
+  private sendText(res: ServerResponse, status: number, text: string): void {
+    if (res.headersSent || res.destroyed) return;
+    res.writeHead(status, {
+      'content-type': 'text/plain; charset=UTF-8',
+      'content-length': Buffer.byteLength(text),
+    });
+    res.end(text);
+  }
+
+  // ---- WeCom API -----------------------------------------------------------------------------
+
+  private buildRoutes(): Map<string, Route> {
+    const get = (handle: Route['handle'], authenticated = true): Route => ({
+      method: 'GET',
+      authenticated,
+      handle,
+    });
+    const post = (handle: Route['handle']): Route => ({
+      method: 'POST',
+      authenticated: true,
+      handle,
+    });
+    return new Map<string, Route>([
+      ['/cgi-bin/gettoken', get((call) => this.getToken(call), false)],
+      ['/cgi-bin/message/send', post((call) => this.sendMessage(call))],
+      ['/cgi-bin/message/recall', post((call) => this.recallMessage(call))],
+      ['/cgi-bin/message/update_template_card', post((call) => this.updateTemplateCard(call))],
+      ['/cgi-bin/user/get', get((call) => this.getUser(call))],
+      ['/cgi-bin/user/getuserid', post((call) => this.getUserIdByMobile(call))],
+      ['/cgi-bin/user/get_userid_by_email', post((call) => this.getUserIdByEmail(call))],
+      ['/cgi-bin/auth/getuserinfo', get((call) => this.getUserInfo(call))],
+      ['/cgi-bin/get_jsapi_ticket', get((call) => this.getTicket(call))],
+      [
+        '/cgi-bin/ticket/get',
+        get((call) =>
+          call.query.get('type') === 'agent_config'
+            ? this.getTicket(call)
+            : fail(ErrCode.InvalidArgument, 'invalid type, expected agent_config'),
+        ),
+      ],
+    ]);
+  }
+
+  private getToken({ query, now }: ApiCall): ApiReply {
+    const corpId = query.get('corpid');
+    const secret = query.get('corpsecret');
+    if (!corpId) return fail(ErrCode.MissingCorpId);
+    if (!secret) return fail(ErrCode.MissingSecret);
+    if (corpId !== this.options.corpId) return fail(ErrCode.InvalidCorpId);
+    if (secret !== this.options.corpSecret) return fail(ErrCode.InvalidSecret);
+    const token = this.credentials.issueToken(now, this.options.tokenTtlSeconds);
+    return ok({ access_token: token, expires_in: this.options.tokenTtlSeconds });
+  }
+
+  private sendMessage({ body, now }: ApiCall): ApiReply {
+    const parsed = parseSendRequest(body, this.options.agentId);
+    if (!parsed.ok) return fail(parsed.errcode, parsed.message);
+    const request = parsed.value;
+
+    let duplicateKey: string | undefined;
+    if (request.duplicateCheckSeconds !== undefined) {
+      duplicateKey = createHash('sha256').update(canonicalJson(body)).digest('base64url');
+      const original = this.log.findDuplicate(duplicateKey, now);
+      if (original) {
+        this.log.counters.duplicatesSuppressed++;
+        return ok(original);
+      }
+    }
+    // WeCom documents no code for a reused task_id; 40058 (invalid argument) is the closest.
+    if (request.taskId !== undefined && this.log.hasTaskId(request.taskId)) {
+      return fail(ErrCode.InvalidArgument, 'invalid task_id, task_id already exists');
+    }
+
+    const recipients = this.directory.resolve(request.users, request.parties, request.tags);
+    const listed = {
+      invaliduser: recipients.invalidUsers.join('|'),
+      invalidparty: recipients.invalidParties.join('|'),
+      invalidtag: recipients.invalidTags.join('|'),
+      unlicenseduser: recipients.unlicensed.join('|'),
+    };
+    if (recipients.members.length === 0)
+      return fail(ErrCode.AllRecipientsInvalid, undefined, listed);
+
+    const msgid = this.log.deliver(request.msgtype, body, recipients.members, now);
+    const reply: Json = { ...listed, msgid };
+    if (request.msgtype === 'template_card') {
+      reply.response_code = this.log.issueResponseCode(msgid, now);
+    }
+    if (request.taskId !== undefined) this.log.addTaskId(request.taskId);
+    if (duplicateKey !== undefined) {
+      this.log.rememberForDuplicateCheck(duplicateKey, reply, now, request.duplicateCheckSeconds!);
+    }
+    return ok(reply);
+  }
+
+  private recallMessage({ body, now }: ApiCall): ApiReply {
+    if (typeof body.msgid !== 'string' || body.msgid.length === 0) {
+      return fail(ErrCode.InvalidArgument, 'msgid missing');
+    }
+    // No codes are documented for these; 40058 (invalid argument) with distinct messages.
+    switch (this.log.recall(body.msgid, now)) {
+      case 'ok':
+        return ok();
+      case 'unknown':
+        return fail(ErrCode.InvalidArgument, 'invalid msgid');
+      case 'expired':
+        return fail(ErrCode.InvalidArgument, 'msg can only be recalled within 24 hours');
+      case 'already-recalled':
+        return fail(ErrCode.InvalidArgument, 'msg has been recalled');
+    }
+  }
+
+  private updateTemplateCard({ body, now }: ApiCall): ApiReply {
+    const parsed = parseUpdateCardRequest(body, this.options.agentId);
+    if (!parsed.ok) return fail(parsed.errcode, parsed.message);
+    const outcome = this.log.consumeResponseCode(parsed.value.responseCode, now);
+    switch (outcome.status) {
+      case 'unknown':
+        return fail(ErrCode.InvalidArgument, 'invalid response_code');
+      case 'used':
+        return fail(ErrCode.InvalidArgument, 'response_code has been used');
+      case 'expired':
+        return fail(ErrCode.InvalidArgument, 'response_code expired');
+    }
+    const requested = parsed.value.userids ?? [...outcome.recipients];
+    const targets = requested.filter((id) => outcome.recipients.has(id));
+    const invalid = requested.filter((id) => !outcome.recipients.has(id));
+    this.log.recordCardUpdate(outcome.msgid, body, targets, now);
+    return ok({ invaliduser: invalid });
+  }
+
+  private getUser({ query }: ApiCall): ApiReply {
+    const userid = query.get('userid');
+    const user = userid ? this.directory.get(userid) : undefined;
+    if (!user) return fail(ErrCode.UserIdNotFound);
+    return ok({
+      userid: user.userid,
+      name: user.name,
+      department: [Number(ROOT_DEPARTMENT)],
+      position: '',
+      status: user.status ?? 1,
+    });
+  }
+
+  // A missing mobile or email is a malformed request, not an unknown member: 40058.
+  private getUserIdByMobile({ body }: ApiCall): ApiReply {
+    if (typeof body.mobile !== 'string' || body.mobile.length === 0) {
+      return fail(ErrCode.InvalidArgument, 'mobile missing');
+    }
+    const user = this.directory.findByMobile(body.mobile);
+    return user ? ok({ userid: user.userid }) : fail(ErrCode.UnknownUser);
+  }
+
+  private getUserIdByEmail({ body }: ApiCall): ApiReply {
+    if (typeof body.email !== 'string' || body.email.length === 0) {
+      return fail(ErrCode.InvalidArgument, 'email missing');
+    }
+    if (body.email_type !== undefined && body.email_type !== 1 && body.email_type !== 2) {
+      return fail(ErrCode.InvalidArgument, 'email_type must be 1 or 2');
+    }
+    const user = this.directory.findByEmail(body.email);
+    return user ? ok({ userid: user.userid }) : fail(ErrCode.UnknownUser);
+  }
+
+  private getUserInfo({ query, now }: ApiCall): ApiReply {
+    const code = query.get('code');
+    if (!code) return fail(ErrCode.MissingAuthCode);
+    const identity = this.credentials.redeemOAuthCode(code, now);
+    if (!identity) return fail(ErrCode.InvalidOAuthCode);
+    if ('openid' in identity) {
+      return ok({ openid: identity.openid, external_userid: externalUserIdFor(identity.openid) });
+    }
+    // user_ticket feeds getuserdetail, which the simulator does not serve; any opaque value will do.
+    return ok({ userid: identity.userid, user_ticket: randomBytes(48).toString('base64url') });
+  }
+
+  private getTicket({ now }: ApiCall): ApiReply {
+    return ok({ ticket: this.credentials.issueTicket(now), expires_in: TICKET_TTL_SECONDS });
+  }
+
+  // ---- control API ---------------------------------------------------------------------------
+
+  private handleControl(req: IncomingMessage, res: ServerResponse, url: URL, raw: Buffer): void {
+    try {
+      const result = this.control(req.method ?? 'GET', url, raw);
+      this.sendJson(res, 200, result);
+    } catch (error) {
+      if (error instanceof ControlError) {
+        this.sendJson(res, error.status, {
+          error: STATUS_CODES[error.status],
+          message: error.message,
+        });
+      } else if (error instanceof UserValidationError || error instanceof FaultValidationError) {
+        this.sendJson(res, 400, { error: 'Bad Request', message: error.message });
+      } else {
+        throw error;
+      }
+    }
+  }
+
+  private control(method: string, url: URL, raw: Buffer): unknown {
+    const route = `${method} ${url.pathname.replace(/\/+$/, '')}`;
+    const json = (): unknown => {
+      try {
+        return JSON.parse(raw.toString('utf8'));
+      } catch {
+        throw new ControlError(400, 'body must be valid JSON');
+      }
+    };
+    switch (route) {
+      case 'GET /__simulator/stats':
+        return this.stats();
+      case 'GET /__simulator/messages': {
+        const touser = url.searchParams.get('touser');
+        if (!touser) throw new ControlError(400, 'touser query parameter is required');
+        return this.messagesFor(touser);
+      }
+      case 'GET /__simulator/faults':
+        return this.faults();
+      case 'POST /__simulator/faults':
+        return this.addFault(json() as FaultSpec);
+      case 'DELETE /__simulator/faults':
+        this.clearFaults();
+        return { cleared: true };
+      case 'POST /__simulator/tokens/revoke':
+        this.revokeTokens();
+        return { revoked: true };
+      case 'POST /__simulator/users': {
+        const users = validateUsers(json());
+        this.directory.add(users);
+        return { added: users.length };
+      }
+      case 'POST /__simulator/oauth/codes':
+        return { code: this.issueCodeFromControl(json()) };
+      case 'POST /__simulator/reset':
+        this.reset();
+        return { reset: true };
+    }
+    const known = [
+      '/__simulator/stats',
+      '/__simulator/messages',
+      '/__simulator/faults',
+      '/__simulator/tokens/revoke',
+      '/__simulator/users',
+      '/__simulator/oauth/codes',
+      '/__simulator/reset',
+    ];
+    if (known.includes(url.pathname.replace(/\/+$/, ''))) {
+      throw new ControlError(405, `${method} is not allowed on ${url.pathname}`);
+    }
+    throw new ControlError(404, `no control endpoint ${url.pathname}`);
+  }
+
+  private issueCodeFromControl(input: unknown): string {
+    const body = (typeof input === 'object' && input !== null ? input : {}) as Json;
+    const { userid, openid } = body;
+    if (typeof userid === 'string' && userid.length > 0 && openid === undefined) {
+      if (!this.directory.get(userid)) throw new ControlError(400, `unknown userid: ${userid}`);
+      return this.issueOAuthCode(userid);
+    }
+    if (typeof openid === 'string' && openid.length > 0 && userid === undefined) {
+      return this.issueExternalOAuthCode(openid);
+    }
+    throw new ControlError(400, 'give exactly one of userid or openid (a non-empty string)');
+  }
+}
+
+/** JSON with object keys sorted, so that key order does not defeat the duplicate check. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const record = value as Json;
+    const keys = Object.keys(record).sort();
+    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return false;
+}

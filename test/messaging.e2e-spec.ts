@@ -7,7 +7,11 @@ import { MessagingService } from '../src/messaging/messaging.service.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
-import { createTestDatabase, describeWithServer, type TestDatabase } from './support/test-database.js';
+import {
+  createTestDatabase,
+  describeWithServer,
+  type TestDatabase,
+} from './support/test-database.js';
 
 describe('Messaging (e2e)', () => {
   let db: TestDatabase;
@@ -27,8 +31,16 @@ describe('Messaging (e2e)', () => {
     app.get(WeComClient).backoff = { maxRetries: 1, baseDelayMs: 5, maxDelayMs: 10 };
     dispatcher = app.get(MessageDispatcher);
     admin = await tokenFor('admin-1', 'admin');
-    await http().post('/api/user-mappings').auth(admin, { type: 'bearer' }).send({ platformUserId: 'u1', wecomUserId: 'zhangsan' }).expect(201);
-    await http().post('/api/user-mappings').auth(admin, { type: 'bearer' }).send({ platformUserId: 'u3', mobile: '13800000002' }).expect(201);
+    await http()
+      .post('/api/user-mappings')
+      .auth(admin, { type: 'bearer' })
+      .send({ platformUserId: 'u1', wecomUserId: 'zhangsan' })
+      .expect(201);
+    await http()
+      .post('/api/user-mappings')
+      .auth(admin, { type: 'bearer' })
+      .send({ platformUserId: 'u3', mobile: '13800000002' })
+      .expect(201);
   });
 
   afterAll(async () => {
@@ -47,49 +59,110 @@ describe('Messaging (e2e)', () => {
     }
   }
 
-  const post = (body: object) => http().post('/api/messages').auth(admin, { type: 'bearer' }).send(body);
+  const post = (body: object) =>
+    http().post('/api/messages').auth(admin, { type: 'bearer' }).send(body);
 
   it('keeps every recipient’s fate: mapped, unmapped, unknown to WeCom, unlicensed', async () => {
     const res = await post({
-      to: [{ platformUserId: 'u1' }, { platformUserId: 'nobody' }, { wecomUserId: 'ghost' }, { wecomUserId: 'sunqi' }],
+      to: [
+        { platformUserId: 'u1' },
+        { platformUserId: 'nobody' },
+        { wecomUserId: 'ghost' },
+        { wecomUserId: 'sunqi' },
+      ],
       msgtype: 'text',
       text: { content: '这是一条测试消息' },
     }).expect(202);
     expect(res.body.status).toBe('queued');
     await dispatcher.drain();
-    const got = await http().get(`/api/messages/${res.body.id}`).auth(admin, { type: 'bearer' }).expect(200);
+    const got = await http()
+      .get(`/api/messages/${res.body.id}`)
+      .auth(admin, { type: 'bearer' })
+      .expect(200);
     expect(got.body.status).toBe('partially_sent');
-    const fate = Object.fromEntries(got.body.recipients.map((r: { platformUserId: string; wecomUserId: string; status: string }) => [r.platformUserId ?? r.wecomUserId, r.status]));
-    expect(fate).toEqual({ u1: 'delivered', nobody: 'no_mapping', ghost: 'invalid_user', sunqi: 'unlicensed' });
+    const fate = Object.fromEntries(
+      got.body.recipients.map(
+        (r: { platformUserId: string; wecomUserId: string; status: string }) => [
+          r.platformUserId ?? r.wecomUserId,
+          r.status,
+        ],
+      ),
+    );
+    expect(fate).toEqual({
+      u1: 'delivered',
+      nobody: 'no_mapping',
+      ghost: 'invalid_user',
+      sunqi: 'unlicensed',
+    });
     expect(got.body.attemptLog).toHaveLength(1);
     expect(got.body.attemptLog[0]).toMatchObject({ errcode: 0, recipientCount: 3 });
-    expect(sim.messagesFor('zhangsan').filter((m) => m.body.text && (m.body.text as { content: string }).content === '这是一条测试消息')).toHaveLength(1);
+    expect(
+      sim
+        .messagesFor('zhangsan')
+        .filter(
+          (m) => m.body.text && (m.body.text as { content: string }).content === '这是一条测试消息',
+        ),
+    ).toHaveLength(1);
   });
 
   it('skips a message whose recipients are all unmapped', async () => {
-    const res = await post({ to: [{ platformUserId: 'nobody' }], msgtype: 'text', text: { content: 'x' } }).expect(202);
+    const res = await post({
+      to: [{ platformUserId: 'nobody' }],
+      msgtype: 'text',
+      text: { content: 'x' },
+    }).expect(202);
     expect(res.body.status).toBe('skipped');
   });
 
   it('returns the first message for a repeated idempotency key and delivers it once', async () => {
-    const body = { to: [{ platformUserId: 'u3' }], msgtype: 'markdown', markdown: { content: '**once**\n> only' }, idempotencyKey: 'k-1' };
+    const body = {
+      to: [{ platformUserId: 'u3' }],
+      msgtype: 'markdown',
+      markdown: { content: '**once**\n> only' },
+      idempotencyKey: 'k-1',
+    };
     const a = await post(body).expect(202);
     const b = await post(body).expect(202);
     expect(b.body.id).toBe(a.body.id);
     await deliverAll(2);
     expect(sim.messagesFor('lisi').filter((m) => m.msgtype === 'markdown')).toHaveLength(1);
-    expect(sim.messagesFor('lisi').at(-1)?.body).toMatchObject({ markdown: { content: '**once**\n> only' } });
+    expect(sim.messagesFor('lisi').at(-1)?.body).toMatchObject({
+      markdown: { content: '**once**\n> only' },
+    });
   });
 
   it.each([
-    [{ to: [{ platformUserId: 'u1' }], msgtype: 'text', text: { content: '长'.repeat(683) } }, /text.content is 2049 bytes/],
-    [{ to: [{ platformUserId: 'u1' }], msgtype: 'text', text: { content: '' } }, /text.content must not be empty/],
+    [
+      { to: [{ platformUserId: 'u1' }], msgtype: 'text', text: { content: '长'.repeat(683) } },
+      /text.content is 2049 bytes/,
+    ],
+    [
+      { to: [{ platformUserId: 'u1' }], msgtype: 'text', text: { content: '' } },
+      /text.content must not be empty/,
+    ],
     [{ to: [], msgtype: 'text', text: { content: 'x' } }, /at least one recipient/],
     [{ to: [{ platformUserId: 'u1' }], msgtype: 'voice', text: { content: 'x' } }, /msgtype/],
-    [{ to: [{ platformUserId: 'u1' }], msgtype: 'textcard', textcard: { title: 't', description: 'd' } }, /textcard.url/],
-    [{ to: [{ platformUserId: 'u1', wecomUserId: 'zhangsan' }], msgtype: 'text', text: { content: 'x' } }, /exactly one/],
+    [
+      {
+        to: [{ platformUserId: 'u1' }],
+        msgtype: 'textcard',
+        textcard: { title: 't', description: 'd' },
+      },
+      /textcard.url/,
+    ],
+    [
+      {
+        to: [{ platformUserId: 'u1', wecomUserId: 'zhangsan' }],
+        msgtype: 'text',
+        text: { content: 'x' },
+      },
+      /exactly one/,
+    ],
     [{ to: [{ platformUserId: 'u1' }], msgtype: 'text' }, /text is required/],
-    [{ to: [{ platformUserId: 'u1' }], msgtype: 'text', text: { content: 'x' }, extra: 1 }, /should not exist/],
+    [
+      { to: [{ platformUserId: 'u1' }], msgtype: 'text', text: { content: 'x' }, extra: 1 },
+      /should not exist/,
+    ],
   ])('rejects a bad body before queueing it (%#)', async (body, message) => {
     const res = await post(body).expect(400);
     expect(JSON.stringify(res.body.message)).toMatch(message);
@@ -105,33 +178,72 @@ describe('Messaging (e2e)', () => {
     sim.addFault({ path: '/cgi-bin/message/send', errcode: -1, times: 2 });
     sim.addFault({ path: '/cgi-bin/message/send', httpStatus: 502, times: 2 });
     sim.addFault({ path: '/cgi-bin/message/send', errcode: 45009, times: 1 });
-    const res = await post({ to: [{ platformUserId: 'u1' }], msgtype: 'text', text: { content: 'through faults' } }).expect(202);
+    const res = await post({
+      to: [{ platformUserId: 'u1' }],
+      msgtype: 'text',
+      text: { content: 'through faults' },
+    }).expect(202);
     await deliverAll(6);
-    const got = await http().get(`/api/messages/${res.body.id}`).auth(admin, { type: 'bearer' }).expect(200);
+    const got = await http()
+      .get(`/api/messages/${res.body.id}`)
+      .auth(admin, { type: 'bearer' })
+      .expect(200);
     expect(got.body.status).toBe('sent');
     expect(got.body.attemptLog.length).toBe(6);
-    expect(got.body.attemptLog.map((a: { errcode: number | null }) => a.errcode)).toEqual([-1, -1, null, null, 45009, 0]);
-    expect(sim.messagesFor('zhangsan').filter((m) => (m.body.text as { content?: string })?.content === 'through faults')).toHaveLength(1);
+    expect(got.body.attemptLog.map((a: { errcode: number | null }) => a.errcode)).toEqual([
+      -1,
+      -1,
+      null,
+      null,
+      45009,
+      0,
+    ]);
+    expect(
+      sim
+        .messagesFor('zhangsan')
+        .filter((m) => (m.body.text as { content?: string })?.content === 'through faults'),
+    ).toHaveLength(1);
   });
 
   it('fails a message WeCom refuses for good, and retries it on request', async () => {
     sim.addFault({ path: '/cgi-bin/message/send', errcode: 40003, times: 1 });
-    const res = await post({ to: [{ platformUserId: 'u1' }], msgtype: 'text', text: { content: 'refused once' } }).expect(202);
+    const res = await post({
+      to: [{ platformUserId: 'u1' }],
+      msgtype: 'text',
+      text: { content: 'refused once' },
+    }).expect(202);
     await dispatcher.drain();
-    const failed = await http().get(`/api/messages/${res.body.id}`).auth(admin, { type: 'bearer' }).expect(200);
+    const failed = await http()
+      .get(`/api/messages/${res.body.id}`)
+      .auth(admin, { type: 'bearer' })
+      .expect(200);
     expect(failed.body).toMatchObject({ status: 'failed', lastErrcode: 40003 });
-    await http().post(`/api/messages/${res.body.id}/retry`).auth(admin, { type: 'bearer' }).expect(202);
+    await http()
+      .post(`/api/messages/${res.body.id}/retry`)
+      .auth(admin, { type: 'bearer' })
+      .expect(202);
     await dispatcher.drain();
-    const sent = await http().get(`/api/messages/${res.body.id}`).auth(admin, { type: 'bearer' }).expect(200);
+    const sent = await http()
+      .get(`/api/messages/${res.body.id}`)
+      .auth(admin, { type: 'bearer' })
+      .expect(200);
     expect(sent.body.status).toBe('sent');
-    await http().post(`/api/messages/${res.body.id}/retry`).auth(admin, { type: 'bearer' }).expect(409);
+    await http()
+      .post(`/api/messages/${res.body.id}/retry`)
+      .auth(admin, { type: 'bearer' })
+      .expect(409);
   });
 
   it('paces a member to 30 messages a minute instead of letting WeCom drop the rest', async () => {
     sim.addUsers([{ userid: 'busy', name: '忙人' }]);
     const messaging = app.get(MessagingService);
     for (let i = 0; i < 35; i++) {
-      await messaging.send({ kind: 'test.pacing', msgtype: 'text', content: { content: `n${i}` }, to: [{ wecomUserId: 'busy' }] });
+      await messaging.send({
+        kind: 'test.pacing',
+        msgtype: 'text',
+        content: { content: `n${i}` },
+        to: [{ wecomUserId: 'busy' }],
+      });
     }
     await dispatcher.drain();
     expect(sim.messagesFor('busy')).toHaveLength(30);
@@ -143,28 +255,54 @@ describe('Messaging (e2e)', () => {
 
   it('takes back the claim of an instance that died mid-delivery once its lease ends', async () => {
     const messaging = app.get(MessagingService);
-    const msg = await messaging.send({ kind: 'test.crash', msgtype: 'text', content: { content: 'orphan' }, to: [{ wecomUserId: 'wangwu' }] });
+    const msg = await messaging.send({
+      kind: 'test.crash',
+      msgtype: 'text',
+      content: { content: 'orphan' },
+      to: [{ wecomUserId: 'wangwu' }],
+    });
     const claimed = await dispatcher.claim(10); // "crashes" right after claiming
     expect(claimed.map((c) => c.id)).toContain(msg.id);
     expect(await dispatcher.drain()).toBe(0); // the lease still holds
     clock.advance(61_000);
     await dispatcher.drain();
-    expect(sim.messagesFor('wangwu').filter((m) => (m.body.text as { content?: string })?.content === 'orphan')).toHaveLength(1);
+    expect(
+      sim
+        .messagesFor('wangwu')
+        .filter((m) => (m.body.text as { content?: string })?.content === 'orphan'),
+    ).toHaveLength(1);
   });
 
   it('recalls a sent message through WeCom', async () => {
-    const res = await post({ to: [{ platformUserId: 'u1' }], msgtype: 'text', text: { content: 'to recall' } }).expect(202);
+    const res = await post({
+      to: [{ platformUserId: 'u1' }],
+      msgtype: 'text',
+      text: { content: 'to recall' },
+    }).expect(202);
     await dispatcher.drain();
-    const recalled = await http().post(`/api/messages/${res.body.id}/recall`).auth(admin, { type: 'bearer' }).expect(200);
+    const recalled = await http()
+      .post(`/api/messages/${res.body.id}/recall`)
+      .auth(admin, { type: 'bearer' })
+      .expect(200);
     expect(recalled.body.status).toBe('recalled');
-    expect(sim.messagesFor('zhangsan').find((m) => (m.body.text as { content?: string })?.content === 'to recall')?.recalled).toBe(true);
+    expect(
+      sim
+        .messagesFor('zhangsan')
+        .find((m) => (m.body.text as { content?: string })?.content === 'to recall')?.recalled,
+    ).toBe(true);
   });
 
   it('lists the history with filters and a cursor', async () => {
-    const first = await http().get('/api/messages?limit=2&recipient=u1').auth(admin, { type: 'bearer' }).expect(200);
+    const first = await http()
+      .get('/api/messages?limit=2&recipient=u1')
+      .auth(admin, { type: 'bearer' })
+      .expect(200);
     expect(first.body.items).toHaveLength(2);
     expect(first.body.nextCursor).toEqual(expect.any(String));
-    const second = await http().get(`/api/messages?limit=2&recipient=u1&cursor=${first.body.nextCursor}`).auth(admin, { type: 'bearer' }).expect(200);
+    const second = await http()
+      .get(`/api/messages?limit=2&recipient=u1&cursor=${first.body.nextCursor}`)
+      .auth(admin, { type: 'bearer' })
+      .expect(200);
     expect(second.body.items[0].id).not.toBe(first.body.items[1].id);
     await http().get('/api/messages?cursor=garbage').auth(admin, { type: 'bearer' }).expect(400);
     await http().get('/api/messages?status=nonsense').auth(admin, { type: 'bearer' }).expect(400);
@@ -192,13 +330,23 @@ describe('User mappings (e2e)', () => {
     await db?.drop();
   });
 
-  const create = (body: object) => http().post('/api/user-mappings').auth(admin, { type: 'bearer' }).send(body);
+  const create = (body: object) =>
+    http().post('/api/user-mappings').auth(admin, { type: 'bearer' }).send(body);
 
   it('maps by userid, mobile and email, and names the holder on a conflict', async () => {
     const a = await create({ platformUserId: 'p1', wecomUserId: 'zhangsan' }).expect(201);
-    expect(a.body).toMatchObject({ platformUserId: 'p1', wecomUserId: 'zhangsan', source: 'admin', createdBy: 'admin-1' });
-    await create({ platformUserId: 'p2', mobile: '13800000002' }).expect(201).expect((r) => expect(r.body.wecomUserId).toBe('lisi'));
-    await create({ platformUserId: 'p3', email: 'wangwu@example.com' }).expect(201).expect((r) => expect(r.body.source).toBe('email'));
+    expect(a.body).toMatchObject({
+      platformUserId: 'p1',
+      wecomUserId: 'zhangsan',
+      source: 'admin',
+      createdBy: 'admin-1',
+    });
+    await create({ platformUserId: 'p2', mobile: '13800000002' })
+      .expect(201)
+      .expect((r) => expect(r.body.wecomUserId).toBe('lisi'));
+    await create({ platformUserId: 'p3', email: 'wangwu@example.com' })
+      .expect(201)
+      .expect((r) => expect(r.body.source).toBe('email'));
     const clash = await create({ platformUserId: 'p9', wecomUserId: 'ZhangSan' }).expect(409);
     expect(clash.body.message).toBe('WeCom user zhangsan is already mapped to platform user p1');
     await create({ platformUserId: 'p1', wecomUserId: 'zhaoliu' }).expect(409);
@@ -211,14 +359,21 @@ describe('User mappings (e2e)', () => {
   });
 
   it('rejects ambiguous or malformed bodies', async () => {
-    await create({ platformUserId: 'p5', wecomUserId: 'zhaoliu', mobile: '13800000004' }).expect(400);
+    await create({ platformUserId: 'p5', wecomUserId: 'zhaoliu', mobile: '13800000004' }).expect(
+      400,
+    );
     await create({ platformUserId: 'p5' }).expect(400);
     await create({ platformUserId: 'bad id!', wecomUserId: 'zhaoliu' }).expect(400);
   });
 
   it('lists, gets and deletes', async () => {
-    const list = await http().get('/api/user-mappings?source=mobile').auth(admin, { type: 'bearer' }).expect(200);
-    expect(list.body.items.map((m: { platformUserId: string }) => m.platformUserId)).toEqual(['p2']);
+    const list = await http()
+      .get('/api/user-mappings?source=mobile')
+      .auth(admin, { type: 'bearer' })
+      .expect(200);
+    expect(list.body.items.map((m: { platformUserId: string }) => m.platformUserId)).toEqual([
+      'p2',
+    ]);
     const id = list.body.items[0].id;
     await http().get(`/api/user-mappings/${id}`).auth(admin, { type: 'bearer' }).expect(200);
     await http().delete(`/api/user-mappings/${id}`).auth(admin, { type: 'bearer' }).expect(204);
@@ -246,24 +401,38 @@ describeWithServer('Messaging across three instances (PostgreSQL server)', () =>
   });
 
   it('delivers 300 messages posted across three instances exactly once each', async () => {
-    const env = { DATABASE_URL: db.url, ...simulatorEnv(sim.url), CRON_ENABLED: 'true', DISPATCHER_POLL_MS: '200' };
+    const env = {
+      DATABASE_URL: db.url,
+      ...simulatorEnv(sim.url),
+      CRON_ENABLED: 'true',
+      DISPATCHER_POLL_MS: '200',
+    };
     apps.push(...(await Promise.all([createTestApp(env), createTestApp(env), createTestApp(env)])));
     const admin = await tokenFor('admin-1', 'admin');
     const posts = Array.from({ length: 300 }, (_, i) =>
       request(apps[i % 3].getHttpServer())
         .post('/api/messages')
         .auth(admin, { type: 'bearer' })
-        .send({ to: [{ wecomUserId: `m${i % 100}` }], msgtype: 'text', text: { content: `message ${i}` }, idempotencyKey: `multi-${i}` })
+        .send({
+          to: [{ wecomUserId: `m${i % 100}` }],
+          msgtype: 'text',
+          text: { content: `message ${i}` },
+          idempotencyKey: `multi-${i}`,
+        })
         .expect(202),
     );
     await Promise.all(posts);
     const deadline = Date.now() + 30_000;
-    while (sim.stats().delivered < 300 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (sim.stats().delivered < 300 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     await new Promise((r) => setTimeout(r, 500));
     expect(sim.stats().delivered).toBe(300);
     for (let m = 0; m < 100; m++) expect(sim.messagesFor(`m${m}`)).toHaveLength(3);
     expect(sim.stats().calls['/cgi-bin/gettoken']).toBe(1);
-    const rows = await request(apps[0].getHttpServer()).get('/api/messages?status=sent&limit=200').auth(admin, { type: 'bearer' }).expect(200);
+    const rows = await request(apps[0].getHttpServer())
+      .get('/api/messages?status=sent&limit=200')
+      .auth(admin, { type: 'bearer' })
+      .expect(200);
     expect(rows.body.items).toHaveLength(200);
   });
 });

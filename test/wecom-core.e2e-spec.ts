@@ -8,7 +8,11 @@ import type { WeComAttempt } from '../src/wecom/client/wecom.types.js';
 import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
 import { createTestApp, simulatorEnv } from './support/test-app.js';
-import { createTestDatabase, describeWithServer, type TestDatabase } from './support/test-database.js';
+import {
+  createTestDatabase,
+  describeWithServer,
+  type TestDatabase,
+} from './support/test-database.js';
 
 const text = (content: string, touser = 'zhangsan') => ({
   touser,
@@ -85,7 +89,11 @@ describe('WeCom client and access token (e2e against the simulator)', () => {
       .sendMessage(text(''), { onAttempt: (a) => attempts.push(a) })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WeComApiError);
-    expect(error).toMatchObject({ errcode: 44004, path: '/cgi-bin/message/send', retryable: false });
+    expect(error).toMatchObject({
+      errcode: 44004,
+      path: '/cgi-bin/message/send',
+      retryable: false,
+    });
     expect(attempts).toHaveLength(1);
     const token = await app.get(AccessTokenProvider).getToken();
     expect(JSON.stringify(error)).not.toContain(token);
@@ -101,7 +109,10 @@ describe('WeCom client and access token (e2e against the simulator)', () => {
   it('does not call gettoken again on restart while the stored token is valid', async () => {
     await app.get(AccessTokenProvider).getToken();
     const before = gettokens();
-    const second = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { clock });
+    const second = await createTestApp(
+      { DATABASE_URL: db.url, ...simulatorEnv(sim.url) },
+      { clock },
+    );
     try {
       await second.get(WeComClient).sendMessage(text('from a restarted instance'));
       expect(gettokens()).toBe(before);
@@ -200,13 +211,17 @@ describeWithServer('Access token shared by three instances (PostgreSQL server)',
     apps.push(...(await Promise.all([createTestApp(env), createTestApp(env), createTestApp(env)])));
     const clients = apps.map((a) => a.get(WeComClient));
     await Promise.all(
-      clients.flatMap((c, i) => Array.from({ length: 10 }, (_, j) => c.sendMessage(text(`hello ${i}-${j}`, 'lisi')))),
+      clients.flatMap((c, i) =>
+        Array.from({ length: 10 }, (_, j) => c.sendMessage(text(`hello ${i}-${j}`, 'lisi'))),
+      ),
     );
     expect(sim.stats().calls['/cgi-bin/gettoken']).toBe(1);
 
     sim.revokeTokens();
     await Promise.all(
-      clients.flatMap((c, i) => Array.from({ length: 10 }, (_, j) => c.sendMessage(text(`again ${i}-${j}`, 'wangwu')))),
+      clients.flatMap((c, i) =>
+        Array.from({ length: 10 }, (_, j) => c.sendMessage(text(`again ${i}-${j}`, 'wangwu'))),
+      ),
     );
     expect(sim.stats().calls['/cgi-bin/gettoken']).toBe(2);
   });

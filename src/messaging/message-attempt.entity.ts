@@ -1,13 +1,20 @@
-import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+
+import { MessageEntity } from './message.entity.js';
 
 /** One HTTP call made for a message: when, how long, what WeCom said. */
 @Entity('message_attempts')
+@Index('message_attempts_message_idx', { synchronize: false })
 export class MessageAttemptEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: string;
 
   @Column({ name: 'message_id', type: 'uuid' })
   messageId: string;
+
+  @ManyToOne(() => MessageEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'message_id', foreignKeyConstraintName: 'message_attempts_message_id_fkey' })
+  message?: MessageEntity;
 
   @Column({ name: 'started_at', type: 'timestamptz' })
   startedAt: Date;

@@ -12,7 +12,8 @@ export class MessageContentError extends Error {
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 const chars = (s: string) => [...s].length;
-const isHttpUrl = (s: unknown) => typeof s === 'string' && /^https?:\/\/[^\s]+$/i.test(s) && bytes(s) <= 2048;
+const isHttpUrl = (s: unknown) =>
+  typeof s === 'string' && /^https?:\/\/[^\s]+$/i.test(s) && bytes(s) <= 2048;
 const TASK_ID = /^[0-9A-Za-z_\-@]{1,128}$/;
 
 type Check = (path: string, value: unknown) => string | undefined;
@@ -52,7 +53,8 @@ export function checkContent(msgtype: WeComMsgType, content: unknown): string[] 
     case 'textcard':
       push(str({ bytes: 128 })('textcard.title', c.title));
       push(str({ bytes: 512 })('textcard.description', c.description));
-      if (!isHttpUrl(c.url)) problems.push('textcard.url must be an http(s) URL of at most 2048 bytes');
+      if (!isHttpUrl(c.url))
+        problems.push('textcard.url must be an http(s) URL of at most 2048 bytes');
       push(str({ chars: 4 }, false)('textcard.btntxt', c.btntxt));
       break;
     case 'news': {
@@ -97,9 +99,20 @@ function checkTemplateCard(c: Record<string, unknown>, problems: string[]): void
       problems.push('template_card.horizontal_content_list holds at most 6 items');
     else
       list.forEach((item, i) => {
-        if (!object(item)) return problems.push(`template_card.horizontal_content_list[${i}] must be an object`);
-        push(str({ chars: 5 * 4 })(`template_card.horizontal_content_list[${i}].keyname`, item.keyname));
-        push(str({ chars: 30 * 4 }, false)(`template_card.horizontal_content_list[${i}].value`, item.value));
+        if (!object(item))
+          return problems.push(`template_card.horizontal_content_list[${i}] must be an object`);
+        push(
+          str({ chars: 5 * 4 })(
+            `template_card.horizontal_content_list[${i}].keyname`,
+            item.keyname,
+          ),
+        );
+        push(
+          str({ chars: 30 * 4 }, false)(
+            `template_card.horizontal_content_list[${i}].value`,
+            item.value,
+          ),
+        );
       });
   }
   if (c.jump_list !== undefined && (!Array.isArray(c.jump_list) || c.jump_list.length > 3))
@@ -120,10 +133,12 @@ function checkTemplateCard(c: Record<string, unknown>, problems: string[]): void
         if (b.style !== undefined && ![1, 2, 3, 4].includes(b.style as number))
           problems.push(`template_card.button_list[${i}].style must be 1 to 4`);
         if (b.type === 1) {
-          if (!isHttpUrl(b.url)) problems.push(`template_card.button_list[${i}].url must be an http(s) URL`);
+          if (!isHttpUrl(b.url))
+            problems.push(`template_card.button_list[${i}].url must be an http(s) URL`);
         } else push(str({ bytes: 1024 })(`template_card.button_list[${i}].key`, b.key));
       });
-    if (typeof c.task_id !== 'string') problems.push('template_card.task_id is required for button_interaction');
+    if (typeof c.task_id !== 'string')
+      problems.push('template_card.task_id is required for button_interaction');
   }
 }
 

@@ -167,12 +167,16 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       [now, leaseUntil, this.instanceId, limit],
     );
     // TypeORM answers UPDATE … RETURNING on PostgreSQL as [rows, affectedCount].
-    const rows = (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as Claimed[];
+    const rows = (
+      Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result
+    ) as Claimed[];
     return rows.map((r) => ({ id: r.id, attempts: Number(r.attempts) }));
   }
 
   private async deliver(claimed: Claimed): Promise<void> {
-    const message = await this.dataSource.getRepository(MessageEntity).findOneBy({ id: claimed.id });
+    const message = await this.dataSource
+      .getRepository(MessageEntity)
+      .findOneBy({ id: claimed.id });
     if (!message) return;
     const now = this.clock.now();
     const batch = await this.reserve(message, now);
@@ -246,7 +250,9 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
           GROUP BY 1`,
         [members, since],
       );
-      const budget = new Map(usage.map((u) => [u.member, { used: Number(u.used), oldest: new Date(u.oldest) }]));
+      const budget = new Map(
+        usage.map((u) => [u.member, { used: Number(u.used), oldest: new Date(u.oldest) }]),
+      );
       const go: MessageRecipientEntity[] = [];
       const wait: { r: MessageRecipientEntity; until: Date }[] = [];
       for (const r of candidates) {
@@ -267,10 +273,10 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
         );
       }
       for (const { r, until } of wait) {
-        await tx.query(`UPDATE message_recipients SET status = 'rate_limited', not_before = $2 WHERE id = $1`, [
-          r.id,
-          until,
-        ]);
+        await tx.query(
+          `UPDATE message_recipients SET status = 'rate_limited', not_before = $2 WHERE id = $1`,
+          [r.id, until],
+        );
       }
       return [...resend, ...go];
     });
@@ -282,7 +288,13 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     outcome: Map<string, RecipientOutcome>,
     at: Date,
   ): void {
-    const split = (s?: string) => new Set((s ?? '').split('|').filter(Boolean).map((u) => u.toLowerCase()));
+    const split = (s?: string) =>
+      new Set(
+        (s ?? '')
+          .split('|')
+          .filter(Boolean)
+          .map((u) => u.toLowerCase()),
+      );
     const invalid = split(res.invaliduser);
     const unlicensed = split(res.unlicenseduser);
     for (const r of chunk) {
@@ -347,7 +359,13 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
               SET status = $2, wecom_msgid = COALESCE($3, wecom_msgid),
                   response_code = COALESCE($4, response_code), delivered_at = $5
             WHERE id = ANY($1::bigint[])`,
-          [ids, patch.status, patch.wecomMsgid ?? null, patch.responseCode ?? null, patch.deliveredAt ?? null],
+          [
+            ids,
+            patch.status,
+            patch.wecomMsgid ?? null,
+            patch.responseCode ?? null,
+            patch.deliveredAt ?? null,
+          ],
         );
       }
       await this.settle(tx, message, claimed, lastError);
@@ -426,11 +444,19 @@ function* chunks<T>(items: T[], size: number): Generator<T[]> {
  * WeCom wants task_id unique per app, so each chunk of recipients gets its own, derived from
  * the recipients so that a retry of the same chunk sends identical JSON (duplicate check).
  */
-function withChunkTaskId(message: MessageEntity, chunk: MessageRecipientEntity[]): Record<string, unknown> {
+function withChunkTaskId(
+  message: MessageEntity,
+  chunk: MessageRecipientEntity[],
+): Record<string, unknown> {
   const content = message.content;
   if (message.msgtype !== 'template_card' || typeof content.task_id !== 'string') return content;
   const digest = createHash('sha1')
-    .update(chunk.map((r) => r.wecomUserId!.toLowerCase()).sort().join('|'))
+    .update(
+      chunk
+        .map((r) => r.wecomUserId!.toLowerCase())
+        .sort()
+        .join('|'),
+    )
     .digest('base64url')
     .replace(/[^0-9A-Za-z_-]/g, '')
     .slice(0, 10);

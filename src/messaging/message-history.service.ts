@@ -42,16 +42,25 @@ export class MessageHistoryService {
       );
     }
     const cursor = decodeCursor(query.cursor);
-    if (cursor) qb.andWhere('(m.created_at, m.id) < (:at, :cid)', { at: cursor.createdAt, cid: cursor.id });
-    const rows = await qb.orderBy('m.created_at', 'DESC').addOrderBy('m.id', 'DESC').take(query.limit + 1).getMany();
+    if (cursor)
+      qb.andWhere('(m.created_at, m.id) < (:at, :cid)', { at: cursor.createdAt, cid: cursor.id });
+    const rows = await qb
+      .orderBy('m.created_at', 'DESC')
+      .addOrderBy('m.id', 'DESC')
+      .take(query.limit + 1)
+      .getMany();
     return toPage(rows, query.limit, (m) => toMessageDto(m));
   }
 
   async get(id: string): Promise<MessageDto> {
     const message = await this.find(id);
     const [recipients, attempts] = await Promise.all([
-      this.dataSource.getRepository(MessageRecipientEntity).find({ where: { messageId: id }, order: { id: 'ASC' } }),
-      this.dataSource.getRepository(MessageAttemptEntity).find({ where: { messageId: id }, order: { id: 'ASC' } }),
+      this.dataSource
+        .getRepository(MessageRecipientEntity)
+        .find({ where: { messageId: id }, order: { id: 'ASC' } }),
+      this.dataSource
+        .getRepository(MessageAttemptEntity)
+        .find({ where: { messageId: id }, order: { id: 'ASC' } }),
     ]);
     return toMessageDto(message, recipients, attempts);
   }
@@ -59,16 +68,21 @@ export class MessageHistoryService {
   /** Failed recipients go back in the queue; the rest keep their outcome. */
   async retry(id: string): Promise<MessageDto> {
     await this.dataSource.transaction(async (tx) => {
-      const [message] = await tx.query(`SELECT status FROM messages WHERE id = $1 FOR UPDATE`, [id]);
+      const [message] = await tx.query(`SELECT status FROM messages WHERE id = $1 FOR UPDATE`, [
+        id,
+      ]);
       if (!message) throw new NotFoundException('Message not found');
       if (message.status !== 'failed' && message.status !== 'partially_sent') {
-        throw new ConflictException(`only failed or partially sent messages can be retried (this one is ${message.status})`);
+        throw new ConflictException(
+          `only failed or partially sent messages can be retried (this one is ${message.status})`,
+        );
       }
       const reset = await tx.query(
         `UPDATE message_recipients SET status = 'pending', not_before = NULL WHERE message_id = $1 AND status = 'failed'`,
         [id],
       );
-      if ((reset[1] ?? 0) === 0) throw new ConflictException('no recipient of this message failed; nothing to retry');
+      if ((reset[1] ?? 0) === 0)
+        throw new ConflictException('no recipient of this message failed; nothing to retry');
       await tx.query(
         `UPDATE messages SET status = 'queued', attempts = 0, next_attempt_at = $2, updated_at = $2 WHERE id = $1`,
         [id, this.clock.now()],
@@ -81,7 +95,9 @@ export class MessageHistoryService {
   async recall(id: string): Promise<MessageDto> {
     const message = await this.find(id);
     if (message.status !== 'sent' && message.status !== 'partially_sent') {
-      throw new ConflictException(`only sent messages can be recalled (this one is ${message.status})`);
+      throw new ConflictException(
+        `only sent messages can be recalled (this one is ${message.status})`,
+      );
     }
     if (!message.sentAt || this.clock.nowMs() - message.sentAt.getTime() > RECALL_WINDOW_MS) {
       throw new ConflictException('WeCom recalls only messages sent in the last 24 hours');
@@ -94,7 +110,10 @@ export class MessageHistoryService {
       for (const { wecom_msgid } of msgids) await this.client.recallMessage(wecom_msgid);
     } catch (error) {
       if (error instanceof WeComApiError) {
-        throw new BadGatewayException({ message: `WeCom refused the recall: ${error.message}`, errcode: error.errcode });
+        throw new BadGatewayException({
+          message: `WeCom refused the recall: ${error.message}`,
+          errcode: error.errcode,
+        });
       }
       throw error;
     }

@@ -1,4 +1,12 @@
-import { Column, Entity, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import {
+  Check,
+  Column,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+} from 'typeorm';
 
 import type { MessageEntity } from './message.entity.js';
 
@@ -16,6 +24,14 @@ export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
 
 /** One person a message is for, and what became of it for them. */
 @Entity('message_recipients')
+@Index('message_recipients_message_idx', { synchronize: false })
+@Index('message_recipients_pacing_idx', { synchronize: false })
+@Index('message_recipients_platform_idx', { synchronize: false })
+@Check(
+  'message_recipients_status_check',
+  `status IN ('pending', 'sending', 'delivered', 'invalid_user', 'unlicensed', 'no_mapping', 'rate_limited', 'failed')`,
+)
+@Check('message_recipients_check', 'platform_user_id IS NOT NULL OR wecom_user_id IS NOT NULL')
 export class MessageRecipientEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: string;
@@ -24,7 +40,10 @@ export class MessageRecipientEntity {
   messageId: string;
 
   @ManyToOne('MessageEntity', 'recipients', { onDelete: 'CASCADE' })
-  @JoinColumn({ name: 'message_id' })
+  @JoinColumn({
+    name: 'message_id',
+    foreignKeyConstraintName: 'message_recipients_message_id_fkey',
+  })
   message?: MessageEntity;
 
   @Column({ name: 'platform_user_id', type: 'text', nullable: true })

@@ -1,5 +1,7 @@
 import {
+  Check,
   Column,
+  Index,
   CreateDateColumn,
   Entity,
   OneToMany,
@@ -25,7 +27,21 @@ export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
  * One notification: the outbox row the dispatcher claims, and its history. `content` is the
  * msgtype's body exactly as WeCom gets it (e.g. `{ "content": "..." }` for text).
  */
+// Indexes and checks live in the migration; named here so `migration:generate` sees no difference.
 @Entity('messages')
+@Index('messages_idempotency_uq', { synchronize: false })
+@Index('messages_due_idx', { synchronize: false })
+@Index('messages_created_idx', { synchronize: false })
+@Index('messages_interview_idx', { synchronize: false })
+@Check(
+  'messages_msgtype_check',
+  `msgtype IN ('text', 'markdown', 'textcard', 'news', 'template_card')`,
+)
+@Check('messages_idempotency_key_check', 'length(idempotency_key) BETWEEN 1 AND 200')
+@Check(
+  'messages_status_check',
+  `status IN ('queued', 'sending', 'sent', 'partially_sent', 'failed', 'skipped', 'recalled')`,
+)
 export class MessageEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;

@@ -20,7 +20,12 @@ import {
 
 import { CurrentUser, Roles } from '../auth/auth.decorators.js';
 import type { AuthUser } from '../auth/roles.js';
-import { ListMessagesQueryDto, MessageDto, MessagePageDto, SendMessageDto } from './dto/send-message.dto.js';
+import {
+  ListMessagesQueryDto,
+  MessageDto,
+  MessagePageDto,
+  SendMessageDto,
+} from './dto/send-message.dto.js';
 import { MessageContentError } from './message-content.js';
 import { MessageHistoryService, toMessageDto } from './message-history.service.js';
 import { MessagingService, type RecipientRef } from './messaging.service.js';
@@ -43,12 +48,17 @@ export class MessagesController {
   async send(@Body() dto: SendMessageDto, @CurrentUser() user: AuthUser): Promise<MessageDto> {
     const to = dto.to.map((r, i): RecipientRef => {
       if ((r.platformUserId === undefined) === (r.wecomUserId === undefined)) {
-        throw new BadRequestException(`to[${i}] must give exactly one of platformUserId or wecomUserId`);
+        throw new BadRequestException(
+          `to[${i}] must give exactly one of platformUserId or wecomUserId`,
+        );
       }
-      return r.platformUserId !== undefined ? { platformUserId: r.platformUserId } : { wecomUserId: r.wecomUserId! };
+      return r.platformUserId !== undefined
+        ? { platformUserId: r.platformUserId }
+        : { wecomUserId: r.wecomUserId! };
     });
     const content = dto[dto.msgtype];
-    if (!content) throw new BadRequestException(`${dto.msgtype} is required when msgtype is ${dto.msgtype}`);
+    if (!content)
+      throw new BadRequestException(`${dto.msgtype} is required when msgtype is ${dto.msgtype}`);
     try {
       const message = await this.messaging.send({
         kind: 'api.message',

@@ -112,7 +112,11 @@ export class MessagingService {
         const dedupe = wecom ? `w:${wecom.toLowerCase()}` : `p:${ref.platformUserId}`;
         if (seen.has(dedupe)) continue;
         seen.add(dedupe);
-        rows.push({ platformUserId: ref.platformUserId, wecomUserId: wecom, status: wecom ? 'pending' : 'no_mapping' });
+        rows.push({
+          platformUserId: ref.platformUserId,
+          wecomUserId: wecom,
+          status: wecom ? 'pending' : 'no_mapping',
+        });
       } else {
         const dedupe = `w:${ref.wecomUserId.toLowerCase()}`;
         if (seen.has(dedupe)) continue;

@@ -1,12 +1,23 @@
-import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
 export const MAPPING_SOURCES = ['admin', 'oauth', 'mobile', 'email'] as const;
 export type MappingSource = (typeof MAPPING_SOURCES)[number];
 export const LANGUAGES = ['zh', 'en'] as const;
 export type Language = (typeof LANGUAGES)[number];
 
-/** A platform user and their WeCom member, per corp; unique both ways (in the database). */
+/**
+ * A platform user and their WeCom member, per corp; unique both ways (in the database).
+ * Indexes and checks are written in the migration (one is on lower(wecom_user_id), which
+ * TypeORM cannot express); they are named here so `migration:generate` sees no difference.
+ */
 @Entity('user_mappings')
+@Index('user_mappings_platform_uq', { synchronize: false })
+@Index('user_mappings_wecom_uq', { synchronize: false })
+@Index('user_mappings_created_idx', { synchronize: false })
+@Check('user_mappings_platform_user_id_check', 'length(platform_user_id) BETWEEN 1 AND 128')
+@Check('user_mappings_wecom_user_id_check', 'length(wecom_user_id) BETWEEN 1 AND 64')
+@Check('user_mappings_source_check', `source IN ('admin', 'oauth', 'mobile', 'email')`)
+@Check('user_mappings_language_check', `language IN ('zh', 'en')`)
 export class UserMappingEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;

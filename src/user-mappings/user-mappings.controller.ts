@@ -1,4 +1,14 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+} from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiConflictResponse,
@@ -30,8 +40,13 @@ export class UserMappingsController {
   @ApiOperation({ summary: 'Map a platform user to a WeCom member (by userid, mobile or email)' })
   @ApiCreatedResponse({ type: UserMappingDto })
   @ApiConflictResponse({ description: 'Either side is already mapped; the body names the holder' })
-  @ApiUnprocessableEntityResponse({ description: 'WeCom does not know the member; carries its errcode' })
-  create(@Body() dto: CreateUserMappingDto, @CurrentUser() user: AuthUser): Promise<UserMappingDto> {
+  @ApiUnprocessableEntityResponse({
+    description: 'WeCom does not know the member; carries its errcode',
+  })
+  create(
+    @Body() dto: CreateUserMappingDto,
+    @CurrentUser() user: AuthUser,
+  ): Promise<UserMappingDto> {
     return this.mappings.create(dto, user.id);
   }
 

@@ -13,7 +13,11 @@ import { decodeCursor, toPage, type Page } from '../common/cursor.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
-import type { CreateUserMappingDto, ListUserMappingsQueryDto, UserMappingDto } from './dto/user-mapping.dto.js';
+import type {
+  CreateUserMappingDto,
+  ListUserMappingsQueryDto,
+  UserMappingDto,
+} from './dto/user-mapping.dto.js';
 import { UserMappingEntity, type MappingSource } from './user-mapping.entity.js';
 
 @Injectable()
@@ -46,10 +50,13 @@ export class UserMappingsService {
     const holder = await repo
       .createQueryBuilder('m')
       .where('m.corp_id = :corpId', { corpId })
-      .andWhere('(m.platform_user_id = :platformUserId OR lower(m.wecom_user_id) = lower(:wecomUserId))', {
-        platformUserId,
-        wecomUserId,
-      })
+      .andWhere(
+        '(m.platform_user_id = :platformUserId OR lower(m.wecom_user_id) = lower(:wecomUserId))',
+        {
+          platformUserId,
+          wecomUserId,
+        },
+      )
       .getOne();
     if (holder) throw conflict(holder, platformUserId);
     try {
@@ -63,10 +70,13 @@ export class UserMappingsService {
         const winner = await repo
           .createQueryBuilder('m')
           .where('m.corp_id = :corpId', { corpId })
-          .andWhere('(m.platform_user_id = :platformUserId OR lower(m.wecom_user_id) = lower(:wecomUserId))', {
-            platformUserId,
-            wecomUserId,
-          })
+          .andWhere(
+            '(m.platform_user_id = :platformUserId OR lower(m.wecom_user_id) = lower(:wecomUserId))',
+            {
+              platformUserId,
+              wecomUserId,
+            },
+          )
           .getOne();
         if (winner) throw conflict(winner, platformUserId);
       }
@@ -81,11 +91,17 @@ export class UserMappingsService {
       .createQueryBuilder('m')
       .where('m.corp_id = :corpId', { corpId });
     if (query.platformUserId) qb.andWhere('m.platform_user_id = :p', { p: query.platformUserId });
-    if (query.wecomUserId) qb.andWhere('lower(m.wecom_user_id) = lower(:w)', { w: query.wecomUserId });
+    if (query.wecomUserId)
+      qb.andWhere('lower(m.wecom_user_id) = lower(:w)', { w: query.wecomUserId });
     if (query.source) qb.andWhere('m.source = :s', { s: query.source });
     const cursor = decodeCursor(query.cursor);
-    if (cursor) qb.andWhere('(m.created_at, m.id) < (:at, :id)', { at: cursor.createdAt, id: cursor.id });
-    const rows = await qb.orderBy('m.created_at', 'DESC').addOrderBy('m.id', 'DESC').take(query.limit + 1).getMany();
+    if (cursor)
+      qb.andWhere('(m.created_at, m.id) < (:at, :id)', { at: cursor.createdAt, id: cursor.id });
+    const rows = await qb
+      .orderBy('m.created_at', 'DESC')
+      .addOrderBy('m.id', 'DESC')
+      .take(query.limit + 1)
+      .getMany();
     return toPage(rows, query.limit, toDto);
   }
 
@@ -105,10 +121,20 @@ export class UserMappingsService {
     return row;
   }
 
-  private async resolveMember(dto: CreateUserMappingDto): Promise<{ wecomUserId: string; source: MappingSource }> {
+  private async resolveMember(
+    dto: CreateUserMappingDto,
+  ): Promise<{ wecomUserId: string; source: MappingSource }> {
     try {
-      if (dto.mobile) return { wecomUserId: (await this.client.getUserIdByMobile(dto.mobile)).userid, source: 'mobile' };
-      if (dto.email) return { wecomUserId: (await this.client.getUserIdByEmail(dto.email)).userid, source: 'email' };
+      if (dto.mobile)
+        return {
+          wecomUserId: (await this.client.getUserIdByMobile(dto.mobile)).userid,
+          source: 'mobile',
+        };
+      if (dto.email)
+        return {
+          wecomUserId: (await this.client.getUserIdByEmail(dto.email)).userid,
+          source: 'email',
+        };
       const member = await this.client.getUser(dto.wecomUserId!);
       return { wecomUserId: member.userid, source: 'admin' };
     } catch (error) {
@@ -120,7 +146,9 @@ export class UserMappingsService {
         });
       }
       if (error instanceof WeComApiError) {
-        throw new BadGatewayException('WeCom could not be reached to resolve the member; try again');
+        throw new BadGatewayException(
+          'WeCom could not be reached to resolve the member; try again',
+        );
       }
       throw error;
     }

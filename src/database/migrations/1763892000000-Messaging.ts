@@ -55,7 +55,9 @@ export class Messaging1763892000000 implements MigrationInterface {
       `CREATE INDEX messages_due_idx ON messages (next_attempt_at) WHERE status IN ('queued', 'sending')`,
     );
     await q.query('CREATE INDEX messages_created_idx ON messages (created_at DESC, id DESC)');
-    await q.query('CREATE INDEX messages_interview_idx ON messages (interview_id) WHERE interview_id IS NOT NULL');
+    await q.query(
+      'CREATE INDEX messages_interview_idx ON messages (interview_id) WHERE interview_id IS NOT NULL',
+    );
 
     await q.query(`
       CREATE TABLE message_recipients (
@@ -94,7 +96,9 @@ export class Messaging1763892000000 implements MigrationInterface {
         http_status      integer,
         recipient_count  integer     NOT NULL
       )`);
-    await q.query('CREATE INDEX message_attempts_message_idx ON message_attempts (message_id, started_at)');
+    await q.query(
+      'CREATE INDEX message_attempts_message_idx ON message_attempts (message_id, started_at)',
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -32,7 +32,10 @@ export class RecipientRefDto {
 }
 
 export class SendMessageDto {
-  @ApiProperty({ type: [RecipientRefDto], description: 'Each item gives platformUserId or wecomUserId' })
+  @ApiProperty({
+    type: [RecipientRefDto],
+    description: 'Each item gives platformUserId or wecomUserId',
+  })
   @IsArray()
   @ArrayMinSize(1, { message: 'to must name at least one recipient' })
   @ArrayMaxSize(5000)
@@ -57,12 +60,17 @@ export class SendMessageDto {
   @ApiPropertyOptional({ description: 'The same key twice returns the first message' })
   @IsOptional()
   @IsString()
-  @Matches(/^[\x21-\x7e]{1,128}$/, { message: 'idempotencyKey must be 1-128 printable ASCII characters' })
+  @Matches(/^[\x21-\x7e]{1,128}$/, {
+    message: 'idempotencyKey must be 1-128 printable ASCII characters',
+  })
   idempotencyKey?: string;
 }
 
 export class ListMessagesQueryDto extends PageQueryDto {
-  @ApiPropertyOptional({ enum: MESSAGE_STATUSES }) @IsOptional() @IsIn(MESSAGE_STATUSES) status?: MessageStatus;
+  @ApiPropertyOptional({ enum: MESSAGE_STATUSES })
+  @IsOptional()
+  @IsIn(MESSAGE_STATUSES)
+  status?: MessageStatus;
 
   @ApiPropertyOptional({ description: 'platform user id of a recipient' })
   @IsOptional()

@@ -2,7 +2,12 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsEmail, IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 
 import { PageQueryDto } from '../../common/pagination.dto.js';
-import { LANGUAGES, MAPPING_SOURCES, type Language, type MappingSource } from '../user-mapping.entity.js';
+import {
+  LANGUAGES,
+  MAPPING_SOURCES,
+  type Language,
+  type MappingSource,
+} from '../user-mapping.entity.js';
 
 export const PLATFORM_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 export const WECOM_ID = /^[A-Za-z0-9_.@-]{1,64}$/;
@@ -13,25 +18,38 @@ export class CreateUserMappingDto {
   @Matches(PLATFORM_ID, { message: 'platformUserId must be 1-128 letters, digits or _.:@-' })
   platformUserId: string;
 
-  @ApiPropertyOptional({ example: 'zhangsan', description: 'WeCom userid (give exactly one of wecomUserId, mobile, email)' })
+  @ApiPropertyOptional({
+    example: 'zhangsan',
+    description: 'WeCom userid (give exactly one of wecomUserId, mobile, email)',
+  })
   @IsOptional()
   @IsString()
   @Matches(WECOM_ID, { message: 'wecomUserId must be 1-64 letters, digits or _.@-' })
   wecomUserId?: string;
 
-  @ApiPropertyOptional({ example: '13800000000', description: 'Resolved through WeCom user/getuserid' })
+  @ApiPropertyOptional({
+    example: '13800000000',
+    description: 'Resolved through WeCom user/getuserid',
+  })
   @IsOptional()
   @IsString()
   @Matches(/^\+?[0-9-]{5,20}$/, { message: 'mobile must be a phone number' })
   mobile?: string;
 
-  @ApiPropertyOptional({ example: 'zhangsan@example.com', description: 'Resolved through WeCom user/get_userid_by_email' })
+  @ApiPropertyOptional({
+    example: 'zhangsan@example.com',
+    description: 'Resolved through WeCom user/get_userid_by_email',
+  })
   @IsOptional()
   @IsEmail({}, { message: 'email must be an email address' })
   @MaxLength(254)
   email?: string;
 
-  @ApiPropertyOptional({ enum: LANGUAGES, default: 'zh', description: 'Language of the messages this person gets' })
+  @ApiPropertyOptional({
+    enum: LANGUAGES,
+    default: 'zh',
+    description: 'Language of the messages this person gets',
+  })
   @IsOptional()
   @IsIn(LANGUAGES)
   language?: Language;
@@ -68,4 +86,3 @@ export class UserMappingPageDto {
   @ApiProperty({ type: [UserMappingDto] }) items: UserMappingDto[];
   @ApiProperty({ nullable: true, type: String }) nextCursor: string | null;
 }
-

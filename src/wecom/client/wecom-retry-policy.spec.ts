@@ -1,4 +1,9 @@
-import { backoffDelayMs, decideOnErrcode, decideOnTransport, GETTOKEN_PATH } from './wecom-retry-policy.js';
+import {
+  backoffDelayMs,
+  decideOnErrcode,
+  decideOnTransport,
+  GETTOKEN_PATH,
+} from './wecom-retry-policy.js';
 
 describe('WeCom retry policy', () => {
   const send = '/cgi-bin/message/send';

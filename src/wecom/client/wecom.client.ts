@@ -102,7 +102,10 @@ export class WeComClient {
   }
 
   recallMessage(msgid: string, options?: CallOptions): Promise<WeComResponse> {
-    return this.authenticated({ method: 'POST', path: '/cgi-bin/message/recall', body: { msgid } }, options);
+    return this.authenticated(
+      { method: 'POST', path: '/cgi-bin/message/recall', body: { msgid } },
+      options,
+    );
   }
 
   updateTemplateCard(
@@ -116,22 +119,39 @@ export class WeComClient {
   }
 
   getUser(userid: string, options?: CallOptions): Promise<UserResponse> {
-    return this.authenticated({ method: 'GET', path: '/cgi-bin/user/get', query: { userid } }, options);
+    return this.authenticated(
+      { method: 'GET', path: '/cgi-bin/user/get', query: { userid } },
+      options,
+    );
   }
 
   getUserIdByMobile(mobile: string, options?: CallOptions): Promise<UserIdResponse> {
-    return this.authenticated({ method: 'POST', path: '/cgi-bin/user/getuserid', body: { mobile } }, options);
+    return this.authenticated(
+      { method: 'POST', path: '/cgi-bin/user/getuserid', body: { mobile } },
+      options,
+    );
   }
 
-  getUserIdByEmail(email: string, emailType: 1 | 2 = 1, options?: CallOptions): Promise<UserIdResponse> {
+  getUserIdByEmail(
+    email: string,
+    emailType: 1 | 2 = 1,
+    options?: CallOptions,
+  ): Promise<UserIdResponse> {
     return this.authenticated(
-      { method: 'POST', path: '/cgi-bin/user/get_userid_by_email', body: { email, email_type: emailType } },
+      {
+        method: 'POST',
+        path: '/cgi-bin/user/get_userid_by_email',
+        body: { email, email_type: emailType },
+      },
       options,
     );
   }
 
   getUserInfoByCode(code: string, options?: CallOptions): Promise<UserInfoByCodeResponse> {
-    return this.authenticated({ method: 'GET', path: '/cgi-bin/auth/getuserinfo', query: { code } }, options);
+    return this.authenticated(
+      { method: 'GET', path: '/cgi-bin/auth/getuserinfo', query: { code } },
+      options,
+    );
   }
 
   getCorpJsapiTicket(options?: CallOptions): Promise<TicketResponse> {
@@ -165,7 +185,8 @@ export class WeComClient {
       const startedAt = new Date();
       const started = performance.now();
       let response: AxiosResponse<unknown> | undefined;
-      let failure: { httpStatus?: number; code?: string; message: string; cause?: unknown } | undefined;
+      let failure:
+        { httpStatus?: number; code?: string; message: string; cause?: unknown } | undefined;
       try {
         response = await this.send(req, token);
         if (response.status !== 200) {
@@ -178,23 +199,43 @@ export class WeComClient {
         // The axios error holds the request config, query string and token included: keep
         // only its code and message as the cause.
         const cause = { code, message: error instanceof Error ? error.message : String(error) };
-        failure = { code, message: code === 'ECONNABORTED' ? 'timed out' : `network error (${code})`, cause };
+        failure = {
+          code,
+          message: code === 'ECONNABORTED' ? 'timed out' : `network error (${code})`,
+          cause,
+        };
       }
       const latencyMs = Math.round(performance.now() - started);
 
       if (failure) {
-        options.onAttempt?.({ path: req.path, startedAt, latencyMs, errcode: null, errmsg: failure.message, httpStatus: failure.httpStatus });
+        options.onAttempt?.({
+          path: req.path,
+          startedAt,
+          latencyMs,
+          errcode: null,
+          errmsg: failure.message,
+          httpStatus: failure.httpStatus,
+        });
         const decision = failure.httpStatus === 200 ? 'fail' : decideOnTransport(failure);
         if (decision === 'backoff' && retries < backoff.maxRetries) {
           await sleep(backoffDelayMs(retries++, backoff));
           continue;
         }
         this.logger.warn(`${req.method} ${req.path} failed: ${failure.message}`);
-        throw new WeComApiError(req.path, null, failure.message, decision === 'backoff', failure, { cause: failure.cause });
+        throw new WeComApiError(req.path, null, failure.message, decision === 'backoff', failure, {
+          cause: failure.cause,
+        });
       }
 
       const data = response!.data as T;
-      options.onAttempt?.({ path: req.path, startedAt, latencyMs, errcode: data.errcode, errmsg: data.errmsg ?? '', httpStatus: 200 });
+      options.onAttempt?.({
+        path: req.path,
+        startedAt,
+        latencyMs,
+        errcode: data.errcode,
+        errmsg: data.errmsg ?? '',
+        httpStatus: 200,
+      });
       if (data.errcode === 0) return data;
 
       const decision = decideOnErrcode(data.errcode, req.path);
@@ -207,9 +248,16 @@ export class WeComClient {
         await sleep(backoffDelayMs(retries++, backoff));
         continue;
       }
-      throw new WeComApiError(req.path, data.errcode, String(data.errmsg ?? ''), decision !== 'fail', undefined, {
-        cause: { errcode: data.errcode, errmsg: data.errmsg },
-      });
+      throw new WeComApiError(
+        req.path,
+        data.errcode,
+        String(data.errmsg ?? ''),
+        decision !== 'fail',
+        undefined,
+        {
+          cause: { errcode: data.errcode, errmsg: data.errmsg },
+        },
+      );
     }
   }
 
@@ -228,14 +276,21 @@ export class WeComClient {
         httpsAgent: this.httpsAgent,
         // WeCom answers errors with HTTP 200; anything else is handled above, not thrown.
         validateStatus: () => true,
-        headers: req.body !== undefined ? { 'content-type': 'application/json; charset=utf-8' } : {},
+        headers:
+          req.body !== undefined ? { 'content-type': 'application/json; charset=utf-8' } : {},
         responseType: 'json',
-        transitional: { silentJSONParsing: true, forcedJSONParsing: true, clarifyTimeoutError: false },
+        transitional: {
+          silentJSONParsing: true,
+          forcedJSONParsing: true,
+          clarifyTimeoutError: false,
+        },
       }),
     );
   }
 }
 
 function isWeComResponse(data: unknown): data is WeComResponse {
-  return typeof data === 'object' && data !== null && typeof (data as WeComResponse).errcode === 'number';
+  return (
+    typeof data === 'object' && data !== null && typeof (data as WeComResponse).errcode === 'number'
+  );
 }

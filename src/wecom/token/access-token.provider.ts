@@ -113,14 +113,22 @@ export class AccessTokenProvider implements TokenSource, OnModuleInit, OnApplica
     try {
       const res = await this.client.fetchAccessToken(this.settings.credentials());
       this.lastConfigError = undefined;
-      this.setStatus({ status: 'ok', tokenSecondsLeft: res.expires_in, sandbox: this.settings.sandbox });
+      this.setStatus({
+        status: 'ok',
+        tokenSecondsLeft: res.expires_in,
+        sandbox: this.settings.sandbox,
+      });
       return { value: res.access_token, expiresInSeconds: res.expires_in };
     } catch (error) {
       if (error instanceof WeComApiError) {
         if (error.errcode !== null && CONFIG_ERRCODES.has(error.errcode)) {
           this.lastConfigError = error;
           this.configErrorUntil = this.clock.nowMs() + CONFIG_ERROR_PAUSE_MS;
-          this.setStatus({ status: 'misconfigured', errcode: error.errcode, sandbox: this.settings.sandbox });
+          this.setStatus({
+            status: 'misconfigured',
+            errcode: error.errcode,
+            sandbox: this.settings.sandbox,
+          });
         } else {
           this.setStatus({
             status: 'unreachable',

@@ -1,4 +1,4 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Check, Column, Entity, PrimaryColumn } from 'typeorm';
 
 /** What a cached WeCom credential is: the app's access token or one of its JS-SDK tickets. */
 export type WeComCredentialKind = 'access_token' | 'jsapi_corp_ticket' | 'jsapi_agent_ticket';
@@ -8,6 +8,10 @@ export type WeComCredentialKind = 'access_token' | 'jsapi_corp_ticket' | 'jsapi_
  * (kind, corp, agent). A restart reuses a valid row instead of calling gettoken.
  */
 @Entity('wecom_credentials')
+@Check(
+  'wecom_credentials_kind_check',
+  `kind IN ('access_token', 'jsapi_corp_ticket', 'jsapi_agent_ticket')`,
+)
 export class WeComCredentialEntity {
   @PrimaryColumn({ type: 'text' })
   kind: WeComCredentialKind;

@@ -1,0 +1,26 @@
+// The TypeORM CLI's DataSource (`npm run migration:*`), built by the same options function as
+// the app. With DATABASE_URL unset it opens the embedded PGlite in PGLITE_DIR, like `npm start`.
+import 'reflect-metadata';
+
+import { existsSync } from 'node:fs';
+
+import { DataSource } from 'typeorm';
+
+import { validateEnv } from './src/config/env.validation.js';
+import { buildDataSourceOptions } from './src/database/database.options.js';
+import { EmbeddedPostgres } from './src/database/embedded-postgres.js';
+
+if (existsSync('.env')) process.loadEnvFile('.env');
+const env = validateEnv(process.env);
+
+export const embedded = env.DATABASE_URL
+  ? undefined
+  : await EmbeddedPostgres.start(env.PGLITE_DIR, env.DATABASE_POOL_SIZE);
+
+export default new DataSource(
+  buildDataSourceOptions({
+    url: env.DATABASE_URL ?? embedded!.url,
+    poolSize: env.DATABASE_POOL_SIZE,
+    applicationName: 'showmebug-wecom-cli',
+  }),
+);

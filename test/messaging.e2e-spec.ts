@@ -6,7 +6,7 @@ import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { MessagingService } from '../src/messaging/messaging.service.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
-import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
+import { createTestApp, simulatorEnv, textsFor, tokenFor } from './support/test-app.js';
 import {
   createTestDatabase,
   describeWithServer,
@@ -96,13 +96,7 @@ describe('Messaging (e2e)', () => {
     });
     expect(got.body.attemptLog).toHaveLength(1);
     expect(got.body.attemptLog[0]).toMatchObject({ errcode: 0, recipientCount: 3 });
-    expect(
-      sim
-        .messagesFor('zhangsan')
-        .filter(
-          (m) => m.body.text && (m.body.text as { content: string }).content === '这是一条测试消息',
-        ),
-    ).toHaveLength(1);
+    expect(textsFor(sim, 'zhangsan').filter((t) => t === '这是一条测试消息')).toHaveLength(1);
   });
 
   it('skips a message whose recipients are all unmapped', async () => {

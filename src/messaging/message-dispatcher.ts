@@ -179,12 +179,14 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       .findOneBy({ id: claimed.id });
     if (!message) return;
     const now = this.clock.now();
-    const batch = await this.reserve(message, now);
+    const { resend, fresh } = await this.reserve(message, now);
+    // Chunked apart: a resent chunk must be the same JSON as before for WeCom's duplicate check.
+    const batches = [...chunks(resend, MAX_TOUSER), ...chunks(fresh, MAX_TOUSER)];
     const attempts: (WeComAttempt & { recipientCount: number })[] = [];
     const outcome = new Map<string, RecipientOutcome>();
     let lastError: WeComApiError | undefined;
 
-    for (const chunk of chunks(batch, MAX_TOUSER)) {
+    for (const chunk of batches) {
       const touser = chunk.map((r) => r.wecomUserId!).join('|');
       try {
         const res = await this.client.sendMessage(
@@ -219,7 +221,10 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
    * locks so two instances cannot both spend a member's last slot of the minute. Members over
    * their budget wait (rate_limited, with not_before) for the next window.
    */
-  private async reserve(message: MessageEntity, now: Date): Promise<MessageRecipientEntity[]> {
+  private async reserve(
+    message: MessageEntity,
+    now: Date,
+  ): Promise<{ resend: MessageRecipientEntity[]; fresh: MessageRecipientEntity[] }> {
     return this.dataSource.transaction(async (tx) => {
       const open = await tx
         .getRepository(MessageRecipientEntity)
@@ -233,7 +238,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       const candidates = open.filter(
         (r) => r.status !== 'sending' && (!r.notBefore || r.notBefore.getTime() <= now.getTime()),
       );
-      if (candidates.length === 0) return resend;
+      if (candidates.length === 0) return { resend, fresh: [] };
 
       const members = [...new Set(candidates.map((r) => r.wecomUserId!.toLowerCase()))].sort();
       await tx.query(
@@ -278,7 +283,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
           [r.id, until],
         );
       }
-      return [...resend, ...go];
+      return { resend, fresh: go };
     });
   }
 

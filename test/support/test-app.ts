@@ -10,6 +10,7 @@ import { Clock } from '../../src/common/clock.js';
 import { mintToken } from '../../src/auth/jwt-verifier.js';
 import type { Role } from '../../src/auth/roles.js';
 import { validateEnv } from '../../src/config/env.validation.js';
+import type { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
 
 export const TEST_JWT_SECRET = 'test-secret-for-specs-only-0123456789';
 
@@ -56,4 +57,12 @@ export function simulatorEnv(url: string): Record<string, string> {
     WECOM_API_BASE_URL: url,
     WECOM_HTTP_TIMEOUT_MS: '2000',
   };
+}
+
+/** The text/markdown contents a simulated member received, oldest first. */
+export function textsFor(sim: WeComSimulator, userid: string): string[] {
+  return sim.messagesFor(userid).map((m) => {
+    const body = m.body as { text?: { content?: string }; markdown?: { content?: string } };
+    return body.text?.content ?? body.markdown?.content ?? '';
+  });
 }

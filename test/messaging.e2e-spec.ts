@@ -195,7 +195,9 @@ describe('Messaging (e2e)', () => {
     expect(
       sim
         .messagesFor('zhangsan')
-        .filter((m) => (m.body.text as { content?: string })?.content === 'through faults'),
+        .filter(
+          (m) => (m.body as { text?: { content?: string } }).text?.content === 'through faults',
+        ),
     ).toHaveLength(1);
   });
 
@@ -263,7 +265,7 @@ describe('Messaging (e2e)', () => {
     expect(
       sim
         .messagesFor('wangwu')
-        .filter((m) => (m.body.text as { content?: string })?.content === 'orphan'),
+        .filter((m) => (m.body as { text?: { content?: string } }).text?.content === 'orphan'),
     ).toHaveLength(1);
   });
 
@@ -282,7 +284,8 @@ describe('Messaging (e2e)', () => {
     expect(
       sim
         .messagesFor('zhangsan')
-        .find((m) => (m.body.text as { content?: string })?.content === 'to recall')?.recalled,
+        .find((m) => (m.body as { text?: { content?: string } }).text?.content === 'to recall')
+        ?.recalled,
     ).toBe(true);
   });
 

@@ -40,9 +40,13 @@ type RecipientOutcome = {
   deliveredAt?: Date | null;
 };
 
+/** What a claim returns: enough to deliver without reading the message again. */
 interface Claimed {
   id: string;
   attempts: number;
+  msgtype: MessageEntity['msgtype'];
+  agentId: number;
+  content: Record<string, unknown>;
 }
 
 /**
@@ -163,21 +167,28 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
            ORDER BY next_attempt_at
            LIMIT $4
            FOR UPDATE SKIP LOCKED)
-        RETURNING m.id, m.attempts`,
+        RETURNING m.id, m.attempts, m.msgtype, m.agent_id, m.content`,
       [now, leaseUntil, this.instanceId, limit],
     );
     // TypeORM answers UPDATE … RETURNING on PostgreSQL as [rows, affectedCount].
-    const rows = (
-      Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result
-    ) as Claimed[];
-    return rows.map((r) => ({ id: r.id, attempts: Number(r.attempts) }));
+    const rows = (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as {
+      id: string;
+      attempts: number;
+      msgtype: Claimed['msgtype'];
+      agent_id: number;
+      content: Record<string, unknown>;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      attempts: Number(r.attempts),
+      msgtype: r.msgtype,
+      agentId: Number(r.agent_id),
+      content: r.content,
+    }));
   }
 
   private async deliver(claimed: Claimed): Promise<void> {
-    const message = await this.dataSource
-      .getRepository(MessageEntity)
-      .findOneBy({ id: claimed.id });
-    if (!message) return;
+    const message = claimed;
     const now = this.clock.now();
     const { resend, fresh } = await this.reserve(message, now);
     // Chunked apart: a resent chunk must be the same JSON as before for WeCom's duplicate check.
@@ -222,7 +233,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
    * their budget wait (rate_limited, with not_before) for the next window.
    */
   private async reserve(
-    message: MessageEntity,
+    message: Claimed,
     now: Date,
   ): Promise<{ resend: MessageRecipientEntity[]; fresh: MessageRecipientEntity[] }> {
     return this.dataSource.transaction(async (tx) => {
@@ -319,7 +330,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   private async finish(
-    message: MessageEntity,
+    message: Claimed,
     claimed: Claimed,
     outcome: Map<string, RecipientOutcome>,
     attempts: (WeComAttempt & { recipientCount: number })[],
@@ -380,13 +391,20 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   /** The message's status follows from its recipients'. */
   private async settle(
     tx: EntityManager,
-    message: MessageEntity,
+    message: Claimed,
     claimed: Claimed,
     lastError: WeComApiError | undefined,
   ): Promise<void> {
-    const counts: { status: RecipientStatus; n: string; next: Date | null }[] = await tx.query(
-      `SELECT status, count(*) AS n, min(not_before) AS next FROM message_recipients
-        WHERE message_id = $1 GROUP BY status`,
+    const counts: {
+      status: RecipientStatus;
+      n: string;
+      next: Date | null;
+      msgid: string | null;
+      code: string | null;
+    }[] = await tx.query(
+      `SELECT status, count(*) AS n, min(not_before) AS next,
+              min(wecom_msgid) AS msgid, min(response_code) AS code
+         FROM message_recipients WHERE message_id = $1 GROUP BY status`,
       [message.id],
     );
     const n = (s: RecipientStatus) => Number(counts.find((c) => c.status === s)?.n ?? 0);
@@ -408,11 +426,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     } else {
       status = 'failed';
     }
-    const first: { wecom_msgid: string; response_code: string | null }[] = await tx.query(
-      `SELECT wecom_msgid, response_code FROM message_recipients
-        WHERE message_id = $1 AND wecom_msgid IS NOT NULL ORDER BY id LIMIT 1`,
-      [message.id],
-    );
+    const first = counts.find((c) => c.status === 'delivered') ?? counts.find((c) => c.msgid);
     await tx.update(
       MessageEntity,
       { id: message.id },
@@ -423,8 +437,8 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
         leasedBy: null,
         lastErrcode: lastError ? lastError.errcode : null,
         lastErrmsg: lastError ? lastError.message.slice(0, 500) : null,
-        wecomMsgid: first[0]?.wecom_msgid ?? null,
-        responseCode: first[0]?.response_code ?? null,
+        wecomMsgid: first?.msgid ?? null,
+        responseCode: first?.code ?? null,
         sentAt: status === 'sent' || status === 'partially_sent' ? now : null,
         updatedAt: now,
       },
@@ -450,7 +464,7 @@ function* chunks<T>(items: T[], size: number): Generator<T[]> {
  * the recipients so that a retry of the same chunk sends identical JSON (duplicate check).
  */
 function withChunkTaskId(
-  message: MessageEntity,
+  message: Claimed,
   chunk: MessageRecipientEntity[],
 ): Record<string, unknown> {
   const content = message.content;

@@ -7,8 +7,11 @@ import { ClockModule } from './common/clock.module.js';
 import type { EnvironmentVariables } from './config/env.validation.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
+import { MetricsEndpointModule, MetricsModule } from './metrics/metrics.module.js';
+import { InterviewsModule } from './interviews/interviews.module.js';
 import { MessagingModule } from './messaging/messaging.module.js';
 import { UserMappingsModule } from './user-mappings/user-mappings.module.js';
+import { WeComSignInModule } from './wecom/auth/wecom-signin.module.js';
 import { WeComModule } from './wecom/wecom.module.js';
 
 @Module({})
@@ -31,12 +34,16 @@ export class AppModule {
         }),
         ScheduleModule.forRoot(),
         ClockModule,
+        MetricsModule,
+        MetricsEndpointModule,
         DatabaseModule,
         AuthModule,
         HealthModule,
         WeComModule,
+        WeComSignInModule,
         UserMappingsModule,
         MessagingModule,
+        InterviewsModule,
       ],
     };
   }

@@ -5,6 +5,8 @@ import helmet from 'helmet';
 
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { requestIdMiddleware } from './common/request-id.middleware.js';
+import { httpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
+import { MetricsService } from './metrics/metrics.service.js';
 
 /**
  * Everything main.ts applies to the HTTP app, shared with the e2e specs so they test the
@@ -15,6 +17,7 @@ export function configureApp(app: INestApplication): void {
   express.disable('x-powered-by');
   express.set('trust proxy', 'loopback');
   app.use(requestIdMiddleware);
+  app.use(httpMetricsMiddleware(app.get(MetricsService)));
   app.use(helmet());
   express.useBodyParser('json', { limit: '256kb' });
   express.useBodyParser('urlencoded', { limit: '64kb', extended: false });

@@ -17,17 +17,22 @@ export class InvalidTokenError extends Error {
 @Injectable()
 export class JwtVerifier {
   private readonly logger = new Logger(JwtVerifier.name);
-  private readonly secret: Uint8Array;
+  private readonly secret?: Uint8Array;
   private readonly jwks?: ReturnType<typeof createRemoteJWKSet>;
 
   constructor(@Inject(ConfigService) typed: AppConfigService) {
     const secret = typed.get('AUTH_JWT_SECRET', { infer: true });
-    if (!secret) {
+    const production = typed.get('NODE_ENV', { infer: true }) === 'production';
+    if (secret) {
+      this.secret = new TextEncoder().encode(secret);
+    } else if (!production) {
       this.logger.warn(
         'AUTH_JWT_SECRET is unset: using the built-in development secret (never do this in production)',
       );
+      this.secret = new TextEncoder().encode(DEV_JWT_SECRET);
     }
-    this.secret = new TextEncoder().encode(secret ?? DEV_JWT_SECRET);
+    // In production without AUTH_JWT_SECRET (JWKS only), HS256 tokens are refused outright:
+    // the development secret is public.
     const jwksUrl = typed.get('AUTH_JWKS_URL', { infer: true });
     if (jwksUrl) this.jwks = createRemoteJWKSet(new URL(jwksUrl));
   }
@@ -39,6 +44,7 @@ export class JwtVerifier {
       if (header?.alg === 'RS256' && this.jwks) {
         ({ payload } = await jwtVerify(token, this.jwks, { algorithms: ['RS256'] }));
       } else {
+        if (!this.secret) throw new InvalidTokenError('HS256 tokens are not accepted');
         ({ payload } = await jwtVerify(token, this.secret, { algorithms: ['HS256'] }));
       }
     } catch (error) {
@@ -55,6 +61,7 @@ export class JwtVerifier {
   }
 
   async sign(user: AuthUser, expiresIn: string | number = '1h'): Promise<string> {
+    if (!this.secret) throw new Error('cannot mint tokens without AUTH_JWT_SECRET');
     return mintToken(this.secret, user, expiresIn);
   }
 }

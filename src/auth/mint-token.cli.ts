@@ -29,6 +29,12 @@ if (unknown.length > 0) {
   process.stderr.write(`unknown role(s): ${unknown.join(', ')}; known: ${ROLES.join(', ')}\n`);
   process.exit(2);
 }
+if (!process.env.AUTH_JWT_SECRET && process.env.NODE_ENV === 'production') {
+  process.stderr.write(
+    'AUTH_JWT_SECRET is unset: refusing to mint a token with the development secret in production\n',
+  );
+  process.exit(2);
+}
 const secret = new TextEncoder().encode(process.env.AUTH_JWT_SECRET || DEV_JWT_SECRET);
 const token = await mintToken(secret, { id: values.sub, roles: roles as Role[] }, values.expires);
 process.stdout.write(`${token}\n`);

@@ -121,6 +121,36 @@ export class EnvironmentVariables {
   @Max(7000)
   WECOM_TOKEN_REFRESH_MARGIN_S = 600;
 
+  /** The Token of the app's callback settings ("接收消息"): letters and digits, at most 32. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9]{1,32}$/, {
+    message: 'must be 1 to 32 letters or digits (the callback Token)',
+  })
+  WECOM_CALLBACK_TOKEN?: string;
+
+  /** The EncodingAESKey of the same settings: 43 base64 characters (32 bytes once decoded). */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9+/]{43}$/, { message: 'must be 43 base64 characters (the EncodingAESKey)' })
+  WECOM_CALLBACK_AES_KEY?: string;
+
+  /** Where browsers reach this service; the OAuth redirect_uri is built from it. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  PUBLIC_BASE_URL?: string;
+
+  @IsString()
+  @Matches(/^[1-9]\d{0,5}[smhd]$/, { message: 'must be a duration such as 30m, 8h or 1d' })
+  SIGNIN_JWT_TTL = '8h';
+
+  @Transform(toBool)
+  @IsBoolean({ message: 'must be true or false' })
+  AUTO_MAP_BY_EMAIL = false;
+
   @Transform(toInt)
   @IsInt()
   @Min(0)
@@ -180,13 +210,38 @@ export class EnvironmentVariables {
   @IsOptional()
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
   FRONTEND_URL?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'must be at least 16 characters' })
+  METRICS_TOKEN?: string;
+
+  @IsString()
+  @Matches(/^(\S+\s+){4,5}\S+$/, { message: 'must be a cron expression (5 or 6 fields)' })
+  REMINDER_POLL_CRON = '*/10 * * * * *';
+
+  @IsString()
+  @Matches(/^\d{1,5}(,\d{1,5})*$/, {
+    message: 'must be a comma-separated list of minutes before the start, e.g. 1440,15',
+  })
+  REMINDER_LEAD_TIMES_MIN = '1440,15';
+
+  @Transform(toInt)
+  @IsInt({ message: 'must be an integer (minutes after the end; 0 turns the nudge off)' })
+  @Min(0)
+  @Max(10080)
+  FEEDBACK_NUDGE_MIN = 0;
 }
 
 /** Which variables may have their value echoed in an error line (never a secret). */
 const SECRET_VARIABLES = new Set([
+  'METRICS_TOKEN',
   'AUTH_JWT_SECRET',
   'WECOM_CORP_SECRET',
   'SIMULATOR_CORP_SECRET',
+  'WECOM_CALLBACK_TOKEN',
+  'WECOM_CALLBACK_AES_KEY',
   'DATABASE_URL',
 ]);
 
@@ -221,6 +276,11 @@ export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables 
   if (env.WECOM_CORP_ID && (!env.WECOM_CORP_SECRET || !env.WECOM_AGENT_ID)) {
     throw new EnvValidationError(
       'Invalid configuration: WECOM_CORP_SECRET and WECOM_AGENT_ID must be set when WECOM_CORP_ID is set',
+    );
+  }
+  if (!env.WECOM_CALLBACK_TOKEN !== !env.WECOM_CALLBACK_AES_KEY) {
+    throw new EnvValidationError(
+      'Invalid configuration: WECOM_CALLBACK_TOKEN and WECOM_CALLBACK_AES_KEY must be set together',
     );
   }
   return env;

@@ -1,7 +1,12 @@
+import { InterviewParticipantEntity } from '../interviews/interview-participant.entity.js';
+import { InterviewReminderEntity } from '../interviews/interview-reminder.entity.js';
+import { InterviewEntity } from '../interviews/interview.entity.js';
 import { MessageAttemptEntity } from '../messaging/message-attempt.entity.js';
 import { MessageRecipientEntity } from '../messaging/message-recipient.entity.js';
 import { MessageEntity } from '../messaging/message.entity.js';
 import { UserMappingEntity } from '../user-mappings/user-mapping.entity.js';
+import { OAuthStateEntity } from '../wecom/auth/oauth-state.entity.js';
+import { WeComEventEntity } from '../wecom/callback/wecom-event.entity.js';
 import { WeComCredentialEntity } from '../wecom/token/wecom-credential.entity.js';
 
 // Every TypeORM entity, listed once for the app and the CLI (see database.options.ts).
@@ -11,4 +16,9 @@ export const ENTITIES: Function[] = [
   MessageEntity,
   MessageRecipientEntity,
   MessageAttemptEntity,
+  InterviewEntity,
+  InterviewParticipantEntity,
+  InterviewReminderEntity,
+  WeComEventEntity,
+  OAuthStateEntity,
 ];

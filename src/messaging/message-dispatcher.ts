@@ -15,6 +15,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
 import type { SendMessageResponse, WeComAttempt } from '../wecom/client/wecom.types.js';
@@ -44,6 +45,7 @@ type RecipientOutcome = {
 interface Claimed {
   id: string;
   attempts: number;
+  kind: string;
   msgtype: MessageEntity['msgtype'];
   agentId: number;
   content: Record<string, unknown>;
@@ -76,6 +78,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     private readonly signal: MessageDispatchSignal,
     private readonly scheduler: SchedulerRegistry,
     @Inject(ConfigService) private readonly config: AppConfigService,
+    private readonly metrics: MetricsService,
   ) {
     this.leaseMs = config.get('DISPATCHER_LEASE_S', { infer: true }) * 1000;
     this.pollMs = config.get('DISPATCHER_POLL_MS', { infer: true });
@@ -167,13 +170,14 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
            ORDER BY next_attempt_at
            LIMIT $4
            FOR UPDATE SKIP LOCKED)
-        RETURNING m.id, m.attempts, m.msgtype, m.agent_id, m.content`,
+        RETURNING m.id, m.attempts, m.kind, m.msgtype, m.agent_id, m.content`,
       [now, leaseUntil, this.instanceId, limit],
     );
     // TypeORM answers UPDATE … RETURNING on PostgreSQL as [rows, affectedCount].
     const rows = (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as {
       id: string;
       attempts: number;
+      kind: string;
       msgtype: Claimed['msgtype'];
       agent_id: number;
       content: Record<string, unknown>;
@@ -181,6 +185,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     return rows.map((r) => ({
       id: r.id,
       attempts: Number(r.attempts),
+      kind: r.kind,
       msgtype: r.msgtype,
       agentId: Number(r.agent_id),
       content: r.content,
@@ -443,6 +448,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
         updatedAt: now,
       },
     );
+    this.metrics.messagesSettled.inc({ kind: message.kind, status });
     if (status === 'queued' && nextAttemptAt) {
       const delay = Math.max(0, nextAttemptAt.getTime() - now.getTime());
       if (delay < this.pollMs) setTimeout(() => this.kick(), delay).unref();

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { In, type DataSource, type EntityManager } from 'typeorm';
 
 import { Clock } from '../common/clock.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { UserMappingEntity } from '../user-mappings/user-mapping.entity.js';
 import type { WeComMsgType } from '../wecom/client/wecom.types.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
@@ -40,11 +41,13 @@ export class MessagingService {
     private readonly settings: WeComSettings,
     private readonly clock: Clock,
     private readonly signal: MessageDispatchSignal,
+    private readonly metrics: MetricsService,
   ) {}
 
   async send(request: SendRequest, manager?: EntityManager): Promise<MessageEntity> {
     assertContent(request.msgtype, request.content);
     const run = (em: EntityManager) => this.write(request, em);
+    this.metrics.messagesQueued.inc({ kind: request.kind, msgtype: request.msgtype });
     if (manager) {
       const message = await run(manager);
       this.signal.afterCommitOf(manager);

@@ -5,12 +5,20 @@ import { ConfigService } from '@nestjs/config';
 import type { AppConfigService } from '../config/app-config.js';
 import { HealthModule } from '../health/health.module.js';
 import { HealthService } from '../health/health.service.js';
+import { WeComCallbackController } from './callback/wecom-callback.controller.js';
+import { WeComCallbackService } from './callback/wecom-callback.service.js';
+import { WeComCardUpdater } from './callback/wecom-card-updater.js';
+import { WeComEventHandlers } from './callback/wecom-event-handlers.js';
 import { WeComClient } from './client/wecom.client.js';
+import { JsapiTicketProvider } from './jssdk/jsapi-ticket.provider.js';
+import { JssdkController } from './jssdk/jssdk.controller.js';
+import { JssdkService } from './jssdk/jssdk.service.js';
 import { AccessTokenProvider } from './token/access-token.provider.js';
 import { WeComSettings } from './wecom-settings.js';
 
 @Module({
   imports: [HttpModule, HealthModule],
+  controllers: [WeComCallbackController, JssdkController],
   providers: [
     {
       provide: WeComSettings,
@@ -19,8 +27,13 @@ import { WeComSettings } from './wecom-settings.js';
     },
     WeComClient,
     AccessTokenProvider,
+    WeComEventHandlers,
+    WeComCallbackService,
+    WeComCardUpdater,
+    JsapiTicketProvider,
+    JssdkService,
   ],
-  exports: [WeComSettings, WeComClient, AccessTokenProvider],
+  exports: [WeComSettings, WeComClient, AccessTokenProvider, WeComEventHandlers, WeComCardUpdater],
 })
 export class WeComModule implements OnModuleInit {
   constructor(

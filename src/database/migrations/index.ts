@@ -1,6 +1,13 @@
 import { WeComCredentials1763888400000 } from './1763888400000-WeComCredentials.js';
 import { Messaging1763892000000 } from './1763892000000-Messaging.js';
+import { Interviews1763895600000 } from './1763895600000-Interviews.js';
+import { WeComEvents1763899200000 } from './1763899200000-WeComEvents.js';
 
 // Every migration, in order. `npm run migration:generate -- Name` writes a new file here;
 // add its class to this list.
-export const MIGRATIONS: Function[] = [WeComCredentials1763888400000, Messaging1763892000000];
+export const MIGRATIONS: Function[] = [
+  WeComCredentials1763888400000,
+  Messaging1763892000000,
+  Interviews1763895600000,
+  WeComEvents1763899200000,
+];

@@ -9,6 +9,7 @@ import { AxiosError, type AxiosResponse } from 'axios';
 import { firstValueFrom } from 'rxjs';
 
 import type { AppConfigService } from '../../config/app-config.js';
+import { MetricsService } from '../../metrics/metrics.service.js';
 import { WeComSettings, type WeComCredentials } from '../wecom-settings.js';
 import { WeComApiError } from './wecom-api.error.js';
 import {
@@ -71,6 +72,7 @@ export class WeComClient {
     private readonly http: HttpService,
     private readonly settings: WeComSettings,
     @Inject(ConfigService) config: AppConfigService,
+    private readonly metrics: MetricsService,
   ) {
     this.timeoutMs = config.get('WECOM_HTTP_TIMEOUT_MS', { infer: true });
   }
@@ -206,6 +208,7 @@ export class WeComClient {
         };
       }
       const latencyMs = Math.round(performance.now() - started);
+      this.observe(req.path, latencyMs, failure ? 'transport' : (response!.data as T).errcode);
 
       if (failure) {
         options.onAttempt?.({
@@ -259,6 +262,12 @@ export class WeComClient {
         },
       );
     }
+  }
+
+  private observe(path: string, latencyMs: number, errcode: number | 'transport'): void {
+    this.metrics.wecomCalls.inc({ path, errcode: String(errcode) });
+    this.metrics.wecomLatency.observe({ path }, latencyMs / 1000);
+    if (path === GETTOKEN_PATH) this.metrics.gettokenCalls.inc();
   }
 
   private send(req: Request, token: string | undefined): Promise<AxiosResponse<unknown>> {

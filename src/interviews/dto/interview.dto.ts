@@ -1,0 +1,102 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsDate, IsIn, IsOptional, Matches } from 'class-validator';
+
+import { PageQueryDto } from '../../common/pagination.dto.js';
+import { PLATFORM_ID } from '../../user-mappings/dto/user-mapping.dto.js';
+import {
+  PARTICIPANT_ROLES,
+  RSVPS,
+  type ParticipantRole,
+  type Rsvp,
+} from '../interview-participant.entity.js';
+import {
+  REMINDER_KINDS,
+  REMINDER_STATES,
+  type ReminderKind,
+  type ReminderState,
+} from '../interview-reminder.entity.js';
+import { INTERVIEW_STATUSES, type InterviewStatus } from '../interview.entity.js';
+
+export class ListInterviewsQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({ description: 'ISO 8601; interviews starting at or after it' })
+  @IsOptional()
+  @Type(() => Date)
+  @IsDate({ message: 'from must be an ISO 8601 time' })
+  from?: Date;
+
+  @ApiPropertyOptional({ description: 'ISO 8601; interviews starting before it' })
+  @IsOptional()
+  @Type(() => Date)
+  @IsDate({ message: 'to must be an ISO 8601 time' })
+  to?: Date;
+
+  @ApiPropertyOptional({
+    description: 'platform user id of a participant (interviewers always see only their own)',
+  })
+  @IsOptional()
+  @Matches(PLATFORM_ID, { message: 'participant must be a platform user id' })
+  participant?: string;
+
+  @ApiPropertyOptional({ enum: INTERVIEW_STATUSES })
+  @IsOptional()
+  @IsIn(INTERVIEW_STATUSES)
+  status?: InterviewStatus;
+}
+
+export class CandidateDto {
+  @ApiProperty() name: string;
+  @ApiProperty({ nullable: true, type: String }) email: string | null;
+  @ApiProperty({ nullable: true, type: String }) phone: string | null;
+  @ApiProperty({ nullable: true, type: String }) platformUserId: string | null;
+}
+
+export class InterviewDto {
+  @ApiProperty() id: string;
+  @ApiProperty() title: string;
+  @ApiProperty({ nullable: true, type: String }) position: string | null;
+  @ApiProperty({ type: CandidateDto }) candidate: CandidateDto;
+  @ApiProperty({ example: '2026-11-24T02:00:00.000Z' }) startsAt: string;
+  @ApiProperty() endsAt: string;
+  @ApiProperty({ example: '2026-11-24 10:00', description: 'Wall-clock start in `timezone`' })
+  localStartsAt: string;
+  @ApiProperty() durationMinutes: number;
+  @ApiProperty({ example: 'Asia/Shanghai' }) timezone: string;
+  @ApiProperty() roomUrl: string;
+  @ApiProperty({ enum: INTERVIEW_STATUSES }) status: InterviewStatus;
+  @ApiProperty({ nullable: true, type: String }) cancelReason: string | null;
+  @ApiProperty({ description: 'Send it back as If-Match when changing the interview' })
+  version: number;
+  @ApiProperty() createdBy: string;
+  @ApiProperty() createdAt: string;
+  @ApiProperty() updatedAt: string;
+}
+
+export class ParticipantDto {
+  @ApiProperty() platformUserId: string;
+  @ApiProperty({ enum: PARTICIPANT_ROLES }) role: ParticipantRole;
+  @ApiProperty({ enum: RSVPS }) rsvp: Rsvp;
+  @ApiProperty({ nullable: true, type: String }) respondedAt: string | null;
+}
+
+export class ReminderDto {
+  @ApiProperty() id: string;
+  @ApiProperty({ enum: REMINDER_KINDS }) kind: ReminderKind;
+  @ApiProperty({ description: 'Minutes before the start (after the end for feedback)' })
+  leadMinutes: number;
+  @ApiProperty() dueAt: string;
+  @ApiProperty({ enum: REMINDER_STATES }) state: ReminderState;
+  @ApiProperty({ nullable: true, type: String }) messageId: string | null;
+  @ApiProperty({ nullable: true, type: String }) processedAt: string | null;
+}
+
+export class InterviewDetailsDto {
+  @ApiProperty({ type: InterviewDto }) interview: InterviewDto;
+  @ApiProperty({ type: [ParticipantDto] }) participants: ParticipantDto[];
+  @ApiProperty({ type: [ReminderDto] }) reminders: ReminderDto[];
+}
+
+export class InterviewPageDto {
+  @ApiProperty({ type: [InterviewDto] }) items: InterviewDto[];
+  @ApiProperty({ nullable: true, type: String }) nextCursor: string | null;
+}

@@ -1,0 +1,179 @@
+import { Injectable } from '@nestjs/common';
+import { In, type EntityManager } from 'typeorm';
+
+import { MessagingService } from '../messaging/messaging.service.js';
+import { UserMappingEntity, type Language } from '../user-mappings/user-mapping.entity.js';
+import { WeComSettings } from '../wecom/wecom-settings.js';
+import {
+  InterviewNotificationComposer,
+  type Composed,
+  type TimeChange,
+} from './interview-notification.composer.js';
+import type { InterviewParticipantEntity } from './interview-participant.entity.js';
+import type { InterviewReminderEntity } from './interview-reminder.entity.js';
+import type { InterviewEntity } from './interview.entity.js';
+
+type Participant = Pick<InterviewParticipantEntity, 'platformUserId' | 'role' | 'rsvp'>;
+
+export interface InterviewChange {
+  before: TimeChange;
+  timeChanged: boolean;
+  /** Title, position or room changed. */
+  detailsChanged: boolean;
+  added: Participant[];
+  removed: Participant[];
+  /** Participants before and after the change. */
+  remaining: Participant[];
+}
+
+const invitee = (p: Participant) => p.role === 'interviewer' || p.role === 'observer';
+
+/**
+ * Turns interview events into outbox messages, always inside the caller's transaction so that an
+ * interview and its notifications commit (or roll back) together. Every key carries the
+ * interview version, so a retried request or a restarted instance queues nothing twice.
+ */
+@Injectable()
+export class InterviewNotifier {
+  constructor(
+    private readonly messaging: MessagingService,
+    private readonly composer: InterviewNotificationComposer,
+    private readonly settings: WeComSettings,
+  ) {}
+
+  async booked(
+    em: EntityManager,
+    iv: InterviewEntity,
+    participants: Participant[],
+    actor: string,
+  ): Promise<void> {
+    const langs = await this.languages(em, participants);
+    const invited = participants.filter(invitee);
+    for (const p of invited) {
+      await this.sendTo(em, iv, 'invited', p, this.composer.invitation(iv, langs(p)), actor);
+    }
+    for (const p of participants.filter((x) => x.role === 'recruiter')) {
+      const receipt = this.composer.booked(iv, invited.length, langs(p));
+      await this.sendTo(em, iv, 'booked', p, receipt, actor);
+    }
+    for (const p of participants.filter((x) => x.role === 'candidate')) {
+      const notice = this.composer.candidateInvitation(iv, langs(p));
+      await this.sendTo(em, iv, 'invited', p, notice, actor);
+    }
+  }
+
+  async changed(
+    em: EntityManager,
+    iv: InterviewEntity,
+    change: InterviewChange,
+    actor: string,
+  ): Promise<void> {
+    const langs = await this.languages(em, [
+      ...change.added,
+      ...change.removed,
+      ...change.remaining,
+    ]);
+    for (const p of change.remaining) {
+      if (change.timeChanged) {
+        const update = this.composer.rescheduled(iv, change.before, langs(p));
+        await this.sendTo(em, iv, 'rescheduled', p, update, actor);
+      } else if (change.detailsChanged) {
+        await this.sendTo(em, iv, 'updated', p, this.composer.updated(iv, langs(p)), actor);
+      }
+    }
+    for (const p of change.added) {
+      await this.sendTo(em, iv, 'invited', p, this.composer.invitation(iv, langs(p)), actor);
+    }
+    for (const p of change.removed) {
+      await this.sendTo(em, iv, 'removed', p, this.composer.removed(iv, langs(p)), actor);
+    }
+  }
+
+  async canceled(
+    em: EntityManager,
+    iv: InterviewEntity,
+    participants: Participant[],
+    actor: string,
+  ): Promise<void> {
+    const langs = await this.languages(em, participants);
+    for (const p of participants) {
+      const notice = this.composer.canceled(iv, iv.cancelReason, langs(p));
+      await this.sendTo(em, iv, 'canceled', p, notice, actor);
+    }
+  }
+
+  /**
+   * One message per language group (the Chinese one keyed `reminder:<id>`). Returns the id of
+   * the first, which the reminder row keeps.
+   */
+  async reminder(
+    em: EntityManager,
+    iv: InterviewEntity,
+    reminder: Pick<InterviewReminderEntity, 'id' | 'kind' | 'leadMinutes'>,
+    recipients: Participant[],
+  ): Promise<string | null> {
+    const langs = await this.languages(em, recipients);
+    const groups = new Map<Language, Participant[]>();
+    for (const p of recipients) groups.set(langs(p), [...(groups.get(langs(p)) ?? []), p]);
+    if (groups.size === 0) groups.set('zh', []);
+    let first: string | null = null;
+    for (const lang of ['zh', 'en'] as const) {
+      const to = groups.get(lang);
+      if (!to) continue;
+      const composed =
+        reminder.kind === 'feedback'
+          ? this.composer.feedback(iv, lang)
+          : this.composer.reminder(iv, reminder.id, reminder.leadMinutes, lang);
+      const message = await this.messaging.send(
+        {
+          kind: reminder.kind === 'feedback' ? 'interview.feedback' : 'interview.reminder',
+          ...composed,
+          to: to.map((p) => ({ platformUserId: p.platformUserId })),
+          idempotencyKey: lang === 'zh' ? `reminder:${reminder.id}` : `reminder:${reminder.id}:en`,
+          interviewId: iv.id,
+        },
+        em,
+      );
+      first ??= message.id;
+    }
+    return first;
+  }
+
+  private async sendTo(
+    em: EntityManager,
+    iv: InterviewEntity,
+    kind: string,
+    p: Participant,
+    composed: Composed,
+    actor: string,
+  ): Promise<void> {
+    await this.messaging.send(
+      {
+        kind: `interview.${kind}`,
+        ...composed,
+        to: [{ platformUserId: p.platformUserId }],
+        idempotencyKey: `interview:${iv.id}:${kind}:v${iv.version}:${p.platformUserId}`,
+        interviewId: iv.id,
+        createdBy: actor,
+      },
+      em,
+    );
+  }
+
+  /** Chinese unless the person's mapping asks for English. */
+  private async languages(
+    em: EntityManager,
+    people: Participant[],
+  ): Promise<(p: Participant) => Language> {
+    const ids = [...new Set(people.map((p) => p.platformUserId))];
+    const { corpId } = this.settings.credentials();
+    const english = ids.length
+      ? await em.find(UserMappingEntity, {
+          select: { platformUserId: true },
+          where: { corpId, platformUserId: In(ids), language: 'en' },
+        })
+      : [];
+    const en = new Set(english.map((m) => m.platformUserId));
+    return (p) => (en.has(p.platformUserId) ? 'en' : 'zh');
+  }
+}

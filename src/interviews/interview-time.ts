@@ -1,0 +1,37 @@
+/** Whether `zone` names a time zone this runtime knows (IANA names such as Asia/Shanghai). */
+export function isTimeZone(zone: string): boolean {
+  // Intl would also take offsets like "+08:00"; an interview is held in a named zone.
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(zone)) return false;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+/** `2026-11-24 10:00`, the wall-clock time in `zone`. */
+export function localTime(at: Date, zone: string): string {
+  let f = formatters.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-CA', {
+      timeZone: zone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    });
+    formatters.set(zone, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
+}
+
+/** `2026-11-24 10:00 (Asia/Shanghai)`: what people read in a message. */
+export function localTimeWithZone(at: Date, zone: string): string {
+  return `${localTime(at, zone)} (${zone})`;
+}

@@ -1,0 +1,151 @@
+import {
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Patch,
+  Post,
+  Query,
+} from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiForbiddenResponse,
+  ApiHeader,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+
+import { CurrentUser, Roles } from '../auth/auth.decorators.js';
+import type { AuthUser } from '../auth/roles.js';
+import { MessageDto } from '../messaging/dto/send-message.dto.js';
+import {
+  CancelInterviewDto,
+  CreateInterviewDto,
+  RsvpDto,
+  UpdateInterviewDto,
+} from './dto/create-interview.dto.js';
+import {
+  InterviewDetailsDto,
+  InterviewPageDto,
+  ListInterviewsQueryDto,
+  ParticipantDto,
+} from './dto/interview.dto.js';
+import { InterviewsService } from './interviews.service.js';
+
+@ApiTags('interviews')
+@ApiBearerAuth()
+@Roles('admin', 'recruiter', 'interviewer')
+@Controller('api/interviews')
+export class InterviewsController {
+  constructor(private readonly interviews: InterviewsService) {}
+
+  @Post()
+  @Roles('admin', 'recruiter')
+  @ApiOperation({
+    summary: 'Book an interview; interviewers and observers get an invitation card in WeCom',
+  })
+  @ApiCreatedResponse({ type: InterviewDetailsDto })
+  @ApiBadRequestResponse({ description: 'The message names the field and why' })
+  @ApiForbiddenResponse({ description: 'Only recruiters and admins book interviews' })
+  create(
+    @Body() dto: CreateInterviewDto,
+    @CurrentUser() user: AuthUser,
+  ): Promise<InterviewDetailsDto> {
+    return this.interviews.create(dto, user);
+  }
+
+  @Get()
+  @ApiOperation({
+    summary: 'List interviews, newest first (interviewers see only their own)',
+  })
+  @ApiOkResponse({ type: InterviewPageDto })
+  list(
+    @Query() query: ListInterviewsQueryDto,
+    @CurrentUser() user: AuthUser,
+  ): Promise<InterviewPageDto> {
+    return this.interviews.list(query, user);
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One interview with its participants and reminders' })
+  @ApiOkResponse({ type: InterviewDetailsDto })
+  @ApiNotFoundResponse({ description: 'Unknown, or not one of the caller’s interviews' })
+  get(
+    @Param('id', ParseUUIDPipe) id: string,
+    @CurrentUser() user: AuthUser,
+  ): Promise<InterviewDetailsDto> {
+    return this.interviews.get(id, user);
+  }
+
+  @Patch(':id')
+  @Roles('admin', 'recruiter')
+  @ApiOperation({
+    summary: 'Change an interview; participants are told what changed',
+  })
+  @ApiHeader({
+    name: 'If-Match',
+    required: false,
+    description: 'The version the change is based on (or `version` in the body)',
+  })
+  @ApiOkResponse({ type: InterviewDetailsDto })
+  @ApiBadRequestResponse({ description: 'The message names the field and why' })
+  @ApiConflictResponse({
+    description: 'Someone changed it first (stale version), or it is canceled',
+  })
+  update(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Body() dto: UpdateInterviewDto,
+    @Headers('if-match') ifMatch: string | undefined,
+    @CurrentUser() user: AuthUser,
+  ): Promise<InterviewDetailsDto> {
+    return this.interviews.update(id, dto, ifMatch, user);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @Roles('admin', 'recruiter')
+  @ApiOperation({ summary: 'Cancel an interview; every participant is told, with the reason' })
+  @ApiOkResponse({ type: InterviewDetailsDto })
+  @ApiConflictResponse({ description: 'Already canceled' })
+  cancel(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Body() dto: CancelInterviewDto,
+    @CurrentUser() user: AuthUser,
+  ): Promise<InterviewDetailsDto> {
+    return this.interviews.cancel(id, dto, user);
+  }
+
+  @Post(':id/rsvp')
+  @HttpCode(200)
+  @Roles('admin', 'recruiter', 'interviewer')
+  @ApiOperation({ summary: 'Accept or decline the invitation, as the caller' })
+  @ApiOkResponse({ type: ParticipantDto })
+  @ApiForbiddenResponse({ description: 'The caller is on it, but not as interviewer or observer' })
+  @ApiNotFoundResponse({ description: 'Unknown, or the caller is not on it' })
+  rsvp(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Body() dto: RsvpDto,
+    @CurrentUser() user: AuthUser,
+  ): Promise<ParticipantDto> {
+    return this.interviews.respond(id, user.id, dto.response);
+  }
+
+  @Get(':id/messages')
+  @Roles('admin', 'recruiter')
+  @ApiOperation({ summary: 'Every message sent about this interview, oldest first' })
+  @ApiOkResponse({ type: [MessageDto] })
+  messages(
+    @Param('id', ParseUUIDPipe) id: string,
+    @CurrentUser() user: AuthUser,
+  ): Promise<MessageDto[]> {
+    return this.interviews.messages(id, user);
+  }
+}

@@ -1,0 +1,22 @@
+import { Module } from '@nestjs/common';
+
+import { MessagingModule } from '../messaging/messaging.module.js';
+import { WeComModule } from '../wecom/wecom.module.js';
+import { InterviewNotificationComposer } from './interview-notification.composer.js';
+import { InterviewNotifier } from './interview-notifier.js';
+import { InterviewsController } from './interviews.controller.js';
+import { InterviewsService } from './interviews.service.js';
+import { ReminderScheduler } from './reminder.scheduler.js';
+
+@Module({
+  imports: [WeComModule, MessagingModule],
+  controllers: [InterviewsController],
+  providers: [
+    InterviewsService,
+    InterviewNotifier,
+    InterviewNotificationComposer,
+    ReminderScheduler,
+  ],
+  exports: [InterviewsService, ReminderScheduler],
+})
+export class InterviewsModule {}

@@ -1,0 +1,64 @@
+import { timingSafeEqual } from 'node:crypto';
+
+import { Controller, Get, Header, Headers, Inject, UnauthorizedException } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+
+import { Public } from '../auth/auth.decorators.js';
+import { Clock } from '../common/clock.js';
+import type { AppConfigService } from '../config/app-config.js';
+import { AccessTokenProvider } from '../wecom/token/access-token.provider.js';
+import { MetricsService } from './metrics.service.js';
+
+/** Prometheus scrape endpoint; behind METRICS_TOKEN (a bearer token) when that is set. */
+@ApiExcludeController()
+@Controller('metrics')
+export class MetricsController {
+  private readonly token?: Buffer;
+
+  constructor(
+    private readonly metrics: MetricsService,
+    private readonly tokens: AccessTokenProvider,
+    private readonly clock: Clock,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(ConfigService) config: AppConfigService,
+  ) {
+    const token = config.get('METRICS_TOKEN', { infer: true });
+    this.token = token ? Buffer.from(token) : undefined;
+  }
+
+  @Public()
+  @Get()
+  @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
+  async scrape(@Headers('authorization') authorization?: string): Promise<string> {
+    if (this.token) {
+      const given = Buffer.from(/^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1] ?? '');
+      if (given.length !== this.token.length || !timingSafeEqual(given, this.token)) {
+        throw new UnauthorizedException('metrics need the METRICS_TOKEN bearer token');
+      }
+    }
+    await this.refreshGauges();
+    return this.metrics.registry.metrics();
+  }
+
+  private async refreshGauges(): Promise<void> {
+    const status = this.tokens.status();
+    this.metrics.tokenSecondsLeft.set(
+      status.status === 'ok' && status.tokenSecondsLeft !== null ? status.tokenSecondsLeft : -1,
+    );
+    try {
+      const [row]: { depth: string; oldest: Date | null }[] = await this.dataSource.query(
+        `SELECT count(*) AS depth, min(created_at) AS oldest FROM messages
+          WHERE status IN ('queued', 'sending')`,
+      );
+      this.metrics.outboxDepth.set(Number(row?.depth ?? 0));
+      this.metrics.outboxOldestAge.set(
+        row?.oldest ? Math.max(0, (this.clock.nowMs() - new Date(row.oldest).getTime()) / 1000) : 0,
+      );
+    } catch {
+      // The database is down: /health says so; the gauges keep their last value.
+    }
+  }
+}

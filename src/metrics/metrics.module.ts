@@ -1,0 +1,13 @@
+import { Global, Module } from '@nestjs/common';
+
+import { WeComModule } from '../wecom/wecom.module.js';
+import { MetricsController } from './metrics.controller.js';
+import { MetricsService } from './metrics.service.js';
+
+@Global()
+@Module({ providers: [MetricsService], exports: [MetricsService] })
+export class MetricsModule {}
+
+/** The scrape endpoint; separate because it reads the token state from WeComModule. */
+@Module({ imports: [WeComModule], controllers: [MetricsController] })
+export class MetricsEndpointModule {}

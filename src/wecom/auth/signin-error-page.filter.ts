@@ -1,0 +1,62 @@
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  Logger,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+
+import { toErrorBody } from '../../common/http-exception.filter.js';
+import { currentRequestId } from '../../common/request-context.js';
+
+const TITLES: Record<number, string> = {
+  400: '登录链接无效 · Sign-in link not valid',
+  403: '无法登录 · Cannot sign you in',
+  502: 'WeCom 暂时不可用 · WeCom is unavailable',
+  503: '登录未开放 · Sign-in is not available',
+};
+
+/**
+ * The sign-in routes are opened by a browser, not an API client: errors become a short HTML
+ * page (same status, message and request id as the JSON filter would give, no internals).
+ */
+@Catch()
+export class SignInErrorPageFilter implements ExceptionFilter {
+  private readonly logger = new Logger('WeComSignIn');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const ctx = host.switchToHttp();
+    const res = ctx.getResponse<Response>();
+    const req = ctx.getRequest<Request & { requestId?: string }>();
+    const body = toErrorBody(exception, req?.requestId ?? currentRequestId());
+    if (body.statusCode >= 500 && !(exception instanceof HttpException)) {
+      const err = exception instanceof Error ? exception : new Error(String(exception));
+      this.logger.error(`${req?.method} ${req?.path} failed: ${err.message}`, err.stack);
+    }
+    if (res.headersSent) return;
+    const message = Array.isArray(body.message) ? body.message.join('; ') : body.message;
+    const title = TITLES[body.statusCode] ?? '登录失败 · Sign-in failed';
+    res
+      .status(body.statusCode)
+      .setHeader('Cache-Control', 'no-store')
+      .type('html')
+      .send(
+        '<!doctype html><html><head><meta charset="utf-8">' +
+          '<meta name="viewport" content="width=device-width, initial-scale=1">' +
+          `<title>${escapeHtml(title)}</title></head><body>` +
+          `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>` +
+          (body.requestId
+            ? `<p><small>Request id: ${escapeHtml(body.requestId)}</small></p>`
+            : '') +
+          '</body></html>',
+      );
+  }
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
+  );
+}

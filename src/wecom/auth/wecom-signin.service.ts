@@ -1,0 +1,166 @@
+import {
+  BadGatewayException,
+  BadRequestException,
+  ForbiddenException,
+  Inject,
+  Injectable,
+  Logger,
+  ServiceUnavailableException,
+} from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+
+import { JwtVerifier } from '../../auth/jwt-verifier.js';
+import type { AppConfigService } from '../../config/app-config.js';
+import { UserMappingsService } from '../../user-mappings/user-mappings.service.js';
+import { WeComApiError } from '../client/wecom-api.error.js';
+import { WeComClient } from '../client/wecom.client.js';
+import { WeComSettings } from '../wecom-settings.js';
+import { FrontendUrl } from './frontend-url.js';
+import { OAuthStateService } from './oauth-state.service.js';
+import { oauthAuthorizeUrl, qrLoginUrl } from './wecom-oauth-urls.js';
+
+export const CALLBACK_PATH = '/auth/wecom/callback';
+const INVALID_CODE_ERRCODE = 40029;
+/** WeCom codes are short url-safe strings; anything else is not worth a call. */
+const CODE_FORMAT = /^[\x21-\x7e]{1,512}$/;
+
+export type SignInMode = 'app' | 'qr';
+
+/**
+ * Sign-in with WeCom: a member opens /auth/wecom/login (in the WeCom app, or with `mode=qr`
+ * from a desktop browser), WeCom sends them back with a code, and the mapped platform user gets
+ * a JWT in the URL fragment of the frontend page they asked for. Only mapped members get a
+ * session; the mapping is made by an admin (user-mappings), see `unmapped()` for email.
+ */
+@Injectable()
+export class WeComSignInService {
+  private readonly logger = new Logger(WeComSignInService.name);
+  private readonly frontend?: FrontendUrl;
+  private readonly redirectUri: string;
+  private readonly ttl: string;
+  private readonly autoMapByEmail: boolean;
+  private readonly canMint: boolean;
+
+  constructor(
+    private readonly states: OAuthStateService,
+    private readonly client: WeComClient,
+    private readonly settings: WeComSettings,
+    private readonly mappings: UserMappingsService,
+    private readonly jwt: JwtVerifier,
+    @Inject(ConfigService) config: AppConfigService,
+  ) {
+    const frontendUrl = config.get('FRONTEND_URL', { infer: true });
+    if (frontendUrl) this.frontend = new FrontendUrl(frontendUrl);
+    const publicBase =
+      config.get('PUBLIC_BASE_URL', { infer: true }) ??
+      `http://localhost:${config.get('PORT', { infer: true })}`;
+    this.redirectUri = `${publicBase.replace(/\/+$/, '')}${CALLBACK_PATH}`;
+    this.ttl = config.get('SIGNIN_JWT_TTL', { infer: true });
+    this.autoMapByEmail = config.get('AUTO_MAP_BY_EMAIL', { infer: true });
+    // Without AUTH_JWT_SECRET the verifier signs with the public development secret.
+    this.canMint =
+      Boolean(config.get('AUTH_JWT_SECRET', { infer: true })) ||
+      config.get('NODE_ENV', { infer: true }) !== 'production';
+  }
+
+  /** Where to send the browser to start: WeCom's authorize page or its QR login page. */
+  async loginUrl(redirect: unknown, mode: unknown): Promise<string> {
+    const frontend = this.requireFrontend();
+    if (mode !== undefined && mode !== 'app' && mode !== 'qr') {
+      throw new BadRequestException('mode must be "app" or "qr"');
+    }
+    const path = redirect === undefined ? '/' : redirect;
+    if (frontend.resolvePath(path) === null) {
+      throw new BadRequestException(
+        'redirect must be a path of our frontend, such as /interviews (one leading slash, no #)',
+      );
+    }
+    const state = await this.states.issue(path as string);
+    const { corpId, agentId } = this.settings.credentials();
+    const params = { corpId, agentId, redirectUri: this.redirectUri, state };
+    return mode === 'qr' ? qrLoginUrl(params) : oauthAuthorizeUrl(params);
+  }
+
+  /** WeCom sent the browser back: the frontend URL with the JWT in its fragment. */
+  async complete(code: unknown, state: unknown): Promise<string> {
+    const frontend = this.requireFrontend();
+    const path = await this.states.consume(state);
+    const target = path === null ? null : frontend.resolvePath(path);
+    if (target === null) {
+      throw new BadRequestException(
+        'This sign-in link is invalid, expired or already used. Start the sign-in again.',
+      );
+    }
+    if (typeof code !== 'string' || !CODE_FORMAT.test(code)) {
+      throw new BadRequestException('WeCom did not send an authorisation code. Sign in again.');
+    }
+    const userid = await this.memberFor(code);
+    const [mapping] = (await this.mappings.list({ wecomUserId: userid, limit: 1 })).items;
+    if (!mapping) return this.unmapped(userid);
+
+    const token = await this.jwt.sign(
+      { id: mapping.platformUserId, roles: ['interviewer'] },
+      this.ttl,
+    );
+    this.logger.log(`WeCom member ${userid} signed in as platform user ${mapping.platformUserId}`);
+    return `${target}#token=${token}`;
+  }
+
+  private async memberFor(code: string): Promise<string> {
+    let info;
+    try {
+      info = await this.client.getUserInfoByCode(code);
+    } catch (error) {
+      if (error instanceof WeComApiError && error.errcode === INVALID_CODE_ERRCODE) {
+        throw new BadRequestException(
+          'This WeCom authorisation code is invalid, expired or already used. Sign in again.',
+          { cause: error },
+        );
+      }
+      if (error instanceof WeComApiError) {
+        throw new BadGatewayException('WeCom could not confirm who you are. Try again.', {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    if (!info.userid) {
+      // openid / external_userid: a WeChat user or someone outside the corp.
+      throw new ForbiddenException('Only members of our WeCom organisation can sign in here.');
+    }
+    return info.userid;
+  }
+
+  /**
+   * A member nobody linked to a platform user. With AUTO_MAP_BY_EMAIL on we look at what WeCom
+   * tells us about them, but: apps created after 2022-06-20 get no email from user/get, and
+   * even with one, this service has no ShowMeBug user directory to find the platform user by
+   * email, so the link still has to be made by an admin (POST /api/user-mappings, email works).
+   */
+  private async unmapped(userid: string): Promise<never> {
+    const notLinked = `Your WeCom account (${userid}) is not linked to a ShowMeBug account yet. Ask an administrator to link it.`;
+    if (!this.autoMapByEmail) throw new ForbiddenException(notLinked);
+    let email: string | undefined;
+    try {
+      const member = await this.client.getUser(userid);
+      const found = [member.email, member.biz_mail].find((v) => typeof v === 'string' && v);
+      email = found as string | undefined;
+    } catch (error) {
+      if (!(error instanceof WeComApiError)) throw error;
+    }
+    throw new ForbiddenException(
+      email
+        ? `${notLinked} (Automatic linking by email is not available yet.)`
+        : `${notLinked} (WeCom does not share your email address with this app, so it cannot be linked automatically.)`,
+    );
+  }
+
+  private requireFrontend(): FrontendUrl {
+    if (!this.frontend)
+      throw new ServiceUnavailableException('WeCom sign-in is not configured (FRONTEND_URL).');
+    if (!this.canMint) {
+      throw new ServiceUnavailableException('WeCom sign-in is not configured (AUTH_JWT_SECRET).');
+    }
+    return this.frontend;
+  }
+}

@@ -1,0 +1,51 @@
+import { CallbackXmlError } from './callback-xml.js';
+
+/** What the wecom_events row keeps of a decrypted callback, and how retries are recognised. */
+export interface CallbackEventRecord {
+  dedupeKey: string;
+  msgType: string;
+  event: string | null;
+  fromUser: string;
+  agentId: number | null;
+  createTime: Date;
+}
+
+const CREATE_TIME = /^\d{1,12}$/;
+const AGENT_ID = /^\d{1,9}$/;
+const MAX_NAME = 64;
+
+/**
+ * Reads the fields every callback carries (ToUserName, FromUserName, CreateTime, MsgType) and
+ * the dedupe key: MsgId when present (messages), else FromUserName|CreateTime|Event|EventKey|TaskId
+ * (events have no MsgId; WeCom's retries repeat these fields exactly).
+ */
+export function readCallbackEvent(fields: Readonly<Record<string, string>>): CallbackEventRecord {
+  const msgType = fields.MsgType?.trim();
+  const fromUser = fields.FromUserName?.trim();
+  const createTime = fields.CreateTime?.trim();
+  if (!msgType || msgType.length > MAX_NAME) {
+    throw new CallbackXmlError('Callback has no valid MsgType');
+  }
+  if (!fromUser) throw new CallbackXmlError('Callback has no FromUserName');
+  if (!createTime || !CREATE_TIME.test(createTime)) {
+    throw new CallbackXmlError('Callback has no valid CreateTime');
+  }
+  const event = fields.Event?.trim() || null;
+  if (msgType === 'event' && !event) throw new CallbackXmlError('Event callback has no Event');
+  const agent = fields.AgentID?.trim();
+  const msgId = fields.MsgId?.trim();
+  const dedupeKey = msgId
+    ? `msg:${msgId}`
+    : [fromUser, createTime, event ?? msgType, fields.EventKey ?? '', fields.TaskId ?? ''].join(
+        '|',
+      );
+  if (dedupeKey.length > 1024) throw new CallbackXmlError('Callback fields are too long');
+  return {
+    dedupeKey,
+    msgType,
+    event,
+    fromUser,
+    agentId: agent && AGENT_ID.test(agent) ? Number(agent) : null,
+    createTime: new Date(Number(createTime) * 1000),
+  };
+}

@@ -1,0 +1,20 @@
+import { Controller, Get, Header, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+
+import { JssdkConfigDto, JssdkConfigQueryDto } from './dto/jssdk-config.dto.js';
+import { JssdkService } from './jssdk.service.js';
+
+@ApiTags('wecom')
+@ApiBearerAuth()
+@Controller('api/wecom/jssdk-config')
+export class JssdkController {
+  constructor(private readonly jssdk: JssdkService) {}
+
+  @Get()
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({ summary: 'Signatures for wx.config and wx.agentConfig on one of our pages' })
+  @ApiOkResponse({ type: JssdkConfigDto })
+  config(@Query() query: JssdkConfigQueryDto): Promise<JssdkConfigDto> {
+    return this.jssdk.config(query.url);
+  }
+}

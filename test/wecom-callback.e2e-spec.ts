@@ -1,0 +1,425 @@
+import type { INestApplication } from '@nestjs/common';
+import * as wecom from '@wecom/crypto';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+
+import { ManualClock } from '../src/common/clock.js';
+import { WeComApiError } from '../src/wecom/client/wecom-api.error.js';
+import { WeComClient } from '../src/wecom/client/wecom.client.js';
+import { WeComCallbackService } from '../src/wecom/callback/wecom-callback.service.js';
+import { WeComCardUpdater } from '../src/wecom/callback/wecom-card-updater.js';
+import {
+  WeComEventHandlers,
+  type WeComCallbackEvent,
+} from '../src/wecom/callback/wecom-event-handlers.js';
+import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
+import { createTestApp, simulatorEnv } from './support/test-app.js';
+import { createTestDatabase, type TestDatabase } from './support/test-database.js';
+
+// The sample values of WeCom's own documentation ("回调配置").
+const TOKEN = 'QDG6eK';
+const AES_KEY = 'jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C';
+const OTHER_KEY = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG';
+const CORP = 'ww-sandbox';
+
+const callbackEnv = { WECOM_CALLBACK_TOKEN: TOKEN, WECOM_CALLBACK_AES_KEY: AES_KEY };
+
+interface Signed {
+  query: Record<string, string>;
+  body: string;
+}
+
+describe('WeCom callback endpoint (e2e)', () => {
+  let db: TestDatabase;
+  let sim: WeComSimulator;
+  let clock: ManualClock;
+  let app: INestApplication;
+  let received: WeComCallbackEvent[];
+  const http = () => request(app.getHttpServer());
+  const now = () => Math.floor(clock.nowMs() / 1000);
+  const storedCount = async (): Promise<number> => {
+    const [row] = await app.get(DataSource).query('SELECT count(*)::int AS n FROM wecom_events');
+    return (row as { n: number }).n;
+  };
+  const settle = () => app.get(WeComCallbackService).whenIdle();
+
+  /** Encrypts and signs `inner` the way WeCom does, with @wecom/crypto. */
+  function envelope(
+    inner: string,
+    opts: {
+      timestamp?: number;
+      nonce?: string;
+      corp?: string;
+      token?: string;
+      key?: string;
+      encrypt?: string;
+    } = {},
+  ): Signed {
+    const timestamp = String(opts.timestamp ?? now());
+    const nonce = opts.nonce ?? `n${Math.random().toString(36).slice(2, 10)}`;
+    const encrypt = opts.encrypt ?? wecom.encrypt(opts.key ?? AES_KEY, inner, opts.corp ?? CORP);
+    const msgSignature = wecom.getSignature(opts.token ?? TOKEN, timestamp, nonce, encrypt);
+    return {
+      query: { msg_signature: msgSignature, timestamp, nonce },
+      body:
+        `<xml><ToUserName><![CDATA[${CORP}]]></ToUserName>` +
+        `<AgentID><![CDATA[1000002]]></AgentID>` +
+        `<Encrypt><![CDATA[${encrypt}]]></Encrypt></xml>`,
+    };
+  }
+
+  const post = (signed: Signed, contentType = 'text/xml') =>
+    http()
+      .post('/wecom/callback')
+      .query(signed.query)
+      .set('Content-Type', contentType)
+      .send(signed.body);
+
+  const cardClick = (eventKey: string, createTime = now(), taskId = 'task-1') =>
+    `<xml><ToUserName><![CDATA[${CORP}]]></ToUserName>` +
+    `<FromUserName><![CDATA[zhangsan]]></FromUserName>` +
+    `<CreateTime>${createTime}</CreateTime>` +
+    `<MsgType><![CDATA[event]]></MsgType>` +
+    `<Event><![CDATA[template_card_event]]></Event>` +
+    `<EventKey><![CDATA[${eventKey}]]></EventKey>` +
+    `<TaskId><![CDATA[${taskId}]]></TaskId>` +
+    `<CardType><![CDATA[button_interaction]]></CardType>` +
+    `<ResponseCode><![CDATA[rc-123]]></ResponseCode>` +
+    `<AgentID>1000002</AgentID>` +
+    `<SelectedItems></SelectedItems></xml>`;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    clock = new ManualClock(new Date('2026-11-23T10:00:00Z'));
+    sim = new WeComSimulator({ now: () => clock.nowMs() });
+    await sim.start();
+    app = await createTestApp(
+      { DATABASE_URL: db.url, ...simulatorEnv(sim.url), ...callbackEnv },
+      { clock },
+    );
+    received = [];
+    app.get(WeComEventHandlers).register('template_card_event', (event) => {
+      received.push(event);
+      if (event.eventKey === 'explode') throw new Error('handler exploded');
+    });
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await sim?.stop();
+    await db?.drop();
+  });
+
+  describe('GET: URL verification', () => {
+    it('answers the decrypted echostr alone, as text/plain, whatever the timestamp', async () => {
+      const echostr = wecom.encrypt(AES_KEY, '1616140317555161061', CORP);
+      const timestamp = '1409659589'; // 2014: WeCom's own sample; the check has no freshness
+      const nonce = '263014780';
+      const res = await http()
+        .get('/wecom/callback')
+        .query({
+          msg_signature: wecom.getSignature(TOKEN, timestamp, nonce, echostr),
+          timestamp,
+          nonce,
+          echostr,
+        })
+        .buffer(true)
+        .parse((r, done) => {
+          const chunks: Buffer[] = [];
+          r.on('data', (c: Buffer) => chunks.push(c));
+          r.on('end', () => done(null, Buffer.concat(chunks)));
+        })
+        .expect(200);
+      expect(res.headers['content-type']).toMatch(/^text\/plain/);
+      expect((res.body as Buffer).toString('utf8')).toBe('1616140317555161061');
+      expect((res.body as Buffer).length).toBe(19); // no BOM, quotes or newline
+    });
+
+    it('refuses a wrong signature with a JSON 403 and no plaintext', async () => {
+      const echostr = wecom.encrypt(AES_KEY, 'secret-echo', CORP);
+      const res = await http()
+        .get('/wecom/callback')
+        .query({ msg_signature: 'a'.repeat(40), timestamp: '1', nonce: 'x', echostr })
+        .expect(403);
+      expect(res.body).toMatchObject({
+        statusCode: 403,
+        message: 'Callback signature does not match',
+      });
+      expect(JSON.stringify(res.body)).not.toContain('secret-echo');
+    });
+
+    it('refuses an echostr addressed to another corp', async () => {
+      const echostr = wecom.encrypt(AES_KEY, '123', 'ww-other');
+      const ts = '1700000000';
+      await http()
+        .get('/wecom/callback')
+        .query({
+          msg_signature: wecom.getSignature(TOKEN, ts, 'n', echostr),
+          timestamp: ts,
+          nonce: 'n',
+          echostr,
+        })
+        .expect(403);
+    });
+
+    it('answers 400 when parameters are missing', async () => {
+      await http().get('/wecom/callback').query({ timestamp: '1' }).expect(400);
+    });
+  });
+
+  describe('POST: events', () => {
+    it('stores a card click, answers an empty 200 and hands it to the registered handler', async () => {
+      const before = await storedCount();
+      const res = await post(envelope(cardClick('rsvp:accept:iv-42'))).expect(200);
+      expect(res.text).toBe('');
+      await settle();
+      expect(await storedCount()).toBe(before + 1);
+      expect(received.at(-1)).toMatchObject({
+        fromUser: 'zhangsan',
+        eventKey: 'rsvp:accept:iv-42',
+        taskId: 'task-1',
+        responseCode: 'rc-123',
+        cardType: 'button_interaction',
+        agentId: 1000002,
+        msgType: 'event',
+        event: 'template_card_event',
+      });
+      const [row] = await app.get(DataSource).query(
+        `SELECT msg_type, event, from_user, agent_id, create_time, body, processed_at, handler_error
+           FROM wecom_events WHERE id = $1`,
+        [received.at(-1)!.id],
+      );
+      expect(row).toMatchObject({
+        msg_type: 'event',
+        event: 'template_card_event',
+        from_user: 'zhangsan',
+        agent_id: 1000002,
+        handler_error: null,
+      });
+      expect(row.body).toContain('rsvp:accept:iv-42');
+      expect(row.processed_at).not.toBeNull();
+    });
+
+    it('acknowledges a retry (same event, re-signed) without processing it again', async () => {
+      const inner = cardClick('rsvp:decline:iv-7', now() - 2);
+      await post(envelope(inner)).expect(200);
+      await settle();
+      const count = await storedCount();
+      const calls = received.length;
+      // WeCom's retries carry a new nonce and timestamp around the same event.
+      clock.advance(5_000);
+      await post(envelope(inner)).expect(200);
+      const same = envelope(inner);
+      await post(same).expect(200);
+      await post(same).expect(200); // a literal replay of the request
+      await settle();
+      expect(await storedCount()).toBe(count);
+      expect(received.length).toBe(calls);
+    });
+
+    it('deduplicates messages by MsgId', async () => {
+      const text = (content: string) =>
+        `<xml><ToUserName><![CDATA[${CORP}]]></ToUserName><FromUserName><![CDATA[lisi]]></FromUserName>` +
+        `<CreateTime>${now()}</CreateTime><MsgType><![CDATA[text]]></MsgType>` +
+        `<Content><![CDATA[${content}]]></Content><MsgId>1234567890123456</MsgId><AgentID>1000002</AgentID></xml>`;
+      const before = await storedCount();
+      await post(envelope(text('你好'))).expect(200);
+      await post(envelope(text('你好'))).expect(200);
+      expect(await storedCount()).toBe(before + 1);
+    });
+
+    it('records a handler failure on the event and still answers 200', async () => {
+      await post(envelope(cardClick('explode'))).expect(200);
+      await settle();
+      const [row] = await app
+        .get(DataSource)
+        .query(`SELECT handler_error FROM wecom_events WHERE body LIKE '%explode%'`);
+      expect(row.handler_error).toContain('handler exploded');
+    });
+
+    it('accepts an event stored but never dispatched when the sweep runs', async () => {
+      const inner = cardClick('rsvp:accept:iv-sweep');
+      await post(envelope(inner)).expect(200);
+      await settle();
+      const calls = received.length;
+      await app
+        .get(DataSource)
+        .query(`UPDATE wecom_events SET processed_at = NULL WHERE body LIKE '%iv-sweep%'`);
+      const callbacks = app.get(WeComCallbackService);
+      expect(await callbacks.dispatchPending()).toBe(0); // too recent: maybe still in flight
+      clock.advance(61_000);
+      expect(await callbacks.dispatchPending()).toBe(1);
+      expect(await callbacks.dispatchPending()).toBe(0);
+      expect(received.length).toBe(calls + 1);
+      expect(received.at(-1)?.eventKey).toBe('rsvp:accept:iv-sweep');
+    });
+
+    describe('refuses tampering with a 4xx JSON error and stores nothing', () => {
+      const inner = () => cardClick('rsvp:accept:tampered');
+      // Decrypting with the wrong key ends at the padding (400) or, rarely, the receiver check (403).
+      const cases: [string, () => Signed, number | number[]][] = [
+        [
+          'a wrong signature',
+          () => ({
+            ...envelope(inner()),
+            query: { ...envelope(inner()).query, msg_signature: '0'.repeat(40) },
+          }),
+          403,
+        ],
+        ['a signature made with another token', () => envelope(inner(), { token: 'other' }), 403],
+        [
+          'a stale timestamp (6 minutes old)',
+          () => envelope(inner(), { timestamp: now() - 360 }),
+          400,
+        ],
+        ['a timestamp from the future', () => envelope(inner(), { timestamp: now() + 360 }), 400],
+        ['another receiveid', () => envelope(inner(), { corp: 'ww-other' }), 403],
+        ['another AES key', () => envelope(inner(), { key: OTHER_KEY }), [400, 403]],
+        ['malformed base64', () => envelope(inner(), { encrypt: 'not*base64!' }), 400],
+        ['base64 that is not whole AES blocks', () => envelope(inner(), { encrypt: 'QUJD' }), 400],
+        [
+          'malformed XML',
+          () => {
+            const signed = envelope(inner());
+            return { ...signed, body: signed.body.replace('</xml>', '') };
+          },
+          400,
+        ],
+        [
+          'a DOCTYPE with entities',
+          () => {
+            const signed = envelope(inner());
+            return {
+              ...signed,
+              body: `<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x "boom">]>${signed.body}`,
+            };
+          },
+          400,
+        ],
+        [
+          'an inner DOCTYPE (signed and encrypted)',
+          () => envelope(`<!DOCTYPE xml [<!ENTITY x "y">]>${inner()}`),
+          400,
+        ],
+        [
+          'an inner body without FromUserName',
+          () =>
+            envelope(
+              `<xml><MsgType>event</MsgType><Event>x</Event><CreateTime>1</CreateTime></xml>`,
+            ),
+          400,
+        ],
+        [
+          'an oversized body',
+          () => {
+            const signed = envelope(inner());
+            return {
+              ...signed,
+              body: signed.body.replace('</xml>', `<Pad>${'a'.repeat(70_000)}</Pad></xml>`),
+            };
+          },
+          413,
+        ],
+        ['missing query parameters', () => ({ ...envelope(inner()), query: {} }), 400],
+      ];
+
+      it.each(cases)('%s', async (_label, make, status) => {
+        const before = await storedCount();
+        const calls = received.length;
+        const res = await post(make());
+        expect([status].flat()).toContain(res.status);
+        expect(res.body).toMatchObject({ statusCode: res.status });
+        expect(typeof res.body.requestId).toBe('string');
+        expect(JSON.stringify(res.body)).not.toContain(AES_KEY);
+        await settle();
+        expect(await storedCount()).toBe(before);
+        expect(received.length).toBe(calls);
+      });
+
+      it('a JSON body', async () => {
+        const before = await storedCount();
+        await http()
+          .post('/wecom/callback')
+          .query(envelope(inner()).query)
+          .send({ xml: 'no' })
+          .expect(415);
+        expect(await storedCount()).toBe(before);
+      });
+    });
+  });
+
+  describe(WeComCardUpdater.name, () => {
+    it('replaces the buttons of a card WeCom gave a response code for, once', async () => {
+      const client = app.get(WeComClient);
+      const sent = await client.sendMessage({
+        touser: 'zhangsan',
+        msgtype: 'template_card',
+        agentid: 1000002,
+        template_card: {
+          card_type: 'button_interaction',
+          main_title: { title: '面试邀请', desc: '请确认是否参加' },
+          button_list: [
+            { text: '接受', style: 1, key: 'rsvp:accept:iv-1' },
+            { text: '拒绝', style: 2, key: 'rsvp:decline:iv-1' },
+          ],
+          task_id: `rsvp-iv-1-${Date.now()}`,
+        },
+      });
+      expect(sent.response_code).toBeTruthy();
+      const sut = app.get(WeComCardUpdater);
+
+      await expect(sut.markAnswered(sent.response_code!, ['zhangsan'], '已接受')).resolves.toEqual(
+        [],
+      );
+      const update = sim.messagesFor('zhangsan').at(-1);
+      expect(update).toMatchObject({
+        msgtype: 'update_template_card',
+        body: {
+          response_code: sent.response_code,
+          button: { replace_name: '已接受' },
+          agentid: 1000002,
+        },
+      });
+
+      const again = await sut
+        .markAnswered(sent.response_code!, ['zhangsan'], '已接受')
+        .catch((e: unknown) => e);
+      expect(again).toBeInstanceOf(WeComApiError);
+    });
+  });
+});
+
+describe('WeCom callback endpoint without configuration', () => {
+  let db: TestDatabase;
+  let sim: WeComSimulator;
+  let app: INestApplication;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    sim = new WeComSimulator();
+    await sim.start();
+    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) });
+    // Let the start-up token load finish before the app closes.
+    await app.get(AccessTokenProvider).getToken();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await sim?.stop();
+    await db?.drop();
+  });
+
+  it('answers 503 "not configured" to the URL check and to events', async () => {
+    const res = await request(app.getHttpServer())
+      .get('/wecom/callback')
+      .query({ msg_signature: 'x', timestamp: '1', nonce: 'n', echostr: 'e' })
+      .expect(503);
+    expect(res.body.message).toBe('WeCom callback is not configured');
+    await request(app.getHttpServer())
+      .post('/wecom/callback')
+      .set('Content-Type', 'text/xml')
+      .send('<xml/>')
+      .expect(503);
+  });
+});

@@ -1,0 +1,329 @@
+import type { INestApplication } from '@nestjs/common';
+import { decodeJwt } from 'jose';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+
+import { ManualClock } from '../src/common/clock.js';
+import { jssdkSignature } from '../src/wecom/callback/jssdk-signature.js';
+import { JsapiTicketProvider } from '../src/wecom/jssdk/jsapi-ticket.provider.js';
+import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
+import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
+import { createTestDatabase, type TestDatabase } from './support/test-database.js';
+
+const FRONTEND = 'https://interviews.example.com/app';
+const PUBLIC_BASE = 'https://wecom-bridge.example.com';
+
+describe('Sign-in with WeCom (e2e against the simulator)', () => {
+  let db: TestDatabase;
+  let sim: WeComSimulator;
+  let clock: ManualClock;
+  let app: INestApplication;
+  const http = () => request(app.getHttpServer());
+
+  /** Starts a sign-in and returns the state WeCom would carry back. */
+  async function startLogin(redirect = '/interviews/42?tab=notes'): Promise<string> {
+    const res = await http().get('/auth/wecom/login').query({ redirect }).expect(302);
+    const state = new URL(res.headers.location as string).searchParams.get('state');
+    expect(state).toBeTruthy();
+    return state!;
+  }
+
+  const finish = (code: string | undefined, state: string | undefined) =>
+    http()
+      .get('/auth/wecom/callback')
+      .query({ ...(code ? { code } : {}), ...(state ? { state } : {}) });
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    clock = new ManualClock(new Date('2026-11-23T10:00:00Z'));
+    sim = new WeComSimulator({ now: () => clock.nowMs() });
+    await sim.start();
+    app = await createTestApp(
+      {
+        DATABASE_URL: db.url,
+        ...simulatorEnv(sim.url),
+        FRONTEND_URL: FRONTEND,
+        PUBLIC_BASE_URL: PUBLIC_BASE,
+      },
+      { clock },
+    );
+    const admin = await tokenFor('admin-1', 'admin');
+    await http()
+      .post('/api/user-mappings')
+      .auth(admin, { type: 'bearer' })
+      .send({ platformUserId: 'u1', wecomUserId: 'zhangsan' })
+      .expect(201);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await sim?.stop();
+    await db?.drop();
+  });
+
+  describe('GET /auth/wecom/login', () => {
+    it('redirects to the WeCom authorize page with a short alphanumeric state', async () => {
+      const res = await http().get('/auth/wecom/login?redirect=/interviews').expect(302);
+      const location = res.headers.location as string;
+      expect(location).toMatch(
+        /^https:\/\/open\.weixin\.qq\.com\/connect\/oauth2\/authorize\?appid=ww-sandbox&redirect_uri=.+&response_type=code&scope=snsapi_base&state=[a-zA-Z0-9]+&agentid=1000002#wechat_redirect$/,
+      );
+      const url = new URL(location);
+      expect(url.searchParams.get('redirect_uri')).toBe(`${PUBLIC_BASE}/auth/wecom/callback`);
+      const state = url.searchParams.get('state')!;
+      expect(Buffer.byteLength(state)).toBeLessThanOrEqual(128);
+      expect(state).not.toContain('interviews');
+    });
+
+    it('redirects to the QR login page with mode=qr', async () => {
+      const res = await http().get('/auth/wecom/login?mode=qr').expect(302);
+      const url = new URL(res.headers.location as string);
+      expect(url.origin + url.pathname).toBe('https://login.work.weixin.qq.com/wwlogin/sso/login');
+      expect(Object.fromEntries(url.searchParams)).toMatchObject({
+        login_type: 'CorpApp',
+        appid: 'ww-sandbox',
+        agentid: '1000002',
+        redirect_uri: `${PUBLIC_BASE}/auth/wecom/callback`,
+      });
+      expect(url.searchParams.get('state')).toMatch(/^[a-zA-Z0-9]{1,128}$/);
+    });
+
+    it.each([
+      ['an absolute URL', 'https://evil.example.com/'],
+      ['a protocol-relative URL', '//evil.example.com/x'],
+      ['a backslash path', '/\\evil.example.com'],
+      ['a relative path', 'interviews'],
+      ['a fragment', '/interviews#x'],
+      ['a path leaving FRONTEND_URL', '/../admin'],
+      ['a javascript: URL', 'javascript:alert(1)'],
+    ])('refuses %s as redirect with a 400 page', async (_label, redirect) => {
+      const res = await http().get('/auth/wecom/login').query({ redirect }).expect(400);
+      expect(res.headers['content-type']).toMatch(/^text\/html/);
+      expect(res.headers.location).toBeUndefined();
+      expect(res.text).not.toContain('<script');
+    });
+
+    it('refuses an unknown mode', async () => {
+      await http().get('/auth/wecom/login?mode=popup').expect(400);
+    });
+  });
+
+  describe('GET /auth/wecom/callback', () => {
+    it('signs a mapped member in: 302 to the frontend with a JWT that /api/me accepts', async () => {
+      const state = await startLogin();
+      const res = await finish(sim.issueOAuthCode('zhangsan'), state).expect(302);
+      const location = res.headers.location as string;
+      const prefix = `${FRONTEND}/interviews/42?tab=notes#token=`;
+      expect(location.startsWith(prefix)).toBe(true);
+      const jwt = location.slice(prefix.length);
+      const me = await http().get('/api/me').auth(jwt, { type: 'bearer' }).expect(200);
+      expect(me.body).toEqual({ id: 'u1', roles: ['interviewer'] });
+      const claims = decodeJwt(jwt);
+      expect(claims.exp! - claims.iat!).toBe(8 * 3600);
+      expect(res.headers['cache-control']).toBe('no-store');
+    });
+
+    it('defaults the redirect to the frontend root', async () => {
+      const login = await http().get('/auth/wecom/login').expect(302);
+      const state = new URL(login.headers.location as string).searchParams.get('state')!;
+      const res = await finish(sim.issueOAuthCode('zhangsan'), state).expect(302);
+      expect(res.headers.location).toMatch(new RegExp(`^${FRONTEND}/#token=`));
+    });
+
+    it('refuses a state used twice', async () => {
+      const state = await startLogin();
+      await finish(sim.issueOAuthCode('zhangsan'), state).expect(302);
+      const res = await finish(sim.issueOAuthCode('zhangsan'), state).expect(400);
+      expect(res.headers['content-type']).toMatch(/^text\/html/);
+      expect(res.text).toContain('invalid, expired or already used');
+      expect(res.text).not.toContain('#token=');
+    });
+
+    it('refuses a code used twice (WeCom 40029)', async () => {
+      const code = sim.issueOAuthCode('zhangsan');
+      await finish(code, await startLogin()).expect(302);
+      const res = await finish(code, await startLogin()).expect(400);
+      expect(res.text).toContain('authorisation code is invalid');
+      expect(res.text).not.toContain(code);
+    });
+
+    it('refuses an expired state (over 10 minutes)', async () => {
+      const state = await startLogin();
+      clock.advance(11 * 60_000);
+      await finish(sim.issueOAuthCode('zhangsan'), state).expect(400);
+    });
+
+    it.each([
+      ['a forged signature', (s: string) => s.slice(0, -1) + (s.endsWith('0') ? '1' : '0')],
+      ['a made-up state', () => 'a'.repeat(72)],
+      ['garbage', () => 'not-a-state!'],
+      ['no state', () => undefined],
+    ])('refuses %s', async (_label, tamper) => {
+      const state = await startLogin();
+      await finish(sim.issueOAuthCode('zhangsan'), tamper(state)).expect(400);
+    });
+
+    it('refuses a forged state without burning the real one', async () => {
+      const state = await startLogin();
+      const forged = state.slice(0, -1) + (state.endsWith('0') ? '1' : '0');
+      await finish(sim.issueOAuthCode('zhangsan'), forged).expect(400);
+      await finish(sim.issueOAuthCode('zhangsan'), state).expect(302);
+    });
+
+    it('refuses a missing code', async () => {
+      await finish(undefined, await startLogin()).expect(400);
+    });
+
+    it('refuses someone outside the corp (openid) with a 403 page', async () => {
+      const res = await finish(sim.issueExternalOAuthCode('o-outsider'), await startLogin()).expect(
+        403,
+      );
+      expect(res.text).toContain('Only members');
+    });
+
+    it('tells an unmapped member to ask an admin (403 page, no session)', async () => {
+      const res = await finish(sim.issueOAuthCode('lisi'), await startLogin()).expect(403);
+      expect(res.headers['content-type']).toMatch(/^text\/html/);
+      expect(res.text).toContain('(lisi) is not linked');
+      expect(res.headers.location).toBeUndefined();
+    });
+  });
+
+  describe('GET /api/wecom/jssdk-config', () => {
+    const tickets = () =>
+      (sim.stats().calls['/cgi-bin/get_jsapi_ticket'] ?? 0) +
+      (sim.stats().calls['/cgi-bin/ticket/get'] ?? 0);
+    const storedTicket = async (kind: string): Promise<string> => {
+      const [row] = await app
+        .get(DataSource)
+        .query('SELECT value FROM wecom_credentials WHERE kind = $1', [kind]);
+      return (row as { value: string }).value;
+    };
+
+    it('signs the page URL with both tickets, fetching each once', async () => {
+      const interviewer = await tokenFor('u1', 'interviewer');
+      const page = `${FRONTEND}/interviews/42?tab=notes`;
+      const before = tickets();
+      const res = await http()
+        .get('/api/wecom/jssdk-config')
+        .query({ url: `${page}#section-2` })
+        .auth(interviewer, { type: 'bearer' })
+        .expect(200);
+      expect(tickets()).toBe(before + 2);
+      const body = res.body as Record<string, string | number>;
+      expect(body).toMatchObject({ corpId: 'ww-sandbox', agentId: 1000002 });
+      expect(body.timestamp).toBe(Math.floor(clock.nowMs() / 1000));
+      expect(body.signature).toBe(
+        jssdkSignature(
+          await storedTicket('jsapi_corp_ticket'),
+          String(body.nonceStr),
+          body.timestamp,
+          page,
+        ),
+      );
+      expect(body.agentSignature).toBe(
+        jssdkSignature(
+          await storedTicket('jsapi_agent_ticket'),
+          String(body.nonceStr),
+          body.timestamp,
+          page,
+        ),
+      );
+      expect(JSON.stringify(body)).not.toContain(await storedTicket('jsapi_corp_ticket'));
+
+      const second = await http()
+        .get('/api/wecom/jssdk-config')
+        .query({ url: page })
+        .auth(interviewer, { type: 'bearer' })
+        .expect(200);
+      expect(tickets()).toBe(before + 2);
+      expect(second.body.nonceStr).not.toBe(body.nonceStr);
+    });
+
+    it('refreshes the tickets ahead of expiry on the cron body, once', async () => {
+      const provider = app.get(JsapiTicketProvider);
+      await provider.corpTicket();
+      const before = tickets();
+      expect(await provider.refreshIfExpiring()).toBe(0);
+      clock.advance((7200 - 300) * 1000);
+      // The access token is due too; refresh it first so only ticket calls are counted.
+      await app.get(AccessTokenProvider).refreshIfExpiring();
+      expect(await provider.refreshIfExpiring()).toBe(2);
+      expect(await provider.refreshIfExpiring()).toBe(0);
+      expect(tickets()).toBe(before + 2);
+    });
+
+    it.each([
+      ['another host', 'https://evil.example.com/app/x'],
+      ['another scheme', 'http://interviews.example.com/app/x'],
+      ['a path outside FRONTEND_URL', 'https://interviews.example.com/other'],
+      ['a prefix trick', 'https://interviews.example.com/application'],
+      ['userinfo', 'https://user@interviews.example.com/app/x'],
+      ['not a URL', 'app/x'],
+    ])('refuses %s with 400', async (_label, url) => {
+      const interviewer = await tokenFor('u1', 'interviewer');
+      await http()
+        .get('/api/wecom/jssdk-config')
+        .query({ url })
+        .auth(interviewer, { type: 'bearer' })
+        .expect(400);
+    });
+
+    it('needs a token', async () => {
+      await http().get('/api/wecom/jssdk-config').query({ url: FRONTEND }).expect(401);
+    });
+  });
+});
+
+describe('Sign-in with WeCom: other settings', () => {
+  let db: TestDatabase;
+  let sim: WeComSimulator;
+  const apps: INestApplication[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    sim = new WeComSimulator();
+    await sim.start();
+  });
+
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    await sim?.stop();
+    await db?.drop();
+  });
+
+  async function boot(env: Record<string, string>): Promise<INestApplication> {
+    const app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url), ...env });
+    await app.get(AccessTokenProvider).getToken();
+    apps.push(app);
+    return app;
+  }
+
+  it('answers 503 to sign-in and the JS-SDK without FRONTEND_URL', async () => {
+    const app = await boot({});
+    const login = await request(app.getHttpServer()).get('/auth/wecom/login').expect(503);
+    expect(login.headers['content-type']).toMatch(/^text\/html/);
+    await request(app.getHttpServer()).get('/auth/wecom/callback?code=x&state=y').expect(503);
+    await request(app.getHttpServer())
+      .get('/api/wecom/jssdk-config')
+      .query({ url: 'https://interviews.example.com/x' })
+      .auth(await tokenFor('u1', 'interviewer'), { type: 'bearer' })
+      .expect(503);
+  });
+
+  it('with AUTO_MAP_BY_EMAIL, explains that WeCom shares no email with the app', async () => {
+    const app = await boot({
+      FRONTEND_URL: FRONTEND,
+      AUTO_MAP_BY_EMAIL: 'true',
+      SIGNIN_JWT_TTL: '30m',
+    });
+    const login = await request(app.getHttpServer()).get('/auth/wecom/login').expect(302);
+    const state = new URL(login.headers.location as string).searchParams.get('state')!;
+    const res = await request(app.getHttpServer())
+      .get('/auth/wecom/callback')
+      .query({ code: sim.issueOAuthCode('wangwu'), state })
+      .expect(403);
+    expect(res.text).toContain('does not share your email address');
+  });
+});

@@ -169,15 +169,16 @@ describe('WeCom callback endpoint (e2e)', () => {
   });
 
   describe('POST: events', () => {
+    // Another card's buttons: the interviews module's RSVP handler leaves these alone.
     it('stores a card click, answers an empty 200 and hands it to the registered handler', async () => {
       const before = await storedCount();
-      const res = await post(envelope(cardClick('rsvp:accept:iv-42'))).expect(200);
+      const res = await post(envelope(cardClick('poll:accept:iv-42'))).expect(200);
       expect(res.text).toBe('');
       await settle();
       expect(await storedCount()).toBe(before + 1);
       expect(received.at(-1)).toMatchObject({
         fromUser: 'zhangsan',
-        eventKey: 'rsvp:accept:iv-42',
+        eventKey: 'poll:accept:iv-42',
         taskId: 'task-1',
         responseCode: 'rc-123',
         cardType: 'button_interaction',
@@ -197,12 +198,12 @@ describe('WeCom callback endpoint (e2e)', () => {
         agent_id: 1000002,
         handler_error: null,
       });
-      expect(row.body).toContain('rsvp:accept:iv-42');
+      expect(row.body).toContain('poll:accept:iv-42');
       expect(row.processed_at).not.toBeNull();
     });
 
     it('acknowledges a retry (same event, re-signed) without processing it again', async () => {
-      const inner = cardClick('rsvp:decline:iv-7', now() - 2);
+      const inner = cardClick('poll:decline:iv-7', now() - 2);
       await post(envelope(inner)).expect(200);
       await settle();
       const count = await storedCount();
@@ -239,7 +240,7 @@ describe('WeCom callback endpoint (e2e)', () => {
     });
 
     it('accepts an event stored but never dispatched when the sweep runs', async () => {
-      const inner = cardClick('rsvp:accept:iv-sweep');
+      const inner = cardClick('poll:accept:iv-sweep');
       await post(envelope(inner)).expect(200);
       await settle();
       const calls = received.length;
@@ -252,11 +253,11 @@ describe('WeCom callback endpoint (e2e)', () => {
       expect(await callbacks.dispatchPending()).toBe(1);
       expect(await callbacks.dispatchPending()).toBe(0);
       expect(received.length).toBe(calls + 1);
-      expect(received.at(-1)?.eventKey).toBe('rsvp:accept:iv-sweep');
+      expect(received.at(-1)?.eventKey).toBe('poll:accept:iv-sweep');
     });
 
     describe('refuses tampering with a 4xx JSON error and stores nothing', () => {
-      const inner = () => cardClick('rsvp:accept:tampered');
+      const inner = () => cardClick('poll:accept:tampered');
       // Decrypting with the wrong key ends at the padding (400) or, rarely, the receiver check (403).
       const cases: [string, () => Signed, number | number[]][] = [
         [

@@ -54,6 +54,11 @@ const COPY = {
     feedback: (t: string) => `请提交面试反馈：${t}`,
     feedbackBody: '面试已结束，请尽快在 ShowMeBug 提交反馈。',
     positionFallback: '面试',
+    responded: (who: string, accepted: boolean, t: string, when: string) =>
+      `${who} ${accepted ? '已接受' : '已拒绝'}面试「${t}」（${when}）`,
+    buttonAccepted: '已接受',
+    buttonDeclined: '已拒绝',
+    buttonClosed: '已失效',
   },
   en: {
     candidate: 'Candidate',
@@ -82,6 +87,11 @@ const COPY = {
     feedback: (t: string) => `Feedback due: ${t}`,
     feedbackBody: 'The interview is over; please submit your feedback in ShowMeBug.',
     positionFallback: 'Interview',
+    responded: (who: string, accepted: boolean, t: string, when: string) =>
+      `${who} ${accepted ? 'accepted' : 'declined'} the interview "${t}" (${when})`,
+    buttonAccepted: 'Accepted',
+    buttonDeclined: 'Declined',
+    buttonClosed: 'No longer open',
   },
 } as const;
 
@@ -176,6 +186,19 @@ export class InterviewNotificationComposer {
       ['normal', `${c.candidate}：${iv.candidateName}`],
       ...(iv.position ? [['normal', `${c.position}：${iv.position}`] as const] : []),
     ]);
+  }
+
+  /** The recruiter hears when an interviewer or observer answers the invitation. */
+  responded(iv: InterviewFacts, who: string, accepted: boolean, lang: Language): Composed {
+    const when = localTimeWithZone(iv.startsAt, iv.timezone);
+    return text(COPY[lang].responded(who, accepted, iv.title, when));
+  }
+
+  /** What the clicked card's button turns into: the answer, or "closed" if it came too late. */
+  answeredLabel(answer: 'accepted' | 'declined' | 'closed', lang: Language): string {
+    const c = COPY[lang];
+    if (answer === 'accepted') return c.buttonAccepted;
+    return answer === 'declined' ? c.buttonDeclined : c.buttonClosed;
   }
 
   removed(iv: InterviewFacts, lang: Language): Composed {

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import { Injectable } from '@nestjs/common';
 import { In, type EntityManager } from 'typeorm';
 
@@ -103,6 +105,40 @@ export class InterviewNotifier {
   }
 
   /**
+   * An interviewer or observer answered the invitation (card button or REST): the interview's
+   * recruiters hear it. Keyed by the answer's time, so a repeated answer queues nothing.
+   */
+  async responded(
+    em: EntityManager,
+    iv: InterviewEntity,
+    who: Pick<InterviewParticipantEntity, 'platformUserId' | 'rsvp' | 'respondedAt'>,
+    participants: Participant[],
+  ): Promise<void> {
+    const recruiters = participants.filter((p) => p.role === 'recruiter');
+    const langs = await this.languages(em, recruiters);
+    const at = who.respondedAt?.getTime() ?? 0;
+    for (const p of recruiters) {
+      const notice = this.composer.responded(
+        iv,
+        who.platformUserId,
+        who.rsvp === 'accepted',
+        langs(p),
+      );
+      await this.messaging.send(
+        {
+          kind: 'interview.responded',
+          ...notice,
+          to: [{ platformUserId: p.platformUserId }],
+          idempotencyKey: `interview:${iv.id}:rsvp:${digest(who.platformUserId, who.rsvp, at, p.platformUserId)}`,
+          interviewId: iv.id,
+          createdBy: who.platformUserId,
+        },
+        em,
+      );
+    }
+  }
+
+  /**
    * One message per language group (the Chinese one keyed `reminder:<id>`). Returns the id of
    * the first, which the reminder row keeps.
    */
@@ -176,4 +212,9 @@ export class InterviewNotifier {
     const en = new Set(english.map((m) => m.platformUserId));
     return (p) => (en.has(p.platformUserId) ? 'en' : 'zh');
   }
+}
+
+/** A short, fixed-length key part for values of any length (platform ids are not ours to bound). */
+function digest(...parts: Array<string | number>): string {
+  return createHash('sha256').update(parts.join('\u0000')).digest('base64url').slice(0, 32);
 }

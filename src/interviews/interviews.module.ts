@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 
 import { MessagingModule } from '../messaging/messaging.module.js';
 import { WeComModule } from '../wecom/wecom.module.js';
+import { InterviewCardActions } from './interview-card-actions.js';
 import { InterviewNotificationComposer } from './interview-notification.composer.js';
 import { InterviewNotifier } from './interview-notifier.js';
 import { InterviewsController } from './interviews.controller.js';
@@ -16,6 +17,7 @@ import { ReminderScheduler } from './reminder.scheduler.js';
     InterviewNotifier,
     InterviewNotificationComposer,
     ReminderScheduler,
+    InterviewCardActions,
   ],
   exports: [InterviewsService, ReminderScheduler],
 })

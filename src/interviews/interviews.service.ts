@@ -317,6 +317,7 @@ export class InterviewsService {
           { interviewId, platformUserId },
           { rsvp: p.rsvp, respondedAt: p.respondedAt },
         );
+        await this.notifier.responded(tx, iv, p, await this.participantsOf(tx, interviewId));
       }
       return toParticipantDto(p);
     });

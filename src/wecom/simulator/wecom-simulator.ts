@@ -65,6 +65,18 @@ const DEFAULT_OPTIONS: SimulatorOptions = {
   now: Date.now,
 };
 
+/** The fields of a template_card_event, as WeCom would post them after a tap. */
+export interface SimulatedCardClick {
+  fromUser: string;
+  eventKey: string;
+  taskId: string;
+  cardType: string;
+  responseCode: string;
+  agentId: number;
+  /** Unix seconds. */
+  createTime: number;
+}
+
 const MAX_BODY_BYTES = 1024 * 1024;
 /** Past this, an oversized upload is cut off instead of drained. */
 const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
@@ -204,6 +216,35 @@ export class WeComSimulator {
 
   revokeTokens(): void {
     this.credentials.revoke();
+  }
+
+  /**
+   * A member taps a button of a template card they received: returns the fields WeCom's
+   * template_card_event carries, with a fresh ResponseCode for that card (good once, 72 hours).
+   * Throws when the member never got that card or the card has no such button.
+   */
+  clickCard(userid: string, msgid: string, buttonKey: string): SimulatedCardClick {
+    const message = this.log
+      .messagesFor(userid)
+      .find((m) => m.msgid === msgid && m.msgtype === 'template_card');
+    if (!message) throw new Error(`${userid} did not receive template card ${msgid}`);
+    const card = (message.body as { template_card?: Record<string, unknown> }).template_card ?? {};
+    const buttons = Array.isArray(card.button_list)
+      ? (card.button_list as { key?: unknown }[])
+      : [];
+    if (!buttons.some((b) => b.key === buttonKey)) {
+      throw new Error(`template card ${msgid} has no button ${buttonKey}`);
+    }
+    const now = this.options.now();
+    return {
+      fromUser: userid,
+      eventKey: buttonKey,
+      taskId: typeof card.task_id === 'string' ? card.task_id : '',
+      cardType: typeof card.card_type === 'string' ? card.card_type : '',
+      responseCode: this.log.issueResponseCode(msgid, now),
+      agentId: Number((message.body as { agentid?: unknown }).agentid),
+      createTime: Math.floor(now / 1000),
+    };
   }
 
   addFault(fault: FaultSpec): Fault {

@@ -13,9 +13,10 @@ import { InvalidTokenError, JwtVerifier } from './jwt-verifier.js';
 import type { AuthUser, Role } from './roles.js';
 
 /**
- * Global guard: every route under /api needs a valid bearer token unless marked @Public();
- * routes with @Roles() also need one of those roles. Routes outside /api (health, WeCom
- * callbacks, docs) are public by construction.
+ * Global guard: every controller route needs a valid bearer token unless marked @Public()
+ * (health, metrics, WeCom callbacks and sign-in are); routes with @Roles() also need one of
+ * those roles. The decision rests on the route's metadata, never on the request path: Express
+ * matches routes case-insensitively, so a path test would let `GET /API/messages` through.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
@@ -29,7 +30,7 @@ export class AuthGuard implements CanActivate {
     const req = context.switchToHttp().getRequest<Request & { user?: AuthUser }>();
     const targets = [context.getHandler(), context.getClass()];
     const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets);
-    if (isPublic || !req.path.startsWith('/api')) return true;
+    if (isPublic) return true;
 
     const header = req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);

@@ -2,6 +2,7 @@ import type { DataSourceOptions } from 'typeorm';
 
 import { ENTITIES } from './entities.js';
 import { MIGRATIONS } from './migrations/index.js';
+import { QueryErrorLogger } from './query-error-logger.js';
 
 export interface DatabaseConnectionSettings {
   url: string;
@@ -25,6 +26,8 @@ export function buildDataSourceOptions(settings: DatabaseConnectionSettings): Da
     synchronize: false,
     migrationsRun: false,
     logging: ['error'],
+    // Not TypeORM's console logger: that one prints a failed query's parameters (tokens).
+    logger: new QueryErrorLogger(),
     extra: {
       max: settings.poolSize,
       application_name: settings.applicationName ?? 'showmebug-wecom',

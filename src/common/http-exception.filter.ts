@@ -64,6 +64,15 @@ export function toErrorBody(exception: unknown, requestId?: string): ErrorBody {
         requestId,
       };
     }
+    if (status === 404 && /^Cannot [A-Z]+ \//.test(exception.message)) {
+      // Nest's "no such route" message quotes the whole URL: the query string may carry a token.
+      return {
+        statusCode: 404,
+        error: 'Not Found',
+        message: exception.message.replace(/[?#].*$/, ''),
+        requestId,
+      };
+    }
     const base: ErrorBody = {
       statusCode: status,
       error: HttpStatus[status] ? humanize(HttpStatus[status]) : 'Error',

@@ -13,12 +13,15 @@ export class CredentialStore {
   private readonly tokens = new Map<string, number>();
   private readonly tickets = new Map<string, number>();
   private readonly oauthCodes = new Map<string, { identity: OAuthIdentity; expiresAt: number }>();
+  /** Everything ever handed out, revoked or not, so specs can grep logs for it. */
+  private readonly history = { accessTokens: [] as string[], jsapiTickets: [] as string[] };
 
   /** Every call issues a new token; WeCom's reuse within validity is not guaranteed. */
   issueToken(now: number, ttlSeconds: number): string {
     // Real tokens are long opaque url-safe strings; 96 random bytes give 128 characters.
     const token = randomBytes(96).toString('base64url');
     this.tokens.set(token, now + ttlSeconds * 1000);
+    this.history.accessTokens.push(token);
     return token;
   }
 
@@ -31,6 +34,7 @@ export class CredentialStore {
   issueTicket(now: number): string {
     const ticket = randomBytes(48).toString('base64url');
     this.tickets.set(ticket, now + TICKET_TTL_SECONDS * 1000);
+    this.history.jsapiTickets.push(ticket);
     return ticket;
   }
 
@@ -54,9 +58,18 @@ export class CredentialStore {
     return entry.expiresAt > now ? entry.identity : undefined;
   }
 
+  issued(): { accessTokens: string[]; jsapiTickets: string[] } {
+    return {
+      accessTokens: [...this.history.accessTokens],
+      jsapiTickets: [...this.history.jsapiTickets],
+    };
+  }
+
   clear(): void {
     this.revoke();
     this.oauthCodes.clear();
+    this.history.accessTokens.length = 0;
+    this.history.jsapiTickets.length = 0;
   }
 }
 

@@ -218,6 +218,11 @@ export class WeComSimulator {
     this.credentials.revoke();
   }
 
+  /** Every access token and jsapi ticket issued since start (or reset), revoked ones too. */
+  issuedCredentials(): { accessTokens: string[]; jsapiTickets: string[] } {
+    return this.credentials.issued();
+  }
+
   /**
    * A member taps a button of a template card they received: returns the fields WeCom's
    * template_card_event carries, with a fresh ResponseCode for that card (good once, 72 hours).

@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -14,6 +20,10 @@ import type { ReminderKind, ReminderState } from './interview-reminder.entity.js
 import { InterviewEntity } from './interview.entity.js';
 
 const BATCH = 100;
+/** How far ahead a timer is set for the next reminder; later ones are left to the poll. */
+const LOOKAHEAD_MS = 5 * 60_000;
+/** The shortest timer: a reminder that fell due during a run is taken straight after it. */
+const MIN_WAIT_MS = 10;
 
 /**
  * What is due now: pending and past its time, oldest first, skipping rows another instance has
@@ -31,6 +41,17 @@ export const DUE_REMINDERS_SQL = `
    LIMIT $2
    FOR UPDATE OF r SKIP LOCKED`;
 
+/**
+ * The earliest pending reminder that no other instance is claiming right now (a claim's rows
+ * are locked until its transaction ends). Served by the same partial index.
+ */
+const NEXT_DUE_SQL = `
+  SELECT due_at FROM interview_reminders
+   WHERE state = 'pending'
+   ORDER BY due_at
+   LIMIT 1
+   FOR UPDATE SKIP LOCKED`;
+
 interface DueRow {
   id: string;
   interview_id: string;
@@ -45,10 +66,18 @@ export type ReminderRun = Record<Exclude<ReminderState, 'pending'>, number>;
  * Sends interview reminders when they fall due. Each batch is claimed and handed to the outbox
  * in one transaction, so a reminder is queued exactly once however many instances run this
  * and whenever one of them dies.
+ *
+ * The cron poll (REMINDER_POLL_CRON) finds what is due; after each run a timer is set for the
+ * next pending reminder, so one is picked up at its due time rather than at the next poll. A
+ * reminder written or moved after a run (a booking a few minutes out) waits for the next poll
+ * at most.
  */
 @Injectable()
-export class ReminderScheduler implements OnApplicationBootstrap {
+export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ReminderScheduler.name);
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private stopped = false;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -64,8 +93,44 @@ export class ReminderScheduler implements OnApplicationBootstrap {
       this.registry,
       'interview-reminders',
       this.config.get('REMINDER_POLL_CRON', { infer: true }),
-      () => this.runOnce(),
+      () => this.tick(),
     );
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /** One run at a time per instance (poll and timer alike), then a timer for the next one. */
+  private async tick(): Promise<void> {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    try {
+      await this.runOnce();
+      await this.armForNext();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async armForNext(): Promise<void> {
+    const [next]: { due_at: Date }[] = await this.dataSource.query(NEXT_DUE_SQL);
+    if (!next || this.stopped) return;
+    const wait = new Date(next.due_at).getTime() - this.clock.nowMs();
+    if (wait > LOOKAHEAD_MS) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(
+      () =>
+        void this.tick().catch((error: unknown) => {
+          // A failing run waits for the next poll instead of retrying at once.
+          this.logger.error(
+            `reminder run failed: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        }),
+      Math.max(wait, MIN_WAIT_MS),
+    );
+    this.timer.unref();
   }
 
   /** Processes everything due now, batch by batch; specs call it after moving the clock. */
@@ -91,6 +156,7 @@ export class ReminderScheduler implements OnApplicationBootstrap {
       (await tx.findBy(InterviewEntity, { id: In(ids) })).map((iv) => [iv.id, iv]),
     );
     const participants = await tx.findBy(InterviewParticipantEntity, { interviewId: In(ids) });
+    const outcomes: { id: string; state: string; messageId: string | null }[] = [];
 
     for (const r of due) {
       const iv = interviews.get(r.interview_id)!;
@@ -125,12 +191,21 @@ export class ReminderScheduler implements OnApplicationBootstrap {
           state = 'missed';
         }
       }
-      await tx.query(
-        `UPDATE interview_reminders SET state = $2, message_id = $3, processed_at = $4 WHERE id = $1`,
-        [r.id, state, messageId, now],
-      );
+      outcomes.push({ id: r.id, state, messageId });
       run[state]++;
     }
+    await tx.query(
+      `UPDATE interview_reminders r
+          SET state = o.state, message_id = o.message_id, processed_at = $4
+         FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS o(id, state, message_id)
+        WHERE r.id = o.id`,
+      [
+        outcomes.map((o) => o.id),
+        outcomes.map((o) => o.state),
+        outcomes.map((o) => o.messageId),
+        now,
+      ],
+    );
     return { run, claimed: due.length };
   }
 }

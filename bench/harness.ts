@@ -40,7 +40,11 @@ export async function waitFor(
 ): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
+    const done = await check().catch((error: unknown) => {
+      if (error instanceof Error && error.message.includes(' exited ')) throw error;
+      return false;
+    });
+    if (done) return;
     await sleep(50);
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}`);
@@ -85,7 +89,14 @@ export function peakRssMb(pid: number | undefined): number {
 export async function startService(env: Record<string, string>, port: number): Promise<Service> {
   const proc = startProcess('dist/src/main.js', [], { ...env, PORT: String(port) });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${url}/health`)).ok, 90_000, `the service on ${port}`);
+  await waitFor(
+    async () => {
+      if (proc.exitCode !== null) throw new Error(`the service on ${port} exited ${proc.exitCode}`);
+      return (await fetch(`${url}/health`)).ok;
+    },
+    90_000,
+    `the service on ${port}`,
+  );
   return {
     proc,
     url,

@@ -1,0 +1,89 @@
+// What every scenario of `npm run bench` shares: settings, the simulator's control API, the
+// service's environment, bearer tokens and the seeded people.
+import { randomBytes } from 'node:crypto';
+
+import { mintToken } from '../src/auth/jwt-verifier.js';
+
+/** An integer setting from the environment, so quick runs can shrink a scenario. */
+export function setting(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+export const SERVER =
+  process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const LATENCY = setting('SIMULATOR_LATENCY_MS', 20);
+export const SIM_PORT = 24010;
+export const SECRET = 'bench-secret-0123456789abcdef';
+export const CORP_ID = 'ww-sandbox';
+export const DISPATCHER_CONCURRENCY = 8;
+/** In-flight WeCom calls of one dispatcher (it keeps twice its concurrency claimed). */
+export const CALLS_IN_FLIGHT = DISPATCHER_CONCURRENCY * 2;
+/** The platform user the bench books as (an admin; left unmapped, so it receives nothing). */
+export const BENCH_USER = 'bench-admin';
+
+/** A fresh key per run: the bench stores no secret worth keeping. */
+const ENCRYPTION_KEY = `bench:${randomBytes(32).toString('base64')}`;
+
+export const sim = `http://127.0.0.1:${SIM_PORT}`;
+
+export async function simJson<T>(path: string, init?: RequestInit): Promise<T> {
+  return (await (await fetch(`${sim}${path}`, init)).json()) as T;
+}
+
+export interface SimStats {
+  calls: Record<string, number>;
+  delivered: number;
+  dropped: number;
+}
+
+export const simStats = () => simJson<SimStats>('/__simulator/stats');
+export const resetSim = () => simJson('/__simulator/reset', { method: 'POST' });
+
+/** When `userid` first received something, in epoch ms (NaN when nothing came). */
+export async function firstDelivery(userid: string): Promise<number> {
+  const got = await simJson<{ time: string }[]>(
+    `/__simulator/messages?touser=${encodeURIComponent(userid)}`,
+  );
+  return got[0] ? Date.parse(got[0].time) : NaN;
+}
+
+/** WeCom member `i` of the simulator's directory, and the platform user mapped to it. */
+export const member = (i: number) => `b${i}`;
+export const platformUser = (i: number) => `p${i}`;
+
+export function serviceEnv(
+  databaseUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: databaseUrl,
+    AUTH_JWT_SECRET: SECRET,
+    APP_ENCRYPTION_KEY: ENCRYPTION_KEY,
+    WECOM_CORP_ID: CORP_ID,
+    WECOM_CORP_SECRET: 'sandbox-secret',
+    WECOM_AGENT_ID: '1000002',
+    WECOM_API_BASE_URL: sim,
+    DISPATCHER_CONCURRENCY: String(DISPATCHER_CONCURRENCY),
+    // The request rate limiter is sized for people, not for a load generator on one address:
+    // raised far out of the way so the bench measures the service, not the limiter.
+    THROTTLE_LIMIT: '1000000',
+    THROTTLE_TTL_S: '60',
+    ...extra,
+  };
+}
+
+export function bearer(): Promise<string> {
+  return mintToken(new TextEncoder().encode(SECRET), { id: BENCH_USER, roles: ['admin'] }, '2h');
+}
+
+export function log(line: string): void {
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}

@@ -30,6 +30,18 @@ const PUBLIC_OUTSIDE_API: RegExp[] = [
 const DOCS = /^GET \/docs(-json|-yaml|\/.*)?$/;
 /** /api routes that are deliberately public. None today. */
 const PUBLIC_API: RegExp[] = [];
+/**
+ * /api routes without @Roles (any signed-in caller). Deriving the roles from @Roles alone would
+ * let a dropped decorator open a route to everyone unnoticed; this list makes that a failure.
+ */
+const ANY_SIGNED_IN: RegExp[] = [/^GET \/api\/me$/, /^GET \/api\/wecom\/jssdk-config$/];
+/** All an interviewer may reach: their own interviews and their answer to an invitation. */
+const INTERVIEWER_SURFACE: RegExp[] = [
+  ...ANY_SIGNED_IN,
+  /^GET \/api\/interviews$/,
+  /^GET \/api\/interviews\/:id$/,
+  /^POST \/api\/interviews\/:id\/rsvp$/,
+];
 /** Fewer than this means the walk is broken, not that the app shrank. */
 const MIN_ROUTES = 20;
 const MIN_API_ROUTES = 15;
@@ -61,7 +73,12 @@ describe('Authorisation on every route (walks the router)', () => {
     db = await createTestDatabase();
     sim = new WeComSimulator();
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) });
+    // Hundreds of requests from one address: rate limiting is not what this spec is about.
+    app = await createTestApp({
+      DATABASE_URL: db.url,
+      ...simulatorEnv(sim.url),
+      THROTTLE_LIMIT: '100000',
+    });
     routes = controllerRoutes(app);
     api = routes.filter((r) => r.path === '/api' || r.path.startsWith('/api/'));
 
@@ -142,6 +159,19 @@ describe('Authorisation on every route (walks the router)', () => {
     expect(
       api.filter((r) => r.isPublic && !PUBLIC_API.some((p) => p.test(routeKey(r)))).map(label),
     ).toEqual([]);
+  });
+
+  it('keeps least privilege: admin routes admin-only, interviewers on a short list, no route without roles unless listed', () => {
+    const matches = (list: RegExp[], r: ControllerRoute) => list.some((p) => p.test(routeKey(r)));
+    expect(
+      api.filter((r) => r.roles === undefined && !matches(ANY_SIGNED_IN, r)).map(label),
+    ).toEqual([]);
+    const admin = api.filter((r) => r.path.startsWith('/api/admin'));
+    expect(admin.filter((r) => JSON.stringify(r.roles) !== '["admin"]').map(label)).toEqual([]);
+    const interviewerMay = api.filter(
+      (r) => r.roles === undefined || r.roles.includes('interviewer'),
+    );
+    expect(interviewerMay.filter((r) => !matches(INTERVIEWER_SURFACE, r)).map(label)).toEqual([]);
   });
 
   it('answers 401 on every /api route to a missing, expired, forged or malformed token', async () => {

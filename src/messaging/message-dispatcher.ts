@@ -11,7 +11,7 @@ import {
 import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
@@ -20,9 +20,8 @@ import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
 import type { SendMessageResponse, WeComAttempt } from '../wecom/client/wecom.types.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
-import { MessageAttemptEntity } from './message-attempt.entity.js';
-import { MessageRecipientEntity, type RecipientStatus } from './message-recipient.entity.js';
-import { MessageEntity, type MessageStatus } from './message.entity.js';
+import type { RecipientStatus } from './message-recipient.entity.js';
+import type { MessageEntity, MessageStatus } from './message.entity.js';
 
 /** WeCom takes at most 1000 user ids per call. */
 export const MAX_TOUSER = 1000;
@@ -33,6 +32,8 @@ const PACING_WINDOW_MS = 60_000;
 export const MAX_ATTEMPTS = 8;
 /** A retried call must be identical to the first for WeCom's duplicate check to recognise it. */
 const DUPLICATE_CHECK_INTERVAL_S = 4 * 3600;
+/** Most outcomes saved by one statement. */
+const SAVE_BATCH = 500;
 
 type RecipientOutcome = {
   status: RecipientStatus;
@@ -49,6 +50,49 @@ interface Claimed {
   msgtype: MessageEntity['msgtype'];
   agentId: number;
   content: Record<string, unknown>;
+}
+
+interface PlannedRecipient {
+  id: string;
+  wecomUserId: string;
+}
+
+/** Whom a claimed message goes to on this pass. */
+interface Plan {
+  /** Left `sending` by an attempt that never saved its outcome: resent as before. */
+  resend: PlannedRecipient[];
+  /** Reserved now, within their members' pacing budget. */
+  fresh: PlannedRecipient[];
+}
+
+const NOTHING: Plan = { resend: [], fresh: [] };
+
+/** A message's calls are over: what to save. */
+interface Delivered {
+  message: Claimed;
+  outcome: Map<string, RecipientOutcome>;
+  attempts: (WeComAttempt & { recipientCount: number })[];
+  lastError: WeComApiError | undefined;
+}
+
+/** At most `limit` tasks at a time; the rest wait their turn in order. */
+class Gate {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((go) => this.waiting.push(go));
+    else this.active++;
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
 }
 
 /**
@@ -70,6 +114,14 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   private stopped = false;
   private pollTimer?: NodeJS.Timeout;
   private readonly inFlight = new Set<Promise<void>>();
+  /** WeCom calls in flight: twice the concurrency, however many messages are claimed. */
+  private readonly calls: Gate;
+  private readonly unsaved: {
+    result: Delivered;
+    resolve: () => void;
+    reject: (error: unknown) => void;
+  }[] = [];
+  private saving?: Promise<void>;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -83,6 +135,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     this.leaseMs = config.get('DISPATCHER_LEASE_S', { infer: true }) * 1000;
     this.pollMs = config.get('DISPATCHER_POLL_MS', { infer: true });
     this.concurrency = config.get('DISPATCHER_CONCURRENCY', { infer: true });
+    this.calls = new Gate(this.concurrency * 2);
   }
 
   onApplicationBootstrap(): void {
@@ -124,29 +177,48 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     for (;;) {
       const claimed = await this.claim(this.concurrency * 4);
       if (claimed.length === 0) break;
-      await Promise.all(claimed.map((c) => this.track(c)));
+      await Promise.all(this.launch(claimed));
       total += claimed.length;
     }
     return total;
   }
 
+  /**
+   * Keeps up to four times the concurrency claimed, so the next batch is claimed and reserved
+   * while the current one is on the wire; the calls themselves stay at twice the concurrency.
+   */
   private async pump(): Promise<void> {
     while (!this.stopped) {
-      const free = this.concurrency * 2 - this.running;
-      if (free <= 0) {
+      const free = this.concurrency * 4 - this.running;
+      if (free < Math.max(1, this.concurrency)) {
         await Promise.race([...this.inFlight]);
         continue;
       }
       const claimed = await this.claim(free);
       if (claimed.length === 0) break;
-      for (const c of claimed) void this.track(c);
+      void this.launch(claimed);
     }
-    await Promise.allSettled([...this.inFlight]);
+    // Deliveries under way finish on their own; a kick meanwhile starts the next pass at once.
   }
 
-  private track(c: Claimed): Promise<void> {
+  /** Reserves a claimed batch's recipients together, then delivers each message on its own. */
+  private launch(claimed: Claimed[]): Promise<void>[] {
+    const plans = this.reserve(claimed, this.clock.now()).catch((error: unknown) => {
+      // The claims stay leased: another pass takes them back when the lease ends.
+      this.logger.error(`reserving ${claimed.length} message(s) failed: ${describe(error)}`);
+      return undefined;
+    });
+    return claimed.map((c) =>
+      this.track(
+        c,
+        plans.then((plan) => (plan ? this.deliver(c, plan.get(c.id) ?? NOTHING) : undefined)),
+      ),
+    );
+  }
+
+  private track(c: Claimed, work: Promise<void>): Promise<void> {
     this.running++;
-    const p = this.deliver(c)
+    const p = work
       .catch((error: unknown) => this.logger.error(`message ${c.id}: ${describe(error)}`))
       .finally(() => {
         this.running--;
@@ -173,15 +245,14 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
         RETURNING m.id, m.attempts, m.kind, m.msgtype, m.agent_id, m.content`,
       [now, leaseUntil, this.instanceId, limit],
     );
-    // TypeORM answers UPDATE … RETURNING on PostgreSQL as [rows, affectedCount].
-    const rows = (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as {
+    const rows = returned<{
       id: string;
       attempts: number;
       kind: string;
       msgtype: Claimed['msgtype'];
       agent_id: number;
       content: Record<string, unknown>;
-    }[];
+    }>(result);
     return rows.map((r) => ({
       id: r.id,
       attempts: Number(r.attempts),
@@ -192,29 +263,28 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     }));
   }
 
-  private async deliver(claimed: Claimed): Promise<void> {
-    const message = claimed;
-    const now = this.clock.now();
-    const { resend, fresh } = await this.reserve(message, now);
+  private async deliver(message: Claimed, plan: Plan): Promise<void> {
     // Chunked apart: a resent chunk must be the same JSON as before for WeCom's duplicate check.
-    const batches = [...chunks(resend, MAX_TOUSER), ...chunks(fresh, MAX_TOUSER)];
+    const batches = [...chunks(plan.resend, MAX_TOUSER), ...chunks(plan.fresh, MAX_TOUSER)];
     const attempts: (WeComAttempt & { recipientCount: number })[] = [];
     const outcome = new Map<string, RecipientOutcome>();
     let lastError: WeComApiError | undefined;
 
     for (const chunk of batches) {
-      const touser = chunk.map((r) => r.wecomUserId!).join('|');
+      const touser = chunk.map((r) => r.wecomUserId).join('|');
       try {
-        const res = await this.client.sendMessage(
-          {
-            touser,
-            msgtype: message.msgtype,
-            agentid: message.agentId,
-            [message.msgtype]: withChunkTaskId(message, chunk),
-            enable_duplicate_check: 1,
-            duplicate_check_interval: DUPLICATE_CHECK_INTERVAL_S,
-          },
-          { onAttempt: (a) => attempts.push({ ...a, recipientCount: chunk.length }) },
+        const res = await this.calls.run(() =>
+          this.client.sendMessage(
+            {
+              touser,
+              msgtype: message.msgtype,
+              agentid: message.agentId,
+              [message.msgtype]: withChunkTaskId(message, chunk),
+              enable_duplicate_check: 1,
+              duplicate_check_interval: DUPLICATE_CHECK_INTERVAL_S,
+            },
+            { onAttempt: (a) => attempts.push({ ...a, recipientCount: chunk.length }) },
+          ),
         );
         this.applyResult(chunk, res, outcome, this.clock.now());
       } catch (error) {
@@ -224,87 +294,102 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
           // No valid recipient in this chunk: WeCom may list them in invaliduser, or not.
           for (const r of chunk) outcome.set(r.id, { status: 'invalid_user' });
         } else {
-          const retry = error.retryable && claimed.attempts < MAX_ATTEMPTS;
+          const retry = error.retryable && message.attempts < MAX_ATTEMPTS;
           for (const r of chunk) outcome.set(r.id, { status: retry ? 'pending' : 'failed' });
         }
       }
     }
-    await this.finish(message, claimed, outcome, attempts, lastError);
+    await this.finish({ message, outcome, attempts, lastError });
   }
 
   /**
-   * Picks the recipients to send to now and marks them `sending`, under per-member advisory
-   * locks so two instances cannot both spend a member's last slot of the minute. Members over
-   * their budget wait (rate_limited, with not_before) for the next window.
+   * Picks, for a whole claimed batch at once, the recipients to send to now and marks them
+   * `sending`, under per-member advisory locks so two instances cannot both spend a member's
+   * last slot of the minute. Members over their budget wait (rate_limited, with not_before) for
+   * the next window. One transaction, two statements: the first reads the open recipients and
+   * takes the locks (in a fixed order, so instances cannot deadlock), the second, whose snapshot
+   * is taken after the locks are held, counts each member's minute and decides in one UPDATE.
    */
-  private async reserve(
-    message: Claimed,
-    now: Date,
-  ): Promise<{ resend: MessageRecipientEntity[]; fresh: MessageRecipientEntity[] }> {
+  private async reserve(batch: Claimed[], now: Date): Promise<Map<string, Plan>> {
     return this.dataSource.transaction(async (tx) => {
-      const open = await tx
-        .getRepository(MessageRecipientEntity)
-        .createQueryBuilder('r')
-        .where('r.message_id = :id', { id: message.id })
-        .andWhere(`r.status IN ('pending', 'sending', 'rate_limited')`)
-        .orderBy('r.id')
-        .getMany();
-      // Recipients left `sending` by a crashed attempt go out again exactly as before.
-      const resend = open.filter((r) => r.status === 'sending');
-      const candidates = open.filter(
-        (r) => r.status !== 'sending' && (!r.notBefore || r.notBefore.getTime() <= now.getTime()),
+      const open: {
+        id: string;
+        message_id: string;
+        wecom_user_id: string;
+        status: RecipientStatus;
+      }[] = await tx.query(
+        `WITH open AS (
+           SELECT id, message_id, wecom_user_id, status,
+                  status <> 'sending' AND (not_before IS NULL OR not_before <= $2) AS candidate
+             FROM message_recipients
+            WHERE message_id = ANY($1::uuid[]) AND status IN ('pending', 'sending', 'rate_limited')
+         ), locks AS (
+           SELECT count(*) AS n FROM (
+             SELECT pg_advisory_xact_lock(hashtext('wecom-member:' || u)) FROM (
+               SELECT DISTINCT lower(wecom_user_id) AS u FROM open WHERE candidate ORDER BY 1
+             ) AS members
+           ) AS taken
+         )
+         SELECT id, message_id, wecom_user_id, status FROM open
+          WHERE status = 'sending' OR (candidate AND (SELECT n FROM locks) >= 0)
+          ORDER BY id`,
+        [batch.map((c) => c.id), now],
       );
-      if (candidates.length === 0) return { resend, fresh: [] };
+      const plans = new Map<string, Plan>(batch.map((c) => [c.id, { resend: [], fresh: [] }]));
+      const candidates: { id: string; messageId: string; wecomUserId: string }[] = [];
+      for (const r of open) {
+        const one = { id: String(r.id), messageId: r.message_id, wecomUserId: r.wecom_user_id };
+        // Recipients left `sending` by a crashed attempt go out again exactly as before.
+        if (r.status === 'sending') plans.get(r.message_id)?.resend.push(one);
+        else candidates.push(one);
+      }
+      if (candidates.length === 0) return plans;
 
-      const members = [...new Set(candidates.map((r) => r.wecomUserId!.toLowerCase()))].sort();
-      await tx.query(
-        `SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext('wecom-member:' || u) AS k
-           FROM unnest($1::text[]) AS u ORDER BY u) AS keys`,
-        [members],
-      );
-      const since = new Date(now.getTime() - PACING_WINDOW_MS);
-      const usage: { member: string; used: string; oldest: Date }[] = await tx.query(
-        `SELECT lower(wecom_user_id) AS member, count(*) AS used, min(last_attempt_at) AS oldest
-           FROM message_recipients
-          WHERE lower(wecom_user_id) = ANY($1) AND status IN ('sending', 'delivered')
-            AND last_attempt_at > $2
-          GROUP BY 1`,
-        [members, since],
-      );
-      const budget = new Map(
-        usage.map((u) => [u.member, { used: Number(u.used), oldest: new Date(u.oldest) }]),
-      );
-      const go: MessageRecipientEntity[] = [];
-      const wait: { r: MessageRecipientEntity; until: Date }[] = [];
-      for (const r of candidates) {
-        const member = r.wecomUserId!.toLowerCase();
-        const b = budget.get(member) ?? { used: 0, oldest: now };
-        if (b.used < PER_MEMBER_PER_MINUTE) {
-          go.push(r);
-          budget.set(member, { used: b.used + 1, oldest: b.used === 0 ? now : b.oldest });
-        } else {
-          wait.push({ r, until: new Date(b.oldest.getTime() + PACING_WINDOW_MS + 1000) });
-        }
-      }
-      if (go.length > 0) {
+      const members = candidates.map((r) => r.wecomUserId.toLowerCase());
+      const decided = returned<{ id: string; status: RecipientStatus }>(
         await tx.query(
-          `UPDATE message_recipients SET status = 'sending', last_attempt_at = $2, not_before = NULL
-            WHERE id = ANY($1::bigint[])`,
-          [go.map((r) => r.id), now],
-        );
-      }
-      for (const { r, until } of wait) {
-        await tx.query(
-          `UPDATE message_recipients SET status = 'rate_limited', not_before = $2 WHERE id = $1`,
-          [r.id, until],
-        );
-      }
-      return { resend, fresh: go };
+          `WITH cand AS (
+           SELECT id, member, n FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS c(id, member, n)
+         ), used AS (
+           SELECT lower(wecom_user_id) AS member, count(*) AS used, min(last_attempt_at) AS oldest
+             FROM message_recipients
+            WHERE lower(wecom_user_id) = ANY($3::text[]) AND status IN ('sending', 'delivered')
+              AND last_attempt_at > $4
+            GROUP BY 1
+         ), ranked AS (
+           SELECT c.id, COALESCE(u.oldest, $5) AS oldest,
+                  COALESCE(u.used, 0) + row_number() OVER (PARTITION BY c.member ORDER BY c.n) AS nth
+             FROM cand c LEFT JOIN used u ON u.member = c.member
+         )
+         UPDATE message_recipients r
+            SET status = CASE WHEN k.nth <= $6 THEN 'sending' ELSE 'rate_limited' END,
+                last_attempt_at = CASE WHEN k.nth <= $6 THEN $5 ELSE r.last_attempt_at END,
+                not_before = CASE WHEN k.nth <= $6 THEN NULL
+                                  ELSE k.oldest + make_interval(secs => $7) END
+           FROM ranked k
+          WHERE r.id = k.id
+          RETURNING r.id, r.status`,
+          [
+            candidates.map((r) => r.id),
+            members,
+            [...new Set(members)],
+            new Date(now.getTime() - PACING_WINDOW_MS),
+            now,
+            PER_MEMBER_PER_MINUTE,
+            (PACING_WINDOW_MS + 1000) / 1000,
+          ],
+        ),
+      );
+      const sending = new Set(
+        decided.filter((d) => d.status === 'sending').map((d) => String(d.id)),
+      );
+      for (const r of candidates) if (sending.has(r.id)) plans.get(r.messageId)?.fresh.push(r);
+      return plans;
     });
   }
 
   private applyResult(
-    chunk: MessageRecipientEntity[],
+    chunk: PlannedRecipient[],
     res: SendMessageResponse,
     outcome: Map<string, RecipientOutcome>,
     at: Date,
@@ -319,7 +404,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     const invalid = split(res.invaliduser);
     const unlicensed = split(res.unlicenseduser);
     for (const r of chunk) {
-      const member = r.wecomUserId!.toLowerCase();
+      const member = r.wecomUserId.toLowerCase();
       const status: RecipientStatus = invalid.has(member)
         ? 'invalid_user'
         : unlicensed.has(member)
@@ -334,125 +419,144 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     }
   }
 
-  private async finish(
-    message: Claimed,
-    claimed: Claimed,
-    outcome: Map<string, RecipientOutcome>,
-    attempts: (WeComAttempt & { recipientCount: number })[],
-    lastError: WeComApiError | undefined,
-  ): Promise<void> {
-    await this.dataSource.transaction(async (tx) => {
-      // Still ours? A lease that ran out may have been claimed again elsewhere.
-      const mine: { id: string }[] = await tx.query(
-        `SELECT id FROM messages WHERE id = $1 AND leased_by = $2 AND attempts = $3 AND status = 'sending' FOR UPDATE`,
-        [message.id, this.instanceId, claimed.attempts],
-      );
-      if (attempts.length > 0) {
-        await tx.insert(
-          MessageAttemptEntity,
-          attempts.map((a) => ({
-            messageId: message.id,
-            startedAt: a.startedAt,
-            latencyMs: a.latencyMs,
-            path: a.path,
-            errcode: a.errcode,
-            errmsg: a.errmsg.slice(0, 500),
-            httpStatus: a.httpStatus ?? null,
-            recipientCount: a.recipientCount,
-          })),
-        );
-      }
-      if (mine.length === 0) {
-        this.logger.warn(`message ${message.id}: lease lost before its outcome was saved`);
-        return;
-      }
-      // One UPDATE per distinct outcome (a chunk shares its msgid), not one per recipient.
-      const groups = new Map<string, { patch: RecipientOutcome; ids: string[] }>();
-      for (const [id, patch] of outcome) {
-        const key = JSON.stringify(patch);
-        const group = groups.get(key) ?? { patch, ids: [] };
-        group.ids.push(id);
-        groups.set(key, group);
-      }
-      for (const { patch, ids } of groups.values()) {
-        await tx.query(
-          `UPDATE message_recipients
-              SET status = $2, wecom_msgid = COALESCE($3, wecom_msgid),
-                  response_code = COALESCE($4, response_code), delivered_at = $5
-            WHERE id = ANY($1::bigint[])`,
-          [
-            ids,
-            patch.status,
-            patch.wecomMsgid ?? null,
-            patch.responseCode ?? null,
-            patch.deliveredAt ?? null,
-          ],
-        );
-      }
-      await this.settle(tx, message, claimed, lastError);
+  /**
+   * Queues a delivered message's outcome; resolves once it is saved. Outcomes that finish
+   * while a save is under way are saved together by the next one (a group commit).
+   */
+  private finish(result: Delivered): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.unsaved.push({ result, resolve, reject });
+      this.flush();
     });
   }
 
-  /** The message's status follows from its recipients'. */
-  private async settle(
-    tx: EntityManager,
-    message: Claimed,
-    claimed: Claimed,
-    lastError: WeComApiError | undefined,
-  ): Promise<void> {
-    const counts: {
-      status: RecipientStatus;
-      n: string;
-      next: Date | null;
-      msgid: string | null;
-      code: string | null;
-    }[] = await tx.query(
-      `SELECT status, count(*) AS n, min(not_before) AS next,
-              min(wecom_msgid) AS msgid, min(response_code) AS code
-         FROM message_recipients WHERE message_id = $1 GROUP BY status`,
-      [message.id],
-    );
-    const n = (s: RecipientStatus) => Number(counts.find((c) => c.status === s)?.n ?? 0);
+  private flush(): void {
+    if (this.saving) return;
+    this.saving = (async () => {
+      while (this.unsaved.length > 0) {
+        const batch = this.unsaved.splice(0, SAVE_BATCH);
+        try {
+          await this.save(batch.map((b) => b.result));
+          for (const b of batch) b.resolve();
+        } catch (error) {
+          for (const b of batch) b.reject(error);
+        }
+      }
+    })().finally(() => {
+      this.saving = undefined;
+      if (this.unsaved.length > 0) this.flush();
+    });
+  }
+
+  /**
+   * Saves outcomes in one statement, atomic without a transaction: every attempt is recorded;
+   * for the messages still ours (locked FOR UPDATE: a lease that ran out may have been claimed
+   * again elsewhere) the recipients get their fate and the message its status, which follows
+   * from its recipients' (the ones just decided overlaid on the stored ones).
+   */
+  private async save(results: Delivered[]): Promise<void> {
     const now = this.clock.now();
-    const waiting = n('pending') + n('rate_limited') + n('sending');
-    const delivered = n('delivered');
-    const total = counts.reduce((sum, c) => sum + Number(c.n), 0);
-    let status: MessageStatus;
-    let nextAttemptAt: Date | null = null;
-    if (waiting > 0) {
-      status = 'queued';
-      const paced = counts.find((c) => c.status === 'rate_limited')?.next;
-      const backoff = new Date(now.getTime() + retryDelayMs(claimed.attempts));
-      nextAttemptAt = n('pending') + n('sending') > 0 ? backoff : paced ? new Date(paced) : backoff;
-    } else if (delivered === total) {
-      status = 'sent';
-    } else if (delivered > 0) {
-      status = 'partially_sent';
-    } else {
-      status = 'failed';
-    }
-    const first = counts.find((c) => c.status === 'delivered') ?? counts.find((c) => c.msgid);
-    await tx.update(
-      MessageEntity,
-      { id: message.id },
-      {
-        status,
-        nextAttemptAt,
-        leaseUntil: null,
-        leasedBy: null,
-        lastErrcode: lastError ? lastError.errcode : null,
-        lastErrmsg: lastError ? lastError.message.slice(0, 500) : null,
-        wecomMsgid: first?.msgid ?? null,
-        responseCode: first?.code ?? null,
-        sentAt: status === 'sent' || status === 'partially_sent' ? now : null,
-        updatedAt: now,
-      },
+    const attempts = results.flatMap((r) =>
+      r.attempts.map((a) => ({ ...a, messageId: r.message.id })),
     );
-    this.metrics.messagesSettled.inc({ kind: message.kind, status });
-    if (status === 'queued' && nextAttemptAt) {
-      const delay = Math.max(0, nextAttemptAt.getTime() - now.getTime());
-      if (delay < this.pollMs) setTimeout(() => this.kick(), delay).unref();
+    const outcomes = results.flatMap((r) => [...r.outcome].map(([id, o]) => ({ id, ...o })));
+    const rows = returned<{ id: string; status: MessageStatus; next_attempt_at: Date | null }>(
+      await this.dataSource.query(
+        `WITH m AS (
+           SELECT * FROM unnest($3::uuid[], $4::int[], $5::timestamptz[], $6::int[], $7::text[])
+             AS m(id, attempts, backoff, errcode, errmsg)
+         ), o AS (
+           SELECT * FROM unnest($16::bigint[], $17::text[], $18::text[], $19::text[], $20::timestamptz[])
+             AS o(id, status, msgid, code, delivered_at)
+         ), logged AS (
+           INSERT INTO message_attempts
+                  (message_id, started_at, latency_ms, path, errcode, errmsg, http_status, recipient_count)
+           SELECT * FROM unnest($8::uuid[], $9::timestamptz[], $10::int[], $11::text[], $12::int[],
+                                $13::text[], $14::int[], $15::int[])
+         ), mine AS (
+           SELECT msg.id FROM messages msg JOIN m ON m.id = msg.id AND m.attempts = msg.attempts
+            WHERE msg.leased_by = $1 AND msg.status = 'sending'
+            FOR UPDATE OF msg
+         ), fates AS (
+           UPDATE message_recipients r
+              SET status = o.status, wecom_msgid = COALESCE(o.msgid, r.wecom_msgid),
+                  response_code = COALESCE(o.code, r.response_code), delivered_at = o.delivered_at
+             FROM o
+            WHERE r.id = o.id AND r.message_id IN (SELECT id FROM mine)
+         ), now_r AS (
+           SELECT r.message_id, COALESCE(o.status, r.status) AS status, r.not_before,
+                  COALESCE(o.msgid, r.wecom_msgid) AS msgid, COALESCE(o.code, r.response_code) AS code
+             FROM message_recipients r LEFT JOIN o ON o.id = r.id
+            WHERE r.message_id IN (SELECT id FROM mine)
+         ), counts AS (
+           SELECT message_id AS id,
+                  count(*) FILTER (WHERE status IN ('pending', 'sending', 'rate_limited')) AS waiting,
+                  count(*) FILTER (WHERE status IN ('pending', 'sending')) AS unsent,
+                  count(*) FILTER (WHERE status = 'delivered') AS delivered,
+                  count(*) AS total,
+                  min(not_before) FILTER (WHERE status = 'rate_limited') AS paced,
+                  COALESCE(min(msgid) FILTER (WHERE status = 'delivered'), min(msgid)) AS msgid,
+                  COALESCE(min(code) FILTER (WHERE status = 'delivered'), min(code)) AS code
+             FROM now_r GROUP BY message_id
+         ), settled AS (
+           SELECT m.id, m.backoff, m.errcode, m.errmsg, c.paced, c.unsent, c.msgid, c.code,
+                  CASE WHEN COALESCE(c.waiting, 0) > 0 THEN 'queued'
+                       WHEN COALESCE(c.delivered, 0) = COALESCE(c.total, 0) THEN 'sent'
+                       WHEN c.delivered > 0 THEN 'partially_sent'
+                       ELSE 'failed' END AS status
+             FROM m JOIN mine ON mine.id = m.id LEFT JOIN counts c ON c.id = m.id
+         )
+         UPDATE messages msg
+            SET status = s.status,
+                next_attempt_at = CASE WHEN s.status <> 'queued' THEN NULL
+                                       WHEN s.unsent > 0 THEN s.backoff
+                                       ELSE COALESCE(s.paced, s.backoff) END,
+                lease_until = NULL, leased_by = NULL,
+                last_errcode = s.errcode, last_errmsg = s.errmsg,
+                wecom_msgid = s.msgid, response_code = s.code,
+                sent_at = CASE WHEN s.status IN ('sent', 'partially_sent') THEN $2::timestamptz END,
+                updated_at = $2
+           FROM settled s
+          WHERE msg.id = s.id
+          RETURNING msg.id, msg.status, msg.next_attempt_at`,
+        [
+          this.instanceId,
+          now,
+          results.map((r) => r.message.id),
+          results.map((r) => r.message.attempts),
+          results.map((r) => new Date(now.getTime() + retryDelayMs(r.message.attempts))),
+          results.map((r) => r.lastError?.errcode ?? null),
+          results.map((r) => r.lastError?.message.slice(0, 500) ?? null),
+          attempts.map((a) => a.messageId),
+          attempts.map((a) => a.startedAt),
+          attempts.map((a) => Math.round(a.latencyMs)),
+          attempts.map((a) => a.path),
+          attempts.map((a) => a.errcode),
+          attempts.map((a) => a.errmsg.slice(0, 500)),
+          attempts.map((a) => a.httpStatus ?? null),
+          attempts.map((a) => a.recipientCount),
+          outcomes.map((o) => o.id),
+          outcomes.map((o) => o.status),
+          outcomes.map((o) => o.wecomMsgid ?? null),
+          outcomes.map((o) => o.responseCode ?? null),
+          outcomes.map((o) => o.deliveredAt ?? null),
+        ],
+      ),
+    );
+    const saved = new Map(rows.map((r) => [r.id, r]));
+    let wakeIn = Infinity;
+    for (const { message } of results) {
+      const row = saved.get(message.id);
+      if (!row) {
+        this.logger.warn(`message ${message.id}: lease lost before its outcome was saved`);
+        continue;
+      }
+      this.metrics.messagesSettled.inc({ kind: message.kind, status: row.status });
+      if (row.status === 'queued' && row.next_attempt_at) {
+        wakeIn = Math.min(wakeIn, new Date(row.next_attempt_at).getTime() - now.getTime());
+      }
     }
+    if (wakeIn < this.pollMs) setTimeout(() => this.kick(), Math.max(0, wakeIn)).unref();
   }
 }
 
@@ -469,16 +573,13 @@ function* chunks<T>(items: T[], size: number): Generator<T[]> {
  * WeCom wants task_id unique per app, so each chunk of recipients gets its own, derived from
  * the recipients so that a retry of the same chunk sends identical JSON (duplicate check).
  */
-function withChunkTaskId(
-  message: Claimed,
-  chunk: MessageRecipientEntity[],
-): Record<string, unknown> {
+function withChunkTaskId(message: Claimed, chunk: PlannedRecipient[]): Record<string, unknown> {
   const content = message.content;
   if (message.msgtype !== 'template_card' || typeof content.task_id !== 'string') return content;
   const digest = createHash('sha1')
     .update(
       chunk
-        .map((r) => r.wecomUserId!.toLowerCase())
+        .map((r) => r.wecomUserId.toLowerCase())
         .sort()
         .join('|'),
     )
@@ -486,6 +587,11 @@ function withChunkTaskId(
     .replace(/[^0-9A-Za-z_-]/g, '')
     .slice(0, 10);
   return { ...content, task_id: `${content.task_id.slice(0, 110)}-${digest}` };
+}
+
+/** TypeORM answers UPDATE … RETURNING on PostgreSQL as [rows, affectedCount]. */
+function returned<T>(result: unknown): T[] {
+  return (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as T[];
 }
 
 function describe(error: unknown): string {

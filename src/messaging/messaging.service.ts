@@ -1,15 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { In, type DataSource, type EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 
 import { Clock } from '../common/clock.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { UserMappingEntity } from '../user-mappings/user-mapping.entity.js';
 import type { WeComMsgType } from '../wecom/client/wecom.types.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
 import { assertContent } from './message-content.js';
-import { MessageRecipientEntity } from './message-recipient.entity.js';
 import { MessageEntity } from './message.entity.js';
 
 /** Somebody a message is for: a platform user (resolved through the mappings) or a WeCom id. */
@@ -58,76 +56,89 @@ export class MessagingService {
     return message;
   }
 
+  /**
+   * One statement: resolves platform ids through the mappings (unknown ones are recorded as
+   * `no_mapping`), drops repeated recipients, and inserts the message with its recipients. A key
+   * already taken (a retried request, or a concurrent send that won the race) inserts nothing and
+   * returns that message.
+   */
   private async write(request: SendRequest, em: EntityManager): Promise<MessageEntity> {
     const key = request.idempotencyKey ?? `${request.kind}:${crypto.randomUUID()}`;
-    const existing = await em.findOneBy(MessageEntity, { idempotencyKey: key });
-    if (existing) return existing;
-
     const { corpId, agentId } = this.settings.credentials();
-    const recipients = await this.resolve(request.to, corpId, em);
-    const deliverable = recipients.some((r) => r.status === 'pending');
     const now = this.clock.now();
-    const inserted = await em
-      .createQueryBuilder()
-      .insert()
-      .into(MessageEntity)
-      .values({
+    const rows: { id: string; status: MessageEntity['status'] }[] = await em.query(
+      `WITH refs AS (
+         SELECT * FROM unnest($10::text[], $11::text[]) WITH ORDINALITY
+                    AS t(platform_user_id, wecom_user_id, n)
+       ), resolved AS (
+         SELECT t.n, t.platform_user_id, COALESCE(t.wecom_user_id, um.wecom_user_id) AS wecom_user_id
+           FROM refs t
+           LEFT JOIN user_mappings um
+             ON t.wecom_user_id IS NULL AND um.corp_id = $1
+            AND um.platform_user_id = t.platform_user_id
+       ), deduped AS (
+         -- The same person twice (directly, or through two ids) gets one row: the first.
+         SELECT DISTINCT ON (COALESCE('w:' || lower(wecom_user_id), 'p:' || platform_user_id)) *
+           FROM resolved
+          ORDER BY COALESCE('w:' || lower(wecom_user_id), 'p:' || platform_user_id), n
+       ), m AS (
+         INSERT INTO messages (corp_id, agent_id, kind, msgtype, content, idempotency_key,
+                               interview_id, status, next_attempt_at, created_by, created_at, updated_at)
+         SELECT $1, $2, $3, $4, $5::jsonb, $6, $7,
+                CASE WHEN x.deliverable THEN 'queued' ELSE 'skipped' END,
+                CASE WHEN x.deliverable THEN $9::timestamptz END,
+                $8, $9, $9
+           FROM (SELECT EXISTS (SELECT 1 FROM deduped WHERE wecom_user_id IS NOT NULL)
+                          AS deliverable) AS x
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING id, status
+       ), r AS (
+         INSERT INTO message_recipients (message_id, platform_user_id, wecom_user_id, status)
+         SELECT m.id, d.platform_user_id, d.wecom_user_id,
+                CASE WHEN d.wecom_user_id IS NULL THEN 'no_mapping' ELSE 'pending' END
+           FROM m, deduped d
+          ORDER BY d.n
+       )
+       SELECT id, status FROM m`,
+      [
         corpId,
         agentId,
-        kind: request.kind,
-        msgtype: request.msgtype,
-        content: request.content as never,
-        idempotencyKey: key,
-        interviewId: request.interviewId ?? null,
-        status: deliverable ? 'queued' : 'skipped',
-        nextAttemptAt: deliverable ? now : null,
-        createdBy: request.createdBy ?? null,
-        createdAt: now,
-        updatedAt: now,
-      })
-      // A concurrent send with the same key won the race: return its message instead.
-      .orIgnore()
-      .returning('id')
-      .execute();
-    const id = (inserted.raw as { id: string }[])[0]?.id;
-    if (!id) return em.findOneByOrFail(MessageEntity, { idempotencyKey: key });
-    if (recipients.length > 0) {
-      await em.insert(
-        MessageRecipientEntity,
-        recipients.map((r) => ({ ...r, messageId: id })),
-      );
-    }
-    return em.findOneByOrFail(MessageEntity, { id });
-  }
-
-  /** Platform ids through the mappings; unknown ones are recorded as `no_mapping`. */
-  private async resolve(to: RecipientRef[], corpId: string, em: EntityManager) {
-    const platformIds = [...new Set(to.filter(isPlatform).map((r) => r.platformUserId))];
-    const mappings = platformIds.length
-      ? await em.findBy(UserMappingEntity, { corpId, platformUserId: In(platformIds) })
-      : [];
-    const byPlatform = new Map(mappings.map((m) => [m.platformUserId, m.wecomUserId]));
-    const seen = new Set<string>();
-    const rows: Pick<MessageRecipientEntity, 'platformUserId' | 'wecomUserId' | 'status'>[] = [];
-    for (const ref of to) {
-      if (isPlatform(ref)) {
-        const wecom = byPlatform.get(ref.platformUserId) ?? null;
-        const dedupe = wecom ? `w:${wecom.toLowerCase()}` : `p:${ref.platformUserId}`;
-        if (seen.has(dedupe)) continue;
-        seen.add(dedupe);
-        rows.push({
-          platformUserId: ref.platformUserId,
-          wecomUserId: wecom,
-          status: wecom ? 'pending' : 'no_mapping',
-        });
-      } else {
-        const dedupe = `w:${ref.wecomUserId.toLowerCase()}`;
-        if (seen.has(dedupe)) continue;
-        seen.add(dedupe);
-        rows.push({ platformUserId: null, wecomUserId: ref.wecomUserId, status: 'pending' });
-      }
-    }
-    return rows;
+        request.kind,
+        request.msgtype,
+        JSON.stringify(request.content),
+        key,
+        request.interviewId ?? null,
+        request.createdBy ?? null,
+        now,
+        request.to.map((r) => (isPlatform(r) ? r.platformUserId : null)),
+        request.to.map((r) => (isPlatform(r) ? null : r.wecomUserId)),
+      ],
+    );
+    const inserted = rows[0];
+    if (!inserted) return em.findOneByOrFail(MessageEntity, { idempotencyKey: key });
+    return em.create(MessageEntity, {
+      id: inserted.id,
+      corpId,
+      agentId,
+      kind: request.kind,
+      msgtype: request.msgtype,
+      content: request.content,
+      idempotencyKey: key,
+      interviewId: request.interviewId ?? null,
+      status: inserted.status,
+      attempts: 0,
+      nextAttemptAt: inserted.status === 'queued' ? now : null,
+      leaseUntil: null,
+      leasedBy: null,
+      wecomMsgid: null,
+      responseCode: null,
+      lastErrcode: null,
+      lastErrmsg: null,
+      createdBy: request.createdBy ?? null,
+      createdAt: now,
+      updatedAt: now,
+      sentAt: null,
+    });
   }
 }
 

@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
+import { Not, type DataSource, type EntityManager } from 'typeorm';
 
 import type { AuthUser } from '../auth/roles.js';
 import { Clock } from '../common/clock.js';
@@ -105,10 +105,13 @@ export class InterviewsService {
 
   async list(query: ListInterviewsQueryDto, user: AuthUser): Promise<Page<InterviewDto>> {
     const qb = this.dataSource.getRepository(InterviewEntity).createQueryBuilder('i');
-    const participant = seesEverything(user) ? query.participant : user.id;
+    const own = !seesEverything(user);
+    const participant = own ? user.id : query.participant;
     if (participant) {
+      // Their own list leaves out interviews where they are the candidate (see visible()).
+      const side = own ? ` AND p.role <> 'candidate'` : '';
       qb.andWhere(
-        'EXISTS (SELECT 1 FROM interview_participants p WHERE p.interview_id = i.id AND p.platform_user_id = :participant)',
+        `EXISTS (SELECT 1 FROM interview_participants p WHERE p.interview_id = i.id AND p.platform_user_id = :participant${side})`,
         { participant },
       );
     }
@@ -323,7 +326,10 @@ export class InterviewsService {
     });
   }
 
-  /** Recruiters and admins see every interview; anyone else only those they take part in. */
+  /**
+   * Recruiters and admins see every interview; anyone else only those they take part in on the
+   * panel's side (not as its candidate: they would see the panel, its answers and reminders).
+   */
   private async visible(em: EntityManager, id: string, user: AuthUser): Promise<InterviewEntity> {
     const iv = await em.findOneBy(InterviewEntity, { id });
     const allowed =
@@ -332,6 +338,7 @@ export class InterviewsService {
         (await em.existsBy(InterviewParticipantEntity, {
           interviewId: id,
           platformUserId: user.id,
+          role: Not('candidate'),
         })));
     // Same answer whether it does not exist or is not theirs: existence is not leaked.
     if (!iv || !allowed) throw new NotFoundException('Interview not found');

@@ -103,6 +103,19 @@ describe('Interviewers see only their own interviews (e2e)', () => {
     await http().get(`/api/interviews/${ids.A}`).set(as(nobody)).expect(404);
   });
 
+  it('does not show an interview to its candidate, even one holding the interviewer role', async () => {
+    // An employee interviewing for an internal move: they must not see the panel, its answers
+    // or the reminders of their own interview.
+    const candidate = await tokenFor('cand-B', 'interviewer');
+    await http().get(`/api/interviews/${ids.B}`).set(as(candidate)).expect(404);
+    expect(await listAll(candidate)).toEqual([]);
+    await http()
+      .post(`/api/interviews/${ids.B}/rsvp`)
+      .set(as(candidate))
+      .send({ response: 'accepted' })
+      .expect((res) => expect([403, 404]).toContain(res.status));
+  });
+
   it('lists only their own interviews, whatever the filters and on every page', async () => {
     expect(await listAll(ana)).toEqual([ids.A, ids.C].sort());
     expect(await listAll(bo)).toEqual([ids.B, ids.C].sort());
@@ -110,8 +123,9 @@ describe('Interviewers see only their own interviews (e2e)', () => {
     // Asking for someone else's interviews does not widen the view.
     expect(await listAll(ana, { participant: 'u-bo' })).toEqual([ids.A, ids.C].sort());
     expect(await listAll(nobody, { participant: 'u-ana', status: 'scheduled' })).toEqual([]);
-    // Recruiters see every interview.
+    // Recruiters see every interview, and can still find one by its candidate.
     expect(await listAll(recruiter)).toEqual([ids.A, ids.B, ids.C].sort());
+    expect(await listAll(recruiter, { participant: 'cand-B' })).toEqual([ids.B]);
   });
 
   it('answers an RSVP to someone else’s interview with 404, not 403', async () => {

@@ -1,7 +1,7 @@
 import { ConsoleLogger, type LogLevel } from '@nestjs/common';
 
 import { currentRequestId } from './request-context.js';
-import { redactUrl } from './redact.js';
+import { redactUrl, SECRET_FIELDS } from './redact.js';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
@@ -15,7 +15,17 @@ export function levelsFrom(minimum: LogLevel): LogLevel[] {
  */
 export class AppLogger extends ConsoleLogger {
   constructor(format: 'json' | 'pretty', minimum: LogLevel) {
-    super({ json: format === 'json', colors: format === 'pretty', logLevels: levelsFrom(minimum) });
+    super({
+      json: format === 'json',
+      colors: format === 'pretty',
+      logLevels: levelsFrom(minimum),
+      // Object messages and structured params: keys that hold secrets are masked at any depth.
+      redact: [...SECRET_FIELDS],
+    });
+  }
+
+  protected override printStackTrace(stack: string): void {
+    super.printStackTrace(redactUrl(stack));
   }
 
   protected override getJsonLogObject(
@@ -24,6 +34,8 @@ export class AppLogger extends ConsoleLogger {
   ): ReturnType<ConsoleLogger['getJsonLogObject']> {
     const text = typeof message === 'string' ? redactUrl(message) : message;
     const entry = super.getJsonLogObject(text, options);
+    // A stack repeats the error's message, so it gets the same redaction.
+    if (typeof entry.stack === 'string') entry.stack = redactUrl(entry.stack);
     const requestId = currentRequestId();
     if (requestId) entry.requestId = requestId;
     return entry;

@@ -8,6 +8,21 @@ export function redactUrl(text: string): string {
   return text.replace(QUERY_PATTERN, '$1***');
 }
 
+/** Object keys whose values never reach a log line (Nest's logger masks them at any depth). */
+export const SECRET_FIELDS = [
+  'access_token',
+  'accessToken',
+  'corpsecret',
+  'secret',
+  'token',
+  'ticket',
+  'password',
+  'authorization',
+  'encodingAESKey',
+  'aesKey',
+  'callbackToken',
+] as const;
+
 /** Shows that a secret is set without showing it: "set (…ab12)". */
 export function maskSecret(value: string | undefined | null): string {
   if (!value) return 'unset';

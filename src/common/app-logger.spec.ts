@@ -30,11 +30,13 @@ describe(AppLogger.name, () => {
       const out = captured(() => {
         sut.error(`call failed: /cgi-bin/gettoken?corpid=ww1&corpsecret=${TOKEN}`, stack, 'Spec');
         sut.debug(`retrying /cgi-bin/message/send?access_token=${TOKEN}`, 'Spec');
+        sut.error(`an error without a stack ?ticket=${TOKEN}`);
       });
       expect(out).toContain('call failed');
       expect(out).toContain('corpsecret=***');
       expect(out).toContain('retrying');
       expect(out).toContain('WeComClient.send');
+      expect(out).toContain('an error without a stack');
       expect(out).not.toContain(TOKEN);
     },
   );

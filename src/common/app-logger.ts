@@ -24,8 +24,9 @@ export class AppLogger extends ConsoleLogger {
     });
   }
 
-  protected override printStackTrace(stack: string): void {
-    super.printStackTrace(redactUrl(stack));
+  protected override printStackTrace(stack: string | undefined): void {
+    // Called for every error line, with no stack when none was given.
+    super.printStackTrace(typeof stack === 'string' ? redactUrl(stack) : (stack as never));
   }
 
   protected override getJsonLogObject(

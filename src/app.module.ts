@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { ScheduleModule } from '@nestjs/schedule';
 
+import { AdminModule } from './admin/admin.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { ClockModule } from './common/clock.module.js';
 import type { EnvironmentVariables } from './config/env.validation.js';
@@ -10,6 +11,7 @@ import { HealthModule } from './health/health.module.js';
 import { MetricsEndpointModule, MetricsModule } from './metrics/metrics.module.js';
 import { InterviewsModule } from './interviews/interviews.module.js';
 import { MessagingModule } from './messaging/messaging.module.js';
+import { SettingsModule } from './settings/settings.module.js';
 import { UserMappingsModule } from './user-mappings/user-mappings.module.js';
 import { WeComSignInModule } from './wecom/auth/wecom-signin.module.js';
 import { WeComModule } from './wecom/wecom.module.js';
@@ -37,6 +39,7 @@ export class AppModule {
         MetricsModule,
         MetricsEndpointModule,
         DatabaseModule,
+        SettingsModule,
         AuthModule,
         HealthModule,
         WeComModule,
@@ -44,6 +47,7 @@ export class AppModule {
         UserMappingsModule,
         MessagingModule,
         InterviewsModule,
+        AdminModule,
       ],
     };
   }

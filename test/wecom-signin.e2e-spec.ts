@@ -8,6 +8,7 @@ import { jssdkSignature } from '../src/wecom/callback/jssdk-signature.js';
 import { JsapiTicketProvider } from '../src/wecom/jssdk/jsapi-ticket.provider.js';
 import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
+import { SecretBox } from '../src/settings/secret-box.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
@@ -194,11 +195,14 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
     const tickets = () =>
       (sim.stats().calls['/cgi-bin/get_jsapi_ticket'] ?? 0) +
       (sim.stats().calls['/cgi-bin/ticket/get'] ?? 0);
+    /** The ticket as stored: sealed at rest, opened here with the app's key. */
     const storedTicket = async (kind: string): Promise<string> => {
       const [row] = await app
         .get(DataSource)
         .query('SELECT value FROM wecom_credentials WHERE kind = $1', [kind]);
-      return (row as { value: string }).value;
+      const sealed = (row as { value: string }).value;
+      expect(sealed).toMatch(/^v1:/);
+      return app.get(SecretBox).open(sealed);
     };
 
     it('signs the page URL with both tickets, fetching each once', async () => {

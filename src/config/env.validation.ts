@@ -227,6 +227,47 @@ export class EnvironmentVariables {
   })
   REMINDER_LEAD_TIMES_MIN = '1440,15';
 
+  /**
+   * Encrypts the secrets stored in PostgreSQL (corp secret, callback token and key, access
+   * tokens): `<key id>:<32 bytes in base64>`. Required in production.
+   */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_-]{1,16}:[A-Za-z0-9+/]{43}=$/, {
+    message: 'must be <key id>:<32 random bytes in base64>, e.g. k1:$(openssl rand -base64 32)',
+  })
+  APP_ENCRYPTION_KEY?: string;
+
+  /** Keys that were current before a rotation, comma-separated, same form: read, never written. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_-]{1,16}:[A-Za-z0-9+/]{43}=(,[A-Za-z0-9_-]{1,16}:[A-Za-z0-9+/]{43}=)*$/, {
+    message: 'must be a comma-separated list of <key id>:<32 bytes in base64>',
+  })
+  APP_ENCRYPTION_OLD_KEYS?: string;
+
+  /** How often each instance looks for configuration changed by an admin on another one. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(60000)
+  SETTINGS_POLL_MS = 2000;
+
+  /** Requests per client (user, else IP) per THROTTLE_TTL_S on /api and the public routes. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  THROTTLE_LIMIT = 600;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  THROTTLE_TTL_S = 60;
+
   @Transform(toInt)
   @IsInt({ message: 'must be an integer (minutes after the end; 0 turns the nudge off)' })
   @Min(0)
@@ -243,6 +284,8 @@ const SECRET_VARIABLES = new Set([
   'WECOM_CALLBACK_TOKEN',
   'WECOM_CALLBACK_AES_KEY',
   'DATABASE_URL',
+  'APP_ENCRYPTION_KEY',
+  'APP_ENCRYPTION_OLD_KEYS',
 ]);
 
 export class EnvValidationError extends Error {
@@ -271,6 +314,11 @@ export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables 
   if (env.NODE_ENV === 'production' && !env.AUTH_JWT_SECRET && !env.AUTH_JWKS_URL) {
     throw new EnvValidationError(
       'Invalid configuration: AUTH_JWT_SECRET must be set in production (or AUTH_JWKS_URL)',
+    );
+  }
+  if (env.NODE_ENV === 'production' && !env.APP_ENCRYPTION_KEY) {
+    throw new EnvValidationError(
+      'Invalid configuration: APP_ENCRYPTION_KEY must be set in production (secrets are stored encrypted with it)',
     );
   }
   if (env.WECOM_CORP_ID && (!env.WECOM_CORP_SECRET || !env.WECOM_AGENT_ID)) {

@@ -4,6 +4,7 @@ import { InterviewEntity } from '../interviews/interview.entity.js';
 import { MessageAttemptEntity } from '../messaging/message-attempt.entity.js';
 import { MessageRecipientEntity } from '../messaging/message-recipient.entity.js';
 import { MessageEntity } from '../messaging/message.entity.js';
+import { AppSettingsEntity, ConfigAuditEntity } from '../settings/app-settings.entity.js';
 import { UserMappingEntity } from '../user-mappings/user-mapping.entity.js';
 import { OAuthStateEntity } from '../wecom/auth/oauth-state.entity.js';
 import { WeComEventEntity } from '../wecom/callback/wecom-event.entity.js';
@@ -21,4 +22,6 @@ export const ENTITIES: Function[] = [
   InterviewReminderEntity,
   WeComEventEntity,
   OAuthStateEntity,
+  AppSettingsEntity,
+  ConfigAuditEntity,
 ];

@@ -2,18 +2,16 @@ import {
   BadRequestException,
   ConflictException,
   ForbiddenException,
-  Inject,
   Injectable,
   NotFoundException,
 } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Not, type DataSource, type EntityManager } from 'typeorm';
 
 import type { AuthUser } from '../auth/roles.js';
 import { Clock } from '../common/clock.js';
+import { RuntimeSettings } from '../settings/runtime-settings.js';
 import { decodeCursor, toPage, type Page } from '../common/cursor.js';
-import type { AppConfigService } from '../config/app-config.js';
 import type { MessageDto } from '../messaging/dto/send-message.dto.js';
 import { toMessageDto } from '../messaging/message-history.service.js';
 import { MessageEntity } from '../messaging/message.entity.js';
@@ -46,18 +44,12 @@ type Roster = Map<string, ParticipantRole>;
 
 @Injectable()
 export class InterviewsService {
-  private readonly leadTimes: number[];
-  private readonly feedbackNudge: number;
-
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly notifier: InterviewNotifier,
-    @Inject(ConfigService) config: AppConfigService,
-  ) {
-    this.leadTimes = parseLeadTimes(config.get('REMINDER_LEAD_TIMES_MIN', { infer: true }));
-    this.feedbackNudge = config.get('FEEDBACK_NUDGE_MIN', { infer: true });
-  }
+    private readonly runtime: RuntimeSettings,
+  ) {}
 
   async create(dto: CreateInterviewDto, user: AuthUser): Promise<InterviewDetailsDto> {
     const now = this.clock.now();
@@ -382,19 +374,21 @@ export class InterviewsService {
   private async planReminders(tx: EntityManager, iv: InterviewEntity, now: Date): Promise<void> {
     const rows: Pick<InterviewReminderEntity, 'interviewId' | 'kind' | 'leadMinutes' | 'dueAt'>[] =
       [];
-    for (const lead of this.leadTimes) {
+    // The admin configuration in force now; bookings made earlier keep the reminders they got.
+    const { reminderLeadTimesMin, feedbackNudgeMin } = this.runtime.current().options;
+    for (const lead of reminderLeadTimesMin) {
       const dueAt = new Date(iv.startsAt.getTime() - lead * MINUTE);
       if (dueAt.getTime() > now.getTime()) {
         rows.push({ interviewId: iv.id, kind: 'before_start', leadMinutes: lead, dueAt });
       }
     }
-    if (this.feedbackNudge > 0) {
+    if (feedbackNudgeMin > 0) {
       const end = iv.startsAt.getTime() + iv.durationMinutes * MINUTE;
       rows.push({
         interviewId: iv.id,
         kind: 'feedback',
-        leadMinutes: this.feedbackNudge,
-        dueAt: new Date(end + this.feedbackNudge * MINUTE),
+        leadMinutes: feedbackNudgeMin,
+        dueAt: new Date(end + feedbackNudgeMin * MINUTE),
       });
     }
     if (rows.length > 0) {
@@ -473,12 +467,6 @@ function expectedVersion(
     );
   }
   return header ?? body;
-}
-
-export function parseLeadTimes(raw: string): number[] {
-  return [...new Set(raw.split(',').map((s) => Number(s.trim())))]
-    .filter((n) => Number.isInteger(n) && n >= 0)
-    .sort((a, b) => b - a);
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);

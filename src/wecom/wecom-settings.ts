@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 
 import { isSandbox, type AppConfigService } from '../config/app-config.js';
+import type { RuntimeSettings } from '../settings/runtime-settings.js';
 import { loadUsersFile, WeComSimulator } from './simulator/wecom-simulator.js';
 
 export interface WeComCredentials {
@@ -12,7 +13,8 @@ export interface WeComCredentials {
 /**
  * Where WeCom is and who we are to it. With WECOM_CORP_ID unset (sandbox mode) the built-in
  * simulator is started in-process on its own port and the client talks to it over real HTTP,
- * exactly as it would to qyapi.weixin.qq.com.
+ * exactly as it would to qyapi.weixin.qq.com. The credentials are the runtime configuration's
+ * (seeded from the environment, changed by admins without a restart).
  */
 @Injectable()
 export class WeComSettings implements OnApplicationShutdown {
@@ -20,21 +22,17 @@ export class WeComSettings implements OnApplicationShutdown {
 
   private constructor(
     readonly baseUrl: string,
-    private creds: WeComCredentials,
+    private readonly runtime: RuntimeSettings,
     readonly simulator?: WeComSimulator,
   ) {}
 
-  static async create(config: AppConfigService): Promise<WeComSettings> {
+  static async create(config: AppConfigService, runtime: RuntimeSettings): Promise<WeComSettings> {
     const logger = new Logger(WeComSettings.name);
     if (!isSandbox(config)) {
       const baseUrl = config.get('WECOM_API_BASE_URL', { infer: true });
-      const creds = {
-        corpId: config.get('WECOM_CORP_ID', { infer: true })!,
-        corpSecret: config.get('WECOM_CORP_SECRET', { infer: true })!,
-        agentId: config.get('WECOM_AGENT_ID', { infer: true })!,
-      };
-      logger.log(`WeCom: corp ${creds.corpId}, agent ${creds.agentId}, API at ${baseUrl}`);
-      return new WeComSettings(baseUrl, creds);
+      const { corpId, agentId } = runtime.current();
+      logger.log(`WeCom: corp ${corpId}, agent ${agentId}, API at ${baseUrl}`);
+      return new WeComSettings(baseUrl, runtime);
     }
     const creds = {
       corpId: config.get('SIMULATOR_CORP_ID', { infer: true }),
@@ -53,7 +51,7 @@ export class WeComSettings implements OnApplicationShutdown {
       `WeCom: SANDBOX mode (WECOM_CORP_ID is unset): built-in simulator at ${baseUrl}, ` +
         `corp ${creds.corpId}, agent ${creds.agentId}; see what members received at ${baseUrl}/__simulator/messages?touser=zhangsan`,
     );
-    return new WeComSettings(baseUrl, creds, simulator);
+    return new WeComSettings(baseUrl, runtime, simulator);
   }
 
   get sandbox(): boolean {
@@ -61,7 +59,8 @@ export class WeComSettings implements OnApplicationShutdown {
   }
 
   credentials(): WeComCredentials {
-    return this.creds;
+    const { corpId, corpSecret, agentId } = this.runtime.current();
+    return { corpId, corpSecret, agentId };
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -3,6 +3,7 @@ import { Module, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 
 import type { AppConfigService } from '../config/app-config.js';
+import { RuntimeSettings } from '../settings/runtime-settings.js';
 import { HealthModule } from '../health/health.module.js';
 import { HealthService } from '../health/health.service.js';
 import { WeComCallbackController } from './callback/wecom-callback.controller.js';
@@ -22,8 +23,9 @@ import { WeComSettings } from './wecom-settings.js';
   providers: [
     {
       provide: WeComSettings,
-      inject: [ConfigService],
-      useFactory: (config: AppConfigService) => WeComSettings.create(config),
+      inject: [ConfigService, RuntimeSettings],
+      useFactory: (config: AppConfigService, runtime: RuntimeSettings) =>
+        WeComSettings.create(config, runtime),
     },
     WeComClient,
     AccessTokenProvider,
@@ -33,7 +35,14 @@ import { WeComSettings } from './wecom-settings.js';
     JsapiTicketProvider,
     JssdkService,
   ],
-  exports: [WeComSettings, WeComClient, AccessTokenProvider, WeComEventHandlers, WeComCardUpdater],
+  exports: [
+    WeComSettings,
+    WeComClient,
+    AccessTokenProvider,
+    JsapiTicketProvider,
+    WeComEventHandlers,
+    WeComCardUpdater,
+  ],
 })
 export class WeComModule implements OnModuleInit {
   constructor(

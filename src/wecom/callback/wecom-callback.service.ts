@@ -25,6 +25,7 @@ import {
   WeComCallbackCrypto,
 } from './wecom-callback-crypto.js';
 import { WeComEventEntity } from './wecom-event.entity.js';
+import { RuntimeSettings } from '../../settings/runtime-settings.js';
 import { WeComEventHandlers, type WeComCallbackEvent } from './wecom-event-handlers.js';
 
 /** WeCom's envelopes are small; anything near this is not from WeCom. */
@@ -50,9 +51,6 @@ export type CallbackQuery = Record<string, unknown>;
 export class WeComCallbackService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(WeComCallbackService.name);
   private readonly inflight = new Set<Promise<void>>();
-  private readonly token?: string;
-  private readonly aesKey?: string;
-
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly settings: WeComSettings,
@@ -60,14 +58,12 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     private readonly clock: Clock,
     private readonly scheduler: SchedulerRegistry,
     @Inject(ConfigService) private readonly config: AppConfigService,
-  ) {
-    this.token = config.get('WECOM_CALLBACK_TOKEN', { infer: true });
-    this.aesKey = config.get('WECOM_CALLBACK_AES_KEY', { infer: true });
-  }
+    private readonly runtime: RuntimeSettings,
+  ) {}
 
   onModuleInit(): void {
-    if (!this.token) {
-      this.logger.log('WeCom callbacks are off: WECOM_CALLBACK_TOKEN is unset');
+    if (!this.runtime.current().callbackToken) {
+      this.logger.log('WeCom callbacks are off: no callback token is configured');
     }
     if (!this.config.get('CRON_ENABLED', { infer: true })) return;
     registerCronJob(this.scheduler, 'wecom-events-sweep', '30 * * * * *', () =>
@@ -206,10 +202,12 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
   }
 
   private crypto(): WeComCallbackCrypto {
-    if (!this.token || !this.aesKey) {
+    // Read per request: an admin may change the token and key at any time.
+    const { callbackToken: token, callbackAesKey: aesKey } = this.runtime.current();
+    if (!token || !aesKey) {
       throw new ServiceUnavailableException('WeCom callback is not configured');
     }
-    return new WeComCallbackCrypto(this.token, this.aesKey, this.settings.credentials().corpId);
+    return new WeComCallbackCrypto(token, aesKey, this.settings.credentials().corpId);
   }
 
   /** Says which check failed, never the body, key or plaintext. */

@@ -8,6 +8,9 @@ import { Clock } from '../../common/clock.js';
 import { registerCronJob } from '../../common/scheduled-job.js';
 import type { AppConfigService } from '../../config/app-config.js';
 import { WeComClient } from '../client/wecom.client.js';
+import { RuntimeSettings } from '../../settings/runtime-settings.js';
+import { SecretBox } from '../../settings/secret-box.js';
+import { credentialsChanged } from '../token/access-token.provider.js';
 import { SharedCredentialCache } from '../token/shared-credential-cache.js';
 import { WeComSettings } from '../wecom-settings.js';
 
@@ -30,6 +33,8 @@ export class JsapiTicketProvider implements OnModuleInit {
     clock: Clock,
     private readonly scheduler: SchedulerRegistry,
     @Inject(ConfigService) private readonly config: AppConfigService,
+    box: SecretBox,
+    runtime: RuntimeSettings,
   ) {
     const { corpId, agentId } = settings.credentials();
     this.marginSeconds = config.get('WECOM_TOKEN_REFRESH_MARGIN_S', { infer: true });
@@ -41,6 +46,7 @@ export class JsapiTicketProvider implements OnModuleInit {
         const res = await client.getCorpJsapiTicket();
         return { value: res.ticket, expiresInSeconds: res.expires_in };
       },
+      box,
     );
     this.agent = new SharedCredentialCache(
       dataSource,
@@ -50,7 +56,20 @@ export class JsapiTicketProvider implements OnModuleInit {
         const res = await client.getAgentJsapiTicket();
         return { value: res.ticket, expiresInSeconds: res.expires_in };
       },
+      box,
     );
+    // New credentials: tickets of the old token are no longer ours to hand out.
+    runtime.onChange((next, previous) => {
+      if (!credentialsChanged(next, previous)) return;
+      this.corp.rekey({ kind: 'jsapi_corp_ticket', corpId: next.corpId, agentId: next.agentId });
+      this.agent.rekey({ kind: 'jsapi_agent_ticket', corpId: next.corpId, agentId: next.agentId });
+    });
+  }
+
+  /** Deletes the stored tickets of old credentials (the admin who changed them calls this). */
+  async dropStored(corpId: string, agentId: number): Promise<void> {
+    await this.corp.forget({ kind: 'jsapi_corp_ticket', corpId, agentId });
+    await this.agent.forget({ kind: 'jsapi_agent_ticket', corpId, agentId });
   }
 
   onModuleInit(): void {

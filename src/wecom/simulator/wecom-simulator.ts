@@ -218,6 +218,12 @@ export class WeComSimulator {
     this.credentials.revoke();
   }
 
+  /** The admin resets the app's Secret in the WeCom console: only the new one gets tokens. */
+  setCorpSecret(secret: string): void {
+    if (secret.length === 0) throw new RangeError('corpSecret is empty');
+    this.options.corpSecret = secret;
+  }
+
   /** Every access token and jsapi ticket issued since start (or reset), revoked ones too. */
   issuedCredentials(): { accessTokens: string[]; jsapiTickets: string[] } {
     return this.credentials.issued();

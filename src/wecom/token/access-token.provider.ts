@@ -8,7 +8,7 @@ import {
 import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 
 import { Clock } from '../../common/clock.js';
 import { registerCronJob } from '../../common/scheduled-job.js';
@@ -17,6 +17,9 @@ import { WeComApiError } from '../client/wecom-api.error.js';
 import { CONFIG_ERRCODES } from '../client/wecom-retry-policy.js';
 import { WeComClient, type TokenSource } from '../client/wecom.client.js';
 import { WeComSettings } from '../wecom-settings.js';
+import type { EffectiveSettings } from '../../settings/runtime-settings.js';
+import { RuntimeSettings } from '../../settings/runtime-settings.js';
+import { SecretBox } from '../../settings/secret-box.js';
 import { SharedCredentialCache } from './shared-credential-cache.js';
 
 export type WeComStatus =
@@ -49,6 +52,8 @@ export class AccessTokenProvider implements TokenSource, OnModuleInit, OnApplica
     private readonly clock: Clock,
     private readonly scheduler: SchedulerRegistry,
     @Inject(ConfigService) private readonly config: AppConfigService,
+    box: SecretBox,
+    private readonly runtime: RuntimeSettings,
   ) {
     const creds = settings.credentials();
     this.marginSeconds = config.get('WECOM_TOKEN_REFRESH_MARGIN_S', { infer: true });
@@ -57,9 +62,22 @@ export class AccessTokenProvider implements TokenSource, OnModuleInit, OnApplica
       dataSource,
       clock,
       { kind: 'access_token', corpId: creds.corpId, agentId: creds.agentId },
-      () => this.fetch(),
+      (tx) => this.fetch(tx),
+      box,
     );
     client.attachTokenSource(this);
+    runtime.onChange((next, previous) => {
+      if (!credentialsChanged(next, previous)) return;
+      this.cache.rekey({ kind: 'access_token', corpId: next.corpId, agentId: next.agentId });
+      this.lastConfigError = undefined;
+      this.configErrorUntil = 0;
+      this.lastStatus = { status: 'unknown', sandbox: this.settings.sandbox };
+    });
+  }
+
+  /** Deletes the stored token of old credentials (the admin who changed them calls this). */
+  async dropStored(corpId: string, agentId: number): Promise<void> {
+    await this.cache.forget({ kind: 'access_token', corpId, agentId });
   }
 
   onModuleInit(): void {
@@ -109,7 +127,9 @@ export class AccessTokenProvider implements TokenSource, OnModuleInit, OnApplica
     return this.lastStatus;
   }
 
-  private async fetch() {
+  private async fetch(tx: EntityManager) {
+    // Another instance may have changed the credentials a moment ago: fetch with the new ones.
+    await this.runtime.ensureFresh(tx);
     try {
       const res = await this.client.fetchAccessToken(this.settings.credentials());
       this.lastConfigError = undefined;
@@ -157,4 +177,9 @@ export class AccessTokenProvider implements TokenSource, OnModuleInit, OnApplica
     }
     this.lastStatus = next;
   }
+}
+
+/** True when the corp, the agent or the secret differ: tokens of the old ones must go. */
+export function credentialsChanged(a: EffectiveSettings, b: EffectiveSettings): boolean {
+  return a.corpId !== b.corpId || a.agentId !== b.agentId || a.corpSecret !== b.corpSecret;
 }

@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 
 import type { Clock } from '../../common/clock.js';
+import { fingerprint, type SecretBox } from '../../settings/secret-box.js';
 import { WeComCredentialEntity, type WeComCredentialKind } from './wecom-credential.entity.js';
 
 export interface FetchedCredential {
@@ -24,7 +25,7 @@ const MIN_USABLE_SECONDS = 30;
  * - across instances, a refresh runs under a transaction-scoped advisory lock, and whoever
  *   waited on it re-reads the row and finds the fresh value instead of fetching again;
  * - invalidation is compare-and-set on the value, so a hundred callers that all saw the same
- *   bad token cause one refetch.
+ *   bad token cause one refetch (on a fingerprint: the stored value is sealed).
  */
 export class SharedCredentialCache {
   private readonly logger = new Logger(SharedCredentialCache.name);
@@ -35,7 +36,9 @@ export class SharedCredentialCache {
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private key: CredentialKey,
-    private readonly fetch: () => Promise<FetchedCredential>,
+    /** Runs inside the refresh's locked transaction; `tx` is for reads that must see it. */
+    private readonly fetch: (tx: EntityManager) => Promise<FetchedCredential>,
+    private readonly box: SecretBox,
   ) {}
 
   /** Credentials changed (admin config): forget the cached value. */
@@ -78,17 +81,23 @@ export class SharedCredentialCache {
       .createQueryBuilder()
       .update(WeComCredentialEntity)
       .set({ expiresAt: new Date(0) })
-      .where('kind = :kind AND corp_id = :corpId AND agent_id = :agentId AND value = :value', {
-        ...this.key,
-        value,
-      })
+      .where(
+        'kind = :kind AND corp_id = :corpId AND agent_id = :agentId AND value_fingerprint = :fp',
+        { ...this.key, fp: fingerprint(value) },
+      )
       .execute();
   }
 
-  /** Drops the stored value whatever it is (new credentials). */
-  async forget(): Promise<void> {
+  /**
+   * Drops the stored value of `key` whatever it is (the credentials behind it changed), under the
+   * lock a refresh holds, so a refresh started with the old credentials cannot outlive it.
+   */
+  async forget(key: CredentialKey = this.key): Promise<void> {
     this.cached = undefined;
-    await this.dataSource.getRepository(WeComCredentialEntity).delete({ ...this.key });
+    await this.dataSource.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName(key)]);
+      await tx.getRepository(WeComCredentialEntity).delete({ ...key });
+    });
   }
 
   private async load(marginSeconds: number): Promise<string> {
@@ -99,40 +108,51 @@ export class SharedCredentialCache {
       // Whoever held the lock before us may have refreshed it already.
       const again = await this.read(tx.connection, marginSeconds, tx);
       if (again) return this.remember(again);
-      const fetched = await this.fetch();
+      const fetched = await this.fetch(tx);
       const now = this.clock.now();
+      const expiresAt = new Date(now.getTime() + fetched.expiresInSeconds * 1000);
       const row = tx.getRepository(WeComCredentialEntity).create({
         ...this.key,
-        value: fetched.value,
+        value: this.box.seal(fetched.value),
+        valueFingerprint: fingerprint(fetched.value),
         fetchedAt: now,
-        expiresAt: new Date(now.getTime() + fetched.expiresInSeconds * 1000),
+        expiresAt,
       });
       await tx.getRepository(WeComCredentialEntity).upsert(row, ['kind', 'corpId', 'agentId']);
       this.logger.log(
         `Fetched a new ${this.key.kind} for corp ${this.key.corpId} agent ${this.key.agentId} (valid ${fetched.expiresInSeconds} s)`,
       );
-      return this.remember(row);
+      this.cached = { value: fetched.value, expiresAt: expiresAt.getTime() };
+      return fetched.value;
     });
   }
 
+  /** The stored value, opened, when it has more than `marginSeconds` left. */
   private async read(
     dataSource: DataSource,
     marginSeconds: number,
-    tx?: import('typeorm').EntityManager,
-  ): Promise<WeComCredentialEntity | null> {
+    tx?: EntityManager,
+  ): Promise<{ value: string; expiresAt: Date } | null> {
     const repo = (tx ?? dataSource.manager).getRepository(WeComCredentialEntity);
     const row = await repo.findOneBy({ ...this.key });
     if (!row) return null;
     const left = row.expiresAt.getTime() - this.clock.nowMs();
-    return left > marginSeconds * 1000 ? row : null;
+    if (left <= marginSeconds * 1000) return null;
+    try {
+      return { value: this.box.open(row.value), expiresAt: row.expiresAt };
+    } catch (error) {
+      // Sealed with a key we no longer hold: as good as absent, a fresh one replaces it.
+      this.logger.warn(`Ignoring the stored ${this.key.kind}: ${(error as Error).message}`);
+      return null;
+    }
   }
 
-  private remember(row: WeComCredentialEntity): string {
+  private remember(row: { value: string; expiresAt: Date }): string {
     this.cached = { value: row.value, expiresAt: row.expiresAt.getTime() };
     return row.value;
   }
 
-  private lockName(): string {
-    return `wecom:${this.key.kind}:${this.key.corpId}:${this.key.agentId}`;
+  private lockName(key: CredentialKey = this.key): string {
+    return `wecom:${key.kind}:${key.corpId}:${key.agentId}`;
   }
 }

@@ -22,8 +22,13 @@ export class WeComCredentialEntity {
   @PrimaryColumn({ name: 'agent_id', type: 'integer' })
   agentId: number;
 
+  /** Sealed (SecretBox): a database dump holds no usable token. */
   @Column({ type: 'text' })
   value: string;
+
+  /** sha256 of the plaintext, for compare-and-set invalidation. */
+  @Column({ name: 'value_fingerprint', type: 'text' })
+  valueFingerprint: string;
 
   @Column({ name: 'expires_at', type: 'timestamptz' })
   expiresAt: Date;

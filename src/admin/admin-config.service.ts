@@ -1,0 +1,262 @@
+import {
+  BadGatewayException,
+  BadRequestException,
+  Inject,
+  Injectable,
+  Logger,
+  UnprocessableEntityException,
+} from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+
+import { currentRequestId } from '../common/request-context.js';
+import type { AppConfigService } from '../config/app-config.js';
+import { ConfigAuditEntity } from '../settings/app-settings.entity.js';
+import {
+  RuntimeSettings,
+  type EditableSettings,
+  type EffectiveSettings,
+} from '../settings/runtime-settings.js';
+import { WeComApiError } from '../wecom/client/wecom-api.error.js';
+import { WeComClient } from '../wecom/client/wecom.client.js';
+import { JsapiTicketProvider } from '../wecom/jssdk/jsapi-ticket.provider.js';
+import { AccessTokenProvider } from '../wecom/token/access-token.provider.js';
+import type {
+  AdminConfigView,
+  PatchAdminConfigDto,
+  SecretView,
+  UpdateAdminConfigDto,
+} from './dto/admin-config.dto.js';
+
+const SECRET_FIELDS = ['corpSecret', 'callbackToken', 'callbackAesKey'] as const;
+const CREDENTIAL_FIELDS = new Set(['corpId', 'agentId', 'corpSecret']);
+
+export interface AuditItem {
+  id: string;
+  at: string;
+  actor: string;
+  action: string;
+  fields: string[];
+  outcome: string;
+  detail: string | null;
+  version: number | null;
+  requestId: string | null;
+}
+
+export interface WeComCheckResult {
+  ok: boolean;
+  corpId: string;
+  agentId: number;
+  /** What WeCom answered: 0 on success. Null when it could not be reached. */
+  errcode: number | null;
+  errmsg: string;
+  expiresIn?: number;
+}
+
+/**
+ * The admin's view of the runtime configuration: read (secrets masked), change (credentials
+ * tried against WeCom before they are saved), audit, and the "test connection" check.
+ */
+@Injectable()
+export class AdminConfigService {
+  private readonly logger = new Logger(AdminConfigService.name);
+  private readonly callbackUrl: string;
+
+  constructor(
+    private readonly runtime: RuntimeSettings,
+    private readonly client: WeComClient,
+    private readonly tokens: AccessTokenProvider,
+    private readonly tickets: JsapiTicketProvider,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(ConfigService) config: AppConfigService,
+  ) {
+    const base =
+      config.get('PUBLIC_BASE_URL', { infer: true }) ??
+      `http://localhost:${config.get('PORT', { infer: true })}`;
+    this.callbackUrl = `${base.replace(/\/+$/, '')}/wecom/callback`;
+  }
+
+  view(): AdminConfigView {
+    const s = this.runtime.current();
+    return {
+      version: s.version,
+      corpId: s.corpId,
+      agentId: s.agentId,
+      corpSecret: mask(s.corpSecret),
+      callbackToken: mask(s.callbackToken),
+      callbackAesKey: mask(s.callbackAesKey),
+      callbackUrl: this.callbackUrl,
+      sandbox: s.sandbox,
+      token: this.tokens.status(),
+      reminderLeadTimesMin: s.options.reminderLeadTimesMin,
+      feedbackNudgeMin: s.options.feedbackNudgeMin,
+      feedbackNudgeEnabled: s.options.feedbackNudgeMin > 0,
+      quietHours: s.options.quietHours,
+      defaultLanguage: s.options.defaultLanguage,
+      updatedAt: s.updatedAt.toISOString(),
+      updatedBy: s.updatedBy,
+    };
+  }
+
+  /**
+   * PUT and PATCH. Unchanged input changes nothing (no new version, no audit entry). New
+   * credentials must obtain a token first: a refusal is a 422 with WeCom's errcode and the
+   * configuration in force stays as it was.
+   */
+  async update(input: UpdateAdminConfigDto | PatchAdminConfigDto, actor: string) {
+    const current = this.runtime.current();
+    const next = merge(current, input);
+    if (!next.callbackToken !== !next.callbackAesKey) {
+      throw new BadRequestException(
+        'callbackToken and callbackAesKey are set together (or both null to turn callbacks off)',
+      );
+    }
+    const fields = changedFields(current, next);
+    if (fields.length === 0) return this.view();
+    const requestId = currentRequestId() ?? null;
+
+    const credentialsChanged = fields.some((f) => CREDENTIAL_FIELDS.has(f));
+    if (credentialsChanged) {
+      try {
+        await this.client.fetchAccessToken(next, { backoff: { maxRetries: 1 } });
+      } catch (error) {
+        if (!(error instanceof WeComApiError)) throw error;
+        const detail = error.errcode !== null ? `errcode ${error.errcode}` : 'unreachable';
+        await this.runtime.record({
+          actor,
+          action: 'update',
+          fields,
+          outcome: 'rejected',
+          detail,
+          requestId,
+        });
+        if (error.errcode === null) {
+          throw new BadGatewayException(
+            'WeCom could not be reached to check the new credentials; nothing was changed',
+          );
+        }
+        throw new UnprocessableEntityException({
+          message: `WeCom refused the new credentials (errcode ${error.errcode}); the configuration in force is unchanged`,
+          errcode: error.errcode,
+        });
+      }
+    }
+
+    await this.runtime.save(next, {
+      actor,
+      action: 'update',
+      fields,
+      outcome: 'applied',
+      requestId,
+    });
+    if (credentialsChanged) {
+      // The old token and tickets are not used again, here or by any other instance.
+      await this.tokens.dropStored(current.corpId, current.agentId);
+      await this.tickets.dropStored(current.corpId, current.agentId);
+    }
+    this.logger.log(`Configuration changed by ${actor}: ${fields.join(', ')}`);
+    return this.view();
+  }
+
+  /** Calls gettoken with the credentials in force and reports what WeCom said. */
+  async check(actor: string): Promise<WeComCheckResult> {
+    const s = this.runtime.current();
+    const base = { corpId: s.corpId, agentId: s.agentId };
+    let result: WeComCheckResult;
+    try {
+      const res = await this.client.fetchAccessToken(s, { backoff: { maxRetries: 1 } });
+      result = { ...base, ok: true, errcode: 0, errmsg: 'ok', expiresIn: res.expires_in };
+    } catch (error) {
+      if (!(error instanceof WeComApiError)) throw error;
+      result = { ...base, ok: false, errcode: error.errcode, errmsg: error.message };
+    }
+    await this.runtime.record({
+      actor,
+      action: 'check',
+      fields: [],
+      outcome: result.ok ? 'applied' : 'rejected',
+      detail: result.ok ? null : `errcode ${result.errcode ?? 'none'}`,
+      requestId: currentRequestId() ?? null,
+    });
+    return result;
+  }
+
+  async audit(
+    limit: number,
+    cursor?: string,
+  ): Promise<{ items: AuditItem[]; nextCursor: string | null }> {
+    const before = decodeAuditCursor(cursor);
+    const qb = this.dataSource
+      .getRepository(ConfigAuditEntity)
+      .createQueryBuilder('a')
+      .orderBy('a.id', 'DESC')
+      .take(limit + 1);
+    if (before) qb.where('a.id < :before', { before });
+    const rows = await qb.getMany();
+    const items = rows.slice(0, limit);
+    const last = items.at(-1);
+    return {
+      items: items.map((r) => ({
+        id: r.id,
+        at: r.at.toISOString(),
+        actor: r.actor,
+        action: r.action,
+        fields: r.fields,
+        outcome: r.outcome,
+        detail: r.detail,
+        version: r.version === null ? null : Number(r.version),
+        requestId: r.requestId,
+      })),
+      nextCursor:
+        rows.length > limit && last ? Buffer.from(`audit:${last.id}`).toString('base64url') : null,
+    };
+  }
+}
+
+function mask(value: string | null): SecretView {
+  return value ? { set: true, last4: value.slice(-4) } : { set: false, last4: null };
+}
+
+function merge(
+  current: EffectiveSettings,
+  input: UpdateAdminConfigDto | PatchAdminConfigDto,
+): EditableSettings {
+  const pick = <K extends keyof typeof input>(key: K, fallback: NonNullable<unknown> | null) =>
+    input[key] === undefined ? fallback : input[key];
+  const quietHours = input.quietHours === undefined ? current.options.quietHours : input.quietHours;
+  return {
+    corpId: pick('corpId', current.corpId) as string,
+    agentId: pick('agentId', current.agentId) as number,
+    corpSecret: pick('corpSecret', current.corpSecret) as string,
+    callbackToken: pick('callbackToken', current.callbackToken) as string | null,
+    callbackAesKey: pick('callbackAesKey', current.callbackAesKey) as string | null,
+    options: {
+      reminderLeadTimesMin: [
+        ...((pick('reminderLeadTimesMin', current.options.reminderLeadTimesMin) as number[]) ?? []),
+      ].sort((a, b) => a - b),
+      feedbackNudgeMin: pick('feedbackNudgeMin', current.options.feedbackNudgeMin) as number,
+      quietHours: quietHours ? { start: quietHours.start, end: quietHours.end } : null,
+      defaultLanguage: pick('defaultLanguage', current.options.defaultLanguage) as 'zh' | 'en',
+    },
+  };
+}
+
+/** Names of the fields that differ (secrets compared, never reported by value). */
+function changedFields(a: EditableSettings, b: EditableSettings): string[] {
+  const fields: string[] = [];
+  if (a.corpId !== b.corpId) fields.push('corpId');
+  if (a.agentId !== b.agentId) fields.push('agentId');
+  for (const f of SECRET_FIELDS) if (a[f] !== b[f]) fields.push(f);
+  for (const key of Object.keys(b.options) as (keyof EditableSettings['options'])[]) {
+    if (JSON.stringify(a.options[key]) !== JSON.stringify(b.options[key])) fields.push(key);
+  }
+  return fields;
+}
+
+function decodeAuditCursor(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  const match = /^audit:(\d{1,19})$/.exec(Buffer.from(raw, 'base64url').toString());
+  if (!match) throw new BadRequestException('cursor is not one this API returned');
+  return match[1];
+}

@@ -1,0 +1,135 @@
+import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsIn,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  ValidateIf,
+  ValidateNested,
+} from 'class-validator';
+
+import { PageQueryDto } from '../../common/pagination.dto.js';
+
+const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
+const WEEK_MIN = 7 * 24 * 60;
+
+export class QuietHoursDto {
+  @ApiProperty({ example: '22:00', description: "Start, HH:MM in the recipient's time zone" })
+  @IsString()
+  @Matches(HHMM, { message: 'quietHours.start must be HH:MM (00:00 to 23:59)' })
+  start: string;
+
+  @ApiProperty({ example: '08:00', description: 'End, HH:MM; before start means the next day' })
+  @IsString()
+  @Matches(HHMM, { message: 'quietHours.end must be HH:MM (00:00 to 23:59)' })
+  end: string;
+}
+
+/**
+ * The whole editable configuration (PUT). Secrets are write-only (GET shows them masked):
+ * omitted, they keep their current value.
+ */
+export class UpdateAdminConfigDto {
+  @ApiProperty({ example: 'ww1234567890abcdef' })
+  @IsString()
+  @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'corpId must be 1-64 letters, digits, _ or -' })
+  corpId: string;
+
+  @ApiProperty({ example: 1000002 })
+  @IsInt({ message: 'agentId must be an integer' })
+  @Min(1)
+  @Max(2_147_483_647)
+  agentId: number;
+
+  @ApiPropertyOptional({ description: 'Write-only; omit to keep the current one' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_-]{1,128}$/, {
+    message: 'corpSecret must be 1-128 letters, digits, _ or - (the Secret of the app)',
+  })
+  corpSecret?: string;
+
+  @ApiPropertyOptional({
+    nullable: true,
+    description: 'Callback Token; write-only; null turns callbacks off (with callbackAesKey)',
+  })
+  @ValidateIf((o: UpdateAdminConfigDto) => o.callbackToken !== null)
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9]{1,32}$/, { message: 'callbackToken must be 1-32 letters or digits' })
+  callbackToken?: string | null;
+
+  @ApiPropertyOptional({ nullable: true, description: 'EncodingAESKey; write-only' })
+  @ValidateIf((o: UpdateAdminConfigDto) => o.callbackAesKey !== null)
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9+/]{43}$/, {
+    message: 'callbackAesKey must be 43 characters of base64 (the EncodingAESKey)',
+  })
+  callbackAesKey?: string | null;
+
+  @ApiProperty({ example: [15, 1440], description: 'Minutes before the start, 1 to 10080' })
+  @ArrayMinSize(0)
+  @ArrayMaxSize(10)
+  @ArrayUnique()
+  @IsInt({ each: true, message: 'reminderLeadTimesMin must hold whole minutes' })
+  @Min(1, { each: true, message: 'a reminder lead time is at least 1 minute' })
+  @Max(WEEK_MIN, { each: true, message: 'a reminder lead time is at most 7 days (10080)' })
+  reminderLeadTimesMin: number[];
+
+  @ApiProperty({ example: 30, description: 'Minutes after the end; 0 turns the nudge off' })
+  @IsInt()
+  @Min(0)
+  @Max(WEEK_MIN)
+  feedbackNudgeMin: number;
+
+  @ApiProperty({ type: QuietHoursDto, nullable: true })
+  @ValidateIf((o: UpdateAdminConfigDto) => o.quietHours !== null)
+  @IsObject({ message: 'quietHours must be { start, end } or null' })
+  @ValidateNested()
+  @Type(() => QuietHoursDto)
+  quietHours: QuietHoursDto | null;
+
+  @ApiProperty({ enum: ['zh', 'en'] })
+  @IsIn(['zh', 'en'], { message: 'defaultLanguage must be zh or en' })
+  defaultLanguage: 'zh' | 'en';
+}
+
+/** Any subset of the fields of PUT. */
+export class PatchAdminConfigDto extends PartialType(UpdateAdminConfigDto) {}
+
+export class AuditQueryDto extends PageQueryDto {}
+
+export interface SecretView {
+  set: boolean;
+  /** The last 4 characters, to tell two values apart; null when unset. */
+  last4: string | null;
+}
+
+export interface AdminConfigView {
+  version: number;
+  corpId: string;
+  agentId: number;
+  corpSecret: SecretView;
+  callbackToken: SecretView;
+  callbackAesKey: SecretView;
+  /** Paste into the WeCom console ("接收消息" → URL). */
+  callbackUrl: string;
+  sandbox: boolean;
+  token: unknown;
+  reminderLeadTimesMin: number[];
+  feedbackNudgeMin: number;
+  feedbackNudgeEnabled: boolean;
+  quietHours: { start: string; end: string } | null;
+  defaultLanguage: 'zh' | 'en';
+  updatedAt: string;
+  updatedBy: string | null;
+}

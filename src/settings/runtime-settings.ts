@@ -1,0 +1,302 @@
+import { Logger, type OnApplicationShutdown } from '@nestjs/common';
+import type { DataSource, EntityManager } from 'typeorm';
+
+import type { Clock } from '../common/clock.js';
+import { isSandbox, type AppConfigService } from '../config/app-config.js';
+import {
+  AppSettingsEntity,
+  ConfigAuditEntity,
+  type SealedSecrets,
+  type SettingsOptions,
+} from './app-settings.entity.js';
+import type { SecretBox } from './secret-box.js';
+
+/** The configuration in force on this instance, secrets opened. */
+export interface EffectiveSettings {
+  version: number;
+  sandbox: boolean;
+  corpId: string;
+  agentId: number;
+  corpSecret: string;
+  callbackToken: string | null;
+  callbackAesKey: string | null;
+  options: SettingsOptions;
+  updatedAt: Date;
+  updatedBy: string | null;
+}
+
+/** What an admin can change: credentials and options (secrets in plaintext, sealed on save). */
+export type EditableSettings = Omit<
+  EffectiveSettings,
+  'version' | 'sandbox' | 'updatedAt' | 'updatedBy'
+>;
+
+export type SettingsListener = (next: EffectiveSettings, previous: EffectiveSettings) => void;
+
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  fields: string[];
+  outcome: 'applied' | 'rejected';
+  detail?: string | null;
+  requestId?: string | null;
+}
+
+const SEED_LOCK = 'app_settings:seed';
+
+/** The environment's values: the defaults of a first start. */
+export function settingsFromEnv(config: AppConfigService): Omit<EditableSettings, never> & {
+  sandbox: boolean;
+} {
+  const sandbox = isSandbox(config);
+  const leadTimes = config
+    .get('REMINDER_LEAD_TIMES_MIN', { infer: true })
+    .split(',')
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
+  return {
+    sandbox,
+    corpId: sandbox
+      ? config.get('SIMULATOR_CORP_ID', { infer: true })
+      : config.get('WECOM_CORP_ID', { infer: true })!,
+    agentId: sandbox
+      ? config.get('SIMULATOR_AGENT_ID', { infer: true })
+      : config.get('WECOM_AGENT_ID', { infer: true })!,
+    corpSecret: sandbox
+      ? config.get('SIMULATOR_CORP_SECRET', { infer: true })
+      : config.get('WECOM_CORP_SECRET', { infer: true })!,
+    callbackToken: config.get('WECOM_CALLBACK_TOKEN', { infer: true }) ?? null,
+    callbackAesKey: config.get('WECOM_CALLBACK_AES_KEY', { infer: true }) ?? null,
+    options: {
+      reminderLeadTimesMin: [...new Set(leadTimes)].sort((a, b) => a - b),
+      feedbackNudgeMin: config.get('FEEDBACK_NUDGE_MIN', { infer: true }),
+      quietHours: null,
+      defaultLanguage: 'zh',
+    },
+  };
+}
+
+/**
+ * The runtime configuration, stored in PostgreSQL (`app_settings`, one row, secrets sealed)
+ * and shared by every instance: seeded from the environment at first start, changed by admins
+ * (AdminConfigService), and picked up by the other instances within SETTINGS_POLL_MS by polling
+ * the row's version. Consumers read `current()` when they need a value, or subscribe.
+ */
+export class RuntimeSettings implements OnApplicationShutdown {
+  private readonly logger = new Logger(RuntimeSettings.name);
+  private readonly listeners = new Set<SettingsListener>();
+  private state!: EffectiveSettings;
+  private timer?: NodeJS.Timeout;
+  private reloading?: Promise<boolean>;
+
+  private constructor(
+    private readonly dataSource: DataSource,
+    private readonly box: SecretBox,
+    private readonly clock: Clock,
+  ) {}
+
+  static async create(
+    dataSource: DataSource,
+    box: SecretBox,
+    clock: Clock,
+    config: AppConfigService,
+  ): Promise<RuntimeSettings> {
+    const settings = new RuntimeSettings(dataSource, box, clock);
+    await settings.seedOrLoad(settingsFromEnv(config));
+    const every = config.get('SETTINGS_POLL_MS', { infer: true });
+    settings.timer = setInterval(() => {
+      settings.ensureFresh().catch((error: unknown) => {
+        settings.logger.warn(`Could not check for configuration changes: ${String(error)}`);
+      });
+    }, every);
+    settings.timer.unref();
+    return settings;
+  }
+
+  current(): EffectiveSettings {
+    return this.state;
+  }
+
+  /** Returns an unsubscribe function. Listeners run after the new state is in force. */
+  onChange(listener: SettingsListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Reloads when another instance changed the configuration; true when it did. Inside a
+   * transaction, pass its manager (PGlite has one session: another connection would wait on it).
+   */
+  async ensureFresh(em?: EntityManager): Promise<boolean> {
+    if (em) return this.reloadIfChanged(em);
+    this.reloading ??= this.reloadIfChanged(this.dataSource.manager).finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
+  }
+
+  /**
+   * Writes a new configuration (version + 1) and its audit entry in one transaction, then puts it
+   * in force here; the other instances follow on their next poll.
+   */
+  async save(next: EditableSettings, audit: AuditEntry): Promise<EffectiveSettings> {
+    const saved = await this.dataSource.transaction(async (tx) => {
+      const row = await tx.findOneOrFail(AppSettingsEntity, {
+        where: { id: 1 },
+        lock: { mode: 'pessimistic_write' },
+      });
+      const version = String(Number(row.version) + 1);
+      Object.assign(row, {
+        version,
+        corpId: next.corpId,
+        agentId: next.agentId,
+        secrets: this.seal(next),
+        options: next.options,
+        updatedAt: this.clock.now(),
+        updatedBy: audit.actor,
+      });
+      await tx.save(row);
+      await this.audit(tx, audit, version);
+      return row;
+    });
+    this.apply(saved);
+    return this.state;
+  }
+
+  /** Records an audit entry outside a change (a rejected change, a connection check). */
+  async record(audit: AuditEntry): Promise<void> {
+    await this.audit(this.dataSource.manager, audit, null);
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  private async reloadIfChanged(em: EntityManager): Promise<boolean> {
+    const rows: { version: string }[] = await em.query(
+      'SELECT version FROM app_settings WHERE id = 1',
+    );
+    if (!rows[0] || Number(rows[0].version) === this.state.version) return false;
+    const row = await em.getRepository(AppSettingsEntity).findOneByOrFail({ id: 1 });
+    try {
+      this.apply(row);
+    } catch (error) {
+      this.logger.error(
+        `Configuration version ${row.version} cannot be used here: ${(error as Error).message}`,
+      );
+      return false;
+    }
+    this.logger.log(`Configuration version ${row.version} is now in force`);
+    return true;
+  }
+
+  private async seedOrLoad(seed: ReturnType<typeof settingsFromEnv>): Promise<void> {
+    const row = await this.dataSource.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [SEED_LOCK]);
+      const repo = tx.getRepository(AppSettingsEntity);
+      const existing = await repo.findOneBy({ id: 1 });
+      const now = this.clock.now();
+      if (!existing) {
+        const created = repo.create({
+          id: 1,
+          version: '1',
+          sandbox: seed.sandbox,
+          corpId: seed.corpId,
+          agentId: seed.agentId,
+          secrets: this.seal(seed),
+          options: seed.options,
+          updatedAt: now,
+          updatedBy: null,
+        });
+        await repo.save(created);
+        await this.audit(
+          tx,
+          { actor: 'system', action: 'seed', fields: ['*'], outcome: 'applied' },
+          '1',
+        );
+        this.logger.log('Configuration seeded from the environment (version 1)');
+        return created;
+      }
+      const changes: Partial<AppSettingsEntity> = {};
+      const fields: string[] = [];
+      if (existing.sandbox !== seed.sandbox) {
+        // Stored simulator credentials are no use against WeCom, nor real ones in the sandbox.
+        const sealed = this.seal(seed);
+        Object.assign(changes, {
+          sandbox: seed.sandbox,
+          corpId: seed.corpId,
+          agentId: seed.agentId,
+          secrets: { ...existing.secrets, corpSecret: sealed.corpSecret },
+        });
+        fields.push('corpId', 'agentId', 'corpSecret');
+        this.logger.warn(
+          `Stored WeCom credentials were for the ${existing.sandbox ? 'simulator' : 'real WeCom'}; replaced by the environment's`,
+        );
+      }
+      const secrets = changes.secrets ?? existing.secrets;
+      const stale = Object.entries(secrets).filter(([, v]) => v && !this.box.isCurrent(v));
+      if (stale.length > 0) {
+        changes.secrets = Object.fromEntries(
+          Object.entries(secrets).map(([k, v]) => [k, v && this.box.seal(this.box.open(v))]),
+        ) as SealedSecrets;
+        fields.push(...stale.map(([k]) => k));
+        this.logger.log(`Re-sealed ${stale.length} stored secret(s) with key "${this.box.keyId}"`);
+      }
+      if (fields.length === 0) return existing;
+      const version = String(Number(existing.version) + 1);
+      Object.assign(existing, changes, { version, updatedAt: now, updatedBy: 'system' });
+      await repo.save(existing);
+      const action = existing.sandbox !== seed.sandbox ? 'seed' : 'reseal';
+      await this.audit(tx, { actor: 'system', action, fields, outcome: 'applied' }, version);
+      return existing;
+    });
+    this.apply(row, false);
+  }
+
+  private seal(s: Pick<EditableSettings, 'corpSecret' | 'callbackToken' | 'callbackAesKey'>) {
+    const sealed: SealedSecrets = { corpSecret: this.box.seal(s.corpSecret) };
+    if (s.callbackToken) sealed.callbackToken = this.box.seal(s.callbackToken);
+    if (s.callbackAesKey) sealed.callbackAesKey = this.box.seal(s.callbackAesKey);
+    return sealed;
+  }
+
+  /** Opens the secrets (throws if the key cannot) and tells the listeners. */
+  private apply(row: AppSettingsEntity, notify = true): void {
+    const open = (v: string | undefined) => (v ? this.box.open(v) : null);
+    const next: EffectiveSettings = {
+      version: Number(row.version),
+      sandbox: row.sandbox,
+      corpId: row.corpId,
+      agentId: row.agentId,
+      corpSecret: open(row.secrets.corpSecret) ?? '',
+      callbackToken: open(row.secrets.callbackToken),
+      callbackAesKey: open(row.secrets.callbackAesKey),
+      options: row.options,
+      updatedAt: row.updatedAt,
+      updatedBy: row.updatedBy,
+    };
+    const previous = this.state;
+    this.state = next;
+    if (!notify || !previous) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(next, previous);
+      } catch (error) {
+        this.logger.error(`A configuration listener failed: ${String(error)}`);
+      }
+    }
+  }
+
+  private async audit(em: EntityManager, entry: AuditEntry, version: string | null) {
+    await em.insert(ConfigAuditEntity, {
+      at: this.clock.now(),
+      actor: entry.actor,
+      action: entry.action,
+      fields: entry.fields,
+      outcome: entry.outcome,
+      detail: entry.detail ?? null,
+      version,
+      requestId: entry.requestId ?? null,
+    });
+  }
+}

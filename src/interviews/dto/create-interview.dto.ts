@@ -9,6 +9,7 @@ import {
   IsIn,
   IsInt,
   IsISO8601,
+  IsObject,
   IsOptional,
   IsString,
   IsUrl,
@@ -125,6 +126,8 @@ export class CreateInterviewDto {
   position?: string;
 
   @ApiProperty({ type: CandidateInputDto })
+  // ValidateNested alone lets a missing candidate (or an empty list) through to the service.
+  @IsObject({ message: 'candidate must be an object: { name, email?, phone?, platformUserId? }' })
   @ValidateNested()
   @Type(() => CandidateInputDto)
   candidate: CandidateInputDto;

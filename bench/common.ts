@@ -66,8 +66,6 @@ export function serviceEnv(
     LOG_LEVEL: 'warn',
     DATABASE_URL: databaseUrl,
     AUTH_JWT_SECRET: SECRET,
-    // Production refuses to start without one; a fixed key is fine for a throwaway database.
-    APP_ENCRYPTION_KEY: 'bench:S2V5IGZvciBiZW5jaG1hcmtzIG9ubHkgLSAzMiBieXQ=',
     APP_ENCRYPTION_KEY: ENCRYPTION_KEY,
     WECOM_CORP_ID: CORP_ID,
     WECOM_CORP_SECRET: 'sandbox-secret',

@@ -15,7 +15,15 @@ import {
   simJson,
   simStats,
 } from './common.js';
-import { freshDatabase, percentile, pool, startService, table, waitFor } from './harness.js';
+import {
+  freshDatabase,
+  percentile,
+  pool,
+  startService,
+  table,
+  waitFor,
+  type Service,
+} from './harness.js';
 import { seedMappings, withClient } from './seed.js';
 
 export const INTERVIEWS = setting('BENCH_INTERVIEWS', 2000);
@@ -100,8 +108,10 @@ function booking(i: number, from: number) {
 async function service(): Promise<DeliveryRow> {
   await resetSim();
   const db = await freshDatabase(SERVER);
-  const svc = await startService(serviceEnv(db.url), 23000);
+  let svc: Service | undefined;
   try {
+    const service = await startService(serviceEnv(db.url), 23000);
+    svc = service;
     const recipients = INTERVIEWS * INTERVIEWERS_EACH;
     await withClient(db.url, (c) => seedMappings(c, recipients));
     const auth = `Bearer ${await bearer()}`;
@@ -115,7 +125,7 @@ async function service(): Promise<DeliveryRow> {
         const at = Date.now();
         for (let k = 0; k < INTERVIEWERS_EACH; k++)
           bookedAt.set(member(i * INTERVIEWERS_EACH + k), at);
-        const res = await fetch(`${svc.url}/api/interviews`, {
+        const res = await fetch(`${service.url}/api/interviews`, {
           method: 'POST',
           headers: { authorization: auth, 'content-type': 'application/json' },
           body: JSON.stringify(booking(i, from)),
@@ -130,7 +140,9 @@ async function service(): Promise<DeliveryRow> {
       async () => (await simStats()).delivered >= recipients,
       300_000,
       `${recipients} deliveries`,
-    );
+    ).catch(async (error: unknown) => {
+      throw new Error(`${String(error)}; outbox: ${await outboxState(db.url)}`);
+    });
     const seconds = (performance.now() - t0) / 1000;
     const latencies: number[] = [];
     await pool([...bookedAt.keys()], 32, async (m) => {
@@ -143,12 +155,23 @@ async function service(): Promise<DeliveryRow> {
       seconds,
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
-      rss: svc.peakRssMb(),
+      rss: service.peakRssMb(),
     };
   } finally {
-    await svc.stop();
+    await svc?.stop();
     await db.drop();
   }
+}
+
+/** Recipient states and the latest errors, for a run that did not finish. */
+async function outboxState(url: string): Promise<string> {
+  return withClient(url, async (c) => {
+    const states = await c.query<{ status: string; n: string }>(
+      'SELECT status, count(*) AS n FROM message_recipients GROUP BY status ORDER BY status',
+    );
+    const stats = await simStats();
+    return `${states.rows.map((r) => `${r.status} ${r.n}`).join(', ')}; simulator ${JSON.stringify(stats)}`;
+  });
 }
 
 export async function deliveryScenario(): Promise<string> {

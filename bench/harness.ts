@@ -68,8 +68,9 @@ export function startProcess(
   proc.stdout?.on('data', keep);
   proc.stderr?.on('data', keep);
   proc.on('exit', (code, signal) => {
-    if (code && code !== 0 && signal === null)
-      process.stderr.write(`${script} exited ${code}:\n${tail}\n`);
+    // SIGTERM is the bench stopping it; anything else is worth the last lines of its output.
+    if ((code && code !== 0) || (signal && signal !== 'SIGTERM'))
+      process.stderr.write(`${script} exited ${code ?? signal}:\n${tail}\n`);
   });
   return proc;
 }

@@ -1,4 +1,5 @@
 import { type INestApplication, ValidationPipe } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import helmet from 'helmet';
@@ -19,6 +20,17 @@ export function configureApp(app: INestApplication): void {
   app.use(requestIdMiddleware);
   app.use(httpMetricsMiddleware(app.get(MetricsService)));
   app.use(helmet());
+  // Browsers may call the API from the ShowMeBug frontend's origin only (no CORS without it).
+  const frontend = app.get(ConfigService).get<string>('FRONTEND_URL');
+  if (frontend) {
+    app.enableCors({
+      origin: [new URL(frontend).origin],
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'X-Request-Id'],
+      exposedHeaders: ['X-Request-Id', 'Retry-After', 'ETag'],
+      maxAge: 600,
+    });
+  }
   express.useBodyParser('json', { limit: '256kb' });
   express.useBodyParser('urlencoded', { limit: '64kb', extended: false });
   app.useGlobalPipes(

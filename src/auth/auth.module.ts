@@ -4,11 +4,17 @@ import { APP_GUARD } from '@nestjs/core';
 import { AuthGuard } from './auth.guard.js';
 import { JwtVerifier } from './jwt-verifier.js';
 import { MeController } from './me.controller.js';
+import { RateLimitGuard } from './rate-limit.guard.js';
 
 @Global()
 @Module({
   controllers: [MeController],
-  providers: [JwtVerifier, { provide: APP_GUARD, useClass: AuthGuard }],
+  // Order matters: the rate limit counts per user, so it runs after authentication.
+  providers: [
+    JwtVerifier,
+    { provide: APP_GUARD, useClass: AuthGuard },
+    { provide: APP_GUARD, useClass: RateLimitGuard },
+  ],
   exports: [JwtVerifier],
 })
 export class AuthModule {}

@@ -268,6 +268,14 @@ export class EnvironmentVariables {
   @Max(3600)
   THROTTLE_TTL_S = 60;
 
+  /** Requests per client address per THROTTLE_TTL_S; 4 × THROTTLE_LIMIT when unset (offices share one). */
+  @Transform(toInt)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  THROTTLE_IP_LIMIT?: number;
+
   @Transform(toInt)
   @IsInt({ message: 'must be an integer (minutes after the end; 0 turns the nudge off)' })
   @Min(0)

@@ -8,9 +8,11 @@ import {
 import type { Response } from 'express';
 
 import { Public } from '../auth/auth.decorators.js';
+import { SkipRateLimit } from '../auth/rate-limit.guard.js';
 import { HealthService, type HealthReport } from './health.service.js';
 
 @ApiTags('health')
+@SkipRateLimit()
 @Controller('health')
 export class HealthController {
   constructor(private readonly health: HealthService) {}

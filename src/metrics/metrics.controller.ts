@@ -7,6 +7,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 
 import { Public } from '../auth/auth.decorators.js';
+import { SkipRateLimit } from '../auth/rate-limit.guard.js';
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { AccessTokenProvider } from '../wecom/token/access-token.provider.js';
@@ -14,6 +15,7 @@ import { MetricsService } from './metrics.service.js';
 
 /** Prometheus scrape endpoint; behind METRICS_TOKEN (a bearer token) when that is set. */
 @ApiExcludeController()
+@SkipRateLimit()
 @Controller('metrics')
 export class MetricsController {
   private readonly token?: Buffer;

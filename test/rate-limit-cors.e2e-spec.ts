@@ -1,0 +1,74 @@
+import type { INestApplication } from '@nestjs/common';
+import request from 'supertest';
+
+import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
+import { createTestDatabase, type TestDatabase } from './support/test-database.js';
+
+const FRONTEND = 'https://app.showmebug.example';
+
+describe('Rate limits and CORS (e2e)', () => {
+  let db: TestDatabase;
+  let sim: WeComSimulator;
+  let app: INestApplication;
+  const http = () => request(app.getHttpServer());
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    sim = new WeComSimulator();
+    await sim.start();
+    app = await createTestApp({
+      DATABASE_URL: db.url,
+      ...simulatorEnv(sim.url),
+      FRONTEND_URL: `${FRONTEND}/app`,
+      THROTTLE_LIMIT: '3',
+      THROTTLE_IP_LIMIT: '8',
+      THROTTLE_TTL_S: '60',
+    });
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await sim?.stop();
+    await db?.drop();
+  });
+
+  it('limits each user, says when to retry, and leaves other users alone', async () => {
+    const alice = await tokenFor('alice', 'recruiter');
+    const bob = await tokenFor('bob', 'recruiter');
+    for (let i = 0; i < 3; i++) {
+      await http().get('/api/me').auth(alice, { type: 'bearer' }).expect(200);
+    }
+    const limited = await http().get('/api/me').auth(alice, { type: 'bearer' }).expect(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited.body.message).toMatch(/Too many requests/);
+    await http().get('/api/me').auth(bob, { type: 'bearer' }).expect(200);
+  });
+
+  it('limits each address on public routes too, but never /health', async () => {
+    // 5 requests so far from this address; the address allows 8.
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      statuses.push((await http().get('/auth/wecom/login?redirect=/x')).status);
+    }
+    expect(statuses.slice(0, 3)).toEqual([302, 302, 302]);
+    expect(statuses[3]).toBe(429);
+    await http().get('/health').expect(200);
+  });
+
+  it('answers CORS preflights for the frontend origin only', async () => {
+    const ok = await http()
+      .options('/api/interviews')
+      .set('Origin', FRONTEND)
+      .set('Access-Control-Request-Method', 'POST')
+      .set('Access-Control-Request-Headers', 'authorization,content-type');
+    expect(ok.headers['access-control-allow-origin']).toBe(FRONTEND);
+    expect(ok.headers['access-control-allow-headers']).toMatch(/Authorization/);
+
+    const other = await http()
+      .options('/api/interviews')
+      .set('Origin', 'https://evil.example')
+      .set('Access-Control-Request-Method', 'POST');
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});

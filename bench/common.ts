@@ -75,6 +75,7 @@ export function serviceEnv(
     // The request rate limiter is sized for people, not for a load generator on one address:
     // raised far out of the way so the bench measures the service, not the limiter.
     THROTTLE_LIMIT: '1000000',
+    THROTTLE_IP_LIMIT: '4000000',
     THROTTLE_TTL_S: '60',
     ...extra,
   };

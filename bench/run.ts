@@ -60,22 +60,25 @@ async function main(): Promise<void> {
       30_000,
       'the simulator',
     );
-    const out: string[] = [
-      `## Benchmarks (${new Date().toISOString()})`,
-      '',
-      `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ` +
-        `${Math.round(totalmem() / 2 ** 30)} GiB RAM; Node ${process.version}; ` +
-        `PostgreSQL ${await postgresVersion()} at ${new URL(SERVER).host}; ` +
-        `simulator latency ${LATENCY} ms per call.`,
-      '',
-    ];
+    // Each table is printed as soon as its scenario ends, so a later failure loses nothing.
+    const print = (text: string) => process.stdout.write(`${text}\n`);
+    print(
+      [
+        `## Benchmarks (${new Date().toISOString()})`,
+        '',
+        `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ` +
+          `${Math.round(totalmem() / 2 ** 30)} GiB RAM; Node ${process.version}; ` +
+          `PostgreSQL ${await postgresVersion()} at ${new URL(SERVER).host}; ` +
+          `simulator latency ${LATENCY} ms per call.`,
+        '',
+      ].join('\n'),
+    );
     for (const key of only) {
       const t = Date.now();
-      out.push(await SCENARIOS[key]());
+      print(await SCENARIOS[key]());
       log(`scenario ${key} took ${((Date.now() - t) / 1000).toFixed(0)} s`);
     }
-    out.push(`Total bench time: ${((Date.now() - started) / 1000).toFixed(0)} s`);
-    process.stdout.write(`${out.join('\n')}\n`);
+    print(`Total bench time: ${((Date.now() - started) / 1000).toFixed(0)} s`);
   } finally {
     simulator.kill('SIGTERM');
   }

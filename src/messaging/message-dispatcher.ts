@@ -54,18 +54,44 @@ interface Claimed {
 
 interface PlannedRecipient {
   id: string;
+  messageId: string;
   wecomUserId: string;
 }
 
-/** Whom a claimed message goes to on this pass. */
-interface Plan {
-  /** Left `sending` by an attempt that never saved its outcome: resent as before. */
-  resend: PlannedRecipient[];
-  /** Reserved now, within their members' pacing budget. */
-  fresh: PlannedRecipient[];
+/** One WeCom call of a pass. */
+interface Call {
+  /** The claimed message whose body goes out (every message sharing the call has the same). */
+  body: Claimed;
+  /** Exactly the list sent: for a resend, the list of the first time. */
+  touser: string[];
+  /** The recipients of messages claimed in this pass whose outcome this call decides. */
+  mine: PlannedRecipient[];
+  /**
+   * Shared by several messages. A retryable failure then leaves the recipients `sending`, so
+   * that the retry resends the same list (the same JSON, for WeCom's duplicate check) even if
+   * the messages are next claimed apart.
+   */
+  shared: boolean;
 }
 
-const NOTHING: Plan = { resend: [], fresh: [] };
+/** A claimed message on its way: what its calls found, and how many are still out. */
+class Delivery {
+  readonly outcome = new Map<string, RecipientOutcome>();
+  readonly attempts: (WeComAttempt & { recipientCount: number })[] = [];
+  lastError: WeComApiError | undefined;
+  calls = 0;
+  broken = false;
+  readonly done: Promise<void>;
+  resolve!: () => void;
+  reject!: (error: unknown) => void;
+
+  constructor(readonly message: Claimed) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+}
 
 /** A message's calls are over: what to save. */
 interface Delivered {
@@ -201,19 +227,39 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     // Deliveries under way finish on their own; a kick meanwhile starts the next pass at once.
   }
 
-  /** Reserves a claimed batch's recipients together, then delivers each message on its own. */
+  /**
+   * Reserves a claimed batch's recipients together, sends the batch's calls (messages with the
+   * same body share calls), and saves each message's outcome once its calls are over.
+   */
   private launch(claimed: Claimed[]): Promise<void>[] {
-    const plans = this.reserve(claimed, this.clock.now()).catch((error: unknown) => {
-      // The claims stay leased: another pass takes them back when the lease ends.
-      this.logger.error(`reserving ${claimed.length} message(s) failed: ${describe(error)}`);
-      return undefined;
-    });
-    return claimed.map((c) =>
-      this.track(
-        c,
-        plans.then((plan) => (plan ? this.deliver(c, plan.get(c.id) ?? NOTHING) : undefined)),
-      ),
+    const deliveries = new Map(claimed.map((c) => [c.id, new Delivery(c)]));
+    this.reserve(claimed, this.clock.now()).then(
+      (calls) => this.send(calls, deliveries),
+      (error: unknown) => {
+        // The claims stay leased: another pass takes them back when the lease ends.
+        this.logger.error(`reserving ${claimed.length} message(s) failed: ${describe(error)}`);
+        for (const d of deliveries.values()) d.resolve();
+      },
     );
+    return claimed.map((c) => this.track(c, deliveries.get(c.id)!.done));
+  }
+
+  private send(calls: Call[], deliveries: Map<string, Delivery>): void {
+    for (const call of calls) {
+      for (const id of new Set(call.mine.map((r) => r.messageId))) deliveries.get(id)!.calls++;
+    }
+    for (const d of deliveries.values()) if (d.calls === 0) this.complete(d);
+    for (const call of calls) void this.call(call, deliveries);
+  }
+
+  private complete(d: Delivery): void {
+    if (d.broken) return;
+    this.finish({
+      message: d.message,
+      outcome: d.outcome,
+      attempts: d.attempts,
+      lastError: d.lastError,
+    }).then(d.resolve, d.reject);
   }
 
   private track(c: Claimed, work: Promise<void>): Promise<void> {
@@ -263,63 +309,80 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     }));
   }
 
-  private async deliver(message: Claimed, plan: Plan): Promise<void> {
-    // Chunked apart: a resent chunk must be the same JSON as before for WeCom's duplicate check.
-    const batches = [...chunks(plan.resend, MAX_TOUSER), ...chunks(plan.fresh, MAX_TOUSER)];
-    const attempts: (WeComAttempt & { recipientCount: number })[] = [];
-    const outcome = new Map<string, RecipientOutcome>();
-    let lastError: WeComApiError | undefined;
-
-    for (const chunk of batches) {
-      const touser = chunk.map((r) => r.wecomUserId).join('|');
-      try {
-        const res = await this.calls.run(() =>
-          this.client.sendMessage(
-            {
-              touser,
-              msgtype: message.msgtype,
-              agentid: message.agentId,
-              [message.msgtype]: withChunkTaskId(message, chunk),
-              enable_duplicate_check: 1,
-              duplicate_check_interval: DUPLICATE_CHECK_INTERVAL_S,
+  private async call(call: Call, deliveries: Map<string, Delivery>): Promise<void> {
+    const { body } = call;
+    const shares = new Map<string, number>();
+    for (const r of call.mine) shares.set(r.messageId, (shares.get(r.messageId) ?? 0) + 1);
+    const of = (r: PlannedRecipient) => deliveries.get(r.messageId)!;
+    try {
+      const res = await this.calls.run(() =>
+        this.client.sendMessage(
+          {
+            touser: call.touser.join('|'),
+            msgtype: body.msgtype,
+            agentid: body.agentId,
+            [body.msgtype]: withChunkTaskId(body, call.touser),
+            enable_duplicate_check: 1,
+            duplicate_check_interval: DUPLICATE_CHECK_INTERVAL_S,
+          },
+          {
+            onAttempt: (a) => {
+              for (const [id, n] of shares) {
+                deliveries.get(id)!.attempts.push({ ...a, recipientCount: n });
+              }
             },
-            { onAttempt: (a) => attempts.push({ ...a, recipientCount: chunk.length }) },
-          ),
-        );
-        this.applyResult(chunk, res, outcome, this.clock.now());
-      } catch (error) {
-        if (!(error instanceof WeComApiError)) throw error;
-        lastError = error;
+          },
+        ),
+      );
+      this.applyResult(call.mine, res, of, this.clock.now());
+    } catch (error) {
+      if (!(error instanceof WeComApiError)) {
+        for (const id of shares.keys()) {
+          const d = deliveries.get(id)!;
+          if (!d.broken) d.reject(error);
+          d.broken = true;
+        }
+        return;
+      }
+      for (const r of call.mine) {
+        const d = of(r);
+        d.lastError = error;
         if (error.errcode === 81013) {
           // No valid recipient in this chunk: WeCom may list them in invaliduser, or not.
-          for (const r of chunk) outcome.set(r.id, { status: 'invalid_user' });
+          d.outcome.set(r.id, { status: 'invalid_user' });
+        } else if (error.retryable && d.message.attempts < MAX_ATTEMPTS) {
+          d.outcome.set(r.id, { status: call.shared ? 'sending' : 'pending' });
         } else {
-          const retry = error.retryable && message.attempts < MAX_ATTEMPTS;
-          for (const r of chunk) outcome.set(r.id, { status: retry ? 'pending' : 'failed' });
+          d.outcome.set(r.id, { status: 'failed' });
         }
       }
     }
-    await this.finish({ message, outcome, attempts, lastError });
+    for (const id of shares.keys()) {
+      const d = deliveries.get(id)!;
+      if (--d.calls === 0) this.complete(d);
+    }
   }
 
   /**
    * Picks, for a whole claimed batch at once, the recipients to send to now and marks them
    * `sending`, under per-member advisory locks so two instances cannot both spend a member's
    * last slot of the minute. Members over their budget wait (rate_limited, with not_before) for
-   * the next window. One transaction, two statements: the first reads the open recipients and
-   * takes the locks (in a fixed order, so instances cannot deadlock), the second, whose snapshot
-   * is taken after the locks are held, counts each member's minute and decides in one UPDATE.
+   * the next window. One transaction: the first statement reads the open recipients and takes
+   * the locks (in a fixed order, so instances cannot deadlock), the second, whose snapshot is
+   * taken after the locks are held, counts each member's minute and decides in one UPDATE; a
+   * third keeps the key of each shared call on its recipients before any call is made.
    */
-  private async reserve(batch: Claimed[], now: Date): Promise<Map<string, Plan>> {
+  private async reserve(batch: Claimed[], now: Date): Promise<Call[]> {
     return this.dataSource.transaction(async (tx) => {
       const open: {
         id: string;
         message_id: string;
         wecom_user_id: string;
         status: RecipientStatus;
+        send_key: string | null;
       }[] = await tx.query(
         `WITH open AS (
-           SELECT id, message_id, wecom_user_id, status,
+           SELECT id, message_id, wecom_user_id, status, send_key,
                   status <> 'sending' AND (not_before IS NULL OR not_before <= $2) AS candidate
              FROM message_recipients
             WHERE message_id = ANY($1::uuid[]) AND status IN ('pending', 'sending', 'rate_limited')
@@ -330,45 +393,68 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
              ) AS members
            ) AS taken
          )
-         SELECT id, message_id, wecom_user_id, status FROM open
+         SELECT id, message_id, wecom_user_id, status, send_key FROM open
           WHERE status = 'sending' OR (candidate AND (SELECT n FROM locks) >= 0)
           ORDER BY id`,
         [batch.map((c) => c.id), now],
       );
-      const plans = new Map<string, Plan>(batch.map((c) => [c.id, { resend: [], fresh: [] }]));
-      const candidates: { id: string; messageId: string; wecomUserId: string }[] = [];
+      const byId = new Map(batch.map((c) => [c.id, c]));
+      const calls: Call[] = [];
+      const resend = new Map<string, PlannedRecipient[]>();
+      const resendShared = new Map<string, PlannedRecipient[]>();
+      const candidates: PlannedRecipient[] = [];
       for (const r of open) {
         const one = { id: String(r.id), messageId: r.message_id, wecomUserId: r.wecom_user_id };
-        // Recipients left `sending` by a crashed attempt go out again exactly as before.
-        if (r.status === 'sending') plans.get(r.message_id)?.resend.push(one);
-        else candidates.push(one);
+        if (r.status !== 'sending') candidates.push(one);
+        // Recipients left `sending` by a call whose outcome was never saved go out again
+        // exactly as before: with their message's own chunk, or with the whole shared call.
+        else if (r.send_key) push(resendShared, r.send_key, one);
+        else push(resend, r.message_id, one);
       }
-      if (candidates.length === 0) return plans;
+      for (const [id, rs] of resend) {
+        for (const chunk of chunks(rs, MAX_TOUSER)) {
+          calls.push({ body: byId.get(id)!, touser: ids(chunk), mine: chunk, shared: false });
+        }
+      }
+      if (resendShared.size > 0) {
+        const members: { send_key: string; wecom_user_id: string }[] = await tx.query(
+          `SELECT send_key, wecom_user_id FROM message_recipients
+            WHERE send_key = ANY($1::text[]) ORDER BY id`,
+          [[...resendShared.keys()]],
+        );
+        const lists = new Map<string, string[]>();
+        for (const m of members) push(lists, m.send_key, m.wecom_user_id);
+        for (const [key, mine] of resendShared) {
+          const body = byId.get(mine[0].messageId)!;
+          calls.push({ body, touser: lists.get(key) ?? ids(mine), mine, shared: true });
+        }
+      }
+      if (candidates.length === 0) return calls;
 
       const members = candidates.map((r) => r.wecomUserId.toLowerCase());
       const decided = returned<{ id: string; status: RecipientStatus }>(
         await tx.query(
           `WITH cand AS (
-           SELECT id, member, n FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS c(id, member, n)
-         ), used AS (
-           SELECT lower(wecom_user_id) AS member, count(*) AS used, min(last_attempt_at) AS oldest
-             FROM message_recipients
-            WHERE lower(wecom_user_id) = ANY($3::text[]) AND status IN ('sending', 'delivered')
-              AND last_attempt_at > $4
-            GROUP BY 1
-         ), ranked AS (
-           SELECT c.id, COALESCE(u.oldest, $5) AS oldest,
-                  COALESCE(u.used, 0) + row_number() OVER (PARTITION BY c.member ORDER BY c.n) AS nth
-             FROM cand c LEFT JOIN used u ON u.member = c.member
-         )
-         UPDATE message_recipients r
-            SET status = CASE WHEN k.nth <= $6 THEN 'sending' ELSE 'rate_limited' END,
-                last_attempt_at = CASE WHEN k.nth <= $6 THEN $5 ELSE r.last_attempt_at END,
-                not_before = CASE WHEN k.nth <= $6 THEN NULL
-                                  ELSE k.oldest + make_interval(secs => $7) END
-           FROM ranked k
-          WHERE r.id = k.id
-          RETURNING r.id, r.status`,
+             SELECT id, member, n FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS c(id, member, n)
+           ), used AS (
+             SELECT lower(wecom_user_id) AS member, count(*) AS used, min(last_attempt_at) AS oldest
+               FROM message_recipients
+              WHERE lower(wecom_user_id) = ANY($3::text[]) AND status IN ('sending', 'delivered')
+                AND last_attempt_at > $4
+              GROUP BY 1
+           ), ranked AS (
+             SELECT c.id, COALESCE(u.oldest, $5) AS oldest,
+                    COALESCE(u.used, 0) + row_number() OVER (PARTITION BY c.member ORDER BY c.n) AS nth
+               FROM cand c LEFT JOIN used u ON u.member = c.member
+           )
+           UPDATE message_recipients r
+              SET status = CASE WHEN k.nth <= $6 THEN 'sending' ELSE 'rate_limited' END,
+                  last_attempt_at = CASE WHEN k.nth <= $6 THEN $5 ELSE r.last_attempt_at END,
+                  not_before = CASE WHEN k.nth <= $6 THEN NULL
+                                    ELSE k.oldest + make_interval(secs => $7) END
+             FROM ranked k
+            WHERE r.id = k.id
+            RETURNING r.id, r.status`,
           [
             candidates.map((r) => r.id),
             members,
@@ -383,15 +469,69 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       const sending = new Set(
         decided.filter((d) => d.status === 'sending').map((d) => String(d.id)),
       );
-      for (const r of candidates) if (sending.has(r.id)) plans.get(r.messageId)?.fresh.push(r);
-      return plans;
+      const fresh = new Map<string, PlannedRecipient[]>();
+      for (const r of candidates) if (sending.has(r.id)) push(fresh, r.messageId, r);
+
+      // Messages with the same body share calls, whole messages up to 1000 recipients a call.
+      const sameBody = new Map<string, string[]>();
+      for (const id of fresh.keys()) {
+        const c = byId.get(id)!;
+        push(sameBody, `${c.agentId}\n${c.msgtype}\n${JSON.stringify(c.content)}`, id);
+      }
+      const keyed: { id: string; key: string }[] = [];
+      for (const group of sameBody.values()) {
+        let pack: PlannedRecipient[][] = [];
+        let size = 0;
+        const flush = () => {
+          if (pack.length > 1) {
+            const mine = pack.flat().sort((x, y) => compareIds(x.id, y.id));
+            const key = randomUUID();
+            for (const r of mine) keyed.push({ id: r.id, key });
+            calls.push({
+              body: byId.get(mine[0].messageId)!,
+              touser: ids(mine),
+              mine,
+              shared: true,
+            });
+          } else {
+            for (const rs of pack) {
+              for (const chunk of chunks(rs, MAX_TOUSER)) {
+                calls.push({
+                  body: byId.get(chunk[0].messageId)!,
+                  touser: ids(chunk),
+                  mine: chunk,
+                  shared: false,
+                });
+              }
+            }
+          }
+          pack = [];
+          size = 0;
+        };
+        for (const id of group) {
+          const rs = fresh.get(id)!;
+          if (size + rs.length > MAX_TOUSER) flush();
+          pack.push(rs);
+          size += rs.length;
+        }
+        flush();
+      }
+      if (keyed.length > 0) {
+        await tx.query(
+          `UPDATE message_recipients r SET send_key = k.key
+             FROM unnest($1::bigint[], $2::text[]) AS k(id, key)
+            WHERE r.id = k.id`,
+          [keyed.map((k) => k.id), keyed.map((k) => k.key)],
+        );
+      }
+      return calls;
     });
   }
 
   private applyResult(
     chunk: PlannedRecipient[],
     res: SendMessageResponse,
-    outcome: Map<string, RecipientOutcome>,
+    of: (r: PlannedRecipient) => Delivery,
     at: Date,
   ): void {
     const split = (s?: string) =>
@@ -410,7 +550,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
         : unlicensed.has(member)
           ? 'unlicensed'
           : 'delivered';
-      outcome.set(r.id, {
+      of(r).outcome.set(r.id, {
         status,
         wecomMsgid: res.msgid ?? null,
         responseCode: res.response_code ?? null,
@@ -565,6 +705,18 @@ export function retryDelayMs(attempts: number): number {
   return Math.min(300_000, 1000 * 2 ** Math.max(1, attempts));
 }
 
+function push<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+const ids = (rs: PlannedRecipient[]) => rs.map((r) => r.wecomUserId);
+
+function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 function* chunks<T>(items: T[], size: number): Generator<T[]> {
   for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
 }
@@ -573,13 +725,13 @@ function* chunks<T>(items: T[], size: number): Generator<T[]> {
  * WeCom wants task_id unique per app, so each chunk of recipients gets its own, derived from
  * the recipients so that a retry of the same chunk sends identical JSON (duplicate check).
  */
-function withChunkTaskId(message: Claimed, chunk: PlannedRecipient[]): Record<string, unknown> {
+function withChunkTaskId(message: Claimed, touser: string[]): Record<string, unknown> {
   const content = message.content;
   if (message.msgtype !== 'template_card' || typeof content.task_id !== 'string') return content;
   const digest = createHash('sha1')
     .update(
-      chunk
-        .map((r) => r.wecomUserId.toLowerCase())
+      touser
+        .map((u) => u.toLowerCase())
         .sort()
         .join('|'),
     )

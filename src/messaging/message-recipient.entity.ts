@@ -27,6 +27,7 @@ export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
 @Index('message_recipients_message_idx', { synchronize: false })
 @Index('message_recipients_pacing_idx', { synchronize: false })
 @Index('message_recipients_platform_idx', { synchronize: false })
+@Index('message_recipients_send_key_idx', { synchronize: false })
 @Check(
   'message_recipients_status_check',
   `status IN ('pending', 'sending', 'delivered', 'invalid_user', 'unlicensed', 'no_mapping', 'rate_limited', 'failed')`,
@@ -70,4 +71,8 @@ export class MessageRecipientEntity {
 
   @Column({ name: 'delivered_at', type: 'timestamptz', nullable: true })
   deliveredAt: Date | null;
+
+  /** Set when the recipient went out in a call shared with other messages' recipients. */
+  @Column({ name: 'send_key', type: 'text', nullable: true })
+  sendKey: string | null;
 }

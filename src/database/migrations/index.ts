@@ -2,6 +2,7 @@ import { WeComCredentials1763888400000 } from './1763888400000-WeComCredentials.
 import { Messaging1763892000000 } from './1763892000000-Messaging.js';
 import { Interviews1763895600000 } from './1763895600000-Interviews.js';
 import { WeComEvents1763899200000 } from './1763899200000-WeComEvents.js';
+import { MessageSendKey1763910000000 } from './1763910000000-MessageSendKey.js';
 import { AdminSettings1763920000000 } from './1763920000000-AdminSettings.js';
 
 // Every migration, in order. `npm run migration:generate -- Name` writes a new file here;
@@ -11,5 +12,6 @@ export const MIGRATIONS: Function[] = [
   Messaging1763892000000,
   Interviews1763895600000,
   WeComEvents1763899200000,
+  MessageSendKey1763910000000,
   AdminSettings1763920000000,
 ];

@@ -3,8 +3,10 @@ import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { In, type EntityManager } from 'typeorm';
 
+import { Clock } from '../common/clock.js';
 import { MessagingService } from '../messaging/messaging.service.js';
 import { UserMappingEntity, type Language } from '../user-mappings/user-mapping.entity.js';
+import { RuntimeSettings } from '../settings/runtime-settings.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
 import {
   InterviewNotificationComposer,
@@ -13,6 +15,7 @@ import {
 } from './interview-notification.composer.js';
 import type { InterviewParticipantEntity } from './interview-participant.entity.js';
 import type { InterviewReminderEntity } from './interview-reminder.entity.js';
+import { quietWindowEnd } from './interview-time.js';
 import type { InterviewEntity } from './interview.entity.js';
 
 type Participant = Pick<InterviewParticipantEntity, 'platformUserId' | 'role' | 'rsvp'>;
@@ -41,7 +44,23 @@ export class InterviewNotifier {
     private readonly messaging: MessagingService,
     private readonly composer: InterviewNotificationComposer,
     private readonly settings: WeComSettings,
+    private readonly runtime: RuntimeSettings,
+    private readonly clock: Clock,
   ) {}
+
+  /**
+   * Quiet hours (admin configuration): inside the window, a message waits for its end unless the
+   * interview itself starts before then. The interview's time zone stands for the recipients'
+   * (user mappings carry none).
+   */
+  private notBefore(iv: InterviewEntity): Date | undefined {
+    const end = quietWindowEnd(
+      this.clock.now(),
+      this.runtime.current().options.quietHours,
+      iv.timezone,
+    );
+    return end && iv.startsAt.getTime() >= end.getTime() ? end : undefined;
+  }
 
   async booked(
     em: EntityManager,
@@ -129,6 +148,7 @@ export class InterviewNotifier {
           kind: 'interview.responded',
           ...notice,
           to: [{ platformUserId: p.platformUserId }],
+          notBefore: this.notBefore(iv),
           idempotencyKey: `interview:${iv.id}:rsvp:${digest(who.platformUserId, who.rsvp, at, p.platformUserId)}`,
           interviewId: iv.id,
           createdBy: who.platformUserId,
@@ -166,6 +186,7 @@ export class InterviewNotifier {
           ...composed,
           to: to.map((p) => ({ platformUserId: p.platformUserId })),
           idempotencyKey: lang === 'zh' ? `reminder:${reminder.id}` : `reminder:${reminder.id}:en`,
+          notBefore: this.notBefore(iv),
           interviewId: iv.id,
         },
         em,
@@ -189,6 +210,7 @@ export class InterviewNotifier {
         ...composed,
         to: [{ platformUserId: p.platformUserId }],
         idempotencyKey: `interview:${iv.id}:${kind}:v${iv.version}:${p.platformUserId}`,
+        notBefore: this.notBefore(iv),
         interviewId: iv.id,
         createdBy: actor,
       },

@@ -35,3 +35,27 @@ export function localTime(at: Date, zone: string): string {
 export function localTimeWithZone(at: Date, zone: string): string {
   return `${localTime(at, zone)} (${zone})`;
 }
+
+const toMinutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+
+/**
+ * When `at` falls inside the daily quiet window (HH:MM to HH:MM, wall clock in `zone`; an end
+ * before the start means the next morning), the instant the window ends; otherwise null. Over a
+ * daylight-saving change the end can be off by the shift, which only moves a deferral by an hour.
+ */
+export function quietWindowEnd(
+  at: Date,
+  quiet: { start: string; end: string } | null,
+  zone: string,
+): Date | null {
+  if (!quiet) return null;
+  const start = toMinutes(quiet.start);
+  const end = toMinutes(quiet.end);
+  if (start === end) return null;
+  const now = toMinutes(localTime(at, zone).slice(11));
+  const inside = start < end ? now >= start && now < end : now >= start || now < end;
+  if (!inside) return null;
+  const minutesLeft = (end - now + 1440) % 1440;
+  const minuteStart = at.getTime() - (at.getTime() % 60_000);
+  return new Date(minuteStart + minutesLeft * 60_000);
+}

@@ -24,6 +24,8 @@ export interface SendRequest {
   idempotencyKey?: string;
   interviewId?: string;
   createdBy?: string;
+  /** Not delivered before this (quiet hours); now when absent or past. */
+  notBefore?: Date;
 }
 
 /**
@@ -86,7 +88,7 @@ export class MessagingService {
                                interview_id, status, next_attempt_at, created_by, created_at, updated_at)
          SELECT $1, $2, $3, $4, $5::jsonb, $6, $7,
                 CASE WHEN x.deliverable THEN 'queued' ELSE 'skipped' END,
-                CASE WHEN x.deliverable THEN $9::timestamptz END,
+                CASE WHEN x.deliverable THEN GREATEST($9::timestamptz, $12::timestamptz) END,
                 $8, $9, $9
            FROM (SELECT EXISTS (SELECT 1 FROM deduped WHERE wecom_user_id IS NOT NULL)
                           AS deliverable) AS x
@@ -112,6 +114,7 @@ export class MessagingService {
         now,
         request.to.map((r) => (isPlatform(r) ? r.platformUserId : null)),
         request.to.map((r) => (isPlatform(r) ? null : r.wecomUserId)),
+        request.notBefore ?? null,
       ],
     );
     const inserted = rows[0];
@@ -127,7 +130,10 @@ export class MessagingService {
       interviewId: request.interviewId ?? null,
       status: inserted.status,
       attempts: 0,
-      nextAttemptAt: inserted.status === 'queued' ? now : null,
+      nextAttemptAt:
+        inserted.status === 'queued'
+          ? new Date(Math.max(now.getTime(), request.notBefore?.getTime() ?? 0))
+          : null,
       leaseUntil: null,
       leasedBy: null,
       wecomMsgid: null,

@@ -202,6 +202,25 @@ describe('Admin configuration (e2e)', () => {
     expect(audit.text).not.toContain(OLD_SECRET);
   });
 
+  it('the default language applies to people mapped from then on', async () => {
+    await http()
+      .patch('/api/admin/config')
+      .auth(admin, { type: 'bearer' })
+      .send({ defaultLanguage: 'en' })
+      .expect(200);
+    const res = await http()
+      .post('/api/user-mappings')
+      .auth(admin, { type: 'bearer' })
+      .send({ platformUserId: 'u-new', wecomUserId: 'wangwu' })
+      .expect(201);
+    expect(res.body.language).toBe('en');
+    await http()
+      .patch('/api/admin/config')
+      .auth(admin, { type: 'bearer' })
+      .send({ defaultLanguage: 'zh' })
+      .expect(200);
+  });
+
   it('the same values again change nothing: no new version, no audit entry', async () => {
     const version = app.get(RuntimeSettings).current().version;
     const [{ n }] = await app.get(DataSource).query('SELECT count(*)::int AS n FROM config_audit');

@@ -12,6 +12,7 @@ import type { DataSource } from 'typeorm';
 import { decodeCursor, toPage, type Page } from '../common/cursor.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
+import { RuntimeSettings } from '../settings/runtime-settings.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
 import type {
   CreateUserMappingDto,
@@ -26,6 +27,7 @@ export class UserMappingsService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly client: WeComClient,
     private readonly settings: WeComSettings,
+    private readonly runtime: RuntimeSettings,
   ) {}
 
   async create(dto: CreateUserMappingDto, createdBy: string): Promise<UserMappingDto> {
@@ -43,7 +45,8 @@ export class UserMappingsService {
     wecomUserId: string,
     source: MappingSource,
     createdBy: string | null,
-    language: 'zh' | 'en' = 'zh',
+    /** The admin-configured default language when not given. */
+    language: 'zh' | 'en' = this.runtime.current().options.defaultLanguage,
   ): Promise<UserMappingDto> {
     const { corpId } = this.settings.credentials();
     const repo = this.dataSource.getRepository(UserMappingEntity);

@@ -93,7 +93,7 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
       this.registry,
       'interview-reminders',
       this.config.get('REMINDER_POLL_CRON', { infer: true }),
-      () => this.tick(),
+      () => this.poll(),
     );
   }
 
@@ -102,8 +102,11 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
     clearTimeout(this.timer);
   }
 
-  /** One run at a time per instance (poll and timer alike), then a timer for the next one. */
-  private async tick(): Promise<void> {
+  /**
+   * What the cron poll and the timer run: everything due now, then a timer for the next pending
+   * reminder. One at a time per instance.
+   */
+  async poll(): Promise<void> {
     if (this.running || this.stopped) return;
     this.running = true;
     try {
@@ -122,7 +125,7 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
     clearTimeout(this.timer);
     this.timer = setTimeout(
       () =>
-        void this.tick().catch((error: unknown) => {
+        void this.poll().catch((error: unknown) => {
           // A failing run waits for the next poll instead of retrying at once.
           this.logger.error(
             `reminder run failed: ${error instanceof Error ? error.message : String(error)}`,

@@ -56,6 +56,12 @@ describe('Rate limits and CORS (e2e)', () => {
     await http().get('/health').expect(200);
   });
 
+  it('counts requests with bad tokens against the address too (limited before the 401)', async () => {
+    // The address is over its 8 by now: a forged token gets 429, not a free 401.
+    const res = await http().get('/api/me').set('Authorization', 'Bearer forged.token.here');
+    expect(res.status).toBe(429);
+  });
+
   it('answers CORS preflights for the frontend origin only', async () => {
     const ok = await http()
       .options('/api/interviews')

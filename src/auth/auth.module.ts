@@ -4,16 +4,17 @@ import { APP_GUARD } from '@nestjs/core';
 import { AuthGuard } from './auth.guard.js';
 import { JwtVerifier } from './jwt-verifier.js';
 import { MeController } from './me.controller.js';
-import { RateLimitGuard } from './rate-limit.guard.js';
+import { AddressRateLimitGuard, UserRateLimitGuard } from './rate-limit.guard.js';
 
 @Global()
 @Module({
   controllers: [MeController],
-  // Order matters: the rate limit counts per user, so it runs after authentication.
+  // In this order: the address limit before authentication, the per-user one after it.
   providers: [
     JwtVerifier,
+    { provide: APP_GUARD, useClass: AddressRateLimitGuard },
     { provide: APP_GUARD, useClass: AuthGuard },
-    { provide: APP_GUARD, useClass: RateLimitGuard },
+    { provide: APP_GUARD, useClass: UserRateLimitGuard },
   ],
   exports: [JwtVerifier],
 })

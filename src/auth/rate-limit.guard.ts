@@ -29,29 +29,29 @@ interface Window {
 const MAX_KEYS = 100_000;
 
 /**
- * Fixed-window limits on every route: per client address, and per signed-in user (registered
- * after the AuthGuard, so `req.user` is the verified caller). Counters live in each instance's
- * memory, so N instances admit up to N times the limit.
+ * Fixed-window request limits, two of them: per client address (before authentication, so a
+ * flood of bad tokens is limited too) and per signed-in user (after it, `req.user` being the
+ * verified caller). Counters live in each instance's memory, so N instances admit up to N times
+ * the limit.
  *
  * Our own rather than @nestjs/throttler: that package is CommonJS requiring the ESM-only Nest 12,
  * which Node 20 runs but Jest's module runtime cannot load (require(esm) needs Node 24.9 there).
  */
-@Injectable()
-export class RateLimitGuard implements CanActivate {
+abstract class FixedWindowGuard implements CanActivate {
   private readonly windows = new Map<string, Window>();
-  private readonly ttlMs: number;
-  private readonly perUser: number;
-  private readonly perIp: number;
+  protected readonly ttlMs: number;
+  protected abstract readonly limit: number;
 
   constructor(
     private readonly reflector: Reflector,
     private readonly clock: Clock,
-    @Inject(ConfigService) config: AppConfigService,
+    protected readonly config: AppConfigService,
   ) {
     this.ttlMs = config.get('THROTTLE_TTL_S', { infer: true }) * 1000;
-    this.perUser = config.get('THROTTLE_LIMIT', { infer: true });
-    this.perIp = config.get('THROTTLE_IP_LIMIT', { infer: true }) ?? this.perUser * 4;
   }
+
+  /** The counter this request goes to; null for none. */
+  protected abstract keyOf(req: Request & { user?: AuthUser }): string | null;
 
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
@@ -60,23 +60,17 @@ export class RateLimitGuard implements CanActivate {
       context.getClass(),
     ]);
     if (skip) return true;
-    const req = context.switchToHttp().getRequest<Request & { user?: AuthUser }>();
-    const res = context.switchToHttp().getResponse<Response>();
+    const key = this.keyOf(context.switchToHttp().getRequest());
+    if (key === null) return true;
     const now = this.clock.nowMs();
-    const checks: [string, number][] = [[`ip:${req.ip ?? 'unknown'}`, this.perIp]];
-    if (req.user) checks.push([`user:${req.user.id}`, this.perUser]);
-    for (const [key, limit] of checks) {
-      const window = this.count(key, now);
-      if (window.count > limit) {
-        const retryAfter = Math.max(1, Math.ceil((window.startedAt + this.ttlMs - now) / 1000));
-        res.setHeader('Retry-After', String(retryAfter));
-        throw new HttpException(
-          `Too many requests; retry after ${retryAfter} s`,
-          HttpStatus.TOO_MANY_REQUESTS,
-        );
-      }
-    }
-    return true;
+    const window = this.count(key, now);
+    if (window.count <= this.limit) return true;
+    const retryAfter = Math.max(1, Math.ceil((window.startedAt + this.ttlMs - now) / 1000));
+    context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(retryAfter));
+    throw new HttpException(
+      `Too many requests; retry after ${retryAfter} s`,
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
   }
 
   private count(key: string, now: number): Window {
@@ -102,5 +96,37 @@ export class RateLimitGuard implements CanActivate {
         this.windows.delete(key);
       }
     }
+  }
+}
+
+/** THROTTLE_IP_LIMIT (default 4 × THROTTLE_LIMIT: an office shares one address). */
+@Injectable()
+export class AddressRateLimitGuard extends FixedWindowGuard {
+  protected readonly limit: number;
+
+  constructor(reflector: Reflector, clock: Clock, @Inject(ConfigService) config: AppConfigService) {
+    super(reflector, clock, config);
+    this.limit =
+      config.get('THROTTLE_IP_LIMIT', { infer: true }) ??
+      config.get('THROTTLE_LIMIT', { infer: true }) * 4;
+  }
+
+  protected keyOf(req: Request): string {
+    return `ip:${req.ip ?? 'unknown'}`;
+  }
+}
+
+/** THROTTLE_LIMIT per signed-in user; public routes have none. */
+@Injectable()
+export class UserRateLimitGuard extends FixedWindowGuard {
+  protected readonly limit: number;
+
+  constructor(reflector: Reflector, clock: Clock, @Inject(ConfigService) config: AppConfigService) {
+    super(reflector, clock, config);
+    this.limit = config.get('THROTTLE_LIMIT', { infer: true });
+  }
+
+  protected keyOf(req: Request & { user?: AuthUser }): string | null {
+    return req.user ? `user:${req.user.id}` : null;
   }
 }

@@ -10,7 +10,7 @@ import type { AppConfigService } from '../../config/app-config.js';
 import { WeComClient } from '../client/wecom.client.js';
 import { RuntimeSettings } from '../../settings/runtime-settings.js';
 import { SecretBox } from '../../settings/secret-box.js';
-import { credentialsChanged } from '../token/access-token.provider.js';
+import { AccessTokenProvider, credentialsChanged } from '../token/access-token.provider.js';
 import { SharedCredentialCache } from '../token/shared-credential-cache.js';
 import { WeComSettings } from '../wecom-settings.js';
 
@@ -35,7 +35,9 @@ export class JsapiTicketProvider implements OnModuleInit {
     @Inject(ConfigService) private readonly config: AppConfigService,
     box: SecretBox,
     runtime: RuntimeSettings,
+    tokens: AccessTokenProvider,
   ) {
+    const warmToken = () => tokens.getToken();
     const { corpId, agentId } = settings.credentials();
     this.marginSeconds = config.get('WECOM_TOKEN_REFRESH_MARGIN_S', { infer: true });
     this.corp = new SharedCredentialCache(
@@ -47,6 +49,7 @@ export class JsapiTicketProvider implements OnModuleInit {
         return { value: res.ticket, expiresInSeconds: res.expires_in };
       },
       box,
+      warmToken,
     );
     this.agent = new SharedCredentialCache(
       dataSource,
@@ -57,6 +60,7 @@ export class JsapiTicketProvider implements OnModuleInit {
         return { value: res.ticket, expiresInSeconds: res.expires_in };
       },
       box,
+      warmToken,
     );
     // New credentials: tickets of the old token are no longer ours to hand out.
     runtime.onChange((next, previous) => {

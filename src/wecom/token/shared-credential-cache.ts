@@ -39,6 +39,11 @@ export class SharedCredentialCache {
     /** Runs inside the refresh's locked transaction; `tx` is for reads that must see it. */
     private readonly fetch: (tx: EntityManager) => Promise<FetchedCredential>,
     private readonly box: SecretBox,
+    /**
+     * Runs before the refresh's transaction opens: what `fetch` needs from the database (the
+     * access token a ticket call uses) must be loaded outside it, as PGlite has one session.
+     */
+    private readonly prepare?: () => Promise<unknown>,
   ) {}
 
   /** Credentials changed (admin config): forget the cached value. */
@@ -103,6 +108,7 @@ export class SharedCredentialCache {
   private async load(marginSeconds: number): Promise<string> {
     const fresh = await this.read(this.dataSource, marginSeconds);
     if (fresh) return this.remember(fresh);
+    await this.prepare?.();
     return this.dataSource.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName()]);
       // Whoever held the lock before us may have refreshed it already.

@@ -94,6 +94,17 @@ export async function reminderScenario(): Promise<string> {
       await c.query('COMMIT');
     });
     log(`  moved into place in ${((performance.now() - moving) / 1000).toFixed(1)} s`);
+    log(
+      `3. reminders: ${DUE} due from ${new Date(first).toISOString()} over ${WINDOW_MS / 1000} s …`,
+    );
+
+    await waitFor(
+      async () => (await simStats()).delivered >= DUE,
+      LEAD_MS + WINDOW_MS + 120_000,
+      `${DUE} reminders delivered`,
+    );
+    await sleep(1000);
+    // Each reminder's due time and the one member it goes to, as the database holds them.
     const dueAt = new Map<string, number>();
     await withClient(db.url, async (c) => {
       const rows = await c.query<{ wecom: string; due: Date }>(
@@ -108,16 +119,6 @@ export async function reminderScenario(): Promise<string> {
       for (const r of rows.rows) dueAt.set(r.wecom, r.due.getTime());
     });
     if (dueAt.size !== DUE) throw new Error(`expected ${DUE} due reminders, set up ${dueAt.size}`);
-    log(
-      `3. reminders: ${DUE} due from ${new Date(first).toISOString()} over ${WINDOW_MS / 1000} s …`,
-    );
-
-    await waitFor(
-      async () => (await simStats()).delivered >= DUE,
-      LEAD_MS + WINDOW_MS + 120_000,
-      `${DUE} reminders delivered`,
-    );
-    await sleep(1000);
     const lags: number[] = [];
     await pool([...dueAt.keys()], 32, async (m) => {
       const at = await firstDelivery(m);

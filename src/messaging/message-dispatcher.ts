@@ -279,15 +279,26 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     const now = this.clock.now();
     const leaseUntil = new Date(now.getTime() + this.leaseMs);
     const result: unknown = await this.dataSource.query(
-      `UPDATE messages m
+      // The due messages of the same interviews come along (at most `limit` more), so that the
+      // identical cards of one interview are claimed together and can share a call.
+      `WITH picked AS (
+         SELECT id, interview_id FROM messages
+          WHERE status IN ('queued', 'sending') AND next_attempt_at <= $1
+          ORDER BY next_attempt_at
+          LIMIT $4
+          FOR UPDATE SKIP LOCKED
+       ), siblings AS (
+         SELECT id FROM messages
+          WHERE interview_id IN (SELECT interview_id FROM picked WHERE interview_id IS NOT NULL)
+            AND status IN ('queued', 'sending') AND next_attempt_at <= $1
+            AND id NOT IN (SELECT id FROM picked)
+          LIMIT $4
+          FOR UPDATE SKIP LOCKED
+       )
+       UPDATE messages m
           SET status = 'sending', lease_until = $2, next_attempt_at = $2, leased_by = $3,
               attempts = m.attempts + 1, updated_at = $1
-        WHERE m.id IN (
-          SELECT id FROM messages
-           WHERE status IN ('queued', 'sending') AND next_attempt_at <= $1
-           ORDER BY next_attempt_at
-           LIMIT $4
-           FOR UPDATE SKIP LOCKED)
+        WHERE m.id IN (SELECT id FROM picked UNION ALL SELECT id FROM siblings)
         RETURNING m.id, m.attempts, m.kind, m.msgtype, m.agent_id, m.content`,
       [now, leaseUntil, this.instanceId, limit],
     );

@@ -32,6 +32,12 @@ const PACING_WINDOW_MS = 60_000;
 export const MAX_ATTEMPTS = 8;
 /** A retried call must be identical to the first for WeCom's duplicate check to recognise it. */
 const DUPLICATE_CHECK_INTERVAL_S = 4 * 3600;
+/**
+ * Messages kept claimed per unit of concurrency by the kick loop: enough that the next batch is
+ * claimed and reserved while calls are out, and that calls shared by several messages still
+ * fill the twice-the-concurrency calls in flight.
+ */
+const CLAIMED_PER_SLOT = 16;
 /** Most outcomes saved by one statement. */
 const SAVE_BATCH = 500;
 
@@ -210,13 +216,13 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   /**
-   * Keeps up to four times the concurrency claimed, so the next batch is claimed and reserved
-   * while the current one is on the wire; the calls themselves stay at twice the concurrency.
+   * Keeps up to CLAIMED_PER_SLOT times the concurrency claimed; the calls themselves stay at
+   * twice the concurrency.
    */
   private async pump(): Promise<void> {
     while (!this.stopped) {
-      const free = this.concurrency * 4 - this.running;
-      if (free < Math.max(1, this.concurrency)) {
+      const free = this.concurrency * CLAIMED_PER_SLOT - this.running;
+      if (free < this.concurrency * 2) {
         await Promise.race([...this.inFlight]);
         continue;
       }

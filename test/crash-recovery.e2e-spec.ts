@@ -69,6 +69,8 @@ describeWithServer('An instance killed with SIGKILL mid-delivery (PostgreSQL ser
       DISPATCHER_LEASE_S: '5',
       DISPATCHER_POLL_MS: '200',
       NODE_ENV: 'test',
+      // 2000 messages posted with one token: the per-user rate limit is not under test here.
+      THROTTLE_LIMIT: '1000000',
     };
     const health = () =>
       fetch(`http://127.0.0.1:${port}/health`)

@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import request from 'supertest';
 import { DataSource } from 'typeorm';
 
 import { ManualClock } from '../src/common/clock.js';
@@ -6,7 +7,7 @@ import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import type { MessagingService } from '../src/messaging/messaging.service.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
-import { createTestApp, simulatorEnv } from './support/test-app.js';
+import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 /** Messages with the same body, claimed together, share one WeCom call. */
@@ -24,7 +25,12 @@ describe('Shared calls (e2e)', () => {
     clock = new ManualClock(new Date('2026-11-23T10:00:00Z'));
     sim = new WeComSimulator({ now: () => clock.nowMs() });
     await sim.start();
-    sim.addUsers(['s1', 's2', 's3', 'r1', 'r2', 'r3'].map((userid) => ({ userid, name: userid })));
+    sim.addUsers(
+      ['s1', 's2', 's3', 'r1', 'r2', 'r3', 't1', 't2', 't3'].map((userid) => ({
+        userid,
+        name: userid,
+      })),
+    );
     app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { clock });
     app.get(WeComClient).backoff = { maxRetries: 0, baseDelayMs: 5, maxDelayMs: 10 };
     dispatcher = app.get(MessageDispatcher);
@@ -91,6 +97,24 @@ describe('Shared calls (e2e)', () => {
       [ids],
     );
     expect(msgids).toHaveLength(1);
+  });
+
+  it('recalls one of a shared call only with includeShared, and then marks them all', async () => {
+    const ids = await queue('recall', ['t1', 't2', 't3']);
+    await dispatcher.drain();
+    const admin = await tokenFor('admin-1', 'admin');
+    const recall = (query = '') =>
+      request(app.getHttpServer())
+        .post(`/api/messages/${ids[0]}/recall${query}`)
+        .auth(admin, { type: 'bearer' });
+    const refused = await recall().expect(409);
+    expect(refused.body.sharedWith).toEqual(expect.arrayContaining([ids[1], ids[2]]));
+    expect(await statuses(ids)).toEqual(['sent', 'sent', 'sent']);
+
+    const done = await recall('?includeShared=true').expect(200);
+    expect(done.body.status).toBe('recalled');
+    expect(await statuses(ids)).toEqual(['recalled', 'recalled', 'recalled']);
+    expect(sim.messagesFor('t2').at(-1)?.recalled).toBe(true);
   });
 
   it('resends a shared call whose outcome was lost as the same JSON, even claimed apart', async () => {

@@ -5,7 +5,7 @@ import {
   NotFoundException,
 } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import { In, type DataSource } from 'typeorm';
 
 import { Clock } from '../common/clock.js';
 import { decodeCursor, toPage, type Page } from '../common/cursor.js';
@@ -92,7 +92,11 @@ export class MessageHistoryService {
     return this.get(id);
   }
 
-  async recall(id: string): Promise<MessageDto> {
+  /**
+   * One recall per WeCom msgid. A msgid shared with other messages (one call carried identical
+   * content for several) recalls those too: only with `includeShared`, and they are marked too.
+   */
+  async recall(id: string, includeShared = false): Promise<MessageDto> {
     const message = await this.find(id);
     if (message.status !== 'sent' && message.status !== 'partially_sent') {
       throw new ConflictException(
@@ -106,6 +110,18 @@ export class MessageHistoryService {
       `SELECT DISTINCT wecom_msgid FROM message_recipients WHERE message_id = $1 AND wecom_msgid IS NOT NULL`,
       [id],
     );
+    const shared: { message_id: string }[] = await this.dataSource.query(
+      `SELECT DISTINCT message_id FROM message_recipients
+        WHERE wecom_msgid = ANY($1::text[]) AND message_id <> $2`,
+      [msgids.map((m) => m.wecom_msgid), id],
+    );
+    const siblings = shared.map((s) => s.message_id);
+    if (siblings.length > 0 && !includeShared) {
+      throw new ConflictException({
+        message: `this message went out in one WeCom call with ${siblings.length} other message(s); recalling it recalls them too: repeat with ?includeShared=true`,
+        sharedWith: siblings,
+      });
+    }
     try {
       for (const { wecom_msgid } of msgids) await this.client.recallMessage(wecom_msgid);
     } catch (error) {
@@ -119,7 +135,7 @@ export class MessageHistoryService {
     }
     await this.dataSource
       .getRepository(MessageEntity)
-      .update({ id }, { status: 'recalled', updatedAt: this.clock.now() });
+      .update({ id: In([id, ...siblings]) }, { status: 'recalled', updatedAt: this.clock.now() });
     return this.get(id);
   }
 

@@ -5,6 +5,7 @@ import {
   Get,
   HttpCode,
   Param,
+  ParseBoolPipe,
   ParseUUIDPipe,
   Post,
   Query,
@@ -15,6 +16,7 @@ import {
   ApiBearerAuth,
   ApiOkResponse,
   ApiOperation,
+  ApiQuery,
   ApiTags,
 } from '@nestjs/swagger';
 
@@ -98,8 +100,17 @@ export class MessagesController {
 
   @Post(':id/recall')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Recall a message sent in the last 24 hours' })
-  recall(@Param('id', ParseUUIDPipe) id: string): Promise<MessageDto> {
-    return this.history.recall(id);
+  @ApiOperation({
+    summary: 'Recall a message sent in the last 24 hours',
+    description:
+      'Messages with the same content may have gone out in one WeCom call; recalling one of them ' +
+      'recalls them all, so that needs ?includeShared=true (409 otherwise, naming them).',
+  })
+  @ApiQuery({ name: 'includeShared', required: false, enum: ['true', 'false'] })
+  recall(
+    @Param('id', ParseUUIDPipe) id: string,
+    @Query('includeShared', new ParseBoolPipe({ optional: true })) includeShared?: boolean,
+  ): Promise<MessageDto> {
+    return this.history.recall(id, includeShared ?? false);
   }
 }

@@ -1,4 +1,6 @@
-import { Global, Module } from '@nestjs/common';
+import type { EventEmitter } from 'node:events';
+
+import { Global, Logger, Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ModuleRef } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -8,6 +10,28 @@ import type { AppConfigService } from '../config/app-config.js';
 import { DatabaseEngine } from './database-engine.js';
 import { buildDataSourceOptions } from './database.options.js';
 import { runMigrationsLocked } from './migration-runner.js';
+
+/**
+ * A pg client emits 'error' when the server ends its session (a restart, a failover,
+ * pg_terminate_backend). The pool listens while a client is idle and TypeORM while a query
+ * runner holds it, but not in between (a client released with an error, still closing): an
+ * 'error' there, with no listener, would end the process. Every client gets a listener of its
+ * own for its whole life; the query that was running still fails and is retried by its caller.
+ */
+function guardClientErrors(dataSource: DataSource): void {
+  const pool = (dataSource.driver as { master?: PgPool }).master;
+  if (!pool) return;
+  const logger = new Logger('Database');
+  const guard = (client: EventEmitter) => {
+    client.on('error', (error: Error) => logger.warn(`a database session ended: ${error.message}`));
+  };
+  pool.on('connect', guard);
+  for (const client of pool._clients ?? []) guard(client);
+}
+
+interface PgPool extends EventEmitter {
+  _clients?: EventEmitter[];
+}
 
 @Global()
 @Module({
@@ -39,6 +63,7 @@ class DatabaseEngineModule {}
       // Migrations run before any provider can touch the schema.
       dataSourceFactory: async (options) => {
         const dataSource = await new DataSource(options!).initialize();
+        guardClientErrors(dataSource);
         await runMigrationsLocked(dataSource);
         return dataSource;
       },

@@ -7,6 +7,7 @@ import { buildDataSourceOptions } from '../src/database/database.options.js';
 import { localTimeWithZone } from '../src/interviews/interview-time.js';
 import { DUE_REMINDERS_SQL, ReminderScheduler } from '../src/interviews/reminder.scheduler.js';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
+import { MetricsService } from '../src/metrics/metrics.service.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import type { DeliveredMessage } from '../src/wecom/simulator/message-log.js';
 import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
@@ -105,6 +106,18 @@ describe('Interviews (e2e)', () => {
       const json = JSON.stringify(m.body);
       return json.includes(of.roomUrl) || json.includes(of.title);
     }) as (DeliveredMessage & { body: Body })[];
+
+  /** The reminder lag histogram's count and sum (seconds) as /metrics would show them. */
+  async function reminderLag(): Promise<{ count: number; sum: number }> {
+    const metric = await app.get(MetricsService).reminderLag.get();
+    const value = (suffix: string) =>
+      metric.values.find((v) => v.metricName === `smbw_reminder_lag_seconds_${suffix}`)?.value ?? 0;
+    return { count: value('count'), sum: value('sum') };
+  }
+
+  async function waitFor(check: () => Promise<boolean>): Promise<void> {
+    for (let i = 0; i < 100 && !(await check()); i++) await new Promise((r) => setTimeout(r, 20));
+  }
 
   /** Delivers everything queued, twice over: a second pass must find nothing to send. */
   async function deliver(): Promise<void> {
@@ -445,7 +458,13 @@ describe('Interviews (e2e)', () => {
       clock.set(new Date(due));
       expect((await reminders.runOnce()).sent).toBeGreaterThanOrEqual(1);
       expect(await reminders.runOnce()).toEqual({ sent: 0, missed: 0, canceled: 0 });
+      const lagBefore = await reminderLag();
+      clock.advance(3000); // delivered 3 s after it fell due
       await deliver();
+      await waitFor(async () => (await reminderLag()).count > lagBefore.count);
+      const lag = await reminderLag();
+      expect(lag.count - lagBefore.count).toBe(1);
+      expect(lag.sum - lagBefore.sum).toBeCloseTo(3, 1);
       for (const userid of [...Object.values(INTERVIEWERS), 'zhaoliu']) {
         const got = cards(userid);
         expect(got).toHaveLength(1);

@@ -714,8 +714,32 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       }
     }
     if (wakeIn < this.pollMs) setTimeout(() => this.kick(), Math.max(0, wakeIn)).unref();
+    const reminders = results
+      .filter(({ message }) => REMINDER_KINDS.has(message.kind))
+      .map(({ message }) => message.id)
+      .filter((id) => ['sent', 'partially_sent'].includes(saved.get(id)?.status ?? ''));
+    if (reminders.length > 0) {
+      this.observeReminderLag(reminders, now).catch((error: unknown) => {
+        this.logger.warn(`reminder lag not recorded: ${String(error)}`);
+      });
+    }
+  }
+
+  /** Sent time minus due time, for the reminders whose message just went out. */
+  private async observeReminderLag(messageIds: string[], sentAt: Date): Promise<void> {
+    const rows: { due_at: Date }[] = await this.dataSource.query(
+      'SELECT due_at FROM interview_reminders WHERE message_id = ANY($1::uuid[])',
+      [messageIds],
+    );
+    for (const { due_at } of rows) {
+      this.metrics.reminderLag.observe(
+        Math.max(0, (sentAt.getTime() - new Date(due_at).getTime()) / 1000),
+      );
+    }
   }
 }
+
+const REMINDER_KINDS = new Set(['interview.reminder', 'interview.feedback']);
 
 /** Between claims: 2 s, 4 s, 8 s … capped at 5 minutes. */
 export function retryDelayMs(attempts: number): number {

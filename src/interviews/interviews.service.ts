@@ -121,25 +121,10 @@ export class InterviewsService {
     return toPage(rows, query.limit, toInterviewDto);
   }
 
-  /** The three reads run side by side; who may see it is decided from the participants read. */
   async get(id: string, user: AuthUser): Promise<InterviewDetailsDto> {
     const em = this.dataSource.manager;
-    const [iv, participants, reminders] = await Promise.all([
-      em.findOneBy(InterviewEntity, { id }),
-      this.participantsOf(em, id),
-      em.find(InterviewReminderEntity, { where: { interviewId: id }, order: { dueAt: 'ASC' } }),
-    ]);
-    const allowed =
-      iv &&
-      (seesEverything(user) ||
-        participants.some((p) => p.platformUserId === user.id && p.role !== 'candidate'));
-    // Same answer whether it does not exist or is not theirs, as in visible().
-    if (!iv || !allowed) throw new NotFoundException('Interview not found');
-    return {
-      interview: toInterviewDto(iv),
-      participants: participants.map(toParticipantDto),
-      reminders: reminders.map(toReminderDto),
-    };
+    const iv = await this.visible(em, id, user);
+    return this.details(em, iv, await this.participantsOf(em, id));
   }
 
   async messages(id: string, user: AuthUser): Promise<MessageDto[]> {

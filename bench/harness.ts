@@ -56,8 +56,9 @@ export function startProcess(
   script: string,
   args: string[],
   env: Record<string, string>,
+  nodeArgs: string[] = [],
 ): ChildProcess {
-  const proc = spawn(process.execPath, [script, ...args], {
+  const proc = spawn(process.execPath, [...nodeArgs, script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -88,7 +89,9 @@ export function peakRssMb(pid: number | undefined): number {
 }
 
 export async function startService(env: Record<string, string>, port: number): Promise<Service> {
-  const proc = startProcess('dist/src/main.js', [], { ...env, PORT: String(port) });
+  // e.g. BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service.
+  const nodeArgs = process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const proc = startProcess('dist/src/main.js', [], { ...env, PORT: String(port) }, nodeArgs);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     async () => {

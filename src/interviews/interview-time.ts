@@ -12,8 +12,7 @@ export function isTimeZone(zone: string): boolean {
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
-/** `2026-11-24 10:00`, the wall-clock time in `zone`. */
-export function localTime(at: Date, zone: string): string {
+function formatter(zone: string): Intl.DateTimeFormat {
   let f = formatters.get(zone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-CA', {
@@ -27,8 +26,45 @@ export function localTime(at: Date, zone: string): string {
     });
     formatters.set(zone, f);
   }
-  const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
+  return f;
+}
+
+/**
+ * A zone's UTC offset, by quarter hour: offsets change only at transitions, and every real
+ * transition falls on a quarter hour of UTC. Intl's formatToParts is the slow part of a list
+ * page (one call per interview); this asks it once per zone and quarter hour.
+ */
+const OFFSET_SLOT_MS = 15 * 60_000;
+const offsets = new Map<string, number>();
+
+function offsetMs(at: Date, zone: string): number {
+  const slot = Math.floor(at.getTime() / OFFSET_SLOT_MS);
+  const key = `${zone}|${slot}`;
+  let offset = offsets.get(key);
+  if (offset === undefined) {
+    const probe = new Date(slot * OFFSET_SLOT_MS);
+    const p = Object.fromEntries(
+      formatter(zone)
+        .formatToParts(probe)
+        .map((x) => [x.type, x.value]),
+    );
+    const wall = Date.UTC(+p.year!, +p.month! - 1, +p.day!, +p.hour!, +p.minute!);
+    offset = wall - probe.getTime();
+    if (offsets.size > 50_000) offsets.clear();
+    offsets.set(key, offset);
+  }
+  return offset;
+}
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** `2026-11-24 10:00`, the wall-clock time in `zone`. */
+export function localTime(at: Date, zone: string): string {
+  const wall = new Date(at.getTime() + offsetMs(at, zone));
+  return (
+    `${wall.getUTCFullYear()}-${pad(wall.getUTCMonth() + 1)}-${pad(wall.getUTCDate())} ` +
+    `${pad(wall.getUTCHours())}:${pad(wall.getUTCMinutes())}`
+  );
 }
 
 /** `2026-11-24 10:00 (Asia/Shanghai)`: what people read in a message. */

@@ -185,7 +185,7 @@ describe(WeComCallbackCrypto.name, () => {
 
     it('rejects a flipped signature character', () => {
       const req = request(EVENT_XML);
-      const msgSignature = (req.msgSignature[5] === '0' ? '1' : '0') + req.msgSignature.slice(1);
+      const msgSignature = (req.msgSignature[0] === '0' ? '1' : '0') + req.msgSignature.slice(1);
       expect(reasonOf(() => sut.decryptRequest({ ...req, msgSignature }))).toBe('bad_signature');
     });
 

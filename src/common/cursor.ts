@@ -1,4 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
+import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 
 /** Keyset pagination over (created_at, id), newest first; the cursor is opaque to callers. */
 export interface Cursor {
@@ -31,4 +32,29 @@ export function toPage<R extends Cursor, T>(rows: R[], limit: number, map: (r: R
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
   return { items: items.map(map), nextCursor: more && last ? encodeCursor(last) : null };
+}
+
+/**
+ * One page, newest first, of what `qb` selects (filters already applied): its alias must have
+ * `created_at` and `id` columns. Fetches limit + 1 rows to learn whether another page exists.
+ */
+export async function pageNewestFirst<E extends Cursor & ObjectLiteral, T>(
+  qb: SelectQueryBuilder<E>,
+  query: { cursor?: string; limit: number },
+  map: (row: E) => T,
+): Promise<Page<T>> {
+  const a = qb.alias;
+  const cursor = decodeCursor(query.cursor);
+  if (cursor) {
+    qb.andWhere(`(${a}.created_at, ${a}.id) < (:cursorAt, :cursorId)`, {
+      cursorAt: cursor.createdAt,
+      cursorId: cursor.id,
+    });
+  }
+  const rows = await qb
+    .orderBy(`${a}.created_at`, 'DESC')
+    .addOrderBy(`${a}.id`, 'DESC')
+    .take(query.limit + 1)
+    .getMany();
+  return toPage(rows, query.limit, map);
 }

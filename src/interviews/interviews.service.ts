@@ -11,7 +11,7 @@ import { Not, type DataSource, type EntityManager } from 'typeorm';
 import type { AuthUser } from '../auth/roles.js';
 import { Clock } from '../common/clock.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
-import { decodeCursor, toPage, type Page } from '../common/cursor.js';
+import { pageNewestFirst, type Page } from '../common/cursor.js';
 import type { MessageDto } from '../messaging/dto/send-message.dto.js';
 import { toMessageDto } from '../messaging/message-history.service.js';
 import { MessageEntity } from '../messaging/message.entity.js';
@@ -110,15 +110,7 @@ export class InterviewsService {
     if (query.from) qb.andWhere('i.starts_at >= :from', { from: query.from });
     if (query.to) qb.andWhere('i.starts_at < :to', { to: query.to });
     if (query.status) qb.andWhere('i.status = :status', { status: query.status });
-    const cursor = decodeCursor(query.cursor);
-    if (cursor)
-      qb.andWhere('(i.created_at, i.id) < (:at, :cid)', { at: cursor.createdAt, cid: cursor.id });
-    const rows = await qb
-      .orderBy('i.created_at', 'DESC')
-      .addOrderBy('i.id', 'DESC')
-      .take(query.limit + 1)
-      .getMany();
-    return toPage(rows, query.limit, toInterviewDto);
+    return pageNewestFirst(qb, query, toInterviewDto);
   }
 
   async get(id: string, user: AuthUser): Promise<InterviewDetailsDto> {

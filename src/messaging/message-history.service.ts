@@ -8,7 +8,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { In, type DataSource } from 'typeorm';
 
 import { Clock } from '../common/clock.js';
-import { decodeCursor, toPage, type Page } from '../common/cursor.js';
+import { pageNewestFirst, type Page } from '../common/cursor.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
 import type { ListMessagesQueryDto, MessageDto } from './dto/send-message.dto.js';
@@ -41,15 +41,7 @@ export class MessageHistoryService {
         { rcpt: query.recipient },
       );
     }
-    const cursor = decodeCursor(query.cursor);
-    if (cursor)
-      qb.andWhere('(m.created_at, m.id) < (:at, :cid)', { at: cursor.createdAt, cid: cursor.id });
-    const rows = await qb
-      .orderBy('m.created_at', 'DESC')
-      .addOrderBy('m.id', 'DESC')
-      .take(query.limit + 1)
-      .getMany();
-    return toPage(rows, query.limit, (m) => toMessageDto(m));
+    return pageNewestFirst(qb, query, (m) => toMessageDto(m));
   }
 
   async get(id: string): Promise<MessageDto> {

@@ -9,7 +9,7 @@ import {
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 
-import { decodeCursor, toPage, type Page } from '../common/cursor.js';
+import { pageNewestFirst, type Page } from '../common/cursor.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
@@ -97,15 +97,7 @@ export class UserMappingsService {
     if (query.wecomUserId)
       qb.andWhere('lower(m.wecom_user_id) = lower(:w)', { w: query.wecomUserId });
     if (query.source) qb.andWhere('m.source = :s', { s: query.source });
-    const cursor = decodeCursor(query.cursor);
-    if (cursor)
-      qb.andWhere('(m.created_at, m.id) < (:at, :id)', { at: cursor.createdAt, id: cursor.id });
-    const rows = await qb
-      .orderBy('m.created_at', 'DESC')
-      .addOrderBy('m.id', 'DESC')
-      .take(query.limit + 1)
-      .getMany();
-    return toPage(rows, query.limit, toDto);
+    return pageNewestFirst(qb, query, toDto);
   }
 
   async get(id: string): Promise<UserMappingDto> {

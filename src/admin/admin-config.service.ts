@@ -218,26 +218,28 @@ function mask(value: string | null): SecretView {
   return value ? { set: true, last4: value.slice(-4) } : { set: false, last4: null };
 }
 
+/** The input over the configuration in force: an absent field keeps its value, null clears. */
 function merge(
   current: EffectiveSettings,
   input: UpdateAdminConfigDto | PatchAdminConfigDto,
 ): EditableSettings {
-  const pick = <K extends keyof typeof input>(key: K, fallback: NonNullable<unknown> | null) =>
-    input[key] === undefined ? fallback : input[key];
-  const quietHours = input.quietHours === undefined ? current.options.quietHours : input.quietHours;
+  const given = <T>(value: T | undefined, fallback: T): T =>
+    value === undefined ? fallback : value;
+  const quietHours = given(input.quietHours, current.options.quietHours);
   return {
-    corpId: pick('corpId', current.corpId) as string,
-    agentId: pick('agentId', current.agentId) as number,
-    corpSecret: pick('corpSecret', current.corpSecret) as string,
-    callbackToken: pick('callbackToken', current.callbackToken) as string | null,
-    callbackAesKey: pick('callbackAesKey', current.callbackAesKey) as string | null,
+    corpId: given(input.corpId, current.corpId),
+    agentId: given(input.agentId, current.agentId),
+    corpSecret: given(input.corpSecret, current.corpSecret),
+    callbackToken: given(input.callbackToken, current.callbackToken),
+    callbackAesKey: given(input.callbackAesKey, current.callbackAesKey),
     options: {
       reminderLeadTimesMin: [
-        ...((pick('reminderLeadTimesMin', current.options.reminderLeadTimesMin) as number[]) ?? []),
+        ...given(input.reminderLeadTimesMin, current.options.reminderLeadTimesMin),
       ].sort((a, b) => a - b),
-      feedbackNudgeMin: pick('feedbackNudgeMin', current.options.feedbackNudgeMin) as number,
+      feedbackNudgeMin: given(input.feedbackNudgeMin, current.options.feedbackNudgeMin),
+      // A plain object: it is stored as JSON and compared as JSON.
       quietHours: quietHours ? { start: quietHours.start, end: quietHours.end } : null,
-      defaultLanguage: pick('defaultLanguage', current.options.defaultLanguage) as 'zh' | 'en',
+      defaultLanguage: given(input.defaultLanguage, current.options.defaultLanguage),
     },
   };
 }

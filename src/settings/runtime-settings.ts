@@ -45,9 +45,7 @@ export interface AuditEntry {
 const SEED_LOCK = 'app_settings:seed';
 
 /** The environment's values: the defaults of a first start. */
-export function settingsFromEnv(config: AppConfigService): Omit<EditableSettings, never> & {
-  sandbox: boolean;
-} {
+export function settingsFromEnv(config: AppConfigService): EditableSettings & { sandbox: boolean } {
   const sandbox = isSandbox(config);
   const leadTimes = config
     .get('REMINDER_LEAD_TIMES_MIN', { infer: true })

@@ -217,7 +217,8 @@ export class RuntimeSettings implements OnApplicationShutdown {
       }
       const changes: Partial<AppSettingsEntity> = {};
       const fields: string[] = [];
-      if (existing.sandbox !== seed.sandbox) {
+      const reseeded = existing.sandbox !== seed.sandbox;
+      if (reseeded) {
         // Stored simulator credentials are no use against WeCom, nor real ones in the sandbox.
         const sealed = this.seal(seed);
         Object.assign(changes, {
@@ -244,7 +245,7 @@ export class RuntimeSettings implements OnApplicationShutdown {
       const version = String(Number(existing.version) + 1);
       Object.assign(existing, changes, { version, updatedAt: now, updatedBy: 'system' });
       await repo.save(existing);
-      const action = existing.sandbox !== seed.sandbox ? 'seed' : 'reseal';
+      const action = reseeded ? 'seed' : 'reseal';
       await this.audit(tx, { actor: 'system', action, fields, outcome: 'applied' }, version);
       return existing;
     });

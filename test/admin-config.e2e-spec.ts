@@ -351,3 +351,57 @@ describeWithServer('Admin configuration across instances (e2e, PostgreSQL)', () 
     }
   });
 });
+
+describe('Encryption key rotation (e2e)', () => {
+  let db: TestDatabase;
+  let sim: WeComSimulator;
+  const K1 = `k1:${Buffer.alloc(32, 1).toString('base64')}`;
+  const K2 = `k2:${Buffer.alloc(32, 2).toString('base64')}`;
+  const K3 = `k3:${Buffer.alloc(32, 3).toString('base64')}`;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    sim = new WeComSimulator({ corpSecret: OLD_SECRET });
+    await sim.start();
+  });
+
+  afterAll(async () => {
+    await sim?.stop();
+    await db?.drop();
+  });
+
+  it('re-seals the stored secrets with the new key at start, and audits it', async () => {
+    const first = await createTestApp(appEnv(db, sim, { APP_ENCRYPTION_KEY: K1 }));
+    await first.close();
+
+    const second = await createTestApp(
+      appEnv(db, sim, { APP_ENCRYPTION_KEY: K2, APP_ENCRYPTION_OLD_KEYS: K1 }),
+    );
+    try {
+      const [row] = await second.get(DataSource).query('SELECT secrets FROM app_settings');
+      const sealed = Object.values((row as { secrets: Record<string, string> }).secrets);
+      expect(sealed).toHaveLength(3);
+      for (const value of sealed) expect(value).toMatch(/^v1:k2:/);
+      const [audit] = await second
+        .get(DataSource)
+        .query('SELECT actor, action, fields FROM config_audit ORDER BY id DESC LIMIT 1');
+      expect(audit).toEqual({
+        actor: 'system',
+        action: 'reseal',
+        fields: ['corpSecret', 'callbackToken', 'callbackAesKey'],
+      });
+      expect(second.get(RuntimeSettings).current().corpSecret).toBe(OLD_SECRET);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('refuses to start without the key that sealed them, naming the key id only', async () => {
+    const error = await createTestApp(appEnv(db, sim, { APP_ENCRYPTION_KEY: K3 })).catch(
+      (e: unknown) => e as Error,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/sealed with key "k2"/);
+    expect((error as Error).message).not.toContain(K2.slice(3));
+  });
+});

@@ -7,17 +7,14 @@ import {
   type OnModuleDestroy,
   type OnModuleInit,
 } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
 
-import { UserMappingEntity } from '../user-mappings/user-mapping.entity.js';
+import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import { WeComCardUpdater } from '../wecom/callback/wecom-card-updater.js';
 import {
   parseRsvpEventKey,
   WeComEventHandlers,
   type WeComCallbackEvent,
 } from '../wecom/callback/wecom-event-handlers.js';
-import { WeComSettings } from '../wecom/wecom-settings.js';
 import { InterviewNotificationComposer } from './interview-notification.composer.js';
 import { InterviewsService } from './interviews.service.js';
 
@@ -37,8 +34,7 @@ export class InterviewCardActions implements OnModuleInit, OnModuleDestroy {
     private readonly interviews: InterviewsService,
     private readonly cards: WeComCardUpdater,
     private readonly composer: InterviewNotificationComposer,
-    private readonly settings: WeComSettings,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly mappings: UserMappingsService,
   ) {}
 
   onModuleInit(): void {
@@ -53,10 +49,7 @@ export class InterviewCardActions implements OnModuleInit, OnModuleDestroy {
   async onCardClick(event: WeComCallbackEvent): Promise<void> {
     const answer = parseRsvpEventKey(event.eventKey);
     if (!answer) return; // another card's button
-    const mapping = await this.dataSource.getRepository(UserMappingEntity).findOneBy({
-      corpId: this.settings.credentials().corpId,
-      wecomUserId: event.fromUser,
-    });
+    const mapping = await this.mappings.findByWecomUserId(event.fromUser);
     if (!mapping) {
       throw new Error(`WeCom member ${event.fromUser} has no platform user mapping`);
     }

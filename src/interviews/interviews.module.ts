@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 
 import { MessagingModule } from '../messaging/messaging.module.js';
+import { UserMappingsModule } from '../user-mappings/user-mappings.module.js';
 import { WeComModule } from '../wecom/wecom.module.js';
 import { InterviewCardActions } from './interview-card-actions.js';
 import { InterviewNotificationComposer } from './interview-notification.composer.js';
@@ -10,7 +11,7 @@ import { InterviewsService } from './interviews.service.js';
 import { ReminderScheduler } from './reminder.scheduler.js';
 
 @Module({
-  imports: [WeComModule, MessagingModule],
+  imports: [WeComModule, MessagingModule, UserMappingsModule],
   controllers: [InterviewsController],
   providers: [
     InterviewsService,

@@ -100,6 +100,12 @@ export class UserMappingsService {
     return pageNewestFirst(qb, query, toDto);
   }
 
+  /** The mapping of a WeCom member (userids compare case-insensitively, as WeCom's do), or null. */
+  async findByWecomUserId(wecomUserId: string): Promise<UserMappingDto | null> {
+    const [mapping] = (await this.list({ wecomUserId, limit: 1 })).items;
+    return mapping ?? null;
+  }
+
   async get(id: string): Promise<UserMappingDto> {
     return toDto(await this.find(id));
   }

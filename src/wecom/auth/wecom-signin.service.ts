@@ -95,7 +95,7 @@ export class WeComSignInService {
       throw new BadRequestException('WeCom did not send an authorisation code. Sign in again.');
     }
     const userid = await this.memberFor(code);
-    const [mapping] = (await this.mappings.list({ wecomUserId: userid, limit: 1 })).items;
+    const mapping = await this.mappings.findByWecomUserId(userid);
     if (!mapping) return this.unmapped(userid);
 
     const token = await this.jwt.sign(

@@ -3,13 +3,13 @@ import { type ArgumentMetadata, BadRequestException, type PipeTransform } from '
 /** Deeper than any body this API takes (a template card is about 6 levels). */
 export const MAX_INPUT_DEPTH = 32;
 
-const NUL = /\u0000/;
+const NUL = String.fromCharCode(0);
 // A high surrogate not followed by a low one, or a low one not preceded by a high one.
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Why `text` cannot be stored or sent, or undefined when it can. */
 function textProblem(text: string): string | undefined {
-  if (NUL.test(text)) return 'contains U+0000 (NUL), which text cannot hold';
+  if (text.includes(NUL)) return 'contains U+0000 (NUL), which text cannot hold';
   if (LONE_SURROGATE.test(text)) return 'contains a lone UTF-16 surrogate, which is not Unicode';
   return undefined;
 }

@@ -338,8 +338,9 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
       ).body.interview.version as number;
       for (const [method, pattern, body, field] of cases(s)) {
         const path = pattern.replace(':id', interviewId);
-        const res = await http()
-          [method === 'POST' ? 'post' : 'patch'](path)
+        const verb = method === 'POST' ? 'post' : 'patch';
+        const client = http();
+        const res = await client[verb](path)
           .auth(admin, { type: 'bearer' })
           .set('If-Match', String(version))
           .send(body);
@@ -397,10 +398,9 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
       expect(writes.length).toBeGreaterThanOrEqual(8);
       const statuses: Record<string, number> = {};
       for (const route of writes) {
-        const res = await http()
-          [route.method.toLowerCase() as 'post' | 'put' | 'patch'](
-            concretePath(route.path, interviewId),
-          )
+        const verb = route.method.toLowerCase() as 'post' | 'put' | 'patch';
+        const client = http();
+        const res = await client[verb](concretePath(route.path, interviewId))
           .auth(admin, { type: 'bearer' })
           .set('Content-Type', 'application/json')
           .send(deepJson(5000));

@@ -79,6 +79,8 @@ export class MessagingService {
            LEFT JOIN user_mappings um
              ON t.wecom_user_id IS NULL AND um.corp_id = $1
             AND um.platform_user_id = t.platform_user_id
+            -- A mapping stored before '@all' was refused must not turn into a broadcast.
+            AND lower(um.wecom_user_id) <> '@all'
        ), deduped AS (
          -- The same person twice (directly, or through two ids) gets one row: the first.
          SELECT DISTINCT ON (COALESCE('w:' || lower(wecom_user_id), 'p:' || platform_user_id)) *

@@ -186,6 +186,32 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
       await app.get(DataSource).query('DELETE FROM messages WHERE id = $1', [res.body.id]);
     });
 
+    it('a mapping to @all stored before the rule is no recipient: nothing is sent', async () => {
+      const ds = app.get(DataSource);
+      await ds.query(
+        `INSERT INTO user_mappings (corp_id, platform_user_id, wecom_user_id, source, language)
+         VALUES ('ww-sandbox', 'u-legacy', '@ALL', 'admin', 'zh')`,
+      );
+      const sendsBefore = sends();
+      const res = await http()
+        .post('/api/messages')
+        .auth(recruiter, { type: 'bearer' })
+        .send({ to: [{ platformUserId: 'u-legacy' }], ...text, idempotencyKey: 'legacy-1' })
+        .expect(202);
+      await app.get(MessageDispatcher).drain();
+      expect(sends()).toBe(sendsBefore);
+      expect(res.body.status).toBe('skipped');
+      const recipients = await ds.query(
+        'SELECT platform_user_id, wecom_user_id, status FROM message_recipients WHERE message_id = $1',
+        [res.body.id],
+      );
+      expect(recipients).toEqual([
+        { platform_user_id: 'u-legacy', wecom_user_id: null, status: 'no_mapping' },
+      ]);
+      await ds.query('DELETE FROM messages WHERE id = $1', [res.body.id]);
+      await ds.query("DELETE FROM user_mappings WHERE platform_user_id = 'u-legacy'");
+    });
+
     it.each(['@all', '@ALL', 'a|b', ''])('a user mapping to %p is refused', async (wecomUserId) => {
       const res = await http()
         .post('/api/user-mappings')

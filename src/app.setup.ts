@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import helmet from 'helmet';
 
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
+import { InputShapePipe } from './common/input-shape.pipe.js';
 import { requestIdMiddleware } from './common/request-id.middleware.js';
 import { httpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
 import { MetricsService } from './metrics/metrics.service.js';
@@ -34,6 +35,8 @@ export function configureApp(app: INestApplication): void {
   express.useBodyParser('json', { limit: '256kb' });
   express.useBodyParser('urlencoded', { limit: '64kb', extended: false });
   app.useGlobalPipes(
+    // First: NUL, lone surrogates and deep nesting are refused before validation recurses.
+    new InputShapePipe(),
     new ValidationPipe({
       whitelist: true,
       forbidNonWhitelisted: true,

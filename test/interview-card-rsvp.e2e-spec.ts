@@ -242,4 +242,30 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
       );
     expect((row as { handler_error: string }).handler_error).toMatch(/no platform user mapping/);
   });
+
+  it.each([
+    ['not a uuid', 'rsvp:accept:42'],
+    ['36 dashes', `rsvp:accept:${'-'.repeat(36)}`],
+    ['an injection attempt', "rsvp:decline:1' OR '1'='1"],
+  ])(
+    'a click whose key carries %s is stored as refused, with no database error and no change',
+    async (_, eventKey) => {
+      const { id } = await bookInterview();
+      const card = cardOf('zhangsan', id);
+      const updates = cardUpdates('zhangsan').length;
+      const click = sim.clickCard('zhangsan', card.msgid, `rsvp:accept:${id}`);
+      await postClick({ ...click, eventKey });
+      expect(await rsvpOf(id, 'u-zhang')).toMatchObject({ rsvp: 'pending', responded_at: null });
+      expect(cardUpdates('zhangsan')).toHaveLength(updates);
+      const [row] = await app
+        .get(DataSource)
+        .query(
+          'SELECT handler_error FROM wecom_events WHERE body LIKE $1 ORDER BY received_at DESC LIMIT 1',
+          [`%<EventKey><![CDATA[${eventKey}]]></EventKey>%`],
+        );
+      const error = (row as { handler_error: string }).handler_error;
+      expect(error).toMatch(/^RsvpKeyError: card key starts with rsvp: but is not/);
+      expect(error).not.toMatch(/QueryFailedError|invalid input syntax/);
+    },
+  );
 });

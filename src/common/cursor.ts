@@ -1,6 +1,10 @@
 import { BadRequestException } from '@nestjs/common';
 import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 
+import { parseApiTime } from './api-time.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Keyset pagination over (created_at, id), newest first; the cursor is opaque to callers. */
 export interface Cursor {
   createdAt: Date;
@@ -13,9 +17,11 @@ export function encodeCursor(c: Cursor): string {
 
 export function decodeCursor(raw: string | undefined): Cursor | undefined {
   if (!raw) return undefined;
-  const [at, id] = Buffer.from(raw, 'base64url').toString().split('|');
-  const createdAt = new Date(at ?? '');
-  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/i.test(id)) {
+  const [at, id, ...rest] = Buffer.from(raw, 'base64url').toString().split('|');
+  // Both halves go into SQL: a time PostgreSQL cannot hold or an id that is no uuid (36 dashes)
+  // would fail there as a 500.
+  const createdAt = parseApiTime(at);
+  if (!createdAt || !id || !UUID.test(id) || rest.length > 0) {
     throw new BadRequestException('cursor is not one this API returned');
   }
   return { createdAt, id };

@@ -1,3 +1,4 @@
+import { WECOM_ID, WECOM_ID_RULE } from '../user-mappings/dto/user-mapping.dto.js';
 import type { WeComMsgType } from '../wecom/client/wecom.types.js';
 
 export const MSG_TYPES: WeComMsgType[] = ['text', 'markdown', 'textcard', 'news', 'template_card'];
@@ -36,6 +37,90 @@ function object(value: unknown): value is Record<string, unknown> {
 }
 
 /**
+ * The fields WeCom documents for each object of a body we send. Anything else is refused: the
+ * body is spread into message/send next to `touser`, so an extra `text.touser` or `safe` must
+ * never reach WeCom (it would address other people, or change how the message is sent).
+ */
+const FIELDS = {
+  text: ['content'],
+  markdown: ['content'],
+  textcard: ['title', 'description', 'url', 'btntxt'],
+  news: ['articles'],
+  article: ['title', 'description', 'url', 'picurl'],
+  template_card: [
+    'card_type',
+    'source',
+    'action_menu',
+    'task_id',
+    'main_title',
+    'quote_area',
+    'emphasis_content',
+    'sub_title_text',
+    'horizontal_content_list',
+    'jump_list',
+    'card_action',
+    'button_selection',
+    'button_list',
+    'replace_text',
+  ],
+  source: ['icon_url', 'desc', 'desc_color'],
+  action_menu: ['desc', 'action_list'],
+  action: ['text', 'key'],
+  main_title: ['title', 'desc'],
+  quote_area: ['type', 'url', 'appid', 'pagepath', 'title', 'quote_text'],
+  emphasis_content: ['title', 'desc'],
+  horizontal_content: ['keyname', 'value', 'type', 'url', 'media_id', 'userid'],
+  jump: ['type', 'title', 'url', 'appid', 'pagepath'],
+  card_action: ['type', 'url', 'appid', 'pagepath'],
+  button_selection: ['question_key', 'title', 'option_list', 'selected_id'],
+  option: ['id', 'text'],
+  button: ['text', 'style', 'key', 'type', 'url'],
+} satisfies Record<string, string[]>;
+
+/** A problem for each key of `value` (an object at `path`) that `fields` does not list. */
+function unknownKeys(path: string, value: Record<string, unknown>, fields: string[]): string[] {
+  return Object.keys(value)
+    .filter((key) => !fields.includes(key))
+    .map(
+      (key) =>
+        `${path}.${printable(key)} is not a field of ${path} (allowed: ${fields.join(', ')})`,
+    );
+}
+
+/** A key as it may be quoted back: at most 64 characters, control characters escaped. */
+function printable(key: string): string {
+  const shown = JSON.stringify(key.slice(0, 64));
+  return /^[A-Za-z0-9_]+$/.test(key) ? key : shown;
+}
+
+/**
+ * Problems with the keys of the object at `parent[name]`, or of each object in it when `kind`
+ * names the items of a list. Its type (required, object or list) is checked where it is used.
+ */
+function keysOf(
+  parent: unknown,
+  path: string,
+  name: string,
+  kind: keyof typeof FIELDS,
+  problems: string[],
+): void {
+  if (!object(parent)) return;
+  const value = parent[name];
+  if (object(value)) problems.push(...unknownKeys(`${path}.${name}`, value, FIELDS[kind]));
+  else if (Array.isArray(value))
+    value.forEach((item, i) => {
+      if (object(item)) problems.push(...unknownKeys(`${path}.${name}[${i}]`, item, FIELDS[kind]));
+    });
+}
+
+/** Optional fields that must be objects when given. */
+function objects(parent: Record<string, unknown>, path: string, names: string[]): string[] {
+  return names
+    .filter((n) => parent[n] !== undefined && !object(parent[n]))
+    .map((n) => `${path}.${n} must be an object`);
+}
+
+/**
  * Checks a message body against WeCom's limits (shared/wecom-api.md) before it is queued, so a
  * too-long text is a 400 at our API and not a failed delivery later. Returns the problems.
  */
@@ -45,6 +130,7 @@ export function checkContent(msgtype: WeComMsgType, content: unknown): string[] 
   if (!MSG_TYPES.includes(msgtype)) return [`msgtype must be one of ${MSG_TYPES.join(', ')}`];
   if (!object(content)) return [`${msgtype} must be an object`];
   const c = content;
+  if (msgtype !== 'template_card') problems.push(...unknownKeys(msgtype, c, FIELDS[msgtype]));
   switch (msgtype) {
     case 'text':
     case 'markdown':
@@ -65,6 +151,7 @@ export function checkContent(msgtype: WeComMsgType, content: unknown): string[] 
       }
       articles.forEach((a, i) => {
         if (!object(a)) return problems.push(`news.articles[${i}] must be an object`);
+        problems.push(...unknownKeys(`news.articles[${i}]`, a, FIELDS.article));
         push(str({ bytes: 128 })(`news.articles[${i}].title`, a.title));
         push(str({ bytes: 512 }, false)(`news.articles[${i}].description`, a.description));
         if (!isHttpUrl(a.url)) problems.push(`news.articles[${i}].url must be an http(s) URL`);
@@ -87,6 +174,22 @@ function checkTemplateCard(c: Record<string, unknown>, problems: string[]): void
     problems.push('template_card.card_type must be text_notice or button_interaction');
     return;
   }
+  problems.push(...unknownKeys('template_card', c, FIELDS.template_card));
+  const t = 'template_card';
+  const optionalObjects = ['source', 'action_menu', 'quote_area', 'emphasis_content'];
+  problems.push(...objects(c, t, [...optionalObjects, 'button_selection']));
+  keysOf(c, t, 'source', 'source', problems);
+  keysOf(c, t, 'action_menu', 'action_menu', problems);
+  keysOf(c.action_menu, `${t}.action_menu`, 'action_list', 'action', problems);
+  keysOf(c, t, 'main_title', 'main_title', problems);
+  keysOf(c, t, 'quote_area', 'quote_area', problems);
+  keysOf(c, t, 'emphasis_content', 'emphasis_content', problems);
+  keysOf(c, t, 'horizontal_content_list', 'horizontal_content', problems);
+  keysOf(c, t, 'jump_list', 'jump', problems);
+  keysOf(c, t, 'card_action', 'card_action', problems);
+  keysOf(c, t, 'button_selection', 'button_selection', problems);
+  keysOf(c.button_selection, `${t}.button_selection`, 'option_list', 'option', problems);
+  keysOf(c, t, 'button_list', 'button', problems);
   if (!object(c.main_title)) problems.push('template_card.main_title is required');
   else {
     push(str({ chars: 36 })('template_card.main_title.title', c.main_title.title));
@@ -113,6 +216,13 @@ function checkTemplateCard(c: Record<string, unknown>, problems: string[]): void
             item.value,
           ),
         );
+        if (
+          item.userid !== undefined &&
+          !(typeof item.userid === 'string' && WECOM_ID.test(item.userid))
+        )
+          problems.push(
+            `template_card.horizontal_content_list[${i}].userid must be ${WECOM_ID_RULE}`,
+          );
       });
   }
   if (c.jump_list !== undefined && (!Array.isArray(c.jump_list) || c.jump_list.length > 3))
@@ -144,5 +254,18 @@ function checkTemplateCard(c: Record<string, unknown>, problems: string[]): void
 
 export function assertContent(msgtype: WeComMsgType, content: unknown): void {
   const problems = checkContent(msgtype, content);
+  if (problems.length > 0) throw new MessageContentError(problems);
+}
+
+/**
+ * Every WeCom userid a message is addressed to directly is a single member: never `@all`, never
+ * `a|b`. The API's DTO says so too; this holds for every caller of MessagingService.send.
+ */
+export function assertRecipients(to: readonly ({ wecomUserId: string } | object)[]): void {
+  const problems = to.flatMap((ref, i) =>
+    'wecomUserId' in ref && !(typeof ref.wecomUserId === 'string' && WECOM_ID.test(ref.wecomUserId))
+      ? [`to[${i}].wecomUserId must be ${WECOM_ID_RULE}`]
+      : [],
+  );
   if (problems.length > 0) throw new MessageContentError(problems);
 }

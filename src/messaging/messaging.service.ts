@@ -7,7 +7,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import type { WeComMsgType } from '../wecom/client/wecom.types.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
-import { assertContent } from './message-content.js';
+import { assertContent, assertRecipients } from './message-content.js';
 import { MessageEntity } from './message.entity.js';
 
 /** Somebody a message is for: a platform user (resolved through the mappings) or a WeCom id. */
@@ -45,6 +45,7 @@ export class MessagingService {
   ) {}
 
   async send(request: SendRequest, manager?: EntityManager): Promise<MessageEntity> {
+    assertRecipients(request.to);
     assertContent(request.msgtype, request.content);
     const run = (em: EntityManager) => this.write(request, em);
     this.metrics.messagesQueued.inc({ kind: request.kind, msgtype: request.msgtype });
@@ -78,6 +79,8 @@ export class MessagingService {
            LEFT JOIN user_mappings um
              ON t.wecom_user_id IS NULL AND um.corp_id = $1
             AND um.platform_user_id = t.platform_user_id
+            -- A mapping stored before '@all' was refused must not turn into a broadcast.
+            AND lower(um.wecom_user_id) <> '@all'
        ), deduped AS (
          -- The same person twice (directly, or through two ids) gets one row: the first.
          SELECT DISTINCT ON (COALESCE('w:' || lower(wecom_user_id), 'p:' || platform_user_id)) *

@@ -14,10 +14,12 @@ import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
-import type {
-  CreateUserMappingDto,
-  ListUserMappingsQueryDto,
-  UserMappingDto,
+import {
+  WECOM_ID,
+  WECOM_ID_RULE,
+  type CreateUserMappingDto,
+  type ListUserMappingsQueryDto,
+  type UserMappingDto,
 } from './dto/user-mapping.dto.js';
 import { UserMappingEntity, type MappingSource } from './user-mapping.entity.js';
 
@@ -48,6 +50,11 @@ export class UserMappingsService {
     /** The admin-configured default language when not given. */
     language: 'zh' | 'en' = this.runtime.current().options.defaultLanguage,
   ): Promise<UserMappingDto> {
+    // Whatever the id came from (an admin, a WeCom lookup, a sign-in): a mapping to `@all` would
+    // turn every message to this person into a company-wide broadcast.
+    if (!WECOM_ID.test(wecomUserId)) {
+      throw new BadRequestException(`wecomUserId must be ${WECOM_ID_RULE}`);
+    }
     const { corpId } = this.settings.credentials();
     const repo = this.dataSource.getRepository(UserMappingEntity);
     const holder = await repo

@@ -43,6 +43,56 @@ function uriEncoded(value: string): string {
   }
 }
 
+/**
+ * Percent-encoded for a query string; a lone surrogate becomes the three bytes a careless
+ * encoder writes for it (`%ED%A0%80`), which are not UTF-8.
+ */
+function queryEncoded(value: string): string {
+  let out = '';
+  for (const ch of value) {
+    const unit = ch.charCodeAt(0);
+    if (ch.length === 1 && unit >= 0xd800 && unit <= 0xdfff) {
+      out += [0xed, 0x80 | ((unit >> 6) & 0x3f), 0x80 | (unit & 0x3f)]
+        .map((b) => `%${b.toString(16).toUpperCase()}`)
+        .join('');
+    } else out += encodeURIComponent(ch);
+  }
+  return out;
+}
+
+/**
+ * A value nested `levels` deep (`{"a":[{"a":…}]}`). Kept as a count and written out as text by
+ * `toJson`: JSON.parse takes thousands of levels, JSON.stringify (recursive) does not.
+ */
+class Deep {
+  constructor(
+    readonly levels: number,
+    readonly leaf: string,
+  ) {}
+
+  toText(): string {
+    let open = '';
+    let close = '';
+    for (let i = 0; i < this.levels; i++) {
+      open += i % 2 ? '[' : '{"a":';
+      close = (i % 2 ? ']' : '}') + close;
+    }
+    return open + JSON.stringify(this.leaf) + close;
+  }
+}
+
+/** JSON.stringify, with each Deep value written out in place. */
+function toJson(value: unknown): string {
+  const deep: Deep[] = [];
+  const text =
+    JSON.stringify(value, (_, v: unknown) => {
+      if (!(v instanceof Deep)) return v;
+      deep.push(v);
+      return `\u0001deep:${deep.length - 1}\u0001`;
+    }) ?? '';
+  return text.replace(/"\\u0001deep:(\d+)\\u0001"/g, (_, i: string) => deep[Number(i)]!.toText());
+}
+
 interface Route {
   method: Method;
   path: string;
@@ -73,6 +123,23 @@ function writeRoutes(app: INestApplication): Route[] {
   return [...routes.values()].sort((a, b) =>
     `${a.path} ${a.method}`.localeCompare(`${b.path} ${b.method}`),
   );
+}
+
+/** Every GET route under /api with the query parameters the OpenAPI document lists for it. */
+function readRoutes(app: INestApplication, doc: OpenApiDoc): { path: string; params: string[] }[] {
+  const express = app.getHttpAdapter().getInstance() as {
+    router: { stack: { route?: { path: unknown; methods: Record<string, boolean> } }[] };
+  };
+  const routes = new Map<string, { path: string; params: string[] }>();
+  for (const layer of express.router.stack) {
+    const path = layer.route?.path;
+    if (typeof path !== 'string' || !path.startsWith('/api/') || !layer.route!.methods.get)
+      continue;
+    const op = doc.paths[path.replace(/:(\w+)/g, '{$1}')]?.get;
+    const params = (op?.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name);
+    routes.set(path, { path, params });
+  }
+  return [...routes.values()].sort((a, b) => a.path.localeCompare(b.path));
 }
 
 /** Property names of the route's request body in the OpenAPI document, nested ones included. */
@@ -112,7 +179,13 @@ interface Schema {
 interface OpenApiDoc {
   paths: Record<
     string,
-    Record<string, { requestBody?: { content?: Record<string, { schema?: Schema }> } }>
+    Record<
+      string,
+      {
+        requestBody?: { content?: Record<string, { schema?: Schema }> };
+        parameters?: { name: string; in: string }[];
+      }
+    >
   >;
   components?: { schemas?: Record<string, Schema> };
 }
@@ -137,6 +210,8 @@ describe('Case 5: random and malformed bodies on every write route', () => {
       WECOM_CALLBACK_TOKEN: CALLBACK_TOKEN,
       WECOM_CALLBACK_AES_KEY: CALLBACK_AES_KEY,
       THROTTLE_LIMIT: '1000000',
+      // The JS-SDK route answers 503 without it (a deliberate "not configured").
+      FRONTEND_URL: 'https://frontend.example.com',
     });
     ds = app.get(DataSource);
     admin = await tokenFor('admin-1', 'admin');
@@ -223,12 +298,47 @@ describe('Case 5: random and malformed bodies on every write route', () => {
   // --- arbitraries --------------------------------------------------------------------------
 
   const huge = (n: number) => '界'.repeat(n);
+  /** Text no column can hold, hidden inside ordinary text: NUL, lone surrogates of both kinds. */
+  const poisoned = fc
+    .tuple(
+      fc.string({ unit: 'grapheme', maxLength: 12 }),
+      fc.constantFrom('\u0000', '\uD800', '\uDBFF', '\uDC00', '\uDFFF', '\uDC00\uD800'),
+      fc.string({ unit: 'grapheme', maxLength: 12 }),
+    )
+    .map((parts) => parts.join(''));
+  /** Times at and past the edges: JavaScript's, PostgreSQL's, ours (1970-9999), and non-times. */
+  const dateLike = fc.oneof(
+    fc
+      .date({ min: new Date(-8.64e15), max: new Date(8.64e15), noInvalidDate: true })
+      .map((d) => d.toISOString()),
+    fc.constantFrom(
+      '-271821-04-20T00:00:00Z',
+      '+275760-09-13T00:00:00Z',
+      '-004713-11-24T00:00:00Z',
+      '0000-01-01T00:00:00Z',
+      '1969-12-31T23:59:59.999Z',
+      '9999-12-31T23:59:59.999+08:00',
+      '+010000-01-01T00:00:00Z',
+      '2020-13-45',
+      '2026-02-30T10:00:00Z',
+      '99999999999999999',
+      '-1',
+      'abc',
+      'Infinity',
+    ),
+  );
   const text = fc.oneof(
     fc.string({ unit: 'binary', maxLength: 40 }),
     fc.string({ unit: 'grapheme', maxLength: 40 }),
     fc.constantFrom('', ' ', '\u0000', '\uD800', '‮', 'null', 'NaN', '1e309', '{"'),
     fc.constant(huge(2_000)),
+    poisoned,
+    dateLike,
   );
+  /** A value nested from just past our limit (32) to far past the stack's. */
+  const deep = fc
+    .tuple(fc.oneof(fc.integer({ min: 30, max: 40 }), fc.integer({ min: 1_000, max: 5_000 })), text)
+    .map(([levels, leaf]) => new Deep(levels, leaf));
   const junk: fc.Arbitrary<unknown> = fc.oneof(
     { weight: 3, arbitrary: fc.anything({ maxDepth: 3, maxKeys: 5 }) },
     { weight: 2, arbitrary: text },
@@ -237,6 +347,7 @@ describe('Case 5: random and malformed bodies on every write route', () => {
       arbitrary: fc.constantFrom(null, true, 0, -1, 1.5, 2 ** 53, -(2 ** 63), 1e308, [], {}),
     },
     { weight: 1, arbitrary: fc.array(text, { maxLength: 30 }) },
+    { weight: 1, arbitrary: deep },
   );
   /** Rarely: a value past the 256 kB body limit or a column's size. */
   const oversized = fc.constantFrom(huge(70_000), 'x'.repeat(300_000));
@@ -252,6 +363,7 @@ describe('Case 5: random and malformed bodies on every write route', () => {
     const key = fc.oneof(
       { weight: 4, arbitrary: fields.length ? fc.constantFrom(...fields) : fc.string() },
       { weight: 1, arbitrary: fc.constantFrom('__proto__', 'constructor', 'prototype', 'x') },
+      { weight: 1, arbitrary: poisoned },
     );
     const { tree } = fc.letrec<{ tree: unknown }>((tie) => ({
       tree: fc.oneof(
@@ -311,16 +423,18 @@ describe('Case 5: random and malformed bodies on every write route', () => {
     return fc
       .record({
         at: fc.constantFrom(...paths),
-        op: fc.constantFrom('replace', 'replace', 'delete', 'add'),
+        op: fc.constantFrom('replace', 'replace', 'delete', 'add', 'poisonKey'),
         value: fc.oneof(junk, oversized),
+        key: poisoned,
       })
-      .map(({ at, op, value }) => {
+      .map(({ at, op, value, key }) => {
         const copy = structuredClone(example) as Record<string, unknown>;
         let parent = copy as Record<string, unknown>;
         for (const k of at.slice(0, -1)) parent = parent[k] as Record<string, unknown>;
         const last = at[at.length - 1];
         if (op === 'delete') delete parent[last];
         else if (op === 'add') parent[`${last}_extra`] = value;
+        else if (op === 'poisonKey') parent[key] = value;
         else parent[last] = value;
         return copy;
       });
@@ -332,7 +446,7 @@ describe('Case 5: random and malformed bodies on every write route', () => {
     const json = (arb: fc.Arbitrary<unknown>) =>
       arb.map((b) => ({
         ct: 'application/json' as string | undefined,
-        b: JSON.stringify(b) ?? '',
+        b: toJson(b),
       }));
     return fc
       .record({
@@ -485,5 +599,78 @@ describe('Case 5: random and malformed bodies on every write route', () => {
       );
     }
     report('case 5 bad-input', startedAt, { seed: SEED, statuses });
+  }, 600_000);
+
+  /** A cursor in our format (`<time>|<id>`, base64url) around times and ids PostgreSQL refuses. */
+  const forgedCursor = fc
+    .tuple(
+      dateLike,
+      fc.oneof(
+        fc.uuid(),
+        fc.constant('-'.repeat(36)),
+        fc.string({ unit: fc.constantFrom(...'0123456789abcdef-'), minLength: 36, maxLength: 36 }),
+        text,
+      ),
+    )
+    .map(([at, id]) => Buffer.from(`${at}|${id}`).toString('base64url'));
+  /** A value for a query parameter: a time, a number, a cursor, text, or nothing. */
+  const queryValue = () =>
+    fc.oneof(
+      { weight: 3, arbitrary: dateLike },
+      { weight: 2, arbitrary: forgedCursor },
+      {
+        weight: 2,
+        arbitrary: fc.oneof(
+          fc.integer().map(String),
+          fc.double().map(String),
+          fc.constantFrom('0', '-1', '201', '1e400', '99999999999999999999', 'true', '', '%'),
+        ),
+      },
+      { weight: 2, arbitrary: fc.oneof(fc.string({ unit: 'grapheme', maxLength: 40 }), poisoned) },
+      { weight: 1, arbitrary: fc.constantFrom(...ids) },
+    );
+  /** A query string over the route's parameters (some twice, a few unknown), raw-encoded. */
+  const queryString = (params: string[]) =>
+    fc
+      .array(
+        fc.tuple(
+          fc.oneof(
+            { weight: 6, arbitrary: fc.constantFrom(...params, 'cursor', 'limit') },
+            { weight: 1, arbitrary: fc.oneof(text, fc.constantFrom('since[]', 'a[b][c]')) },
+          ),
+          queryValue(),
+        ),
+        { minLength: 1, maxLength: 5 },
+      )
+      .map((pairs) => pairs.map(([k, v]) => `${queryEncoded(k)}=${queryEncoded(v)}`).join('&'));
+
+  it('never answers 5xx to any query string on a list or read route', async () => {
+    const startedAt = Date.now();
+    const doc = (await http().get('/docs-json').expect(200)).body as OpenApiDoc;
+    const routes = readRoutes(app, doc);
+    expect(routes.map((r) => r.path)).toEqual(
+      expect.arrayContaining(['/api/messages', '/api/interviews', '/api/user-mappings']),
+    );
+    expect(routes.find((r) => r.path === '/api/messages')?.params).toEqual(
+      expect.arrayContaining(['since', 'cursor', 'limit', 'interviewId']),
+    );
+    const statuses: Record<string, Record<number, number>> = {};
+    for (const route of routes) {
+      const tally: Record<number, number> = (statuses[`GET ${route.path}`] = {});
+      await fc.assert(
+        fc.asyncProperty(pathId(), queryString(route.params), async (id, query) => {
+          const path = route.path.replace(/:\w+/g, () => uriEncoded(id));
+          const res = await http().get(`${path}?${query}`).auth(admin, { type: 'bearer' });
+          tally[res.status] = (tally[res.status] ?? 0) + 1;
+          if (res.status >= 500) {
+            throw new Error(
+              `GET ${path}?${query} answered ${res.status}: ${res.text.slice(0, 300)}`,
+            );
+          }
+        }),
+        { seed: SEED, numRuns: RUNS_PER_ROUTE, endOnFailure: true },
+      );
+    }
+    report('case 5 bad-input queries', startedAt, { seed: SEED, statuses });
   }, 600_000);
 });

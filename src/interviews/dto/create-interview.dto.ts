@@ -23,6 +23,7 @@ import {
   type ValidationOptions,
 } from 'class-validator';
 
+import { parseApiTime } from '../../common/api-time.js';
 import { PLATFORM_ID } from '../../user-mappings/dto/user-mapping.dto.js';
 import { isTimeZone } from '../interview-time.js';
 
@@ -51,6 +52,13 @@ const startsAt = () => [
   ),
   Matches(ISO_WITH_OFFSET, {
     message: 'startsAt must carry a UTC offset (Z or +08:00) so the time is not ambiguous',
+  }),
+  ValidateBy({
+    name: 'isApiTime',
+    validator: {
+      validate: (value) => parseApiTime(value) !== undefined,
+      defaultMessage: () => 'startsAt must be between the years 1970 and 9999',
+    },
   }),
 ];
 const duration = () => [

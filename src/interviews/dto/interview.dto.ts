@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsDate, IsIn, IsOptional, Matches } from 'class-validator';
+import { IsIn, IsOptional, Matches } from 'class-validator';
 
+import { QueryTime } from '../../common/api-time.js';
 import { PageQueryDto } from '../../common/pagination.dto.js';
 import { PLATFORM_ID } from '../../user-mappings/dto/user-mapping.dto.js';
 import {
@@ -21,14 +21,12 @@ import { INTERVIEW_STATUSES, type InterviewStatus } from '../interview.entity.js
 export class ListInterviewsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ description: 'ISO 8601; interviews starting at or after it' })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate({ message: 'from must be an ISO 8601 time' })
+  @QueryTime('from')
   from?: Date;
 
   @ApiPropertyOptional({ description: 'ISO 8601; interviews starting before it' })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate({ message: 'to must be an ISO 8601 time' })
+  @QueryTime('to')
   to?: Date;
 
   @ApiPropertyOptional({

@@ -8,12 +8,14 @@ import {
   IsObject,
   IsOptional,
   IsString,
+  IsUUID,
   Matches,
   ValidateNested,
 } from 'class-validator';
 
+import { QueryTime } from '../../common/api-time.js';
 import { PageQueryDto } from '../../common/pagination.dto.js';
-import { PLATFORM_ID, WECOM_ID } from '../../user-mappings/dto/user-mapping.dto.js';
+import { PLATFORM_ID, WECOM_ID, WECOM_ID_RULE } from '../../user-mappings/dto/user-mapping.dto.js';
 import type { WeComMsgType } from '../../wecom/client/wecom.types.js';
 import { MSG_TYPES } from '../message-content.js';
 import { RECIPIENT_STATUSES, type RecipientStatus } from '../message-recipient.entity.js';
@@ -27,7 +29,7 @@ export class RecipientRefDto {
 
   @ApiPropertyOptional({ example: 'zhangsan' })
   @IsOptional()
-  @Matches(WECOM_ID, { message: 'wecomUserId must be 1-64 letters, digits or _.@-' })
+  @Matches(WECOM_ID, { message: `wecomUserId must be ${WECOM_ID_RULE}` })
   wecomUserId?: string;
 }
 
@@ -77,12 +79,16 @@ export class ListMessagesQueryDto extends PageQueryDto {
   @Matches(PLATFORM_ID)
   recipient?: string;
 
-  @ApiPropertyOptional() @IsOptional() @Matches(/^[0-9a-f-]{36}$/i) interviewId?: string;
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsUUID('all', { message: 'interviewId must be an interview id (a UUID)' })
+  interviewId?: string;
+
   @ApiPropertyOptional() @IsOptional() @Matches(/^[a-z0-9_.-]{1,64}$/) kind?: string;
 
   @ApiPropertyOptional({ description: 'ISO 8601 time; messages created at or after it' })
   @IsOptional()
-  @Type(() => Date)
+  @QueryTime('since')
   since?: Date;
 }
 

@@ -10,7 +10,13 @@ import {
 } from '../user-mapping.entity.js';
 
 export const PLATFORM_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
-export const WECOM_ID = /^[A-Za-z0-9_.@-]{1,64}$/;
+/**
+ * A WeCom userid as WeCom allows them: 1-64 letters, digits or `_.@-` (64 bytes, all ASCII).
+ * Never `@all` in any case: in message/send's `touser` that addresses the whole company, and
+ * `|` (a separator there) is not in the set either.
+ */
+export const WECOM_ID = /^(?!@all$)[A-Za-z0-9_.@-]{1,64}$/i;
+export const WECOM_ID_RULE = '1-64 letters, digits or _.@- (and not @all)';
 
 export class CreateUserMappingDto {
   @ApiProperty({ example: 'u_1024', description: 'ShowMeBug user id' })
@@ -24,7 +30,7 @@ export class CreateUserMappingDto {
   })
   @IsOptional()
   @IsString()
-  @Matches(WECOM_ID, { message: 'wecomUserId must be 1-64 letters, digits or _.@-' })
+  @Matches(WECOM_ID, { message: `wecomUserId must be ${WECOM_ID_RULE}` })
   wecomUserId?: string;
 
   @ApiPropertyOptional({
@@ -63,7 +69,7 @@ export class ListUserMappingsQueryDto extends PageQueryDto {
 
   @ApiPropertyOptional()
   @IsOptional()
-  @Matches(WECOM_ID)
+  @Matches(WECOM_ID, { message: `wecomUserId must be ${WECOM_ID_RULE}` })
   wecomUserId?: string;
 
   @ApiPropertyOptional({ enum: MAPPING_SOURCES })

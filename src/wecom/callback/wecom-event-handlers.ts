@@ -57,14 +57,27 @@ export interface RsvpAnswer {
   interviewId: string;
 }
 
-const RSVP_KEY = /^rsvp:(accept|decline):([A-Za-z0-9_-]{1,64})$/;
+/** A card key that claims to be an RSVP button but is not one we made (forged or broken). */
+export class RsvpKeyError extends Error {
+  override name = 'RsvpKeyError';
+}
+
+const RSVP_KEY =
+  /^rsvp:(accept|decline):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
 
 /**
  * The button keys of the interview invitation card: `rsvp:accept:<interviewId>` and
- * `rsvp:decline:<interviewId>`. Anything else (another card's key) is null.
+ * `rsvp:decline:<interviewId>`. Another card's key (not `rsvp:`) is null. An `rsvp:` key with
+ * another answer or an id that is no uuid throws RsvpKeyError, so that nothing queries the
+ * database with it and the event is stored with that reason.
  */
 export function parseRsvpEventKey(eventKey: string | null | undefined): RsvpAnswer | null {
-  const match = RSVP_KEY.exec(eventKey ?? '');
-  if (!match) return null;
-  return { answer: match[1] as RsvpAnswer['answer'], interviewId: match[2] as string };
+  if (!eventKey?.startsWith('rsvp:')) return null;
+  const match = RSVP_KEY.exec(eventKey);
+  if (!match) {
+    throw new RsvpKeyError(
+      'card key starts with rsvp: but is not rsvp:accept:<interview uuid> or rsvp:decline:<interview uuid>; ignored',
+    );
+  }
+  return { answer: match[1] as RsvpAnswer['answer'], interviewId: match[2]!.toLowerCase() };
 }

@@ -1,3 +1,6 @@
+import { request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 import type { INestApplication } from '@nestjs/common';
 import * as wecom from '@wecom/crypto';
 import request from 'supertest';
@@ -347,6 +350,72 @@ describe('WeCom callback endpoint (e2e)', () => {
           .expect(415);
         expect(await storedCount()).toBe(before);
       });
+    });
+  });
+
+  describe('an oversized POST', () => {
+    const FIVE_MB = 5 * 1024 * 1024;
+    const TOO_LARGE = {
+      statusCode: 413,
+      error: 'Payload Too Large',
+      message: 'Request body is too large',
+    };
+
+    it('a 5 MB body gets a clean 413, as /api gives it, and nothing is stored', async () => {
+      const before = await storedCount();
+      const signed = envelope(cardClick('poll:accept:huge'));
+      const body = signed.body.replace('</xml>', `<Pad>${'a'.repeat(FIVE_MB)}</Pad></xml>`);
+      // A reset connection would reject here (ECONNRESET / EPIPE) instead of answering.
+      const res = await http()
+        .post('/wecom/callback')
+        .query(signed.query)
+        .set('Content-Type', 'text/xml')
+        .set('x-request-id', 'huge-callback')
+        .send(body);
+      expect(res.status).toBe(413);
+      expect(res.body).toEqual({ ...TOO_LARGE, requestId: 'huge-callback' });
+
+      const api = await http()
+        .post('/api/messages')
+        .set('Content-Type', 'application/json')
+        .set('x-request-id', 'huge-api')
+        .send(JSON.stringify({ pad: 'a'.repeat(FIVE_MB) }));
+      expect(api.status).toBe(413);
+      expect(api.body).toEqual({ ...TOO_LARGE, requestId: 'huge-api' });
+
+      await settle();
+      expect(await storedCount()).toBe(before);
+    });
+
+    it('a 5 MB body sent in chunks, without a length, gets the same 413', async () => {
+      const server = app.getHttpServer() as Server;
+      if (!server.listening) await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const { port } = server.address() as AddressInfo;
+      const signed = envelope(cardClick('poll:accept:chunked'));
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            port,
+            host: '127.0.0.1',
+            method: 'POST',
+            path: `/wecom/callback?${new URLSearchParams(signed.query)}`,
+            headers: { 'content-type': 'text/xml', 'transfer-encoding': 'chunked' },
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (text += c));
+            res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+            res.on('error', reject);
+          },
+        );
+        req.on('error', reject);
+        const chunk = Buffer.alloc(64 * 1024, 'a');
+        for (let sent = 0; sent < FIVE_MB; sent += chunk.length) req.write(chunk);
+        req.end();
+      });
+      expect(answer.status).toBe(413);
+      expect(JSON.parse(answer.body)).toMatchObject(TOO_LARGE);
     });
   });
 

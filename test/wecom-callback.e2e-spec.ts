@@ -17,6 +17,7 @@ import {
 } from '../src/wecom/callback/wecom-event-handlers.js';
 import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
+import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
@@ -464,12 +465,13 @@ describe('WeCom callback endpoint without configuration', () => {
   let db: TestDatabase;
   let sim: WeComSimulator;
   let app: INestApplication;
+  const logs = new LogRecorder();
 
   beforeAll(async () => {
     db = await createTestDatabase();
     sim = new WeComSimulator();
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) });
+    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { logger: logs });
     // Let the start-up token load finish before the app closes.
     await app.get(AccessTokenProvider).getToken();
   });
@@ -491,5 +493,13 @@ describe('WeCom callback endpoint without configuration', () => {
       .set('Content-Type', 'text/xml')
       .send('<xml/>')
       .expect(503);
+    // Expected, and the operator can act on it: a warning each, no ERROR, no stack trace.
+    expect(logs.lines('error')).toEqual([]);
+    const warned = logs.take('warn', /callback is not configured/);
+    expect(warned.map((e) => e.message)).toEqual([
+      'GET /wecom/callback failed: WeCom callback is not configured (503)',
+      'POST /wecom/callback failed: WeCom callback is not configured (503)',
+    ]);
+    expect(warned.filter((e) => e.stack)).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 
-import type { INestApplication, LoggerService } from '@nestjs/common';
+import { ConsoleLogger, type INestApplication, type LoggerService } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 
@@ -38,7 +38,8 @@ export async function createTestApp(
   const moduleRef = await builder.compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({
     bodyParser: false,
-    logger: options.logger ?? ['error', 'warn'],
+    // An instance, not a list of levels: a list would keep the logger of the file's previous app.
+    logger: options.logger ?? new ConsoleLogger({ logLevels: ['error', 'warn'] }),
   });
   configureApp(app);
   await app.init();

@@ -38,8 +38,9 @@ export async function createTestApp(
   const moduleRef = await builder.compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({
     bodyParser: false,
-    // An instance, not a list of levels: a list would keep the logger of the file's previous app.
-    logger: options.logger ?? new ConsoleLogger({ logLevels: ['error', 'warn'] }),
+    // Errors only, as Nest's testing logger prints them; an instance, not a list of levels, which
+    // would keep the logger of the file's previous app (a LogRecorder would swallow its errors).
+    logger: options.logger ?? new ConsoleLogger({ logLevels: ['fatal', 'error'] }),
   });
   configureApp(app);
   await app.init();

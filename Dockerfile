@@ -2,7 +2,7 @@
 # Build: docker build -t showmebug-wecom .
 # Run:   docker run -p 3000:3000 -e DATABASE_URL=postgres://... -e AUTH_JWT_SECRET=... showmebug-wecom
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -10,7 +10,7 @@ COPY tsconfig.json tsconfig.build.json nest-cli.json ormconfig.ts ./
 COPY src ./src
 RUN npm run build
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     PORT=3000 \
     PGLITE_DIR=/app/data/pglite

@@ -275,6 +275,73 @@ describe('Interviews (e2e)', () => {
     });
   });
 
+  describe('a change notice says what changed', () => {
+    it('a longer interview: "duration changed", the two durations, no old and new time', async () => {
+      const body = booking({ observers: ['u-emily'] });
+      const created = await book(body).expect(201);
+      const id = created.body.interview.id;
+      await deliver();
+      await http()
+        .patch(`/api/interviews/${id}`)
+        .auth(recruiter, { type: 'bearer' })
+        .send({ durationMinutes: 90, version: 1 })
+        .expect(200);
+      await deliver();
+      const when = localTimeWithZone(new Date(body.startsAt), 'Asia/Shanghai');
+      const [zh] = received('zhangsan', body).filter((m) => m.msgtype === 'textcard');
+      expect(zh.body.textcard!.title).toBe(`面试时长变更：${body.title}`);
+      expect(zh.body.textcard!.description).toBe(
+        `<div class="gray">${when}</div>` +
+          '<div class="highlight">时长：60 分钟 → 90 分钟</div>' +
+          '<div class="normal">候选人：王小明</div>',
+      );
+      const [en] = received('emily', body).filter((m) => m.msgtype === 'textcard');
+      expect(en.body.textcard!.title).toBe(`Interview duration changed: ${body.title}`);
+      expect(en.body.textcard!.description).toContain('Duration: 60 min → 90 min');
+      expect(en.body.textcard!.description).not.toMatch(/Was|Now/);
+      for (const userid of EVERYONE) {
+        const notices = received(userid, body).filter((m) => m.msgtype === 'textcard');
+        // zhaoliu (the recruiter) also holds the booking receipt.
+        expect(
+          notices.map((m) => m.body.textcard!.title).filter((t) => /变更|changed/.test(t)),
+        ).toHaveLength(1);
+        expect(JSON.stringify(notices)).not.toMatch(/面试时间变更|Interview moved|原时间/);
+      }
+    });
+
+    it('a new title and room with an added interviewer: each named, in the reader’s language', async () => {
+      const body = booking({ interviewers: ['u-zhang'], observers: ['u-emily'] });
+      const created = await book(body).expect(201);
+      const id = created.body.interview.id;
+      await deliver();
+      const title = `${body.title} 改`;
+      await http()
+        .patch(`/api/interviews/${id}`)
+        .auth(recruiter, { type: 'bearer' })
+        .send({
+          title,
+          roomUrl: `${body.roomUrl}-B`,
+          interviewers: ['u-zhang', 'u-li'],
+          version: 1,
+        })
+        .expect(200);
+      await deliver();
+      const [zh] = received('zhangsan', body).filter((m) => m.msgtype === 'textcard');
+      expect(zh.body.textcard!.title).toBe(`面试信息更新：${title}`);
+      expect(zh.body.textcard!.url).toBe(`${body.roomUrl}-B`);
+      expect(zh.body.textcard!.description).toContain(`标题：${body.title} → ${title}`);
+      expect(zh.body.textcard!.description).toContain('面试间链接已更换');
+      expect(zh.body.textcard!.description).toContain('新加入：u-li');
+      expect(zh.body.textcard!.description).not.toMatch(/时长|原时间/);
+      const [en] = received('emily', body).filter((m) => m.msgtype === 'textcard');
+      expect(en.body.textcard!.title).toBe(`Interview updated: ${title}`);
+      expect(en.body.textcard!.description).toContain(`Title: ${body.title} → ${title}`);
+      expect(en.body.textcard!.description).toContain('Added: u-li');
+      // The added interviewer gets the invitation card, not a change notice.
+      expect(received('lisi', body).map((m) => m.msgtype)).toEqual(['template_card']);
+    });
+  });
+
   describe('changing who takes part', () => {
     it('invites the added, tells the removed, and leaves the rest alone', async () => {
       const body = booking();

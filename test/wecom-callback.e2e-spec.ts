@@ -1,3 +1,6 @@
+import { request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 import type { INestApplication } from '@nestjs/common';
 import * as wecom from '@wecom/crypto';
 import request from 'supertest';
@@ -14,6 +17,7 @@ import {
 } from '../src/wecom/callback/wecom-event-handlers.js';
 import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
+import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
@@ -350,6 +354,72 @@ describe('WeCom callback endpoint (e2e)', () => {
     });
   });
 
+  describe('an oversized POST', () => {
+    const FIVE_MB = 5 * 1024 * 1024;
+    const TOO_LARGE = {
+      statusCode: 413,
+      error: 'Payload Too Large',
+      message: 'Request body is too large',
+    };
+
+    it('a 5 MB body gets a clean 413, as /api gives it, and nothing is stored', async () => {
+      const before = await storedCount();
+      const signed = envelope(cardClick('poll:accept:huge'));
+      const body = signed.body.replace('</xml>', `<Pad>${'a'.repeat(FIVE_MB)}</Pad></xml>`);
+      // A reset connection would reject here (ECONNRESET / EPIPE) instead of answering.
+      const res = await http()
+        .post('/wecom/callback')
+        .query(signed.query)
+        .set('Content-Type', 'text/xml')
+        .set('x-request-id', 'huge-callback')
+        .send(body);
+      expect(res.status).toBe(413);
+      expect(res.body).toEqual({ ...TOO_LARGE, requestId: 'huge-callback' });
+
+      const api = await http()
+        .post('/api/messages')
+        .set('Content-Type', 'application/json')
+        .set('x-request-id', 'huge-api')
+        .send(JSON.stringify({ pad: 'a'.repeat(FIVE_MB) }));
+      expect(api.status).toBe(413);
+      expect(api.body).toEqual({ ...TOO_LARGE, requestId: 'huge-api' });
+
+      await settle();
+      expect(await storedCount()).toBe(before);
+    });
+
+    it('a 5 MB body sent in chunks, without a length, gets the same 413', async () => {
+      const server = app.getHttpServer() as Server;
+      if (!server.listening) await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const { port } = server.address() as AddressInfo;
+      const signed = envelope(cardClick('poll:accept:chunked'));
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            port,
+            host: '127.0.0.1',
+            method: 'POST',
+            path: `/wecom/callback?${new URLSearchParams(signed.query)}`,
+            headers: { 'content-type': 'text/xml', 'transfer-encoding': 'chunked' },
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (text += c));
+            res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+            res.on('error', reject);
+          },
+        );
+        req.on('error', reject);
+        const chunk = Buffer.alloc(64 * 1024, 'a');
+        for (let sent = 0; sent < FIVE_MB; sent += chunk.length) req.write(chunk);
+        req.end();
+      });
+      expect(answer.status).toBe(413);
+      expect(JSON.parse(answer.body)).toMatchObject(TOO_LARGE);
+    });
+  });
+
   describe(WeComCardUpdater.name, () => {
     it('replaces the buttons of a card WeCom gave a response code for, once', async () => {
       const client = app.get(WeComClient);
@@ -395,12 +465,13 @@ describe('WeCom callback endpoint without configuration', () => {
   let db: TestDatabase;
   let sim: WeComSimulator;
   let app: INestApplication;
+  const logs = new LogRecorder();
 
   beforeAll(async () => {
     db = await createTestDatabase();
     sim = new WeComSimulator();
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) });
+    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { logger: logs });
     // Let the start-up token load finish before the app closes.
     await app.get(AccessTokenProvider).getToken();
   });
@@ -422,5 +493,13 @@ describe('WeCom callback endpoint without configuration', () => {
       .set('Content-Type', 'text/xml')
       .send('<xml/>')
       .expect(503);
+    // Expected, and the operator can act on it: a warning each, no ERROR, no stack trace.
+    expect(logs.lines('error')).toEqual([]);
+    const warned = logs.take('warn', /callback is not configured/);
+    expect(warned.map((e) => e.message)).toEqual([
+      'GET /wecom/callback failed: WeCom callback is not configured (503)',
+      'POST /wecom/callback failed: WeCom callback is not configured (503)',
+    ]);
+    expect(warned.filter((e) => e.stack)).toEqual([]);
   });
 });

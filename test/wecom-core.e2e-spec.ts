@@ -7,6 +7,7 @@ import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import type { WeComAttempt } from '../src/wecom/client/wecom.types.js';
 import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
+import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv } from './support/test-app.js';
 import {
   createTestDatabase,
@@ -165,18 +166,11 @@ describe('WeCom misconfiguration', () => {
 
   it('shows a wrong secret as misconfigured 40001 and does not hammer gettoken', async () => {
     const secret = 'wrong-secret-value-xyz';
-    const errors: string[] = [];
-    app = await createTestApp({
-      DATABASE_URL: db.url,
-      ...simulatorEnv(sim.url),
-      WECOM_CORP_SECRET: secret,
-    });
-    const logger = app.get(AccessTokenProvider)['logger'] as { error: (m: string) => void };
-    const original = logger.error.bind(logger);
-    logger.error = (m: string) => {
-      errors.push(m);
-      original(m);
-    };
+    const logs = new LogRecorder();
+    app = await createTestApp(
+      { DATABASE_URL: db.url, ...simulatorEnv(sim.url), WECOM_CORP_SECRET: secret },
+      { logger: logs },
+    );
     const client = app.get(WeComClient);
     for (let i = 0; i < 5; i++) {
       await expect(client.sendMessage(text('x'))).rejects.toMatchObject({ errcode: 40001 });
@@ -184,8 +178,11 @@ describe('WeCom misconfiguration', () => {
     const res = await request(app.getHttpServer()).get('/health').expect(200);
     expect(res.body.wecom).toEqual({ status: 'misconfigured', errcode: 40001, sandbox: false });
     expect(sim.stats().calls['/cgi-bin/gettoken']).toBe(1);
-    expect(errors.length).toBeLessThanOrEqual(1);
-    expect(JSON.stringify(res.body) + errors.join('')).not.toContain(secret);
+    // An operator must act on this one: ERROR, once (not once per send), naming the variables.
+    expect(logs.lines('error')).toEqual([
+      '[AccessTokenProvider] WeCom rejected the corp id or secret (errcode 40001); check WECOM_CORP_ID / WECOM_CORP_SECRET',
+    ]);
+    expect(JSON.stringify(res.body) + JSON.stringify(logs.entries)).not.toContain(secret);
   });
 });
 

@@ -9,6 +9,7 @@ import { JsapiTicketProvider } from '../src/wecom/jssdk/jsapi-ticket.provider.js
 import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
 import { SecretBox } from '../src/settings/secret-box.js';
+import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
@@ -297,15 +298,19 @@ describe('Sign-in with WeCom: other settings', () => {
     await db?.drop();
   });
 
-  async function boot(env: Record<string, string>): Promise<INestApplication> {
-    const app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url), ...env });
+  async function boot(env: Record<string, string>, logs?: LogRecorder): Promise<INestApplication> {
+    const app = await createTestApp(
+      { DATABASE_URL: db.url, ...simulatorEnv(sim.url), ...env },
+      { logger: logs },
+    );
     await app.get(AccessTokenProvider).getToken();
     apps.push(app);
     return app;
   }
 
   it('answers 503 to sign-in and the JS-SDK without FRONTEND_URL', async () => {
-    const app = await boot({});
+    const logs = new LogRecorder();
+    const app = await boot({}, logs);
     const login = await request(app.getHttpServer()).get('/auth/wecom/login').expect(503);
     expect(login.headers['content-type']).toMatch(/^text\/html/);
     await request(app.getHttpServer()).get('/auth/wecom/callback?code=x&state=y').expect(503);
@@ -314,6 +319,13 @@ describe('Sign-in with WeCom: other settings', () => {
       .query({ url: 'https://interviews.example.com/x' })
       .auth(await tokenFor('u1', 'interviewer'), { type: 'bearer' })
       .expect(503);
+    // Not configured is for the operator to fix, not an incident: a warning, no stack.
+    expect(logs.lines('error')).toEqual([]);
+    const warned = logs.take('warn', /not configured/);
+    expect(warned.map((e) => e.message)).toEqual([
+      'GET /api/wecom/jssdk-config failed: FRONTEND_URL is not configured (503)',
+    ]);
+    expect(warned[0].stack).toBeUndefined();
   });
 
   it('with AUTO_MAP_BY_EMAIL, explains that WeCom shares no email with the app', async () => {

@@ -33,13 +33,35 @@ export class HttpExceptionFilter implements ExceptionFilter {
     const req = ctx.getRequest<Request & { requestId?: string }>();
     const requestId = req?.requestId ?? currentRequestId();
     const body = toErrorBody(exception, requestId);
-    if (body.statusCode >= 500) {
-      const err = exception instanceof Error ? exception : new Error(String(exception));
-      this.logger.error(`${req?.method} ${req?.path} failed: ${err.message}`, err.stack);
-    }
+    logFailure(this.logger, req, exception, body);
     if (res.headersSent) return;
     res.status(body.statusCode).json(body);
   }
+}
+
+/**
+ * ERROR means someone should look, so it is kept for what nobody planned: an error that is no
+ * HttpException, or a 5xx one other than the answers below. A deliberate 502 (WeCom failed us)
+ * or 503 (a feature not configured) is a warning without a stack; a 4xx is the caller's
+ * mistake, answered and logged at debug level.
+ */
+export function logFailure(
+  logger: Logger,
+  req: Pick<Request, 'method' | 'path'> | undefined,
+  exception: unknown,
+  answer: Pick<ErrorBody, 'statusCode' | 'message'>,
+): void {
+  const where = `${req?.method} ${req?.path} failed`;
+  const status = answer.statusCode;
+  if (exception instanceof HttpException && (status < 500 || status === 502 || status === 503)) {
+    // What the caller was told, not the exception's own text (a 404's quotes the query string).
+    const told = Array.isArray(answer.message) ? answer.message.join('; ') : answer.message;
+    if (status < 500) logger.debug(`${where}: ${told} (${status})`);
+    else logger.warn(`${where}: ${told} (${status})`);
+    return;
+  }
+  const err = exception instanceof Error ? exception : new Error(String(exception));
+  logger.error(`${where}: ${err.message}`, err.stack);
 }
 
 export function toErrorBody(exception: unknown, requestId?: string): ErrorBody {

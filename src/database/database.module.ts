@@ -10,6 +10,7 @@ import type { AppConfigService } from '../config/app-config.js';
 import { DatabaseEngine } from './database-engine.js';
 import { buildDataSourceOptions } from './database.options.js';
 import { runMigrationsLocked } from './migration-runner.js';
+import { QueryErrorLogger } from './query-error-logger.js';
 
 /**
  * A pg client emits 'error' when the server ends its session (a restart, a failover,
@@ -27,6 +28,17 @@ function guardClientErrors(dataSource: DataSource): void {
   };
   pool.on('connect', guard);
   for (const client of pool._clients ?? []) guard(client);
+}
+
+/**
+ * Shutdown closes the pool while background work (a settings poll, a token load) may still be
+ * running a query: the query fails, and that is expected, so it is not logged as an ERROR.
+ */
+class AppDataSource extends DataSource {
+  override async destroy(): Promise<void> {
+    if (this.logger instanceof QueryErrorLogger) this.logger.closingDown();
+    await super.destroy();
+  }
 }
 
 interface PgPool extends EventEmitter {
@@ -62,7 +74,7 @@ class DatabaseEngineModule {}
       }),
       // Migrations run before any provider can touch the schema.
       dataSourceFactory: async (options) => {
-        const dataSource = await new DataSource(options!).initialize();
+        const dataSource = await new AppDataSource(options!).initialize();
         guardClientErrors(dataSource);
         await runMigrationsLocked(dataSource);
         return dataSource;

@@ -25,6 +25,13 @@ export function buildDataSourceOptions(settings: DatabaseConnectionSettings): Da
     migrationsTableName: 'migrations',
     synchronize: false,
     migrationsRun: false,
+    // The migrations own the schema, extensions included. Left on, TypeORM runs CREATE EXTENSION
+    // "uuid-ossp" at every connect because of the uuid primary keys (PGlite has no such
+    // extension, a non-superuser may not create it: a warning at every start) although the
+    // migrations' defaults are gen_random_uuid(), built into PostgreSQL 13+. `pgcrypto` is the
+    // option value that makes TypeORM name gen_random_uuid() too (in generated migrations).
+    installExtensions: false,
+    uuidExtension: 'pgcrypto',
     logging: ['error'],
     // Not TypeORM's console logger: that one prints a failed query's parameters (tokens).
     logger: new QueryErrorLogger(),

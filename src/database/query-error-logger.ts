@@ -11,10 +11,18 @@ import { redactUrl } from '../common/redact.js';
  */
 export class QueryErrorLogger implements TypeOrmLogger {
   private readonly logger = new Logger('Database');
+  private closing = false;
+
+  /** From now on the pool is closing: a query it cuts off is our own shutdown, not a fault. */
+  closingDown(): void {
+    this.closing = true;
+  }
 
   logQueryError(error: string | Error, query: string): void {
     const reason = error instanceof Error ? error.message : error;
-    this.logger.error(`query failed: ${withoutValue(reason)} (${statementOf(query)})`);
+    const line = `query failed: ${withoutValue(reason)} (${statementOf(query)})`;
+    if (this.closing && CUT_BY_SHUTDOWN.test(reason)) this.logger.debug(`${line} while closing`);
+    else this.logger.error(line);
   }
 
   log(level: 'log' | 'info' | 'warn', message: unknown): void {
@@ -29,6 +37,10 @@ export class QueryErrorLogger implements TypeOrmLogger {
 
   logMigration(): void {}
 }
+
+/** How pg and PostgreSQL say that a session was ended under a running query. */
+const CUT_BY_SHUTDOWN =
+  /Connection terminated|Cannot use a pool after calling end|Client was closed|terminating connection/i;
 
 /** PostgreSQL quotes the offending input in some messages (`invalid input syntax for type uuid: "…"`). */
 function withoutValue(reason: string): string {

@@ -27,8 +27,20 @@ function everything(sut: InterviewNotificationComposer, iv: InterviewFacts): Com
     sut.invitation(iv, lang),
     sut.booked(iv, 20, lang),
     sut.candidateInvitation(iv, lang),
-    sut.rescheduled(iv, { ...iv, startsAt: new Date('2026-11-25T06:30:00Z') }, lang),
-    sut.updated(iv, lang),
+    sut.changed(
+      iv,
+      {
+        ...iv,
+        title: `${iv.title}（旧）`,
+        position: null,
+        startsAt: new Date('2026-11-25T06:30:00Z'),
+        durationMinutes: 45,
+        roomUrl: `${iv.roomUrl}-old`,
+      },
+      { added: ['u-'.repeat(200)], removed: ['u-li', 'u-wang'] },
+      lang,
+    ),
+    sut.changed(iv, { ...iv, title: '旧标题' }, { added: [], removed: [] }, lang),
     sut.removed(iv, lang),
     sut.canceled(iv, '原因'.repeat(600), lang),
     sut.reminder(iv, '0b7d6f1c-2a9e-4c3e-9a51-2d8f4e6b7c10', 15, lang),
@@ -93,13 +105,120 @@ describe(InterviewNotificationComposer.name, () => {
     expect(localTimeWithZone(at, 'Asia/Shanghai')).toBe('2026-11-24 10:00 (Asia/Shanghai)');
     expect(localTimeWithZone(at, 'America/New_York')).toBe('2026-11-23 21:00 (America/New_York)');
     expect(localTimeWithZone(at, 'Asia/Kolkata')).toBe('2026-11-24 07:30 (Asia/Kolkata)');
-    const moved = sut.rescheduled(
+    const moved = sut.changed(
       interview({ timezone: 'Europe/Berlin', startsAt: new Date('2026-11-25T09:00:00Z') }),
-      { startsAt: at, durationMinutes: 60, timezone: 'Asia/Shanghai' },
+      { ...interview(), startsAt: at, durationMinutes: 60, timezone: 'Asia/Shanghai' },
+      { added: [], removed: [] },
       'zh',
     );
     expect(moved.content.description).toContain('原时间：2026-11-24 10:00 (Asia/Shanghai)');
     expect(moved.content.description).toContain('新时间：2026-11-25 10:00 (Europe/Berlin)');
+  });
+
+  describe('a change notice says what changed, and only that', () => {
+    const none = { added: [], removed: [] };
+    const lines = (c: Composed) =>
+      [...String(c.content.description).matchAll(/<div class="(\w+)">([^<]*)<\/div>/g)].map(
+        ([, cls, line]) => `${cls}: ${line}`,
+      );
+
+    it('a new start: old and new time, headline "moved"', () => {
+      const before = interview();
+      const after = interview({ startsAt: new Date('2026-11-25T02:00:00Z'), version: 4 });
+      const zh = sut.changed(after, before, none, 'zh');
+      expect(zh.content.title).toBe('面试时间变更：前端工程师 二面');
+      expect(lines(zh)).toEqual([
+        'gray: 原时间：2026-11-24 10:00 (Asia/Shanghai)',
+        'highlight: 新时间：2026-11-25 10:00 (Asia/Shanghai)',
+        'normal: 候选人：王小明',
+      ]);
+      const en = sut.changed(after, before, none, 'en');
+      expect(en.content.title).toBe('Interview moved: 前端工程师 二面');
+      expect(lines(en)).toEqual([
+        'gray: Was：2026-11-24 10:00 (Asia/Shanghai)',
+        'highlight: Now：2026-11-25 10:00 (Asia/Shanghai)',
+        'normal: Candidate：王小明',
+      ]);
+    });
+
+    it('the duration alone: no "time changed", no old and new time, the two durations', () => {
+      const before = interview();
+      const after = interview({ durationMinutes: 90 });
+      const zh = sut.changed(after, before, none, 'zh');
+      expect(zh.content.title).toBe('面试时长变更：前端工程师 二面');
+      expect(lines(zh)).toEqual([
+        'gray: 2026-11-24 10:00 (Asia/Shanghai)',
+        'highlight: 时长：60 分钟 → 90 分钟',
+        'normal: 候选人：王小明',
+      ]);
+      const en = sut.changed(after, before, none, 'en');
+      expect(en.content.title).toBe('Interview duration changed: 前端工程师 二面');
+      expect(lines(en)).toEqual([
+        'gray: 2026-11-24 10:00 (Asia/Shanghai)',
+        'highlight: Duration: 60 min → 90 min',
+        'normal: Candidate：王小明',
+      ]);
+    });
+
+    it('title, position, room and people: each named once, with old and new values', () => {
+      const before = interview({ title: '前端一面', position: null, roomUrl: 'https://x.test/a' });
+      const after = interview({ durationMinutes: 45 });
+      const roster = { added: ['u-li', 'u-wang'], removed: ['u-zhang'] };
+      const zh = sut.changed(after, before, roster, 'zh');
+      expect(zh.content.title).toBe('面试信息更新：前端工程师 二面');
+      expect(zh.content.url).toBe('https://www.showmebug.com/pads/AB12CD');
+      expect(lines(zh)).toEqual([
+        'gray: 2026-11-24 10:00 (Asia/Shanghai)',
+        'highlight: 时长：60 分钟 → 45 分钟',
+        'highlight: 标题：前端一面 → 前端工程师 二面',
+        'highlight: 岗位：无 → 高级前端工程师',
+        'highlight: 面试间链接已更换，请使用本卡片中的新链接',
+        'highlight: 新加入：u-li、u-wang',
+        'highlight: 已移出：u-zhang',
+        'normal: 候选人：王小明',
+      ]);
+      const en = sut.changed(after, before, roster, 'en');
+      expect(en.content.title).toBe('Interview updated: 前端工程师 二面');
+      expect(lines(en)).toEqual([
+        'gray: 2026-11-24 10:00 (Asia/Shanghai)',
+        'highlight: Duration: 60 min → 45 min',
+        'highlight: Title: 前端一面 → 前端工程师 二面',
+        'highlight: Position: none → 高级前端工程师',
+        'highlight: The room link changed: use the link on this card',
+        'highlight: Added: u-li, u-wang',
+        'highlight: Removed: u-zhang',
+        'normal: Candidate：王小明',
+      ]);
+      for (const c of [zh, en]) expect(checkContent(c.msgtype, c.content)).toEqual([]);
+    });
+
+    it('a room link change alone says only that', () => {
+      const zh = sut.changed(interview(), interview({ roomUrl: 'https://x.test/a' }), none, 'zh');
+      expect(zh.content.title).toBe('面试信息更新：前端工程师 二面');
+      expect(lines(zh)).toEqual([
+        'gray: 2026-11-24 10:00 (Asia/Shanghai)',
+        'highlight: 面试间链接已更换，请使用本卡片中的新链接',
+        'normal: 候选人：王小明',
+      ]);
+    });
+
+    it('long lines share the 512 bytes: short ones whole, long ones cut, the time always whole', () => {
+      const long = '很长的标题'.repeat(40);
+      const zh = sut.changed(
+        interview({ title: long }),
+        interview({ title: `${long}!` }),
+        none,
+        'zh',
+      );
+      expect(checkContent(zh.msgtype, zh.content)).toEqual([]);
+      const [time, title, candidate] = lines(zh);
+      expect(time).toBe('gray: 2026-11-24 10:00 (Asia/Shanghai)');
+      expect(title.startsWith('highlight: 标题：很长的标题')).toBe(true);
+      expect(title.endsWith('…')).toBe(true);
+      expect(candidate).toBe('normal: 候选人：王小明');
+      // The title line gets what the two short lines leave, not a third of the card.
+      expect(Buffer.byteLength(String(zh.content.description))).toBeGreaterThan(480);
+    });
   });
 
   it('writes English for English readers', () => {

@@ -24,8 +24,17 @@ export interface Composed {
   content: Record<string, unknown>;
 }
 
-/** A before-and-after of the time, for a reschedule. */
-export type TimeChange = Pick<InterviewFacts, 'startsAt' | 'durationMinutes' | 'timezone'>;
+/** The interview as it was before a change: what a change notice compares against. */
+export type InterviewBefore = Pick<
+  InterviewFacts,
+  'title' | 'position' | 'startsAt' | 'durationMinutes' | 'timezone' | 'roomUrl'
+>;
+
+/** Who joined or left the interview in the same change (platform user ids). */
+export interface RosterChange {
+  added: string[];
+  removed: string[];
+}
 
 const COPY = {
   zh: {
@@ -43,9 +52,16 @@ const COPY = {
     bookedInterviewers: (n: number) => `已邀请 ${n} 位面试官/旁听人`,
     candidateInvite: (t: string) => `面试邀请：${t}`,
     rescheduled: (t: string) => `面试时间变更：${t}`,
+    durationChanged: (t: string) => `面试时长变更：${t}`,
     before: '原时间',
     after: '新时间',
     updated: (t: string) => `面试信息更新：${t}`,
+    title: '标题',
+    none: '无',
+    fromTo: (label: string, from: string, to: string) => `${label}：${from} → ${to}`,
+    roomChanged: '面试间链接已更换，请使用本卡片中的新链接',
+    added: (ids: string[]) => `新加入：${ids.join('、')}`,
+    left: (ids: string[]) => `已移出：${ids.join('、')}`,
     removed: (t: string, when: string) => `你已不再参加面试「${t}」（${when}），无需出席。`,
     canceled: (t: string, when: string) => `面试已取消：「${t}」\n时间：${when}`,
     reason: '原因',
@@ -75,9 +91,16 @@ const COPY = {
     bookedInterviewers: (n: number) => `${n} interviewer(s)/observer(s) invited`,
     candidateInvite: (t: string) => `Interview invitation: ${t}`,
     rescheduled: (t: string) => `Interview moved: ${t}`,
+    durationChanged: (t: string) => `Interview duration changed: ${t}`,
     before: 'Was',
     after: 'Now',
     updated: (t: string) => `Interview updated: ${t}`,
+    title: 'Title',
+    none: 'none',
+    fromTo: (label: string, from: string, to: string) => `${label}: ${from} → ${to}`,
+    roomChanged: 'The room link changed: use the link on this card',
+    added: (ids: string[]) => `Added: ${ids.join(', ')}`,
+    left: (ids: string[]) => `Removed: ${ids.join(', ')}`,
     removed: (t: string, when: string) =>
       `You are no longer on the interview "${t}" (${when}); no need to attend.`,
     canceled: (t: string, when: string) => `Interview canceled: "${t}"\nTime: ${when}`,
@@ -169,23 +192,52 @@ export class InterviewNotificationComposer {
     ]);
   }
 
-  rescheduled(iv: InterviewFacts, before: TimeChange, lang: Language): Composed {
+  /**
+   * What changed, and only that: a new start shows the old and the new time, every other field
+   * that changed shows its old and new value, people who joined or left are named. The headline
+   * says "moved" only when the start did.
+   */
+  changed(
+    iv: InterviewFacts,
+    before: InterviewBefore,
+    roster: RosterChange,
+    lang: Language,
+  ): Composed {
     const c = COPY[lang];
-    return this.textcard(iv, c.rescheduled(iv.title), lang, [
-      ['gray', `${c.before}：${localTimeWithZone(before.startsAt, before.timezone)}`],
-      ['highlight', `${c.after}：${localTimeWithZone(iv.startsAt, iv.timezone)}`],
-      ['normal', `${c.duration}：${c.minutes(iv.durationMinutes)}`],
-    ]);
-  }
+    const was = localTimeWithZone(before.startsAt, before.timezone);
+    const now = localTimeWithZone(iv.startsAt, iv.timezone);
+    const moved = was !== now;
+    const durationChanged = before.durationMinutes !== iv.durationMinutes;
+    const titleChanged = before.title !== iv.title;
+    const positionChanged = before.position !== iv.position;
+    const roomChanged = before.roomUrl !== iv.roomUrl;
+    const onlyDuration = durationChanged && !titleChanged && !positionChanged && !roomChanged;
 
-  /** Title, position or room changed, the time did not. */
-  updated(iv: InterviewFacts, lang: Language): Composed {
-    const c = COPY[lang];
-    return this.textcard(iv, c.updated(iv.title), lang, [
-      ['gray', localTimeWithZone(iv.startsAt, iv.timezone)],
-      ['normal', `${c.candidate}：${iv.candidateName}`],
-      ...(iv.position ? [['normal', `${c.position}：${iv.position}`] as const] : []),
-    ]);
+    const headline = moved
+      ? c.rescheduled(iv.title)
+      : onlyDuration
+        ? c.durationChanged(iv.title)
+        : c.updated(iv.title);
+    const lines: Line[] = moved
+      ? [
+          ['gray', `${c.before}：${was}`],
+          ['highlight', `${c.after}：${now}`],
+        ]
+      : [['gray', now]];
+    if (durationChanged) {
+      const minutes = [before.durationMinutes, iv.durationMinutes].map((n) => c.minutes(n));
+      lines.push(['highlight', c.fromTo(c.duration, minutes[0], minutes[1])]);
+    }
+    if (titleChanged) lines.push(['highlight', c.fromTo(c.title, before.title, iv.title)]);
+    if (positionChanged) {
+      const [from, to] = [before.position, iv.position].map((x) => x ?? c.none);
+      lines.push(['highlight', c.fromTo(c.position, from, to)]);
+    }
+    if (roomChanged) lines.push(['highlight', c.roomChanged]);
+    if (roster.added.length) lines.push(['highlight', c.added(roster.added)]);
+    if (roster.removed.length) lines.push(['highlight', c.left(roster.removed)]);
+    lines.push(['normal', `${c.candidate}：${iv.candidateName}`]);
+    return this.textcard(iv, headline, lang, lines);
   }
 
   /** The recruiter hears when an interviewer or observer answers the invitation. */
@@ -256,19 +308,27 @@ export class InterviewNotificationComposer {
     ];
   }
 
-  private textcard(
-    iv: InterviewFacts,
-    title: string,
-    lang: Language,
-    lines: (readonly ['gray' | 'normal' | 'highlight', string])[],
-  ): Composed {
-    // Lines are cut one by one so that a long name cannot push the time out of the card.
-    const each = Math.floor(512 / lines.length);
-    const description = lines
-      .map(([cls, line]) => {
-        const frame = `<div class="${cls}"></div>`;
-        return `<div class="${cls}">${truncateBytes(defuseHtml(line), each - frame.length)}</div>`;
-      })
+  private textcard(iv: InterviewFacts, title: string, lang: Language, lines: Line[]): Composed {
+    // Lines are cut one by one so that a long name cannot push the time out of the card: each
+    // gets at most an equal share of the 512 bytes, and what short lines leave goes to long ones.
+    const parts = lines.map(([cls, line]) => ({
+      cls,
+      text: defuseHtml(line),
+      frame: Buffer.byteLength(`<div class="${cls}"></div>`),
+    }));
+    const budget = new Map<(typeof parts)[number], number>();
+    let left = 512;
+    const byNeed = [...parts].sort(
+      (a, b) => a.frame + Buffer.byteLength(a.text) - (b.frame + Buffer.byteLength(b.text)),
+    );
+    byNeed.forEach((part, i) => {
+      const share = Math.floor(left / (byNeed.length - i));
+      const given = Math.min(part.frame + Buffer.byteLength(part.text), share);
+      budget.set(part, given);
+      left -= given;
+    });
+    const description = parts
+      .map((p) => `<div class="${p.cls}">${truncateBytes(p.text, budget.get(p)! - p.frame)}</div>`)
       .join('');
     return {
       msgtype: 'textcard',
@@ -281,6 +341,8 @@ export class InterviewNotificationComposer {
     };
   }
 }
+
+type Line = readonly ['gray' | 'normal' | 'highlight', string];
 
 function text(content: string): Composed {
   return { msgtype: 'text', content: { content: truncateBytes(content, 2048) } };

@@ -11,7 +11,7 @@ import { WeComSettings } from '../wecom/wecom-settings.js';
 import {
   InterviewNotificationComposer,
   type Composed,
-  type TimeChange,
+  type InterviewBefore,
 } from './interview-notification.composer.js';
 import type { InterviewParticipantEntity } from './interview-participant.entity.js';
 import type { InterviewReminderEntity } from './interview-reminder.entity.js';
@@ -21,7 +21,8 @@ import type { InterviewEntity } from './interview.entity.js';
 type Participant = Pick<InterviewParticipantEntity, 'platformUserId' | 'role' | 'rsvp'>;
 
 export interface InterviewChange {
-  before: TimeChange;
+  before: InterviewBefore;
+  /** Start, duration or time zone changed. */
   timeChanged: boolean;
   /** Title, position or room changed. */
   detailsChanged: boolean;
@@ -94,12 +95,19 @@ export class InterviewNotifier {
       ...change.removed,
       ...change.remaining,
     ]);
-    for (const p of change.remaining) {
-      if (change.timeChanged) {
-        const update = this.composer.rescheduled(iv, change.before, langs(p));
-        await this.sendTo(em, iv, 'rescheduled', p, update, actor);
-      } else if (change.detailsChanged) {
-        await this.sendTo(em, iv, 'updated', p, this.composer.updated(iv, langs(p)), actor);
+    // A change of people alone is told to those people only (invited, removed below).
+    const kind = change.timeChanged ? 'rescheduled' : change.detailsChanged ? 'updated' : null;
+    const roster = {
+      added: change.added.map((p) => p.platformUserId),
+      removed: change.removed.map((p) => p.platformUserId),
+    };
+    // The candidate is not told who interviews them (the booking never told them either).
+    const nobody = { added: [], removed: [] };
+    if (kind) {
+      for (const p of change.remaining) {
+        const people = p.role === 'candidate' ? nobody : roster;
+        const update = this.composer.changed(iv, change.before, people, langs(p));
+        await this.sendTo(em, iv, kind, p, update, actor);
       }
     }
     for (const p of change.added) {

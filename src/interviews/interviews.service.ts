@@ -184,9 +184,12 @@ export class InterviewsService {
       if (nothing) return this.details(tx, iv, participants);
 
       const before = {
+        title: iv.title,
+        position: iv.position,
         startsAt: iv.startsAt,
         durationMinutes: iv.durationMinutes,
         timezone: iv.timezone,
+        roomUrl: iv.roomUrl,
       };
       await tx.update(
         InterviewEntity,

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 
-import type { INestApplication } from '@nestjs/common';
+import { ConsoleLogger, type INestApplication, type LoggerService } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 
@@ -28,16 +28,19 @@ export function testEnv(overrides: Record<string, string | undefined> = {}) {
 
 export async function createTestApp(
   overrides: Record<string, string | undefined>,
-  options: { clock?: Clock } = {},
+  options: { clock?: Clock; logger?: LoggerService } = {},
 ): Promise<INestApplication> {
   let builder = Test.createTestingModule({
     imports: [AppModule.forRoot(testEnv(overrides))],
   });
   if (options.clock) builder = builder.overrideProvider(Clock).useValue(options.clock);
+  if (options.logger) builder = builder.setLogger(options.logger);
   const moduleRef = await builder.compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({
     bodyParser: false,
-    logger: ['error', 'warn'],
+    // Errors only, as Nest's testing logger prints them; an instance, not a list of levels, which
+    // would keep the logger of the file's previous app (a LogRecorder would swallow its errors).
+    logger: options.logger ?? new ConsoleLogger({ logLevels: ['fatal', 'error'] }),
   });
   configureApp(app);
   await app.init();

@@ -5,8 +5,12 @@ import {
 } from '@nestjs/common';
 import type { Request } from 'express';
 
-/** Past this, an oversized upload is cut off instead of drained. */
-const DRAIN_FACTOR = 16;
+/**
+ * A refused body is still read (and dropped) up to this many times the limit, so that the
+ * client gets its 413 on a healthy connection; past it, the sender is not a WeCom server and
+ * its connection is cut.
+ */
+const DRAIN_FACTOR = 1024;
 
 /**
  * Reads the raw XML body of a WeCom callback, at most `maxBytes`, as strict UTF-8.
@@ -22,30 +26,44 @@ export function readCallbackBody(req: Request, maxBytes: number): Promise<string
   return new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let tooLarge = Number(req.headers['content-length']) > maxBytes;
-    req.on('data', (chunk: Buffer) => {
+    // Answered at once, like the /api parsers do: the rest of the body is drained, not kept.
+    const tooLarge = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      chunks.length = 0;
+      drain(req, size, maxBytes * DRAIN_FACTOR);
+      reject(new PayloadTooLargeException(`Callback body exceeds ${maxBytes} bytes`));
+    };
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > maxBytes) tooLarge = true;
-      if (tooLarge) {
-        chunks.length = 0;
-        if (size > maxBytes * DRAIN_FACTOR) req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once('end', () => {
-      if (tooLarge) {
-        reject(new PayloadTooLargeException(`Callback body exceeds ${maxBytes} bytes`));
-        return;
-      }
+      if (size > maxBytes) tooLarge();
+      else chunks.push(chunk);
+    };
+    const onEnd = () => {
       try {
         resolve(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)));
       } catch (error) {
         reject(new BadRequestException('Callback body is not valid UTF-8', { cause: error }));
       }
-    });
+    };
     req.once('error', (error) =>
       reject(new BadRequestException('Callback body could not be read', { cause: error })),
     );
+    if (Number(req.headers['content-length']) > maxBytes) {
+      tooLarge();
+      return;
+    }
+    req.on('data', onData);
+    req.once('end', onEnd);
   });
+}
+
+/** Reads and drops what is left of a refused body, cutting the connection past `cap` bytes. */
+function drain(req: Request, alreadyRead: number, cap: number): void {
+  let size = alreadyRead;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > cap) req.destroy();
+  });
+  req.resume();
 }

@@ -10,12 +10,20 @@
 //   localhost:4010 (simulator): those two literals, and nothing else, are rewritten to the ports
 //   in use, so the check neither needs nor disturbs anything listening on 3000/4010.
 // - Each run block is one `bash` with `set -euo pipefail`, in README order, from the repository
-//   root, with the same environment (and so the same .env) as the service. `curl` is wrapped
-//   with --fail-with-body and --max-time: an HTTP error answer fails the block, as a command
-//   failing does.
+//   root, with the same environment (and so the same .env) as the service. The `curl` it finds
+//   adds --fail-with-body and --max-time: an HTTP error answer fails the block, as a command
+//   failing does, and the failing README line is printed.
 // - Then the outcome the walkthroughs promise is checked in the simulator (OUTCOMES below).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -47,7 +55,8 @@ const OUTCOMES = [
   {
     what: 'lisi (the observer) got the same three',
     touser: 'lisi',
-    ok: (msgs) => msgs.filter((m) => JSON.stringify(m.body).includes('前端工程师 二面')).length === 3,
+    ok: (msgs) =>
+      msgs.filter((m) => JSON.stringify(m.body).includes('前端工程师 二面')).length === 3,
   },
 ];
 const START_TIMEOUT_MS = 180_000;
@@ -118,19 +127,35 @@ async function waitForHealth(url, child, logFile) {
   return false;
 }
 
-function runBlock(block, env, ports) {
+/**
+ * A `curl` first on the PATH that fails on an HTTP error (showing the body) and on a hang. A
+ * command rather than a shell function, so that a failure is reported as the README's own line.
+ */
+function curlWrapper(dir) {
+  const real = spawnSync('sh', ['-c', 'command -v curl'], { encoding: 'utf8' }).stdout.trim();
+  if (!real) throw new Error('curl is not installed');
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  writeFileSync(
+    join(bin, 'curl'),
+    `#!/bin/sh\nexec '${real}' --fail-with-body --no-progress-meter --max-time 30 "$@"\n`,
+    { mode: 0o755 },
+  );
+  return bin;
+}
+
+function runBlock(block, env, ports, bin) {
   const code = block.code
     .replaceAll('localhost:3000', `localhost:${ports.service}`)
     .replaceAll('localhost:4010', `localhost:${ports.simulator}`);
   const script = [
     'set -euo pipefail',
-    "trap 'echo \"readme-check: failed: $BASH_COMMAND\" >&2' ERR",
-    'curl() { command curl --fail-with-body --max-time 30 "$@"; }',
+    'trap \'printf "\\nreadme-check: failed: %s\\n" "$BASH_COMMAND" >&2\' ERR',
     code,
   ].join('\n');
   const result = spawnSync('bash', ['-c', script], {
     cwd: ROOT,
-    env,
+    env: { ...env, PATH: `${bin}:${env.PATH}` },
     stdio: ['ignore', 'inherit', 'inherit'],
     timeout: BLOCK_TIMEOUT_MS,
   });
@@ -179,6 +204,7 @@ async function main() {
   const ports = { service: await freePort(), simulator: await freePort() };
   const dir = mkdtempSync(join(tmpdir(), 'readme-check-'));
   const logFile = join(dir, 'service.log');
+  const bin = curlWrapper(dir);
   // Empty values win over a developer's .env (real variables win over it), so the check always
   // runs the README's own setting: development, sandbox, embedded database, background work on.
   const env = {
@@ -220,7 +246,7 @@ async function main() {
         continue;
       }
       process.stdout.write(`── README.md:${block.line} (${block.section})\n`);
-      if (!runBlock(block, env, ports)) {
+      if (!runBlock(block, env, ports, bin)) {
         process.stderr.write(readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n'));
         return fail(`the block at README.md:${block.line} (${block.section}) failed`);
       }

@@ -11,6 +11,8 @@ const ROOT = resolve('.');
 const CLI = join(ROOT, 'dist/src/auth/mint-token.cli.js');
 const MAIN = join(ROOT, 'dist/src/main.js');
 const SECRET_IN_DOTENV = 'secret-from-dotenv-0123456789';
+/** Each case starts the CLI (a Node process) once to three times: generous on a loaded machine. */
+const CASE_MS = 90_000;
 
 /** A clean environment: nothing of the spec's own (NODE_ENV=test, secrets) leaks in. */
 const baseEnv = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, HOME: process.env.HOME });
@@ -78,62 +80,82 @@ describe('npm run token (the CLI, as a process)', () => {
   const adminConfig = (token: string) =>
     fetch(`${url}/api/admin/config`, { headers: { authorization: `Bearer ${token}` } });
 
-  it('signs with AUTH_JWT_SECRET from .env: the service started from the same .env accepts it', async () => {
-    const minted = await mint(dir, ['--roles', 'admin']);
-    expect(minted).toMatchObject({ code: 0, stderr: '' });
-    const token = minted.stdout.trim();
-    expect((await adminConfig(token)).status).toBe(200);
+  it(
+    'signs with AUTH_JWT_SECRET from .env: the service started from the same .env accepts it',
+    async () => {
+      const minted = await mint(dir, ['--roles', 'admin']);
+      expect(minted).toMatchObject({ code: 0, stderr: '' });
+      const token = minted.stdout.trim();
+      expect((await adminConfig(token)).status).toBe(200);
 
-    // Without the .env (another folder), the CLI signs with the development secret: refused.
-    const elsewhere = mkdtempSync(join(tmpdir(), 'smbw-token-'));
-    try {
-      const dev = await mint(elsewhere, ['--roles', 'admin']);
-      expect(dev.code).toBe(0);
-      expect((await adminConfig(dev.stdout.trim())).status).toBe(401);
-    } finally {
-      rmSync(elsewhere, { recursive: true, force: true });
-    }
-  });
+      // Without the .env (another folder), the CLI signs with the development secret: refused.
+      const elsewhere = mkdtempSync(join(tmpdir(), 'smbw-token-'));
+      try {
+        const dev = await mint(elsewhere, ['--roles', 'admin']);
+        expect(dev.code).toBe(0);
+        expect((await adminConfig(dev.stdout.trim())).status).toBe(401);
+      } finally {
+        rmSync(elsewhere, { recursive: true, force: true });
+      }
+    },
+    CASE_MS,
+  );
 
-  it('lets a real environment variable win over .env, as the service does', async () => {
-    const minted = await mint(dir, ['--roles', 'admin'], {
-      AUTH_JWT_SECRET: 'another-secret-from-the-environment',
-    });
-    expect(minted.code).toBe(0);
-    expect((await adminConfig(minted.stdout.trim())).status).toBe(401);
-  });
-
-  it('works as the README writes it: --roles admin alone mints for dev-admin', async () => {
-    const minted = await mint(dir, ['--roles', 'admin']);
-    expect(decodeJwt(minted.stdout.trim())).toMatchObject({ sub: 'dev-admin', roles: ['admin'] });
-    const recruiter = await mint(dir, ['--sub', 'u-1001', '--roles', 'recruiter,interviewer']);
-    expect(decodeJwt(recruiter.stdout.trim())).toMatchObject({
-      sub: 'u-1001',
-      roles: ['recruiter', 'interviewer'],
-    });
-  });
-
-  it('refuses a bad .env the way the service does: one line naming the variable, exit 1', async () => {
-    const bad = mkdtempSync(join(tmpdir(), 'smbw-token-'));
-    try {
-      writeFileSync(join(bad, '.env'), 'AUTH_JWT_SECRET=short\n');
-      const minted = await mint(bad, ['--roles', 'admin']);
-      expect(minted).toEqual({
-        code: 1,
-        stdout: '',
-        stderr: 'Invalid configuration: AUTH_JWT_SECRET must be at least 16 characters\n',
+  it(
+    'lets a real environment variable win over .env, as the service does',
+    async () => {
+      const minted = await mint(dir, ['--roles', 'admin'], {
+        AUTH_JWT_SECRET: 'another-secret-from-the-environment',
       });
-    } finally {
-      rmSync(bad, { recursive: true, force: true });
-    }
-  });
+      expect(minted.code).toBe(0);
+      expect((await adminConfig(minted.stdout.trim())).status).toBe(401);
+    },
+    CASE_MS,
+  );
 
-  it('answers a typo with the usage, not a stack trace', async () => {
-    const minted = await mint(dir, ['--role', 'admin']);
-    expect(minted.code).toBe(2);
-    expect(minted.stdout).toBe('');
-    expect(minted.stderr).toMatch(/^Unknown option '--role'/);
-    expect(minted.stderr).toContain('usage: npm run token');
-    expect(minted.stderr).not.toMatch(/\n\s+at /);
-  });
+  it(
+    'works as the README writes it: --roles admin alone mints for dev-admin',
+    async () => {
+      const minted = await mint(dir, ['--roles', 'admin']);
+      expect(decodeJwt(minted.stdout.trim())).toMatchObject({ sub: 'dev-admin', roles: ['admin'] });
+      const recruiter = await mint(dir, ['--sub', 'u-1001', '--roles', 'recruiter,interviewer']);
+      expect(decodeJwt(recruiter.stdout.trim())).toMatchObject({
+        sub: 'u-1001',
+        roles: ['recruiter', 'interviewer'],
+      });
+    },
+    CASE_MS,
+  );
+
+  it(
+    'refuses a bad .env the way the service does: one line naming the variable, exit 1',
+    async () => {
+      const bad = mkdtempSync(join(tmpdir(), 'smbw-token-'));
+      try {
+        writeFileSync(join(bad, '.env'), 'AUTH_JWT_SECRET=short\n');
+        const minted = await mint(bad, ['--roles', 'admin']);
+        expect(minted).toEqual({
+          code: 1,
+          stdout: '',
+          stderr: 'Invalid configuration: AUTH_JWT_SECRET must be at least 16 characters\n',
+        });
+      } finally {
+        rmSync(bad, { recursive: true, force: true });
+      }
+    },
+    CASE_MS,
+  );
+
+  it(
+    'answers a typo with the usage, not a stack trace',
+    async () => {
+      const minted = await mint(dir, ['--role', 'admin']);
+      expect(minted.code).toBe(2);
+      expect(minted.stdout).toBe('');
+      expect(minted.stderr).toMatch(/^Unknown option '--role'/);
+      expect(minted.stderr).toContain('usage: npm run token');
+      expect(minted.stderr).not.toMatch(/\n\s+at /);
+    },
+    CASE_MS,
+  );
 });

@@ -13,8 +13,9 @@ export interface WeComCredentials {
 /**
  * Where WeCom is and who we are to it. In sandbox mode (WECOM_SANDBOX=true, or WECOM_CORP_ID
  * unset outside production) the built-in simulator is started in-process on its own port and
- * the client talks to it over real HTTP, exactly as it would to qyapi.weixin.qq.com. The credentials are the runtime configuration's
- * (seeded from the environment, changed by admins without a restart).
+ * the client talks to it over real HTTP, exactly as it would to qyapi.weixin.qq.com. The
+ * credentials are the runtime configuration's (seeded from the environment, changed by admins
+ * without a restart).
  */
 @Injectable()
 export class WeComSettings implements OnApplicationShutdown {

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { decodeJwt } from 'jose';
 
 import { buildService, freePort, waitFor } from './support/service-process.js';
+import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 const ROOT = resolve('.');
 const CLI = join(ROOT, 'dist/src/auth/mint-token.cli.js');
@@ -34,12 +35,14 @@ function mint(
 }
 
 describe('npm run token (the CLI, as a process)', () => {
+  let db: TestDatabase;
   let dir: string;
   let service: ChildProcess | undefined;
   let url: string;
 
   beforeAll(async () => {
     buildService();
+    db = await createTestDatabase();
     dir = mkdtempSync(join(tmpdir(), 'smbw-token-'));
     const port = await freePort();
     // The service and the CLI both run in `dir` and read its .env, as on a developer's machine.
@@ -47,7 +50,7 @@ describe('npm run token (the CLI, as a process)', () => {
       join(dir, '.env'),
       [
         `AUTH_JWT_SECRET=${SECRET_IN_DOTENV}`,
-        'PGLITE_DIR=memory://',
+        `DATABASE_URL=${db.url}`,
         'SIMULATOR_PORT=0',
         'CRON_ENABLED=false',
         'LOG_LEVEL=error',
@@ -67,13 +70,18 @@ describe('npm run token (the CLI, as a process)', () => {
         fetch(`${url}/health`)
           .then((r) => r.ok)
           .catch(() => false),
-      60_000,
+      150_000,
       () => `the service to answer /health; its stderr:\n${stderr}`,
     );
-  }, 120_000);
+  }, 240_000);
 
-  afterAll(() => {
-    service?.kill('SIGTERM');
+  afterAll(async () => {
+    if (service && service.exitCode === null) {
+      const exited = new Promise((resolve) => service!.once('exit', resolve));
+      service.kill('SIGTERM');
+      await exited;
+    }
+    await db?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,6 +1,15 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t showmebug-wecom .
-# Run:   docker run -p 3000:3000 -e DATABASE_URL=postgres://... -e AUTH_JWT_SECRET=... showmebug-wecom
+# Run (NODE_ENV=production requires both secrets and the WeCom app's credentials):
+#   docker run -p 3000:3000 -e DATABASE_URL=postgres://user:pass@host:5432/db \
+#     -e AUTH_JWT_SECRET=<the platform's HS256 secret> -e APP_ENCRYPTION_KEY=k1:$(openssl rand -base64 32) \
+#     -e WECOM_CORP_ID=<corp id> -e WECOM_CORP_SECRET=<app secret> -e WECOM_AGENT_ID=<AgentId> showmebug-wecom
+# Try it without WeCom (the built-in simulator on port 4010 inside the container, the embedded
+# database in /app/data; nothing reaches real members):
+#   docker run -p 3000:3000 -e AUTH_JWT_SECRET=$(openssl rand -hex 32) \
+#     -e APP_ENCRYPTION_KEY=k1:$(openssl rand -base64 32) -e WECOM_SANDBOX=true showmebug-wecom
+# test/docker-run.e2e-spec.ts runs both commands (the CMD below, with these variables) and the old
+# incomplete one, so this comment cannot drift from what production requires.
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /app

@@ -2,16 +2,13 @@
 // the app. With DATABASE_URL unset it opens the embedded PGlite in PGLITE_DIR, like `npm start`.
 import 'reflect-metadata';
 
-import { existsSync } from 'node:fs';
-
 import { DataSource } from 'typeorm';
 
-import { validateEnv } from './src/config/env.validation.js';
+import { loadEnvironment } from './src/config/load-environment.js';
 import { buildDataSourceOptions } from './src/database/database.options.js';
 import { EmbeddedPostgres } from './src/database/embedded-postgres.js';
 
-if (existsSync('.env')) process.loadEnvFile('.env');
-const env = validateEnv(process.env);
+const env = loadEnvironment();
 
 export const embedded = env.DATABASE_URL
   ? undefined

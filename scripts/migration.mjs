@@ -7,7 +7,13 @@
 import { writeFileSync } from 'node:fs';
 
 const [command, name] = process.argv.slice(2);
-const { default: dataSource, embedded } = await import('../dist/ormconfig.js');
+// ormconfig validates the configuration as the service does; a bad or missing variable is the
+// same one line here (the image runs this before the service), not a stack trace.
+const { default: dataSource, embedded } = await import('../dist/ormconfig.js').catch((error) => {
+  if (error?.name !== 'EnvValidationError') throw error;
+  process.stderr.write(`${error.message}\n`);
+  process.exit(1);
+});
 const { runMigrationsLocked } = await import('../dist/src/database/migration-runner.js');
 
 function fail(message) {

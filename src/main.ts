@@ -1,20 +1,18 @@
 import 'reflect-metadata';
 
-import { existsSync } from 'node:fs';
-
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 
 import { AppLogger } from './common/app-logger.js';
-import { EnvValidationError, validateEnv } from './config/env.validation.js';
+import { EnvValidationError } from './config/env.validation.js';
+import { loadEnvironment } from './config/load-environment.js';
 
 async function bootstrap(): Promise<void> {
   // Validate before Nest starts, so a bad variable is one line on stderr and not a stack trace.
   let env;
   try {
-    if (existsSync('.env')) process.loadEnvFile('.env');
-    env = validateEnv(process.env);
+    env = loadEnvironment();
   } catch (error) {
     if (error instanceof EnvValidationError) {
       process.stderr.write(`${error.message}\n`);

@@ -25,6 +25,7 @@ describe(JwtVerifier.name, () => {
     const sut = verifierFor({
       NODE_ENV: 'production',
       AUTH_JWKS_URL: 'https://sso.example.com/jwks',
+      WECOM_SANDBOX: 'true',
       APP_ENCRYPTION_KEY: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
     });
     await expect(sut.verify(await devToken())).rejects.toThrow('Token is invalid');

@@ -1,40 +1,67 @@
-// `npm run token -- --sub u1 --roles admin,recruiter [--expires 8h]`: prints a JWT signed with
-// the configured AUTH_JWT_SECRET (or the development default), for local use and the README.
+// `npm run token -- [--sub u1] --roles admin,recruiter [--expires 8h]`: prints a JWT the service
+// accepts, for local use and the README. It reads the configuration exactly as the service does
+// (.env, then the environment, the same validation), so it signs with the same AUTH_JWT_SECRET.
 import { parseArgs } from 'node:util';
 
-import { DEV_JWT_SECRET } from '../config/env.validation.js';
+import { DEV_JWT_SECRET, EnvValidationError } from '../config/env.validation.js';
+import { loadEnvironment } from '../config/load-environment.js';
 import { mintToken } from './jwt-verifier.js';
 import { ROLES, type Role } from './roles.js';
 
-const { values } = parseArgs({
-  options: {
-    sub: { type: 'string' },
-    roles: { type: 'string', default: '' },
-    expires: { type: 'string', default: '8h' },
-  },
-});
+const USAGE =
+  'usage: npm run token -- [--sub <platformUserId>] --roles admin,recruiter,interviewer [--expires 8h]\n' +
+  '  --sub defaults to dev-<first role> (dev-admin for --roles admin), or dev-user without roles\n';
 
-if (!values.sub) {
-  process.stderr.write(
-    'usage: npm run token -- --sub <platformUserId> --roles admin,recruiter,interviewer\n',
-  );
-  process.exit(2);
+function fail(message: string, code: number): never {
+  process.stderr.write(message.endsWith('\n') ? message : `${message}\n`);
+  process.exit(code);
 }
+
+let values: { sub?: string; roles: string; expires: string; help?: boolean };
+try {
+  ({ values } = parseArgs({
+    options: {
+      sub: { type: 'string' },
+      roles: { type: 'string', default: '' },
+      expires: { type: 'string', default: '8h' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }));
+} catch (error) {
+  fail(`${(error as Error).message}\n${USAGE}`, 2);
+}
+if (values.help) fail(USAGE, 0);
+
 const roles = values.roles
   .split(',')
   .map((r) => r.trim())
   .filter(Boolean);
 const unknown = roles.filter((r) => !ROLES.includes(r as Role));
 if (unknown.length > 0) {
-  process.stderr.write(`unknown role(s): ${unknown.join(', ')}; known: ${ROLES.join(', ')}\n`);
-  process.exit(2);
+  fail(`unknown role(s): ${unknown.join(', ')}; known: ${ROLES.join(', ')}\n${USAGE}`, 2);
 }
-if (!process.env.AUTH_JWT_SECRET && process.env.NODE_ENV === 'production') {
-  process.stderr.write(
-    'AUTH_JWT_SECRET is unset: refusing to mint a token with the development secret in production\n',
+const sub = values.sub ?? `dev-${roles[0] ?? 'user'}`;
+// The service refuses a token whose subject is empty or longer than 128 characters.
+if (sub.length === 0 || sub.length > 128) fail(`--sub must be 1-128 characters\n${USAGE}`, 2);
+
+let env;
+try {
+  env = loadEnvironment();
+} catch (error) {
+  if (error instanceof EnvValidationError) fail(error.message, 1);
+  throw error;
+}
+if (!env.AUTH_JWT_SECRET && env.NODE_ENV === 'production') {
+  fail(
+    'AUTH_JWT_SECRET is unset: refusing to mint a token with the development secret in production',
+    2,
   );
-  process.exit(2);
 }
-const secret = new TextEncoder().encode(process.env.AUTH_JWT_SECRET || DEV_JWT_SECRET);
-const token = await mintToken(secret, { id: values.sub, roles: roles as Role[] }, values.expires);
-process.stdout.write(`${token}\n`);
+const secret = new TextEncoder().encode(env.AUTH_JWT_SECRET ?? DEV_JWT_SECRET);
+try {
+  const token = await mintToken(secret, { id: sub, roles: roles as Role[] }, values.expires);
+  process.stdout.write(`${token}\n`);
+} catch (error) {
+  // jose refuses an --expires it cannot read ("Invalid time period format").
+  fail(`--expires: ${(error as Error).message} (e.g. 30m, 8h, 7d)\n${USAGE}`, 2);
+}

@@ -11,10 +11,11 @@ export interface WeComCredentials {
 }
 
 /**
- * Where WeCom is and who we are to it. With WECOM_CORP_ID unset (sandbox mode) the built-in
- * simulator is started in-process on its own port and the client talks to it over real HTTP,
- * exactly as it would to qyapi.weixin.qq.com. The credentials are the runtime configuration's
- * (seeded from the environment, changed by admins without a restart).
+ * Where WeCom is and who we are to it. In sandbox mode (WECOM_SANDBOX=true, or WECOM_CORP_ID
+ * unset outside production) the built-in simulator is started in-process on its own port and
+ * the client talks to it over real HTTP, exactly as it would to qyapi.weixin.qq.com. The
+ * credentials are the runtime configuration's (seeded from the environment, changed by admins
+ * without a restart).
  */
 @Injectable()
 export class WeComSettings implements OnApplicationShutdown {
@@ -47,8 +48,11 @@ export class WeComSettings implements OnApplicationShutdown {
       ...(usersFile ? { users: loadUsersFile(usersFile) } : {}),
     });
     const baseUrl = await simulator.start(config.get('SIMULATOR_PORT', { infer: true }));
+    const why = config.get('WECOM_SANDBOX', { infer: true })
+      ? 'WECOM_SANDBOX=true'
+      : 'WECOM_CORP_ID is unset';
     logger.warn(
-      `WeCom: SANDBOX mode (WECOM_CORP_ID is unset): built-in simulator at ${baseUrl}, ` +
+      `WeCom: SANDBOX mode (${why}): built-in simulator at ${baseUrl}, ` +
         `corp ${creds.corpId}, agent ${creds.agentId}; see what members received at ${baseUrl}/__simulator/messages?touser=zhangsan`,
     );
     return new WeComSettings(baseUrl, runtime, simulator);

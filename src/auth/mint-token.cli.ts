@@ -2,8 +2,10 @@
 // the configured AUTH_JWT_SECRET (or the development default), for local use and the README.
 import { parseArgs } from 'node:util';
 
+import { decodeJwt } from 'jose';
+
 import { DEV_JWT_SECRET } from '../config/env.validation.js';
-import { mintToken } from './jwt-verifier.js';
+import { mintToken, tokenLifetimeS } from './jwt-verifier.js';
 import { ROLES, type Role } from './roles.js';
 
 const { values } = parseArgs({
@@ -37,4 +39,12 @@ if (!process.env.AUTH_JWT_SECRET && process.env.NODE_ENV === 'production') {
 }
 const secret = new TextEncoder().encode(process.env.AUTH_JWT_SECRET || DEV_JWT_SECRET);
 const token = await mintToken(secret, { id: values.sub, roles: roles as Role[] }, values.expires);
+// The service refuses tokens that live longer than AUTH_MAX_TOKEN_TTL_S: don't print one.
+const maxTtlS = Number(process.env.AUTH_MAX_TOKEN_TTL_S || 86_400);
+if (tokenLifetimeS(decodeJwt(token), Date.now() / 1000) > maxTtlS) {
+  process.stderr.write(
+    `--expires ${values.expires} is longer than AUTH_MAX_TOKEN_TTL_S (${maxTtlS} s): the service would refuse the token\n`,
+  );
+  process.exit(2);
+}
 process.stdout.write(`${token}\n`);

@@ -84,6 +84,13 @@ export class EnvironmentVariables {
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
   AUTH_JWKS_URL?: string;
 
+  /** The longest lifetime (exp - iat) a bearer token may have; tokens without exp are refused. */
+  @Transform(toInt)
+  @IsInt({ message: 'must be a number of seconds between 60 and 2592000 (30 days)' })
+  @Min(60, { message: 'must be a number of seconds between 60 and 2592000 (30 days)' })
+  @Max(2_592_000, { message: 'must be a number of seconds between 60 and 2592000 (30 days)' })
+  AUTH_MAX_TOKEN_TTL_S = 86_400;
+
   @Transform(emptyToUndefined)
   @IsOptional()
   @IsString()
@@ -313,6 +320,14 @@ function describe(error: ValidationError): string {
   return `${error.property} ${phrase}${shown}`;
 }
 
+const DURATION_UNIT_S: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** Seconds in a duration of the SIGNIN_JWT_TTL form (`30m`, `8h`, `1d`). */
+export function durationSeconds(duration: string): number {
+  const unit = duration.slice(-1);
+  return Number(duration.slice(0, -1)) * (DURATION_UNIT_S[unit] ?? Number.NaN);
+}
+
 export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables {
   const env = plainToInstance(EnvironmentVariables, raw, { exposeDefaultValues: true });
   const errors = validateSync(env, { skipMissingProperties: false, whitelist: false });
@@ -332,6 +347,11 @@ export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables 
   if (env.WECOM_CORP_ID && (!env.WECOM_CORP_SECRET || !env.WECOM_AGENT_ID)) {
     throw new EnvValidationError(
       'Invalid configuration: WECOM_CORP_SECRET and WECOM_AGENT_ID must be set when WECOM_CORP_ID is set',
+    );
+  }
+  if (durationSeconds(env.SIGNIN_JWT_TTL) > env.AUTH_MAX_TOKEN_TTL_S) {
+    throw new EnvValidationError(
+      `Invalid configuration: SIGNIN_JWT_TTL must not be longer than AUTH_MAX_TOKEN_TTL_S (${env.AUTH_MAX_TOKEN_TTL_S} s), or its tokens would be refused (got "${env.SIGNIN_JWT_TTL}")`,
     );
   }
   if (!env.WECOM_CALLBACK_TOKEN !== !env.WECOM_CALLBACK_AES_KEY) {

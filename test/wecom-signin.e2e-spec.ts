@@ -277,6 +277,25 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
     it('needs a token', async () => {
       await http().get('/api/wecom/jssdk-config').query({ url: FRONTEND }).expect(401);
     });
+
+    it('refuses a valid token with no role (roles: []) with 403 and signs nothing', async () => {
+      const before = tickets();
+      const roleless = await tokenFor('u-nobody');
+      const res = await http()
+        .get('/api/wecom/jssdk-config')
+        .query({ url: `${FRONTEND}/x` })
+        .auth(roleless, { type: 'bearer' })
+        .expect(403);
+      expect(res.body).toMatchObject({
+        statusCode: 403,
+        message: 'Requires one of the roles: admin, recruiter, interviewer',
+      });
+      expect(res.body).not.toHaveProperty('signature');
+      expect(tickets()).toBe(before);
+      // /api/me still answers it: it only repeats the token, so a frontend can explain the 403.
+      const me = await http().get('/api/me').auth(roleless, { type: 'bearer' }).expect(200);
+      expect(me.body).toEqual({ id: 'u-nobody', roles: [] });
+    });
   });
 });
 

@@ -6,6 +6,7 @@ import helmet from 'helmet';
 
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { requestIdMiddleware } from './common/request-id.middleware.js';
+import { parseTrustProxy } from './config/trust-proxy.js';
 import { httpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
 import { MetricsService } from './metrics/metrics.service.js';
 
@@ -16,7 +17,8 @@ import { MetricsService } from './metrics/metrics.service.js';
 export function configureApp(app: INestApplication): void {
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
-  express.set('trust proxy', 'loopback');
+  // Only proxies named in TRUST_PROXY may tell us the client's address (rate limits, logs).
+  express.set('trust proxy', parseTrustProxy(app.get(ConfigService).get<string>('TRUST_PROXY')));
   app.use(requestIdMiddleware);
   app.use(httpMetricsMiddleware(app.get(MetricsService)));
   app.use(helmet());

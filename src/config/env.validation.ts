@@ -16,6 +16,8 @@ import {
 } from 'class-validator';
 import { Transform } from 'class-transformer';
 
+import { parseTrustProxy, TrustProxyError } from './trust-proxy.js';
+
 const toInt = ({ value }: { value: unknown }) => {
   if (typeof value !== 'string') return value;
   if (value.trim() === '') return undefined;
@@ -262,6 +264,16 @@ export class EnvironmentVariables {
   @Max(60000)
   SETTINGS_POLL_MS = 2000;
 
+  /**
+   * Which proxies may set the client address through X-Forwarded-For (see trust-proxy.ts):
+   * a hop count or a list of loopback / addresses / CIDR ranges. Unset: none.
+   */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @MaxLength(1000)
+  TRUST_PROXY?: string;
+
   /** Requests per client (user, else IP) per THROTTLE_TTL_S on /api and the public routes. */
   @Transform(toInt)
   @IsInt()
@@ -353,6 +365,12 @@ export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables 
     throw new EnvValidationError(
       `Invalid configuration: SIGNIN_JWT_TTL must not be longer than AUTH_MAX_TOKEN_TTL_S (${env.AUTH_MAX_TOKEN_TTL_S} s), or its tokens would be refused (got "${env.SIGNIN_JWT_TTL}")`,
     );
+  }
+  try {
+    parseTrustProxy(env.TRUST_PROXY);
+  } catch (error) {
+    if (!(error instanceof TrustProxyError)) throw error;
+    throw new EnvValidationError(`Invalid configuration: TRUST_PROXY ${error.message}`);
   }
   if (!env.WECOM_CALLBACK_TOKEN !== !env.WECOM_CALLBACK_AES_KEY) {
     throw new EnvValidationError(

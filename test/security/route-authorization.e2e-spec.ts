@@ -213,6 +213,17 @@ describe('Authorisation on every route (walks the router)', () => {
     expect(wrong).toEqual([]);
   });
 
+  it('says why a token without exp, or one living too long, is refused', async () => {
+    const [, noExp] = badCredentials.find(([name]) => name === 'a token without exp')!;
+    const res = await call({ method: 'GET' }, '/api/interviews', noExp).expect(401);
+    expect(res.body.message).toBe('Token has no expiry (exp); tokens must expire');
+    const [, tooLong] = badCredentials.find(([name]) => name.startsWith('a token living longer'))!;
+    const long = await call({ method: 'GET' }, '/api/interviews', tooLong).expect(401);
+    expect(long.body.message).toBe(
+      'Token lifetime exceeds the maximum of 86400 s (AUTH_MAX_TOKEN_TTL_S)',
+    );
+  });
+
   it('does not let a variant of the path (case, trailing slash) skip the guard', async () => {
     const wrong: string[] = [];
     for (const r of api) {

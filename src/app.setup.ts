@@ -17,7 +17,7 @@ import { MetricsService } from './metrics/metrics.service.js';
 export function configureApp(app: INestApplication): void {
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
-  // Only proxies named in TRUST_PROXY may tell us the client's address (rate limits, logs).
+  // Only proxies named in TRUST_PROXY may set req.ip (the per-address rate limit's key).
   express.set('trust proxy', parseTrustProxy(app.get(ConfigService).get<string>('TRUST_PROXY')));
   app.use(requestIdMiddleware);
   app.use(httpMetricsMiddleware(app.get(MetricsService)));

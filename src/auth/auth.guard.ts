@@ -16,8 +16,9 @@ import { ROLES, type AuthUser, type Role } from './roles.js';
  * Global guard: every controller route needs a valid bearer token unless marked @Public()
  * (health, metrics, WeCom callbacks and sign-in are); routes with @Roles() also need one of
  * those roles, and routes without it at least one known role (a token with `roles: []` is
- * signed in but may do nothing), unless marked @RoleOptional(). The decision rests on the route's metadata, never on the request path: Express
- * matches routes case-insensitively, so a path test would let `GET /API/messages` through.
+ * signed in but may do nothing) unless marked @RoleOptional(). The decision rests on the
+ * route's metadata, never on the request path: Express matches routes case-insensitively, so
+ * a path test would let `GET /API/messages` through.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {

@@ -7,6 +7,7 @@ import helmet from 'helmet';
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { InputShapePipe } from './common/input-shape.pipe.js';
 import { requestIdMiddleware } from './common/request-id.middleware.js';
+import { parseTrustProxy } from './config/trust-proxy.js';
 import { httpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
 import { MetricsService } from './metrics/metrics.service.js';
 
@@ -17,7 +18,8 @@ import { MetricsService } from './metrics/metrics.service.js';
 export function configureApp(app: INestApplication): void {
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
-  express.set('trust proxy', 'loopback');
+  // Only proxies named in TRUST_PROXY may set req.ip (the per-address rate limit's key).
+  express.set('trust proxy', parseTrustProxy(app.get(ConfigService).get<string>('TRUST_PROXY')));
   app.use(requestIdMiddleware);
   app.use(httpMetricsMiddleware(app.get(MetricsService)));
   app.use(helmet());

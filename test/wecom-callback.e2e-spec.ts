@@ -116,18 +116,19 @@ describe('WeCom callback endpoint (e2e)', () => {
   });
 
   describe('GET: URL verification', () => {
-    it('answers the decrypted echostr alone, as text/plain, whatever the timestamp', async () => {
+    /** The URL check WeCom sends: `echostr` encrypted and signed like an event. */
+    const urlCheck = (echostr: string, timestamp = String(now()), nonce = '263014780') => ({
+      msg_signature: wecom.getSignature(TOKEN, timestamp, nonce, echostr),
+      timestamp,
+      nonce,
+      echostr,
+    });
+
+    it('answers the decrypted echostr alone, as text/plain', async () => {
       const echostr = wecom.encrypt(AES_KEY, '1616140317555161061', CORP);
-      const timestamp = '1409659589'; // 2014: WeCom's own sample; the check has no freshness
-      const nonce = '263014780';
       const res = await http()
         .get('/wecom/callback')
-        .query({
-          msg_signature: wecom.getSignature(TOKEN, timestamp, nonce, echostr),
-          timestamp,
-          nonce,
-          echostr,
-        })
+        .query(urlCheck(echostr))
         .buffer(true)
         .parse((r, done) => {
           const chunks: Buffer[] = [];
@@ -140,11 +141,74 @@ describe('WeCom callback endpoint (e2e)', () => {
       expect((res.body as Buffer).length).toBe(19); // no BOM, quotes or newline
     });
 
+    it('accepts a timestamp within 5 minutes either way (clock skew)', async () => {
+      const echostr = wecom.encrypt(AES_KEY, '5927410983', CORP);
+      for (const skew of [-290, 290]) {
+        const res = await http()
+          .get('/wecom/callback')
+          .query(urlCheck(echostr, String(now() + skew)))
+          .expect(200);
+        expect(res.text).toBe('5927410983');
+      }
+    });
+
+    it.each([
+      ['6 minutes old', () => now() - 360],
+      ['6 minutes ahead', () => now() + 360],
+      ["from 2014 (WeCom's own sample)", () => 1409659589],
+    ])(
+      'refuses a correctly signed check whose timestamp is %s, without decrypting it',
+      async (_name, timestamp) => {
+        const echostr = wecom.encrypt(AES_KEY, '1616140317555161061', CORP);
+        const res = await http()
+          .get('/wecom/callback')
+          .query(urlCheck(echostr, String(timestamp())))
+          .expect(400);
+        expect(res.body).toMatchObject({
+          statusCode: 400,
+          message: 'Callback timestamp is outside the accepted 5-minute window',
+        });
+        expect(JSON.stringify(res.body)).not.toContain('1616140317555161061');
+      },
+    );
+
+    it('is not a decryption oracle: an event Encrypt replayed as echostr is refused, no plaintext', async () => {
+      // What an attacker captured from a genuine POST: the Encrypt of a card click.
+      const inner = cardClick('poll:accept:oracle-probe');
+      const encrypt = wecom.encrypt(AES_KEY, inner, CORP);
+      const res = await http().get('/wecom/callback').query(urlCheck(encrypt)).expect(400);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(res.body).toMatchObject({ statusCode: 400 });
+      const body = res.text;
+      for (const leaked of [
+        'oracle-probe',
+        'template_card_event',
+        'FromUserName',
+        '<xml',
+        'CDATA',
+      ]) {
+        expect(body).not.toContain(leaked);
+      }
+    });
+
+    it.each([
+      ['XML of any kind', '<x/>'],
+      ['a long string', '7'.repeat(129)],
+      ['JSON', '{"event":"x"}'],
+      ['spaces and newlines', '123 456\n'],
+    ])('answers only an echostr-like plaintext: refuses %s', async (_name, plaintext) => {
+      const res = await http()
+        .get('/wecom/callback')
+        .query(urlCheck(wecom.encrypt(AES_KEY, plaintext, CORP)))
+        .expect(400);
+      expect(res.text).not.toContain(plaintext.trim());
+    });
+
     it('refuses a wrong signature with a JSON 403 and no plaintext', async () => {
       const echostr = wecom.encrypt(AES_KEY, 'secret-echo', CORP);
       const res = await http()
         .get('/wecom/callback')
-        .query({ msg_signature: 'a'.repeat(40), timestamp: '1', nonce: 'x', echostr })
+        .query({ ...urlCheck(echostr), msg_signature: 'a'.repeat(40) })
         .expect(403);
       expect(res.body).toMatchObject({
         statusCode: 403,
@@ -155,16 +219,7 @@ describe('WeCom callback endpoint (e2e)', () => {
 
     it('refuses an echostr addressed to another corp', async () => {
       const echostr = wecom.encrypt(AES_KEY, '123', 'ww-other');
-      const ts = '1700000000';
-      await http()
-        .get('/wecom/callback')
-        .query({
-          msg_signature: wecom.getSignature(TOKEN, ts, 'n', echostr),
-          timestamp: ts,
-          nonce: 'n',
-          echostr,
-        })
-        .expect(403);
+      await http().get('/wecom/callback').query(urlCheck(echostr)).expect(403);
     });
 
     it('answers 400 when parameters are missing', async () => {

@@ -23,18 +23,42 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
   let app: INestApplication;
   const http = () => request(app.getHttpServer());
 
-  /** Starts a sign-in and returns the state WeCom would carry back. */
-  async function startLogin(redirect = '/interviews/42?tab=notes'): Promise<string> {
-    const res = await http().get('/auth/wecom/login').query({ redirect }).expect(302);
+  /** The sign-in cookie (`name=value`) each state was issued with, and the latest one. */
+  const cookieOfState = new Map<string, string>();
+  let lastCookie: string | undefined;
+
+  /** The `name=value` of the sign-in cookie a response sets. */
+  const signInCookie = (res: request.Response): string => {
+    const set = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
+    const found = set.find((c) => c.startsWith('wecom_signin='));
+    expect(found).toBeDefined();
+    return found!.split(';')[0]!;
+  };
+
+  /** Starts a sign-in in "this browser" and returns the state WeCom would carry back. */
+  async function startLogin(redirect: string | null = '/interviews/42?tab=notes'): Promise<string> {
+    const res = await http()
+      .get('/auth/wecom/login')
+      .query(redirect === null ? {} : { redirect })
+      .expect(302);
     const state = new URL(res.headers.location as string).searchParams.get('state');
     expect(state).toBeTruthy();
+    lastCookie = signInCookie(res);
+    cookieOfState.set(state!, lastCookie);
     return state!;
   }
 
-  const finish = (code: string | undefined, state: string | undefined) =>
-    http()
+  /** WeCom sends the browser back; it carries the cookie of its sign-in unless told otherwise. */
+  const finish = (
+    code: string | undefined,
+    state: string | undefined,
+    cookie: string | null = (state && cookieOfState.get(state)) || lastCookie || null,
+  ) => {
+    const req = http()
       .get('/auth/wecom/callback')
       .query({ ...(code ? { code } : {}), ...(state ? { state } : {}) });
+    return cookie === null ? req : req.set('Cookie', cookie);
+  };
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -127,8 +151,7 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
     });
 
     it('defaults the redirect to the frontend root', async () => {
-      const login = await http().get('/auth/wecom/login').expect(302);
-      const state = new URL(login.headers.location as string).searchParams.get('state')!;
+      const state = await startLogin(null);
       const res = await finish(sim.issueOAuthCode('zhangsan'), state).expect(302);
       expect(res.headers.location).toMatch(new RegExp(`^${FRONTEND}/#token=`));
     });
@@ -182,6 +205,101 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
         403,
       );
       expect(res.text).toContain('Only members');
+    });
+
+    describe('binds the state to the browser that started the sign-in (login CSRF)', () => {
+      const getuserinfoCalls = () => sim.stats().calls['/cgi-bin/auth/getuserinfo'] ?? 0;
+
+      beforeAll(async () => {
+        sim.addUsers([{ userid: 'attacker', name: 'Mallory' }]);
+        const admin = await tokenFor('admin-1', 'admin');
+        await http()
+          .post('/api/user-mappings')
+          .auth(admin, { type: 'bearer' })
+          .send({ platformUserId: 'u-attacker', wecomUserId: 'attacker' })
+          .expect(201);
+      });
+
+      /**
+       * The attack: Mallory starts a sign-in in her browser, lets WeCom authorise her own
+       * account, and stops before the callback; the callback URL (her code, her state) is
+       * the link she gets the victim to open.
+       */
+      async function attackersLink(): Promise<{ code: string; state: string }> {
+        const res = await http().get('/auth/wecom/login').query({ redirect: '/x' }).expect(302);
+        const state = new URL(res.headers.location as string).searchParams.get('state')!;
+        return { code: sim.issueOAuthCode('attacker'), state };
+      }
+
+      it('sets an HttpOnly, SameSite=Lax, Secure cookie limited to the sign-in routes', async () => {
+        const res = await http().get('/auth/wecom/login').expect(302);
+        const set = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
+        expect(set).toHaveLength(1);
+        const attrs = set[0]!.split(';').map((a) => a.trim());
+        expect(attrs[0]).toMatch(/^wecom_signin=[A-Za-z0-9_-]{43}$/);
+        expect(attrs).toEqual(
+          expect.arrayContaining(['Path=/auth/wecom', 'HttpOnly', 'Secure', 'SameSite=Lax']),
+        );
+        expect(attrs.find((a) => a.startsWith('Max-Age='))).toBe('Max-Age=600');
+        // The state commits to the cookie without carrying it.
+        const state = new URL(res.headers.location as string).searchParams.get('state')!;
+        expect(state).toMatch(/^[0-9a-f]{104}$/);
+        expect(state).not.toContain(attrs[0]!.slice('wecom_signin='.length));
+      });
+
+      it('does not sign a victim without the cookie in as the attacker (400 page, no token, WeCom not asked)', async () => {
+        const { code, state } = await attackersLink();
+        const before = getuserinfoCalls();
+        const res = await finish(code, state, null).expect(400);
+        expect(res.headers['content-type']).toMatch(/^text\/html/);
+        expect(res.headers.location).toBeUndefined();
+        expect(res.text).toContain('not started in this browser');
+        expect(res.text).not.toContain('token');
+        expect(getuserinfoCalls()).toBe(before);
+      });
+
+      it('does not sign in a victim whose own sign-in cookie is another one', async () => {
+        await startLogin('/mine'); // the victim's browser holds a cookie of its own
+        const { code, state } = await attackersLink();
+        const res = await finish(code, state, lastCookie!).expect(400);
+        expect(res.text).toContain('not started in this browser');
+        expect(res.headers.location).toBeUndefined();
+      });
+
+      it('refuses a cookie that was changed, and a forged state even with the right cookie', async () => {
+        const state = await startLogin();
+        const cookie = cookieOfState.get(state)!;
+        const flipped = cookie.slice(0, -1) + (cookie.endsWith('A') ? 'B' : 'A');
+        await finish(sim.issueOAuthCode('zhangsan'), state, flipped).expect(400);
+        const forged = state.slice(0, 72) + '0'.repeat(32);
+        await finish(sim.issueOAuthCode('zhangsan'), forged, cookie).expect(400);
+        // Neither used the state up: the browser that started it still signs in.
+        await finish(sim.issueOAuthCode('zhangsan'), state, cookie).expect(302);
+      });
+
+      it('signs in the browser that started it, and clears its cookie', async () => {
+        const state = await startLogin('/interviews');
+        const res = await finish(sim.issueOAuthCode('zhangsan'), state).expect(302);
+        expect(res.headers.location).toMatch(new RegExp(`^${FRONTEND}/interviews#token=`));
+        const cleared = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
+        expect(cleared).toHaveLength(1);
+        expect(cleared[0]).toMatch(/^wecom_signin=;/);
+        expect(cleared[0]).toMatch(/Expires=Thu, 01 Jan 1970/);
+        expect(cleared[0]).toContain('Path=/auth/wecom');
+      });
+
+      it('keeps the browser cookie for a second sign-in started in another tab', async () => {
+        const first = await startLogin('/a');
+        const cookie = cookieOfState.get(first)!;
+        const second = await http()
+          .get('/auth/wecom/login')
+          .query({ redirect: '/b' })
+          .set('Cookie', cookie)
+          .expect(302);
+        expect(signInCookie(second)).toBe(cookie);
+        const secondState = new URL(second.headers.location as string).searchParams.get('state')!;
+        await finish(sim.issueOAuthCode('zhangsan'), secondState, cookie).expect(302);
+      });
     });
 
     it('tells an unmapped member to ask an admin (403 page, no session)', async () => {
@@ -278,6 +396,25 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
     it('needs a token', async () => {
       await http().get('/api/wecom/jssdk-config').query({ url: FRONTEND }).expect(401);
     });
+
+    it('refuses a valid token with no role (roles: []) with 403 and signs nothing', async () => {
+      const before = tickets();
+      const roleless = await tokenFor('u-nobody');
+      const res = await http()
+        .get('/api/wecom/jssdk-config')
+        .query({ url: `${FRONTEND}/x` })
+        .auth(roleless, { type: 'bearer' })
+        .expect(403);
+      expect(res.body).toMatchObject({
+        statusCode: 403,
+        message: 'Requires one of the roles: admin, recruiter, interviewer',
+      });
+      expect(res.body).not.toHaveProperty('signature');
+      expect(tickets()).toBe(before);
+      // /api/me still answers it: it only repeats the token, so a frontend can explain the 403.
+      const me = await http().get('/api/me').auth(roleless, { type: 'bearer' }).expect(200);
+      expect(me.body).toEqual({ id: 'u-nobody', roles: [] });
+    });
   });
 });
 
@@ -336,9 +473,14 @@ describe('Sign-in with WeCom: other settings', () => {
     });
     const login = await request(app.getHttpServer()).get('/auth/wecom/login').expect(302);
     const state = new URL(login.headers.location as string).searchParams.get('state')!;
+    const cookie = ([] as string[]).concat(login.headers['set-cookie'] ?? [])[0]!;
+    // PUBLIC_BASE_URL unset: http://localhost, so the cookie cannot be Secure.
+    expect(cookie).not.toMatch(/;\s*Secure/i);
+    expect(cookie).toMatch(/HttpOnly/);
     const res = await request(app.getHttpServer())
       .get('/auth/wecom/callback')
       .query({ code: sim.issueOAuthCode('wangwu'), state })
+      .set('Cookie', cookie.split(';')[0]!)
       .expect(403);
     expect(res.text).toContain('does not share your email address');
   });

@@ -4,12 +4,19 @@ import type { AuthUser, Role } from './roles.js';
 
 export const IS_PUBLIC = 'auth:public';
 export const REQUIRED_ROLES = 'auth:roles';
+export const ROLE_OPTIONAL = 'auth:role-optional';
 
 /** No token needed (health, WeCom callbacks, OAuth). */
 export const Public = () => SetMetadata(IS_PUBLIC, true);
 
-/** Any one of these roles may call the route. */
+/** Any one of these roles may call the route (without @Roles: any one known role). */
 export const Roles = (...roles: Role[]) => SetMetadata(REQUIRED_ROLES, roles);
+
+/**
+ * A valid token is enough, even one with no known role. Only for routes that tell the caller
+ * about their own token (/api/me), so a frontend can say "you have no access here".
+ */
+export const RoleOptional = () => SetMetadata(ROLE_OPTIONAL, true);
 
 export const CurrentUser = createParamDecorator(
   (_data: unknown, ctx: ExecutionContext): AuthUser =>

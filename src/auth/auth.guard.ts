@@ -8,15 +8,17 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 
-import { IS_PUBLIC, REQUIRED_ROLES } from './auth.decorators.js';
+import { IS_PUBLIC, REQUIRED_ROLES, ROLE_OPTIONAL } from './auth.decorators.js';
 import { InvalidTokenError, JwtVerifier } from './jwt-verifier.js';
-import type { AuthUser, Role } from './roles.js';
+import { ROLES, type AuthUser, type Role } from './roles.js';
 
 /**
  * Global guard: every controller route needs a valid bearer token unless marked @Public()
  * (health, metrics, WeCom callbacks and sign-in are); routes with @Roles() also need one of
- * those roles. The decision rests on the route's metadata, never on the request path: Express
- * matches routes case-insensitively, so a path test would let `GET /API/messages` through.
+ * those roles, and routes without it at least one known role (a token with `roles: []` is
+ * signed in but may do nothing) unless marked @RoleOptional(). The decision rests on the
+ * route's metadata, never on the request path: Express matches routes case-insensitively, so
+ * a path test would let `GET /API/messages` through.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
@@ -42,8 +44,15 @@ export class AuthGuard implements CanActivate {
       throw error;
     }
     const required = this.reflector.getAllAndOverride<Role[] | undefined>(REQUIRED_ROLES, targets);
-    if (required && !required.some((role) => req.user!.roles.includes(role))) {
-      throw new ForbiddenException(`Requires one of the roles: ${required.join(', ')}`);
+    if (required) {
+      if (!required.some((role) => req.user!.roles.includes(role))) {
+        throw new ForbiddenException(`Requires one of the roles: ${required.join(', ')}`);
+      }
+    } else if (
+      req.user.roles.length === 0 &&
+      !this.reflector.getAllAndOverride<boolean>(ROLE_OPTIONAL, targets)
+    ) {
+      throw new ForbiddenException(`Requires one of the roles: ${ROLES.join(', ')}`);
     }
     return true;
   }

@@ -1,7 +1,8 @@
 import type { ConfigService } from '@nestjs/config';
+import { SignJWT } from 'jose';
 
-import { DEV_JWT_SECRET, validateEnv } from '../config/env.validation.js';
-import { JwtVerifier, mintToken } from './jwt-verifier.js';
+import { DEV_JWT_SECRET, durationSeconds, validateEnv } from '../config/env.validation.js';
+import { InvalidTokenError, JwtVerifier, mintToken } from './jwt-verifier.js';
 
 function verifierFor(raw: Record<string, string>): JwtVerifier {
   const env = validateEnv(raw);
@@ -43,5 +44,81 @@ describe(JwtVerifier.name, () => {
     const token = await mintToken(key, { id: 'u1', roles: ['admin', 'root' as never] });
     await expect(sut.verify(token)).resolves.toEqual({ id: 'u1', roles: ['admin'] });
     await expect(sut.verify('not.a.jwt')).rejects.toThrow('Token is invalid');
+  });
+});
+
+describe('JwtVerifier: token lifetime', () => {
+  const secret = 'a-real-secret-of-enough-length';
+  const key = new TextEncoder().encode(secret);
+  const nowS = () => Math.floor(Date.now() / 1000);
+  /** A token with exactly these claims (and a subject and role), signed with `secret`. */
+  const tokenWith = (claims: { iat?: number; exp?: number }) => {
+    let jwt = new SignJWT({ roles: ['admin'] })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject('u1');
+    if (claims.iat !== undefined) jwt = jwt.setIssuedAt(claims.iat);
+    if (claims.exp !== undefined) jwt = jwt.setExpirationTime(claims.exp);
+    return jwt.sign(key);
+  };
+
+  it('refuses a token without exp, saying why', async () => {
+    const sut = verifierFor({ AUTH_JWT_SECRET: secret });
+    await expect(sut.verify(await tokenWith({ iat: nowS() }))).rejects.toThrow(
+      'Token has no expiry (exp); tokens must expire',
+    );
+    await expect(sut.verify(await tokenWith({}))).rejects.toThrow(InvalidTokenError);
+  });
+
+  it('accepts a lifetime up to the default maximum of 24 h, refuses a longer one', async () => {
+    const sut = verifierFor({ AUTH_JWT_SECRET: secret });
+    const iat = nowS();
+    await expect(sut.verify(await tokenWith({ iat, exp: iat + 86_400 }))).resolves.toEqual({
+      id: 'u1',
+      roles: ['admin'],
+    });
+    await expect(sut.verify(await tokenWith({ iat, exp: iat + 86_401 }))).rejects.toThrow(
+      'Token lifetime exceeds the maximum of 86400 s (AUTH_MAX_TOKEN_TTL_S)',
+    );
+    await expect(
+      sut.verify(await tokenWith({ iat, exp: iat + 10 * 365 * 86_400 })),
+    ).rejects.toThrow(InvalidTokenError);
+  });
+
+  it('judges a token without iat by what is left of it', async () => {
+    const sut = verifierFor({ AUTH_JWT_SECRET: secret });
+    await expect(sut.verify(await tokenWith({ exp: nowS() + 3600 }))).resolves.toBeTruthy();
+    await expect(sut.verify(await tokenWith({ exp: nowS() + 90_000 }))).rejects.toThrow(
+      'Token lifetime exceeds the maximum',
+    );
+  });
+
+  it('does not let an iat in the future stretch a token past the maximum', async () => {
+    const sut = verifierFor({ AUTH_JWT_SECRET: secret });
+    const iat = nowS() + 5 * 86_400;
+    await expect(sut.verify(await tokenWith({ iat, exp: iat + 3600 }))).rejects.toThrow(
+      'Token lifetime exceeds the maximum',
+    );
+  });
+
+  it('takes the maximum from AUTH_MAX_TOKEN_TTL_S', async () => {
+    const sut = verifierFor({
+      AUTH_JWT_SECRET: secret,
+      AUTH_MAX_TOKEN_TTL_S: '600',
+      SIGNIN_JWT_TTL: '10m',
+    });
+    const iat = nowS();
+    await expect(sut.verify(await tokenWith({ iat, exp: iat + 600 }))).resolves.toBeTruthy();
+    await expect(sut.verify(await tokenWith({ iat, exp: iat + 601 }))).rejects.toThrow(
+      'Token lifetime exceeds the maximum of 600 s (AUTH_MAX_TOKEN_TTL_S)',
+    );
+  });
+
+  it('refuses a configuration whose sign-in tokens would outlive the maximum', () => {
+    expect(() => validateEnv({ AUTH_MAX_TOKEN_TTL_S: '3600', SIGNIN_JWT_TTL: '8h' })).toThrow(
+      'SIGNIN_JWT_TTL must not be longer than AUTH_MAX_TOKEN_TTL_S (3600 s)',
+    );
+    expect(() => validateEnv({ AUTH_MAX_TOKEN_TTL_S: '10' })).toThrow('AUTH_MAX_TOKEN_TTL_S');
+    expect(validateEnv({ SIGNIN_JWT_TTL: '1d' }).AUTH_MAX_TOKEN_TTL_S).toBe(86_400);
+    expect(durationSeconds('30m')).toBe(1800);
   });
 });

@@ -12,15 +12,22 @@ export class InvalidTokenError extends Error {
 
 /**
  * Verifies the platform's JWTs: HS256 with AUTH_JWT_SECRET, or RS256 from AUTH_JWKS_URL.
- * Also mints tokens with the same secret (the `npm run token` CLI, the WeCom sign-in).
+ * Every token must carry `exp`, and may live at most AUTH_MAX_TOKEN_TTL_S: a leaked token
+ * without one would be valid for ever. Also mints tokens with the same secret (the
+ * `npm run token` CLI, the WeCom sign-in).
+ *
+ * Expiry is judged on the system clock, as jose does (not the injectable Clock): tokens are
+ * minted by other systems against real time.
  */
 @Injectable()
 export class JwtVerifier {
   private readonly logger = new Logger(JwtVerifier.name);
   private readonly secret?: Uint8Array;
   private readonly jwks?: ReturnType<typeof createRemoteJWKSet>;
+  private readonly maxTtlS: number;
 
   constructor(@Inject(ConfigService) typed: AppConfigService) {
+    this.maxTtlS = typed.get('AUTH_MAX_TOKEN_TTL_S', { infer: true });
     const secret = typed.get('AUTH_JWT_SECRET', { infer: true });
     const production = typed.get('NODE_ENV', { infer: true }) === 'production';
     if (secret) {
@@ -42,14 +49,29 @@ export class JwtVerifier {
     try {
       const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString());
       if (header?.alg === 'RS256' && this.jwks) {
-        ({ payload } = await jwtVerify(token, this.jwks, { algorithms: ['RS256'] }));
+        ({ payload } = await jwtVerify(token, this.jwks, {
+          algorithms: ['RS256'],
+          requiredClaims: ['exp'],
+        }));
       } else {
         if (!this.secret) throw new InvalidTokenError('HS256 tokens are not accepted');
-        ({ payload } = await jwtVerify(token, this.secret, { algorithms: ['HS256'] }));
+        ({ payload } = await jwtVerify(token, this.secret, {
+          algorithms: ['HS256'],
+          requiredClaims: ['exp'],
+        }));
       }
     } catch (error) {
       if (error instanceof errors.JWTExpired) throw new InvalidTokenError('Token has expired');
+      if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'exp') {
+        throw new InvalidTokenError('Token has no expiry (exp); tokens must expire');
+      }
       throw new InvalidTokenError('Token is invalid');
+    }
+    const lifetime = tokenLifetimeS(payload, Date.now() / 1000);
+    if (lifetime > this.maxTtlS) {
+      throw new InvalidTokenError(
+        `Token lifetime exceeds the maximum of ${this.maxTtlS} s (AUTH_MAX_TOKEN_TTL_S)`,
+      );
     }
     if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 128) {
       throw new InvalidTokenError('Token has no subject');
@@ -64,6 +86,16 @@ export class JwtVerifier {
     if (!this.secret) throw new Error('cannot mint tokens without AUTH_JWT_SECRET');
     return mintToken(this.secret, user, expiresIn);
   }
+}
+
+/**
+ * How long a verified token lives: exp - iat, and never less than what is left of it (exp - now),
+ * so an `iat` set in the future cannot stretch a token past the maximum.
+ */
+export function tokenLifetimeS(payload: JWTPayload, nowS: number): number {
+  const exp = payload.exp ?? Number.POSITIVE_INFINITY;
+  const remaining = exp - nowS;
+  return typeof payload.iat === 'number' ? Math.max(exp - payload.iat, remaining) : remaining;
 }
 
 export function mintToken(

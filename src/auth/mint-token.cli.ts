@@ -3,9 +3,11 @@
 // (.env, then the environment, the same validation), so it signs with the same AUTH_JWT_SECRET.
 import { parseArgs } from 'node:util';
 
+import { decodeJwt } from 'jose';
+
 import { DEV_JWT_SECRET, EnvValidationError } from '../config/env.validation.js';
 import { loadEnvironment } from '../config/load-environment.js';
-import { mintToken } from './jwt-verifier.js';
+import { mintToken, tokenLifetimeS } from './jwt-verifier.js';
 import { ROLES, type Role } from './roles.js';
 
 const USAGE =
@@ -58,10 +60,19 @@ if (!env.AUTH_JWT_SECRET && env.NODE_ENV === 'production') {
   );
 }
 const secret = new TextEncoder().encode(env.AUTH_JWT_SECRET ?? DEV_JWT_SECRET);
+let token: string;
 try {
-  const token = await mintToken(secret, { id: sub, roles: roles as Role[] }, values.expires);
-  process.stdout.write(`${token}\n`);
+  token = await mintToken(secret, { id: sub, roles: roles as Role[] }, values.expires);
 } catch (error) {
   // jose refuses an --expires it cannot read ("Invalid time period format").
   fail(`--expires: ${(error as Error).message} (e.g. 30m, 8h, 7d)\n${USAGE}`, 2);
 }
+// The service refuses tokens that live longer than AUTH_MAX_TOKEN_TTL_S: don't print one.
+const maxTtlS = env.AUTH_MAX_TOKEN_TTL_S;
+if (tokenLifetimeS(decodeJwt(token), Date.now() / 1000) > maxTtlS) {
+  fail(
+    `--expires ${values.expires} is longer than AUTH_MAX_TOKEN_TTL_S (${maxTtlS} s): the service would refuse the token`,
+    2,
+  );
+}
+process.stdout.write(`${token}\n`);

@@ -16,6 +16,8 @@ import {
 } from 'class-validator';
 import { Transform } from 'class-transformer';
 
+import { parseTrustProxy, TrustProxyError } from './trust-proxy.js';
+
 const toInt = ({ value }: { value: unknown }) => {
   if (typeof value !== 'string') return value;
   if (value.trim() === '') return undefined;
@@ -85,6 +87,13 @@ export class EnvironmentVariables {
   @IsOptional()
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
   AUTH_JWKS_URL?: string;
+
+  /** The longest lifetime (exp - iat) a bearer token may have; tokens without exp are refused. */
+  @Transform(toInt)
+  @IsInt({ message: 'must be a number of seconds between 60 and 2592000 (30 days)' })
+  @Min(60, { message: 'must be a number of seconds between 60 and 2592000 (30 days)' })
+  @Max(2_592_000, { message: 'must be a number of seconds between 60 and 2592000 (30 days)' })
+  AUTH_MAX_TOKEN_TTL_S = 86_400;
 
   @Transform(emptyToUndefined)
   @IsOptional()
@@ -267,6 +276,16 @@ export class EnvironmentVariables {
   @Max(60000)
   SETTINGS_POLL_MS = 2000;
 
+  /**
+   * Which proxies may set the client address through X-Forwarded-For (see trust-proxy.ts):
+   * a hop count or a list of loopback / addresses / CIDR ranges. Unset: none.
+   */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @MaxLength(1000)
+  TRUST_PROXY?: string;
+
   /** Requests per client (user, else IP) per THROTTLE_TTL_S on /api and the public routes. */
   @Transform(toInt)
   @IsInt()
@@ -325,6 +344,14 @@ function describe(error: ValidationError): string {
   return `${error.property} ${phrase}${shown}`;
 }
 
+const DURATION_UNIT_S: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** Seconds in a duration of the SIGNIN_JWT_TTL form (`30m`, `8h`, `1d`). */
+export function durationSeconds(duration: string): number {
+  const unit = duration.slice(-1);
+  return Number(duration.slice(0, -1)) * (DURATION_UNIT_S[unit] ?? Number.NaN);
+}
+
 export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables {
   const env = plainToInstance(EnvironmentVariables, raw, { exposeDefaultValues: true });
   const errors = validateSync(env, { skipMissingProperties: false, whitelist: false });
@@ -362,6 +389,17 @@ export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables 
     throw new EnvValidationError(
       'Invalid configuration: WECOM_CORP_SECRET and WECOM_AGENT_ID must be set when WECOM_CORP_ID is set',
     );
+  }
+  if (durationSeconds(env.SIGNIN_JWT_TTL) > env.AUTH_MAX_TOKEN_TTL_S) {
+    throw new EnvValidationError(
+      `Invalid configuration: SIGNIN_JWT_TTL must not be longer than AUTH_MAX_TOKEN_TTL_S (${env.AUTH_MAX_TOKEN_TTL_S} s), or its tokens would be refused (got "${env.SIGNIN_JWT_TTL}")`,
+    );
+  }
+  try {
+    parseTrustProxy(env.TRUST_PROXY);
+  } catch (error) {
+    if (!(error instanceof TrustProxyError)) throw error;
+    throw new EnvValidationError(`Invalid configuration: TRUST_PROXY ${error.message}`);
   }
   if (!env.WECOM_CALLBACK_TOKEN !== !env.WECOM_CALLBACK_AES_KEY) {
     throw new EnvValidationError(

@@ -111,6 +111,8 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
   const responses: { url: string; status: number; headers: string; body: string }[] = [];
   const minted: string[] = [];
   const oauthCodes: string[] = [];
+  /** Values of the sign-in cookie that binds an OAuth state to a browser. */
+  const signInCookies: string[] = [];
   let signedInJwt = '';
   let db: TestDatabase;
   let wrongDb: TestDatabase;
@@ -349,25 +351,41 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
       .query({ redirect: '/interviews' })
       .expect(302);
     const state = new URL(login.headers.location as string).searchParams.get('state')!;
+    // The browser's sign-in cookie, which the state is bound to.
+    const browser = ([] as string[]).concat(login.headers['set-cookie'] ?? [])[0]!.split(';')[0]!;
+    signInCookies.push(browser.slice(browser.indexOf('=') + 1));
     const code = sim.issueOAuthCode('zhangsan');
     oauthCodes.push(code);
-    const done = await http().get('/auth/wecom/callback').query({ code, state }).expect(302);
+    const done = await http()
+      .get('/auth/wecom/callback')
+      .query({ code, state })
+      .set('Cookie', browser)
+      .expect(302);
     signedInJwt = (done.headers.location as string).split('#token=')[1] ?? '';
     expect(signedInJwt.split('.')).toHaveLength(3);
     minted.push(signedInJwt);
     await http().get('/api/me').set(as(signedInJwt)).expect(200);
-    const again = await http().get('/auth/wecom/login').expect(302);
+    const again = await http().get('/auth/wecom/login').set('Cookie', browser).expect(302);
     const state2 = new URL(again.headers.location as string).searchParams.get('state')!;
     await http()
       .get('/auth/wecom/callback')
       .query({ code, state: state2 })
+      .set('Cookie', browser)
       .expect((res) => expect(res.status).toBeGreaterThanOrEqual(400));
-    const again3 = await http().get('/auth/wecom/login').expect(302);
+    const again3 = await http().get('/auth/wecom/login').set('Cookie', browser).expect(302);
     const state3 = new URL(again3.headers.location as string).searchParams.get('state')!;
     await http()
       .get('/auth/wecom/callback')
       .query({ code: 'not-a-code-we-issued', state: state3 })
+      .set('Cookie', browser)
       .expect((res) => expect(res.status).toBeGreaterThanOrEqual(400));
+    // A state opened without its browser's cookie (login CSRF), refused.
+    const again4 = await http().get('/auth/wecom/login').expect(302);
+    const state4 = new URL(again4.headers.location as string).searchParams.get('state')!;
+    await http()
+      .get('/auth/wecom/callback')
+      .query({ code: sim.issueOAuthCode('zhangsan'), state: state4 })
+      .expect(400);
 
     // JS-SDK config, before and after the tickets are revoked; then WeCom refusing tickets.
     const page = `${FRONTEND}/interviews?x=1`;
@@ -513,7 +531,10 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
 
   it('writes no secret, token or ticket to the logs', () => {
     const text = capture.text;
-    const leaked = secrets()
+    // The sign-in cookie is no secret in responses (Set-Cookie delivers it) but never logged.
+    const cookies = signInCookies.map((c, i): [string, string] => [`sign-in cookie #${i + 1}`, c]);
+    expect(cookies.length).toBeGreaterThan(0);
+    const leaked = [...secrets(), ...cookies]
       .filter(([, value]) => text.includes(value))
       .map(([name]) => name);
     expect(leaked).toEqual([]);

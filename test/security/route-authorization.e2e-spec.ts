@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
 import type { INestApplication } from '@nestjs/common';
+import { SignJWT } from 'jose';
 import request from 'supertest';
 
 import { mintToken } from '../../src/auth/jwt-verifier.js';
@@ -35,6 +36,11 @@ const PUBLIC_API: RegExp[] = [];
  * let a dropped decorator open a route to everyone unnoticed; this list makes that a failure.
  */
 const ANY_SIGNED_IN: RegExp[] = [/^GET \/api\/me$/, /^GET \/api\/wecom\/jssdk-config$/];
+/**
+ * /api routes that answer a valid token carrying no known role (`roles: []`). Only /api/me: it
+ * repeats what the token says, so a frontend can explain a 403. Everything else needs a role.
+ */
+const ROLE_OPTIONAL: RegExp[] = [/^GET \/api\/me$/];
 /** All an interviewer may reach: their own interviews and their answer to an invitation. */
 const INTERVIEWER_SURFACE: RegExp[] = [
   ...ANY_SIGNED_IN,
@@ -98,6 +104,20 @@ describe('Authorisation on every route (walks the router)', () => {
         bearer(
           await mintToken(enc(TEST_JWT_SECRET), { id: 'u-late', roles: everyRole }, nowS() - 60),
         ),
+      ],
+      [
+        'a token without exp',
+        bearer(
+          await new SignJWT({ roles: everyRole })
+            .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+            .setSubject('u-forever')
+            .setIssuedAt()
+            .sign(enc(TEST_JWT_SECRET)),
+        ),
+      ],
+      [
+        'a token living longer than AUTH_MAX_TOKEN_TTL_S (24 h)',
+        bearer(await mintToken(enc(TEST_JWT_SECRET), { id: 'u-long', roles: everyRole }, '25h')),
       ],
       [
         'a token signed with another secret',
@@ -172,6 +192,9 @@ describe('Authorisation on every route (walks the router)', () => {
       (r) => r.roles === undefined || r.roles.includes('interviewer'),
     );
     expect(interviewerMay.filter((r) => !matches(INTERVIEWER_SURFACE, r)).map(label)).toEqual([]);
+    expect(api.filter((r) => r.roleOptional !== matches(ROLE_OPTIONAL, r)).map(label)).toEqual([]);
+    // Outside /api nothing is role-optional either (public routes need no token at all).
+    expect(routes.filter((r) => r.roleOptional && !api.includes(r)).map(label)).toEqual([]);
   });
 
   it('answers 401 on every /api route to a missing, expired, forged or malformed token', async () => {
@@ -188,6 +211,17 @@ describe('Authorisation on every route (walks the router)', () => {
       }
     }
     expect(wrong).toEqual([]);
+  });
+
+  it('says why a token without exp, or one living too long, is refused', async () => {
+    const [, noExp] = badCredentials.find(([name]) => name === 'a token without exp')!;
+    const res = await call({ method: 'GET' }, '/api/interviews', noExp).expect(401);
+    expect(res.body.message).toBe('Token has no expiry (exp); tokens must expire');
+    const [, tooLong] = badCredentials.find(([name]) => name.startsWith('a token living longer'))!;
+    const long = await call({ method: 'GET' }, '/api/interviews', tooLong).expect(401);
+    expect(long.body.message).toBe(
+      'Token lifetime exceeds the maximum of 86400 s (AUTH_MAX_TOKEN_TTL_S)',
+    );
   });
 
   it('does not let a variant of the path (case, trailing slash) skip the guard', async () => {
@@ -214,18 +248,19 @@ describe('Authorisation on every route (walks the router)', () => {
   it('answers 403 on every /api route to each role its @Roles leaves out, and to no role', async () => {
     const wrong: string[] = [];
     let checked = 0;
-    for (const r of api.filter((x) => x.roles !== undefined)) {
+    for (const r of api.filter((x) => !x.roleOptional)) {
       const path = concretePath(r.path, randomUUID());
+      const allowed = r.roles ?? [...ROLES];
       const outsiders: Role[][] = [
         [],
-        ...ROLES.filter((role) => !r.roles!.includes(role)).map((role) => [role]),
+        ...ROLES.filter((role) => !allowed.includes(role)).map((role) => [role]),
       ];
       for (const roles of outsiders) {
         const res = await call(r, path, bearer(await tokenFor('u-outsider', ...roles)));
         checked++;
         if (res.status !== 403) {
           wrong.push(
-            `${label(r)} as [${roles.join(',')}] (allowed: ${r.roles!.join(',')}): ${res.status}`,
+            `${label(r)} as [${roles.join(',')}] (allowed: ${allowed.join(',')}): ${res.status}`,
           );
         }
       }
@@ -239,9 +274,10 @@ describe('Authorisation on every route (walks the router)', () => {
     const wrong: string[] = [];
     for (const r of api) {
       const path = concretePath(r.path, randomUUID());
-      const allowed: Role[][] = r.roles
-        ? r.roles.map((role) => [role])
-        : [[], ...ROLES.map((role) => [role])];
+      const allowed: Role[][] = [
+        ...(r.roles ?? ROLES).map((role) => [role]),
+        ...(r.roleOptional ? [[]] : []),
+      ];
       for (const roles of allowed) {
         const res = await call(r, path, bearer(await tokenFor('u-insider', ...roles)));
         if ([401, 403, 500].includes(res.status)) {

@@ -4,7 +4,7 @@ import { RequestMethod } from '@nestjs/common';
 import { MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 
-import { IS_PUBLIC, REQUIRED_ROLES } from '../../src/auth/auth.decorators.js';
+import { IS_PUBLIC, REQUIRED_ROLES, ROLE_OPTIONAL } from '../../src/auth/auth.decorators.js';
 import type { Role } from '../../src/auth/roles.js';
 
 /** One method + path that Express will answer, e.g. `GET /api/interviews/:id`. */
@@ -18,8 +18,10 @@ export interface ControllerRoute extends ServedRoute {
   controller: string;
   handler: string;
   isPublic: boolean;
-  /** undefined: any authenticated caller. */
+  /** undefined: any authenticated caller with at least one known role. */
   roles: Role[] | undefined;
+  /** @RoleOptional(): a valid token with no known role is enough. */
+  roleOptional: boolean;
 }
 
 /** A middleware mounted on a path other than `/` (it can answer requests the guard never sees). */
@@ -90,6 +92,7 @@ export function controllerRoutes(app: INestApplication): ControllerRoute[] {
               handler: name,
               isPublic: reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets) === true,
               roles: reflector.getAllAndOverride<Role[] | undefined>(REQUIRED_ROLES, targets),
+              roleOptional: reflector.getAllAndOverride<boolean>(ROLE_OPTIONAL, targets) === true,
             });
           }
         }

@@ -1,5 +1,6 @@
-import { Controller, Get, Header, Query, Redirect, UseFilters } from '@nestjs/common';
+import { Controller, Get, Header, Query, Redirect, Req, Res, UseFilters } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
 
 import { Public } from '../../auth/auth.decorators.js';
 import { SignInErrorPageFilter } from './signin-error-page.filter.js';
@@ -22,8 +23,14 @@ export class WeComSignInController {
   async login(
     @Query('redirect') redirect: unknown,
     @Query('mode') mode: unknown,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
   ): Promise<{ url: string }> {
-    return { url: await this.signIn.loginUrl(redirect, mode) };
+    const cookie = this.signIn.browserCookie;
+    const browser = cookie.valueFor(req);
+    const url = await this.signIn.loginUrl(redirect, mode, browser);
+    cookie.set(res, browser);
+    return { url };
   }
 
   @Get('callback')
@@ -33,7 +40,12 @@ export class WeComSignInController {
   async callback(
     @Query('code') code: unknown,
     @Query('state') state: unknown,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
   ): Promise<{ url: string }> {
-    return { url: await this.signIn.complete(code, state) };
+    const cookie = this.signIn.browserCookie;
+    const browser = cookie.read(req);
+    cookie.clear(res); // set on error pages too: whatever happens, this round trip is over
+    return { url: await this.signIn.complete(code, state, browser) };
   }
 }

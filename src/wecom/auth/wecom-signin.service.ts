@@ -17,6 +17,7 @@ import { WeComClient } from '../client/wecom.client.js';
 import { WeComSettings } from '../wecom-settings.js';
 import { FrontendUrl } from './frontend-url.js';
 import { OAuthStateService } from './oauth-state.service.js';
+import { SignInBrowserCookie } from './signin-browser-cookie.js';
 import { oauthAuthorizeUrl, qrLoginUrl } from './wecom-oauth-urls.js';
 
 export const CALLBACK_PATH = '/auth/wecom/callback';
@@ -37,6 +38,8 @@ export class WeComSignInService {
   private readonly logger = new Logger(WeComSignInService.name);
   private readonly frontend?: FrontendUrl;
   private readonly redirectUri: string;
+  /** The cookie binding a sign-in to its browser, scoped to the redirect_uri's folder. */
+  readonly browserCookie: SignInBrowserCookie;
   private readonly ttl: string;
   private readonly autoMapByEmail: boolean;
   private readonly canMint: boolean;
@@ -55,6 +58,7 @@ export class WeComSignInService {
       config.get('PUBLIC_BASE_URL', { infer: true }) ??
       `http://localhost:${config.get('PORT', { infer: true })}`;
     this.redirectUri = `${publicBase.replace(/\/+$/, '')}${CALLBACK_PATH}`;
+    this.browserCookie = new SignInBrowserCookie(this.redirectUri);
     this.ttl = config.get('SIGNIN_JWT_TTL', { infer: true });
     this.autoMapByEmail = config.get('AUTO_MAP_BY_EMAIL', { infer: true });
     // Without AUTH_JWT_SECRET the verifier signs with the public development secret.
@@ -63,8 +67,11 @@ export class WeComSignInService {
       config.get('NODE_ENV', { infer: true }) !== 'production';
   }
 
-  /** Where to send the browser to start: WeCom's authorize page or its QR login page. */
-  async loginUrl(redirect: unknown, mode: unknown): Promise<string> {
+  /**
+   * Where to send the browser to start: WeCom's authorize page or its QR login page. `browser`
+   * is the value of its sign-in cookie (see SignInBrowserCookie), which the state commits to.
+   */
+  async loginUrl(redirect: unknown, mode: unknown, browser: string): Promise<string> {
     const frontend = this.requireFrontend();
     if (mode !== undefined && mode !== 'app' && mode !== 'qr') {
       throw new BadRequestException('mode must be "app" or "qr"');
@@ -75,17 +82,27 @@ export class WeComSignInService {
         'redirect must be a path of our frontend, such as /interviews (one leading slash, no #)',
       );
     }
-    const state = await this.states.issue(path as string);
+    const state = await this.states.issue(path as string, browser);
     const { corpId, agentId } = this.settings.credentials();
     const params = { corpId, agentId, redirectUri: this.redirectUri, state };
     return mode === 'qr' ? qrLoginUrl(params) : oauthAuthorizeUrl(params);
   }
 
-  /** WeCom sent the browser back: the frontend URL with the JWT in its fragment. */
-  async complete(code: unknown, state: unknown): Promise<string> {
+  /**
+   * WeCom sent the browser back: the frontend URL with the JWT in its fragment. `browser` is
+   * the sign-in cookie it sent (undefined: none); a state another browser started is refused
+   * before the code is looked at, so nobody can be signed in as someone else by a link.
+   */
+  async complete(code: unknown, state: unknown, browser: string | undefined): Promise<string> {
     const frontend = this.requireFrontend();
-    const path = await this.states.consume(state);
-    const target = path === null ? null : frontend.resolvePath(path);
+    const consumed = await this.states.consume(state, browser);
+    if (!consumed.ok && consumed.reason === 'browser') {
+      this.logger.warn('Refused a sign-in callback: the state was issued to another browser');
+      throw new BadRequestException(
+        'This sign-in was not started in this browser (or its sign-in cookie is gone). Start the sign-in again here.',
+      );
+    }
+    const target = consumed.ok ? frontend.resolvePath(consumed.redirect) : null;
     if (target === null) {
       throw new BadRequestException(
         'This sign-in link is invalid, expired or already used. Start the sign-in again.',

@@ -34,6 +34,12 @@ export const MAX_CALLBACK_BYTES = 64 * 1024;
 const SWEEP_AFTER_MS = 60_000;
 const SWEEP_BATCH = 100;
 const MAX_ERROR_CHARS = 2000;
+/**
+ * What a URL check's decrypted echostr may be: WeCom sends a short random string of digits.
+ * Anything else (an event's XML replayed as echostr) is never echoed back, or the GET would
+ * decrypt any correctly signed ciphertext for whoever captured one.
+ */
+const ECHOSTR_PLAINTEXT = /^[A-Za-z0-9._~+/=-]{1,128}$/;
 
 export type CallbackQuery = Record<string, unknown>;
 
@@ -71,7 +77,10 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     );
   }
 
-  /** GET: WeCom checks the URL by having us decrypt `echostr`; the answer is the plaintext. */
+  /**
+   * GET: WeCom checks the URL by having us decrypt `echostr`; the answer is the plaintext.
+   * Same 5-minute window as events, and only an echostr's plaintext is ever answered.
+   */
   verifyUrl(query: CallbackQuery): string {
     const crypto = this.crypto();
     const [msgSignature, timestamp, nonce, echostr] = params(query, [
@@ -80,11 +89,22 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
       'nonce',
       'echostr',
     ]);
+    let plaintext: string;
     try {
-      return crypto.decryptRequest({ msgSignature, timestamp, nonce, encrypt: echostr });
+      if (!isTimestampFresh(timestamp, this.clock.nowMs())) {
+        throw new BadRequestException('Callback timestamp is outside the accepted 5-minute window');
+      }
+      plaintext = crypto.decryptRequest({ msgSignature, timestamp, nonce, encrypt: echostr });
     } catch (error) {
       throw this.rejected(error);
     }
+    if (!ECHOSTR_PLAINTEXT.test(plaintext)) {
+      this.logger.warn('Refused a URL check: the echostr plaintext is not a WeCom echostr');
+      throw new BadRequestException(
+        'echostr does not decrypt to a URL-check string (WeCom sends a short random string)',
+      );
+    }
+    return plaintext;
   }
 
   /** POST: one encrypted event. Resolves once it is stored (or recognised as a repeat). */

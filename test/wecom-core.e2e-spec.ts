@@ -182,7 +182,12 @@ describe('WeCom misconfiguration', () => {
       await expect(client.sendMessage(text('x'))).rejects.toMatchObject({ errcode: 40001 });
     }
     const res = await request(app.getHttpServer()).get('/health').expect(200);
-    expect(res.body.wecom).toEqual({ status: 'misconfigured', errcode: 40001, sandbox: false });
+    expect(res.body.wecom).toMatchObject({
+      status: 'misconfigured',
+      errcode: 40001,
+      sandbox: false,
+    });
+    expect(res.body.wecom.action).toMatch(/Secret/);
     expect(sim.stats().calls['/cgi-bin/gettoken']).toBe(1);
     expect(errors.length).toBeLessThanOrEqual(1);
     expect(JSON.stringify(res.body) + errors.join('')).not.toContain(secret);

@@ -74,8 +74,9 @@ describe('Messages held while WeCom refuses the credentials (e2e)', () => {
     await dispatcher.drain();
     clock.advance(61_000);
     await dispatcher.drain();
-    expect(await message(id)).toMatchObject({ status: 'sent' });
-    expect(await message(second)).toMatchObject({ status: 'sent' });
+    // Waiting for the credentials spent none of the messages' attempts.
+    expect(await message(id)).toMatchObject({ status: 'sent', attempts: 1 });
+    expect(await message(second)).toMatchObject({ status: 'sent', attempts: 1 });
     const texts = textsFor(sim, 'zhangsan');
     expect(texts.filter((t) => t === 'held for the secret')).toHaveLength(1);
     expect(texts.filter((t) => t === 'also waiting')).toHaveLength(1);

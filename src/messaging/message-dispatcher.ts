@@ -657,8 +657,9 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     const rows = returned<{ id: string; status: MessageStatus; next_attempt_at: Date | null }>(
       await this.dataSource.query(
         `WITH m AS (
-           SELECT * FROM unnest($3::uuid[], $4::int[], $5::timestamptz[], $6::int[], $7::text[])
-             AS m(id, attempts, backoff, errcode, errmsg)
+           SELECT * FROM unnest($3::uuid[], $4::int[], $5::timestamptz[], $6::int[], $7::text[],
+                                $21::boolean[])
+             AS m(id, attempts, backoff, errcode, errmsg, held)
          ), o AS (
            SELECT * FROM unnest($16::bigint[], $17::text[], $18::text[], $19::text[], $20::timestamptz[])
              AS o(id, status, msgid, code, delivered_at)
@@ -693,7 +694,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
                   COALESCE(min(code) FILTER (WHERE status = 'delivered'), min(code)) AS code
              FROM now_r GROUP BY message_id
          ), settled AS (
-           SELECT m.id, m.backoff, m.errcode, m.errmsg, c.paced, c.unsent, c.msgid, c.code,
+           SELECT m.id, m.backoff, m.errcode, m.errmsg, m.held, c.paced, c.unsent, c.msgid, c.code,
                   CASE WHEN COALESCE(c.waiting, 0) > 0 THEN 'queued'
                        WHEN COALESCE(c.delivered, 0) = COALESCE(c.total, 0) THEN 'sent'
                        WHEN c.delivered > 0 THEN 'partially_sent'
@@ -706,6 +707,8 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
                                        WHEN s.unsent > 0 THEN s.backoff
                                        ELSE COALESCE(s.paced, s.backoff) END,
                 lease_until = NULL, leased_by = NULL,
+                -- waiting for credentials is not an attempt of the message's own
+                attempts = CASE WHEN s.held THEN msg.attempts - 1 ELSE msg.attempts END,
                 last_errcode = s.errcode, last_errmsg = s.errmsg,
                 wecom_msgid = s.msgid, response_code = s.code,
                 sent_at = CASE WHEN s.status IN ('sent', 'partially_sent') THEN $2::timestamptz END,
@@ -740,6 +743,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
           outcomes.map((o) => o.wecomMsgid ?? null),
           outcomes.map((o) => o.responseCode ?? null),
           outcomes.map((o) => o.deliveredAt ?? null),
+          results.map((r) => r.held),
         ],
       ),
     );

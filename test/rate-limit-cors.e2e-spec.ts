@@ -1,9 +1,14 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-
 import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
-import { createTestDatabase, type TestDatabase } from './support/test-database.js';
+import { DataSource } from 'typeorm';
+
+import {
+  createTestDatabase,
+  describeWithServer,
+  type TestDatabase,
+} from './support/test-database.js';
 
 const FRONTEND = 'https://app.showmebug.example';
 
@@ -76,5 +81,87 @@ describe('Rate limits and CORS (e2e)', () => {
       .set('Origin', 'https://evil.example')
       .set('Access-Control-Request-Method', 'POST');
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});
+
+describeWithServer('Rate limits across three instances (e2e, PostgreSQL)', () => {
+  const LIMIT = 5;
+  let db: TestDatabase;
+  let sim: WeComSimulator;
+  let apps: INestApplication[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    sim = new WeComSimulator();
+    await sim.start();
+    const env = {
+      DATABASE_URL: db.url,
+      ...simulatorEnv(sim.url),
+      THROTTLE_LIMIT: String(LIMIT),
+      THROTTLE_IP_LIMIT: '1000',
+      THROTTLE_TTL_S: '60',
+    };
+    // One after the other: the first runs the migrations.
+    for (let i = 0; i < 3; i++) apps.push(await createTestApp(env));
+  });
+
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    apps = [];
+    await sim?.stop();
+    await db?.drop();
+  });
+
+  it('admits exactly the limit of 3N requests spread over three instances; the rest get 429 with Retry-After', async () => {
+    const carol = await tokenFor('carol', 'recruiter');
+    const responses = await Promise.all(
+      Array.from({ length: 3 * LIMIT }, (_, i) =>
+        request(apps[i % 3].getHttpServer())
+          .get('/api/me')
+          .auth(carol, { type: 'bearer' }),
+      ),
+    );
+    const statuses = responses.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(LIMIT);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(2 * LIMIT);
+    for (const limited of responses.filter((r) => r.status === 429)) {
+      const retryAfter = Number(limited.headers['retry-after']);
+      expect(retryAfter).toBeGreaterThan(0);
+      expect(retryAfter).toBeLessThanOrEqual(60);
+    }
+    // Every instance refuses carol now, and still serves someone else.
+    for (const app of apps) {
+      await request(app.getHttpServer()).get('/api/me').auth(carol, { type: 'bearer' }).expect(429);
+    }
+    const dave = await tokenFor('dave', 'recruiter');
+    await request(apps[2].getHttpServer())
+      .get('/api/me')
+      .auth(dave, { type: 'bearer' })
+      .expect(200);
+  });
+
+  it('lets requests through (fails open) while the counter store is unavailable', async () => {
+    const erin = await tokenFor('erin', 'recruiter');
+    const data = apps[0].get(DataSource);
+    await data.query('ALTER TABLE rate_limit_counters RENAME TO rate_limit_counters_away');
+    try {
+      for (let i = 0; i < LIMIT + 2; i++) {
+        await request(apps[i % 3].getHttpServer())
+          .get('/api/me')
+          .auth(erin, { type: 'bearer' })
+          .expect(200);
+      }
+    } finally {
+      await data.query('ALTER TABLE rate_limit_counters_away RENAME TO rate_limit_counters');
+    }
+    // Counting resumes once the store is back.
+    const statuses: number[] = [];
+    for (let i = 0; i < LIMIT + 1; i++) {
+      const res = await request(apps[i % 3].getHttpServer())
+        .get('/api/me')
+        .auth(erin, { type: 'bearer' });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([...Array<number>(LIMIT).fill(200), 429]);
   });
 });

@@ -176,7 +176,12 @@ describe('WeCom misconfiguration', () => {
       await expect(client.sendMessage(text('x'))).rejects.toMatchObject({ errcode: 40001 });
     }
     const res = await request(app.getHttpServer()).get('/health').expect(200);
-    expect(res.body.wecom).toEqual({ status: 'misconfigured', errcode: 40001, sandbox: false });
+    expect(res.body.wecom).toMatchObject({
+      status: 'misconfigured',
+      errcode: 40001,
+      sandbox: false,
+    });
+    expect(res.body.wecom.action).toMatch(/Secret/);
     expect(sim.stats().calls['/cgi-bin/gettoken']).toBe(1);
     // An operator must act on this one: ERROR, once (not once per send), naming the variables.
     expect(logs.lines('error')).toEqual([

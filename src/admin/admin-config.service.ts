@@ -19,6 +19,11 @@ import {
   type EffectiveSettings,
 } from '../settings/runtime-settings.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
+import {
+  callerIpFromErrmsg,
+  credentialsAdvice,
+  isCredentialsRejected,
+} from '../wecom/client/wecom-retry-policy.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
 import { JsapiTicketProvider } from '../wecom/jssdk/jsapi-ticket.provider.js';
 import { AccessTokenProvider } from '../wecom/token/access-token.provider.js';
@@ -52,6 +57,10 @@ export interface WeComCheckResult {
   errcode: number | null;
   errmsg: string;
   expiresIn?: number;
+  /** When WeCom refused the configuration: what to configure, in plain words. */
+  action?: string;
+  /** The address WeCom saw (parsed from its errmsg), when it said. */
+  fromIp?: string | null;
 }
 
 /**
@@ -167,9 +176,26 @@ export class AdminConfigService {
     try {
       const res = await this.client.fetchAccessToken(s, { backoff: { maxRetries: 1 } });
       result = { ...base, ok: true, errcode: 0, errmsg: 'ok', expiresIn: res.expires_in };
+      // gettoken works from anywhere; the trusted IPs (60020) refuse the calls after it. The
+      // last such refusal stands until a call succeeds or the pause after it ends.
+      const status = this.tokens.status();
+      if (status.status === 'misconfigured' && status.errcode === 60020) {
+        result = {
+          ...base,
+          ok: false,
+          errcode: 60020,
+          errmsg: 'gettoken works, but WeCom refused the last API call: address not trusted',
+          action: status.action,
+          fromIp: status.fromIp,
+        };
+      }
     } catch (error) {
       if (!(error instanceof WeComApiError)) throw error;
       result = { ...base, ok: false, errcode: error.errcode, errmsg: error.message };
+      if (error.errcode !== null && isCredentialsRejected(error)) {
+        result.action = credentialsAdvice(error.errcode, error.errmsg);
+        result.fromIp = callerIpFromErrmsg(error.errmsg);
+      }
     }
     await this.runtime.record({
       actor,

@@ -5,6 +5,7 @@ import { AuthGuard } from './auth.guard.js';
 import { JwtVerifier } from './jwt-verifier.js';
 import { MeController } from './me.controller.js';
 import { AddressRateLimitGuard, UserRateLimitGuard } from './rate-limit.guard.js';
+import { rateLimitStoreProvider } from './rate-limit.store.js';
 
 @Global()
 @Module({
@@ -12,6 +13,7 @@ import { AddressRateLimitGuard, UserRateLimitGuard } from './rate-limit.guard.js
   // In this order: the address limit before authentication, the per-user one after it.
   providers: [
     JwtVerifier,
+    rateLimitStoreProvider,
     { provide: APP_GUARD, useClass: AddressRateLimitGuard },
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_GUARD, useClass: UserRateLimitGuard },

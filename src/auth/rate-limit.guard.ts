@@ -5,6 +5,7 @@ import {
   HttpStatus,
   Inject,
   Injectable,
+  Logger,
   SetMetadata,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
@@ -13,6 +14,7 @@ import type { Request, Response } from 'express';
 
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
+import { RateLimitStore, type RateLimitWindow } from './rate-limit.store.js';
 import type { AuthUser } from './roles.js';
 
 const SKIP_RATE_LIMIT = 'rate-limit:skip';
@@ -20,31 +22,30 @@ const SKIP_RATE_LIMIT = 'rate-limit:skip';
 /** For probes and scrapers (/health, /metrics): never limited. */
 export const SkipRateLimit = () => SetMetadata(SKIP_RATE_LIMIT, true);
 
-interface Window {
-  startedAt: number;
-  count: number;
-}
-
-/** Counters kept between sweeps; past this many, old windows are dropped at once. */
-const MAX_KEYS = 100_000;
-
 /**
  * Fixed-window request limits, two of them: per client address (before authentication, so a
  * flood of bad tokens is limited too) and per signed-in user (after it, `req.user` being the
- * verified caller). Counters live in each instance's memory, so N instances admit up to N times
- * the limit.
+ * verified caller). A window starts with a key's first request and lasts THROTTLE_TTL_S;
+ * counters live in the RateLimitStore (PostgreSQL, shared by every instance, or this
+ * process's memory).
+ *
+ * When the store fails (the database is down), requests are let through with a warning: the
+ * limits guard against floods, and refusing everything while the database is away would turn
+ * its outage into a total one.
  *
  * Our own rather than @nestjs/throttler: that package is CommonJS requiring the ESM-only Nest 12,
  * which Node 20 runs but Jest's module runtime cannot load (require(esm) needs Node 24.9 there).
  */
 abstract class FixedWindowGuard implements CanActivate {
-  private readonly windows = new Map<string, Window>();
+  private readonly logger = new Logger('RateLimit');
+  private lastWarnedAt = -Infinity;
   protected readonly ttlMs: number;
   protected abstract readonly limit: number;
 
   constructor(
     private readonly reflector: Reflector,
     private readonly clock: Clock,
+    private readonly store: RateLimitStore,
     protected readonly config: AppConfigService,
   ) {
     this.ttlMs = config.get('THROTTLE_TTL_S', { infer: true }) * 1000;
@@ -53,7 +54,7 @@ abstract class FixedWindowGuard implements CanActivate {
   /** The counter this request goes to; null for none. */
   protected abstract keyOf(req: Request & { user?: AuthUser }): string | null;
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const skip = this.reflector.getAllAndOverride<boolean | undefined>(SKIP_RATE_LIMIT, [
       context.getHandler(),
@@ -63,7 +64,13 @@ abstract class FixedWindowGuard implements CanActivate {
     const key = this.keyOf(context.switchToHttp().getRequest());
     if (key === null) return true;
     const now = this.clock.nowMs();
-    const window = this.count(key, now);
+    let window: RateLimitWindow;
+    try {
+      window = await this.store.hit(key, now, this.ttlMs);
+    } catch (error) {
+      this.warnOpen(now, error as Error);
+      return true;
+    }
     if (window.count <= this.limit) return true;
     const retryAfter = Math.max(1, Math.ceil((window.startedAt + this.ttlMs - now) / 1000));
     context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(retryAfter));
@@ -73,29 +80,13 @@ abstract class FixedWindowGuard implements CanActivate {
     );
   }
 
-  private count(key: string, now: number): Window {
-    let window = this.windows.get(key);
-    if (!window || now - window.startedAt >= this.ttlMs) {
-      if (!window && this.windows.size >= MAX_KEYS) this.sweep(now);
-      window = { startedAt: now, count: 0 };
-      this.windows.set(key, window);
-    }
-    window.count++;
-    return window;
-  }
-
-  private sweep(now: number): void {
-    for (const [key, window] of this.windows) {
-      if (now - window.startedAt >= this.ttlMs) this.windows.delete(key);
-    }
-    // Still full (a flood of distinct addresses): forget the oldest half rather than grow.
-    if (this.windows.size >= MAX_KEYS) {
-      let drop = this.windows.size / 2;
-      for (const key of this.windows.keys()) {
-        if (drop-- <= 0) break;
-        this.windows.delete(key);
-      }
-    }
+  /** At most one warning a minute while the store fails. */
+  private warnOpen(now: number, error: Error): void {
+    if (now - this.lastWarnedAt < 60_000) return;
+    this.lastWarnedAt = now;
+    this.logger.warn(
+      `rate-limit store (${this.store.kind}) failed, requests are let through unlimited: ${error.message}`,
+    );
   }
 }
 
@@ -104,8 +95,13 @@ abstract class FixedWindowGuard implements CanActivate {
 export class AddressRateLimitGuard extends FixedWindowGuard {
   protected readonly limit: number;
 
-  constructor(reflector: Reflector, clock: Clock, @Inject(ConfigService) config: AppConfigService) {
-    super(reflector, clock, config);
+  constructor(
+    reflector: Reflector,
+    clock: Clock,
+    store: RateLimitStore,
+    @Inject(ConfigService) config: AppConfigService,
+  ) {
+    super(reflector, clock, store, config);
     this.limit =
       config.get('THROTTLE_IP_LIMIT', { infer: true }) ??
       config.get('THROTTLE_LIMIT', { infer: true }) * 4;
@@ -121,8 +117,13 @@ export class AddressRateLimitGuard extends FixedWindowGuard {
 export class UserRateLimitGuard extends FixedWindowGuard {
   protected readonly limit: number;
 
-  constructor(reflector: Reflector, clock: Clock, @Inject(ConfigService) config: AppConfigService) {
-    super(reflector, clock, config);
+  constructor(
+    reflector: Reflector,
+    clock: Clock,
+    store: RateLimitStore,
+    @Inject(ConfigService) config: AppConfigService,
+  ) {
+    super(reflector, clock, store, config);
     this.limit = config.get('THROTTLE_LIMIT', { infer: true });
   }
 

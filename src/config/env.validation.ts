@@ -307,6 +307,15 @@ export class EnvironmentVariables {
   @Max(10_000_000)
   THROTTLE_IP_LIMIT?: number;
 
+  /**
+   * Where rate-limit counters live: 'postgres' (shared by every instance, so limits hold for the
+   * deployment) or 'memory' (per process). Unset: postgres when DATABASE_URL names a server.
+   */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsIn(['postgres', 'memory'])
+  RATE_LIMIT_STORE?: 'postgres' | 'memory';
+
   @Transform(toInt)
   @IsInt({ message: 'must be an integer (minutes after the end; 0 turns the nudge off)' })
   @Min(0)

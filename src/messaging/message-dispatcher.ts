@@ -18,6 +18,13 @@ import type { AppConfigService } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
+import {
+  CONFIG_ERRCODES,
+  CREDENTIALS_REJECTED_PAUSE_MS,
+  isCredentialsRejected,
+} from '../wecom/client/wecom-retry-policy.js';
+import { AccessTokenProvider } from '../wecom/token/access-token.provider.js';
+import { RuntimeSettings } from '../settings/runtime-settings.js';
 import type { SendMessageResponse, WeComAttempt } from '../wecom/client/wecom.types.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
 import type { RecipientStatus } from './message-recipient.entity.js';
@@ -85,6 +92,8 @@ class Delivery {
   readonly outcome = new Map<string, RecipientOutcome>();
   readonly attempts: (WeComAttempt & { recipientCount: number })[] = [];
   lastError: WeComApiError | undefined;
+  /** WeCom refused the deployment's credentials: the message waits for them, it has not failed. */
+  held = false;
   calls = 0;
   broken = false;
   readonly done: Promise<void>;
@@ -105,6 +114,7 @@ interface Delivered {
   outcome: Map<string, RecipientOutcome>;
   attempts: (WeComAttempt & { recipientCount: number })[];
   lastError: WeComApiError | undefined;
+  held: boolean;
 }
 
 /** At most `limit` tasks at a time; the rest wait their turn in order. */
@@ -163,11 +173,30 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     private readonly scheduler: SchedulerRegistry,
     @Inject(ConfigService) private readonly config: AppConfigService,
     private readonly metrics: MetricsService,
+    private readonly tokens: AccessTokenProvider,
+    runtime: RuntimeSettings,
   ) {
     this.leaseMs = config.get('DISPATCHER_LEASE_S', { infer: true }) * 1000;
     this.pollMs = config.get('DISPATCHER_POLL_MS', { infer: true });
     this.concurrency = config.get('DISPATCHER_CONCURRENCY', { infer: true });
     this.calls = new Gate(this.concurrency * 2);
+    // Credentials fixed by an admin: messages held for them go now, not at their next try.
+    runtime.onChange((next, previous) => {
+      if (next.version === previous.version) return;
+      this.releaseHeld().catch((error: unknown) =>
+        this.logger.warn(`held messages not released: ${describe(error)}`),
+      );
+    });
+  }
+
+  /** Makes the messages waiting for working credentials due at once. */
+  private async releaseHeld(): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE messages SET next_attempt_at = $1
+        WHERE status = 'queued' AND last_errcode = ANY($2::int[]) AND next_attempt_at > $1`,
+      [this.clock.now(), [...CONFIG_ERRCODES]],
+    );
+    this.kick();
   }
 
   onApplicationBootstrap(): void {
@@ -265,6 +294,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       outcome: d.outcome,
       attempts: d.attempts,
       lastError: d.lastError,
+      held: d.held,
     }).then(d.resolve, d.reject);
   }
 
@@ -361,10 +391,17 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
         }
         return;
       }
+      // The deployment's fault (wrong secret, untrusted address...), not the message's: it
+      // waits for the credentials to work again, and the token provider pauses calls meanwhile.
+      const held = isCredentialsRejected(error);
+      if (held) this.tokens.reportRejected(error);
       for (const r of call.mine) {
         const d = of(r);
         d.lastError = error;
-        if (error.errcode === 81013) {
+        if (held) {
+          d.held = true;
+          d.outcome.set(r.id, { status: call.shared ? 'sending' : 'pending' });
+        } else if (error.errcode === 81013) {
           // No valid recipient in this chunk: WeCom may list them in invaliduser, or not.
           d.outcome.set(r.id, { status: 'invalid_user' });
         } else if (error.retryable && d.message.attempts < MAX_ATTEMPTS) {
@@ -620,8 +657,9 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     const rows = returned<{ id: string; status: MessageStatus; next_attempt_at: Date | null }>(
       await this.dataSource.query(
         `WITH m AS (
-           SELECT * FROM unnest($3::uuid[], $4::int[], $5::timestamptz[], $6::int[], $7::text[])
-             AS m(id, attempts, backoff, errcode, errmsg)
+           SELECT * FROM unnest($3::uuid[], $4::int[], $5::timestamptz[], $6::int[], $7::text[],
+                                $21::boolean[])
+             AS m(id, attempts, backoff, errcode, errmsg, held)
          ), o AS (
            SELECT * FROM unnest($16::bigint[], $17::text[], $18::text[], $19::text[], $20::timestamptz[])
              AS o(id, status, msgid, code, delivered_at)
@@ -656,7 +694,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
                   COALESCE(min(code) FILTER (WHERE status = 'delivered'), min(code)) AS code
              FROM now_r GROUP BY message_id
          ), settled AS (
-           SELECT m.id, m.backoff, m.errcode, m.errmsg, c.paced, c.unsent, c.msgid, c.code,
+           SELECT m.id, m.backoff, m.errcode, m.errmsg, m.held, c.paced, c.unsent, c.msgid, c.code,
                   CASE WHEN COALESCE(c.waiting, 0) > 0 THEN 'queued'
                        WHEN COALESCE(c.delivered, 0) = COALESCE(c.total, 0) THEN 'sent'
                        WHEN c.delivered > 0 THEN 'partially_sent'
@@ -669,6 +707,8 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
                                        WHEN s.unsent > 0 THEN s.backoff
                                        ELSE COALESCE(s.paced, s.backoff) END,
                 lease_until = NULL, leased_by = NULL,
+                -- waiting for credentials is not an attempt of the message's own
+                attempts = CASE WHEN s.held THEN msg.attempts - 1 ELSE msg.attempts END,
                 last_errcode = s.errcode, last_errmsg = s.errmsg,
                 wecom_msgid = s.msgid, response_code = s.code,
                 sent_at = CASE WHEN s.status IN ('sent', 'partially_sent') THEN $2::timestamptz END,
@@ -681,7 +721,13 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
           now,
           results.map((r) => r.message.id),
           results.map((r) => r.message.attempts),
-          results.map((r) => new Date(now.getTime() + retryDelayMs(r.message.attempts))),
+          results.map(
+            (r) =>
+              new Date(
+                now.getTime() +
+                  (r.held ? CREDENTIALS_REJECTED_PAUSE_MS : retryDelayMs(r.message.attempts)),
+              ),
+          ),
           results.map((r) => r.lastError?.errcode ?? null),
           results.map((r) => r.lastError?.message.slice(0, 500) ?? null),
           attempts.map((a) => a.messageId),
@@ -697,6 +743,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
           outcomes.map((o) => o.wecomMsgid ?? null),
           outcomes.map((o) => o.responseCode ?? null),
           outcomes.map((o) => o.deliveredAt ?? null),
+          results.map((r) => r.held),
         ],
       ),
     );

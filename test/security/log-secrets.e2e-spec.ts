@@ -517,7 +517,9 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
     expect(text).toContain('Mapped {/api/me, GET} route');
     expect(text).toContain('Refused a callback');
     expect(text).toContain('signed in as platform user u1');
-    expect(text).toMatch(/WeCom rejected the corp id or secret \(errcode 40001\)/);
+    expect(text).toMatch(
+      /WeCom refused the configuration \(errcode 40001\): WeCom rejected the app Secret/,
+    );
     expect(text).toContain('query failed');
     expect(text).toContain('debug lines are captured too');
     expect(text).toMatch(/POST \/api\/user-mappings failed: .*wecom_credentials/);

@@ -53,3 +53,54 @@ export function backoffDelayMs(
   const ceiling = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** retry);
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
+
+/**
+ * After WeCom refuses the deployment's credentials or settings, wait this long before asking
+ * again: WeCom bans addresses that keep presenting a wrong secret. An admin's change of the
+ * configuration ends the wait at once.
+ */
+export const CREDENTIALS_REJECTED_PAUSE_MS = 60_000;
+
+/**
+ * True when the error is the deployment's, not the request's: a wrong corp id or secret, an
+ * app not allowed the API, an address not in the trusted IPs (60020)... An admin must act, and
+ * whatever was being sent should wait for that rather than fail. 40001 counts only from
+ * gettoken (elsewhere it is a stale token, refetched once).
+ */
+export function isCredentialsRejected(error: { errcode: number | null; path: string }): boolean {
+  if (error.errcode === null || !CONFIG_ERRCODES.has(error.errcode)) return false;
+  return error.errcode !== 40001 || error.path === GETTOKEN_PATH;
+}
+
+/** The address WeCom saw, from an errmsg such as "..., from ip: 1.2.3.4, more info at ...". */
+export function callerIpFromErrmsg(errmsg: string): string | null {
+  const match = /from ip: ?([0-9a-fA-F.:]+)/.exec(errmsg);
+  return match ? match[1] : null;
+}
+
+/** What the admin should do about a refused call, in plain words. */
+export function credentialsAdvice(errcode: number, errmsg: string): string {
+  switch (errcode) {
+    case 60020: {
+      const ip = callerIpFromErrmsg(errmsg);
+      return (
+        `WeCom refuses calls from this service's address${ip ? ` (it saw ${ip})` : ''}: add ` +
+        `${ip ?? 'the address'} to the app's trusted IPs (企业可信IP) in the WeCom admin console`
+      );
+    }
+    case 40001:
+    case 40091:
+    case 41004:
+      return 'WeCom rejected the app Secret: paste the current Secret of the app into the configuration';
+    case 40013:
+    case 41002:
+      return 'WeCom rejected the corp id: set the CorpID shown under My Company in the WeCom admin console';
+    case 40056:
+    case 301002:
+      return 'WeCom rejected the AgentId: set the AgentId of the app whose Secret is configured';
+    case 48002:
+      return 'The app is not allowed this API: grant it in the WeCom admin console';
+    default:
+      return `WeCom refused the app's configuration (errcode ${errcode}): check corp id, AgentId, Secret and the app's permissions`;
+  }
+}

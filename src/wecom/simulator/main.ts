@@ -2,6 +2,7 @@
 // sandbox mode and benchmarks. Settings come from flags, then SIMULATOR_* variables.
 import { parseArgs } from 'node:util';
 
+import { parseTrustedIpsVariable } from './trusted-ips.js';
 import { loadUsersFile, WeComSimulator, type SimulatorOptions } from './wecom-simulator.js';
 
 class UsageError extends Error {}
@@ -42,6 +43,7 @@ function settings(): { port: number; host: string; options: Partial<SimulatorOpt
     agentId: integer('SIMULATOR_AGENT_ID', env.SIMULATOR_AGENT_ID, 1, 2 ** 31 - 1),
     corpId: env.SIMULATOR_CORP_ID || undefined,
     corpSecret: env.SIMULATOR_CORP_SECRET || undefined,
+    trustedIps: parseTrustedIpsVariable(env.SIMULATOR_TRUSTED_IPS),
   };
   if (env.SIMULATOR_USERS_FILE) {
     try {

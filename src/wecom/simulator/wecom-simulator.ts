@@ -27,6 +27,7 @@ import {
 } from './member-directory.js';
 import { MessageLog, type DeliveredMessage } from './message-log.js';
 import { parseSendRequest, parseUpdateCardRequest } from './message-validation.js';
+import { TrustedIps, TrustedIpsError } from './trusted-ips.js';
 import { ErrCode, fail, ok, renderReply, type ApiReply } from './wecom-errors.js';
 
 export { loadUsersFile, type SimulatedUser } from './member-directory.js';
@@ -44,6 +45,8 @@ export interface SimulatorOptions {
   users: SimulatedUser[];
   /** Milliseconds clock for expiry, rate windows and recall; tests move it. */
   now: () => number;
+  /** Trusted IPs (addresses / CIDRs): calls with a token from elsewhere get 60020. null: all. */
+  trustedIps: string[] | null;
 }
 
 export interface SimulatorStats {
@@ -63,6 +66,7 @@ const DEFAULT_OPTIONS: SimulatorOptions = {
   perMemberPerMinute: 30,
   users: [...DEFAULT_USERS],
   now: Date.now,
+  trustedIps: null,
 };
 
 /** The fields of a template_card_event, as WeCom would post them after a tap. */
@@ -120,6 +124,7 @@ export class WeComSimulator {
   private readonly credentials = new CredentialStore();
   private readonly log: MessageLog;
   private readonly faultInjector = new FaultInjector();
+  private readonly trustedIps = new TrustedIps();
   private readonly calls = new Map<string, number>();
   private readonly routes: ReadonlyMap<string, Route>;
   private server?: Server;
@@ -136,6 +141,7 @@ export class WeComSimulator {
     this.directory = new MemberDirectory(this.options.users);
     this.log = new MessageLog(this.options.perMemberPerMinute);
     this.routes = this.buildRoutes();
+    this.trustedIps.set(this.options.trustedIps);
   }
 
   get url(): string {
@@ -258,6 +264,14 @@ export class WeComSimulator {
     };
   }
 
+  /**
+   * The app's trusted IPs: API calls made with an access token from any other address are
+   * refused with 60020 (gettoken is not). null or [] allows every address.
+   */
+  setTrustedIps(entries: string[] | null): void {
+    this.trustedIps.set(entries);
+  }
+
   addFault(fault: FaultSpec): Fault {
     return this.faultInjector.add(validateFault(fault));
   }
@@ -339,10 +353,13 @@ export class WeComSimulator {
       this.sendText(res, fault.httpStatus, STATUS_CODES[fault.httpStatus] ?? 'Error');
       return;
     }
+    const untrusted = this.routes.get(path)?.authenticated && !this.trustedIps.allows(ip);
     const reply =
       fault?.errcode !== undefined
         ? fail(fault.errcode)
-        : this.callApi(path, req.method ?? 'GET', url.searchParams, body.body);
+        : untrusted
+          ? fail(ErrCode.IpNotTrusted)
+          : this.callApi(path, req.method ?? 'GET', url.searchParams, body.body);
     if (reply === undefined) {
       this.sendJson(res, 404, { errcode: -1, errmsg: `api not found: ${path}` });
       return;
@@ -622,7 +639,11 @@ export class WeComSimulator {
           error: STATUS_CODES[error.status],
           message: error.message,
         });
-      } else if (error instanceof UserValidationError || error instanceof FaultValidationError) {
+      } else if (
+        error instanceof UserValidationError ||
+        error instanceof FaultValidationError ||
+        error instanceof TrustedIpsError
+      ) {
         this.sendJson(res, 400, { error: 'Bad Request', message: error.message });
       } else {
         throw error;
@@ -664,6 +685,17 @@ export class WeComSimulator {
       }
       case 'POST /__simulator/oauth/codes':
         return { code: this.issueCodeFromControl(json()) };
+      case 'GET /__simulator/trusted-ips':
+        return { trustedIps: this.trustedIps.get() };
+      case 'PUT /__simulator/trusted-ips': {
+        const body = json() as { trustedIps?: unknown };
+        const list = body?.trustedIps;
+        if (list !== null && !(Array.isArray(list) && list.every((e) => typeof e === 'string'))) {
+          throw new ControlError(400, 'trustedIps must be an array of strings, or null');
+        }
+        this.setTrustedIps(list);
+        return { trustedIps: this.trustedIps.get() };
+      }
       case 'POST /__simulator/reset':
         this.reset();
         return { reset: true };
@@ -676,6 +708,7 @@ export class WeComSimulator {
       '/__simulator/users',
       '/__simulator/oauth/codes',
       '/__simulator/reset',
+      '/__simulator/trusted-ips',
     ];
     if (known.includes(url.pathname.replace(/\/+$/, ''))) {
       throw new ControlError(405, `${method} is not allowed on ${url.pathname}`);

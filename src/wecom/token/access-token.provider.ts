@@ -14,7 +14,12 @@ import { Clock } from '../../common/clock.js';
 import { registerCronJob } from '../../common/scheduled-job.js';
 import type { AppConfigService } from '../../config/app-config.js';
 import { WeComApiError } from '../client/wecom-api.error.js';
-import { CONFIG_ERRCODES } from '../client/wecom-retry-policy.js';
+import {
+  callerIpFromErrmsg,
+  credentialsAdvice,
+  CREDENTIALS_REJECTED_PAUSE_MS,
+  isCredentialsRejected,
+} from '../client/wecom-retry-policy.js';
 import { WeComClient, type TokenSource } from '../client/wecom.client.js';
 import { WeComSettings } from '../wecom-settings.js';
 import type { EffectiveSettings } from '../../settings/runtime-settings.js';
@@ -24,12 +29,19 @@ import { SharedCredentialCache } from './shared-credential-cache.js';
 
 export type WeComStatus =
   | { status: 'ok'; tokenSecondsLeft: number | null; sandbox: boolean }
-  | { status: 'misconfigured'; errcode: number; sandbox: boolean }
+  | {
+      status: 'misconfigured';
+      errcode: number;
+      sandbox: boolean;
+      /** What the admin should configure, in plain words. */
+      action: string;
+      /** The address WeCom saw (from its errmsg), when it said. */
+      fromIp: string | null;
+      /** Messages wait until then (or an admin change of the configuration). */
+      retryAt: string;
+    }
   | { status: 'unreachable'; reason: string; sandbox: boolean }
   | { status: 'unknown'; sandbox: boolean };
-
-/** After WeCom rejects our credentials, wait this long before asking again (IP bans). */
-const CONFIG_ERROR_PAUSE_MS = 60_000;
 
 /**
  * The app's access token: stored in PostgreSQL and shared by every instance, fetched once per
@@ -141,14 +153,8 @@ export class AccessTokenProvider implements TokenSource, OnModuleInit, OnApplica
       return { value: res.access_token, expiresInSeconds: res.expires_in };
     } catch (error) {
       if (error instanceof WeComApiError) {
-        if (error.errcode !== null && CONFIG_ERRCODES.has(error.errcode)) {
-          this.lastConfigError = error;
-          this.configErrorUntil = this.clock.nowMs() + CONFIG_ERROR_PAUSE_MS;
-          this.setStatus({
-            status: 'misconfigured',
-            errcode: error.errcode,
-            sandbox: this.settings.sandbox,
-          });
+        if (isCredentialsRejected(error)) {
+          this.reportRejected(error);
         } else {
           this.setStatus({
             status: 'unreachable',
@@ -161,13 +167,34 @@ export class AccessTokenProvider implements TokenSource, OnModuleInit, OnApplica
     }
   }
 
+  /**
+   * WeCom refused the deployment's credentials or settings (wrong secret at gettoken, or 60020
+   * from an address outside the trusted IPs on any call): no call gets a token for
+   * CREDENTIALS_REJECTED_PAUSE_MS, so nothing hammers WeCom, and /health says what to fix.
+   */
+  reportRejected(error: WeComApiError): void {
+    // The same error again is this pause's own (getToken rethrows it): it must not extend it.
+    if (error.errcode === null || error === this.lastConfigError) return;
+    const now = this.clock.nowMs();
+    this.lastConfigError = error;
+    this.configErrorUntil = now + CREDENTIALS_REJECTED_PAUSE_MS;
+    this.setStatus({
+      status: 'misconfigured',
+      errcode: error.errcode,
+      sandbox: this.settings.sandbox,
+      action: credentialsAdvice(error.errcode, error.errmsg),
+      fromIp: callerIpFromErrmsg(error.errmsg),
+      retryAt: new Date(this.configErrorUntil).toISOString(),
+    });
+  }
+
   /** Logs a change of state once, not once per request. */
   private setStatus(next: WeComStatus): void {
     const key = (s: WeComStatus) => `${s.status}:${'errcode' in s ? s.errcode : ''}`;
     if (key(next) !== key(this.lastStatus)) {
       if (next.status === 'misconfigured') {
         this.logger.error(
-          `WeCom rejected the corp id or secret (errcode ${next.errcode}); check WECOM_CORP_ID / WECOM_CORP_SECRET`,
+          `WeCom refused the configuration (errcode ${next.errcode}): ${next.action}; messages wait`,
         );
       } else if (next.status === 'unreachable') {
         this.logger.warn(`WeCom gettoken failed: ${next.reason}`);

@@ -57,6 +57,8 @@ describe('WeCom client and access token (e2e against the simulator)', () => {
   it('refetches the token once after a revoke and retries the call', async () => {
     await client.sendMessage(text('before revoke'));
     const before = gettokens();
+    // gettoken calls are at least 5 s apart (WeCom throttles them): let that much pass first.
+    clock.advance(5000);
     sim.revokeTokens();
     const attempts: WeComAttempt[] = [];
     await client.sendMessage(text('after revoke'), { onAttempt: (a) => attempts.push(a) });
@@ -121,7 +123,8 @@ describe('WeCom client and access token (e2e against the simulator)', () => {
     }
   });
 
-  it('refreshes ahead of expiry on the cron body, once', async () => {
+  it('refreshes ahead of expiry on the cron body, once, where WeCom issues a new token per call', async () => {
+    sim.setTokenMode('fresh');
     const tokens = app.get(AccessTokenProvider);
     const old = await tokens.getToken();
     const before = gettokens();
@@ -135,7 +138,34 @@ describe('WeCom client and access token (e2e against the simulator)', () => {
     clock.advance(400 * 1000); // the old token has now expired in WeCom too
     await expect(client.sendMessage(text('after refresh'))).resolves.toMatchObject({ errcode: 0 });
     expect(gettokens()).toBe(before + 1);
+    sim.setTokenMode('reuse');
   });
+
+  it.each(['reuse', 'reuse-full-ttl'] as const)(
+    '%s: tries once ahead, keeps the first expiry when the same token comes back, renews at its end',
+    async (mode) => {
+      sim.setTokenMode(mode);
+      const tokens = app.get(AccessTokenProvider);
+      clock.advance(7200 * 1000); // whatever was held has ended
+      const old = await tokens.getToken();
+      const before = gettokens();
+      clock.advance((7200 - 300) * 1000);
+      expect(await tokens.refreshIfExpiring()).toBe(false); // the same token back
+      expect(await tokens.refreshIfExpiring()).toBe(false); // and not asked again
+      expect(gettokens()).toBe(before + 1);
+      expect(tokens.status()).toMatchObject({ status: 'ok', tokenSecondsLeft: 300 });
+      clock.advance(299 * 1000);
+      expect(await tokens.getToken()).toBe(old);
+      clock.advance(1000); // its end: a new one, one call
+      const fresh = await tokens.getToken();
+      expect(fresh).not.toBe(old);
+      expect(gettokens()).toBe(before + 2);
+      await expect(client.sendMessage(text(`after ${mode}`))).resolves.toMatchObject({
+        errcode: 0,
+      });
+      sim.setTokenMode('reuse');
+    },
+  );
 
   it('reports the token state on /health without the token', async () => {
     const token = await app.get(AccessTokenProvider).getToken();

@@ -44,6 +44,7 @@ export class WeComSettings implements OnApplicationShutdown {
       ...creds,
       latencyMs: config.get('SIMULATOR_LATENCY_MS', { infer: true }),
       tokenTtlSeconds: config.get('SIMULATOR_TOKEN_TTL_S', { infer: true }),
+      tokenMode: config.get('SIMULATOR_TOKEN_MODE', { infer: true }),
       ...(usersFile ? { users: loadUsersFile(usersFile) } : {}),
     });
     const baseUrl = await simulator.start(config.get('SIMULATOR_PORT', { infer: true }));

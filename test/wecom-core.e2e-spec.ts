@@ -145,25 +145,43 @@ describe('WeCom client and access token (e2e against the simulator)', () => {
     '%s: tries once ahead, keeps the first expiry when the same token comes back, renews at its end',
     async (mode) => {
       sim.setTokenMode(mode);
-      const tokens = app.get(AccessTokenProvider);
-      clock.advance(7200 * 1000); // whatever was held has ended
-      const old = await tokens.getToken();
-      const before = gettokens();
-      clock.advance((7200 - 300) * 1000);
-      expect(await tokens.refreshIfExpiring()).toBe(false); // the same token back
-      expect(await tokens.refreshIfExpiring()).toBe(false); // and not asked again
-      expect(gettokens()).toBe(before + 1);
-      expect(tokens.status()).toMatchObject({ status: 'ok', tokenSecondsLeft: 300 });
-      clock.advance(299 * 1000);
-      expect(await tokens.getToken()).toBe(old);
-      clock.advance(1000); // its end: a new one, one call
-      const fresh = await tokens.getToken();
-      expect(fresh).not.toBe(old);
-      expect(gettokens()).toBe(before + 2);
-      await expect(client.sendMessage(text(`after ${mode}`))).resolves.toMatchObject({
-        errcode: 0,
-      });
-      sim.setTokenMode('reuse');
+      // A process of its own: what it learns about this WeCom starts from nothing.
+      const other = await createTestApp(
+        { DATABASE_URL: db.url, ...simulatorEnv(sim.url) },
+        { clock },
+      );
+      try {
+        const tokens = other.get(AccessTokenProvider);
+        clock.advance(7200 * 1000); // whatever was held has ended
+        const old = await tokens.getToken();
+        const before = gettokens();
+        clock.advance((7200 - 300) * 1000);
+        expect(await tokens.refreshIfExpiring()).toBe(false); // the same token back
+        expect(await tokens.refreshIfExpiring()).toBe(false); // and not asked again
+        expect(gettokens()).toBe(before + 1);
+        // Its first expiry stands, whatever expires_in said the second time.
+        expect(tokens.status()).toMatchObject({ status: 'ok', tokenSecondsLeft: 300 });
+        clock.advance(299 * 1000);
+        expect(await tokens.getToken()).toBe(old);
+        clock.advance(1000); // its end: a new one, one call
+        const fresh = await tokens.getToken();
+        expect(fresh).not.toBe(old);
+        expect(gettokens()).toBe(before + 2);
+        await expect(
+          other.get(WeComClient).sendMessage(text(`after ${mode}`)),
+        ).resolves.toMatchObject({ errcode: 0 });
+
+        // This WeCom reuses tokens: no early call in the next lifetime, only the renewal.
+        clock.advance((7200 - 300) * 1000);
+        expect(await tokens.refreshIfExpiring()).toBe(false);
+        expect(gettokens()).toBe(before + 2);
+        clock.advance(300 * 1000);
+        expect(await tokens.refreshIfExpiring()).toBe(true);
+        expect(gettokens()).toBe(before + 3);
+      } finally {
+        await other.close();
+        sim.setTokenMode('reuse');
+      }
     },
   );
 

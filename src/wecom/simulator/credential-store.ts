@@ -57,6 +57,11 @@ export class CredentialStore {
     return { token, expiresIn: ttlSeconds };
   }
 
+  /** When an issued token ends (ms), or undefined for one never issued or revoked. */
+  tokenExpiry(token: string): number | undefined {
+    return this.tokens.get(token);
+  }
+
   checkToken(token: string, now: number): CredentialCheck {
     const expiresAt = this.tokens.get(token);
     if (expiresAt === undefined) return 'unknown';

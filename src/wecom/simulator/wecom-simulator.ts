@@ -231,6 +231,11 @@ export class WeComSimulator {
     this.credentials.revoke();
   }
 
+  /** When WeCom ends this access token (ms by the simulator's clock); undefined if unknown. */
+  tokenExpiry(token: string): number | undefined {
+    return this.credentials.tokenExpiry(token);
+  }
+
   /** Switches how gettoken answers repeat calls from now on (reset() restores the option). */
   setTokenMode(mode: TokenMode): void {
     if (!isTokenMode(mode))

@@ -143,6 +143,7 @@ export class AccessTokenProvider
     await this.runtime.ensureFresh(tx);
     try {
       // One HTTP call per fetch: a retry is a new fetch, which keeps the 5-second spacing.
+      const requestedAt = this.clock.nowMs();
       const res = await this.client.fetchAccessToken(this.settings.credentials(), {
         backoff: { maxRetries: 0 },
       });
@@ -152,7 +153,7 @@ export class AccessTokenProvider
         tokenSecondsLeft: res.expires_in,
         sandbox: this.settings.sandbox,
       });
-      return { value: res.access_token, expiresInSeconds: res.expires_in };
+      return { value: res.access_token, expiresInSeconds: res.expires_in, requestedAt };
     } catch (error) {
       if (error instanceof WeComApiError) {
         if (error.errcode !== null && CONFIG_ERRCODES.has(error.errcode)) {

@@ -11,6 +11,8 @@ import { WeComCredentialEntity, type WeComCredentialKind } from './wecom-credent
 export interface FetchedCredential {
   value: string;
   expiresInSeconds: number;
+  /** When the HTTP call left (ms), when `fetch` did other work first. */
+  requestedAt?: number;
 }
 
 export interface CredentialKey {
@@ -97,6 +99,11 @@ export class SharedCredentialCache {
   private inflight?: Promise<string>;
   private renewal?: { at: number; timer: NodeJS.Timeout };
   private autoRenew = false;
+  /**
+   * Set once an early call got the same value back: this WeCom reuses tokens (as documented),
+   * so early calls only cost a gettoken; from then on this process renews at expiry only.
+   */
+  private earlyCallsPointless = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -116,6 +123,7 @@ export class SharedCredentialCache {
   rekey(key: CredentialKey): void {
     this.key = key;
     this.cached = undefined;
+    this.earlyCallsPointless = false;
     this.cancelRenewal();
   }
 
@@ -157,7 +165,7 @@ export class SharedCredentialCache {
   async refreshIfExpiring(marginSeconds: number): Promise<boolean> {
     const before = this.cached?.value;
     if (this.inflight) await this.inflight.catch(() => undefined);
-    const value = await this.load(marginSeconds * 1000);
+    const value = await this.load(this.earlyCallsPointless ? undefined : marginSeconds * 1000);
     return value !== before;
   }
 
@@ -219,15 +227,17 @@ export class SharedCredentialCache {
     previous: StoredCredential | null,
   ): Promise<LoadOutcome> {
     const repo = tx.getRepository(WeComCredentialEntity);
-    const startedAt = this.clock.nowMs();
     let fetched: FetchedCredential;
+    let startedAt = this.clock.nowMs();
     try {
       fetched = await this.fetch(tx);
     } catch (error) {
-      // A failed call counts for the spacing too (WeCom throttles and bans by calls made).
-      await this.recordFailedCall(repo, previous, startedAt);
+      // A failed call counts for the spacing too (WeCom throttles and bans by calls made); its
+      // start is not known here, so the spacing runs from its end.
+      await this.recordFailedCall(repo, previous, this.clock.nowMs());
       return { error };
     }
+    startedAt = fetched.requestedAt ?? startedAt;
     const endedAt = this.clock.nowMs();
     const fp = fingerprint(fetched.value);
     const lifetimeMs = fetched.expiresInSeconds * 1000;
@@ -239,6 +249,7 @@ export class SharedCredentialCache {
       // The value we already hold: the expiry seen first stands; a repeat may claim more.
       expiresAt = Math.min(expiresAt, previous.expiresAt);
       renewAt = Math.min(renewAt, previous.renewAt);
+      if (previous.expiresAt > startedAt) this.earlyCallsPointless = true;
     }
     renewAt = Math.max(renewAt, expiresAt);
     await repo.upsert(

@@ -46,6 +46,8 @@ export interface StoredCredential {
   renewAt: number;
   /** Start of the last call for this key, successful or not. */
   fetchedAt: number;
+  /** Start of the first call since the last answer that got none (timed out), if any. */
+  unansweredAt: number | null;
 }
 
 export type RefreshPlan = { kind: 'use' } | { kind: 'fetch'; notBefore: number };
@@ -234,15 +236,18 @@ export class SharedCredentialCache {
     } catch (error) {
       // A failed call counts for the spacing too (WeCom throttles and bans by calls made); its
       // start is not known here, so the spacing runs from its end.
-      await this.recordFailedCall(repo, previous, this.clock.nowMs());
+      const answered = error instanceof WeComApiError && error.errcode !== null;
+      await this.recordFailedCall(repo, previous, this.clock.nowMs(), answered ? null : startedAt);
       return { error };
     }
     startedAt = fetched.requestedAt ?? startedAt;
+    // A token issued for a call whose answer we never saw may be the one we get now.
+    const issuedFrom = Math.min(startedAt, previous?.unansweredAt ?? startedAt);
     const endedAt = this.clock.nowMs();
     const fp = fingerprint(fetched.value);
     const lifetimeMs = fetched.expiresInSeconds * 1000;
     // WeCom's clock started no earlier than our request and no later than its answer.
-    let expiresAt = startedAt + lifetimeMs;
+    let expiresAt = issuedFrom + lifetimeMs;
     let renewAt = endedAt + lifetimeMs;
     const same = previous !== null && previous.fingerprint === fp;
     if (same) {
@@ -260,6 +265,7 @@ export class SharedCredentialCache {
         fetchedAt: new Date(startedAt),
         expiresAt: new Date(expiresAt),
         renewAt: new Date(renewAt),
+        unansweredAt: null,
       }),
       ['kind', 'corpId', 'agentId'],
     );
@@ -278,20 +284,29 @@ export class SharedCredentialCache {
   private async recordFailedCall(
     repo: Repository<WeComCredentialEntity>,
     previous: StoredCredential | null,
-    startedAt: number,
+    at: number,
+    unansweredSince: number | null,
   ): Promise<void> {
+    const unansweredAt = previous?.unansweredAt ?? unansweredSince;
     try {
       if (previous) {
-        await repo.update({ ...this.key }, { fetchedAt: new Date(startedAt) });
+        await repo.update(
+          { ...this.key },
+          {
+            fetchedAt: new Date(at),
+            unansweredAt: unansweredAt === null ? null : new Date(unansweredAt),
+          },
+        );
       } else {
         // No value yet: a row without one keeps the time of the call for the other instances.
         await repo.insert({
           ...this.key,
           value: '',
           valueFingerprint: '',
-          fetchedAt: new Date(startedAt),
+          fetchedAt: new Date(at),
           expiresAt: new Date(0),
           renewAt: new Date(0),
+          unansweredAt: unansweredAt === null ? null : new Date(unansweredAt),
         });
       }
     } catch {
@@ -318,6 +333,7 @@ export class SharedCredentialCache {
       expiresAt: row.expiresAt.getTime(),
       renewAt: row.renewAt.getTime(),
       fetchedAt: row.fetchedAt.getTime(),
+      unansweredAt: row.unansweredAt?.getTime() ?? null,
     };
   }
 

@@ -42,4 +42,11 @@ export class WeComCredentialEntity {
   /** When the last call for this key started, whatever it returned (calls are 5 s apart). */
   @Column({ name: 'fetched_at', type: 'timestamptz' })
   fetchedAt: Date;
+
+  /**
+   * Start of a call whose answer never came (timed out) since the last answer: WeCom may have
+   * issued a token then that comes back later as a repeat, its life counted from here.
+   */
+  @Column({ name: 'unanswered_at', type: 'timestamptz', nullable: true })
+  unansweredAt: Date | null;
 }

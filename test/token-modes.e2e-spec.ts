@@ -109,7 +109,8 @@ async function run(mode: TokenMode): Promise<Outcome> {
       Number(
         (await dataSource.query(`SELECT count(*) AS n FROM messages WHERE status = 'sent'`))[0].n,
       );
-    const deadline = Date.now() + 60_000;
+    // Sends that failed (a gettoken timing out on a loaded machine) are retried with backoff.
+    const deadline = Date.now() + 150_000;
     while ((await sentCount()) < posts.length && Date.now() < deadline) await sleep(200);
     sampling = false;
     await sampler;
@@ -194,6 +195,6 @@ describeWithServer(
         expect(o.gettoken).toBeGreaterThanOrEqual(LIFETIMES);
         expect(o.gettoken).toBeLessThanOrEqual(2 * Math.ceil(o.lifetimes) + 1);
       }
-    }, 300_000);
+    }, 480_000);
   },
 );

@@ -59,8 +59,9 @@ export type RefreshPlan = { kind: 'use' } | { kind: 'fetch'; notBefore: number }
  *   which gets a new token from a WeCom that issues one per call; a WeCom that hands the same
  *   one back is not asked again before it ends. No early call in its last MIN_FETCH_INTERVAL_MS,
  *   where it would hold up the call at renewal.
- * - An expired value is renewed at `renewAt` (the first instant WeCom must issue a new one);
- *   one WeCom refused (invalidated) at once. Calls stay MIN_FETCH_INTERVAL_MS apart throughout.
+ * - An expired value is renewed at `renewAt` (the first instant WeCom must issue a new one), or
+ *   at once when that is more than MIN_FETCH_INTERVAL_MS after `expiresAt`; one WeCom refused
+ *   (invalidated) at once. Calls stay MIN_FETCH_INTERVAL_MS apart throughout.
  */
 export function planRefresh(
   row: StoredCredential | null,
@@ -78,8 +79,11 @@ export function planRefresh(
     }
     return { kind: 'fetch', notBefore: now };
   }
-  const renewAt = row.value !== null ? row.renewAt : 0;
-  return { kind: 'fetch', notBefore: Math.max(nextCallAt, renewAt) };
+  if (row.value === null) return { kind: 'fetch', notBefore: nextCallAt };
+  // Normally the two ends are a round trip apart and waiting for certainty costs nothing. Far
+  // apart (its answer was late or lost), asking now costs at most the 5 s a repeat would.
+  const certainAt = row.renewAt - row.expiresAt <= MIN_FETCH_INTERVAL_MS ? row.renewAt : 0;
+  return { kind: 'fetch', notBefore: Math.max(nextCallAt, certainAt) };
 }
 
 type LoadOutcome = { value: string } | { error: unknown } | { wait: true };
@@ -344,7 +348,9 @@ export class SharedCredentialCache {
 
   private cache(value: string, expiresAt: number, renewAt: number): void {
     this.cached = { value, expiresAt, renewAt };
-    if (this.autoRenew) this.scheduleRenewal(renewAt);
+    if (this.autoRenew) {
+      this.scheduleRenewal(renewAt - expiresAt <= MIN_FETCH_INTERVAL_MS ? renewAt : expiresAt);
+    }
   }
 
   private scheduleRenewal(at: number): void {

@@ -254,11 +254,16 @@ export class SharedCredentialCache {
     let expiresAt = issuedFrom + lifetimeMs;
     let renewAt = endedAt + lifetimeMs;
     const same = previous !== null && previous.fingerprint === fp;
-    if (same) {
+    if (same && previous.expiresAt > startedAt) {
       // The value we already hold: the expiry seen first stands; a repeat may claim more.
       expiresAt = Math.min(expiresAt, previous.expiresAt);
       renewAt = Math.min(renewAt, previous.renewAt);
-      if (previous.expiresAt > startedAt) this.earlyCallsPointless = true;
+      this.earlyCallsPointless = true;
+    } else if (same) {
+      // One we took for ended or refused, handed back as valid: good by WeCom's word now, but
+      // only until the next call may ask again.
+      expiresAt = Math.min(expiresAt, startedAt + MIN_FETCH_INTERVAL_MS);
+      renewAt = expiresAt;
     }
     renewAt = Math.max(renewAt, expiresAt);
     await repo.upsert(

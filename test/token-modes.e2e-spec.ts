@@ -59,8 +59,6 @@ async function run(mode: TokenMode): Promise<Outcome> {
       WECOM_TOKEN_REFRESH_CRON: '* * * * * *',
       WECOM_TOKEN_REFRESH_MARGIN_S: String(MARGIN_S),
       DISPATCHER_POLL_MS: '200',
-      // Three instances on a shared server: a few connections each.
-      DATABASE_POOL_SIZE: '3',
     };
     apps.push(await createTestApp(env));
     apps.push(...(await Promise.all([createTestApp(env), createTestApp(env)])));

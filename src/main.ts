@@ -5,6 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 
 import { AppLogger } from './common/app-logger.js';
+import { StartupError } from './common/startup-error.js';
 import { EnvValidationError } from './config/env.validation.js';
 import { loadEnvironment } from './config/load-environment.js';
 
@@ -29,6 +30,8 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(env), {
     logger,
     bodyParser: false,
+    // Errors reach the catch below (exit 1) instead of process.abort().
+    abortOnError: false,
   });
   configureApp(app);
   await app.listen(env.PORT, '0.0.0.0');
@@ -36,6 +39,8 @@ async function bootstrap(): Promise<void> {
 }
 
 bootstrap().catch((error: unknown) => {
+  // Nest has logged it already, as the one line its message is.
+  if (error instanceof StartupError) process.exit(1);
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`Start-up failed: ${message}\n`);
   process.exit(1);

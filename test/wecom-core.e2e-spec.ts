@@ -58,6 +58,8 @@ describe('WeCom client and access token (e2e against the simulator)', () => {
   it('refetches the token once after a revoke and retries the call', async () => {
     await client.sendMessage(text('before revoke'));
     const before = gettokens();
+    // gettoken calls are at least 5 s apart (WeCom throttles them): let that much pass first.
+    clock.advance(5000);
     sim.revokeTokens();
     const attempts: WeComAttempt[] = [];
     await client.sendMessage(text('after revoke'), { onAttempt: (a) => attempts.push(a) });
@@ -122,7 +124,8 @@ describe('WeCom client and access token (e2e against the simulator)', () => {
     }
   });
 
-  it('refreshes ahead of expiry on the cron body, once', async () => {
+  it('refreshes ahead of expiry on the cron body, once, where WeCom issues a new token per call', async () => {
+    sim.setTokenMode('fresh');
     const tokens = app.get(AccessTokenProvider);
     const old = await tokens.getToken();
     const before = gettokens();
@@ -136,6 +139,70 @@ describe('WeCom client and access token (e2e against the simulator)', () => {
     clock.advance(400 * 1000); // the old token has now expired in WeCom too
     await expect(client.sendMessage(text('after refresh'))).resolves.toMatchObject({ errcode: 0 });
     expect(gettokens()).toBe(before + 1);
+    sim.setTokenMode('reuse');
+  });
+
+  it.each(['reuse', 'reuse-full-ttl'] as const)(
+    '%s: tries once ahead, keeps the first expiry when the same token comes back, renews at its end',
+    async (mode) => {
+      sim.setTokenMode(mode);
+      // A process of its own: what it learns about this WeCom starts from nothing.
+      const other = await createTestApp(
+        { DATABASE_URL: db.url, ...simulatorEnv(sim.url) },
+        { clock },
+      );
+      try {
+        const tokens = other.get(AccessTokenProvider);
+        clock.advance(7200 * 1000); // whatever was held has ended
+        const old = await tokens.getToken();
+        const before = gettokens();
+        clock.advance((7200 - 300) * 1000);
+        expect(await tokens.refreshIfExpiring()).toBe(false); // the same token back
+        expect(await tokens.refreshIfExpiring()).toBe(false); // and not asked again
+        expect(gettokens()).toBe(before + 1);
+        // Its first expiry stands, whatever expires_in said the second time.
+        expect(tokens.status()).toMatchObject({ status: 'ok', tokenSecondsLeft: 300 });
+        clock.advance(299 * 1000);
+        expect(await tokens.getToken()).toBe(old);
+        clock.advance(1000); // its end: a new one, one call
+        const fresh = await tokens.getToken();
+        expect(fresh).not.toBe(old);
+        expect(gettokens()).toBe(before + 2);
+        await expect(
+          other.get(WeComClient).sendMessage(text(`after ${mode}`)),
+        ).resolves.toMatchObject({ errcode: 0 });
+
+        // This WeCom reuses tokens: no early call in the next lifetime, only the renewal.
+        clock.advance((7200 - 300) * 1000);
+        expect(await tokens.refreshIfExpiring()).toBe(false);
+        expect(gettokens()).toBe(before + 2);
+        clock.advance(300 * 1000);
+        expect(await tokens.refreshIfExpiring()).toBe(true);
+        expect(gettokens()).toBe(before + 3);
+      } finally {
+        await other.close();
+        sim.setTokenMode('reuse');
+      }
+    },
+  );
+
+  it('counts a token from a gettoken whose answer was lost from that call, whatever a repeat claims', async () => {
+    sim.setTokenMode('reuse-full-ttl');
+    try {
+      const tokens = app.get(AccessTokenProvider);
+      clock.advance(7200 * 1000); // whatever was held has ended
+      // WeCom issues a token, but its answer comes after our timeout (2 s).
+      sim.addFault({ path: '/cgi-bin/gettoken', delayMs: 2500, times: 1 });
+      await expect(tokens.getToken()).rejects.toMatchObject({ errcode: null, retryable: true });
+      clock.advance(5000);
+      const token = await tokens.getToken(); // the same token, "7200 s" again
+      expect(sim.issuedCredentials().accessTokens.at(-1)).toBe(token);
+      expect(tokens.status()).toMatchObject({ tokenSecondsLeft: 7195 });
+      const realEnd = sim.tokenExpiry(token)!;
+      expect(clock.nowMs() + 7195 * 1000).toBeLessThanOrEqual(realEnd);
+    } finally {
+      sim.setTokenMode('reuse');
+    }
   });
 
   it('reports the token state on /health without the token', async () => {

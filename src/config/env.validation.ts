@@ -138,7 +138,7 @@ export class EnvironmentVariables {
 
   @Transform(toInt)
   @IsInt()
-  @Min(30)
+  @Min(1)
   @Max(7000)
   WECOM_TOKEN_REFRESH_MARGIN_S = 600;
 
@@ -188,6 +188,10 @@ export class EnvironmentVariables {
   @IsInt()
   @Min(1)
   SIMULATOR_TOKEN_TTL_S = 7200;
+
+  /** What a repeat gettoken returns while the token is valid (WeCom: the same token). */
+  @IsIn(['reuse', 'reuse-full-ttl', 'fresh'])
+  SIMULATOR_TOKEN_MODE: 'reuse' | 'reuse-full-ttl' | 'fresh' = 'reuse';
 
   @IsString()
   SIMULATOR_CORP_ID = 'ww-sandbox';

@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 
+import { StartupError } from '../common/startup-error.js';
 import { isSandbox, type AppConfigService } from '../config/app-config.js';
 import type { RuntimeSettings } from '../settings/runtime-settings.js';
 import { loadUsersFile, WeComSimulator } from './simulator/wecom-simulator.js';
@@ -24,6 +25,8 @@ export class WeComSettings implements OnApplicationShutdown {
   private constructor(
     readonly baseUrl: string,
     private readonly runtime: RuntimeSettings,
+    /** True in sandbox mode, whether this process runs the simulator or another one does. */
+    readonly sandbox: boolean,
     readonly simulator?: WeComSimulator,
   ) {}
 
@@ -33,7 +36,7 @@ export class WeComSettings implements OnApplicationShutdown {
       const baseUrl = config.get('WECOM_API_BASE_URL', { infer: true });
       const { corpId, agentId } = runtime.current();
       logger.log(`WeCom: corp ${corpId}, agent ${agentId}, API at ${baseUrl}`);
-      return new WeComSettings(baseUrl, runtime);
+      return new WeComSettings(baseUrl, runtime, false);
     }
     const creds = {
       corpId: config.get('SIMULATOR_CORP_ID', { infer: true }),
@@ -45,21 +48,38 @@ export class WeComSettings implements OnApplicationShutdown {
       ...creds,
       latencyMs: config.get('SIMULATOR_LATENCY_MS', { infer: true }),
       tokenTtlSeconds: config.get('SIMULATOR_TOKEN_TTL_S', { infer: true }),
+      tokenMode: config.get('SIMULATOR_TOKEN_MODE', { infer: true }),
       ...(usersFile ? { users: loadUsersFile(usersFile) } : {}),
     });
-    const baseUrl = await simulator.start(config.get('SIMULATOR_PORT', { infer: true }));
     const why = config.get('WECOM_SANDBOX', { infer: true })
       ? 'WECOM_SANDBOX=true'
       : 'WECOM_CORP_ID is unset';
+    const port = config.get('SIMULATOR_PORT', { infer: true });
+    let baseUrl: string;
+    try {
+      baseUrl = await simulator.start(port);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      // Another sandbox instance (on the same database) runs the simulator: share it, so both
+      // see the same members, tokens and messages.
+      const shared = `http://127.0.0.1:${port}`;
+      if (!(await isWeComSimulator(shared))) {
+        throw new StartupError(
+          `SIMULATOR_PORT ${port} is taken by something that is not a WeCom simulator (127.0.0.1:${port}); ` +
+            `set SIMULATOR_PORT to a free port (0 picks one)`,
+        );
+      }
+      logger.warn(
+        `WeCom: SANDBOX mode (${why}): using the WeCom simulator another process runs at ${shared} ` +
+          `(SIMULATOR_PORT ${port} was taken by it); it stops with that process`,
+      );
+      return new WeComSettings(shared, runtime, true);
+    }
     logger.warn(
       `WeCom: SANDBOX mode (${why}): built-in simulator at ${baseUrl}, ` +
         `corp ${creds.corpId}, agent ${creds.agentId}; see what members received at ${baseUrl}/__simulator/messages?touser=zhangsan`,
     );
-    return new WeComSettings(baseUrl, runtime, simulator);
-  }
-
-  get sandbox(): boolean {
-    return this.simulator !== undefined;
+    return new WeComSettings(baseUrl, runtime, true, simulator);
   }
 
   credentials(): WeComCredentials {
@@ -69,5 +89,21 @@ export class WeComSettings implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     await this.simulator?.stop();
+  }
+}
+
+/** True when `url` answers GET /__simulator/stats the way our simulator does. */
+export async function isWeComSimulator(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/__simulator/stats`, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) return false;
+    const stats = (await res.json()) as Record<string, unknown>;
+    return (
+      typeof stats.calls === 'object' &&
+      stats.calls !== null &&
+      ['delivered', 'dropped', 'duplicatesSuppressed'].every((k) => typeof stats[k] === 'number')
+    );
+  } catch {
+    return false;
   }
 }

@@ -5,10 +5,10 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 
 import { WeComCallbackService } from '../../src/wecom/callback/wecom-callback.service.js';
-import { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
+import type { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, tokenFor } from '../support/test-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { report } from './outbox-load.js';
+import { report, caseSimulator } from './outbox-load.js';
 
 /** Fixed by default so CI runs the same inputs; RELIABILITY_SEED=<n> explores others. */
 const SEED = Number(process.env.RELIABILITY_SEED ?? 20261123);
@@ -202,7 +202,7 @@ describe('Case 5: random and malformed bodies on every write route', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    sim = new WeComSimulator();
+    sim = caseSimulator();
     await sim.start();
     app = await createTestApp({
       DATABASE_URL: db.url,

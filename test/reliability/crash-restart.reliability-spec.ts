@@ -1,6 +1,6 @@
 import type pg from 'pg';
 
-import { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
+import type { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
 import { ServiceProcess, serviceEnv, waitFor } from '../support/service-process.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import {
@@ -11,6 +11,7 @@ import {
   notExactlyOnce,
   queueMessages,
   report,
+  caseSimulator,
 } from './outbox-load.js';
 
 const MESSAGES = 1200;
@@ -24,7 +25,7 @@ describe('Case 1: kill -9 mid-delivery, twice, then restart', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    sim = new WeComSimulator({ latencyMs: 2 });
+    sim = caseSimulator({ latencyMs: 2 });
     addMembers(sim, PREFIX, MESSAGES);
     await sim.start();
   });
@@ -88,6 +89,7 @@ describe('Case 1: kill -9 mid-delivery, twice, then restart', () => {
       messages: MESSAGES,
       deliveredAtKills: killedAt,
       duplicatesSuppressed: sim.stats().duplicatesSuppressed,
+      gettoken: sim.stats().calls['/cgi-bin/gettoken'],
     });
   }, 240_000);
 });

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 
-import { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
+import type { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
 import { ServiceProcess, serviceEnv, waitFor } from '../support/service-process.js';
 import { tokenFor } from '../support/test-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -12,6 +12,7 @@ import {
   notExactlyOnce,
   queueMessages,
   report,
+  caseSimulator,
 } from './outbox-load.js';
 
 const MESSAGES = 1500;
@@ -25,7 +26,7 @@ describe('Case 3: every PostgreSQL connection of the service dropped mid-deliver
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    sim = new WeComSimulator({ latencyMs: 2 });
+    sim = caseSimulator({ latencyMs: 2 });
     addMembers(sim, PREFIX, MESSAGES + 1);
     await sim.start();
     client = await connect(db.url);
@@ -106,6 +107,7 @@ describe('Case 3: every PostgreSQL connection of the service dropped mid-deliver
       messages: MESSAGES,
       cuts: terminated,
       duplicatesSuppressed: sim.stats().duplicatesSuppressed,
+      gettoken: sim.stats().calls['/cgi-bin/gettoken'],
     });
   }, 240_000);
 });

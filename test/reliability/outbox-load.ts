@@ -1,7 +1,30 @@
 import pg from 'pg';
 
-import type { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
+import {
+  isTokenMode,
+  WeComSimulator,
+  type SimulatorOptions,
+} from '../../src/wecom/simulator/wecom-simulator.js';
 import { tokenFor } from '../support/test-app.js';
+
+/**
+ * How the simulator's gettoken behaves in this run: SIMULATOR_TOKEN_MODE (reuse, reuse-full-ttl,
+ * fresh) and SIMULATOR_TOKEN_TTL_S, as for `npm run simulator`. CI runs the suite a second time
+ * with short-lived tokens that WeCom hands back claiming their full lifetime.
+ */
+export function tokenSettings(): Pick<SimulatorOptions, 'tokenMode' | 'tokenTtlSeconds'> {
+  const mode = process.env.SIMULATOR_TOKEN_MODE || 'reuse';
+  const ttl = Number(process.env.SIMULATOR_TOKEN_TTL_S || 7200);
+  if (!isTokenMode(mode)) throw new Error(`SIMULATOR_TOKEN_MODE: unknown mode ${mode}`);
+  if (!Number.isInteger(ttl) || ttl < 1)
+    throw new Error('SIMULATOR_TOKEN_TTL_S: not a positive integer');
+  return { tokenMode: mode, tokenTtlSeconds: ttl };
+}
+
+/** The simulator of a reliability case, with the run's token settings. */
+export function caseSimulator(options: Partial<SimulatorOptions> = {}): WeComSimulator {
+  return new WeComSimulator({ ...options, ...tokenSettings() });
+}
 
 /** The simulated member who receives message `i` of a load (one message each). */
 export const memberFor = (prefix: string, i: number) => `${prefix}${i}`;
@@ -74,5 +97,7 @@ export function report(name: string, startedAt: number, facts: Record<string, un
   const detail = Object.entries(facts)
     .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
     .join(' ');
-  process.stdout.write(`[reliability] ${name}: ${seconds} s ${detail}\n`);
+  const { tokenMode, tokenTtlSeconds } = tokenSettings();
+  const tokens = `tokens=${tokenMode}/${tokenTtlSeconds}s`;
+  process.stdout.write(`[reliability] ${name}: ${seconds} s ${detail} ${tokens}\n`);
 }

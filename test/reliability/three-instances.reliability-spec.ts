@@ -1,10 +1,10 @@
 import type pg from 'pg';
 
-import { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
+import type { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
 import { ServiceProcess, serviceEnv, waitFor } from '../support/service-process.js';
 import { tokenFor } from '../support/test-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
-import { connect, count, report } from './outbox-load.js';
+import { connect, count, report, caseSimulator } from './outbox-load.js';
 
 const INTERVIEWS = 40;
 const INSTANCES = 3;
@@ -34,7 +34,7 @@ describe('Case 4: three instances on one database, invitations and reminders fal
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    sim = new WeComSimulator({ latencyMs: 2 });
+    sim = caseSimulator({ latencyMs: 2 });
     for (let i = 0; i < INTERVIEWS; i++) {
       sim.addUsers(Object.values(people(i).members).map((userid) => ({ userid, name: userid })));
     }
@@ -165,6 +165,7 @@ describe('Case 4: three instances on one database, invitations and reminders fal
       bookingSeconds,
       settledPerInstance: settled,
       duplicatesSuppressed: sim.stats().duplicatesSuppressed,
+      gettoken: sim.stats().calls['/cgi-bin/gettoken'],
     });
   }, 200_000);
 });

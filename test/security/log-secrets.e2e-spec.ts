@@ -272,9 +272,11 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
         .expect(202);
     const first = await send('第一条消息');
     await deliver();
+    clock.advance(5000); // gettoken calls are at least 5 s apart
     sim.revokeTokens();
     await send('after the revoke');
     await deliver();
+    clock.advance(5000);
     sim.addFault({ path: '/cgi-bin/message/send', errcode: 42001, times: 1 });
     await send('after an expired token');
     await deliver();
@@ -463,6 +465,7 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
     // An internal error: the token store is gone when a fresh token must be saved, so the
     // failing statement carries the new access token as a parameter (a 500 to the caller).
     new Logger('LeakProbe').debug('debug lines are captured too');
+    clock.advance(5000); // gettoken calls are at least 5 s apart
     sim.revokeTokens();
     await app
       .get(DataSource)

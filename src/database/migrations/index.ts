@@ -5,6 +5,7 @@ import { WeComEvents1763899200000 } from './1763899200000-WeComEvents.js';
 import { MessageSendKey1763910000000 } from './1763910000000-MessageSendKey.js';
 import { AdminSettings1763920000000 } from './1763920000000-AdminSettings.js';
 import { RateLimitCounters1764000000000 } from './1764000000000-RateLimitCounters.js';
+import { CredentialRenewAt1764380000000 } from './1764380000000-CredentialRenewAt.js';
 
 // Every migration, in order. `npm run migration:generate -- Name` writes a new file here;
 // add its class to this list.
@@ -16,4 +17,5 @@ export const MIGRATIONS: Function[] = [
   MessageSendKey1763910000000,
   AdminSettings1763920000000,
   RateLimitCounters1764000000000,
+  CredentialRenewAt1764380000000,
 ];

@@ -2,6 +2,21 @@ import { createHash, randomBytes } from 'node:crypto';
 
 export type CredentialCheck = 'valid' | 'unknown' | 'expired';
 
+/**
+ * How gettoken answers a repeat call while the last token is still valid:
+ * - `reuse`: WeCom's documented behaviour (older gettoken page): the same token, `expires_in`
+ *   the whole seconds it has left;
+ * - `reuse-full-ttl`: the same token, but `expires_in` the full lifetime again (WeCom does not
+ *   document which of the two it says, so a client must survive both);
+ * - `fresh`: a new token on every call, older ones valid until their own expiry.
+ */
+export const TOKEN_MODES = ['reuse', 'reuse-full-ttl', 'fresh'] as const;
+export type TokenMode = (typeof TOKEN_MODES)[number];
+
+export function isTokenMode(value: unknown): value is TokenMode {
+  return typeof value === 'string' && (TOKEN_MODES as readonly string[]).includes(value);
+}
+
 export type OAuthIdentity = { userid: string } | { openid: string };
 
 const OAUTH_CODE_TTL_MS = 5 * 60_000;
@@ -16,13 +31,35 @@ export class CredentialStore {
   /** Everything ever handed out, revoked or not, so specs can grep logs for it. */
   private readonly history = { accessTokens: [] as string[], jsapiTickets: [] as string[] };
 
-  /** Every call issues a new token; WeCom's reuse within validity is not guaranteed. */
-  issueToken(now: number, ttlSeconds: number): string {
+  /** The token the last gettoken handed out, per secret (a reset secret gets a new one). */
+  private current?: { token: string; secret: string };
+
+  /** gettoken: a token and the `expires_in` to report with it, as `mode` says. */
+  issueToken(
+    now: number,
+    ttlSeconds: number,
+    mode: TokenMode,
+    secret: string,
+  ): { token: string; expiresIn: number } {
+    const last = this.current;
+    if (mode !== 'fresh' && last?.secret === secret) {
+      const expiresAt = this.tokens.get(last.token);
+      if (expiresAt !== undefined && expiresAt > now) {
+        const left = Math.floor((expiresAt - now) / 1000);
+        return { token: last.token, expiresIn: mode === 'reuse' ? left : ttlSeconds };
+      }
+    }
     // Real tokens are long opaque url-safe strings; 96 random bytes give 128 characters.
     const token = randomBytes(96).toString('base64url');
     this.tokens.set(token, now + ttlSeconds * 1000);
     this.history.accessTokens.push(token);
-    return token;
+    this.current = { token, secret };
+    return { token, expiresIn: ttlSeconds };
+  }
+
+  /** When an issued token ends (ms), or undefined for one never issued or revoked. */
+  tokenExpiry(token: string): number | undefined {
+    return this.tokens.get(token);
   }
 
   checkToken(token: string, now: number): CredentialCheck {
@@ -40,6 +77,7 @@ export class CredentialStore {
 
   /** Invalidates every token and ticket, as WeCom may do at any time. */
   revoke(): void {
+    this.current = undefined;
     this.tokens.clear();
     this.tickets.clear();
   }

@@ -3,7 +3,13 @@
 import { parseArgs } from 'node:util';
 
 import { parseTrustedIpsVariable } from './trusted-ips.js';
-import { loadUsersFile, WeComSimulator, type SimulatorOptions } from './wecom-simulator.js';
+import {
+  isTokenMode,
+  loadUsersFile,
+  TOKEN_MODES,
+  WeComSimulator,
+  type SimulatorOptions,
+} from './wecom-simulator.js';
 
 class UsageError extends Error {}
 
@@ -19,6 +25,16 @@ function integer(
     throw new UsageError(`${name} must be an integer of ${min}-${max}, got ${JSON.stringify(raw)}`);
   }
   return value;
+}
+
+function tokenMode(raw: string | undefined): SimulatorOptions['tokenMode'] | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!isTokenMode(raw)) {
+    throw new UsageError(
+      `SIMULATOR_TOKEN_MODE must be one of ${TOKEN_MODES.join(', ')}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return raw;
 }
 
 function settings(): { port: number; host: string; options: Partial<SimulatorOptions> } {
@@ -40,6 +56,7 @@ function settings(): { port: number; host: string; options: Partial<SimulatorOpt
   const options: Partial<SimulatorOptions> = {
     latencyMs: integer('SIMULATOR_LATENCY_MS', env.SIMULATOR_LATENCY_MS, 0, 60_000),
     tokenTtlSeconds: integer('SIMULATOR_TOKEN_TTL_S', env.SIMULATOR_TOKEN_TTL_S, 1, 86_400 * 30),
+    tokenMode: tokenMode(env.SIMULATOR_TOKEN_MODE),
     agentId: integer('SIMULATOR_AGENT_ID', env.SIMULATOR_AGENT_ID, 1, 2 ** 31 - 1),
     corpId: env.SIMULATOR_CORP_ID || undefined,
     corpSecret: env.SIMULATOR_CORP_SECRET || undefined,

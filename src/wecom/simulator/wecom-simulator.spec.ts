@@ -84,14 +84,84 @@ describe(WeComSimulator.name, () => {
   });
 
   describe('gettoken', () => {
-    it('issues a new long url-safe token on every call, with expires_in', async () => {
-      const first = await get('/cgi-bin/gettoken?corpid=ww-sandbox&corpsecret=sandbox-secret');
-      const second = await get('/cgi-bin/gettoken?corpid=ww-sandbox&corpsecret=sandbox-secret');
+    const gettoken = () => get('/cgi-bin/gettoken?corpid=ww-sandbox&corpsecret=sandbox-secret');
+
+    it('issues a long url-safe token with expires_in', async () => {
+      const first = await gettoken();
 
       expect(first.status).toBe(200);
       expect(first.body).toMatchObject({ errcode: 0, errmsg: 'ok', expires_in: 7200 });
       expect(first.body.access_token).toMatch(/^[A-Za-z0-9_-]{64,}$/);
+    });
+
+    it('reuse (the default, as WeCom documents): the same token while valid, expires_in = time left', async () => {
+      expect(sut.currentTokenMode).toBe('reuse');
+      const first = await gettoken();
+      nowMs += 1000 * 1000 + 400;
+      const again = await gettoken();
+      expect(again.body).toMatchObject({
+        access_token: first.body.access_token,
+        expires_in: 6199, // whole seconds left
+      });
+
+      nowMs += 6200 * 1000; // past its end: a new one
+      const next = await gettoken();
+      expect(next.body.access_token).not.toBe(first.body.access_token);
+      expect(next.body.expires_in).toBe(7200);
+    });
+
+    it('reuse-full-ttl: the same token while valid, expires_in always the full lifetime', async () => {
+      const { status } = await post('/__simulator/tokens/mode', { mode: 'reuse-full-ttl' });
+      expect(status).toBe(200);
+      const first = await gettoken();
+      nowMs += 7000 * 1000;
+      const again = await gettoken();
+      expect(again.body).toMatchObject({ access_token: first.body.access_token, expires_in: 7200 });
+      // WeCom's word notwithstanding, it ends when it was always going to.
+      nowMs += 200 * 1000;
+      const { body } = await get(
+        `/cgi-bin/user/get?access_token=${first.body.access_token}&userid=lisi`,
+      );
+      expect(body.errcode).toBe(42001);
+      expect((await gettoken()).body.access_token).not.toBe(first.body.access_token);
+    });
+
+    it('fresh: a new token on every call, older ones valid until their own expiry', async () => {
+      sut.setTokenMode('fresh');
+      const first = await gettoken();
+      nowMs += 3600 * 1000;
+      const second = await gettoken();
       expect(second.body.access_token).not.toBe(first.body.access_token);
+      expect(second.body.expires_in).toBe(7200);
+      const userGet = (t: string) =>
+        get(`/cgi-bin/user/get?access_token=${t}&userid=lisi`).then((r) => r.body.errcode);
+      expect(await userGet(first.body.access_token)).toBe(0);
+      nowMs += 3600 * 1000;
+      expect(await userGet(first.body.access_token)).toBe(42001);
+      expect(await userGet(second.body.access_token)).toBe(0);
+    });
+
+    it('gives a new token after a revoke or a new secret, and resets the mode with reset()', async () => {
+      const first = await gettoken();
+      sut.revokeTokens();
+      const second = await gettoken();
+      expect(second.body.access_token).not.toBe(first.body.access_token);
+      sut.setCorpSecret('rotated-secret');
+      const third = await get('/cgi-bin/gettoken?corpid=ww-sandbox&corpsecret=rotated-secret');
+      expect(third.body.access_token).not.toBe(second.body.access_token);
+      sut.setCorpSecret('sandbox-secret');
+
+      sut.setTokenMode('fresh');
+      sut.reset();
+      expect(sut.currentTokenMode).toBe('reuse');
+      expect((await call('/__simulator/tokens/mode')).body).toEqual({ mode: 'reuse' });
+    });
+
+    it('refuses an unknown mode on the control API and in the options', async () => {
+      const { status, body } = await post('/__simulator/tokens/mode', { mode: 'sometimes' });
+      expect(status).toBe(400);
+      expect(body.message).toMatch(/reuse, reuse-full-ttl, fresh/);
+      expect(() => new WeComSimulator({ tokenMode: 'nope' as never })).toThrow(RangeError);
     });
 
     it.each([
@@ -122,6 +192,7 @@ describe(WeComSimulator.name, () => {
     });
 
     it('keeps older tokens valid until revoked, then rejects all of them with 40014', async () => {
+      sut.setTokenMode('fresh');
       const first = await token();
       const second = await token();
       expect((await get(`/cgi-bin/user/get?access_token=${first}&userid=lisi`)).body.errcode).toBe(

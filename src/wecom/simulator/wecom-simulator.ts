@@ -9,7 +9,14 @@ import {
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { CredentialStore, externalUserIdFor, TICKET_TTL_SECONDS } from './credential-store.js';
+import {
+  CredentialStore,
+  externalUserIdFor,
+  isTokenMode,
+  TICKET_TTL_SECONDS,
+  TOKEN_MODES,
+  type TokenMode,
+} from './credential-store.js';
 import {
   FaultInjector,
   FaultValidationError,
@@ -33,12 +40,15 @@ import { ErrCode, fail, ok, renderReply, type ApiReply } from './wecom-errors.js
 export { loadUsersFile, type SimulatedUser } from './member-directory.js';
 export type { DeliveredMessage } from './message-log.js';
 export type { Fault, FaultSpec } from './fault-injector.js';
+export { TOKEN_MODES, isTokenMode, type TokenMode } from './credential-store.js';
 
 export interface SimulatorOptions {
   corpId: string;
   corpSecret: string;
   agentId: number;
   tokenTtlSeconds: number;
+  /** What a repeat gettoken returns while the last token is valid (see TokenMode). */
+  tokenMode: TokenMode;
   /** Added to every /cgi-bin response (not to /__simulator). */
   latencyMs: number;
   perMemberPerMinute: number;
@@ -62,6 +72,7 @@ const DEFAULT_OPTIONS: SimulatorOptions = {
   corpSecret: 'sandbox-secret',
   agentId: 1000002,
   tokenTtlSeconds: 7200,
+  tokenMode: 'reuse',
   latencyMs: 0,
   perMemberPerMinute: 30,
   users: [...DEFAULT_USERS],
@@ -130,6 +141,7 @@ export class WeComSimulator {
   private server?: Server;
   private baseUrl?: string;
   private shutdown = new AbortController();
+  private tokenMode: TokenMode;
 
   constructor(options: Partial<SimulatorOptions> = {}) {
     const defined = Object.fromEntries(
@@ -137,6 +149,7 @@ export class WeComSimulator {
     ) as Partial<SimulatorOptions>;
     this.options = { ...DEFAULT_OPTIONS, ...defined };
     this.checkOptions();
+    this.tokenMode = this.options.tokenMode;
     this.options.users = validateUsers(this.options.users);
     this.directory = new MemberDirectory(this.options.users);
     this.log = new MessageLog(this.options.perMemberPerMinute);
@@ -224,6 +237,22 @@ export class WeComSimulator {
     this.credentials.revoke();
   }
 
+  /** When WeCom ends this access token (ms by the simulator's clock); undefined if unknown. */
+  tokenExpiry(token: string): number | undefined {
+    return this.credentials.tokenExpiry(token);
+  }
+
+  /** Switches how gettoken answers repeat calls from now on (reset() restores the option). */
+  setTokenMode(mode: TokenMode): void {
+    if (!isTokenMode(mode))
+      throw new RangeError(`tokenMode must be one of ${TOKEN_MODES.join(', ')}`);
+    this.tokenMode = mode;
+  }
+
+  get currentTokenMode(): TokenMode {
+    return this.tokenMode;
+  }
+
   /** The admin resets the app's Secret in the WeCom console: only the new one gets tokens. */
   setCorpSecret(secret: string): void {
     if (secret.length === 0) throw new RangeError('corpSecret is empty');
@@ -289,6 +318,7 @@ export class WeComSimulator {
     this.calls.clear();
     this.faultInjector.clear();
     this.credentials.clear();
+    this.tokenMode = this.options.tokenMode;
     this.directory.reset(this.options.users);
   }
 
@@ -304,6 +334,9 @@ export class WeComSimulator {
     if (!positiveInt(o.agentId)) throw new RangeError('agentId must be a positive integer');
     if (!positiveInt(o.tokenTtlSeconds)) {
       throw new RangeError('tokenTtlSeconds must be a positive integer');
+    }
+    if (!isTokenMode(o.tokenMode)) {
+      throw new RangeError(`tokenMode must be one of ${TOKEN_MODES.join(', ')}`);
     }
     if (!Number.isInteger(o.latencyMs) || o.latencyMs < 0) {
       throw new RangeError('latencyMs must be a non-negative integer');
@@ -497,8 +530,13 @@ export class WeComSimulator {
     if (!secret) return fail(ErrCode.MissingSecret);
     if (corpId !== this.options.corpId) return fail(ErrCode.InvalidCorpId);
     if (secret !== this.options.corpSecret) return fail(ErrCode.InvalidSecret);
-    const token = this.credentials.issueToken(now, this.options.tokenTtlSeconds);
-    return ok({ access_token: token, expires_in: this.options.tokenTtlSeconds });
+    const { token, expiresIn } = this.credentials.issueToken(
+      now,
+      this.options.tokenTtlSeconds,
+      this.tokenMode,
+      secret,
+    );
+    return ok({ access_token: token, expires_in: expiresIn });
   }
 
   private sendMessage({ body, now }: ApiCall): ApiReply {
@@ -678,6 +716,16 @@ export class WeComSimulator {
       case 'POST /__simulator/tokens/revoke':
         this.revokeTokens();
         return { revoked: true };
+      case 'GET /__simulator/tokens/mode':
+        return { mode: this.tokenMode };
+      case 'POST /__simulator/tokens/mode': {
+        const { mode } = (json() ?? {}) as { mode?: unknown };
+        if (!isTokenMode(mode)) {
+          throw new ControlError(400, `mode must be one of ${TOKEN_MODES.join(', ')}`);
+        }
+        this.tokenMode = mode;
+        return { mode };
+      }
       case 'POST /__simulator/users': {
         const users = validateUsers(json());
         this.directory.add(users);
@@ -705,6 +753,7 @@ export class WeComSimulator {
       '/__simulator/messages',
       '/__simulator/faults',
       '/__simulator/tokens/revoke',
+      '/__simulator/tokens/mode',
       '/__simulator/users',
       '/__simulator/oauth/codes',
       '/__simulator/reset',

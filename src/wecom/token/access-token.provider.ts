@@ -3,6 +3,7 @@ import {
   Injectable,
   Logger,
   type OnApplicationBootstrap,
+  type OnModuleDestroy,
   type OnModuleInit,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
@@ -45,11 +46,16 @@ export type WeComStatus =
 
 /**
  * The app's access token: stored in PostgreSQL and shared by every instance, fetched once per
- * refresh across all of them, refreshed ahead of expiry by cron so requests never wait on
- * gettoken in steady state, and refetched once when WeCom says it is bad (40014/42001).
+ * refresh across all of them, and refetched once when WeCom says it is bad (40014/42001).
+ * WeCom answers gettoken with the same token while it is valid, so the cron tries once ahead of
+ * expiry (a WeCom that issues a new token per call gets one then) and otherwise the token is
+ * renewed the moment the old one must have ended; gettoken calls stay 5 s apart cluster-wide
+ * (SharedCredentialCache).
  */
 @Injectable()
-export class AccessTokenProvider implements TokenSource, OnModuleInit, OnApplicationBootstrap {
+export class AccessTokenProvider
+  implements TokenSource, OnModuleInit, OnApplicationBootstrap, OnModuleDestroy
+{
   private readonly logger = new Logger(AccessTokenProvider.name);
   private readonly cache: SharedCredentialCache;
   private readonly marginSeconds: number;
@@ -94,6 +100,7 @@ export class AccessTokenProvider implements TokenSource, OnModuleInit, OnApplica
 
   onModuleInit(): void {
     if (!this.config.get('CRON_ENABLED', { infer: true })) return;
+    this.cache.renewAtExpiry(true);
     registerCronJob(
       this.scheduler,
       'wecom-token-refresh',
@@ -111,6 +118,10 @@ export class AccessTokenProvider implements TokenSource, OnModuleInit, OnApplica
       this.setStatus({ status: 'ok', tokenSecondsLeft: null, sandbox: this.settings.sandbox });
     }
     return token;
+  }
+
+  onModuleDestroy(): void {
+    this.cache.stop();
   }
 
   /** Loads the token at start-up (from the database when one is stored) so /health knows. */
@@ -143,14 +154,18 @@ export class AccessTokenProvider implements TokenSource, OnModuleInit, OnApplica
     // Another instance may have changed the credentials a moment ago: fetch with the new ones.
     await this.runtime.ensureFresh(tx);
     try {
-      const res = await this.client.fetchAccessToken(this.settings.credentials());
+      // One HTTP call per fetch: a retry is a new fetch, which keeps the 5-second spacing.
+      const requestedAt = this.clock.nowMs();
+      const res = await this.client.fetchAccessToken(this.settings.credentials(), {
+        backoff: { maxRetries: 0 },
+      });
       this.lastConfigError = undefined;
       this.setStatus({
         status: 'ok',
         tokenSecondsLeft: res.expires_in,
         sandbox: this.settings.sandbox,
       });
-      return { value: res.access_token, expiresInSeconds: res.expires_in };
+      return { value: res.access_token, expiresInSeconds: res.expires_in, requestedAt };
     } catch (error) {
       if (error instanceof WeComApiError) {
         if (isCredentialsRejected(error)) {

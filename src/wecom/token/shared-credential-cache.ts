@@ -1,13 +1,18 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { Logger } from '@nestjs/common';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource, EntityManager, Repository } from 'typeorm';
 
 import type { Clock } from '../../common/clock.js';
 import { fingerprint, type SecretBox } from '../../settings/secret-box.js';
+import { WeComApiError } from '../client/wecom-api.error.js';
 import { WeComCredentialEntity, type WeComCredentialKind } from './wecom-credential.entity.js';
 
 export interface FetchedCredential {
   value: string;
   expiresInSeconds: number;
+  /** When the HTTP call left (ms), when `fetch` did other work first. */
+  requestedAt?: number;
 }
 
 export interface CredentialKey {
@@ -16,21 +21,95 @@ export interface CredentialKey {
   agentId: number;
 }
 
-/** Below this many seconds left, a stored credential is not handed out any more. */
-const MIN_USABLE_SECONDS = 30;
+/**
+ * WeCom throttles gettoken (45009) and answers a repeat call with the same token anyway: two
+ * calls for one key are at least this far apart, across every instance, whatever they return.
+ */
+export const MIN_FETCH_INTERVAL_MS = 5000;
+
+/** A load waits for the next allowed call at most this many times before it gives up. */
+const MAX_WAITS = 3;
+
+const PATHS: Record<WeComCredentialKind, string> = {
+  access_token: '/cgi-bin/gettoken',
+  jsapi_corp_ticket: '/cgi-bin/get_jsapi_ticket',
+  jsapi_agent_ticket: '/cgi-bin/ticket/get',
+};
+
+/** A stored credential, times in epoch milliseconds; `value` null when it cannot be used. */
+export interface StoredCredential {
+  value: string | null;
+  fingerprint: string;
+  /** The earliest it can expire: handed out until then. */
+  expiresAt: number;
+  /** The latest it can expire: a new one is certain from then on. */
+  renewAt: number;
+  /** Start of the last call for this key, successful or not. */
+  fetchedAt: number;
+  /** Start of the first call since the last answer that got none (timed out), if any. */
+  unansweredAt: number | null;
+}
+
+export type RefreshPlan = { kind: 'use' } | { kind: 'fetch'; notBefore: number };
+
+/**
+ * Whether to hand out the stored value or call WeCom, and not before when.
+ * - `aheadMs` undefined (a caller needs a token): any value that has not expired will do.
+ * - `aheadMs` given (the cron): one early call per value once fewer than `aheadMs` are left,
+ *   which gets a new token from a WeCom that issues one per call; a WeCom that hands the same
+ *   one back is not asked again before it ends. No early call in its last MIN_FETCH_INTERVAL_MS,
+ *   where it would hold up the call at renewal.
+ * - An expired value is renewed at `renewAt` (the first instant WeCom must issue a new one), or
+ *   at once when that is more than MIN_FETCH_INTERVAL_MS after `expiresAt`; one WeCom refused
+ *   (invalidated) at once. Calls stay MIN_FETCH_INTERVAL_MS apart throughout.
+ */
+export function planRefresh(
+  row: StoredCredential | null,
+  now: number,
+  aheadMs?: number,
+): RefreshPlan {
+  if (!row) return { kind: 'fetch', notBefore: now };
+  const nextCallAt = row.fetchedAt + MIN_FETCH_INTERVAL_MS;
+  if (row.value !== null && row.expiresAt > now) {
+    if (aheadMs === undefined) return { kind: 'use' };
+    const left = row.expiresAt - now;
+    const triedAhead = row.fetchedAt >= row.expiresAt - aheadMs;
+    if (left > aheadMs || triedAhead || left <= MIN_FETCH_INTERVAL_MS || nextCallAt > now) {
+      return { kind: 'use' };
+    }
+    return { kind: 'fetch', notBefore: now };
+  }
+  if (row.value === null) return { kind: 'fetch', notBefore: nextCallAt };
+  // Normally the two ends are a round trip apart and waiting for certainty costs nothing. Far
+  // apart (its answer was late or lost), asking now costs at most the 5 s a repeat would.
+  const certainAt = row.renewAt - row.expiresAt <= MIN_FETCH_INTERVAL_MS ? row.renewAt : 0;
+  return { kind: 'fetch', notBefore: Math.max(nextCallAt, certainAt) };
+}
+
+type LoadOutcome = { value: string } | { error: unknown } | { wait: true };
 
 /**
  * A WeCom credential (access token, JS-SDK ticket) shared through PostgreSQL by every instance:
  * - in a process, concurrent callers share one in-flight load;
  * - across instances, a refresh runs under a transaction-scoped advisory lock, and whoever
  *   waited on it re-reads the row and finds the fresh value instead of fetching again;
+ * - the expiry stored is the earliest the value can end, and is never moved later when WeCom
+ *   returns the same value again (what `expires_in` says then is undocumented);
+ * - calls for one key are MIN_FETCH_INTERVAL_MS apart across all instances;
  * - invalidation is compare-and-set on the value, so a hundred callers that all saw the same
  *   bad token cause one refetch (on a fingerprint: the stored value is sealed).
  */
 export class SharedCredentialCache {
   private readonly logger = new Logger(SharedCredentialCache.name);
-  private cached?: { value: string; expiresAt: number };
+  private cached?: { value: string; expiresAt: number; renewAt: number };
   private inflight?: Promise<string>;
+  private renewal?: { at: number; timer: NodeJS.Timeout };
+  private autoRenew = false;
+  /**
+   * Set once an early call got the same value back: this WeCom reuses tokens (as documented),
+   * so early calls only cost a gettoken; from then on this process renews at expiry only.
+   */
+  private earlyCallsPointless = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -50,10 +129,28 @@ export class SharedCredentialCache {
   rekey(key: CredentialKey): void {
     this.key = key;
     this.cached = undefined;
+    this.earlyCallsPointless = false;
+    this.cancelRenewal();
   }
 
   get currentKey(): CredentialKey {
     return this.key;
+  }
+
+  /**
+   * Renews the value in this process as soon as WeCom must have a new one (its `renewAt`), so
+   * that the new token is there right as the old one ends. Every instance may do so: the lock
+   * and the stored row make it one call.
+   */
+  renewAtExpiry(enabled: boolean): void {
+    this.autoRenew = enabled;
+    if (!enabled) this.cancelRenewal();
+    else if (this.cached) this.scheduleRenewal(this.cached.renewAt);
+  }
+
+  stop(): void {
+    this.autoRenew = false;
+    this.cancelRenewal();
   }
 
   /** Seconds the cached value has left, or null when none is known. */
@@ -63,20 +160,18 @@ export class SharedCredentialCache {
   }
 
   async get(): Promise<string> {
-    if (this.cached && this.cached.expiresAt - this.clock.nowMs() > MIN_USABLE_SECONDS * 1000) {
-      return this.cached.value;
-    }
-    this.inflight ??= this.load(MIN_USABLE_SECONDS).finally(() => {
+    if (this.cached && this.cached.expiresAt > this.clock.nowMs()) return this.cached.value;
+    this.inflight ??= this.load().finally(() => {
       this.inflight = undefined;
     });
     return this.inflight;
   }
 
-  /** Refreshes when fewer than `marginSeconds` are left; one fetch across all instances. */
+  /** The cron: one early call when fewer than `marginSeconds` are left, or a renewal. */
   async refreshIfExpiring(marginSeconds: number): Promise<boolean> {
     const before = this.cached?.value;
     if (this.inflight) await this.inflight.catch(() => undefined);
-    const value = await this.load(marginSeconds);
+    const value = await this.load(this.earlyCallsPointless ? undefined : marginSeconds * 1000);
     return value !== before;
   }
 
@@ -85,7 +180,7 @@ export class SharedCredentialCache {
     await this.dataSource
       .createQueryBuilder()
       .update(WeComCredentialEntity)
-      .set({ expiresAt: new Date(0) })
+      .set({ expiresAt: new Date(0), renewAt: new Date(0) })
       .where(
         'kind = :kind AND corp_id = :corpId AND agent_id = :agentId AND value_fingerprint = :fp',
         { ...this.key, fp: fingerprint(value) },
@@ -99,63 +194,206 @@ export class SharedCredentialCache {
    */
   async forget(key: CredentialKey = this.key): Promise<void> {
     this.cached = undefined;
+    this.cancelRenewal();
     await this.dataSource.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName(key)]);
       await tx.getRepository(WeComCredentialEntity).delete({ ...key });
     });
   }
 
-  private async load(marginSeconds: number): Promise<string> {
-    const fresh = await this.read(this.dataSource, marginSeconds);
-    if (fresh) return this.remember(fresh);
-    await this.prepare?.();
-    return this.dataSource.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName()]);
-      // Whoever held the lock before us may have refreshed it already.
-      const again = await this.read(tx.connection, marginSeconds, tx);
-      if (again) return this.remember(again);
-      const fetched = await this.fetch(tx);
-      const now = this.clock.now();
-      const expiresAt = new Date(now.getTime() + fetched.expiresInSeconds * 1000);
-      const row = tx.getRepository(WeComCredentialEntity).create({
-        ...this.key,
-        value: this.box.seal(fetched.value),
-        valueFingerprint: fingerprint(fetched.value),
-        fetchedAt: now,
-        expiresAt,
+  private async load(aheadMs?: number): Promise<string> {
+    for (let waits = 0; ;) {
+      const row = await this.read(this.dataSource.manager);
+      const plan = planRefresh(row, this.clock.nowMs(), aheadMs);
+      if (plan.kind === 'use') return this.remember(row!);
+      if (plan.notBefore > this.clock.nowMs()) {
+        if (waits++ >= MAX_WAITS) throw this.tooSoon(plan.notBefore);
+        await this.waitUntil(plan.notBefore);
+        continue;
+      }
+      await this.prepare?.();
+      const outcome = await this.dataSource.transaction(async (tx): Promise<LoadOutcome> => {
+        await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName()]);
+        // Whoever held the lock before us may have refreshed it already.
+        const again = await this.read(tx);
+        const now = this.clock.nowMs();
+        const replan = planRefresh(again, now, aheadMs);
+        if (replan.kind === 'use') return { value: this.remember(again!) };
+        if (replan.notBefore > now) return { wait: true };
+        return this.fetchAndStore(tx, again);
       });
-      await tx.getRepository(WeComCredentialEntity).upsert(row, ['kind', 'corpId', 'agentId']);
-      this.logger.log(
-        `Fetched a new ${this.key.kind} for corp ${this.key.corpId} agent ${this.key.agentId} (valid ${fetched.expiresInSeconds} s)`,
-      );
-      this.cached = { value: fetched.value, expiresAt: expiresAt.getTime() };
-      return fetched.value;
-    });
-  }
-
-  /** The stored value, opened, when it has more than `marginSeconds` left. */
-  private async read(
-    dataSource: DataSource,
-    marginSeconds: number,
-    tx?: EntityManager,
-  ): Promise<{ value: string; expiresAt: Date } | null> {
-    const repo = (tx ?? dataSource.manager).getRepository(WeComCredentialEntity);
-    const row = await repo.findOneBy({ ...this.key });
-    if (!row) return null;
-    const left = row.expiresAt.getTime() - this.clock.nowMs();
-    if (left <= marginSeconds * 1000) return null;
-    try {
-      return { value: this.box.open(row.value), expiresAt: row.expiresAt };
-    } catch (error) {
-      // Sealed with a key we no longer hold: as good as absent, a fresh one replaces it.
-      this.logger.warn(`Ignoring the stored ${this.key.kind}: ${(error as Error).message}`);
-      return null;
+      if ('value' in outcome) return outcome.value;
+      if ('error' in outcome) throw outcome.error;
     }
   }
 
-  private remember(row: { value: string; expiresAt: Date }): string {
-    this.cached = { value: row.value, expiresAt: row.expiresAt.getTime() };
-    return row.value;
+  /** One call to WeCom, and what it says stored for every instance. Runs under the lock. */
+  private async fetchAndStore(
+    tx: EntityManager,
+    previous: StoredCredential | null,
+  ): Promise<LoadOutcome> {
+    const repo = tx.getRepository(WeComCredentialEntity);
+    let fetched: FetchedCredential;
+    let startedAt = this.clock.nowMs();
+    try {
+      fetched = await this.fetch(tx);
+    } catch (error) {
+      // A failed call counts for the spacing too (WeCom throttles and bans by calls made); its
+      // start is not known here, so the spacing runs from its end.
+      const answered = error instanceof WeComApiError && error.errcode !== null;
+      await this.recordFailedCall(repo, previous, this.clock.nowMs(), answered ? null : startedAt);
+      return { error };
+    }
+    startedAt = fetched.requestedAt ?? startedAt;
+    // A token issued for a call whose answer we never saw may be the one we get now.
+    const issuedFrom = Math.min(startedAt, previous?.unansweredAt ?? startedAt);
+    const endedAt = this.clock.nowMs();
+    const fp = fingerprint(fetched.value);
+    const lifetimeMs = fetched.expiresInSeconds * 1000;
+    // WeCom's clock started no earlier than our request and no later than its answer.
+    let expiresAt = issuedFrom + lifetimeMs;
+    let renewAt = endedAt + lifetimeMs;
+    const same = previous !== null && previous.fingerprint === fp;
+    if (same && previous.expiresAt > startedAt) {
+      // The value we already hold: the expiry seen first stands; a repeat may claim more.
+      expiresAt = Math.min(expiresAt, previous.expiresAt);
+      renewAt = Math.min(renewAt, previous.renewAt);
+      this.earlyCallsPointless = true;
+    } else if (same) {
+      // One we took for ended or refused, handed back as valid: good by WeCom's word now, but
+      // only until the next call may ask again.
+      expiresAt = Math.min(expiresAt, startedAt + MIN_FETCH_INTERVAL_MS);
+      renewAt = expiresAt;
+    }
+    renewAt = Math.max(renewAt, expiresAt);
+    await repo.upsert(
+      repo.create({
+        ...this.key,
+        value: this.box.seal(fetched.value),
+        valueFingerprint: fp,
+        fetchedAt: new Date(startedAt),
+        expiresAt: new Date(expiresAt),
+        renewAt: new Date(renewAt),
+        unansweredAt: null,
+      }),
+      ['kind', 'corpId', 'agentId'],
+    );
+    const where = `${this.key.kind} for corp ${this.key.corpId} agent ${this.key.agentId}`;
+    if (same) {
+      this.logger.log(
+        `WeCom returned the ${where} it gave before (expires_in ${fetched.expiresInSeconds} s); it still ends in ${Math.max(0, Math.round((expiresAt - endedAt) / 1000))} s`,
+      );
+    } else {
+      this.logger.log(`Fetched a new ${where} (valid ${fetched.expiresInSeconds} s)`);
+    }
+    this.cache(fetched.value, expiresAt, renewAt);
+    return { value: fetched.value };
+  }
+
+  private async recordFailedCall(
+    repo: Repository<WeComCredentialEntity>,
+    previous: StoredCredential | null,
+    at: number,
+    unansweredSince: number | null,
+  ): Promise<void> {
+    const unansweredAt = previous?.unansweredAt ?? unansweredSince;
+    try {
+      if (previous) {
+        await repo.update(
+          { ...this.key },
+          {
+            fetchedAt: new Date(at),
+            unansweredAt: unansweredAt === null ? null : new Date(unansweredAt),
+          },
+        );
+      } else {
+        // No value yet: a row without one keeps the time of the call for the other instances.
+        await repo.insert({
+          ...this.key,
+          value: '',
+          valueFingerprint: '',
+          fetchedAt: new Date(at),
+          expiresAt: new Date(0),
+          renewAt: new Date(0),
+          unansweredAt: unansweredAt === null ? null : new Date(unansweredAt),
+        });
+      }
+    } catch {
+      // The transaction may be unusable after the failure (a database error): nothing to add.
+    }
+  }
+
+  /** The stored row for the key; its value opened, or null when it cannot be. */
+  private async read(manager: EntityManager): Promise<StoredCredential | null> {
+    const row = await manager.getRepository(WeComCredentialEntity).findOneBy({ ...this.key });
+    if (!row) return null;
+    let value: string | null = null;
+    if (row.value !== '') {
+      try {
+        value = this.box.open(row.value);
+      } catch (error) {
+        // Sealed with a key we no longer hold: as good as absent, a fresh one replaces it.
+        this.logger.warn(`Ignoring the stored ${this.key.kind}: ${(error as Error).message}`);
+      }
+    }
+    return {
+      value,
+      fingerprint: row.valueFingerprint,
+      expiresAt: row.expiresAt.getTime(),
+      renewAt: row.renewAt.getTime(),
+      fetchedAt: row.fetchedAt.getTime(),
+      unansweredAt: row.unansweredAt?.getTime() ?? null,
+    };
+  }
+
+  private remember(row: StoredCredential): string {
+    this.cache(row.value!, row.expiresAt, row.renewAt);
+    return row.value!;
+  }
+
+  private cache(value: string, expiresAt: number, renewAt: number): void {
+    this.cached = { value, expiresAt, renewAt };
+    if (this.autoRenew) {
+      this.scheduleRenewal(renewAt - expiresAt <= MIN_FETCH_INTERVAL_MS ? renewAt : expiresAt);
+    }
+  }
+
+  private scheduleRenewal(at: number): void {
+    if (this.renewal?.at === at) return;
+    this.cancelRenewal();
+    // setTimeout holds at most 2^31-1 ms; a later renewal is re-armed when the value is read.
+    const delay = Math.min(Math.max(0, at - this.clock.nowMs()), 2 ** 31 - 1);
+    const timer = setTimeout(() => {
+      this.renewal = undefined;
+      this.get().catch((error: unknown) =>
+        this.logger.warn(`Renewing the ${this.key.kind} failed: ${(error as Error).message}`),
+      );
+    }, delay);
+    timer.unref();
+    this.renewal = { at, timer };
+  }
+
+  private cancelRenewal(): void {
+    if (this.renewal) clearTimeout(this.renewal.timer);
+    this.renewal = undefined;
+  }
+
+  /** Waits by the injected clock, in short real sleeps, so a moved clock is noticed too. */
+  private async waitUntil(at: number): Promise<void> {
+    const realDeadline = performance.now() + Math.max(0, at - this.clock.nowMs()) + 250;
+    while (this.clock.nowMs() < at && performance.now() < realDeadline) {
+      await sleep(Math.min(250, Math.max(1, at - this.clock.nowMs())));
+    }
+  }
+
+  private tooSoon(notBefore: number): WeComApiError {
+    const ms = Math.max(0, notBefore - this.clock.nowMs());
+    return new WeComApiError(
+      PATHS[this.key.kind],
+      null,
+      `no usable ${this.key.kind}: the next call is allowed in ${ms} ms`,
+      true,
+    );
   }
 
   private lockName(key: CredentialKey = this.key): string {

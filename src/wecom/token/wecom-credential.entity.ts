@@ -8,6 +8,7 @@ export type WeComCredentialKind = 'access_token' | 'jsapi_corp_ticket' | 'jsapi_
  * (kind, corp, agent). A restart reuses a valid row instead of calling gettoken.
  */
 @Entity('wecom_credentials')
+@Check('wecom_credentials_renew_check', 'renew_at >= expires_at')
 @Check(
   'wecom_credentials_kind_check',
   `kind IN ('access_token', 'jsapi_corp_ticket', 'jsapi_agent_ticket')`,
@@ -30,9 +31,22 @@ export class WeComCredentialEntity {
   @Column({ name: 'value_fingerprint', type: 'text' })
   valueFingerprint: string;
 
+  /** The earliest the value can expire: handed out until then; never later for the same value. */
   @Column({ name: 'expires_at', type: 'timestamptz' })
   expiresAt: Date;
 
+  /** The latest it can expire: from then on WeCom is certain to issue a new one. */
+  @Column({ name: 'renew_at', type: 'timestamptz' })
+  renewAt: Date;
+
+  /** When the last call for this key started, whatever it returned (calls are 5 s apart). */
   @Column({ name: 'fetched_at', type: 'timestamptz' })
   fetchedAt: Date;
+
+  /**
+   * Start of a call whose answer never came (timed out) since the last answer: WeCom may have
+   * issued a token then that comes back later as a repeat, its life counted from here.
+   */
+  @Column({ name: 'unanswered_at', type: 'timestamptz', nullable: true })
+  unansweredAt: Date | null;
 }

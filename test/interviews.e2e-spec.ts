@@ -566,6 +566,22 @@ describe('Interviews (e2e)', () => {
       expect(after.body.reminders[0]).toMatchObject({ state: 'missed', messageId: null });
     });
   });
+
+  // Runs last: covers every card and message the tests above made WeCom deliver.
+  it('sends each card with only the fields its card type documents, nothing cut short', () => {
+    const members = ['zhangsan', 'lisi', 'wangwu', 'zhaoliu', 'emily'];
+    const sent = members.flatMap((m) => sim.messagesFor(m));
+    const kinds = new Set(
+      sent.map((m) => {
+        const body = m.body as { template_card?: { card_type?: string } };
+        return body.template_card?.card_type ?? m.msgtype;
+      }),
+    );
+    expect([...kinds].sort()).toEqual(
+      expect.arrayContaining(['button_interaction', 'text', 'text_notice', 'textcard']),
+    );
+    expect(sim.stats()).toMatchObject({ undocumentedFields: {}, truncated: 0, dropped: 0 });
+  });
 });
 
 describe('Interview reminders with other lead times and a feedback nudge (e2e)', () => {

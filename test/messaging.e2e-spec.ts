@@ -13,6 +13,17 @@ import {
   type TestDatabase,
 } from './support/test-database.js';
 
+const ROOM = 'https://www.showmebug.com/pads/AB12CD';
+const invitationCard = () => ({
+  card_type: 'button_interaction',
+  main_title: { title: '面试邀请' },
+  task_id: 'rest-card-1',
+  button_list: [
+    { text: '接受', style: 1, key: 'accept' },
+    { text: '拒绝', style: 2, key: 'decline' },
+  ],
+});
+
 describe('Messaging (e2e)', () => {
   let db: TestDatabase;
   let sim: WeComSimulator;
@@ -99,6 +110,46 @@ describe('Messaging (e2e)', () => {
     expect(textsFor(sim, 'zhangsan').filter((t) => t === '这是一条测试消息')).toHaveLength(1);
   });
 
+  it("says which invalid recipients are outside the app's visible range", async () => {
+    sim.addUsers([
+      { userid: 'faraway', name: '远方', inRange: false },
+      { userid: 'gone', name: '离职', status: 5 },
+    ]);
+    const res = await post({
+      to: [
+        { platformUserId: 'u1' },
+        { wecomUserId: 'faraway' },
+        { wecomUserId: 'ghost' },
+        { wecomUserId: 'gone' },
+      ],
+      msgtype: 'text',
+      text: { content: '可见范围' },
+    }).expect(202);
+    await dispatcher.drain();
+    const got = await http()
+      .get(`/api/messages/${res.body.id}`)
+      .auth(admin, { type: 'bearer' })
+      .expect(200);
+    const fate = Object.fromEntries(
+      got.body.recipients.map(
+        (r: { platformUserId: string; wecomUserId: string; status: string; detail?: string }) => [
+          r.platformUserId ?? r.wecomUserId,
+          [r.status, r.detail],
+        ],
+      ),
+    );
+    expect(fate).toEqual({
+      u1: ['delivered', undefined],
+      faraway: [
+        'invalid_user',
+        expect.stringMatching(/^outside the app's visible range \(可见范围\)/),
+      ],
+      ghost: ['invalid_user', 'not a member of the WeCom corp'],
+      gone: ['invalid_user', 'has left the corp'],
+    });
+    expect(sim.messagesFor('faraway')).toEqual([]);
+  });
+
   it('skips a message whose recipients are all unmapped', async () => {
     const res = await post({
       to: [{ platformUserId: 'nobody' }],
@@ -157,9 +208,72 @@ describe('Messaging (e2e)', () => {
       { to: [{ platformUserId: 'u1' }], msgtype: 'text', text: { content: 'x' }, extra: 1 },
       /should not exist/,
     ],
+    [
+      {
+        to: [{ platformUserId: 'u1' }],
+        msgtype: 'template_card',
+        template_card: { ...invitationCard(), jump_list: [{ type: 1, title: 'r', url: ROOM }] },
+      },
+      /template_card of type button_interaction has no field jump_list/,
+    ],
+    [
+      {
+        to: [{ platformUserId: 'u1' }],
+        msgtype: 'template_card',
+        template_card: {
+          ...invitationCard(),
+          button_list: [
+            { text: '接受', key: 'same' },
+            { text: '拒绝', key: 'same' },
+          ],
+        },
+      },
+      /keys must be unique within the card/,
+    ],
   ])('rejects a bad body before queueing it (%#)', async (body, message) => {
     const res = await post(body).expect(400);
     expect(JSON.stringify(res.body.message)).toMatch(message);
+  });
+
+  it('refuses over-long text and markdown with a 400 and queues nothing, though WeCom would cut them', async () => {
+    const before = await http().get('/api/messages?limit=100').auth(admin, { type: 'bearer' });
+    const delivered = sim.stats().delivered;
+    for (const msgtype of ['text', 'markdown']) {
+      const res = await post({
+        to: [{ platformUserId: 'u1' }],
+        msgtype,
+        [msgtype]: { content: 'a' + '长'.repeat(683) },
+      }).expect(400);
+      expect(JSON.stringify(res.body.message)).toContain(
+        `${msgtype}.content is 2050 bytes; WeCom allows at most 2048 (UTF-8)`,
+      );
+    }
+    await deliverAll(1);
+    const after = await http().get('/api/messages?limit=100').auth(admin, { type: 'bearer' });
+    expect(after.body.items.map((m: { id: string }) => m.id)).toEqual(
+      before.body.items.map((m: { id: string }) => m.id),
+    );
+    expect(sim.stats()).toMatchObject({ delivered, truncated: 0 });
+  });
+
+  it('sends a text_notice card with a jump_list, a field that card type documents', async () => {
+    const res = await post({
+      to: [{ platformUserId: 'u1' }],
+      msgtype: 'template_card',
+      template_card: {
+        card_type: 'text_notice',
+        main_title: { title: '面试提醒' },
+        card_action: { type: 1, url: ROOM },
+        jump_list: [{ type: 1, title: '进入面试间', url: ROOM }],
+      },
+    }).expect(202);
+    await deliverAll(1);
+    const got = await http()
+      .get(`/api/messages/${res.body.id}`)
+      .auth(admin, { type: 'bearer' })
+      .expect(200);
+    expect(got.body.status).toBe('sent');
+    expect(sim.stats().undocumentedFields).toEqual({});
   });
 
   it('lets only admins and recruiters send', async () => {
@@ -353,6 +467,21 @@ describe('User mappings (e2e)', () => {
     const res = await create({ platformUserId: 'p4', mobile: '13999999999' }).expect(422);
     expect(res.body).toMatchObject({ errcode: 46004 });
     await create({ platformUserId: 'p4', wecomUserId: 'nobody' }).expect(422);
+  });
+
+  it("refuses a member outside the app's visible range, found by userid or by mobile", async () => {
+    sim.addUsers([{ userid: 'Faraway', name: '远方', mobile: '13800000099', inRange: false }]);
+    for (const by of [{ wecomUserId: 'faraway' }, { mobile: '13800000099' }]) {
+      const res = await create({ platformUserId: 'p6', ...by }).expect(422);
+      expect(res.body).toMatchObject({ errcode: 60011 });
+      expect(res.body.message).toMatch(
+        /^WeCom member [Ff]araway is outside the app's visible range \(可见范围\)/,
+      );
+    }
+    const list = await http().get('/api/user-mappings').auth(admin, { type: 'bearer' });
+    expect(list.body.items.map((m: { platformUserId: string }) => m.platformUserId)).not.toContain(
+      'p6',
+    );
   });
 
   it('rejects ambiguous or malformed bodies', async () => {

@@ -17,6 +17,7 @@ import {
 import { Transform } from 'class-transformer';
 
 import { parseTrustProxy, TrustProxyError } from './trust-proxy.js';
+import { WECOM_LIMITS } from '../wecom/wecom-limits.js';
 
 const toInt = ({ value }: { value: unknown }) => {
   if (typeof value !== 'string') return value;
@@ -230,6 +231,19 @@ export class EnvironmentVariables {
   @Min(1)
   @Max(64)
   DISPATCHER_CONCURRENCY = 8;
+
+  /** Per-member pacing; WeCom drops what goes past its limits, so they can only be lowered. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(WECOM_LIMITS.perMemberPerMinute)
+  DISPATCHER_MEMBER_PER_MINUTE: number = WECOM_LIMITS.perMemberPerMinute;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(WECOM_LIMITS.perMemberPerHour)
+  DISPATCHER_MEMBER_PER_HOUR: number = WECOM_LIMITS.perMemberPerHour;
 
   @Transform(emptyToUndefined)
   @IsOptional()

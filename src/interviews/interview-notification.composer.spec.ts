@@ -1,4 +1,5 @@
 import { checkContent } from '../messaging/message-content.js';
+import { undocumentedCardFields } from '../wecom/wecom-limits.js';
 import {
   InterviewNotificationComposer,
   truncateBytes,
@@ -58,7 +59,6 @@ describe(InterviewNotificationComposer.name, () => {
       card_type: 'button_interaction',
       main_title: { title: '前端工程师 二面', desc: '王小明 · 高级前端工程师' },
       card_action: { type: 1, url: 'https://www.showmebug.com/pads/AB12CD' },
-      jump_list: [{ type: 1, url: 'https://www.showmebug.com/pads/AB12CD' }],
       task_id: 'iv-6f1c2a9e0b7d4c3e9a512d8f4e6b7c10-v3',
       button_list: [
         { text: '接受', style: 1, key: 'rsvp:accept:6f1c2a9e-0b7d-4c3e-9a51-2d8f4e6b7c10' },
@@ -72,6 +72,9 @@ describe(InterviewNotificationComposer.name, () => {
       { keyname: '时长', value: '60 分钟' },
     ]);
     expect(checkContent(msgtype, content)).toEqual([]);
+    // button_interaction documents no jump_list (nor any field outside CARD_FIELDS).
+    expect(content).not.toHaveProperty('jump_list');
+    expect(undocumentedCardFields(content)).toEqual([]);
   });
 
   it('keeps within every limit for long Chinese titles, names and reasons', () => {

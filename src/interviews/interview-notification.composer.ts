@@ -162,8 +162,9 @@ export class InterviewNotificationComposer {
         main_title: { title: truncateChars(iv.title, 36), desc: this.desc(iv, lang) },
         sub_title_text: c.inviteSub,
         horizontal_content_list: this.details(iv, lang),
+        // button_interaction has no jump_list (wecom-limits.ts CARD_FIELDS): a tap on the
+        // card itself opens the room.
         card_action: { type: 1, url: iv.roomUrl },
-        jump_list: [{ type: 1, title: c.room, url: iv.roomUrl }],
         task_id: taskId('iv', iv.id, `v${iv.version}`),
         button_list: [
           { text: c.accept, style: 1, key: `rsvp:accept:${iv.id}` },

@@ -1,5 +1,6 @@
 import { WECOM_ID, WECOM_ID_RULE } from '../user-mappings/dto/user-mapping.dto.js';
 import type { WeComMsgType } from '../wecom/client/wecom.types.js';
+import { CARD_FIELDS, TASK_ID_PATTERN, WECOM_LIMITS as L } from '../wecom/wecom-limits.js';
 
 export const MSG_TYPES: WeComMsgType[] = ['text', 'markdown', 'textcard', 'news', 'template_card'];
 
@@ -14,8 +15,9 @@ export class MessageContentError extends Error {
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 const chars = (s: string) => [...s].length;
 const isHttpUrl = (s: unknown) =>
-  typeof s === 'string' && /^https?:\/\/[^\s]+$/i.test(s) && bytes(s) <= 2048;
-const TASK_ID = /^[0-9A-Za-z_\-@]{1,128}$/;
+  typeof s === 'string' && /^https?:\/\/[^\s]+$/i.test(s) && bytes(s) <= L.urlBytes;
+const isTaskId = (s: unknown) =>
+  typeof s === 'string' && TASK_ID_PATTERN.test(s) && bytes(s) <= L.taskIdBytes;
 
 type Check = (path: string, value: unknown) => string | undefined;
 
@@ -47,22 +49,7 @@ const FIELDS = {
   textcard: ['title', 'description', 'url', 'btntxt'],
   news: ['articles'],
   article: ['title', 'description', 'url', 'picurl'],
-  template_card: [
-    'card_type',
-    'source',
-    'action_menu',
-    'task_id',
-    'main_title',
-    'quote_area',
-    'emphasis_content',
-    'sub_title_text',
-    'horizontal_content_list',
-    'jump_list',
-    'card_action',
-    'button_selection',
-    'button_list',
-    'replace_text',
-  ],
+  // template_card's own fields depend on its card_type: CARD_FIELDS in wecom-limits.ts.
   source: ['icon_url', 'desc', 'desc_color'],
   action_menu: ['desc', 'action_list'],
   action: ['text', 'key'],
@@ -134,26 +121,31 @@ export function checkContent(msgtype: WeComMsgType, content: unknown): string[] 
   switch (msgtype) {
     case 'text':
     case 'markdown':
-      push(str({ bytes: 2048 })(`${msgtype}.content`, c.content));
+      push(str({ bytes: L.contentBytes })(`${msgtype}.content`, c.content));
       break;
     case 'textcard':
-      push(str({ bytes: 128 })('textcard.title', c.title));
-      push(str({ bytes: 512 })('textcard.description', c.description));
+      push(str({ bytes: L.textcardTitleBytes })('textcard.title', c.title));
+      push(str({ bytes: L.textcardDescriptionBytes })('textcard.description', c.description));
       if (!isHttpUrl(c.url))
         problems.push('textcard.url must be an http(s) URL of at most 2048 bytes');
-      push(str({ chars: 4 }, false)('textcard.btntxt', c.btntxt));
+      push(str({ chars: L.textcardButtonChars }, false)('textcard.btntxt', c.btntxt));
       break;
     case 'news': {
       const articles = c.articles;
-      if (!Array.isArray(articles) || articles.length < 1 || articles.length > 8) {
+      if (!Array.isArray(articles) || articles.length < 1 || articles.length > L.newsArticlesMax) {
         problems.push('news.articles must hold 1 to 8 articles');
         break;
       }
       articles.forEach((a, i) => {
         if (!object(a)) return problems.push(`news.articles[${i}] must be an object`);
         problems.push(...unknownKeys(`news.articles[${i}]`, a, FIELDS.article));
-        push(str({ bytes: 128 })(`news.articles[${i}].title`, a.title));
-        push(str({ bytes: 512 }, false)(`news.articles[${i}].description`, a.description));
+        push(str({ bytes: L.newsTitleBytes })(`news.articles[${i}].title`, a.title));
+        push(
+          str({ bytes: L.newsDescriptionBytes }, false)(
+            `news.articles[${i}].description`,
+            a.description,
+          ),
+        );
         if (!isHttpUrl(a.url)) problems.push(`news.articles[${i}].url must be an http(s) URL`);
         if (a.picurl !== undefined && !isHttpUrl(a.picurl))
           problems.push(`news.articles[${i}].picurl must be an http(s) URL`);
@@ -174,7 +166,9 @@ function checkTemplateCard(c: Record<string, unknown>, problems: string[]): void
     problems.push('template_card.card_type must be text_notice or button_interaction');
     return;
   }
-  problems.push(...unknownKeys('template_card', c, FIELDS.template_card));
+  const undocumented = Object.keys(c).filter((key) => !CARD_FIELDS[type].includes(key));
+  if (undocumented.length > 0)
+    problems.push(`template_card of type ${type} has no field ${undocumented.join(', ')}`);
   const t = 'template_card';
   const optionalObjects = ['source', 'action_menu', 'quote_area', 'emphasis_content'];
   problems.push(...objects(c, t, [...optionalObjects, 'button_selection']));
@@ -192,26 +186,35 @@ function checkTemplateCard(c: Record<string, unknown>, problems: string[]): void
   keysOf(c, t, 'button_list', 'button', problems);
   if (!object(c.main_title)) problems.push('template_card.main_title is required');
   else {
-    push(str({ chars: 36 })('template_card.main_title.title', c.main_title.title));
-    push(str({ chars: 44 }, false)('template_card.main_title.desc', c.main_title.desc));
+    push(
+      str({ chars: L.cardMainTitleChars })('template_card.main_title.title', c.main_title.title),
+    );
+    push(
+      str({ chars: L.cardMainDescChars }, false)(
+        'template_card.main_title.desc',
+        c.main_title.desc,
+      ),
+    );
   }
-  push(str({ chars: 160 }, false)('template_card.sub_title_text', c.sub_title_text));
+  push(
+    str({ chars: L.cardSubTitleChars }, false)('template_card.sub_title_text', c.sub_title_text),
+  );
   if (c.horizontal_content_list !== undefined) {
     const list = c.horizontal_content_list;
-    if (!Array.isArray(list) || list.length > 6)
+    if (!Array.isArray(list) || list.length > L.cardHorizontalMax)
       problems.push('template_card.horizontal_content_list holds at most 6 items');
     else
       list.forEach((item, i) => {
         if (!object(item))
           return problems.push(`template_card.horizontal_content_list[${i}] must be an object`);
         push(
-          str({ chars: 5 * 4 })(
+          str({ chars: L.cardHorizontalKeyChars })(
             `template_card.horizontal_content_list[${i}].keyname`,
             item.keyname,
           ),
         );
         push(
-          str({ chars: 30 * 4 }, false)(
+          str({ chars: L.cardHorizontalValueChars }, false)(
             `template_card.horizontal_content_list[${i}].value`,
             item.value,
           ),
@@ -225,28 +228,38 @@ function checkTemplateCard(c: Record<string, unknown>, problems: string[]): void
           );
       });
   }
-  if (c.jump_list !== undefined && (!Array.isArray(c.jump_list) || c.jump_list.length > 3))
+  if (
+    c.jump_list !== undefined &&
+    (!Array.isArray(c.jump_list) || c.jump_list.length > L.cardJumpListMax)
+  )
     problems.push('template_card.jump_list holds at most 3 items');
-  if (c.task_id !== undefined && (typeof c.task_id !== 'string' || !TASK_ID.test(c.task_id)))
+  if (c.task_id !== undefined && !isTaskId(c.task_id))
     problems.push('template_card.task_id must be 1-128 characters of 0-9 A-Z a-z _ - @');
   if (type === 'text_notice') {
     if (!object(c.card_action) || (c.card_action.type === 1 && !isHttpUrl(c.card_action.url)))
       problems.push('template_card.card_action with an http(s) url is required for text_notice');
   } else {
     const buttons = c.button_list;
-    if (!Array.isArray(buttons) || buttons.length < 1 || buttons.length > 6)
+    if (!Array.isArray(buttons) || buttons.length < 1 || buttons.length > L.cardButtonsMax)
       problems.push('template_card.button_list must hold 1 to 6 buttons');
     else
       buttons.forEach((b, i) => {
         if (!object(b)) return problems.push(`template_card.button_list[${i}] must be an object`);
-        push(str({ chars: 10 })(`template_card.button_list[${i}].text`, b.text));
+        push(str({ chars: L.cardButtonTextChars })(`template_card.button_list[${i}].text`, b.text));
         if (b.style !== undefined && ![1, 2, 3, 4].includes(b.style as number))
           problems.push(`template_card.button_list[${i}].style must be 1 to 4`);
         if (b.type === 1) {
           if (!isHttpUrl(b.url))
             problems.push(`template_card.button_list[${i}].url must be an http(s) URL`);
-        } else push(str({ bytes: 1024 })(`template_card.button_list[${i}].key`, b.key));
+        } else
+          push(str({ bytes: L.cardButtonKeyBytes })(`template_card.button_list[${i}].key`, b.key));
       });
+    const keys = Array.isArray(buttons)
+      ? buttons.flatMap((b: unknown) => (object(b) && typeof b.key === 'string' ? [b.key] : []))
+      : [];
+    // A tap reports only the key: two buttons with one key could not be told apart.
+    if (new Set(keys).size < keys.length)
+      problems.push('template_card.button_list keys must be unique within the card');
     if (typeof c.task_id !== 'string')
       problems.push('template_card.task_id is required for button_interaction');
   }

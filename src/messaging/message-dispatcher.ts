@@ -26,15 +26,20 @@ import {
 import { AccessTokenProvider } from '../wecom/token/access-token.provider.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
 import type { SendMessageResponse, WeComAttempt } from '../wecom/client/wecom.types.js';
+import { WECOM_LIMITS } from '../wecom/wecom-limits.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
 import type { RecipientStatus } from './message-recipient.entity.js';
 import type { MessageEntity, MessageStatus } from './message.entity.js';
 
 /** WeCom takes at most 1000 user ids per call. */
 export const MAX_TOUSER = 1000;
-/** WeCom silently drops a member's 31st message within a minute from one app. */
-export const PER_MEMBER_PER_MINUTE = 30;
+/**
+ * WeCom silently drops a member's 31st message within a minute, and their 1001st within an
+ * hour, from one app (wecom-limits.ts); DISPATCHER_MEMBER_PER_MINUTE/HOUR may only lower these.
+ */
+export const PER_MEMBER_PER_MINUTE = WECOM_LIMITS.perMemberPerMinute;
 const PACING_WINDOW_MS = 60_000;
+const PACING_HOUR_MS = 3600_000;
 /** A message that still fails after this many claims is given up as failed. */
 export const MAX_ATTEMPTS = 8;
 /** A retried call must be identical to the first for WeCom's duplicate check to recognise it. */
@@ -164,6 +169,8 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     reject: (error: unknown) => void;
   }[] = [];
   private saving?: Promise<void>;
+  private readonly perMemberPerMinute: number;
+  private readonly perMemberPerHour: number;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -187,6 +194,8 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
         this.logger.warn(`held messages not released: ${describe(error)}`),
       );
     });
+    this.perMemberPerMinute = config.get('DISPATCHER_MEMBER_PER_MINUTE', { infer: true });
+    this.perMemberPerHour = config.get('DISPATCHER_MEMBER_PER_HOUR', { infer: true });
   }
 
   /** Makes the messages waiting for working credentials due at once. */
@@ -420,10 +429,11 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   /**
    * Picks, for a whole claimed batch at once, the recipients to send to now and marks them
    * `sending`, under per-member advisory locks so two instances cannot both spend a member's
-   * last slot of the minute. Members over their budget wait (rate_limited, with not_before) for
-   * the next window. One transaction: the first statement reads the open recipients and takes
-   * the locks (in a fixed order, so instances cannot deadlock), the second, whose snapshot is
-   * taken after the locks are held, counts each member's minute and decides in one UPDATE; a
+   * last slot of the minute or hour. Members over either budget wait (rate_limited, with
+   * not_before) for the window that frees a slot. One transaction: the first statement reads the
+   * open recipients and takes the locks (in a fixed order, so instances cannot deadlock), the
+   * second, whose snapshot is taken after the locks are held, counts each member's minute and
+   * hour and decides in one UPDATE; a
    * third keeps the key of each shared call on its recipients before any call is made.
    */
   private async reserve(batch: Claimed[], now: Date): Promise<Call[]> {
@@ -491,22 +501,35 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
           `WITH cand AS (
              SELECT id, member, n FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS c(id, member, n)
            ), used AS (
-             SELECT lower(wecom_user_id) AS member, count(*) AS used, min(last_attempt_at) AS oldest
+             SELECT lower(wecom_user_id) AS member,
+                    count(*) FILTER (WHERE last_attempt_at > $4) AS minute,
+                    min(last_attempt_at) FILTER (WHERE last_attempt_at > $4) AS oldest_minute,
+                    count(*) AS hour, min(last_attempt_at) AS oldest_hour
                FROM message_recipients
               WHERE lower(wecom_user_id) = ANY($3::text[]) AND status IN ('sending', 'delivered')
-                AND last_attempt_at > $4
+                AND last_attempt_at > $8
               GROUP BY 1
            ), ranked AS (
-             SELECT c.id, COALESCE(u.oldest, $5) AS oldest,
-                    COALESCE(u.used, 0) + row_number() OVER (PARTITION BY c.member ORDER BY c.n) AS nth
+             SELECT c.id, COALESCE(u.oldest_minute, $5) AS oldest_minute,
+                    COALESCE(u.oldest_hour, $5) AS oldest_hour,
+                    COALESCE(u.minute, 0) + row_number() OVER w AS nth_minute,
+                    COALESCE(u.hour, 0) + row_number() OVER w AS nth_hour
                FROM cand c LEFT JOIN used u ON u.member = c.member
+             WINDOW w AS (PARTITION BY c.member ORDER BY c.n)
+           ), decided AS (
+             SELECT id, nth_minute <= $6 AND nth_hour <= $9 AS go,
+                    -- The later of the full windows decides when a slot frees up.
+                    GREATEST(
+                      CASE WHEN nth_minute > $6 THEN oldest_minute + make_interval(secs => $7) END,
+                      CASE WHEN nth_hour > $9 THEN oldest_hour + make_interval(secs => $10) END
+                    ) AS wait_until
+               FROM ranked
            )
            UPDATE message_recipients r
-              SET status = CASE WHEN k.nth <= $6 THEN 'sending' ELSE 'rate_limited' END,
-                  last_attempt_at = CASE WHEN k.nth <= $6 THEN $5 ELSE r.last_attempt_at END,
-                  not_before = CASE WHEN k.nth <= $6 THEN NULL
-                                    ELSE k.oldest + make_interval(secs => $7) END
-             FROM ranked k
+              SET status = CASE WHEN k.go THEN 'sending' ELSE 'rate_limited' END,
+                  last_attempt_at = CASE WHEN k.go THEN $5 ELSE r.last_attempt_at END,
+                  not_before = CASE WHEN k.go THEN NULL ELSE k.wait_until END
+             FROM decided k
             WHERE r.id = k.id
             RETURNING r.id, r.status`,
           [
@@ -515,8 +538,11 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
             [...new Set(members)],
             new Date(now.getTime() - PACING_WINDOW_MS),
             now,
-            PER_MEMBER_PER_MINUTE,
+            this.perMemberPerMinute,
             (PACING_WINDOW_MS + 1000) / 1000,
+            new Date(now.getTime() - PACING_HOUR_MS),
+            this.perMemberPerHour,
+            (PACING_HOUR_MS + 1000) / 1000,
           ],
         ),
       );

@@ -18,6 +18,25 @@ import { MessageRecipientEntity } from './message-recipient.entity.js';
 import { MessageEntity } from './message.entity.js';
 
 const RECALL_WINDOW_MS = 24 * 3600 * 1000;
+/** Invalid recipients whose reason is looked up in WeCom per message shown; the rest say why not. */
+const EXPLAINED_PER_READ = 20;
+
+/**
+ * WeCom lists every member it would not deliver to in one `invaliduser`: unknown, disabled, left,
+ * or outside the app's visible range alike. user/get tells them apart.
+ */
+export function explainInvalidUser(lookup: { errcode: number } | { status?: number }): string {
+  if ('errcode' in lookup) {
+    if (lookup.errcode === 60011) {
+      return "outside the app's visible range (可见范围): add the member or their department to the app's visible range in the WeCom admin console";
+    }
+    if ([40003, 46004, 60111].includes(lookup.errcode)) return 'not a member of the WeCom corp';
+    return `invalid user (WeCom listed them in invaliduser; user/get answered errcode ${lookup.errcode})`;
+  }
+  if (lookup.status === 2) return 'disabled in WeCom';
+  if (lookup.status === 5) return 'has left the corp';
+  return 'invalid user (WeCom listed them in invaliduser)';
+}
 
 /** Reading the message history, and the operator actions on it (retry, recall). */
 @Injectable()
@@ -54,7 +73,34 @@ export class MessageHistoryService {
         .getRepository(MessageAttemptEntity)
         .find({ where: { messageId: id }, order: { id: 'ASC' } }),
     ]);
-    return toMessageDto(message, recipients, attempts);
+    const dto = toMessageDto(message, recipients, attempts);
+    await this.explainInvalid(dto);
+    return dto;
+  }
+
+  /** Says why WeCom refused each invalid recipient, as far as user/get tells now. */
+  private async explainInvalid(dto: MessageDto): Promise<void> {
+    const invalid = (dto.recipients ?? []).filter(
+      (r) => r.status === 'invalid_user' && r.wecomUserId !== null,
+    );
+    await Promise.all(
+      invalid.map(async (r, i) => {
+        if (i >= EXPLAINED_PER_READ) {
+          r.detail = 'invalid user (WeCom listed them in invaliduser)';
+          return;
+        }
+        try {
+          const member = await this.client.getUser(r.wecomUserId!, { backoff: { maxRetries: 0 } });
+          r.detail = explainInvalidUser({ status: member.status });
+        } catch (error) {
+          if (!(error instanceof WeComApiError)) throw error;
+          r.detail =
+            error.errcode !== null
+              ? explainInvalidUser({ errcode: error.errcode })
+              : 'invalid user (WeCom listed them in invaliduser; WeCom could not be asked why)';
+        }
+      }),
+    );
   }
 
   /** Failed recipients go back in the queue; the rest keep their outcome. */

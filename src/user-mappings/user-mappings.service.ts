@@ -23,6 +23,9 @@ import {
 } from './dto/user-mapping.dto.js';
 import { UserMappingEntity, type MappingSource } from './user-mapping.entity.js';
 
+/** What user/get answers for a member outside the app's visible range (可见范围). */
+const OUTSIDE_VISIBLE_RANGE = 60011;
+
 @Injectable()
 export class UserMappingsService {
   constructor(
@@ -129,25 +132,40 @@ export class UserMappingsService {
     return row;
   }
 
+  /**
+   * Finds the member in WeCom. A member found by mobile or email is read with user/get too:
+   * that is where WeCom tells a member outside the app's visible range (60011), who would
+   * receive nothing the app sends.
+   */
   private async resolveMember(
     dto: CreateUserMappingDto,
   ): Promise<{ wecomUserId: string; source: MappingSource }> {
+    const what = dto.mobile ? 'mobile' : dto.email ? 'email' : 'wecomUserId';
+    let found: { wecomUserId: string; source: MappingSource } | undefined;
     try {
       if (dto.mobile)
-        return {
+        found = {
           wecomUserId: (await this.client.getUserIdByMobile(dto.mobile)).userid,
           source: 'mobile',
         };
-      if (dto.email)
-        return {
+      else if (dto.email)
+        found = {
           wecomUserId: (await this.client.getUserIdByEmail(dto.email)).userid,
           source: 'email',
         };
-      const member = await this.client.getUser(dto.wecomUserId!);
-      return { wecomUserId: member.userid, source: 'admin' };
+      const member = await this.client.getUser(found?.wecomUserId ?? dto.wecomUserId!);
+      return found ?? { wecomUserId: member.userid, source: 'admin' };
     } catch (error) {
+      if (error instanceof WeComApiError && error.errcode === OUTSIDE_VISIBLE_RANGE) {
+        const who = found?.wecomUserId ?? dto.wecomUserId ?? what;
+        throw new UnprocessableEntityException({
+          message:
+            `WeCom member ${who} is outside the app's visible range (可见范围): add them or ` +
+            `their department to the app's visible range in the WeCom admin console (errcode ${error.errcode})`,
+          errcode: error.errcode,
+        });
+      }
       if (error instanceof WeComApiError && error.errcode !== null && !error.retryable) {
-        const what = dto.mobile ? 'mobile' : dto.email ? 'email' : 'wecomUserId';
         throw new UnprocessableEntityException({
           message: `WeCom does not know this ${what} (errcode ${error.errcode})`,
           errcode: error.errcode,

@@ -98,6 +98,11 @@ export class MessageRecipientDto {
   @ApiProperty({ enum: RECIPIENT_STATUSES }) status: RecipientStatus;
   @ApiProperty({ nullable: true, type: String }) deliveredAt: string | null;
   @ApiProperty({ nullable: true, type: String }) notBefore: string | null;
+  @ApiPropertyOptional({
+    description:
+      "Why the recipient did not get it, in words (e.g. outside the app's visible range); read from WeCom when the message is shown",
+  })
+  detail?: string;
 }
 
 export class MessageAttemptDto {

@@ -9,6 +9,11 @@ export interface SimulatedUser {
   licensed?: boolean;
   /** 1 active, 2 disabled, 4 not activated, 5 left. */
   status?: number;
+  /**
+   * Inside the app's visible range (可见范围). Outside it, sends list the member in
+   * `invaliduser` and user/get answers 60011.
+   */
+  inRange?: boolean;
 }
 
 export const DEFAULT_USERS: readonly SimulatedUser[] = [
@@ -56,6 +61,9 @@ export function validateUsers(input: unknown): SimulatedUser[] {
     if (u.licensed !== undefined && typeof u.licensed !== 'boolean') {
       throw new UserValidationError(`${where}.licensed must be a boolean`);
     }
+    if (u.inRange !== undefined && typeof u.inRange !== 'boolean') {
+      throw new UserValidationError(`${where}.inRange must be a boolean`);
+    }
     if (u.status !== undefined && !STATUSES.has(u.status as number)) {
       throw new UserValidationError(`${where}.status must be one of 1, 2, 4, 5`);
     }
@@ -66,6 +74,7 @@ export function validateUsers(input: unknown): SimulatedUser[] {
       email: u.email as string | undefined,
       licensed: (u.licensed as boolean | undefined) ?? true,
       status: (u.status as number | undefined) ?? 1,
+      inRange: (u.inRange as boolean | undefined) ?? true,
     };
   });
 }
@@ -104,7 +113,7 @@ export interface Recipients {
   unlicensed: string[];
 }
 
-type Member = SimulatedUser & { licensed: boolean; status: number };
+type Member = SimulatedUser & { licensed: boolean; status: number; inRange: boolean };
 
 /** Members keyed by lower-cased userid, as WeCom compares userids case-insensitively. */
 export class MemberDirectory {
@@ -120,7 +129,12 @@ export class MemberDirectory {
     for (const user of users) {
       const key = user.userid.toLowerCase();
       this.remove(key);
-      this.byId.set(key, { ...user, licensed: user.licensed ?? true, status: user.status ?? 1 });
+      this.byId.set(key, {
+        ...user,
+        licensed: user.licensed ?? true,
+        status: user.status ?? 1,
+        inRange: user.inRange ?? true,
+      });
       if (user.mobile) this.byMobile.set(user.mobile, key);
       if (user.email) this.byEmail.set(user.email.toLowerCase(), key);
     }
@@ -149,7 +163,8 @@ export class MemberDirectory {
 
   /**
    * Splits the requested recipients the way WeCom reports them. Disabled (2) and departed (5)
-   * members count as invalid; not-yet-activated members (4) still receive.
+   * members and members outside the app's visible range count as invalid (WeCom does not say
+   * which); not-yet-activated members (4) still receive.
    */
   resolve(
     users: readonly string[],
@@ -190,7 +205,7 @@ export class MemberDirectory {
   }
 
   private isReachable(user: SimulatedUser): boolean {
-    return user.status === 1 || user.status === 4;
+    return user.inRange !== false && (user.status === 1 || user.status === 4);
   }
 
   private remove(key: string): void {

@@ -11,8 +11,11 @@ export interface DeliveredMessage {
 
 export interface DeliveryCounters {
   delivered: number;
+  /** Per-member deliveries over the minute or hour limit, dropped silently as WeCom does. */
   dropped: number;
   duplicatesSuppressed: number;
+  /** text and markdown sends whose content was cut to WeCom's byte limit. */
+  truncated: number;
 }
 
 interface SentMessage {
@@ -34,6 +37,7 @@ interface DuplicateEntry {
 }
 
 const MINUTE_MS = 60_000;
+const HOUR_MS = 3600_000;
 const RECALL_WINDOW_MS = 24 * 3600_000;
 const RESPONSE_CODE_TTL_MS = 72 * 3600_000;
 const DUPLICATE_PRUNE_THRESHOLD = 10_000;
@@ -48,19 +52,38 @@ export type ResponseCodeOutcome =
  * index, task ids and response codes. Every lookup is by key; nothing scans all messages.
  */
 export class MessageLog {
-  readonly counters: DeliveryCounters = { delivered: 0, dropped: 0, duplicatesSuppressed: 0 };
+  readonly counters: DeliveryCounters = {
+    delivered: 0,
+    dropped: 0,
+    duplicatesSuppressed: 0,
+    truncated: 0,
+  };
+  /** How often each undocumented template_card field was sent, by path. */
+  readonly undocumentedFields = new Map<string, number>();
   private readonly inbox = new Map<string, DeliveredMessage[]>();
   private readonly sent = new Map<string, SentMessage>();
-  /** Per member, the times of deliveries in the last minute, oldest first. */
+  /** Per member, the times of deliveries in the last hour, oldest first. */
   private readonly windows = new Map<string, number[]>();
   private readonly duplicates = new Map<string, DuplicateEntry>();
   private nextDuplicateSweep = DUPLICATE_PRUNE_THRESHOLD;
   private readonly taskIds = new Set<string>();
   private readonly responseCodes = new Map<string, ResponseCode>();
 
-  constructor(private readonly perMemberPerMinute: number) {}
+  constructor(
+    private readonly perMemberPerMinute: number,
+    private readonly perMemberPerHour: number,
+  ) {}
 
-  /** Delivers to each member unless their minute window is full: WeCom drops those silently. */
+  countUndocumented(paths: readonly string[]): void {
+    for (const path of paths) {
+      this.undocumentedFields.set(path, (this.undocumentedFields.get(path) ?? 0) + 1);
+    }
+  }
+
+  /**
+   * Delivers to each member unless their minute or hour window is full: WeCom drops those
+   * silently (the send still succeeds).
+   */
   deliver(msgtype: string, body: unknown, members: readonly string[], now: number): string {
     const msgid = randomBytes(24).toString('base64url');
     const time = new Date(now).toISOString();
@@ -156,6 +179,8 @@ export class MessageLog {
     this.counters.delivered = 0;
     this.counters.dropped = 0;
     this.counters.duplicatesSuppressed = 0;
+    this.counters.truncated = 0;
+    this.undocumentedFields.clear();
     this.inbox.clear();
     this.sent.clear();
     this.windows.clear();
@@ -180,8 +205,13 @@ export class MessageLog {
       window = [];
       this.windows.set(member, window);
     }
-    while (window.length > 0 && window[0] <= now - MINUTE_MS) window.shift();
-    if (window.length >= this.perMemberPerMinute) return false;
+    while (window.length > 0 && window[0] <= now - HOUR_MS) window.shift();
+    if (window.length >= this.perMemberPerHour) return false;
+    // The window is sorted: the last minute is its tail.
+    let lastMinute = 0;
+    for (let i = window.length - 1; i >= 0 && window[i] > now - MINUTE_MS; i--) {
+      if (++lastMinute >= this.perMemberPerMinute) return false;
+    }
     window.push(now);
     return true;
   }

@@ -1,3 +1,12 @@
+import {
+  CARD_TYPES,
+  isCardType,
+  TASK_ID_PATTERN,
+  undocumentedCardFields,
+  WECOM_LIMITS as L,
+  truncateUtf8,
+  type CardType,
+} from '../wecom-limits.js';
 import { ErrCode } from './wecom-errors.js';
 
 export const MESSAGE_TYPES = ['text', 'markdown', 'textcard', 'news', 'template_card'] as const;
@@ -12,6 +21,11 @@ export interface SendRequest {
   taskId?: string;
   /** Seconds, when enable_duplicate_check is 1. */
   duplicateCheckSeconds?: number;
+  cardType?: CardType;
+  /** text or markdown content cut to WeCom's limit, when the sent one was longer. */
+  truncatedContent?: string;
+  /** Fields of a template_card that its card type does not document (see wecom-limits.ts). */
+  undocumentedFields: string[];
 }
 
 export interface UpdateCardRequest {
@@ -33,11 +47,10 @@ class Invalid extends Error {
   }
 }
 
-const MAX_USERS = 1000;
-const MAX_PARTIES_OR_TAGS = 100;
+const MAX_USERS = L.touserMax;
+const MAX_PARTIES_OR_TAGS = L.partiesOrTagsMax;
 const MAX_DUPLICATE_CHECK_SECONDS = 4 * 3600;
 const DEFAULT_DUPLICATE_CHECK_SECONDS = 1800;
-const TASK_ID_PATTERN = /^[0-9A-Za-z_\-@]+$/;
 
 type Json = Record<string, unknown>;
 
@@ -91,7 +104,7 @@ function url(parent: Json, key: string, where: string, required: boolean): void 
     if (required) throw new Invalid(ErrCode.InvalidArgument, `${where} is missing`);
     return;
   }
-  limit(value, 2048, 'bytes', where);
+  limit(value, L.urlBytes, 'bytes', where);
   let parsed: URL;
   try {
     parsed = new URL(value);
@@ -150,64 +163,91 @@ function flag(body: Json, key: string, allowed: readonly number[]): number | und
   return value as number;
 }
 
-function validateText(body: Json, key: 'text' | 'markdown'): void {
+/** WeCom documents truncation ("超过将截断") for over-long content, not an error. */
+function validateText(body: Json, key: 'text' | 'markdown'): string | undefined {
   const content = requiredText(object(body, key), 'content', `${key}.content`);
-  limit(content, 2048, 'bytes', `${key}.content`);
+  return bytes(content) > L.contentBytes ? truncateUtf8(content, L.contentBytes) : undefined;
 }
 
 function validateTextCard(body: Json): void {
   const card = object(body, 'textcard');
-  limit(requiredText(card, 'title', 'textcard.title'), 128, 'bytes', 'textcard.title');
+  limit(
+    requiredText(card, 'title', 'textcard.title'),
+    L.textcardTitleBytes,
+    'bytes',
+    'textcard.title',
+  );
   const description = requiredText(card, 'description', 'textcard.description');
-  limit(description, 512, 'bytes', 'textcard.description');
+  limit(description, L.textcardDescriptionBytes, 'bytes', 'textcard.description');
   url(card, 'url', 'textcard.url', true);
-  limit(optionalString(card, 'btntxt', 'textcard.btntxt'), 4, 'chars', 'textcard.btntxt');
+  const btntxt = optionalString(card, 'btntxt', 'textcard.btntxt');
+  limit(btntxt, L.textcardButtonChars, 'chars', 'textcard.btntxt');
 }
 
 function validateNews(body: Json): void {
   const news = object(body, 'news');
-  const articles = list(news, 'articles', 'news.articles', 8);
+  const articles = list(news, 'articles', 'news.articles', L.newsArticlesMax);
   if (articles.length === 0) throw new Invalid(ErrCode.InvalidArgument, 'news.articles is empty');
   articles.forEach((raw, i) => {
     const where = `news.articles[${i}]`;
     if (!isObject(raw)) throw new Invalid(ErrCode.InvalidArgument, `${where} must be an object`);
-    limit(requiredText(raw, 'title', `${where}.title`), 128, 'bytes', `${where}.title`);
-    limit(optionalString(raw, 'description', `${where}.description`), 512, 'bytes', where);
+    const title = requiredText(raw, 'title', `${where}.title`);
+    limit(title, L.newsTitleBytes, 'bytes', `${where}.title`);
+    const description = optionalString(raw, 'description', `${where}.description`);
+    limit(description, L.newsDescriptionBytes, 'bytes', where);
     url(raw, 'url', `${where}.url`, true);
     url(raw, 'picurl', `${where}.picurl`, false);
   });
 }
 
-/** Validates a template_card object; returns its task_id if any. Shared with update_template_card. */
-function validateTemplateCard(card: Json): string | undefined {
+interface CardCheck {
+  cardType: CardType;
+  taskId?: string;
+}
+
+/**
+ * Validates a template_card object. Shared with update_template_card. text_notice and
+ * button_interaction are checked field by field; the other documented types (which this
+ * service does not send) only for their task_id.
+ */
+function validateTemplateCard(card: Json): CardCheck {
   const cardType = card.card_type;
-  if (cardType !== 'text_notice' && cardType !== 'button_interaction') {
+  if (!isCardType(cardType)) {
     throw new Invalid(
       ErrCode.InvalidArgument,
-      'template_card.card_type must be text_notice or button_interaction',
+      `template_card.card_type must be one of ${CARD_TYPES.join(', ')}`,
     );
+  }
+  if (cardType !== 'text_notice' && cardType !== 'button_interaction') {
+    if (cardType !== 'news_notice' && card.task_id === undefined) {
+      throw new Invalid(ErrCode.InvalidArgument, 'template_card.task_id is required');
+    }
+    return { cardType, taskId: checkTaskId(card) };
   }
   const mainTitle = object(card, 'main_title', 'template_card.main_title');
   const title = optionalString(mainTitle, 'title', 'template_card.main_title.title');
-  limit(title, 36, 'chars', 'template_card.main_title.title');
+  limit(title, L.cardMainTitleChars, 'chars', 'template_card.main_title.title');
   const desc = optionalString(mainTitle, 'desc', 'template_card.main_title.desc');
-  limit(desc, 44, 'chars', 'template_card.main_title.desc');
+  limit(desc, L.cardMainDescChars, 'chars', 'template_card.main_title.desc');
   const subTitle = optionalString(card, 'sub_title_text', 'template_card.sub_title_text');
-  limit(subTitle, 160, 'chars', 'template_card.sub_title_text');
+  limit(subTitle, L.cardSubTitleChars, 'chars', 'template_card.sub_title_text');
   if (!title && !subTitle) {
     throw new Invalid(
       ErrCode.EmptyContent,
       'template_card needs main_title.title or sub_title_text',
     );
   }
-  list(card, 'horizontal_content_list', 'template_card.horizontal_content_list', 6).forEach(
-    (raw, i) => {
-      const where = `template_card.horizontal_content_list[${i}]`;
-      if (!isObject(raw)) throw new Invalid(ErrCode.InvalidArgument, `${where} must be an object`);
-      requiredText(raw, 'keyname', `${where}.keyname`);
-    },
-  );
-  list(card, 'jump_list', 'template_card.jump_list', 3).forEach((raw, i) => {
+  list(
+    card,
+    'horizontal_content_list',
+    'template_card.horizontal_content_list',
+    L.cardHorizontalMax,
+  ).forEach((raw, i) => {
+    const where = `template_card.horizontal_content_list[${i}]`;
+    if (!isObject(raw)) throw new Invalid(ErrCode.InvalidArgument, `${where} must be an object`);
+    requiredText(raw, 'keyname', `${where}.keyname`);
+  });
+  list(card, 'jump_list', 'template_card.jump_list', L.cardJumpListMax).forEach((raw, i) => {
     const where = `template_card.jump_list[${i}]`;
     if (!isObject(raw)) throw new Invalid(ErrCode.InvalidArgument, `${where} must be an object`);
     requiredText(raw, 'title', `${where}.title`);
@@ -220,26 +260,37 @@ function validateTemplateCard(card: Json): string | undefined {
     else
       throw new Invalid(ErrCode.InvalidArgument, 'template_card.card_action.type must be 1 or 2');
   } else {
-    const buttons = list(card, 'button_list', 'template_card.button_list', 6);
+    const buttons = list(card, 'button_list', 'template_card.button_list', L.cardButtonsMax);
     if (buttons.length === 0) {
       throw new Invalid(ErrCode.InvalidArgument, 'template_card.button_list is empty');
     }
+    const keys = new Set<string>();
     buttons.forEach((raw, i) => {
       const where = `template_card.button_list[${i}]`;
       if (!isObject(raw)) throw new Invalid(ErrCode.InvalidArgument, `${where} must be an object`);
       requiredText(raw, 'text', `${where}.text`);
       flag(raw, 'style', [1, 2, 3, 4]);
       if (raw.type === 1) url(raw, 'url', `${where}.url`, true);
-      else limit(requiredText(raw, 'key', `${where}.key`), 1024, 'bytes', `${where}.key`);
+      else {
+        const key = requiredText(raw, 'key', `${where}.key`);
+        limit(key, L.cardButtonKeyBytes, 'bytes', `${where}.key`);
+        // Undocumented by WeCom; a tap could not tell two buttons with one key apart.
+        if (keys.has(key)) throw new Invalid(ErrCode.InvalidArgument, `${where}.key is repeated`);
+        keys.add(key);
+      }
     });
     if (card.task_id === undefined) {
       throw new Invalid(ErrCode.InvalidArgument, 'template_card.task_id is required');
     }
   }
 
+  return { cardType, taskId: checkTaskId(card) };
+}
+
+function checkTaskId(card: Json): string | undefined {
   const taskId = optionalString(card, 'task_id', 'template_card.task_id');
   if (taskId === undefined) return undefined;
-  limit(taskId, 128, 'bytes', 'template_card.task_id');
+  limit(taskId, L.taskIdBytes, 'bytes', 'template_card.task_id');
   if (!TASK_ID_PATTERN.test(taskId)) {
     throw new Invalid(ErrCode.InvalidArgument, 'template_card.task_id has invalid characters');
   }
@@ -292,10 +343,13 @@ export function parseSendRequest(body: unknown, agentId: number): Validation<Sen
     }
 
     let taskId: string | undefined;
+    let cardType: CardType | undefined;
+    let truncatedContent: string | undefined;
+    let undocumentedFields: string[] = [];
     switch (msgtype as MessageType) {
       case 'text':
       case 'markdown':
-        validateText(body, msgtype as 'text' | 'markdown');
+        truncatedContent = validateText(body, msgtype as 'text' | 'markdown');
         break;
       case 'textcard':
         validateTextCard(body);
@@ -303,9 +357,12 @@ export function parseSendRequest(body: unknown, agentId: number): Validation<Sen
       case 'news':
         validateNews(body);
         break;
-      case 'template_card':
-        taskId = validateTemplateCard(object(body, 'template_card'));
+      case 'template_card': {
+        const card = object(body, 'template_card');
+        ({ cardType, taskId } = validateTemplateCard(card));
+        undocumentedFields = undocumentedCardFields(card);
         break;
+      }
     }
     return {
       msgtype: msgtype as MessageType,
@@ -314,6 +371,9 @@ export function parseSendRequest(body: unknown, agentId: number): Validation<Sen
       tags,
       taskId,
       duplicateCheckSeconds,
+      cardType,
+      truncatedContent,
+      undocumentedFields,
     };
   });
 }

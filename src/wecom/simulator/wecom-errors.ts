@@ -33,6 +33,8 @@ export const ErrCode = {
   EmptyContent: 44004,
   ContentTooLong: 45002,
   UnknownUser: 46004,
+  /** Also the answer for a member outside the app's visible range. */
+  NoPrivilege: 60011,
   IpNotTrusted: 60020,
   UserIdNotFound: 60111,
   AllRecipientsInvalid: 81013,
@@ -61,6 +63,7 @@ const DEFAULT_TEXT: Record<number, string> = {
   [ErrCode.EmptyContent]: 'empty content',
   [ErrCode.ContentTooLong]: 'content size out of limit',
   [ErrCode.UnknownUser]: 'user not found',
+  [ErrCode.NoPrivilege]: 'no privilege to access/modify contact/party/agent',
   [ErrCode.IpNotTrusted]: 'not allow to access from your ip',
   [ErrCode.UserIdNotFound]: 'userid not found',
   [ErrCode.AllRecipientsInvalid]: 'user & party & tag all invalid',

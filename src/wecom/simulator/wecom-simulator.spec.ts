@@ -262,14 +262,31 @@ describe(WeComSimulator.name, () => {
       expect(a.msgid).not.toBe(b.msgid);
     });
 
-    it('counts content in UTF-8 bytes: 2048 fit, 2049 give 45002', async () => {
+    it('counts content in UTF-8 bytes and truncates past 2048 like WeCom, at a character', async () => {
       const t = await token();
       const fits = '好'.repeat(682) + 'ab'; // 682 * 3 + 2 = 2048 bytes
-      const tooLong = '好'.repeat(683); // 2049 bytes, only 683 characters
+      const tooLong = 'a' + '好'.repeat(683); // 2050 bytes: the 683rd 好 would straddle 2048
 
       expect((await send(text('lisi', fits), t)).errcode).toBe(0);
-      expect((await send(text('lisi', tooLong), t)).errcode).toBe(45002);
-      expect(sut.messagesFor('lisi')).toHaveLength(1);
+      expect(sut.stats().truncated).toBe(0);
+      expect((await send(text('lisi', tooLong), t)).errcode).toBe(0);
+      const [first, second] = sut.messagesFor('lisi');
+      expect((first.body as Json).text.content).toBe(fits);
+      expect((second.body as Json).text.content).toBe('a' + '好'.repeat(682));
+      expect(Buffer.byteLength((second.body as Json).text.content)).toBe(2047);
+      expect(sut.stats().truncated).toBe(1);
+    });
+
+    it('truncates markdown over 2048 bytes too, and records it', async () => {
+      const body = await send({
+        touser: 'lisi',
+        msgtype: 'markdown',
+        markdown: { content: 'é'.repeat(1025) }, // 2050 bytes of two-byte characters
+      });
+
+      expect(body.errcode).toBe(0);
+      expect((sut.messagesFor('lisi')[0].body as Json).markdown.content).toBe('é'.repeat(1024));
+      expect(sut.stats()).toMatchObject({ delivered: 1, truncated: 1 });
     });
 
     it('reports invalid and unlicensed members but still delivers to the rest', async () => {
@@ -341,11 +358,6 @@ describe(WeComSimulator.name, () => {
       ],
       ['empty text content', text('lisi', ''), 44004],
       ['content as an object', { ...text('lisi'), text: { content: { a: 1 } } }, 40058],
-      [
-        'markdown over 2048 bytes',
-        { touser: 'lisi', msgtype: 'markdown', markdown: { content: 'x'.repeat(2049) } },
-        45002,
-      ],
       [
         'a duplicate_check_interval over 4 hours',
         { ...text('lisi'), enable_duplicate_check: 1, duplicate_check_interval: 14401 },
@@ -487,6 +499,87 @@ describe(WeComSimulator.name, () => {
       });
     });
 
+    describe('template card field sets', () => {
+      it('counts fields a card type does not document, and delivers the card anyway', async () => {
+        const card = buttonCard('fs1');
+        (card.template_card as Json).jump_list = [{ type: 1, title: '房间', url: 'https://e.com' }];
+        (card.template_card as Json).main_title = { title: '面试', desc: 'd', subtitle: 'x' };
+
+        expect(await send(card)).toMatchObject({ errcode: 0 });
+        await send(buttonCard('fs2'));
+
+        expect(sut.stats().undocumentedFields).toEqual({
+          'template_card.button_interaction.jump_list': 1,
+          'template_card.button_interaction.main_title.subtitle': 1,
+        });
+        expect(sut.messagesFor('lisi')).toHaveLength(2);
+      });
+
+      it('accepts jump_list on a text_notice, where WeCom documents it', async () => {
+        const body = await send({
+          touser: 'lisi',
+          msgtype: 'template_card',
+          template_card: {
+            card_type: 'text_notice',
+            main_title: { title: '提醒' },
+            card_action: { type: 1, url: 'https://example.com' },
+            jump_list: [{ type: 1, title: '房间', url: 'https://example.com' }],
+          },
+        });
+        expect(body.errcode).toBe(0);
+        expect(sut.stats().undocumentedFields).toEqual({});
+      });
+
+      it('returns response_code only for interactive card types', async () => {
+        const t = await token();
+        const notice = await send(
+          {
+            touser: 'lisi',
+            msgtype: 'template_card',
+            template_card: {
+              card_type: 'text_notice',
+              main_title: { title: '提醒' },
+              card_action: { type: 1, url: 'https://example.com' },
+              task_id: 'notice1',
+            },
+          },
+          t,
+        );
+        const buttons = await send(buttonCard('rc1'), t);
+        const vote = await send(
+          {
+            touser: 'lisi',
+            msgtype: 'template_card',
+            template_card: {
+              card_type: 'vote_interaction',
+              main_title: { title: '投票' },
+              task_id: 'vote1',
+              checkbox: { question_key: 'q', option_list: [{ id: 'a', text: 'A' }] },
+              submit_button: { text: '提交', key: 'submit' },
+            },
+          },
+          t,
+        );
+
+        expect(notice).toMatchObject({ errcode: 0 });
+        expect(notice).not.toHaveProperty('response_code');
+        expect(buttons.response_code).toEqual(expect.any(String));
+        expect(vote.response_code).toEqual(expect.any(String));
+      });
+
+      it('refuses two buttons with the same key', async () => {
+        const card = buttonCard('dup-keys');
+        (card.template_card as Json).button_list = [
+          { text: '接受', style: 1, key: 'same' },
+          { text: '拒绝', style: 2, key: 'same' },
+        ];
+        const body = await send(card);
+        expect(body.errcode).toBe(40058);
+        expect(body.errmsg).toMatch(/^template_card\.button_list\[1\]\.key is repeated/);
+        expect(sut.stats().delivered).toBe(0);
+      });
+    });
+
     it('rejects a task_id the app already used', async () => {
       const t = await token();
       expect((await send(buttonCard('interview-42'), t)).errcode).toBe(0);
@@ -548,6 +641,59 @@ describe(WeComSimulator.name, () => {
       nowMs = START + 1000 + MINUTE;
       await send(text('lisi', 'again'), t);
       expect(sut.messagesFor('lisi')).toHaveLength(31);
+    });
+
+    it('silently drops past 1000 messages to one member within a rolling hour', async () => {
+      const small = new WeComSimulator({
+        now: () => nowMs,
+        perMemberPerMinute: 2,
+        perMemberPerHour: 5,
+      });
+      const base = await small.start();
+      try {
+        const t = (
+          (await (
+            await fetch(`${base}/cgi-bin/gettoken?corpid=ww-sandbox&corpsecret=sandbox-secret`)
+          ).json()) as Json
+        ).access_token as string;
+        const sendSmall = async (content: string) =>
+          (await (
+            await fetch(`${base}/cgi-bin/message/send?access_token=${t}`, {
+              method: 'POST',
+              body: JSON.stringify({ agentid: AGENT, ...text('lisi', content) }),
+            })
+          ).json()) as Json;
+        // Two a minute for three minutes: the minute limit never bites, the hour one does.
+        for (let i = 0; i < 6; i++) {
+          nowMs = START + Math.floor(i / 2) * MINUTE + (i % 2) * 1000;
+          expect(await sendSmall(`m${i}`)).toMatchObject({ errcode: 0 });
+        }
+        expect(small.messagesFor('lisi').map((m) => (m.body as Json).text.content)).toEqual([
+          'm0',
+          'm1',
+          'm2',
+          'm3',
+          'm4',
+        ]);
+        expect(small.stats()).toMatchObject({ delivered: 5, dropped: 1 });
+
+        // An hour after the first delivery its slot is free again.
+        nowMs = START + HOUR + 1;
+        await sendSmall('later');
+        expect(small.messagesFor('lisi')).toHaveLength(6);
+      } finally {
+        await small.stop();
+      }
+    });
+
+    it('has WeCom limits as its defaults: 30 a minute, 1000 an hour', async () => {
+      const t = await token();
+      for (let i = 0; i < 1001; i++) {
+        nowMs = START + Math.floor(i / 30) * (MINUTE + 1) + (i % 30);
+        await send(text('lisi', `m${i}`), t);
+      }
+      expect(sut.messagesFor('lisi')).toHaveLength(1000);
+      expect(sut.stats()).toMatchObject({ delivered: 1000, dropped: 1 });
     });
   });
 
@@ -660,6 +806,33 @@ describe(WeComSimulator.name, () => {
       expect((await get(`/cgi-bin/user/get?access_token=${t}&userid=ghost`)).body.errcode).toBe(
         60111,
       );
+    });
+
+    it("answers 60011 for a member outside the app's visible range, and lists them as invaliduser", async () => {
+      const added = await post('/__simulator/users', [
+        { userid: 'Outsider', name: '外人', inRange: false },
+      ]);
+      expect(added.status).toBe(200);
+      const t = await token();
+
+      expect((await get(`/cgi-bin/user/get?access_token=${t}&userid=outsider`)).body).toMatchObject(
+        { errcode: 60011, errmsg: expect.stringMatching(/^no privilege/) },
+      );
+      expect(await send(text('lisi|Outsider'), t)).toMatchObject({
+        errcode: 0,
+        invaliduser: 'outsider',
+      });
+      expect(await send(text('outsider'), t)).toMatchObject({
+        errcode: 81013,
+        invaliduser: 'outsider',
+      });
+      await send(text('@all'), t);
+      expect(sut.messagesFor('outsider')).toEqual([]);
+      expect(sut.messagesFor('lisi')).toHaveLength(2);
+
+      const bad = await post('/__simulator/users', [{ userid: 'x', name: 'X', inRange: 'no' }]);
+      expect(bad.status).toBe(400);
+      expect(bad.body.message).toBe('users[0].inRange must be a boolean');
     });
 
     it('finds userids by mobile and by email', async () => {
@@ -888,6 +1061,8 @@ describe(WeComSimulator.name, () => {
         delivered: 0,
         dropped: 0,
         duplicatesSuppressed: 0,
+        truncated: 0,
+        undocumentedFields: {},
       });
     });
 
@@ -924,7 +1099,14 @@ describe(WeComSimulator.name, () => {
 
       expect((await post('/__simulator/reset', {})).status).toBe(200);
 
-      expect(sut.stats()).toEqual({ calls: {}, delivered: 0, dropped: 0, duplicatesSuppressed: 0 });
+      expect(sut.stats()).toEqual({
+        calls: {},
+        delivered: 0,
+        dropped: 0,
+        duplicatesSuppressed: 0,
+        truncated: 0,
+        undocumentedFields: {},
+      });
       expect(sut.messagesFor('lisi')).toEqual([]);
       expect(sut.faults()).toEqual([]);
       expect((await get(`/cgi-bin/user/get?access_token=${t}&userid=lisi`)).body.errcode).toBe(
@@ -989,7 +1171,7 @@ describe(WeComSimulator.name, () => {
       writeFileSync(path, JSON.stringify([{ userid: 'a1', name: 'A', email: 'a@x.com' }]));
 
       expect(loadUsersFile(path)).toEqual([
-        { userid: 'a1', name: 'A', email: 'a@x.com', licensed: true, status: 1 },
+        { userid: 'a1', name: 'A', email: 'a@x.com', licensed: true, status: 1, inRange: true },
       ]);
     });
 

@@ -36,6 +36,7 @@ import { MessageLog, type DeliveredMessage } from './message-log.js';
 import { parseSendRequest, parseUpdateCardRequest } from './message-validation.js';
 import { TrustedIps, TrustedIpsError } from './trusted-ips.js';
 import { ErrCode, fail, ok, renderReply, type ApiReply } from './wecom-errors.js';
+import { CARD_TYPES_WITH_RESPONSE_CODE, WECOM_LIMITS } from '../wecom-limits.js';
 
 export { loadUsersFile, type SimulatedUser } from './member-directory.js';
 export type { DeliveredMessage } from './message-log.js';
@@ -52,6 +53,7 @@ export interface SimulatorOptions {
   /** Added to every /cgi-bin response (not to /__simulator). */
   latencyMs: number;
   perMemberPerMinute: number;
+  perMemberPerHour: number;
   users: SimulatedUser[];
   /** Milliseconds clock for expiry, rate windows and recall; tests move it. */
   now: () => number;
@@ -65,6 +67,10 @@ export interface SimulatorStats {
   delivered: number;
   dropped: number;
   duplicatesSuppressed: number;
+  /** text/markdown sends cut to 2048 bytes, as WeCom does instead of refusing them. */
+  truncated: number;
+  /** template_card fields their card type does not document, by path, with how often sent. */
+  undocumentedFields: Record<string, number>;
 }
 
 const DEFAULT_OPTIONS: SimulatorOptions = {
@@ -74,7 +80,8 @@ const DEFAULT_OPTIONS: SimulatorOptions = {
   tokenTtlSeconds: 7200,
   tokenMode: 'reuse',
   latencyMs: 0,
-  perMemberPerMinute: 30,
+  perMemberPerMinute: WECOM_LIMITS.perMemberPerMinute,
+  perMemberPerHour: WECOM_LIMITS.perMemberPerHour,
   users: [...DEFAULT_USERS],
   now: Date.now,
   trustedIps: null,
@@ -152,7 +159,7 @@ export class WeComSimulator {
     this.tokenMode = this.options.tokenMode;
     this.options.users = validateUsers(this.options.users);
     this.directory = new MemberDirectory(this.options.users);
-    this.log = new MessageLog(this.options.perMemberPerMinute);
+    this.log = new MessageLog(this.options.perMemberPerMinute, this.options.perMemberPerHour);
     this.routes = this.buildRoutes();
     this.trustedIps.set(this.options.trustedIps);
   }
@@ -210,7 +217,11 @@ export class WeComSimulator {
   }
 
   stats(): SimulatorStats {
-    return { calls: Object.fromEntries(this.calls), ...this.log.counters };
+    return {
+      calls: Object.fromEntries(this.calls),
+      ...this.log.counters,
+      undocumentedFields: Object.fromEntries(this.log.undocumentedFields),
+    };
   }
 
   messagesFor(userid: string): DeliveredMessage[] {
@@ -343,6 +354,9 @@ export class WeComSimulator {
     }
     if (!positiveInt(o.perMemberPerMinute)) {
       throw new RangeError('perMemberPerMinute must be a positive integer');
+    }
+    if (!positiveInt(o.perMemberPerHour)) {
+      throw new RangeError('perMemberPerHour must be a positive integer');
     }
   }
 
@@ -568,9 +582,17 @@ export class WeComSimulator {
     if (recipients.members.length === 0)
       return fail(ErrCode.AllRecipientsInvalid, undefined, listed);
 
-    const msgid = this.log.deliver(request.msgtype, body, recipients.members, now);
+    this.log.countUndocumented(request.undocumentedFields);
+    let delivered: Json = body;
+    if (request.truncatedContent !== undefined) {
+      const key = request.msgtype as 'text' | 'markdown';
+      delivered = { ...body, [key]: { ...(body[key] as Json), content: request.truncatedContent } };
+      this.log.counters.truncated++;
+    }
+    const msgid = this.log.deliver(request.msgtype, delivered, recipients.members, now);
     const reply: Json = { ...listed, msgid };
-    if (request.msgtype === 'template_card') {
+    // Only interactive cards can be updated later, so only they come back with a code.
+    if (request.cardType && CARD_TYPES_WITH_RESPONSE_CODE.includes(request.cardType)) {
       reply.response_code = this.log.issueResponseCode(msgid, now);
     }
     if (request.taskId !== undefined) this.log.addTaskId(request.taskId);
@@ -620,6 +642,7 @@ export class WeComSimulator {
     const userid = query.get('userid');
     const user = userid ? this.directory.get(userid) : undefined;
     if (!user) return fail(ErrCode.UserIdNotFound);
+    if (user.inRange === false) return fail(ErrCode.NoPrivilege);
     return ok({
       userid: user.userid,
       name: user.name,

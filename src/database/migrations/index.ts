@@ -4,6 +4,7 @@ import { Interviews1763895600000 } from './1763895600000-Interviews.js';
 import { WeComEvents1763899200000 } from './1763899200000-WeComEvents.js';
 import { MessageSendKey1763910000000 } from './1763910000000-MessageSendKey.js';
 import { AdminSettings1763920000000 } from './1763920000000-AdminSettings.js';
+import { UserMappingStatus1763930000000 } from './1763930000000-UserMappingStatus.js';
 
 // Every migration, in order. `npm run migration:generate -- Name` writes a new file here;
 // add its class to this list.
@@ -14,4 +15,5 @@ export const MIGRATIONS: Function[] = [
   WeComEvents1763899200000,
   MessageSendKey1763910000000,
   AdminSettings1763920000000,
+  UserMappingStatus1763930000000,
 ];

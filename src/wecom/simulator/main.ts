@@ -42,6 +42,12 @@ function settings(): { port: number; host: string; options: Partial<SimulatorOpt
     agentId: integer('SIMULATOR_AGENT_ID', env.SIMULATOR_AGENT_ID, 1, 2 ** 31 - 1),
     corpId: env.SIMULATOR_CORP_ID || undefined,
     corpSecret: env.SIMULATOR_CORP_SECRET || undefined,
+    callbackTimeoutMs: integer(
+      'SIMULATOR_CALLBACK_TIMEOUT_MS',
+      env.SIMULATOR_CALLBACK_TIMEOUT_MS,
+      1,
+      60_000,
+    ),
   };
   if (env.SIMULATOR_USERS_FILE) {
     try {

@@ -334,4 +334,44 @@ describe('WeCom contact events: mappings follow members who leave or change user
     expect(await mappingOf('u-zhang')).toMatchObject({ wecomUserId: 'zhangsan' });
     expect(await mappingOf('u-wang')).toMatchObject({ wecomUserId: 'wangwu', status: 'left' });
   });
+
+  it('booking shows who WeCom will not reach, and their invitation is inactive_mapping', async () => {
+    const recruiter = await tokenFor('rec-1', 'recruiter');
+    const booked = await http()
+      .post('/api/interviews')
+      .auth(recruiter, { type: 'bearer' })
+      .send({
+        title: '后端工程师 一面',
+        candidate: { name: '李雷' },
+        startsAt: new Date(clock.nowMs() + 48 * 3600_000).toISOString(),
+        durationMinutes: 45,
+        roomUrl: 'https://www.showmebug.com/pads/CONTACT1',
+        interviewers: ['u-wang', 'u-li'],
+      })
+      .expect(201);
+    const wecomOf = Object.fromEntries(
+      (booked.body.participants as { platformUserId: string; wecom: string }[]).map((p) => [
+        p.platformUserId,
+        p.wecom,
+      ]),
+    );
+    expect(wecomOf).toEqual({ 'u-wang': 'left', 'u-li': 'active', 'rec-1': 'unmapped' });
+
+    await deliver();
+    const messages = await http()
+      .get(`/api/interviews/${booked.body.interview.id}/messages`)
+      .auth(recruiter, { type: 'bearer' })
+      .expect(200);
+    const recipients = (
+      await Promise.all(
+        (messages.body as { id: string }[]).map(async (m) => (await history(m.id)).recipients),
+      )
+    ).flat();
+    expect(recipients.filter((r) => r.platformUserId === 'u-wang')).toEqual([
+      expect.objectContaining({ status: 'inactive_mapping' }),
+    ]);
+    expect(recipients.filter((r) => r.platformUserId === 'u-li')).toEqual([
+      expect.objectContaining({ wecomUserId: 'li.si', status: 'delivered' }),
+    ]);
+  });
 });

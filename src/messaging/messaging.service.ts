@@ -60,9 +60,9 @@ export class MessagingService {
 
   /**
    * One statement: resolves platform ids through the mappings (unknown ones are recorded as
-   * `no_mapping`, members whose mapping is not active as `inactive_mapping`), drops repeated recipients, and inserts the message with its recipients. A key
-   * already taken (a retried request, or a concurrent send that won the race) inserts nothing and
-   * returns that message.
+   * `no_mapping`, members whose mapping is not active as `inactive_mapping`), drops repeated
+   * recipients, and inserts the message with its recipients. A key already taken (a retried
+   * request, or a concurrent send that won the race) inserts nothing and returns that message.
    */
   private async write(request: SendRequest, em: EntityManager): Promise<MessageEntity> {
     const key = request.idempotencyKey ?? `${request.kind}:${crypto.randomUUID()}`;

@@ -21,7 +21,8 @@ describe('Sandbox: the built-in simulator pushes events to /wecom/callback (e2e)
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    app = await createTestApp({ DATABASE_URL: db.url, SIMULATOR_CALLBACK_TIMEOUT_MS: '2000' });
+    // WeCom's own 5 s (the default): the service must answer a callback within it.
+    app = await createTestApp({ DATABASE_URL: db.url });
     await app.listen(0, '127.0.0.1');
     const { port } = app.getHttpServer().address() as AddressInfo;
     const settings = app.get(WeComSettings);

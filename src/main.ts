@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 
+import type { AddressInfo } from 'node:net';
+
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -35,6 +37,9 @@ async function bootstrap(): Promise<void> {
   });
   configureApp(app);
   await app.listen(env.PORT, '0.0.0.0');
+  const { WeComSettings } = await import('./wecom/wecom-settings.js');
+  const { port } = app.getHttpServer().address() as AddressInfo;
+  app.get(WeComSettings).connectSimulatorCallback(`http://127.0.0.1:${port}`);
   Logger.log(`Listening on http://localhost:${env.PORT} (docs at /docs)`, 'Bootstrap');
 }
 

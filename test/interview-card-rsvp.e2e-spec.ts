@@ -1,3 +1,5 @@
+import type { AddressInfo } from 'node:net';
+
 import type { INestApplication } from '@nestjs/common';
 import * as wecom from '@wecom/crypto';
 import request from 'supertest';
@@ -41,6 +43,14 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
       },
       { clock },
     );
+    // WeCom reaches the service over HTTP: the simulator pushes taps to its callback URL.
+    await app.listen(0, '127.0.0.1');
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    sim.setCallback({
+      url: `http://127.0.0.1:${port}/wecom/callback`,
+      token: TOKEN,
+      encodingAesKey: AES_KEY,
+    });
     recruiter = await tokenFor('rec-1', 'recruiter');
     const admin = await tokenFor('admin-1', 'admin');
     const mappings = [
@@ -92,7 +102,18 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
     return card;
   }
 
-  /** Posts the click to /wecom/callback the way WeCom does: encrypted with its own library, signed. */
+  /** The member taps: the simulator pushes the event to /wecom/callback, as WeCom would. */
+  async function tap(userid: string, msgid: string, key: string): Promise<SimulatedCardClick> {
+    const { click, delivery } = await sim.clickCard(userid, msgid, key);
+    expect(delivery).toMatchObject({ delivered: true, attempts: [{ status: 200 }] });
+    await app.get(WeComCallbackService).whenIdle();
+    return click;
+  }
+
+  /**
+   * Posts an event by hand, encrypted with WeCom's own library (@wecom/crypto): a second,
+   * independent implementation of the scheme, and a way to send what the simulator would not.
+   */
   async function postClick(click: SimulatedCardClick): Promise<void> {
     const inner =
       `<xml><ToUserName><![CDATA[${CORP}]]></ToUserName>` +
@@ -142,7 +163,7 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
     const updatesBefore = cardUpdates('zhangsan').length;
     const recruiterBefore = textsFor(sim, 'zhaoliu').length;
 
-    await postClick(sim.clickCard('zhangsan', card.msgid, `rsvp:accept:${id}`));
+    await tap('zhangsan', card.msgid, `rsvp:accept:${id}`);
 
     expect(await rsvpOf(id, 'u-zhang')).toMatchObject({ rsvp: 'accepted' });
     const updates = cardUpdates('zhangsan');
@@ -167,8 +188,7 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
   it('a replay of the same event (WeCom retrying) changes nothing', async () => {
     const { id } = await bookInterview();
     const card = cardOf('zhangsan', id);
-    const click = sim.clickCard('zhangsan', card.msgid, `rsvp:decline:${id}`);
-    await postClick(click);
+    const click = await tap('zhangsan', card.msgid, `rsvp:decline:${id}`);
     await deliver();
     const after = await rsvpOf(id, 'u-zhang');
     const updates = cardUpdates('zhangsan').length;
@@ -191,7 +211,7 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
   it('Decline from an English speaker shows "Declined" on the card', async () => {
     const { id } = await bookInterview();
     const card = cardOf('lisi', id);
-    await postClick(sim.clickCard('lisi', card.msgid, `rsvp:decline:${id}`));
+    await tap('lisi', card.msgid, `rsvp:decline:${id}`);
     expect(await rsvpOf(id, 'u-li')).toMatchObject({ rsvp: 'declined' });
     expect(cardUpdates('lisi').at(-1)?.body).toMatchObject({
       button: { replace_name: 'Declined' },
@@ -201,7 +221,7 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
   it('the same answer again through REST is a no-op: the recruiter is told once', async () => {
     const { id } = await bookInterview();
     const card = cardOf('zhangsan', id);
-    await postClick(sim.clickCard('zhangsan', card.msgid, `rsvp:accept:${id}`));
+    await tap('zhangsan', card.msgid, `rsvp:accept:${id}`);
     await deliver();
     const recruiterTexts = textsFor(sim, 'zhaoliu').length;
     const zhang = await tokenFor('u-zhang', 'interviewer');
@@ -222,7 +242,7 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
       .auth(recruiter, { type: 'bearer' })
       .send({ reason: '候选人改期' })
       .expect(200);
-    await postClick(sim.clickCard('zhangsan', card.msgid, `rsvp:accept:${id}`));
+    await tap('zhangsan', card.msgid, `rsvp:accept:${id}`);
     expect(await rsvpOf(id, 'u-zhang')).toMatchObject({ rsvp: 'pending', responded_at: null });
     expect(cardUpdates('zhangsan').at(-1)?.body).toMatchObject({
       button: { replace_name: '已失效' },
@@ -232,7 +252,7 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
   it('a click from a member without a mapping is stored with the reason and changes nothing', async () => {
     const { id } = await bookInterview();
     const card = cardOf('zhangsan', id);
-    const click = { ...sim.clickCard('zhangsan', card.msgid, `rsvp:accept:${id}`) };
+    const click = sim.cardClickEvent('zhangsan', card.msgid, `rsvp:accept:${id}`);
     await postClick({ ...click, fromUser: 'stranger' });
     expect(await rsvpOf(id, 'u-zhang')).toMatchObject({ rsvp: 'pending' });
     const [row] = await app
@@ -253,7 +273,7 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
       const { id } = await bookInterview();
       const card = cardOf('zhangsan', id);
       const updates = cardUpdates('zhangsan').length;
-      const click = sim.clickCard('zhangsan', card.msgid, `rsvp:accept:${id}`);
+      const click = sim.cardClickEvent('zhangsan', card.msgid, `rsvp:accept:${id}`);
       await postClick({ ...click, eventKey });
       expect(await rsvpOf(id, 'u-zhang')).toMatchObject({ rsvp: 'pending', responded_at: null });
       expect(cardUpdates('zhangsan')).toHaveLength(updates);

@@ -210,6 +210,13 @@ export class EnvironmentVariables {
   @IsString()
   SIMULATOR_USERS_FILE?: string;
 
+  /** How long the sandbox's simulator waits for /wecom/callback to answer (WeCom: about 5 s). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(60000)
+  SIMULATOR_CALLBACK_TIMEOUT_MS = 5000;
+
   @Transform(toBool)
   @IsBoolean({ message: 'must be true or false' })
   CRON_ENABLED = true;

@@ -11,6 +11,7 @@ import { Not, type DataSource, type EntityManager } from 'typeorm';
 import type { AuthUser } from '../auth/roles.js';
 import { Clock } from '../common/clock.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
+import type { MappingStatus } from '../user-mappings/user-mapping.entity.js';
 import { pageNewestFirst, type Page } from '../common/cursor.js';
 import type { MessageDto } from '../messaging/dto/send-message.dto.js';
 import { toMessageDto } from '../messaging/message-history.service.js';
@@ -309,7 +310,7 @@ export class InterviewsService {
         );
         await this.notifier.responded(tx, iv, p, await this.participantsOf(tx, interviewId));
       }
-      return toParticipantDto(p);
+      return toParticipantDto(p, await this.mappingStatuses(tx, [p.platformUserId]));
     });
   }
 
@@ -394,6 +395,20 @@ export class InterviewsService {
     }
   }
 
+  /** Whether each participant can be reached in WeCom: their mapping's status, if mapped. */
+  private async mappingStatuses(
+    em: EntityManager,
+    platformUserIds: string[],
+  ): Promise<Map<string, MappingStatus>> {
+    if (platformUserIds.length === 0) return new Map();
+    const rows: { platform_user_id: string; status: MappingStatus }[] = await em.query(
+      `SELECT platform_user_id, status FROM user_mappings
+        WHERE corp_id = $1 AND platform_user_id = ANY($2::text[])`,
+      [this.runtime.current().corpId, platformUserIds],
+    );
+    return new Map(rows.map((r) => [r.platform_user_id, r.status]));
+  }
+
   private participantsOf(em: EntityManager, id: string): Promise<InterviewParticipantEntity[]> {
     return em.find(InterviewParticipantEntity, {
       where: { interviewId: id },
@@ -410,9 +425,13 @@ export class InterviewsService {
       where: { interviewId: iv.id },
       order: { dueAt: 'ASC' },
     });
+    const statuses = await this.mappingStatuses(
+      em,
+      participants.map((p) => p.platformUserId),
+    );
     return {
       interview: toInterviewDto(iv),
-      participants: participants.map(toParticipantDto),
+      participants: participants.map((p) => toParticipantDto(p, statuses)),
       reminders: reminders.map(toReminderDto),
     };
   }
@@ -492,12 +511,16 @@ export function toInterviewDto(iv: InterviewEntity): InterviewDto {
   };
 }
 
-function toParticipantDto(p: InterviewParticipantEntity): ParticipantDto {
+function toParticipantDto(
+  p: InterviewParticipantEntity,
+  mappings: Map<string, MappingStatus>,
+): ParticipantDto {
   return {
     platformUserId: p.platformUserId,
     role: p.role,
     rsvp: p.rsvp,
     respondedAt: iso(p.respondedAt),
+    wecom: mappings.get(p.platformUserId) ?? 'unmapped',
   };
 }
 

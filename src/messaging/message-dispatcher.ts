@@ -438,6 +438,16 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
    */
   private async reserve(batch: Claimed[], now: Date): Promise<Call[]> {
     return this.dataSource.transaction(async (tx) => {
+      // Members whose mapping turned inactive (they left WeCom, or were disabled) after the
+      // message was queued are not sent to.
+      await tx.query(
+        `UPDATE message_recipients r SET status = 'inactive_mapping', not_before = NULL
+           FROM messages m, user_mappings um
+          WHERE r.message_id = ANY($1::uuid[]) AND r.status IN ('pending', 'rate_limited')
+            AND m.id = r.message_id AND um.corp_id = m.corp_id AND um.status <> 'active'
+            AND lower(um.wecom_user_id) = lower(r.wecom_user_id)`,
+        [batch.map((c) => c.id)],
+      );
       const open: {
         id: string;
         message_id: string;

@@ -19,6 +19,8 @@ export const RECIPIENT_STATUSES = [
   'no_mapping',
   'rate_limited',
   'failed',
+  /** The member's mapping is inactive (they left WeCom or were disabled): nothing was sent. */
+  'inactive_mapping',
 ] as const;
 export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
 
@@ -30,7 +32,7 @@ export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
 @Index('message_recipients_send_key_idx', { synchronize: false })
 @Check(
   'message_recipients_status_check',
-  `status IN ('pending', 'sending', 'delivered', 'invalid_user', 'unlicensed', 'no_mapping', 'rate_limited', 'failed')`,
+  `status IN ('pending', 'sending', 'delivered', 'invalid_user', 'unlicensed', 'no_mapping', 'rate_limited', 'failed', 'inactive_mapping')`,
 )
 @Check('message_recipients_check', 'platform_user_id IS NOT NULL OR wecom_user_id IS NOT NULL')
 export class MessageRecipientEntity {

@@ -61,9 +61,9 @@ export class MessagingService {
 
   /**
    * One statement: resolves platform ids through the mappings (unknown ones are recorded as
-   * `no_mapping`), drops repeated recipients, and inserts the message with its recipients. A key
-   * already taken (a retried request, or a concurrent send that won the race) inserts nothing and
-   * returns that message.
+   * `no_mapping`, members whose mapping is not active as `inactive_mapping`), drops repeated
+   * recipients, and inserts the message with its recipients. A key already taken (a retried
+   * request, or a concurrent send that won the race) inserts nothing and returns that message.
    */
   private async write(request: SendRequest, em: EntityManager): Promise<MessageEntity> {
     const key = request.idempotencyKey ?? `${request.kind}:${crypto.randomUUID()}`;
@@ -74,13 +74,19 @@ export class MessagingService {
          SELECT * FROM unnest($10::text[], $11::text[]) WITH ORDINALITY
                     AS t(platform_user_id, wecom_user_id, n)
        ), resolved AS (
-         SELECT t.n, t.platform_user_id, COALESCE(t.wecom_user_id, um.wecom_user_id) AS wecom_user_id
+         -- A member whose mapping is not active (left WeCom, disabled) is not sent to, whether
+         -- named by platform id or by WeCom userid.
+         SELECT t.n, t.platform_user_id, COALESCE(t.wecom_user_id, um.wecom_user_id) AS wecom_user_id,
+                COALESCE(um.status, dm.status, 'active') <> 'active' AS inactive
            FROM refs t
            LEFT JOIN user_mappings um
              ON t.wecom_user_id IS NULL AND um.corp_id = $1
             AND um.platform_user_id = t.platform_user_id
             -- A mapping stored before '@all' was refused must not turn into a broadcast.
             AND lower(um.wecom_user_id) <> '@all'
+           LEFT JOIN user_mappings dm
+             ON t.wecom_user_id IS NOT NULL AND dm.corp_id = $1
+            AND lower(dm.wecom_user_id) = lower(t.wecom_user_id)
        ), deduped AS (
          -- The same person twice (directly, or through two ids) gets one row: the first.
          SELECT DISTINCT ON (COALESCE('w:' || lower(wecom_user_id), 'p:' || platform_user_id)) *
@@ -93,14 +99,15 @@ export class MessagingService {
                 CASE WHEN x.deliverable THEN 'queued' ELSE 'skipped' END,
                 CASE WHEN x.deliverable THEN GREATEST($9::timestamptz, $12::timestamptz) END,
                 $8, $9, $9
-           FROM (SELECT EXISTS (SELECT 1 FROM deduped WHERE wecom_user_id IS NOT NULL)
+           FROM (SELECT EXISTS (SELECT 1 FROM deduped WHERE wecom_user_id IS NOT NULL AND NOT inactive)
                           AS deliverable) AS x
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING id, status
        ), r AS (
          INSERT INTO message_recipients (message_id, platform_user_id, wecom_user_id, status)
          SELECT m.id, d.platform_user_id, d.wecom_user_id,
-                CASE WHEN d.wecom_user_id IS NULL THEN 'no_mapping' ELSE 'pending' END
+                CASE WHEN d.wecom_user_id IS NULL THEN 'no_mapping'
+                     WHEN d.inactive THEN 'inactive_mapping' ELSE 'pending' END
            FROM m, deduped d
           ORDER BY d.n
        )

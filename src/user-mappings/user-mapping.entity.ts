@@ -2,6 +2,9 @@ import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn 
 
 export const MAPPING_SOURCES = ['admin', 'oauth', 'mobile', 'email'] as const;
 export type MappingSource = (typeof MAPPING_SOURCES)[number];
+/** `left`: removed from or left the corp; `disabled`: disabled by an admin (WeCom status 2). */
+export const MAPPING_STATUSES = ['active', 'disabled', 'left'] as const;
+export type MappingStatus = (typeof MAPPING_STATUSES)[number];
 export const LANGUAGES = ['zh', 'en'] as const;
 export type Language = (typeof LANGUAGES)[number];
 
@@ -18,6 +21,7 @@ export type Language = (typeof LANGUAGES)[number];
 @Check('user_mappings_wecom_user_id_check', 'length(wecom_user_id) BETWEEN 1 AND 64')
 @Check('user_mappings_source_check', `source IN ('admin', 'oauth', 'mobile', 'email')`)
 @Check('user_mappings_language_check', `language IN ('zh', 'en')`)
+@Check('user_mappings_status_check', `status IN ('active', 'disabled', 'left')`)
 export class UserMappingEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -36,6 +40,13 @@ export class UserMappingEntity {
 
   @Column({ type: 'text', default: 'zh' })
   language: Language;
+
+  /** Follows WeCom's contact events (change_contact); only `active` mappings are sent to. */
+  @Column({ type: 'text', default: 'active' })
+  status: MappingStatus;
+
+  @Column({ name: 'status_changed_at', type: 'timestamptz', nullable: true })
+  statusChangedAt: Date | null;
 
   @Column({ name: 'created_by', type: 'text', nullable: true })
   createdBy: string | null;

@@ -1,5 +1,6 @@
 import {
   BadGatewayException,
+  Logger,
   BadRequestException,
   ConflictException,
   Injectable,
@@ -9,6 +10,7 @@ import {
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 
+import { Clock } from '../common/clock.js';
 import { pageNewestFirst, type Page } from '../common/cursor.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
@@ -21,18 +23,30 @@ import {
   type ListUserMappingsQueryDto,
   type UserMappingDto,
 } from './dto/user-mapping.dto.js';
-import { UserMappingEntity, type MappingSource } from './user-mapping.entity.js';
+import {
+  UserMappingEntity,
+  type MappingSource,
+  type MappingStatus,
+} from './user-mapping.entity.js';
+
+/** A contact event could not be applied; recorded on the event row by the callback service. */
+export class MappingChangeError extends Error {
+  override name = 'MappingChangeError';
+}
 
 /** What user/get answers for a member outside the app's visible range (可见范围). */
 const OUTSIDE_VISIBLE_RANGE = 60011;
 
 @Injectable()
 export class UserMappingsService {
+  private readonly logger = new Logger(UserMappingsService.name);
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly client: WeComClient,
     private readonly settings: WeComSettings,
     private readonly runtime: RuntimeSettings,
+    private readonly clock: Clock,
   ) {}
 
   async create(dto: CreateUserMappingDto, createdBy: string): Promise<UserMappingDto> {
@@ -107,6 +121,7 @@ export class UserMappingsService {
     if (query.wecomUserId)
       qb.andWhere('lower(m.wecom_user_id) = lower(:w)', { w: query.wecomUserId });
     if (query.source) qb.andWhere('m.source = :s', { s: query.source });
+    if (query.status) qb.andWhere('m.status = :st', { st: query.status });
     return pageNewestFirst(qb, query, toDto);
   }
 
@@ -114,6 +129,96 @@ export class UserMappingsService {
   async findByWecomUserId(wecomUserId: string): Promise<UserMappingDto | null> {
     const [mapping] = (await this.list({ wecomUserId, limit: 1 })).items;
     return mapping ?? null;
+  }
+
+  /**
+   * A WeCom member's status changed (a contact event). `left` is final: a member removed from the
+   * corp does not come back under the same mapping (WeCom may reuse the userid for someone else),
+   * so only `disabled` turns `active` again. Returns the changed mapping, or null when there was
+   * nothing to change (no mapping, or already so: a repeated event changes nothing).
+   */
+  async setMemberStatus(
+    wecomUserId: string,
+    status: MappingStatus,
+  ): Promise<UserMappingDto | null> {
+    const { corpId } = this.settings.credentials();
+    const allowedFrom: Record<MappingStatus, MappingStatus[]> = {
+      active: ['disabled'],
+      disabled: ['active'],
+      left: ['active', 'disabled'],
+    };
+    const result = await this.dataSource
+      .createQueryBuilder()
+      .update(UserMappingEntity)
+      .set({ status, statusChangedAt: this.clock.now() })
+      .where('corp_id = :corpId AND lower(wecom_user_id) = lower(:wecomUserId)', {
+        corpId,
+        wecomUserId,
+      })
+      .andWhere('status IN (:...from)', { from: allowedFrom[status] })
+      .returning('*')
+      .execute();
+    const row = (result.raw as Record<string, unknown>[])[0];
+    if (!row) return null;
+    const mapping = await this.find(String(row.id));
+    this.logger.log(
+      `Mapping of WeCom member ${mapping.wecomUserId} (platform user ${mapping.platformUserId}) is now ${status}`,
+    );
+    return toDto(mapping);
+  }
+
+  /**
+   * An admin changed a member's userid in WeCom: the mapping follows, and so do the messages
+   * still waiting for them (a send to the old userid would find nobody). Returns the renamed
+   * mapping, or null when no mapping has the old userid (already renamed: a repeated event).
+   */
+  async renameMember(
+    oldWecomUserId: string,
+    newWecomUserId: string,
+  ): Promise<UserMappingDto | null> {
+    const { corpId } = this.settings.credentials();
+    const taken = (holder: UserMappingDto | null, cause?: unknown) =>
+      new MappingChangeError(
+        `Cannot follow WeCom userid ${oldWecomUserId} -> ${newWecomUserId}: ${newWecomUserId} is already mapped to platform user ${holder?.platformUserId ?? '?'}`,
+        { cause },
+      );
+    const holder = await this.findByWecomUserId(newWecomUserId);
+    if (holder) throw taken(holder);
+    try {
+      const id = await this.dataSource.transaction(async (tx) => {
+        const renamed = returnedRows(
+          await tx.query(
+            `UPDATE user_mappings SET wecom_user_id = $3
+              WHERE corp_id = $1 AND lower(wecom_user_id) = lower($2)
+              RETURNING id`,
+            [corpId, oldWecomUserId, newWecomUserId],
+          ),
+        ) as { id: string }[];
+        const row = renamed[0];
+        if (!row) return null;
+        // Recipients already reserved (`sending`) go out as reserved: a resend must be identical.
+        await tx.query(
+          `UPDATE message_recipients r SET wecom_user_id = $3
+             FROM messages m
+            WHERE m.id = r.message_id AND m.corp_id = $1 AND m.status IN ('queued', 'sending')
+              AND lower(r.wecom_user_id) = lower($2) AND r.status IN ('pending', 'rate_limited')`,
+          [corpId, oldWecomUserId, newWecomUserId],
+        );
+        return String(row.id);
+      });
+      if (id === null) return null;
+      const mapping = await this.find(id);
+      this.logger.log(
+        `Mapping of platform user ${mapping.platformUserId} follows WeCom userid ${oldWecomUserId} -> ${newWecomUserId}`,
+      );
+      return toDto(mapping);
+    } catch (error) {
+      // A mapping for the new userid created meanwhile: the unique index decides.
+      if ((error as { code?: string }).code === '23505') {
+        throw taken(await this.findByWecomUserId(newWecomUserId), error);
+      }
+      throw error;
+    }
   }
 
   async get(id: string): Promise<UserMappingDto> {
@@ -200,7 +305,14 @@ export function toDto(m: UserMappingEntity): UserMappingDto {
     wecomUserId: m.wecomUserId,
     source: m.source,
     language: m.language,
+    status: m.status,
+    statusChangedAt: m.statusChangedAt ? m.statusChangedAt.toISOString() : null,
     createdBy: m.createdBy,
     createdAt: m.createdAt.toISOString(),
   };
+}
+
+/** UPDATE … RETURNING through query() answers [rows, count] on PostgreSQL, rows on PGlite. */
+function returnedRows(result: unknown): unknown[] {
+  return (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as unknown[];
 }

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
+
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 
 import { StartupError } from '../common/startup-error.js';
 import { isSandbox, type AppConfigService } from '../config/app-config.js';
-import type { RuntimeSettings } from '../settings/runtime-settings.js';
+import type { EffectiveSettings, RuntimeSettings } from '../settings/runtime-settings.js';
 import { loadUsersFile, WeComSimulator } from './simulator/wecom-simulator.js';
 
 export interface WeComCredentials {
@@ -21,6 +23,8 @@ export interface WeComCredentials {
 @Injectable()
 export class WeComSettings implements OnApplicationShutdown {
   private readonly logger = new Logger(WeComSettings.name);
+  private callbackUrl?: string;
+  private unsubscribe?: () => void;
 
   private constructor(
     readonly baseUrl: string,
@@ -49,8 +53,10 @@ export class WeComSettings implements OnApplicationShutdown {
       latencyMs: config.get('SIMULATOR_LATENCY_MS', { infer: true }),
       tokenTtlSeconds: config.get('SIMULATOR_TOKEN_TTL_S', { infer: true }),
       tokenMode: config.get('SIMULATOR_TOKEN_MODE', { infer: true }),
+      callbackTimeoutMs: config.get('SIMULATOR_CALLBACK_TIMEOUT_MS', { infer: true }),
       ...(usersFile ? { users: loadUsersFile(usersFile) } : {}),
     });
+    await ensureSandboxCallbackSecrets(runtime);
     const why = config.get('WECOM_SANDBOX', { infer: true })
       ? 'WECOM_SANDBOX=true'
       : 'WECOM_CORP_ID is unset';
@@ -79,7 +85,30 @@ export class WeComSettings implements OnApplicationShutdown {
       `WeCom: SANDBOX mode (${why}): built-in simulator at ${baseUrl}, ` +
         `corp ${creds.corpId}, agent ${creds.agentId}; see what members received at ${baseUrl}/__simulator/messages?touser=zhangsan`,
     );
-    return new WeComSettings(baseUrl, runtime, true, simulator);
+    const settings = new WeComSettings(baseUrl, runtime, true, simulator);
+    // An admin may change the callback Token and key: the simulated app's settings follow.
+    settings.unsubscribe = runtime.onChange((next) => settings.aimSimulator(next));
+    return settings;
+  }
+
+  /**
+   * Sandbox mode: the simulated app pushes its events (card taps, contact changes) to this
+   * service's callback URL, with the configured Token and EncodingAESKey. Called once the HTTP
+   * server listens (main.ts), with the address it listens on.
+   */
+  connectSimulatorCallback(serviceBaseUrl: string): void {
+    if (!this.simulator) return;
+    this.callbackUrl = new URL('/wecom/callback', serviceBaseUrl).toString();
+    this.aimSimulator(this.runtime.current());
+    this.logger.log(`WeCom simulator pushes events to ${this.callbackUrl}`);
+  }
+
+  private aimSimulator(settings: EffectiveSettings): void {
+    if (!this.simulator || !this.callbackUrl) return;
+    const { callbackToken: token, callbackAesKey: encodingAesKey } = settings;
+    this.simulator.setCallback(
+      token && encodingAesKey ? { url: this.callbackUrl, token, encodingAesKey } : null,
+    );
   }
 
   credentials(): WeComCredentials {
@@ -88,6 +117,7 @@ export class WeComSettings implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.unsubscribe?.();
     await this.simulator?.stop();
   }
 }
@@ -106,4 +136,32 @@ export async function isWeComSimulator(url: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * The sandbox's app has callbacks on, like a configured real one: without a Token and
+ * EncodingAESKey (none in the environment, or turned off by an admin) random ones are stored,
+ * sealed and audited like any other change. They never leave the process except sealed.
+ */
+async function ensureSandboxCallbackSecrets(runtime: RuntimeSettings): Promise<void> {
+  const current = runtime.current();
+  if (current.callbackToken && current.callbackAesKey) return;
+  const { corpId, agentId, corpSecret, options } = current;
+  await runtime.save(
+    {
+      corpId,
+      agentId,
+      corpSecret,
+      options,
+      callbackToken: randomBytes(16).toString('hex'),
+      // 32 random bytes are 43 base64 characters and one "=": WeCom's EncodingAESKey format.
+      callbackAesKey: randomBytes(32).toString('base64').slice(0, 43),
+    },
+    {
+      actor: 'system',
+      action: 'sandbox-callback',
+      fields: ['callbackToken', 'callbackAesKey'],
+      outcome: 'applied',
+    },
+  );
 }

@@ -4,6 +4,7 @@ import { Interviews1763895600000 } from './1763895600000-Interviews.js';
 import { WeComEvents1763899200000 } from './1763899200000-WeComEvents.js';
 import { MessageSendKey1763910000000 } from './1763910000000-MessageSendKey.js';
 import { AdminSettings1763920000000 } from './1763920000000-AdminSettings.js';
+import { UserMappingStatus1763930000000 } from './1763930000000-UserMappingStatus.js';
 import { RateLimitCounters1764000000000 } from './1764000000000-RateLimitCounters.js';
 import { CredentialRenewAt1764380000000 } from './1764380000000-CredentialRenewAt.js';
 
@@ -16,6 +17,7 @@ export const MIGRATIONS: Function[] = [
   WeComEvents1763899200000,
   MessageSendKey1763910000000,
   AdminSettings1763920000000,
+  UserMappingStatus1763930000000,
   RateLimitCounters1764000000000,
   CredentialRenewAt1764380000000,
 ];

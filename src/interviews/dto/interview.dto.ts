@@ -4,6 +4,7 @@ import { IsIn, IsOptional, Matches } from 'class-validator';
 import { QueryTime } from '../../common/api-time.js';
 import { PageQueryDto } from '../../common/pagination.dto.js';
 import { PLATFORM_ID } from '../../user-mappings/dto/user-mapping.dto.js';
+import { MAPPING_STATUSES, type MappingStatus } from '../../user-mappings/user-mapping.entity.js';
 import {
   PARTICIPANT_ROLES,
   RSVPS,
@@ -75,6 +76,12 @@ export class ParticipantDto {
   @ApiProperty({ enum: PARTICIPANT_ROLES }) role: ParticipantRole;
   @ApiProperty({ enum: RSVPS }) rsvp: Rsvp;
   @ApiProperty({ nullable: true, type: String }) respondedAt: string | null;
+  @ApiProperty({
+    enum: [...MAPPING_STATUSES, 'unmapped'],
+    description:
+      'Whether WeCom messages reach them: `active`, or not (`left` the corp, `disabled`, `unmapped`)',
+  })
+  wecom: MappingStatus | 'unmapped';
 }
 
 export class ReminderDto {

@@ -5,8 +5,10 @@ import { PageQueryDto } from '../../common/pagination.dto.js';
 import {
   LANGUAGES,
   MAPPING_SOURCES,
+  MAPPING_STATUSES,
   type Language,
   type MappingSource,
+  type MappingStatus,
 } from '../user-mapping.entity.js';
 
 export const PLATFORM_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
@@ -76,6 +78,11 @@ export class ListUserMappingsQueryDto extends PageQueryDto {
   @IsOptional()
   @IsIn(MAPPING_SOURCES)
   source?: MappingSource;
+
+  @ApiPropertyOptional({ enum: MAPPING_STATUSES })
+  @IsOptional()
+  @IsIn(MAPPING_STATUSES)
+  status?: MappingStatus;
 }
 
 export class UserMappingDto {
@@ -84,6 +91,13 @@ export class UserMappingDto {
   @ApiProperty() wecomUserId: string;
   @ApiProperty({ enum: MAPPING_SOURCES }) source: MappingSource;
   @ApiProperty({ enum: LANGUAGES }) language: Language;
+  @ApiProperty({
+    enum: MAPPING_STATUSES,
+    description:
+      'Follows WeCom contact events: `left` (removed from the corp) and `disabled` mappings are not sent to',
+  })
+  status: MappingStatus;
+  @ApiProperty({ nullable: true, type: String }) statusChangedAt: string | null;
   @ApiProperty({ nullable: true, type: String }) createdBy: string | null;
   @ApiProperty() createdAt: string;
 }

@@ -46,4 +46,27 @@ describe(readCallbackEvent.name, () => {
   ])('refuses a callback without a valid %s', (_field, change) => {
     expect(() => readCallbackEvent({ ...click, ...change })).toThrow(CallbackXmlError);
   });
+
+  it('tells apart contact changes of one second (all from "sys") by change type and member', () => {
+    const removed = {
+      ToUserName: 'ww1',
+      FromUserName: 'sys',
+      CreateTime: '1763888400',
+      MsgType: 'event',
+      Event: 'change_contact',
+      ChangeType: 'delete_user',
+      UserID: 'zhangsan',
+    };
+    const keys = new Set(
+      [
+        removed,
+        { ...removed, UserID: 'lisi' },
+        { ...removed, ChangeType: 'update_user', NewUserID: 'zhangsan2' },
+        { ...removed, ChangeType: 'update_user', Status: '2' },
+      ].map((f) => readCallbackEvent(f).dedupeKey),
+    );
+    expect(keys.size).toBe(4);
+    // A retry of the same change is the same key.
+    expect(readCallbackEvent({ ...removed }).dedupeKey).toBe(readCallbackEvent(removed).dedupeKey);
+  });
 });

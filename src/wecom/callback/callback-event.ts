@@ -17,7 +17,8 @@ const MAX_NAME = 64;
 /**
  * Reads the fields every callback carries (ToUserName, FromUserName, CreateTime, MsgType) and
  * the dedupe key: MsgId when present (messages), else FromUserName|CreateTime|Event|EventKey|TaskId
- * (events have no MsgId; WeCom's retries repeat these fields exactly).
+ * (events have no MsgId; WeCom's retries repeat these fields exactly), and for change_contact
+ * also ChangeType|UserID|NewUserID|Status|Id (the member or department that changed).
  */
 export function readCallbackEvent(fields: Readonly<Record<string, string>>): CallbackEventRecord {
   const msgType = fields.MsgType?.trim();
@@ -34,11 +35,21 @@ export function readCallbackEvent(fields: Readonly<Record<string, string>>): Cal
   if (msgType === 'event' && !event) throw new CallbackXmlError('Event callback has no Event');
   const agent = fields.AgentID?.trim();
   const msgId = fields.MsgId?.trim();
-  const dedupeKey = msgId
-    ? `msg:${msgId}`
-    : [fromUser, createTime, event ?? msgType, fields.EventKey ?? '', fields.TaskId ?? ''].join(
-        '|',
-      );
+  const parts = [
+    fromUser,
+    createTime,
+    event ?? msgType,
+    fields.EventKey ?? '',
+    fields.TaskId ?? '',
+  ];
+  // Contact events all come from "sys" and carry no EventKey: two members removed in the same
+  // second would otherwise share a key, and the second be dropped as a retry.
+  if (event === 'change_contact') {
+    parts.push(
+      ...['ChangeType', 'UserID', 'NewUserID', 'Status', 'Id'].map((f) => fields[f] ?? ''),
+    );
+  }
+  const dedupeKey = msgId ? `msg:${msgId}` : parts.join('|');
   if (dedupeKey.length > 1024) throw new CallbackXmlError('Callback fields are too long');
   return {
     dedupeKey,

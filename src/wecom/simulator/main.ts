@@ -61,6 +61,12 @@ function settings(): { port: number; host: string; options: Partial<SimulatorOpt
     corpId: env.SIMULATOR_CORP_ID || undefined,
     corpSecret: env.SIMULATOR_CORP_SECRET || undefined,
     trustedIps: parseTrustedIpsVariable(env.SIMULATOR_TRUSTED_IPS),
+    callbackTimeoutMs: integer(
+      'SIMULATOR_CALLBACK_TIMEOUT_MS',
+      env.SIMULATOR_CALLBACK_TIMEOUT_MS,
+      1,
+      60_000,
+    ),
   };
   if (env.SIMULATOR_USERS_FILE) {
     try {

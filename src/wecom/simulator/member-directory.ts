@@ -204,6 +204,42 @@ export class MemberDirectory {
     };
   }
 
+  /** The member leaves the corp (or is removed): false when there was no such member. */
+  delete(userid: string): boolean {
+    if (!this.byId.has(userid.toLowerCase())) return false;
+    this.remove(userid.toLowerCase());
+    return true;
+  }
+
+  /**
+   * An admin changes the member's userid (WeCom allows it once per member). Returns the member
+   * under the new id; throws UserValidationError for an unknown member or a taken or bad id.
+   */
+  rename(userid: string, newUserid: string): SimulatedUser {
+    const user = this.get(userid);
+    if (!user) throw new UserValidationError(`unknown userid: ${userid}`);
+    if (typeof newUserid !== 'string' || !USERID_PATTERN.test(newUserid)) {
+      throw new UserValidationError('newUserid must be 1-64 characters of [0-9A-Za-z_-@.]');
+    }
+    if (newUserid.toLowerCase() === userid.toLowerCase()) {
+      throw new UserValidationError('newUserid is the current userid');
+    }
+    if (this.get(newUserid)) throw new UserValidationError(`userid ${newUserid} is taken`);
+    this.remove(userid.toLowerCase());
+    const renamed = { ...user, userid: newUserid };
+    this.add([renamed]);
+    return renamed;
+  }
+
+  /** 1 active, 2 disabled, 4 not activated, 5 left; throws for an unknown member or status. */
+  setStatus(userid: string, status: number): SimulatedUser {
+    const member = this.byId.get(userid.toLowerCase());
+    if (!member) throw new UserValidationError(`unknown userid: ${userid}`);
+    if (!STATUSES.has(status)) throw new UserValidationError('status must be one of 1, 2, 4, 5');
+    member.status = status;
+    return member;
+  }
+
   private isReachable(user: SimulatedUser): boolean {
     return user.inRange !== false && (user.status === 1 || user.status === 4);
   }

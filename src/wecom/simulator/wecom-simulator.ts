@@ -10,6 +10,13 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
+  CallbackPusher,
+  CallbackTargetError,
+  type CallbackDelivery,
+  type CallbackField,
+  type CallbackTarget,
+} from './callback-pusher.js';
+import {
   CredentialStore,
   externalUserIdFor,
   isTokenMode,
@@ -42,6 +49,7 @@ export { loadUsersFile, type SimulatedUser } from './member-directory.js';
 export type { DeliveredMessage } from './message-log.js';
 export type { Fault, FaultSpec } from './fault-injector.js';
 export { TOKEN_MODES, isTokenMode, type TokenMode } from './credential-store.js';
+export type { CallbackDelivery, CallbackTarget } from './callback-pusher.js';
 
 export interface SimulatorOptions {
   corpId: string;
@@ -59,6 +67,12 @@ export interface SimulatorOptions {
   now: () => number;
   /** Trusted IPs (addresses / CIDRs): calls with a token from elsewhere get 60020. null: all. */
   trustedIps: string[] | null;
+  /** Where events are pushed (settable later with setCallback or POST /__simulator/callback). */
+  callback?: CallbackTarget;
+  /** How long a callback may take to answer before it counts as lost (WeCom: about 5 s). */
+  callbackTimeoutMs: number;
+  /** Retries of an unanswered callback (WeCom: up to 3). */
+  callbackRetries: number;
 }
 
 export interface SimulatorStats {
@@ -85,6 +99,8 @@ const DEFAULT_OPTIONS: SimulatorOptions = {
   users: [...DEFAULT_USERS],
   now: Date.now,
   trustedIps: null,
+  callbackTimeoutMs: 5000,
+  callbackRetries: 3,
 };
 
 /** The fields of a template_card_event, as WeCom would post them after a tap. */
@@ -97,6 +113,12 @@ export interface SimulatedCardClick {
   agentId: number;
   /** Unix seconds. */
   createTime: number;
+}
+
+/** A tap pushed to the callback URL: the event's fields and what became of the push. */
+export interface CardClickResult {
+  click: SimulatedCardClick;
+  delivery: CallbackDelivery;
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -145,6 +167,7 @@ export class WeComSimulator {
   private readonly trustedIps = new TrustedIps();
   private readonly calls = new Map<string, number>();
   private readonly routes: ReadonlyMap<string, Route>;
+  private readonly pusher: CallbackPusher;
   private server?: Server;
   private baseUrl?: string;
   private shutdown = new AbortController();
@@ -162,6 +185,14 @@ export class WeComSimulator {
     this.log = new MessageLog(this.options.perMemberPerMinute, this.options.perMemberPerHour);
     this.routes = this.buildRoutes();
     this.trustedIps.set(this.options.trustedIps);
+    this.pusher = new CallbackPusher({
+      corpId: this.options.corpId,
+      agentId: this.options.agentId,
+      timeoutMs: this.options.callbackTimeoutMs,
+      retries: this.options.callbackRetries,
+      now: () => this.options.now(),
+    });
+    if (this.options.callback) this.pusher.setTarget(this.options.callback);
   }
 
   get url(): string {
@@ -276,11 +307,12 @@ export class WeComSimulator {
   }
 
   /**
-   * A member taps a button of a template card they received: returns the fields WeCom's
-   * template_card_event carries, with a fresh ResponseCode for that card (good once, 72 hours).
-   * Throws when the member never got that card or the card has no such button.
+   * The fields of the template_card_event WeCom would send when a member taps a button of a
+   * template card they received, with a fresh ResponseCode for that card (good once, 72 hours);
+   * nothing is sent (clickCard sends it). Throws when the member never got that card or the
+   * card has no such button.
    */
-  clickCard(userid: string, msgid: string, buttonKey: string): SimulatedCardClick {
+  cardClickEvent(userid: string, msgid: string, buttonKey: string): SimulatedCardClick {
     const message = this.log
       .messagesFor(userid)
       .find((m) => m.msgid === msgid && m.msgtype === 'template_card');
@@ -312,6 +344,85 @@ export class WeComSimulator {
     this.trustedIps.set(entries);
   }
 
+  /** A member taps a card button: the template_card_event goes to the callback URL over HTTP. */
+  async clickCard(userid: string, msgid: string, buttonKey: string): Promise<CardClickResult> {
+    const click = this.cardClickEvent(userid, msgid, buttonKey);
+    const delivery = await this.push('template_card_event', [
+      ['ToUserName', this.options.corpId],
+      ['FromUserName', click.fromUser],
+      ['CreateTime', click.createTime],
+      ['MsgType', 'event'],
+      ['Event', 'template_card_event'],
+      ['EventKey', click.eventKey],
+      ['TaskId', click.taskId],
+      ['CardType', click.cardType],
+      ['ResponseCode', click.responseCode],
+      ['AgentID', click.agentId],
+    ]);
+    return { click, delivery };
+  }
+
+  /** Points the app's callback settings at a URL, with its Token and EncodingAESKey (or off). */
+  setCallback(target: CallbackTarget | null): void {
+    this.pusher.setTarget(target);
+  }
+
+  /** The events pushed lately (at most 200), oldest first, with every attempt. */
+  callbackDeliveries(): CallbackDelivery[] {
+    return this.pusher.deliveries();
+  }
+
+  /**
+   * The member leaves the corp or an admin removes them: gone from the directory (sends list
+   * them in invaliduser, user/get answers 60111), and change_contact/delete_user is pushed.
+   */
+  async deleteUser(userid: string): Promise<CallbackDelivery> {
+    const user = this.directory.get(userid);
+    if (!user || !this.directory.delete(userid)) {
+      throw new UserValidationError(`unknown userid: ${userid}`);
+    }
+    return this.pushContactChange('delete_user', [['UserID', user.userid]]);
+  }
+
+  /** An admin changes the member's userid: change_contact/update_user with NewUserID. */
+  async renameUser(userid: string, newUserid: string): Promise<CallbackDelivery> {
+    const old = this.directory.get(userid)?.userid ?? userid;
+    const renamed = this.directory.rename(userid, newUserid);
+    return this.pushContactChange('update_user', [
+      ['UserID', old],
+      ['NewUserID', renamed.userid],
+    ]);
+  }
+
+  /** The member is disabled (2), re-enabled (1), ...: change_contact/update_user with Status. */
+  async setUserStatus(userid: string, status: number): Promise<CallbackDelivery> {
+    const user = this.directory.setStatus(userid, status);
+    return this.pushContactChange('update_user', [
+      ['UserID', user.userid],
+      ['Status', String(status)],
+    ]);
+  }
+
+  private pushContactChange(
+    changeType: string,
+    fields: CallbackField[],
+  ): Promise<CallbackDelivery> {
+    return this.push(`change_contact/${changeType}`, [
+      ['ToUserName', this.options.corpId],
+      // WeCom marks contact events as system-generated.
+      ['FromUserName', 'sys'],
+      ['CreateTime', Math.floor(this.options.now() / 1000)],
+      ['MsgType', 'event'],
+      ['Event', 'change_contact'],
+      ['ChangeType', changeType],
+      ...fields,
+    ]);
+  }
+
+  private push(event: string, fields: CallbackField[]): Promise<CallbackDelivery> {
+    return this.pusher.push(event, fields, this.shutdown.signal);
+  }
+
   addFault(fault: FaultSpec): Fault {
     return this.faultInjector.add(validateFault(fault));
   }
@@ -331,6 +442,8 @@ export class WeComSimulator {
     this.credentials.clear();
     this.tokenMode = this.options.tokenMode;
     this.directory.reset(this.options.users);
+    // The callback target stays: it is the app's configuration, not the corp's state.
+    this.pusher.clear();
   }
 
   private checkOptions(): void {
@@ -358,6 +471,12 @@ export class WeComSimulator {
     if (!positiveInt(o.perMemberPerHour)) {
       throw new RangeError('perMemberPerHour must be a positive integer');
     }
+    if (!positiveInt(o.callbackTimeoutMs)) {
+      throw new RangeError('callbackTimeoutMs must be a positive integer');
+    }
+    if (!Number.isInteger(o.callbackRetries) || o.callbackRetries < 0) {
+      throw new RangeError('callbackRetries must be a non-negative integer');
+    }
   }
 
   // ---- HTTP plumbing -------------------------------------------------------------------------
@@ -378,7 +497,7 @@ export class WeComSimulator {
     }
 
     if (path.startsWith('/__simulator/')) {
-      this.handleControl(req, res, url, body.body);
+      await this.handleControl(req, res, url, body.body);
       return;
     }
     if (!isApi) {
@@ -690,9 +809,14 @@ export class WeComSimulator {
 
   // ---- control API ---------------------------------------------------------------------------
 
-  private handleControl(req: IncomingMessage, res: ServerResponse, url: URL, raw: Buffer): void {
+  private async handleControl(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    raw: Buffer,
+  ): Promise<void> {
     try {
-      const result = this.control(req.method ?? 'GET', url, raw);
+      const result = await this.control(req.method ?? 'GET', url, raw);
       this.sendJson(res, 200, result);
     } catch (error) {
       if (error instanceof ControlError) {
@@ -703,7 +827,8 @@ export class WeComSimulator {
       } else if (
         error instanceof UserValidationError ||
         error instanceof FaultValidationError ||
-        error instanceof TrustedIpsError
+        error instanceof TrustedIpsError ||
+        error instanceof CallbackTargetError
       ) {
         this.sendJson(res, 400, { error: 'Bad Request', message: error.message });
       } else {
@@ -712,7 +837,7 @@ export class WeComSimulator {
     }
   }
 
-  private control(method: string, url: URL, raw: Buffer): unknown {
+  private async control(method: string, url: URL, raw: Buffer): Promise<unknown> {
     const route = `${method} ${url.pathname.replace(/\/+$/, '')}`;
     const json = (): unknown => {
       try {
@@ -721,6 +846,8 @@ export class WeComSimulator {
         throw new ControlError(400, 'body must be valid JSON');
       }
     };
+    const member = /^POST \/__simulator\/users\/([^/]+)\/(delete|rename|status)$/.exec(route);
+    if (member) return this.changeMember(decodeURIComponent(member[1]!), member[2]!, json);
     switch (route) {
       case 'GET /__simulator/stats':
         return this.stats();
@@ -770,6 +897,34 @@ export class WeComSimulator {
       case 'POST /__simulator/reset':
         this.reset();
         return { reset: true };
+      case 'GET /__simulator/callback':
+        return this.pusher.describeTarget();
+      case 'POST /__simulator/callback': {
+        const body = objectBody(json());
+        this.setCallback({
+          url: String(body.url ?? ''),
+          token: String(body.token ?? ''),
+          encodingAesKey: String(body.aesKey ?? ''),
+        });
+        return this.pusher.describeTarget();
+      }
+      case 'DELETE /__simulator/callback':
+        this.setCallback(null);
+        return this.pusher.describeTarget();
+      case 'GET /__simulator/callbacks':
+        return this.callbackDeliveries();
+      case 'POST /__simulator/cards/click': {
+        const { userid, msgid, key } = objectBody(json());
+        if (typeof userid !== 'string' || typeof msgid !== 'string' || typeof key !== 'string') {
+          throw new ControlError(400, 'give userid, msgid and key (the button key) as strings');
+        }
+        try {
+          this.cardClickEvent(userid, msgid, key);
+        } catch (error) {
+          throw new ControlError(404, (error as Error).message);
+        }
+        return this.clickCard(userid, msgid, key);
+      }
     }
     const known = [
       '/__simulator/stats',
@@ -781,11 +936,32 @@ export class WeComSimulator {
       '/__simulator/oauth/codes',
       '/__simulator/reset',
       '/__simulator/trusted-ips',
+      '/__simulator/callback',
+      '/__simulator/callbacks',
+      '/__simulator/cards/click',
     ];
     if (known.includes(url.pathname.replace(/\/+$/, ''))) {
       throw new ControlError(405, `${method} is not allowed on ${url.pathname}`);
     }
     throw new ControlError(404, `no control endpoint ${url.pathname}`);
+  }
+
+  private async changeMember(
+    userid: string,
+    change: string,
+    json: () => unknown,
+  ): Promise<CallbackDelivery> {
+    if (!this.directory.get(userid)) throw new ControlError(404, `unknown userid: ${userid}`);
+    if (change === 'delete') return this.deleteUser(userid);
+    const body = objectBody(json());
+    if (change === 'rename') {
+      if (typeof body.newUserid !== 'string') {
+        throw new ControlError(400, 'newUserid must be a string');
+      }
+      return this.renameUser(userid, body.newUserid);
+    }
+    if (typeof body.status !== 'number') throw new ControlError(400, 'status must be a number');
+    return this.setUserStatus(userid, body.status);
   }
 
   private issueCodeFromControl(input: unknown): string {
@@ -800,6 +976,13 @@ export class WeComSimulator {
     }
     throw new ControlError(400, 'give exactly one of userid or openid (a non-empty string)');
   }
+}
+
+function objectBody(input: unknown): Json {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new ControlError(400, 'body must be a JSON object');
+  }
+  return input as Json;
 }
 
 /** JSON with object keys sorted, so that key order does not defeat the duplicate check. */

@@ -5,6 +5,7 @@ import { ManualClock } from '../src/common/clock.js';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv, textsFor, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
@@ -15,6 +16,7 @@ describe('Messages held while WeCom refuses the credentials (e2e)', () => {
   let app: INestApplication;
   let dispatcher: MessageDispatcher;
   let admin: string;
+  const logs = new LogRecorder();
   const http = () => request(app.getHttpServer());
 
   beforeAll(async () => {
@@ -22,7 +24,10 @@ describe('Messages held while WeCom refuses the credentials (e2e)', () => {
     clock = new ManualClock(new Date('2026-11-23T10:00:00Z'));
     sim = new WeComSimulator({ now: () => clock.nowMs() });
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { clock });
+    app = await createTestApp(
+      { DATABASE_URL: db.url, ...simulatorEnv(sim.url) },
+      { clock, logger: logs },
+    );
     app.get(WeComClient).backoff = { maxRetries: 1, baseDelayMs: 5, maxDelayMs: 10 };
     dispatcher = app.get(MessageDispatcher);
     admin = await tokenFor('admin-1', 'admin');
@@ -59,6 +64,8 @@ describe('Messages held while WeCom refuses the credentials (e2e)', () => {
     const wecom = (await health()).wecom;
     expect(wecom).toMatchObject({ status: 'misconfigured', errcode: 40001 });
     expect(wecom.action).toMatch(/Secret/);
+    // An operator must act: one ERROR naming what to set, whatever the number of sends.
+    expect(logs.take('error', /errcode 40001/)).toHaveLength(1);
 
     // Within the pause nothing asks WeCom for a token again, however often the dispatcher runs.
     const before = gettokens();
@@ -94,6 +101,7 @@ describe('Messages held while WeCom refuses the credentials (e2e)', () => {
     expect(wecom).toMatchObject({ status: 'misconfigured', errcode: 60020, fromIp: '127.0.0.1' });
     expect(wecom.action).toMatch(/trusted IPs/);
     expect(wecom.action).toContain('127.0.0.1');
+    expect(logs.take('error', /errcode 60020.*add 127\.0\.0\.1/)).toHaveLength(1);
 
     const check = await http()
       .post('/api/admin/wecom/check')

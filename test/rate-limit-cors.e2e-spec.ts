@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import { DataSource } from 'typeorm';
 
@@ -89,6 +90,8 @@ describeWithServer('Rate limits across three instances (e2e, PostgreSQL)', () =>
   let db: TestDatabase;
   let sim: WeComSimulator;
   let apps: INestApplication[] = [];
+  // One record for the three apps: Nest's static Logger writes to the last app's logger.
+  const logs = new LogRecorder();
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -102,7 +105,7 @@ describeWithServer('Rate limits across three instances (e2e, PostgreSQL)', () =>
       THROTTLE_TTL_S: '60',
     };
     // One after the other: the first runs the migrations.
-    for (let i = 0; i < 3; i++) apps.push(await createTestApp(env));
+    for (let i = 0; i < 3; i++) apps.push(await createTestApp(env, { logger: logs }));
   });
 
   afterAll(async () => {
@@ -154,6 +157,9 @@ describeWithServer('Rate limits across three instances (e2e, PostgreSQL)', () =>
     } finally {
       await data.query('ALTER TABLE rate_limit_counters_away RENAME TO rate_limit_counters');
     }
+    // The failure is said (a warning at most once a minute per instance), not hidden.
+    expect(logs.take('warn', /rate-limit store \(postgres\) failed/).length).toBeGreaterThan(0);
+    logs.take('error', /rate_limit_counters" does not exist/);
     // Counting resumes once the store is back.
     const statuses: number[] = [];
     for (let i = 0; i < LIMIT + 1; i++) {

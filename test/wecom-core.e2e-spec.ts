@@ -252,7 +252,7 @@ describe('WeCom misconfiguration', () => {
     expect(sim.stats().calls['/cgi-bin/gettoken']).toBe(1);
     // An operator must act on this one: ERROR, once (not once per send), naming the variables.
     expect(logs.lines('error')).toEqual([
-      '[AccessTokenProvider] WeCom rejected the corp id or secret (errcode 40001); check WECOM_CORP_ID / WECOM_CORP_SECRET',
+      "[AccessTokenProvider] WeCom refused the configuration (errcode 40001): WeCom rejected the app Secret: set the app's current Secret (WECOM_CORP_SECRET, or corpSecret in /api/admin/config); messages wait",
     ]);
     expect(JSON.stringify(res.body) + JSON.stringify(logs.entries)).not.toContain(secret);
   });

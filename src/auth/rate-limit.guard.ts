@@ -72,7 +72,11 @@ abstract class FixedWindowGuard implements CanActivate {
       return true;
     }
     if (window.count <= this.limit) return true;
-    const retryAfter = Math.max(1, Math.ceil((window.startedAt + this.ttlMs - now) / 1000));
+    // Clamped to the window: another instance may have started it a moment after our `now`.
+    const retryAfter = Math.min(
+      this.ttlMs / 1000,
+      Math.max(1, Math.ceil((window.startedAt + this.ttlMs - now) / 1000)),
+    );
     context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(retryAfter));
     throw new HttpException(
       `Too many requests; retry after ${retryAfter} s`,

@@ -93,6 +93,8 @@ export class PostgresRateLimitStore extends RateLimitStore implements OnModuleDe
 
   /** Deletes the windows that have ended. */
   async sweep(ttlMs: number, nowMs = Date.now()): Promise<void> {
+    // The timer may fire while the app shuts down.
+    if (!this.dataSource.isInitialized) return;
     try {
       await this.dataSource.query('DELETE FROM rate_limit_counters WHERE started_at <= $1', [
         nowMs - ttlMs,

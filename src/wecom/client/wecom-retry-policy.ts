@@ -91,13 +91,13 @@ export function credentialsAdvice(errcode: number, errmsg: string): string {
     case 40001:
     case 40091:
     case 41004:
-      return 'WeCom rejected the app Secret: paste the current Secret of the app into the configuration';
+      return "WeCom rejected the app Secret: set the app's current Secret (WECOM_CORP_SECRET, or corpSecret in /api/admin/config)";
     case 40013:
     case 41002:
-      return 'WeCom rejected the corp id: set the CorpID shown under My Company in the WeCom admin console';
+      return 'WeCom rejected the corp id: set the CorpID shown under My Company in the WeCom admin console (WECOM_CORP_ID, or corpId in /api/admin/config)';
     case 40056:
     case 301002:
-      return 'WeCom rejected the AgentId: set the AgentId of the app whose Secret is configured';
+      return 'WeCom rejected the AgentId: set the AgentId of the app whose Secret is configured (WECOM_AGENT_ID, or agentId in /api/admin/config)';
     case 48002:
       return 'The app is not allowed this API: grant it in the WeCom admin console';
     default:

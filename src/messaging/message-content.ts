@@ -1,6 +1,11 @@
 import { WECOM_ID, WECOM_ID_RULE } from '../user-mappings/dto/user-mapping.dto.js';
 import type { WeComMsgType } from '../wecom/client/wecom.types.js';
-import { CARD_FIELDS, TASK_ID_PATTERN, WECOM_LIMITS as L } from '../wecom/wecom-limits.js';
+import {
+  CARD_FIELDS,
+  CARD_NESTED_FIELDS,
+  TASK_ID_PATTERN,
+  WECOM_LIMITS as L,
+} from '../wecom/wecom-limits.js';
 
 export const MSG_TYPES: WeComMsgType[] = ['text', 'markdown', 'textcard', 'news', 'template_card'];
 
@@ -49,23 +54,15 @@ const FIELDS = {
   textcard: ['title', 'description', 'url', 'btntxt'],
   news: ['articles'],
   article: ['title', 'description', 'url', 'picurl'],
-  // template_card's own fields depend on its card_type: CARD_FIELDS in wecom-limits.ts.
-  source: ['icon_url', 'desc', 'desc_color'],
-  action_menu: ['desc', 'action_list'],
-  action: ['text', 'key'],
-  main_title: ['title', 'desc'],
-  quote_area: ['type', 'url', 'appid', 'pagepath', 'title', 'quote_text'],
-  emphasis_content: ['title', 'desc'],
-  horizontal_content: ['keyname', 'value', 'type', 'url', 'media_id', 'userid'],
-  jump: ['type', 'title', 'url', 'appid', 'pagepath'],
-  card_action: ['type', 'url', 'appid', 'pagepath'],
-  button_selection: ['question_key', 'title', 'option_list', 'selected_id'],
-  option: ['id', 'text'],
-  button: ['text', 'style', 'key', 'type', 'url'],
-} satisfies Record<string, string[]>;
+  // A template_card's fields depend on its card_type: CARD_FIELDS and CARD_NESTED_FIELDS.
+} satisfies Record<string, readonly string[]>;
 
 /** A problem for each key of `value` (an object at `path`) that `fields` does not list. */
-function unknownKeys(path: string, value: Record<string, unknown>, fields: string[]): string[] {
+function unknownKeys(
+  path: string,
+  value: Record<string, unknown>,
+  fields: readonly string[],
+): string[] {
   return Object.keys(value)
     .filter((key) => !fields.includes(key))
     .map(
@@ -81,22 +78,22 @@ function printable(key: string): string {
 }
 
 /**
- * Problems with the keys of the object at `parent[name]`, or of each object in it when `kind`
- * names the items of a list. Its type (required, object or list) is checked where it is used.
+ * Problems with the keys of the object at `parent[name]`, or of each object in it when it is a
+ * list. Its type (required, object or list) is checked where it is used.
  */
 function keysOf(
   parent: unknown,
   path: string,
   name: string,
-  kind: keyof typeof FIELDS,
+  fields: readonly string[],
   problems: string[],
 ): void {
   if (!object(parent)) return;
   const value = parent[name];
-  if (object(value)) problems.push(...unknownKeys(`${path}.${name}`, value, FIELDS[kind]));
+  if (object(value)) problems.push(...unknownKeys(`${path}.${name}`, value, fields));
   else if (Array.isArray(value))
     value.forEach((item, i) => {
-      if (object(item)) problems.push(...unknownKeys(`${path}.${name}[${i}]`, item, FIELDS[kind]));
+      if (object(item)) problems.push(...unknownKeys(`${path}.${name}[${i}]`, item, fields));
     });
 }
 
@@ -172,18 +169,11 @@ function checkTemplateCard(c: Record<string, unknown>, problems: string[]): void
   const t = 'template_card';
   const optionalObjects = ['source', 'action_menu', 'quote_area', 'emphasis_content'];
   problems.push(...objects(c, t, [...optionalObjects, 'button_selection']));
-  keysOf(c, t, 'source', 'source', problems);
-  keysOf(c, t, 'action_menu', 'action_menu', problems);
-  keysOf(c.action_menu, `${t}.action_menu`, 'action_list', 'action', problems);
-  keysOf(c, t, 'main_title', 'main_title', problems);
-  keysOf(c, t, 'quote_area', 'quote_area', problems);
-  keysOf(c, t, 'emphasis_content', 'emphasis_content', problems);
-  keysOf(c, t, 'horizontal_content_list', 'horizontal_content', problems);
-  keysOf(c, t, 'jump_list', 'jump', problems);
-  keysOf(c, t, 'card_action', 'card_action', problems);
-  keysOf(c, t, 'button_selection', 'button_selection', problems);
-  keysOf(c.button_selection, `${t}.button_selection`, 'option_list', 'option', problems);
-  keysOf(c, t, 'button_list', 'button', problems);
+  for (const [name, fields] of Object.entries(CARD_NESTED_FIELDS)) {
+    const [outer, inner] = name.split('.');
+    if (inner) keysOf(c[outer], `${t}.${outer}`, inner, fields, problems);
+    else keysOf(c, t, outer, fields, problems);
+  }
   if (!object(c.main_title)) problems.push('template_card.main_title is required');
   else {
     push(

@@ -99,15 +99,22 @@ export const CARD_FIELDS: Readonly<Record<CardType, readonly string[]>> = {
   ],
 };
 
-/** Fields of the objects inside a card, the same for every card type that has them. */
+/**
+ * Fields of the objects inside a card, the same for every card type that has them. Keyed by the
+ * card's field; `a.b` names the items of list `b` inside object `a`.
+ */
 export const CARD_NESTED_FIELDS: Readonly<Record<string, readonly string[]>> = {
   source: ['icon_url', 'desc', 'desc_color'],
+  action_menu: ['desc', 'action_list'],
+  'action_menu.action_list': ['text', 'key'],
   main_title: ['title', 'desc'],
   emphasis_content: ['title', 'desc'],
   quote_area: ['type', 'url', 'appid', 'pagepath', 'title', 'quote_text'],
   card_action: ['type', 'url', 'appid', 'pagepath'],
   horizontal_content_list: ['type', 'keyname', 'value', 'url', 'media_id', 'userid'],
   jump_list: ['type', 'title', 'url', 'appid', 'pagepath'],
+  button_selection: ['question_key', 'title', 'option_list', 'selected_id'],
+  'button_selection.option_list': ['id', 'text'],
   button_list: ['type', 'text', 'style', 'key', 'url'],
 };
 

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { parseIpRange } from '../common/ip-range.js';
 
 /** What Express's `trust proxy` gets: a hop count, or the addresses of trusted proxies. */
 export type TrustProxySetting = number | string[];
@@ -41,11 +41,5 @@ export function parseTrustProxy(raw: string | undefined): TrustProxySetting | fa
 }
 
 function isTrustedProxyEntry(entry: string): boolean {
-  if (NAMED.has(entry)) return true;
-  const slash = entry.indexOf('/');
-  if (slash === -1) return isIP(entry) !== 0;
-  const family = isIP(entry.slice(0, slash));
-  const prefix = entry.slice(slash + 1);
-  if (family === 0 || !/^\d{1,3}$/.test(prefix)) return false;
-  return Number(prefix) <= (family === 4 ? 32 : 128);
+  return NAMED.has(entry) || parseIpRange(entry) !== null;
 }

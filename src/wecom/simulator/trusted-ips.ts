@@ -1,5 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 
+import { parseIpRange } from '../../common/ip-range.js';
+
 export class TrustedIpsError extends Error {
   override name = 'TrustedIpsError';
 }
@@ -25,21 +27,15 @@ export class TrustedIps {
     for (const raw of entries) {
       const entry = String(raw).trim();
       if (entry === '') continue;
-      const [address, prefix, extra] = entry.split('/');
-      const family = isIP(address);
-      if (family === 0 || extra !== undefined) {
-        throw new TrustedIpsError(`not an IP address or CIDR range: ${JSON.stringify(entry)}`);
+      const range = parseIpRange(entry);
+      if (!range) {
+        throw new TrustedIpsError(
+          `not an IP address, or a CIDR range with a valid prefix length: ${JSON.stringify(entry)}`,
+        );
       }
-      const type = family === 4 ? 'ipv4' : 'ipv6';
-      if (prefix === undefined) {
-        list.addAddress(address, type);
-      } else {
-        const bits = /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN;
-        if (!(bits >= 0 && bits <= (family === 4 ? 32 : 128))) {
-          throw new TrustedIpsError(`bad prefix length in ${JSON.stringify(entry)}`);
-        }
-        list.addSubnet(address, bits, type);
-      }
+      const type = range.family === 4 ? 'ipv4' : 'ipv6';
+      if (range.bits === undefined) list.addAddress(range.address, type);
+      else list.addSubnet(range.address, range.bits, type);
       kept.push(entry);
     }
     this.entries = kept.length > 0 ? kept : null;

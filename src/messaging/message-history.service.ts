@@ -10,6 +10,10 @@ import { In, type DataSource } from 'typeorm';
 import { Clock } from '../common/clock.js';
 import { pageNewestFirst, type Page } from '../common/cursor.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
+import {
+  OUTSIDE_VISIBLE_RANGE,
+  OUTSIDE_VISIBLE_RANGE_ADVICE,
+} from '../wecom/client/wecom-retry-policy.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
 import type { ListMessagesQueryDto, MessageDto } from './dto/send-message.dto.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
@@ -27,9 +31,7 @@ const EXPLAINED_PER_READ = 20;
  */
 export function explainInvalidUser(lookup: { errcode: number } | { status?: number }): string {
   if ('errcode' in lookup) {
-    if (lookup.errcode === 60011) {
-      return "outside the app's visible range (可见范围): add the member or their department to the app's visible range in the WeCom admin console";
-    }
+    if (lookup.errcode === OUTSIDE_VISIBLE_RANGE) return OUTSIDE_VISIBLE_RANGE_ADVICE;
     if ([40003, 46004, 60111].includes(lookup.errcode)) return 'not a member of the WeCom corp';
     return `invalid user (WeCom listed them in invaliduser; user/get answered errcode ${lookup.errcode})`;
   }

@@ -13,6 +13,10 @@ import type { DataSource } from 'typeorm';
 import { Clock } from '../common/clock.js';
 import { pageNewestFirst, type Page } from '../common/cursor.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
+import {
+  OUTSIDE_VISIBLE_RANGE,
+  OUTSIDE_VISIBLE_RANGE_ADVICE,
+} from '../wecom/client/wecom-retry-policy.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
@@ -33,9 +37,6 @@ import {
 export class MappingChangeError extends Error {
   override name = 'MappingChangeError';
 }
-
-/** What user/get answers for a member outside the app's visible range (可见范围). */
-const OUTSIDE_VISIBLE_RANGE = 60011;
 
 @Injectable()
 export class UserMappingsService {
@@ -264,9 +265,7 @@ export class UserMappingsService {
       if (error instanceof WeComApiError && error.errcode === OUTSIDE_VISIBLE_RANGE) {
         const who = found?.wecomUserId ?? dto.wecomUserId ?? what;
         throw new UnprocessableEntityException({
-          message:
-            `WeCom member ${who} is outside the app's visible range (可见范围): add them or ` +
-            `their department to the app's visible range in the WeCom admin console (errcode ${error.errcode})`,
+          message: `WeCom member ${who} is ${OUTSIDE_VISIBLE_RANGE_ADVICE} (errcode ${error.errcode})`,
           errcode: error.errcode,
         });
       }

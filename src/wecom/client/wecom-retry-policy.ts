@@ -17,6 +17,14 @@ export const CONFIG_ERRCODES = new Set([
   40001, 40013, 40056, 40091, 41002, 41004, 48002, 60011, 60020, 301002,
 ]);
 
+/**
+ * user/get's answer for a member outside the app's visible range (可见范围); WeCom lists such a
+ * member in a send's `invaliduser`. Said the same way wherever we meet it.
+ */
+export const OUTSIDE_VISIBLE_RANGE = 60011;
+export const OUTSIDE_VISIBLE_RANGE_ADVICE =
+  "outside the app's visible range (可见范围): add the member or their department to the app's visible range in the WeCom admin console";
+
 export function decideOnErrcode(errcode: number, path: string): RetryDecision {
   if (TOKEN_ERRCODES.has(errcode)) return path === GETTOKEN_PATH ? 'fail' : 'refresh-token';
   // 40001 from gettoken is a wrong secret; from any other call it is a token WeCom no longer

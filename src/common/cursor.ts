@@ -1,9 +1,8 @@
 import { BadRequestException } from '@nestjs/common';
+import { isUUID } from 'class-validator';
 import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 
 import { parseApiTime } from './api-time.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Keyset pagination over (created_at, id), newest first; the cursor is opaque to callers. */
 export interface Cursor {
@@ -21,7 +20,7 @@ export function decodeCursor(raw: string | undefined): Cursor | undefined {
   // Both halves go into SQL: a time PostgreSQL cannot hold or an id that is no uuid (36 dashes)
   // would fail there as a 500.
   const createdAt = parseApiTime(at);
-  if (!createdAt || !id || !UUID.test(id) || rest.length > 0) {
+  if (!createdAt || !id || !isUUID(id, 'all') || rest.length > 0) {
     throw new BadRequestException('cursor is not one this API returned');
   }
   return { createdAt, id };

@@ -33,27 +33,3 @@ export function registerCronJob(
   job.start();
   return job;
 }
-
-/** Same, for a fixed interval in milliseconds. */
-export function registerInterval(
-  registry: SchedulerRegistry,
-  name: string,
-  everyMs: number,
-  run: () => Promise<unknown>,
-): NodeJS.Timeout {
-  const logger = new Logger(name);
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    run()
-      .catch((error: unknown) =>
-        logger.error(`${name} failed: ${error instanceof Error ? error.message : String(error)}`),
-      )
-      .finally(() => {
-        running = false;
-      });
-  }, everyMs);
-  registry.addInterval(name, timer);
-  return timer;
-}

@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { loadEnvironment } from './src/config/load-environment.js';
 import { buildDataSourceOptions } from './src/database/database.options.js';
 import { EmbeddedPostgres } from './src/database/embedded-postgres.js';
+import { ENTITIES } from './src/entities.js';
 
 const env = loadEnvironment();
 
@@ -19,5 +20,6 @@ export default new DataSource(
     url: env.DATABASE_URL ?? embedded!.url,
     poolSize: env.DATABASE_POOL_SIZE,
     applicationName: 'showmebug-wecom-cli',
+    entities: ENTITIES,
   }),
 );

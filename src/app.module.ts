@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
+import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
 
 import { AdminModule } from './admin/admin.module.js';
@@ -35,6 +36,9 @@ export class AppModule {
           load: [() => ({ ...env })],
         }),
         ScheduleModule.forRoot(),
+        // Modules tell each other what happened (a message settled, credentials changed) through
+        // typed events rather than by importing each other's services.
+        EventEmitterModule.forRoot(),
         ClockModule,
         MetricsModule,
         MetricsEndpointModule,

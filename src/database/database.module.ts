@@ -11,6 +11,7 @@ import { DatabaseEngine } from './database-engine.js';
 import { buildDataSourceOptions } from './database.options.js';
 import { runMigrationsLocked } from './migration-runner.js';
 import { QueryErrorLogger } from './query-error-logger.js';
+import { TransactionHost } from './transaction-host.js';
 
 /**
  * A pg client emits 'error' when the server ends its session (a restart, a failover,
@@ -59,6 +60,7 @@ interface PgPool extends EventEmitter {
 })
 class DatabaseEngineModule {}
 
+@Global()
 @Module({
   imports: [
     DatabaseEngineModule,
@@ -69,6 +71,8 @@ class DatabaseEngineModule {}
           url: engine.url,
           poolSize: config.get('DATABASE_POOL_SIZE', { infer: true }),
         }),
+        // Each module registers its own entities (TypeOrmModule.forFeature).
+        autoLoadEntities: true,
         retryAttempts: 5,
         retryDelay: 2000,
       }),
@@ -81,6 +85,7 @@ class DatabaseEngineModule {}
       },
     }),
   ],
-  exports: [DatabaseEngineModule],
+  providers: [TransactionHost],
+  exports: [DatabaseEngineModule, TransactionHost],
 })
 export class DatabaseModule {}

@@ -1,6 +1,5 @@
 import type { DataSourceOptions } from 'typeorm';
 
-import { ENTITIES } from './entities.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { QueryErrorLogger } from './query-error-logger.js';
 
@@ -9,18 +8,24 @@ export interface DatabaseConnectionSettings {
   poolSize: number;
   /** Name shown in pg_stat_activity, so operators can tell instances apart. */
   applicationName?: string;
+  /**
+   * The application registers each module's entities with `TypeOrmModule.forFeature` and leaves
+   * this empty; the CLI and the schema spec, which run no modules, pass the full list
+   * (src/entities.ts).
+   */
+  entities?: Function[];
 }
 
 /**
  * The one options function shared by the application (TypeOrmModule) and the TypeORM CLI
- * (ormconfig.ts). Entities and migrations are listed explicitly rather than globbed, so the
- * same list works from `src` under Jest and from `dist` in production.
+ * (ormconfig.ts). Migrations are listed explicitly rather than globbed, so the same list works
+ * from `src` under Jest and from `dist` in production.
  */
 export function buildDataSourceOptions(settings: DatabaseConnectionSettings): DataSourceOptions {
   return {
     type: 'postgres',
     url: settings.url,
-    entities: ENTITIES,
+    entities: settings.entities ?? [],
     migrations: MIGRATIONS,
     migrationsTableName: 'migrations',
     synchronize: false,

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
 import { LogRecorder } from '../../test/support/log-recorder.js';
+import { ENTITIES } from '../entities.js';
 import { buildDataSourceOptions } from './database.options.js';
 import { runMigrationsLocked } from './migration-runner.js';
 
@@ -14,7 +15,9 @@ describe('Database schema', () => {
   beforeAll(async () => {
     Logger.overrideLogger(logs);
     db = await createTestDatabase();
-    sut = await new DataSource(buildDataSourceOptions({ url: db.url, poolSize: 2 })).initialize();
+    sut = await new DataSource(
+      buildDataSourceOptions({ url: db.url, poolSize: 2, entities: ENTITIES }),
+    ).initialize();
     await runMigrationsLocked(sut);
   });
 

@@ -1,8 +1,12 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 
 import { MessagingModule } from '../messaging/messaging.module.js';
 import { UserMappingsModule } from '../user-mappings/user-mappings.module.js';
 import { WeComModule } from '../wecom/wecom.module.js';
+import { InterviewParticipantEntity } from './interview-participant.entity.js';
+import { InterviewReminderEntity } from './interview-reminder.entity.js';
+import { InterviewEntity } from './interview.entity.js';
 import { InterviewCardActions } from './interview-card-actions.js';
 import { InterviewNotificationComposer } from './interview-notification.composer.js';
 import { InterviewNotifier } from './interview-notifier.js';
@@ -11,7 +15,16 @@ import { InterviewsService } from './interviews.service.js';
 import { ReminderScheduler } from './reminder.scheduler.js';
 
 @Module({
-  imports: [WeComModule, MessagingModule, UserMappingsModule],
+  imports: [
+    TypeOrmModule.forFeature([
+      InterviewEntity,
+      InterviewParticipantEntity,
+      InterviewReminderEntity,
+    ]),
+    WeComModule,
+    MessagingModule,
+    UserMappingsModule,
+  ],
   controllers: [InterviewsController],
   providers: [
     InterviewsService,

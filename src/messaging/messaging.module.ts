@@ -1,6 +1,10 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 
 import { WeComModule } from '../wecom/wecom.module.js';
+import { MessageAttemptEntity } from './message-attempt.entity.js';
+import { MessageRecipientEntity } from './message-recipient.entity.js';
+import { MessageEntity } from './message.entity.js';
 import { MessageCommitSubscriber } from './message-commit.subscriber.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
 import { MessageDispatcher } from './message-dispatcher.js';
@@ -9,7 +13,10 @@ import { MessagesController } from './messages.controller.js';
 import { MessagingService } from './messaging.service.js';
 
 @Module({
-  imports: [WeComModule],
+  imports: [
+    TypeOrmModule.forFeature([MessageEntity, MessageRecipientEntity, MessageAttemptEntity]),
+    WeComModule,
+  ],
   controllers: [MessagesController],
   providers: [
     MessagingService,

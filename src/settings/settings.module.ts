@@ -1,16 +1,18 @@
 import { Global, Logger, Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { getDataSourceToken } from '@nestjs/typeorm';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
+import { AppSettingsEntity, ConfigAuditEntity } from './app-settings.entity.js';
 import { RuntimeSettings } from './runtime-settings.js';
 import { SecretBox } from './secret-box.js';
 
 /** The runtime configuration every module reads, and the box its secrets are sealed with. */
 @Global()
 @Module({
+  imports: [TypeOrmModule.forFeature([AppSettingsEntity, ConfigAuditEntity])],
   providers: [
     {
       provide: SecretBox,

@@ -1,12 +1,14 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 
 import { WeComModule } from '../wecom/wecom.module.js';
 import { MappingContactSync } from './mapping-contact-sync.js';
+import { UserMappingEntity } from './user-mapping.entity.js';
 import { UserMappingsController } from './user-mappings.controller.js';
 import { UserMappingsService } from './user-mappings.service.js';
 
 @Module({
-  imports: [WeComModule],
+  imports: [TypeOrmModule.forFeature([UserMappingEntity]), WeComModule],
   controllers: [UserMappingsController],
   providers: [UserMappingsService, MappingContactSync],
   exports: [UserMappingsService],

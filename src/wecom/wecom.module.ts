@@ -1,6 +1,7 @@
 import { HttpModule } from '@nestjs/axios';
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { TypeOrmModule } from '@nestjs/typeorm';
 
 import type { AppConfigService } from '../config/app-config.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
@@ -9,16 +10,22 @@ import { HealthService } from '../health/health.service.js';
 import { WeComCallbackController } from './callback/wecom-callback.controller.js';
 import { WeComCallbackService } from './callback/wecom-callback.service.js';
 import { WeComCardUpdater } from './callback/wecom-card-updater.js';
+import { WeComEventEntity } from './callback/wecom-event.entity.js';
 import { WeComEventHandlers } from './callback/wecom-event-handlers.js';
 import { WeComClient } from './client/wecom.client.js';
 import { JsapiTicketProvider } from './jssdk/jsapi-ticket.provider.js';
 import { JssdkController } from './jssdk/jssdk.controller.js';
 import { JssdkService } from './jssdk/jssdk.service.js';
 import { AccessTokenProvider } from './token/access-token.provider.js';
+import { WeComCredentialEntity } from './token/wecom-credential.entity.js';
 import { WeComSettings } from './wecom-settings.js';
 
 @Module({
-  imports: [HttpModule, HealthModule],
+  imports: [
+    TypeOrmModule.forFeature([WeComCredentialEntity, WeComEventEntity]),
+    HttpModule,
+    HealthModule,
+  ],
   controllers: [WeComCallbackController, JssdkController],
   providers: [
     {

@@ -1,0 +1,81 @@
+import { DataSource } from 'typeorm';
+
+import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
+import { buildDataSourceOptions } from './database.options.js';
+import { TransactionHost } from './transaction-host.js';
+
+describe(TransactionHost.name, () => {
+  let db: TestDatabase;
+  let dataSource: DataSource;
+  let sut: TransactionHost;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dataSource = await new DataSource(
+      buildDataSourceOptions({ url: db.url, poolSize: 2 }),
+    ).initialize();
+    await dataSource.query('CREATE TABLE notes (body text NOT NULL)');
+    sut = new TransactionHost(dataSource);
+  });
+
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await db?.drop();
+  });
+
+  beforeEach(() => dataSource.query('DELETE FROM notes'));
+
+  const bodies = async () =>
+    (await dataSource.query('SELECT body FROM notes ORDER BY body')).map(
+      (r: { body: string }) => r.body,
+    );
+
+  it('gives the pool manager outside a transaction, and the transaction one inside', async () => {
+    expect(sut.inTransaction).toBe(false);
+    expect(sut.manager).toBe(dataSource.manager);
+    await sut.transaction(async () => {
+      expect(sut.inTransaction).toBe(true);
+      expect(sut.manager).not.toBe(dataSource.manager);
+    });
+  });
+
+  it('a nested call joins the outer transaction: one rollback undoes both writes', async () => {
+    await expect(
+      sut.transaction(async () => {
+        await sut.manager.query(`INSERT INTO notes VALUES ('outer')`);
+        await sut.transaction(() => sut.manager.query(`INSERT INTO notes VALUES ('inner')`));
+        throw new Error('undo');
+      }),
+    ).rejects.toThrow('undo');
+    expect(await bodies()).toEqual([]);
+  });
+
+  it('runs after-commit callbacks once the rows are visible, and never after a rollback', async () => {
+    let visible: Promise<string[]> | undefined;
+    await sut.transaction(async () => {
+      await sut.manager.query(`INSERT INTO notes VALUES ('kept')`);
+      sut.afterCommit(() => {
+        visible = bodies();
+      });
+      expect(visible).toBeUndefined();
+    });
+    expect(await visible).toEqual(['kept']);
+
+    let ranAfterRollback = false;
+    await expect(
+      sut.transaction(async () => {
+        sut.afterCommit(() => {
+          ranAfterRollback = true;
+        });
+        throw new Error('undo');
+      }),
+    ).rejects.toThrow('undo');
+    expect(ranAfterRollback).toBe(false);
+  });
+
+  it('outside a transaction an after-commit callback runs at once', () => {
+    const calls: number[] = [];
+    sut.afterCommit(() => calls.push(1));
+    expect(calls).toEqual([1]);
+  });
+});

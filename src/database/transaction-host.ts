@@ -1,0 +1,67 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+
+interface OpenTransaction {
+  manager: EntityManager;
+  afterCommit: (() => void)[];
+}
+
+/**
+ * The one holder of the DataSource for everything outside `database/`. A repository reads
+ * `manager`: inside `transaction()` it is that transaction's, so a service can make several
+ * modules' repositories write atomically (an interview and its outbox messages) without passing
+ * an EntityManager through their signatures, and outside one it is the pool's.
+ *
+ * Keeping the transaction in one place is also what lets a per-transaction setting (the
+ * organisation, for row-level security) be applied once rather than by every caller.
+ */
+@Injectable()
+export class TransactionHost {
+  private readonly logger = new Logger(TransactionHost.name);
+  private readonly current = new AsyncLocalStorage<OpenTransaction>();
+
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** The open transaction's manager, or the pool's when none is open. */
+  get manager(): EntityManager {
+    return this.current.getStore()?.manager ?? this.dataSource.manager;
+  }
+
+  get inTransaction(): boolean {
+    return this.current.getStore() !== undefined;
+  }
+
+  /**
+   * Runs `work` in a transaction. A call made while one is already open joins it: the work
+   * commits or rolls back with the outermost call.
+   */
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    if (this.current.getStore()) return work();
+    const afterCommit: (() => void)[] = [];
+    const result = await this.dataSource.transaction((manager) =>
+      this.current.run({ manager, afterCommit }, work),
+    );
+    for (const callback of afterCommit) {
+      try {
+        callback();
+      } catch (error) {
+        // The work has committed: a failing signal must not turn it into an error for the caller.
+        this.logger.warn(`after-commit callback failed: ${String(error)}`);
+      }
+    }
+    return result;
+  }
+
+  /**
+   * Runs `callback` once the open transaction has committed (never if it rolls back), or now
+   * when none is open: for signals that must not race the rows they announce.
+   */
+  afterCommit(callback: () => void): void {
+    const open = this.current.getStore();
+    if (open) open.afterCommit.push(callback);
+    else callback();
+  }
+}

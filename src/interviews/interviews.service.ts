@@ -124,7 +124,7 @@ export class InterviewsService {
     await this.visible(this.dataSource.manager, id, user);
     const rows = await this.dataSource
       .getRepository(MessageEntity)
-      .find({ where: { interviewId: id }, order: { createdAt: 'ASC', id: 'ASC' } });
+      .find({ where: { groupKey: id }, order: { createdAt: 'ASC', id: 'ASC' } });
     return rows.map((m) => toMessageDto(m));
   }
 

@@ -133,6 +133,22 @@ export class UserMappingsService {
   }
 
   /**
+   * Of these members of `corpId`, the ones whose mapping is no longer active (they left WeCom or
+   * were disabled), lower-cased: the dispatcher does not send to them. Members without a mapping
+   * are not in the answer (messages may name WeCom userids directly).
+   */
+  async inactiveAmong(corpId: string, wecomUserIds: readonly string[]): Promise<Set<string>> {
+    if (wecomUserIds.length === 0) return new Set();
+    const rows: { id: string }[] = await this.dataSource.query(
+      `SELECT DISTINCT lower(wecom_user_id) AS id FROM user_mappings
+        WHERE corp_id = $1 AND status <> 'active'
+          AND lower(wecom_user_id) = ANY(SELECT lower(u) FROM unnest($2::text[]) AS u)`,
+      [corpId, wecomUserIds],
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /**
    * A WeCom member's status changed (a contact event). `left` is final: a member removed from the
    * corp does not come back under the same mapping (WeCom may reuse the userid for someone else),
    * so only `disabled` turns `active` again. Returns the changed mapping, or null when there was

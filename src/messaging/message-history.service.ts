@@ -66,6 +66,14 @@ export class MessageHistoryService {
     return pageNewestFirst(qb, query, (m) => toMessageDto(m));
   }
 
+  /** The messages sent under a group key (an interview's, for the interviews module), oldest first. */
+  async ofGroup(groupKey: string): Promise<MessageDto[]> {
+    const rows = await this.dataSource
+      .getRepository(MessageEntity)
+      .find({ where: { groupKey }, order: { createdAt: 'ASC', id: 'ASC' } });
+    return rows.map((m) => toMessageDto(m));
+  }
+
   async get(id: string): Promise<MessageDto> {
     const message = await this.find(id);
     const [recipients, attempts] = await Promise.all([

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 
 import { Clock } from '../common/clock.js';
+import { TransactionHost } from '../database/transaction-host.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import type { WeComMsgType } from '../wecom/client/wecom.types.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
@@ -43,9 +44,12 @@ export class MessagingService {
     private readonly clock: Clock,
     private readonly signal: MessageDispatchSignal,
     private readonly metrics: MetricsService,
+    private readonly db: TransactionHost,
   ) {}
 
   async send(request: SendRequest, manager?: EntityManager): Promise<MessageEntity> {
+    // Joins the caller's TransactionHost transaction when one is open (interim, see #19).
+    if (!manager && this.db.inTransaction) manager = this.db.manager;
     assertRecipients(request.to);
     assertContent(request.msgtype, request.content);
     const run = (em: EntityManager) => this.write(request, em);

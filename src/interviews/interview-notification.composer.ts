@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 
-import type { Language } from '../user-mappings/user-mapping.entity.js';
+import type { Language } from '../user-mappings/member.js';
 import type { WeComMsgType } from '../wecom/client/wecom.types.js';
 import { localTimeWithZone } from './interview-time.js';
 import type { InterviewEntity } from './interview.entity.js';

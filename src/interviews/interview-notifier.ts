@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 
 import { Injectable } from '@nestjs/common';
-import { In, type EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 
 import { Clock } from '../common/clock.js';
 import { MessagingService } from '../messaging/messaging.service.js';
-import { UserMappingEntity, type Language } from '../user-mappings/user-mapping.entity.js';
+import type { Language } from '../user-mappings/member.js';
+import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
 import {
@@ -47,6 +48,7 @@ export class InterviewNotifier {
     private readonly settings: WeComSettings,
     private readonly runtime: RuntimeSettings,
     private readonly clock: Clock,
+    private readonly mappings: UserMappingsService,
   ) {}
 
   /**
@@ -69,7 +71,7 @@ export class InterviewNotifier {
     participants: Participant[],
     actor: string,
   ): Promise<void> {
-    const langs = await this.languages(em, participants);
+    const langs = await this.languages(participants);
     const invited = participants.filter(invitee);
     for (const p of invited) {
       await this.sendTo(em, iv, 'invited', p, this.composer.invitation(iv, langs(p)), actor);
@@ -90,11 +92,7 @@ export class InterviewNotifier {
     change: InterviewChange,
     actor: string,
   ): Promise<void> {
-    const langs = await this.languages(em, [
-      ...change.added,
-      ...change.removed,
-      ...change.remaining,
-    ]);
+    const langs = await this.languages([...change.added, ...change.removed, ...change.remaining]);
     // A change of people alone is told to those people only (invited, removed below).
     const kind = change.timeChanged ? 'rescheduled' : change.detailsChanged ? 'updated' : null;
     const roster = {
@@ -124,7 +122,7 @@ export class InterviewNotifier {
     participants: Participant[],
     actor: string,
   ): Promise<void> {
-    const langs = await this.languages(em, participants);
+    const langs = await this.languages(participants);
     for (const p of participants) {
       const notice = this.composer.canceled(iv, iv.cancelReason, langs(p));
       await this.sendTo(em, iv, 'canceled', p, notice, actor);
@@ -142,7 +140,7 @@ export class InterviewNotifier {
     participants: Participant[],
   ): Promise<void> {
     const recruiters = participants.filter((p) => p.role === 'recruiter');
-    const langs = await this.languages(em, recruiters);
+    const langs = await this.languages(recruiters);
     const at = who.respondedAt?.getTime() ?? 0;
     for (const p of recruiters) {
       const notice = this.composer.responded(
@@ -158,7 +156,7 @@ export class InterviewNotifier {
           to: [{ platformUserId: p.platformUserId }],
           notBefore: this.notBefore(iv),
           idempotencyKey: `interview:${iv.id}:rsvp:${digest(who.platformUserId, who.rsvp, at, p.platformUserId)}`,
-          interviewId: iv.id,
+          groupKey: iv.id,
           createdBy: who.platformUserId,
         },
         em,
@@ -176,7 +174,7 @@ export class InterviewNotifier {
     reminder: Pick<InterviewReminderEntity, 'id' | 'kind' | 'leadMinutes'>,
     recipients: Participant[],
   ): Promise<string | null> {
-    const langs = await this.languages(em, recipients);
+    const langs = await this.languages(recipients);
     const groups = new Map<Language, Participant[]>();
     for (const p of recipients) groups.set(langs(p), [...(groups.get(langs(p)) ?? []), p]);
     if (groups.size === 0) groups.set('zh', []);
@@ -195,7 +193,7 @@ export class InterviewNotifier {
           to: to.map((p) => ({ platformUserId: p.platformUserId })),
           idempotencyKey: lang === 'zh' ? `reminder:${reminder.id}` : `reminder:${reminder.id}:en`,
           notBefore: this.notBefore(iv),
-          interviewId: iv.id,
+          groupKey: iv.id,
         },
         em,
       );
@@ -219,7 +217,7 @@ export class InterviewNotifier {
         to: [{ platformUserId: p.platformUserId }],
         idempotencyKey: `interview:${iv.id}:${kind}:v${iv.version}:${p.platformUserId}`,
         notBefore: this.notBefore(iv),
-        interviewId: iv.id,
+        groupKey: iv.id,
         createdBy: actor,
       },
       em,
@@ -227,20 +225,13 @@ export class InterviewNotifier {
   }
 
   /** Chinese unless the person's mapping asks for English. */
-  private async languages(
-    em: EntityManager,
-    people: Participant[],
-  ): Promise<(p: Participant) => Language> {
-    const ids = [...new Set(people.map((p) => p.platformUserId))];
+  private async languages(people: Participant[]): Promise<(p: Participant) => Language> {
     const { corpId } = this.settings.credentials();
-    const english = ids.length
-      ? await em.find(UserMappingEntity, {
-          select: { platformUserId: true },
-          where: { corpId, platformUserId: In(ids), language: 'en' },
-        })
-      : [];
-    const en = new Set(english.map((m) => m.platformUserId));
-    return (p) => (en.has(p.platformUserId) ? 'en' : 'zh');
+    const members = await this.mappings.membersOf(
+      corpId,
+      people.map((p) => p.platformUserId),
+    );
+    return (p) => members.get(p.platformUserId)?.language ?? 'zh';
   }
 }
 

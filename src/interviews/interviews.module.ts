@@ -12,6 +12,7 @@ import { InterviewNotificationComposer } from './interview-notification.composer
 import { InterviewNotifier } from './interview-notifier.js';
 import { InterviewsController } from './interviews.controller.js';
 import { InterviewsService } from './interviews.service.js';
+import { ReminderLagRecorder } from './reminder-lag.recorder.js';
 import { ReminderScheduler } from './reminder.scheduler.js';
 
 @Module({
@@ -32,6 +33,7 @@ import { ReminderScheduler } from './reminder.scheduler.js';
     InterviewNotificationComposer,
     ReminderScheduler,
     InterviewCardActions,
+    ReminderLagRecorder,
   ],
   exports: [InterviewsService, ReminderScheduler],
 })

@@ -11,7 +11,8 @@ import { Not, type DataSource, type EntityManager } from 'typeorm';
 import type { AuthUser } from '../auth/roles.js';
 import { Clock } from '../common/clock.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
-import type { MappingStatus } from '../user-mappings/user-mapping.entity.js';
+import type { MappingStatus } from '../user-mappings/member.js';
+import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import { pageNewestFirst, type Page } from '../common/cursor.js';
 import type { MessageDto } from '../messaging/dto/send-message.dto.js';
 import { toMessageDto } from '../messaging/message-history.service.js';
@@ -50,6 +51,7 @@ export class InterviewsService {
     private readonly clock: Clock,
     private readonly notifier: InterviewNotifier,
     private readonly runtime: RuntimeSettings,
+    private readonly mappings: UserMappingsService,
   ) {}
 
   async create(dto: CreateInterviewDto, user: AuthUser): Promise<InterviewDetailsDto> {
@@ -124,7 +126,7 @@ export class InterviewsService {
     await this.visible(this.dataSource.manager, id, user);
     const rows = await this.dataSource
       .getRepository(MessageEntity)
-      .find({ where: { interviewId: id }, order: { createdAt: 'ASC', id: 'ASC' } });
+      .find({ where: { groupKey: id }, order: { createdAt: 'ASC', id: 'ASC' } });
     return rows.map((m) => toMessageDto(m));
   }
 
@@ -310,7 +312,7 @@ export class InterviewsService {
         );
         await this.notifier.responded(tx, iv, p, await this.participantsOf(tx, interviewId));
       }
-      return toParticipantDto(p, await this.mappingStatuses(tx, [p.platformUserId]));
+      return toParticipantDto(p, await this.mappingStatuses([p.platformUserId]));
     });
   }
 
@@ -396,17 +398,9 @@ export class InterviewsService {
   }
 
   /** Whether each participant can be reached in WeCom: their mapping's status, if mapped. */
-  private async mappingStatuses(
-    em: EntityManager,
-    platformUserIds: string[],
-  ): Promise<Map<string, MappingStatus>> {
-    if (platformUserIds.length === 0) return new Map();
-    const rows: { platform_user_id: string; status: MappingStatus }[] = await em.query(
-      `SELECT platform_user_id, status FROM user_mappings
-        WHERE corp_id = $1 AND platform_user_id = ANY($2::text[])`,
-      [this.runtime.current().corpId, platformUserIds],
-    );
-    return new Map(rows.map((r) => [r.platform_user_id, r.status]));
+  private async mappingStatuses(platformUserIds: string[]): Promise<Map<string, MappingStatus>> {
+    const members = await this.mappings.membersOf(this.runtime.current().corpId, platformUserIds);
+    return new Map([...members].map(([id, m]) => [id, m.status]));
   }
 
   private participantsOf(em: EntityManager, id: string): Promise<InterviewParticipantEntity[]> {
@@ -425,10 +419,7 @@ export class InterviewsService {
       where: { interviewId: iv.id },
       order: { dueAt: 'ASC' },
     });
-    const statuses = await this.mappingStatuses(
-      em,
-      participants.map((p) => p.platformUserId),
-    );
+    const statuses = await this.mappingStatuses(participants.map((p) => p.platformUserId));
     return {
       interview: toInterviewDto(iv),
       participants: participants.map((p) => toParticipantDto(p, statuses)),

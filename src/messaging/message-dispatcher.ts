@@ -9,6 +9,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
@@ -28,6 +29,7 @@ import { RuntimeSettings } from '../settings/runtime-settings.js';
 import type { SendMessageResponse, WeComAttempt } from '../wecom/client/wecom.types.js';
 import { WECOM_LIMITS } from '../wecom/wecom-limits.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
+import { MessagesSettledEvent } from './message-events.js';
 import type { RecipientStatus } from './message-recipient.entity.js';
 import type { MessageEntity, MessageStatus } from './message.entity.js';
 
@@ -176,6 +178,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly client: WeComClient,
     private readonly clock: Clock,
+    private readonly events: EventEmitter2,
     private readonly signal: MessageDispatchSignal,
     private readonly scheduler: SchedulerRegistry,
     @Inject(ConfigService) private readonly config: AppConfigService,
@@ -324,17 +327,17 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     const now = this.clock.now();
     const leaseUntil = new Date(now.getTime() + this.leaseMs);
     const result: unknown = await this.dataSource.query(
-      // The due messages of the same interviews come along (at most `limit` more), so that the
-      // identical cards of one interview are claimed together and can share a call.
+      // The due messages of the same groups come along (at most `limit` more), so that the
+      // identical cards of one group (an interview's) are claimed together and can share a call.
       `WITH picked AS (
-         SELECT id, interview_id FROM messages
+         SELECT id, group_key FROM messages
           WHERE status IN ('queued', 'sending') AND next_attempt_at <= $1
           ORDER BY next_attempt_at
           LIMIT $4
           FOR UPDATE SKIP LOCKED
        ), siblings AS (
          SELECT id FROM messages
-          WHERE interview_id IN (SELECT interview_id FROM picked WHERE interview_id IS NOT NULL)
+          WHERE group_key IN (SELECT group_key FROM picked WHERE group_key IS NOT NULL)
             AND status IN ('queued', 'sending') AND next_attempt_at <= $1
             AND id NOT IN (SELECT id FROM picked)
           LIMIT $4
@@ -797,32 +800,15 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       }
     }
     if (wakeIn < this.pollMs) setTimeout(() => this.kick(), Math.max(0, wakeIn)).unref();
-    const reminders = results
-      .filter(({ message }) => REMINDER_KINDS.has(message.kind))
-      .map(({ message }) => message.id)
-      .filter((id) => ['sent', 'partially_sent'].includes(saved.get(id)?.status ?? ''));
-    if (reminders.length > 0) {
-      this.observeReminderLag(reminders, now).catch((error: unknown) => {
-        this.logger.warn(`reminder lag not recorded: ${String(error)}`);
-      });
-    }
-  }
-
-  /** Sent time minus due time, for the reminders whose message just went out. */
-  private async observeReminderLag(messageIds: string[], sentAt: Date): Promise<void> {
-    const rows: { due_at: Date }[] = await this.dataSource.query(
-      'SELECT due_at FROM interview_reminders WHERE message_id = ANY($1::uuid[])',
-      [messageIds],
-    );
-    for (const { due_at } of rows) {
-      this.metrics.reminderLag.observe(
-        Math.max(0, (sentAt.getTime() - new Date(due_at).getTime()) / 1000),
-      );
+    const settled = results.flatMap(({ message }) => {
+      const row = saved.get(message.id);
+      return row ? [{ id: message.id, kind: message.kind, status: row.status }] : [];
+    });
+    if (settled.length > 0) {
+      this.events.emit(MessagesSettledEvent.key, new MessagesSettledEvent(now, settled));
     }
   }
 }
-
-const REMINDER_KINDS = new Set(['interview.reminder', 'interview.feedback']);
 
 /** Between claims: 2 s, 4 s, 8 s … capped at 5 minutes. */
 export function retryDelayMs(attempts: number): number {

@@ -54,7 +54,8 @@ export class MessageHistoryService {
     const qb = this.dataSource.getRepository(MessageEntity).createQueryBuilder('m');
     if (query.status) qb.andWhere('m.status = :status', { status: query.status });
     if (query.kind) qb.andWhere('m.kind = :kind', { kind: query.kind });
-    if (query.interviewId) qb.andWhere('m.interview_id = :iid', { iid: query.interviewId });
+    // The interviews module groups an interview's messages under the interview id.
+    if (query.interviewId) qb.andWhere('m.group_key = :iid', { iid: query.interviewId });
     if (query.since) qb.andWhere('m.created_at >= :since', { since: query.since });
     if (query.recipient) {
       qb.andWhere(
@@ -200,7 +201,7 @@ export function toMessageDto(
     content: m.content,
     status: m.status,
     idempotencyKey: m.idempotencyKey,
-    interviewId: m.interviewId,
+    interviewId: m.groupKey,
     attempts: m.attempts,
     nextAttemptAt: iso(m.nextAttemptAt),
     wecomMsgid: m.wecomMsgid,

@@ -32,12 +32,13 @@ export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 @Index('messages_idempotency_uq', { synchronize: false })
 @Index('messages_due_idx', { synchronize: false })
 @Index('messages_created_idx', { synchronize: false })
-@Index('messages_interview_idx', { synchronize: false })
+@Index('messages_group_idx', { synchronize: false })
 @Check(
   'messages_msgtype_check',
   `msgtype IN ('text', 'markdown', 'textcard', 'news', 'template_card')`,
 )
 @Check('messages_idempotency_key_check', 'length(idempotency_key) BETWEEN 1 AND 200')
+@Check('messages_group_key_check', 'length(group_key) BETWEEN 1 AND 200')
 @Check(
   'messages_status_check',
   `status IN ('queued', 'sending', 'sent', 'partially_sent', 'failed', 'skipped', 'recalled')`,
@@ -64,8 +65,13 @@ export class MessageEntity {
   @Column({ name: 'idempotency_key', type: 'text' })
   idempotencyKey: string;
 
-  @Column({ name: 'interview_id', type: 'uuid', nullable: true })
-  interviewId: string | null;
+  /**
+   * Chosen by the sender for messages that go out together (the interviews module uses the
+   * interview id): the dispatcher claims a group's due messages at once, so that identical cards
+   * can share one WeCom call. Opaque to messaging.
+   */
+  @Column({ name: 'group_key', type: 'text', nullable: true })
+  groupKey: string | null;
 
   @Column({ type: 'text', default: 'queued' })
   status: MessageStatus;

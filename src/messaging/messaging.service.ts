@@ -22,7 +22,8 @@ export interface SendRequest {
   to: RecipientRef[];
   /** The same key twice returns the first message; made up when absent. */
   idempotencyKey?: string;
-  interviewId?: string;
+  /** Messages that go out together share a key (see MessageEntity.groupKey). */
+  groupKey?: string;
   createdBy?: string;
   /** Not delivered before this (quiet hours); now when absent or past. */
   notBefore?: Date;
@@ -94,7 +95,7 @@ export class MessagingService {
           ORDER BY COALESCE('w:' || lower(wecom_user_id), 'p:' || platform_user_id), n
        ), m AS (
          INSERT INTO messages (corp_id, agent_id, kind, msgtype, content, idempotency_key,
-                               interview_id, status, next_attempt_at, created_by, created_at, updated_at)
+                               group_key, status, next_attempt_at, created_by, created_at, updated_at)
          SELECT $1, $2, $3, $4, $5::jsonb, $6, $7,
                 CASE WHEN x.deliverable THEN 'queued' ELSE 'skipped' END,
                 CASE WHEN x.deliverable THEN GREATEST($9::timestamptz, $12::timestamptz) END,
@@ -119,7 +120,7 @@ export class MessagingService {
         request.msgtype,
         JSON.stringify(request.content),
         key,
-        request.interviewId ?? null,
+        request.groupKey ?? null,
         request.createdBy ?? null,
         now,
         request.to.map((r) => (isPlatform(r) ? r.platformUserId : null)),
@@ -137,7 +138,7 @@ export class MessagingService {
       msgtype: request.msgtype,
       content: request.content,
       idempotencyKey: key,
-      interviewId: request.interviewId ?? null,
+      groupKey: request.groupKey ?? null,
       status: inserted.status,
       attempts: 0,
       nextAttemptAt:

@@ -1,12 +1,9 @@
 import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
-export const MAPPING_SOURCES = ['admin', 'oauth', 'mobile', 'email'] as const;
-export type MappingSource = (typeof MAPPING_SOURCES)[number];
-/** `left`: removed from or left the corp; `disabled`: disabled by an admin (WeCom status 2). */
-export const MAPPING_STATUSES = ['active', 'disabled', 'left'] as const;
-export type MappingStatus = (typeof MAPPING_STATUSES)[number];
-export const LANGUAGES = ['zh', 'en'] as const;
-export type Language = (typeof LANGUAGES)[number];
+import { type Language, type MappingSource, type MappingStatus } from './member.js';
+
+export { LANGUAGES, MAPPING_SOURCES, MAPPING_STATUSES } from './member.js';
+export type { Language, MappingSource, MappingStatus } from './member.js';
 
 /**
  * A platform user and their WeCom member, per corp; unique both ways (in the database).

@@ -12,6 +12,7 @@ import type { DataSource } from 'typeorm';
 
 import { Clock } from '../common/clock.js';
 import { pageNewestFirst, type Page } from '../common/cursor.js';
+import { TransactionHost } from '../database/transaction-host.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import {
   OUTSIDE_VISIBLE_RANGE,
@@ -20,6 +21,7 @@ import {
 import { WeComClient } from '../wecom/client/wecom.client.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
+import type { MemberMapping } from './member.js';
 import {
   WECOM_ID,
   WECOM_ID_RULE,
@@ -44,6 +46,7 @@ export class UserMappingsService {
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly db: TransactionHost,
     private readonly client: WeComClient,
     private readonly settings: WeComSettings,
     private readonly runtime: RuntimeSettings,
@@ -130,6 +133,39 @@ export class UserMappingsService {
   async findByWecomUserId(wecomUserId: string): Promise<UserMappingDto | null> {
     const [mapping] = (await this.list({ wecomUserId, limit: 1 })).items;
     return mapping ?? null;
+  }
+
+  /**
+   * The mappings of these platform users in `corpId`, by platform user id (unmapped ones are
+   * absent). Reads inside the caller's transaction when one is open.
+   */
+  async membersOf(
+    corpId: string,
+    platformUserIds: readonly string[],
+  ): Promise<Map<string, MemberMapping>> {
+    if (platformUserIds.length === 0) return new Map();
+    const rows: MemberMapping[] = await this.db.manager.query(
+      `SELECT platform_user_id AS "platformUserId", wecom_user_id AS "wecomUserId", status, language
+         FROM user_mappings WHERE corp_id = $1 AND platform_user_id = ANY($2::text[])`,
+      [corpId, [...new Set(platformUserIds)]],
+    );
+    return new Map(rows.map((r) => [r.platformUserId, r]));
+  }
+
+  /**
+   * Of these members of `corpId`, the ones whose mapping is no longer active (they left WeCom or
+   * were disabled), lower-cased: the dispatcher does not send to them. Members without a mapping
+   * are not in the answer (messages may name WeCom userids directly).
+   */
+  async inactiveAmong(corpId: string, wecomUserIds: readonly string[]): Promise<Set<string>> {
+    if (wecomUserIds.length === 0) return new Set();
+    const rows: { id: string }[] = await this.db.manager.query(
+      `SELECT DISTINCT lower(wecom_user_id) AS id FROM user_mappings
+        WHERE corp_id = $1 AND status <> 'active'
+          AND lower(wecom_user_id) = ANY(SELECT lower(u) FROM unnest($2::text[]) AS u)`,
+      [corpId, wecomUserIds],
+    );
+    return new Set(rows.map((r) => r.id));
   }
 
   /**

@@ -7,6 +7,7 @@ import { AdminSettings1763920000000 } from './1763920000000-AdminSettings.js';
 import { UserMappingStatus1763930000000 } from './1763930000000-UserMappingStatus.js';
 import { RateLimitCounters1764000000000 } from './1764000000000-RateLimitCounters.js';
 import { CredentialRenewAt1764380000000 } from './1764380000000-CredentialRenewAt.js';
+import { MessageGroupKey1764400000000 } from './1764400000000-MessageGroupKey.js';
 
 // Every migration, in order. `npm run migration:generate -- Name` writes a new file here;
 // add its class to this list.
@@ -20,4 +21,5 @@ export const MIGRATIONS: Function[] = [
   UserMappingStatus1763930000000,
   RateLimitCounters1764000000000,
   CredentialRenewAt1764380000000,
+  MessageGroupKey1764400000000,
 ];

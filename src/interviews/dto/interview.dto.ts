@@ -4,7 +4,7 @@ import { IsIn, IsOptional, Matches } from 'class-validator';
 import { QueryTime } from '../../common/api-time.js';
 import { PageQueryDto } from '../../common/pagination.dto.js';
 import { PLATFORM_ID } from '../../user-mappings/dto/user-mapping.dto.js';
-import { MAPPING_STATUSES, type MappingStatus } from '../../user-mappings/user-mapping.entity.js';
+import { MAPPING_STATUSES, type MappingStatus } from '../../user-mappings/member.js';
 import {
   PARTICIPANT_ROLES,
   RSVPS,

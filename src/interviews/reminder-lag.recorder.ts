@@ -1,0 +1,39 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { OnEvent } from '@nestjs/event-emitter';
+
+import { TransactionHost } from '../database/transaction-host.js';
+import { MessagesSettledEvent } from '../messaging/message-events.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+
+const REMINDER_KINDS = new Set(['interview.reminder', 'interview.feedback']);
+
+/** Reminder lag: the time a reminder's message went out minus the time the reminder was due. */
+@Injectable()
+export class ReminderLagRecorder {
+  private readonly logger = new Logger(ReminderLagRecorder.name);
+
+  constructor(
+    private readonly db: TransactionHost,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  @OnEvent(MessagesSettledEvent.key)
+  async record(event: MessagesSettledEvent): Promise<void> {
+    const sent = event.messages
+      .filter((m) => REMINDER_KINDS.has(m.kind) && ['sent', 'partially_sent'].includes(m.status))
+      .map((m) => m.id);
+    if (sent.length === 0) return;
+    try {
+      const rows: { due_at: Date }[] = await this.db.manager.query(
+        'SELECT due_at FROM interview_reminders WHERE message_id = ANY($1::uuid[])',
+        [sent],
+      );
+      for (const { due_at } of rows) {
+        const lagMs = event.settledAt.getTime() - new Date(due_at).getTime();
+        this.metrics.reminderLag.observe(Math.max(0, lagMs / 1000));
+      }
+    } catch (error) {
+      this.logger.warn(`reminder lag not recorded: ${String(error)}`);
+    }
+  }
+}

@@ -34,9 +34,6 @@ export default tseslint.config(
   {
     files: [
       'src/admin/admin-config.service.ts',
-      'src/interviews/dto/interview.dto.ts',
-      'src/interviews/interview-notification.composer.ts',
-      'src/interviews/interview-notifier.ts',
       'src/interviews/interview-reminder.entity.ts',
       'src/interviews/interviews.service.ts',
     ],

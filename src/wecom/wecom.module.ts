@@ -12,6 +12,7 @@ import { WeComCallbackService } from './callback/wecom-callback.service.js';
 import { WeComCardUpdater } from './callback/wecom-card-updater.js';
 import { WeComEventEntity } from './callback/wecom-event.entity.js';
 import { WeComEventHandlers } from './callback/wecom-event-handlers.js';
+import { WeComEventsRepository } from './callback/wecom-events.repository.js';
 import { WeComClient } from './client/wecom.client.js';
 import { JsapiTicketProvider } from './jssdk/jsapi-ticket.provider.js';
 import { JssdkController } from './jssdk/jssdk.controller.js';
@@ -37,6 +38,7 @@ import { WeComSettings } from './wecom-settings.js';
     WeComClient,
     AccessTokenProvider,
     WeComEventHandlers,
+    WeComEventsRepository,
     WeComCallbackService,
     WeComCardUpdater,
     JsapiTicketProvider,

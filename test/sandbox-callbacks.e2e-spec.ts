@@ -6,7 +6,7 @@ import { DataSource } from 'typeorm';
 
 import { WeComCallbackService } from '../src/wecom/callback/wecom-callback.service.js';
 import { WeComSettings } from '../src/wecom/wecom-settings.js';
-import type { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import type { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { createTestApp, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 

@@ -10,7 +10,7 @@ import { Clock } from '../../src/common/clock.js';
 import { mintToken } from '../../src/auth/jwt-verifier.js';
 import type { Role } from '../../src/auth/roles.js';
 import { validateEnv } from '../../src/config/env.validation.js';
-import type { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
+import type { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
 
 export const TEST_JWT_SECRET = 'test-secret-for-specs-only-0123456789';
 

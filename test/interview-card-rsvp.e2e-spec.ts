@@ -9,7 +9,10 @@ import { ManualClock } from '../src/common/clock.js';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { WeComCallbackService } from '../src/wecom/callback/wecom-callback.service.js';
 import type { DeliveredMessage } from '../tools/wecom-simulator/message-log.js';
-import { WeComSimulator, type SimulatedCardClick } from '../tools/wecom-simulator/wecom-simulator.js';
+import {
+  WeComSimulator,
+  type SimulatedCardClick,
+} from '../tools/wecom-simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, textsFor, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 

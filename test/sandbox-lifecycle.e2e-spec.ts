@@ -5,7 +5,7 @@ import { WeComSettings } from '../src/wecom/wecom-settings.js';
 import { WeComSandbox } from '../tools/wecom-simulator/sandbox.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { freePort } from './support/service-process.js';
-import { createTestApp } from './support/test-app.js';
+import { createTestApp, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 const answers = (url: string) =>
@@ -56,8 +56,14 @@ describe('Sandbox start-up and shut-down (e2e)', () => {
     const sandbox = app.get(WeComSandbox);
     expect(sandbox.simulator).toBeUndefined();
     expect(app.get(WeComSettings).baseUrl).toBe(`http://127.0.0.1:${port}`);
-    await request(app.getHttpServer()).get('/health').expect(200);
-    expect(other.stats().calls['/cgi-bin/gettoken']).toBeGreaterThan(0);
+    // An admin's check calls gettoken: on the shared simulator.
+    const before = other.stats().calls['/cgi-bin/gettoken'] ?? 0;
+    const check = await request(app.getHttpServer())
+      .post('/api/admin/wecom/check')
+      .auth(await tokenFor('admin-1', 'admin'), { type: 'bearer' })
+      .send({});
+    expect(check.body).toMatchObject({ ok: true, corpId: 'ww-sandbox' });
+    expect(other.stats().calls['/cgi-bin/gettoken']).toBeGreaterThan(before);
 
     await app.close();
     expect(await answers(other.url)).toBe(true);

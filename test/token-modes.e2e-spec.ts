@@ -7,7 +7,7 @@ import type { DataSource } from 'typeorm';
 
 import { SecretBox } from '../src/settings/secret-box.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
-import { WeComSimulator, type TokenMode } from '../src/wecom/simulator/wecom-simulator.js';
+import { WeComSimulator, type TokenMode } from '../tools/wecom-simulator/wecom-simulator.js';
 import type { WeComSettings } from '../src/wecom/wecom-settings.js';
 import { MIN_FETCH_INTERVAL_MS } from '../src/wecom/token/shared-credential-cache.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';

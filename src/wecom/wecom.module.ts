@@ -17,6 +17,7 @@ import { WeComClient } from './client/wecom.client.js';
 import { JsapiTicketProvider } from './jssdk/jsapi-ticket.provider.js';
 import { JssdkController } from './jssdk/jssdk.controller.js';
 import { JssdkService } from './jssdk/jssdk.service.js';
+import { SandboxCallbackSecrets } from './sandbox-callback-secrets.js';
 import { AccessTokenProvider } from './token/access-token.provider.js';
 import { WeComCredentialEntity } from './token/wecom-credential.entity.js';
 import { WeComSettings } from './wecom-settings.js';
@@ -30,8 +31,16 @@ import { WeComSettings } from './wecom-settings.js';
   controllers: [WeComCallbackController, JssdkController],
   providers: [
     {
-      provide: WeComSettings,
+      provide: SandboxCallbackSecrets,
       inject: [ConfigService, RuntimeSettings],
+      useFactory: (config: AppConfigService, runtime: RuntimeSettings) =>
+        SandboxCallbackSecrets.ensure(config, runtime),
+    },
+    {
+      provide: WeComSettings,
+      // After the sandbox's callback secrets: what talks to WeCom is built with them in place
+      // (a settings change at start-up would otherwise reach its listeners).
+      inject: [ConfigService, RuntimeSettings, SandboxCallbackSecrets],
       useFactory: (config: AppConfigService, runtime: RuntimeSettings) =>
         WeComSettings.create(config, runtime),
     },

@@ -1,5 +1,4 @@
 import type { Logger } from '@nestjs/common';
-import { EventEmitter2 } from '@nestjs/event-emitter';
 import { DataSource } from 'typeorm';
 
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
@@ -9,15 +8,15 @@ import { runMigrationsLocked } from '../database/migration-runner.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { ENTITIES } from '../entities.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
-import { UserMappingsRepository } from '../user-mappings/user-mappings.repository.js';
-import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
+import type { MemberMapping } from '../user-mappings/member.js';
+import type { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import type { WeComSettings } from '../wecom/wecom-settings.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
 import { MessagesRepository } from './messages.repository.js';
 import { MessagingService, type SendRequest } from './messaging.service.js';
 
 /** MessagingService.send through MessagesRepository and the mappings, on the real schema. */
-describe(MessagesRepository.name, () => {
+describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
   let db: TestDatabase;
   let dataSource: DataSource;
   let host: TransactionHost;
@@ -35,16 +34,26 @@ describe(MessagesRepository.name, () => {
     const settings = {
       credentials: () => ({ corpId: 'corp-1', corpSecret: 's', agentId: 1000002 }),
     } as unknown as WeComSettings;
-    // Only the lookup is used: no WeCom client or runtime settings.
-    const mappings = new UserMappingsService(
-      new UserMappingsRepository(host),
-      host,
-      new EventEmitter2(),
-      undefined as never,
-      settings,
-      undefined as never,
-      clock,
-    );
+    // The mappings module's answer for corp-1 (its own spec covers how it is read).
+    const mapped: MemberMapping[] = [
+      { platformUserId: 'u-zhang', wecomUserId: 'ZhangSan', status: 'active', language: 'zh' },
+      { platformUserId: 'u-li', wecomUserId: 'lisi', status: 'left', language: 'zh' },
+      { platformUserId: 'u-old', wecomUserId: '@all', status: 'active', language: 'zh' },
+    ];
+    const mappings = {
+      lookupMembers: async (corpId: string, platformUserIds: string[], wecomUserIds: string[]) => {
+        expect(corpId).toBe('corp-1');
+        const members = mapped.filter((m) => platformUserIds.includes(m.platformUserId));
+        const inactive = mapped
+          .filter((m) => m.status !== 'active')
+          .map((m) => m.wecomUserId.toLowerCase())
+          .filter((id) => wecomUserIds.some((w) => w.toLowerCase() === id));
+        return {
+          members: new Map(members.map((m) => [m.platformUserId, m])),
+          inactive: new Set(inactive),
+        };
+      },
+    } as unknown as UserMappingsService;
     const signal = new MessageDispatchSignal();
     signal.onWake(() => wakes++);
     const metrics = { messagesQueued: { inc: () => undefined } } as unknown as MetricsService;
@@ -56,13 +65,6 @@ describe(MessagesRepository.name, () => {
       clock,
       signal,
       metrics,
-    );
-    await dataSource.query(
-      `INSERT INTO user_mappings (corp_id, platform_user_id, wecom_user_id, source, status)
-       VALUES ('corp-1', 'u-zhang', 'ZhangSan', 'admin', 'active'),
-              ('corp-1', 'u-li', 'lisi', 'admin', 'left'),
-              ('corp-1', 'u-old', '@all', 'admin', 'active'),
-              ('corp-2', 'u-other', 'wangwu', 'admin', 'active')`,
     );
   });
 
@@ -106,7 +108,6 @@ describe(MessagesRepository.name, () => {
       { platform_user_id: 'u-li', wecom_user_id: 'lisi', status: 'inactive_mapping' },
       { platform_user_id: 'u-zhang', wecom_user_id: 'ZhangSan', status: 'pending' },
       { platform_user_id: 'u-old', wecom_user_id: null, status: 'no_mapping' },
-      // Another corp's mapping is not this corp's member.
       { platform_user_id: 'u-other', wecom_user_id: null, status: 'no_mapping' },
     ]);
     const [row] = await dataSource.query(

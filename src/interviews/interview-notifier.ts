@@ -149,18 +149,15 @@ export class InterviewNotifier {
         who.rsvp === 'accepted',
         langs(p),
       );
-      await this.messaging.send(
-        {
-          kind: 'interview.responded',
-          ...notice,
-          to: [{ platformUserId: p.platformUserId }],
-          notBefore: this.notBefore(iv),
-          idempotencyKey: `interview:${iv.id}:rsvp:${digest(who.platformUserId, who.rsvp, at, p.platformUserId)}`,
-          groupKey: iv.id,
-          createdBy: who.platformUserId,
-        },
-        em,
-      );
+      await this.messaging.send({
+        kind: 'interview.responded',
+        ...notice,
+        to: [{ platformUserId: p.platformUserId }],
+        notBefore: this.notBefore(iv),
+        idempotencyKey: `interview:${iv.id}:rsvp:${digest(who.platformUserId, who.rsvp, at, p.platformUserId)}`,
+        groupKey: iv.id,
+        createdBy: who.platformUserId,
+      });
     }
   }
 
@@ -186,17 +183,14 @@ export class InterviewNotifier {
         reminder.kind === 'feedback'
           ? this.composer.feedback(iv, lang)
           : this.composer.reminder(iv, reminder.id, reminder.leadMinutes, lang);
-      const message = await this.messaging.send(
-        {
-          kind: reminder.kind === 'feedback' ? 'interview.feedback' : 'interview.reminder',
-          ...composed,
-          to: to.map((p) => ({ platformUserId: p.platformUserId })),
-          idempotencyKey: lang === 'zh' ? `reminder:${reminder.id}` : `reminder:${reminder.id}:en`,
-          notBefore: this.notBefore(iv),
-          groupKey: iv.id,
-        },
-        em,
-      );
+      const message = await this.messaging.send({
+        kind: reminder.kind === 'feedback' ? 'interview.feedback' : 'interview.reminder',
+        ...composed,
+        to: to.map((p) => ({ platformUserId: p.platformUserId })),
+        idempotencyKey: lang === 'zh' ? `reminder:${reminder.id}` : `reminder:${reminder.id}:en`,
+        notBefore: this.notBefore(iv),
+        groupKey: iv.id,
+      });
       first ??= message.id;
     }
     return first;
@@ -210,18 +204,15 @@ export class InterviewNotifier {
     composed: Composed,
     actor: string,
   ): Promise<void> {
-    await this.messaging.send(
-      {
-        kind: `interview.${kind}`,
-        ...composed,
-        to: [{ platformUserId: p.platformUserId }],
-        idempotencyKey: `interview:${iv.id}:${kind}:v${iv.version}:${p.platformUserId}`,
-        notBefore: this.notBefore(iv),
-        groupKey: iv.id,
-        createdBy: actor,
-      },
-      em,
-    );
+    await this.messaging.send({
+      kind: `interview.${kind}`,
+      ...composed,
+      to: [{ platformUserId: p.platformUserId }],
+      idempotencyKey: `interview:${iv.id}:${kind}:v${iv.version}:${p.platformUserId}`,
+      notBefore: this.notBefore(iv),
+      groupKey: iv.id,
+      createdBy: actor,
+    });
   }
 
   /** Chinese unless the person's mapping asks for English. */

@@ -134,8 +134,8 @@ export class RuntimeSettings implements OnApplicationShutdown {
   }
 
   /**
-   * Returns an unsubscribe function. Listeners run after the new state is in force, and after
-   * the SettingsChangedEvent handlers have finished.
+   * Returns an unsubscribe function. Listeners run after the new state is in force, after the
+   * SettingsChangedEvent handlers (see `publish`).
    */
   onChange(listener: SettingsListener): () => void {
     this.listeners.add(listener);
@@ -296,22 +296,23 @@ export class RuntimeSettings implements OnApplicationShutdown {
   }
 
   /**
-   * Tells the modules: the typed event first, its handlers awaited (the credentials service
-   * drops the old token before an admin's change returns), then the plain listeners.
+   * Tells the modules: the typed event, then the plain listeners. Every handler has switched
+   * before its first await (no call after this sees the old credentials here). A change saved
+   * here waits for the handlers to finish: what they drop (the old token) is gone before the
+   * admin's request returns. One noticed elsewhere does not: it may be noticed inside a token
+   * refresh's transaction, which must not wait on handlers that may need the database.
    */
   private async publish(
     next: EffectiveSettings,
     previous: EffectiveSettings,
     origin: SettingsChangedEvent['origin'],
   ): Promise<void> {
-    try {
-      await this.events.emitAsync(
-        SettingsChangedEvent.key,
-        new SettingsChangedEvent(next, previous, origin),
-      );
-    } catch (error) {
-      this.logger.error(`A configuration change handler failed: ${String(error)}`);
-    }
+    const handled = this.events
+      .emitAsync(SettingsChangedEvent.key, new SettingsChangedEvent(next, previous, origin))
+      .catch((error: unknown) => {
+        this.logger.error(`A configuration change handler failed: ${String(error)}`);
+      });
+    if (origin === 'here') await handled;
     for (const listener of this.listeners) {
       try {
         listener(next, previous);

@@ -3,8 +3,9 @@ import type { EffectiveSettings } from './runtime-settings.js';
 /**
  * The runtime configuration in force changed: an admin changed it here, or this instance's poll
  * found another instance's change. Published once the new state is in force (`current()`
- * returns `next`); RuntimeSettings waits for the handlers, so that what they drop is gone before
- * the admin's request returns.
+ * returns `next`). For a change saved here RuntimeSettings waits for the handlers, so that what
+ * they drop is gone before the admin's request returns; a handler switches what it holds in
+ * memory before its first await.
  */
 export class SettingsChangedEvent {
   static readonly key = 'settings.changed';

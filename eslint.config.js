@@ -33,7 +33,6 @@ export default tseslint.config(
   // #19: remove once the module's repository lands
   {
     files: [
-      'src/admin/admin-config.service.ts',
       'src/interviews/interview-reminder.entity.ts',
       'src/interviews/interviews.service.ts',
     ],

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
       Array.from({ length: members }, (_, i) => ({ userid: member(i), name: `成员${i}` })),
     ),
   );
-  const simulator = startProcess('dist/src/wecom/simulator/main.js', ['--port', String(SIM_PORT)], {
+  const simulator = startProcess('dist/tools/wecom-simulator/main.js', ['--port', String(SIM_PORT)], {
     SIMULATOR_LATENCY_MS: String(LATENCY),
     SIMULATOR_USERS_FILE: usersFile,
   });

@@ -13,8 +13,8 @@ import { MetricsEndpointModule, MetricsModule } from './metrics/metrics.module.j
 import { InterviewsModule } from './interviews/interviews.module.js';
 import { MessagingModule } from './messaging/messaging.module.js';
 import { SettingsModule } from './settings/settings.module.js';
+import { SignInModule } from './sign-in/sign-in.module.js';
 import { UserMappingsModule } from './user-mappings/user-mappings.module.js';
-import { WeComSignInModule } from './wecom/auth/wecom-signin.module.js';
 import { WeComModule } from './wecom/wecom.module.js';
 
 @Module({})
@@ -47,7 +47,7 @@ export class AppModule {
         AuthModule,
         HealthModule,
         WeComModule,
-        WeComSignInModule,
+        SignInModule,
         UserMappingsModule,
         MessagingModule,
         InterviewsModule,

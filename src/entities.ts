@@ -6,7 +6,7 @@ import { MessageRecipientEntity } from './messaging/message-recipient.entity.js'
 import { MessageEntity } from './messaging/message.entity.js';
 import { AppSettingsEntity, ConfigAuditEntity } from './settings/app-settings.entity.js';
 import { UserMappingEntity } from './user-mappings/user-mapping.entity.js';
-import { OAuthStateEntity } from './wecom/auth/oauth-state.entity.js';
+import { OAuthStateEntity } from './sign-in/oauth-state.entity.js';
 import { WeComEventEntity } from './wecom/callback/wecom-event.entity.js';
 import { WeComCredentialEntity } from './wecom/token/wecom-credential.entity.js';
 

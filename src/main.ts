@@ -1,13 +1,13 @@
 import 'reflect-metadata';
 
-import type { AddressInfo } from 'node:net';
-
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 
+import type { WeComSandbox } from '../tools/wecom-simulator/sandbox.js';
 import { AppLogger } from './common/app-logger.js';
 import { StartupError } from './common/startup-error.js';
+import { isSandboxEnv } from './config/app-config.js';
 import { EnvValidationError } from './config/env.validation.js';
 import { loadEnvironment } from './config/load-environment.js';
 
@@ -27,9 +27,23 @@ async function bootstrap(): Promise<void> {
     env.LOG_FORMAT ?? (env.NODE_ENV === 'production' ? 'json' : 'pretty'),
     env.LOG_LEVEL,
   );
+  // Sandbox mode: the WeCom simulator (a tool, loaded only here) runs before the app, which
+  // talks to it as WECOM_API_BASE_URL; closing the app stops it.
+  let sandbox: WeComSandbox | undefined;
+  if (isSandboxEnv(env)) {
+    Logger.overrideLogger(logger);
+    const { WeComSandbox } = await import('../tools/wecom-simulator/sandbox.js');
+    try {
+      sandbox = await WeComSandbox.start(env);
+    } catch (error) {
+      if (error instanceof StartupError) logger.error(error.message, WeComSandbox.name);
+      throw error;
+    }
+  }
   const { AppModule } = await import('./app.module.js');
   const { configureApp } = await import('./app.setup.js');
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(env), {
+  const root = AppModule.forRoot(sandbox?.env ?? env);
+  const app = await NestFactory.create<NestExpressApplication>(sandbox?.around(root) ?? root, {
     logger,
     bodyParser: false,
     // Errors reach the catch below (exit 1) instead of process.abort().
@@ -37,14 +51,12 @@ async function bootstrap(): Promise<void> {
   });
   configureApp(app);
   await app.listen(env.PORT, '0.0.0.0');
-  const { WeComSettings } = await import('./wecom/wecom-settings.js');
-  const { port } = app.getHttpServer().address() as AddressInfo;
-  app.get(WeComSettings).connectSimulatorCallback(`http://127.0.0.1:${port}`);
+  sandbox?.connect(app);
   Logger.log(`Listening on http://localhost:${env.PORT} (docs at /docs)`, 'Bootstrap');
 }
 
 bootstrap().catch((error: unknown) => {
-  // Nest has logged it already, as the one line its message is.
+  // Logged already (by Nest, or above for the sandbox), as the one line its message is.
   if (error instanceof StartupError) process.exit(1);
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`Start-up failed: ${message}\n`);

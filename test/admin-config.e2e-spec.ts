@@ -6,7 +6,7 @@ import { DataSource } from 'typeorm';
 
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { RuntimeSettings } from '../src/settings/runtime-settings.js';
-import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, textsFor, tokenFor } from './support/test-app.js';
 import {
   createTestDatabase,

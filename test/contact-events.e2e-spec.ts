@@ -8,7 +8,7 @@ import { DataSource } from 'typeorm';
 import { ManualClock } from '../src/common/clock.js';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { WeComCallbackService } from '../src/wecom/callback/wecom-callback.service.js';
-import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 

@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 
 import pg from 'pg';
 
-import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { simulatorEnv, TEST_JWT_SECRET, tokenFor } from './support/test-app.js';
 import {
   createTestDatabase,

@@ -8,8 +8,11 @@ import { DataSource } from 'typeorm';
 import { ManualClock } from '../src/common/clock.js';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { WeComCallbackService } from '../src/wecom/callback/wecom-callback.service.js';
-import type { DeliveredMessage } from '../src/wecom/simulator/message-log.js';
-import { WeComSimulator, type SimulatedCardClick } from '../src/wecom/simulator/wecom-simulator.js';
+import type { DeliveredMessage } from '../tools/wecom-simulator/message-log.js';
+import {
+  WeComSimulator,
+  type SimulatedCardClick,
+} from '../tools/wecom-simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, textsFor, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 

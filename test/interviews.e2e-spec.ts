@@ -10,8 +10,8 @@ import { ReminderScheduler } from '../src/interviews/reminder.scheduler.js';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { MetricsService } from '../src/metrics/metrics.service.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
-import type { DeliveredMessage } from '../src/wecom/simulator/message-log.js';
-import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import type { DeliveredMessage } from '../tools/wecom-simulator/message-log.js';
+import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import {
   createTestDatabase,

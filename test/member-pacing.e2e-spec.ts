@@ -5,7 +5,7 @@ import { ManualClock } from '../src/common/clock.js';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { MessagingService } from '../src/messaging/messaging.service.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
-import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, textsFor, tokenFor } from './support/test-app.js';
 import {
   createTestDatabase,

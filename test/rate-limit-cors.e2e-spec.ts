@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import { DataSource } from 'typeorm';

@@ -1,13 +1,10 @@
-import type { AddressInfo } from 'node:net';
-
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 
 import { WeComCallbackService } from '../src/wecom/callback/wecom-callback.service.js';
-import { WeComSettings } from '../src/wecom/wecom-settings.js';
-import type { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
-import { createTestApp, tokenFor } from './support/test-app.js';
+import type { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
+import { createSandboxApp, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 /** Sandbox mode (no WECOM_CORP_ID): the built-in simulator pushes events to this very service. */
@@ -22,12 +19,7 @@ describe('Sandbox: the built-in simulator pushes events to /wecom/callback (e2e)
   beforeAll(async () => {
     db = await createTestDatabase();
     // WeCom's own 5 s (the default): the service must answer a callback within it.
-    app = await createTestApp({ DATABASE_URL: db.url });
-    await app.listen(0, '127.0.0.1');
-    const { port } = app.getHttpServer().address() as AddressInfo;
-    const settings = app.get(WeComSettings);
-    settings.connectSimulatorCallback(`http://127.0.0.1:${port}`);
-    sim = settings.simulator!;
+    ({ app, simulator: sim } = await createSandboxApp({ DATABASE_URL: db.url }));
     admin = await tokenFor('admin-1', 'admin');
   });
 

@@ -6,8 +6,8 @@ import request from 'supertest';
 import type { DataSource } from 'typeorm';
 
 import { SecretBox } from '../src/settings/secret-box.js';
-import { WeComClient } from '../src/wecom/client/wecom.client.js';
-import { WeComSimulator, type TokenMode } from '../src/wecom/simulator/wecom-simulator.js';
+import { WeComHttp } from '../src/wecom/client/wecom-http.js';
+import { WeComSimulator, type TokenMode } from '../tools/wecom-simulator/wecom-simulator.js';
 import type { WeComSettings } from '../src/wecom/wecom-settings.js';
 import { MIN_FETCH_INTERVAL_MS } from '../src/wecom/token/shared-credential-cache.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
@@ -159,10 +159,11 @@ async function run(mode: TokenMode): Promise<Outcome> {
 describeWithServer(
   'Access token across lifetimes, per gettoken behaviour (three instances)',
   () => {
-    const original = WeComClient.prototype.fetchAccessToken;
+    // gettoken goes through WeComHttp, below WeComClient and the token provider.
+    const original = WeComHttp.prototype.fetchAccessToken;
 
     beforeAll(() => {
-      WeComClient.prototype.fetchAccessToken = function (this: WeComClient, ...args) {
+      WeComHttp.prototype.fetchAccessToken = function (this: WeComHttp, ...args) {
         const { baseUrl } = (this as unknown as { settings: WeComSettings }).settings;
         gettokenCalls.get(baseUrl)?.push(Date.now());
         return original.apply(this, args);
@@ -170,7 +171,7 @@ describeWithServer(
     });
 
     afterAll(() => {
-      WeComClient.prototype.fetchAccessToken = original;
+      WeComHttp.prototype.fetchAccessToken = original;
     });
 
     it.each(MODES)(

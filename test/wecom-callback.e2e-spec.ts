@@ -15,7 +15,7 @@ import {
   WeComEventHandlers,
   type WeComCallbackEvent,
 } from '../src/wecom/callback/wecom-event-handlers.js';
-import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
 import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv } from './support/test-app.js';

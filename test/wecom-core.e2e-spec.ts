@@ -5,7 +5,7 @@ import { ManualClock } from '../src/common/clock.js';
 import { WeComApiError } from '../src/wecom/client/wecom-api.error.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import type { WeComAttempt } from '../src/wecom/client/wecom.types.js';
-import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
 import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv } from './support/test-app.js';

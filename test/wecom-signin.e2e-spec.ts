@@ -6,7 +6,7 @@ import { DataSource } from 'typeorm';
 import { ManualClock } from '../src/common/clock.js';
 import { jssdkSignature } from '../src/wecom/callback/jssdk-signature.js';
 import { JsapiTicketProvider } from '../src/wecom/jssdk/jsapi-ticket.provider.js';
-import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
+import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
 import { SecretBox } from '../src/settings/secret-box.js';
 import { LogRecorder } from './support/log-recorder.js';

@@ -7,12 +7,10 @@ import {
   UnprocessableEntityException,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
 
 import { currentRequestId } from '../common/request-context.js';
 import type { AppConfigService } from '../config/app-config.js';
-import { ConfigAuditEntity } from '../settings/app-settings.entity.js';
+import { ConfigAuditService } from '../settings/config-audit.service.js';
 import {
   RuntimeSettings,
   type EditableSettings,
@@ -25,7 +23,6 @@ import {
   isCredentialsRejected,
 } from '../wecom/client/wecom-retry-policy.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
-import { JsapiTicketProvider } from '../wecom/jssdk/jsapi-ticket.provider.js';
 import { AccessTokenProvider } from '../wecom/token/access-token.provider.js';
 import type {
   AdminConfigView,
@@ -76,8 +73,7 @@ export class AdminConfigService {
     private readonly runtime: RuntimeSettings,
     private readonly client: WeComClient,
     private readonly tokens: AccessTokenProvider,
-    private readonly tickets: JsapiTicketProvider,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly auditTrail: ConfigAuditService,
     @Inject(ConfigService) config: AppConfigService,
   ) {
     const base =
@@ -111,7 +107,8 @@ export class AdminConfigService {
   /**
    * PUT and PATCH. Unchanged input changes nothing (no new version, no audit entry). New
    * credentials must obtain a token first: a refusal is a 422 with WeCom's errcode and the
-   * configuration in force stays as it was.
+   * configuration in force stays as it was. New credentials that are saved make the old token
+   * and tickets go (WeComCredentialsService, on the SettingsChangedEvent) before this returns.
    */
   async update(input: UpdateAdminConfigDto | PatchAdminConfigDto, actor: string) {
     const current = this.runtime.current();
@@ -159,11 +156,6 @@ export class AdminConfigService {
       outcome: 'applied',
       requestId,
     });
-    if (credentialsChanged) {
-      // The old token and tickets are not used again, here or by any other instance.
-      await this.tokens.dropStored(current.corpId, current.agentId);
-      await this.tickets.dropStored(current.corpId, current.agentId);
-    }
     this.logger.log(`Configuration changed by ${actor}: ${fields.join(', ')}`);
     return this.view();
   }
@@ -213,27 +205,11 @@ export class AdminConfigService {
     cursor?: string,
   ): Promise<{ items: AuditItem[]; nextCursor: string | null }> {
     const before = decodeAuditCursor(cursor);
-    const qb = this.dataSource
-      .getRepository(ConfigAuditEntity)
-      .createQueryBuilder('a')
-      .orderBy('a.id', 'DESC')
-      .take(limit + 1);
-    if (before) qb.where('a.id < :before', { before });
-    const rows = await qb.getMany();
+    const rows = await this.auditTrail.list(limit + 1, before);
     const items = rows.slice(0, limit);
     const last = items.at(-1);
     return {
-      items: items.map((r) => ({
-        id: r.id,
-        at: r.at.toISOString(),
-        actor: r.actor,
-        action: r.action,
-        fields: r.fields,
-        outcome: r.outcome,
-        detail: r.detail,
-        version: r.version === null ? null : Number(r.version),
-        requestId: r.requestId,
-      })),
+      items: items.map((r) => ({ ...r, at: r.at.toISOString() })),
       nextCursor:
         rows.length > limit && last ? Buffer.from(`audit:${last.id}`).toString('base64url') : null,
     };

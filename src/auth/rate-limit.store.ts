@@ -1,9 +1,9 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { DataSource } from 'typeorm';
 
 import type { AppConfigService } from '../config/app-config.js';
 import { DatabaseEngine } from '../database/database-engine.js';
+import { RateLimitCountersRepository } from './rate-limit-counters.repository.js';
 
 /** Counters kept between sweeps in memory; past this many, old windows are dropped at once. */
 const MAX_KEYS = 100_000;
@@ -66,7 +66,7 @@ export class PostgresRateLimitStore extends RateLimitStore implements OnModuleDe
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly counters: RateLimitCountersRepository,
     ttlMs: number,
   ) {
     super();
@@ -74,31 +74,17 @@ export class PostgresRateLimitStore extends RateLimitStore implements OnModuleDe
     this.sweeper.unref();
   }
 
-  /**
-   * One statement: a new key, or one whose window has ended, starts a window at `now` with 1;
-   * otherwise its count goes up by one. The row lock of ON CONFLICT DO UPDATE serialises the
-   * instances counting the same key, so none of them reads a stale count.
-   */
-  async hit(key: string, now: number, ttlMs: number): Promise<RateLimitWindow> {
-    const rows: { started_at: string; count: number }[] = await this.dataSource.query(
-      `INSERT INTO rate_limit_counters AS c (key, started_at, count) VALUES ($1, $2, 1)
-       ON CONFLICT (key) DO UPDATE SET
-         count = CASE WHEN c.started_at <= $3 THEN 1 ELSE c.count + 1 END,
-         started_at = CASE WHEN c.started_at <= $3 THEN $2 ELSE c.started_at END
-       RETURNING started_at, count`,
-      [key, now, now - ttlMs],
-    );
-    return { startedAt: Number(rows[0].started_at), count: rows[0].count };
+  /** One upsert (RateLimitCountersRepository.hit); a failure reaches the guard, which fails open. */
+  hit(key: string, now: number, ttlMs: number): Promise<RateLimitWindow> {
+    return this.counters.hit(key, now, now - ttlMs);
   }
 
   /** Deletes the windows that have ended. */
   async sweep(ttlMs: number, nowMs = Date.now()): Promise<void> {
     // The timer may fire while the app shuts down.
-    if (!this.dataSource.isInitialized) return;
+    if (!this.counters.isOpen) return;
     try {
-      await this.dataSource.query('DELETE FROM rate_limit_counters WHERE started_at <= $1', [
-        nowMs - ttlMs,
-      ]);
+      await this.counters.deleteEnded(nowMs - ttlMs);
     } catch (error) {
       this.logger.warn(`sweeping old rate-limit windows failed: ${(error as Error).message}`);
     }
@@ -112,11 +98,11 @@ export class PostgresRateLimitStore extends RateLimitStore implements OnModuleDe
 /** RATE_LIMIT_STORE, or by default: PostgreSQL when DATABASE_URL names a server, else memory. */
 export const rateLimitStoreProvider = {
   provide: RateLimitStore,
-  inject: [ConfigService, DatabaseEngine, DataSource],
+  inject: [ConfigService, DatabaseEngine, RateLimitCountersRepository],
   useFactory: (
     config: AppConfigService,
     engine: DatabaseEngine,
-    dataSource: DataSource,
+    counters: RateLimitCountersRepository,
   ): RateLimitStore => {
     const chosen =
       config.get('RATE_LIMIT_STORE', { infer: true }) ??
@@ -128,7 +114,7 @@ export const rateLimitStoreProvider = {
         : 'Rate limits: counted in this process (each instance has its own counters)',
     );
     return chosen === 'postgres'
-      ? new PostgresRateLimitStore(dataSource, ttlMs)
+      ? new PostgresRateLimitStore(counters, ttlMs)
       : new MemoryRateLimitStore();
   },
 };

@@ -10,7 +10,15 @@ export type AppConfigService = ConfigService<EnvironmentVariables, true>;
  * validateEnv allows outside production only).
  */
 export function isSandbox(config: AppConfigService): boolean {
-  return (
-    config.get('WECOM_SANDBOX', { infer: true }) ?? !config.get('WECOM_CORP_ID', { infer: true })
-  );
+  return isSandboxEnv({
+    WECOM_SANDBOX: config.get('WECOM_SANDBOX', { infer: true }),
+    WECOM_CORP_ID: config.get('WECOM_CORP_ID', { infer: true }),
+  });
+}
+
+/** isSandbox for the validated environment before Nest starts (main.ts starts the simulator). */
+export function isSandboxEnv(
+  env: Pick<EnvironmentVariables, 'WECOM_SANDBOX' | 'WECOM_CORP_ID'>,
+): boolean {
+  return env.WECOM_SANDBOX ?? !env.WECOM_CORP_ID;
 }

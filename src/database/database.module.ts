@@ -8,6 +8,7 @@ import { DataSource } from 'typeorm';
 
 import type { AppConfigService } from '../config/app-config.js';
 import { DatabaseEngine } from './database-engine.js';
+import { DatabaseHealth } from './database-health.js';
 import { buildDataSourceOptions } from './database.options.js';
 import { runMigrationsLocked } from './migration-runner.js';
 import { QueryErrorLogger } from './query-error-logger.js';
@@ -85,7 +86,7 @@ class DatabaseEngineModule {}
       },
     }),
   ],
-  providers: [TransactionHost],
-  exports: [DatabaseEngineModule, TransactionHost],
+  providers: [TransactionHost, DatabaseHealth],
+  exports: [DatabaseEngineModule, TransactionHost, DatabaseHealth],
 })
 export class DatabaseModule {}

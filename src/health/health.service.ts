@@ -1,8 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
 
-import { DatabaseEngine, type DatabaseEngineKind } from '../database/database-engine.js';
+import { DatabaseHealth, type DatabaseStatus } from '../database/database-health.js';
 
 export interface DependencyHealth {
   status: string;
@@ -17,16 +15,13 @@ export abstract class HealthContributor {
 
 export interface HealthReport {
   status: 'ok' | 'error';
-  db: { status: 'up' | 'down'; engine: DatabaseEngineKind; version?: string };
+  db: DatabaseStatus;
   [dependency: string]: unknown;
 }
 
 @Injectable()
 export class HealthService {
-  constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly engine: DatabaseEngine,
-  ) {}
+  constructor(private readonly database: DatabaseHealth) {}
 
   private readonly contributors: HealthContributor[] = [];
 
@@ -36,7 +31,7 @@ export class HealthService {
   }
 
   async report(): Promise<HealthReport> {
-    const db = await this.database();
+    const db = await this.database.ping();
     const report: HealthReport = { status: db.status === 'up' ? 'ok' : 'error', db };
     for (const contributor of this.contributors) {
       report[contributor.name] = await contributor
@@ -45,29 +40,4 @@ export class HealthService {
     }
     return report;
   }
-
-  private async database(): Promise<HealthReport['db']> {
-    try {
-      const rows: { version: string }[] = await withTimeout(
-        this.dataSource.query('SELECT version() AS version'),
-        3000,
-      );
-      const text = rows[0]?.version ?? '';
-      // Reported by the server itself, so a PGlite reached through a URL still says pglite.
-      const engine: DatabaseEngineKind = text.includes('PGlite') ? 'pglite' : 'postgresql';
-      return { status: 'up', engine, version: /PostgreSQL (\S+)/.exec(text)?.[1] };
-    } catch {
-      return { status: 'down', engine: this.engine.kind };
-    }
-  }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timeout')), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

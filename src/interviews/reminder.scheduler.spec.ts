@@ -3,7 +3,7 @@ import request from 'supertest';
 
 import { createTestApp, simulatorEnv, tokenFor } from '../../test/support/test-app.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
-import { WeComSimulator } from '../wecom/simulator/wecom-simulator.js';
+import { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
 import { ReminderScheduler } from './reminder.scheduler.js';
 
 const MINUTE = 60_000;

@@ -4,11 +4,10 @@ import {
   Injectable,
   NotFoundException,
 } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { In, type DataSource } from 'typeorm';
 
 import { Clock } from '../common/clock.js';
-import { pageNewestFirst, type Page } from '../common/cursor.js';
+import type { Page } from '../common/cursor.js';
+import { TransactionHost } from '../database/transaction-host.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import {
   OUTSIDE_VISIBLE_RANGE,
@@ -17,9 +16,10 @@ import {
 import { WeComClient } from '../wecom/client/wecom.client.js';
 import type { ListMessagesQueryDto, MessageDto } from './dto/send-message.dto.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
-import { MessageAttemptEntity } from './message-attempt.entity.js';
-import { MessageRecipientEntity } from './message-recipient.entity.js';
-import { MessageEntity } from './message.entity.js';
+import type { MessageAttemptEntity } from './message-attempt.entity.js';
+import type { MessageRecipientEntity } from './message-recipient.entity.js';
+import type { MessageEntity } from './message.entity.js';
+import { MessagesRepository } from './messages.repository.js';
 
 const RECALL_WINDOW_MS = 24 * 3600 * 1000;
 /** Invalid recipients whose reason is looked up in WeCom per message shown; the rest say why not. */
@@ -44,45 +44,38 @@ export function explainInvalidUser(lookup: { errcode: number } | { status?: numb
 @Injectable()
 export class MessageHistoryService {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly messages: MessagesRepository,
+    private readonly db: TransactionHost,
     private readonly client: WeComClient,
     private readonly clock: Clock,
     private readonly signal: MessageDispatchSignal,
   ) {}
 
   async list(query: ListMessagesQueryDto): Promise<Page<MessageDto>> {
-    const qb = this.dataSource.getRepository(MessageEntity).createQueryBuilder('m');
-    if (query.status) qb.andWhere('m.status = :status', { status: query.status });
-    if (query.kind) qb.andWhere('m.kind = :kind', { kind: query.kind });
-    // The interviews module groups an interview's messages under the interview id.
-    if (query.interviewId) qb.andWhere('m.group_key = :iid', { iid: query.interviewId });
-    if (query.since) qb.andWhere('m.created_at >= :since', { since: query.since });
-    if (query.recipient) {
-      qb.andWhere(
-        'EXISTS (SELECT 1 FROM message_recipients r WHERE r.message_id = m.id AND r.platform_user_id = :rcpt)',
-        { rcpt: query.recipient },
-      );
-    }
-    return pageNewestFirst(qb, query, (m) => toMessageDto(m));
+    const page = await this.messages.page(
+      {
+        status: query.status,
+        kind: query.kind,
+        // The interviews module groups an interview's messages under the interview id.
+        groupKey: query.interviewId,
+        since: query.since,
+        recipient: query.recipient,
+      },
+      query,
+    );
+    return { items: page.items.map((m) => toMessageDto(m)), nextCursor: page.nextCursor };
   }
 
   /** The messages sent under a group key (an interview's, for the interviews module), oldest first. */
   async ofGroup(groupKey: string): Promise<MessageDto[]> {
-    const rows = await this.dataSource
-      .getRepository(MessageEntity)
-      .find({ where: { groupKey }, order: { createdAt: 'ASC', id: 'ASC' } });
-    return rows.map((m) => toMessageDto(m));
+    return (await this.messages.ofGroup(groupKey)).map((m) => toMessageDto(m));
   }
 
   async get(id: string): Promise<MessageDto> {
     const message = await this.find(id);
     const [recipients, attempts] = await Promise.all([
-      this.dataSource
-        .getRepository(MessageRecipientEntity)
-        .find({ where: { messageId: id }, order: { id: 'ASC' } }),
-      this.dataSource
-        .getRepository(MessageAttemptEntity)
-        .find({ where: { messageId: id }, order: { id: 'ASC' } }),
+      this.messages.recipientsOf(id),
+      this.messages.attemptsOf(id),
     ]);
     const dto = toMessageDto(message, recipients, attempts);
     await this.explainInvalid(dto);
@@ -116,28 +109,19 @@ export class MessageHistoryService {
 
   /** Failed recipients go back in the queue; the rest keep their outcome. */
   async retry(id: string): Promise<MessageDto> {
-    await this.dataSource.transaction(async (tx) => {
-      const [message] = await tx.query(`SELECT status FROM messages WHERE id = $1 FOR UPDATE`, [
-        id,
-      ]);
-      if (!message) throw new NotFoundException('Message not found');
-      if (message.status !== 'failed' && message.status !== 'partially_sent') {
+    await this.db.transaction(async () => {
+      const status = await this.messages.lockStatus(id);
+      if (!status) throw new NotFoundException('Message not found');
+      if (status !== 'failed' && status !== 'partially_sent') {
         throw new ConflictException(
-          `only failed or partially sent messages can be retried (this one is ${message.status})`,
+          `only failed or partially sent messages can be retried (this one is ${status})`,
         );
       }
-      const reset = await tx.query(
-        `UPDATE message_recipients SET status = 'pending', not_before = NULL WHERE message_id = $1 AND status = 'failed'`,
-        [id],
-      );
-      if ((reset[1] ?? 0) === 0)
+      if ((await this.messages.requeueFailedRecipients(id)) === 0)
         throw new ConflictException('no recipient of this message failed; nothing to retry');
-      await tx.query(
-        `UPDATE messages SET status = 'queued', attempts = 0, next_attempt_at = $2, updated_at = $2 WHERE id = $1`,
-        [id, this.clock.now()],
-      );
+      await this.messages.requeue(id, this.clock.now());
     });
-    this.signal.wake();
+    this.db.afterCommit(() => this.signal.wake());
     return this.get(id);
   }
 
@@ -155,16 +139,8 @@ export class MessageHistoryService {
     if (!message.sentAt || this.clock.nowMs() - message.sentAt.getTime() > RECALL_WINDOW_MS) {
       throw new ConflictException('WeCom recalls only messages sent in the last 24 hours');
     }
-    const msgids: { wecom_msgid: string }[] = await this.dataSource.query(
-      `SELECT DISTINCT wecom_msgid FROM message_recipients WHERE message_id = $1 AND wecom_msgid IS NOT NULL`,
-      [id],
-    );
-    const shared: { message_id: string }[] = await this.dataSource.query(
-      `SELECT DISTINCT message_id FROM message_recipients
-        WHERE wecom_msgid = ANY($1::text[]) AND message_id <> $2`,
-      [msgids.map((m) => m.wecom_msgid), id],
-    );
-    const siblings = shared.map((s) => s.message_id);
+    const msgids = await this.messages.wecomMsgidsOf(id);
+    const siblings = await this.messages.sharingMsgids(id, msgids);
     if (siblings.length > 0 && !includeShared) {
       throw new ConflictException({
         message: `this message went out in one WeCom call with ${siblings.length} other message(s); recalling it recalls them too: repeat with ?includeShared=true`,
@@ -172,7 +148,7 @@ export class MessageHistoryService {
       });
     }
     try {
-      for (const { wecom_msgid } of msgids) await this.client.recallMessage(wecom_msgid);
+      for (const msgid of msgids) await this.client.recallMessage(msgid);
     } catch (error) {
       if (error instanceof WeComApiError) {
         throw new BadGatewayException({
@@ -182,14 +158,12 @@ export class MessageHistoryService {
       }
       throw error;
     }
-    await this.dataSource
-      .getRepository(MessageEntity)
-      .update({ id: In([id, ...siblings]) }, { status: 'recalled', updatedAt: this.clock.now() });
+    await this.messages.markRecalled([id, ...siblings], this.clock.now());
     return this.get(id);
   }
 
   private async find(id: string): Promise<MessageEntity> {
-    const message = await this.dataSource.getRepository(MessageEntity).findOneBy({ id });
+    const message = await this.messages.findById(id);
     if (!message) throw new NotFoundException('Message not found');
     return message;
   }

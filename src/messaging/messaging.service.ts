@@ -1,15 +1,17 @@
-import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
+import { Injectable } from '@nestjs/common';
+import { OnEvent } from '@nestjs/event-emitter';
 
 import { Clock } from '../common/clock.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { MemberRenamedEvent, type MemberLookup } from '../user-mappings/member.js';
+import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import type { WeComMsgType } from '../wecom/client/wecom.types.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
 import { assertContent, assertRecipients } from './message-content.js';
 import { MessageEntity } from './message.entity.js';
+import { MessagesRepository, type NewRecipient } from './messages.repository.js';
 
 /** Somebody a message is for: a platform user (resolved through the mappings) or a WeCom id. */
 export type RecipientRef = { platformUserId: string } | { wecomUserId: string };
@@ -32,109 +34,83 @@ export interface SendRequest {
 
 /**
  * How every module reaches people in WeCom. `send()` only writes the outbox (in the caller's
- * transaction when given one) and returns; MessageDispatcher delivers.
+ * transaction when one is open) and returns; MessageDispatcher delivers.
  */
 @Injectable()
 export class MessagingService {
-  private readonly logger = new Logger(MessagingService.name);
-
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly messages: MessagesRepository,
+    private readonly mappings: UserMappingsService,
+    private readonly db: TransactionHost,
     private readonly settings: WeComSettings,
     private readonly clock: Clock,
     private readonly signal: MessageDispatchSignal,
     private readonly metrics: MetricsService,
-    private readonly db: TransactionHost,
   ) {}
 
-  async send(request: SendRequest, manager?: EntityManager): Promise<MessageEntity> {
-    // Joins the caller's TransactionHost transaction when one is open (interim, see #19).
-    if (!manager && this.db.inTransaction) manager = this.db.manager;
+  async send(request: SendRequest): Promise<MessageEntity> {
     assertRecipients(request.to);
     assertContent(request.msgtype, request.content);
-    const run = (em: EntityManager) => this.write(request, em);
     this.metrics.messagesQueued.inc({ kind: request.kind, msgtype: request.msgtype });
-    if (manager) {
-      const message = await run(manager);
-      this.signal.afterCommitOf(manager);
-      return message;
-    }
-    const message = await this.dataSource.transaction(run);
-    this.signal.wake();
+    const message = await this.db.transaction(() => this.write(request));
+    // Joined to a caller's transaction, the message is visible to the dispatcher only once that
+    // commits.
+    this.db.afterCommit(() => this.signal.wake());
     return message;
   }
 
+  /** How many messages wait in the outbox, and when the oldest of them was queued. */
+  outboxBacklog(): Promise<{ depth: number; oldest: Date | null }> {
+    return this.messages.outboxBacklog();
+  }
+
+  /** Recipients still waiting for a member who changed WeCom userid follow them. */
+  @OnEvent(MemberRenamedEvent.key, { suppressErrors: false })
+  async followRenamedMember(event: MemberRenamedEvent): Promise<void> {
+    await this.messages.followRenamedMember(
+      event.corpId,
+      event.oldWecomUserId,
+      event.newWecomUserId,
+    );
+  }
+
   /**
-   * One statement: resolves platform ids through the mappings (unknown ones are recorded as
-   * `no_mapping`, members whose mapping is not active as `inactive_mapping`), drops repeated
-   * recipients, and inserts the message with its recipients. A key already taken (a retried
+   * Resolves platform ids through the mappings (unknown ones are recorded as `no_mapping`,
+   * members whose mapping is not active as `inactive_mapping`), drops repeated recipients, and
+   * inserts the message with its recipients in one statement. A key already taken (a retried
    * request, or a concurrent send that won the race) inserts nothing and returns that message.
    */
-  private async write(request: SendRequest, em: EntityManager): Promise<MessageEntity> {
+  private async write(request: SendRequest): Promise<MessageEntity> {
     const key = request.idempotencyKey ?? `${request.kind}:${crypto.randomUUID()}`;
     const { corpId, agentId } = this.settings.credentials();
     const now = this.clock.now();
-    const rows: { id: string; status: MessageEntity['status'] }[] = await em.query(
-      `WITH refs AS (
-         SELECT * FROM unnest($10::text[], $11::text[]) WITH ORDINALITY
-                    AS t(platform_user_id, wecom_user_id, n)
-       ), resolved AS (
-         -- A member whose mapping is not active (left WeCom, disabled) is not sent to, whether
-         -- named by platform id or by WeCom userid.
-         SELECT t.n, t.platform_user_id, COALESCE(t.wecom_user_id, um.wecom_user_id) AS wecom_user_id,
-                COALESCE(um.status, dm.status, 'active') <> 'active' AS inactive
-           FROM refs t
-           LEFT JOIN user_mappings um
-             ON t.wecom_user_id IS NULL AND um.corp_id = $1
-            AND um.platform_user_id = t.platform_user_id
-            -- A mapping stored before '@all' was refused must not turn into a broadcast.
-            AND lower(um.wecom_user_id) <> '@all'
-           LEFT JOIN user_mappings dm
-             ON t.wecom_user_id IS NOT NULL AND dm.corp_id = $1
-            AND lower(dm.wecom_user_id) = lower(t.wecom_user_id)
-       ), deduped AS (
-         -- The same person twice (directly, or through two ids) gets one row: the first.
-         SELECT DISTINCT ON (COALESCE('w:' || lower(wecom_user_id), 'p:' || platform_user_id)) *
-           FROM resolved
-          ORDER BY COALESCE('w:' || lower(wecom_user_id), 'p:' || platform_user_id), n
-       ), m AS (
-         INSERT INTO messages (corp_id, agent_id, kind, msgtype, content, idempotency_key,
-                               group_key, status, next_attempt_at, created_by, created_at, updated_at)
-         SELECT $1, $2, $3, $4, $5::jsonb, $6, $7,
-                CASE WHEN x.deliverable THEN 'queued' ELSE 'skipped' END,
-                CASE WHEN x.deliverable THEN GREATEST($9::timestamptz, $12::timestamptz) END,
-                $8, $9, $9
-           FROM (SELECT EXISTS (SELECT 1 FROM deduped WHERE wecom_user_id IS NOT NULL AND NOT inactive)
-                          AS deliverable) AS x
-         ON CONFLICT (idempotency_key) DO NOTHING
-         RETURNING id, status
-       ), r AS (
-         INSERT INTO message_recipients (message_id, platform_user_id, wecom_user_id, status)
-         SELECT m.id, d.platform_user_id, d.wecom_user_id,
-                CASE WHEN d.wecom_user_id IS NULL THEN 'no_mapping'
-                     WHEN d.inactive THEN 'inactive_mapping' ELSE 'pending' END
-           FROM m, deduped d
-          ORDER BY d.n
-       )
-       SELECT id, status FROM m`,
-      [
-        corpId,
-        agentId,
-        request.kind,
-        request.msgtype,
-        JSON.stringify(request.content),
-        key,
-        request.groupKey ?? null,
-        request.createdBy ?? null,
-        now,
-        request.to.map((r) => (isPlatform(r) ? r.platformUserId : null)),
-        request.to.map((r) => (isPlatform(r) ? null : r.wecomUserId)),
-        request.notBefore ?? null,
-      ],
+    const lookup = await this.mappings.lookupMembers(
+      corpId,
+      request.to.filter(isPlatform).map((r) => r.platformUserId),
+      request.to.flatMap((r) => (isPlatform(r) ? [] : [r.wecomUserId])),
     );
-    const inserted = rows[0];
-    if (!inserted) return em.findOneByOrFail(MessageEntity, { idempotencyKey: key });
-    return em.create(MessageEntity, {
+    const recipients = resolveRecipients(request.to, lookup);
+    // Nobody to deliver to: the message is kept (the history says why) but never queued.
+    const deliverable = recipients.some((r) => r.status === 'pending');
+    const nextAttemptAt = deliverable
+      ? new Date(Math.max(now.getTime(), request.notBefore?.getTime() ?? 0))
+      : null;
+    const inserted = await this.messages.insert({
+      corpId,
+      agentId,
+      kind: request.kind,
+      msgtype: request.msgtype,
+      content: request.content,
+      idempotencyKey: key,
+      groupKey: request.groupKey ?? null,
+      status: deliverable ? 'queued' : 'skipped',
+      nextAttemptAt,
+      createdBy: request.createdBy ?? null,
+      createdAt: now,
+      recipients,
+    });
+    if (!inserted) return this.messages.findByIdempotencyKey(key);
+    return Object.assign(new MessageEntity(), {
       id: inserted.id,
       corpId,
       agentId,
@@ -145,10 +121,7 @@ export class MessagingService {
       groupKey: request.groupKey ?? null,
       status: inserted.status,
       attempts: 0,
-      nextAttemptAt:
-        inserted.status === 'queued'
-          ? new Date(Math.max(now.getTime(), request.notBefore?.getTime() ?? 0))
-          : null,
+      nextAttemptAt,
       leaseUntil: null,
       leasedBy: null,
       wecomMsgid: null,
@@ -161,6 +134,49 @@ export class MessagingService {
       sentAt: null,
     });
   }
+}
+
+/**
+ * The recipient rows of a message, in the order named. A member whose mapping is not active
+ * (left WeCom, disabled) is not sent to, whether named by platform id or by WeCom userid; the
+ * same person twice (directly, or through two ids) gets one row: the first.
+ */
+export function resolveRecipients(
+  to: readonly RecipientRef[],
+  lookup: MemberLookup,
+): NewRecipient[] {
+  const seen = new Set<string>();
+  const rows: NewRecipient[] = [];
+  for (const ref of to) {
+    let row: NewRecipient;
+    if (isPlatform(ref)) {
+      const mapping = lookup.members.get(ref.platformUserId);
+      // A mapping stored before '@all' was refused must not turn into a broadcast.
+      const usable = mapping && mapping.wecomUserId.toLowerCase() !== '@all' ? mapping : undefined;
+      row = {
+        platformUserId: ref.platformUserId,
+        wecomUserId: usable?.wecomUserId ?? null,
+        status: !usable
+          ? 'no_mapping'
+          : usable.status !== 'active'
+            ? 'inactive_mapping'
+            : 'pending',
+      };
+    } else {
+      const inactive = lookup.inactive.has(ref.wecomUserId.toLowerCase());
+      row = {
+        platformUserId: null,
+        wecomUserId: ref.wecomUserId,
+        status: inactive ? 'inactive_mapping' : 'pending',
+      };
+    }
+    const person =
+      row.wecomUserId !== null ? `w:${row.wecomUserId.toLowerCase()}` : `p:${row.platformUserId}`;
+    if (seen.has(person)) continue;
+    seen.add(person);
+    rows.push(row);
+  }
+  return rows;
 }
 
 function isPlatform(ref: RecipientRef): ref is { platformUserId: string } {

@@ -3,13 +3,12 @@ import { timingSafeEqual } from 'node:crypto';
 import { Controller, Get, Header, Headers, Inject, UnauthorizedException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ApiExcludeController } from '@nestjs/swagger';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
 
 import { Public } from '../auth/auth.decorators.js';
 import { SkipRateLimit } from '../auth/rate-limit.guard.js';
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
+import { MessagingService } from '../messaging/messaging.service.js';
 import { AccessTokenProvider } from '../wecom/token/access-token.provider.js';
 import { MetricsService } from './metrics.service.js';
 
@@ -24,7 +23,7 @@ export class MetricsController {
     private readonly metrics: MetricsService,
     private readonly tokens: AccessTokenProvider,
     private readonly clock: Clock,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly messaging: MessagingService,
     @Inject(ConfigService) config: AppConfigService,
   ) {
     const token = config.get('METRICS_TOKEN', { infer: true });
@@ -51,13 +50,10 @@ export class MetricsController {
       status.status === 'ok' && status.tokenSecondsLeft !== null ? status.tokenSecondsLeft : -1,
     );
     try {
-      const [row]: { depth: string; oldest: Date | null }[] = await this.dataSource.query(
-        `SELECT count(*) AS depth, min(created_at) AS oldest FROM messages
-          WHERE status IN ('queued', 'sending')`,
-      );
-      this.metrics.outboxDepth.set(Number(row?.depth ?? 0));
+      const { depth, oldest } = await this.messaging.outboxBacklog();
+      this.metrics.outboxDepth.set(depth);
       this.metrics.outboxOldestAge.set(
-        row?.oldest ? Math.max(0, (this.clock.nowMs() - new Date(row.oldest).getTime()) / 1000) : 0,
+        oldest ? Math.max(0, (this.clock.nowMs() - oldest.getTime()) / 1000) : 0,
       );
     } catch {
       // The database is down: /health says so; the gauges keep their last value.

@@ -1,15 +1,15 @@
+import { AsyncResource } from 'node:async_hooks';
+
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { EventEmitter2 } from '@nestjs/event-emitter';
 
 import type { Clock } from '../common/clock.js';
 import { isSandbox, type AppConfigService } from '../config/app-config.js';
-import {
-  AppSettingsEntity,
-  ConfigAuditEntity,
-  type SealedSecrets,
-  type SettingsOptions,
-} from './app-settings.entity.js';
+import type { TransactionHost } from '../database/transaction-host.js';
+import type { AppSettingsEntity, SealedSecrets, SettingsOptions } from './app-settings.entity.js';
 import type { SecretBox } from './secret-box.js';
+import { SettingsChangedEvent } from './settings-events.js';
+import type { SettingsRepository } from './settings.repository.js';
 
 /** The configuration in force on this instance, secrets opened. */
 export interface EffectiveSettings {
@@ -41,8 +41,6 @@ export interface AuditEntry {
   detail?: string | null;
   requestId?: string | null;
 }
-
-const SEED_LOCK = 'app_settings:seed';
 
 /** The environment's values: the defaults of a first start. */
 export function settingsFromEnv(config: AppConfigService): EditableSettings & { sandbox: boolean } {
@@ -78,7 +76,8 @@ export function settingsFromEnv(config: AppConfigService): EditableSettings & { 
  * The runtime configuration, stored in PostgreSQL (`app_settings`, one row, secrets sealed)
  * and shared by every instance: seeded from the environment at first start, changed by admins
  * (AdminConfigService), and picked up by the other instances within SETTINGS_POLL_MS by polling
- * the row's version. Consumers read `current()` when they need a value, or subscribe.
+ * the row's version. Consumers read `current()` when they need a value, or handle the
+ * SettingsChangedEvent it publishes on every change.
  */
 export class RuntimeSettings implements OnApplicationShutdown {
   private readonly logger = new Logger(RuntimeSettings.name);
@@ -86,20 +85,39 @@ export class RuntimeSettings implements OnApplicationShutdown {
   private state!: EffectiveSettings;
   private timer?: NodeJS.Timeout;
   private reloading?: Promise<boolean>;
+  /**
+   * `publish` in the context this object was made in (start-up, no transaction open): a change
+   * noticed inside someone's transaction (a token refresh under its lock) must not have the
+   * handlers' own queries join that transaction, which ends without waiting for them.
+   */
+  private readonly publishOutsideTransactions = AsyncResource.bind(
+    (
+      next: EffectiveSettings,
+      previous: EffectiveSettings,
+      origin: SettingsChangedEvent['origin'],
+    ) => this.publish(next, previous, origin),
+  );
 
   private constructor(
-    private readonly dataSource: DataSource,
+    private readonly repo: SettingsRepository,
+    private readonly db: TransactionHost,
     private readonly box: SecretBox,
     private readonly clock: Clock,
+    private readonly events: EventEmitter2,
   ) {}
 
+  /** Async: the configuration is loaded (or seeded) before any provider that reads it exists. */
   static async create(
-    dataSource: DataSource,
-    box: SecretBox,
-    clock: Clock,
+    deps: {
+      repo: SettingsRepository;
+      db: TransactionHost;
+      box: SecretBox;
+      clock: Clock;
+      events: EventEmitter2;
+    },
     config: AppConfigService,
   ): Promise<RuntimeSettings> {
-    const settings = new RuntimeSettings(dataSource, box, clock);
+    const settings = new RuntimeSettings(deps.repo, deps.db, deps.box, deps.clock, deps.events);
     await settings.seedOrLoad(settingsFromEnv(config));
     const every = config.get('SETTINGS_POLL_MS', { infer: true });
     settings.timer = setInterval(() => {
@@ -115,19 +133,21 @@ export class RuntimeSettings implements OnApplicationShutdown {
     return this.state;
   }
 
-  /** Returns an unsubscribe function. Listeners run after the new state is in force. */
+  /**
+   * Returns an unsubscribe function. Listeners run after the new state is in force, after the
+   * SettingsChangedEvent handlers (see `publish`).
+   */
   onChange(listener: SettingsListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  /**
-   * Reloads when another instance changed the configuration; true when it did. Inside a
-   * transaction, pass its manager (PGlite has one session: another connection would wait on it).
-   */
-  async ensureFresh(em?: EntityManager): Promise<boolean> {
-    if (em) return this.reloadIfChanged(em);
-    this.reloading ??= this.reloadIfChanged(this.dataSource.manager).finally(() => {
+  /** Reloads when another instance changed the configuration; true when it did. */
+  async ensureFresh(): Promise<boolean> {
+    // Inside a transaction (a token refresh under its lock) the read goes through it: a load
+    // running on another connection could wait on it forever (PGlite has one session).
+    if (this.db.inTransaction) return this.reloadIfChanged();
+    this.reloading ??= this.reloadIfChanged().finally(() => {
       this.reloading = undefined;
     });
     return this.reloading;
@@ -138,11 +158,8 @@ export class RuntimeSettings implements OnApplicationShutdown {
    * in force here; the other instances follow on their next poll.
    */
   async save(next: EditableSettings, audit: AuditEntry): Promise<EffectiveSettings> {
-    const saved = await this.dataSource.transaction(async (tx) => {
-      const row = await tx.findOneOrFail(AppSettingsEntity, {
-        where: { id: 1 },
-        lock: { mode: 'pessimistic_write' },
-      });
+    const saved = await this.db.transaction(async () => {
+      const row = await this.repo.getForUpdate();
       const version = String(Number(row.version) + 1);
       Object.assign(row, {
         version,
@@ -153,31 +170,32 @@ export class RuntimeSettings implements OnApplicationShutdown {
         updatedAt: this.clock.now(),
         updatedBy: audit.actor,
       });
-      await tx.save(row);
-      await this.audit(tx, audit, version);
+      await this.repo.save(row);
+      await this.audit(audit, version);
       return row;
     });
-    this.apply(saved);
+    const previous = this.state;
+    await this.publish(this.apply(saved), previous, 'here');
     return this.state;
   }
 
   /** Records an audit entry outside a change (a rejected change, a connection check). */
   async record(audit: AuditEntry): Promise<void> {
-    await this.audit(this.dataSource.manager, audit, null);
+    await this.audit(audit, null);
   }
 
   onApplicationShutdown(): void {
     clearInterval(this.timer);
   }
 
-  private async reloadIfChanged(em: EntityManager): Promise<boolean> {
-    const rows: { version: string }[] = await em.query(
-      'SELECT version FROM app_settings WHERE id = 1',
-    );
-    if (!rows[0] || Number(rows[0].version) === this.state.version) return false;
-    const row = await em.getRepository(AppSettingsEntity).findOneByOrFail({ id: 1 });
+  private async reloadIfChanged(): Promise<boolean> {
+    const version = await this.repo.version();
+    if (version === null || version === this.state.version) return false;
+    const row = await this.repo.get();
+    const previous = this.state;
+    let next: EffectiveSettings;
     try {
-      this.apply(row);
+      next = this.apply(row);
     } catch (error) {
       this.logger.error(
         `Configuration version ${row.version} cannot be used here: ${(error as Error).message}`,
@@ -185,17 +203,17 @@ export class RuntimeSettings implements OnApplicationShutdown {
       return false;
     }
     this.logger.log(`Configuration version ${row.version} is now in force`);
+    await this.publishOutsideTransactions(next, previous, 'elsewhere');
     return true;
   }
 
   private async seedOrLoad(seed: ReturnType<typeof settingsFromEnv>): Promise<void> {
-    const row = await this.dataSource.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [SEED_LOCK]);
-      const repo = tx.getRepository(AppSettingsEntity);
-      const existing = await repo.findOneBy({ id: 1 });
+    const row = await this.db.transaction(async () => {
+      await this.repo.lockForSeeding();
+      const existing = await this.repo.find();
       const now = this.clock.now();
       if (!existing) {
-        const created = repo.create({
+        const created = this.repo.create({
           id: 1,
           version: '1',
           sandbox: seed.sandbox,
@@ -206,9 +224,8 @@ export class RuntimeSettings implements OnApplicationShutdown {
           updatedAt: now,
           updatedBy: null,
         });
-        await repo.save(created);
+        await this.repo.save(created);
         await this.audit(
-          tx,
           { actor: 'system', action: 'seed', fields: ['*'], outcome: 'applied' },
           '1',
         );
@@ -244,12 +261,12 @@ export class RuntimeSettings implements OnApplicationShutdown {
       if (fields.length === 0) return existing;
       const version = String(Number(existing.version) + 1);
       Object.assign(existing, changes, { version, updatedAt: now, updatedBy: 'system' });
-      await repo.save(existing);
+      await this.repo.save(existing);
       const action = reseeded ? 'seed' : 'reseal';
-      await this.audit(tx, { actor: 'system', action, fields, outcome: 'applied' }, version);
+      await this.audit({ actor: 'system', action, fields, outcome: 'applied' }, version);
       return existing;
     });
-    this.apply(row, false);
+    this.apply(row);
   }
 
   private seal(s: Pick<EditableSettings, 'corpSecret' | 'callbackToken' | 'callbackAesKey'>) {
@@ -259,8 +276,8 @@ export class RuntimeSettings implements OnApplicationShutdown {
     return sealed;
   }
 
-  /** Opens the secrets (throws if the key cannot) and tells the listeners. */
-  private apply(row: AppSettingsEntity, notify = true): void {
+  /** Opens the secrets (throws if the key cannot) and puts them in force. */
+  private apply(row: AppSettingsEntity): EffectiveSettings {
     const open = (v: string | undefined) => (v ? this.box.open(v) : null);
     const next: EffectiveSettings = {
       version: Number(row.version),
@@ -274,9 +291,28 @@ export class RuntimeSettings implements OnApplicationShutdown {
       updatedAt: row.updatedAt,
       updatedBy: row.updatedBy,
     };
-    const previous = this.state;
     this.state = next;
-    if (!notify || !previous) return;
+    return next;
+  }
+
+  /**
+   * Tells the modules: the typed event, then the plain listeners. Every handler has switched
+   * before its first await (no call after this sees the old credentials here). A change saved
+   * here waits for the handlers to finish: what they drop (the old token) is gone before the
+   * admin's request returns. One noticed elsewhere does not: it may be noticed inside a token
+   * refresh's transaction, which must not wait on handlers that may need the database.
+   */
+  private async publish(
+    next: EffectiveSettings,
+    previous: EffectiveSettings,
+    origin: SettingsChangedEvent['origin'],
+  ): Promise<void> {
+    const handled = this.events
+      .emitAsync(SettingsChangedEvent.key, new SettingsChangedEvent(next, previous, origin))
+      .catch((error: unknown) => {
+        this.logger.error(`A configuration change handler failed: ${String(error)}`);
+      });
+    if (origin === 'here') await handled;
     for (const listener of this.listeners) {
       try {
         listener(next, previous);
@@ -286,8 +322,8 @@ export class RuntimeSettings implements OnApplicationShutdown {
     }
   }
 
-  private async audit(em: EntityManager, entry: AuditEntry, version: string | null) {
-    await em.insert(ConfigAuditEntity, {
+  private async audit(entry: AuditEntry, version: string | null) {
+    await this.repo.addAudit({
       at: this.clock.now(),
       actor: entry.actor,
       action: entry.action,

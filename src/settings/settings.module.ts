@@ -1,19 +1,27 @@
 import { Global, Logger, Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { TypeOrmModule } from '@nestjs/typeorm';
 
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
+import { TransactionHost } from '../database/transaction-host.js';
 import { AppSettingsEntity, ConfigAuditEntity } from './app-settings.entity.js';
+import { ConfigAuditService } from './config-audit.service.js';
 import { RuntimeSettings } from './runtime-settings.js';
 import { SecretBox } from './secret-box.js';
+import { SettingsRepository } from './settings.repository.js';
 
-/** The runtime configuration every module reads, and the box its secrets are sealed with. */
+/**
+ * The runtime configuration every module reads (and the SettingsChangedEvent it publishes), its
+ * audit trail, and the box its secrets are sealed with.
+ */
 @Global()
 @Module({
   imports: [TypeOrmModule.forFeature([AppSettingsEntity, ConfigAuditEntity])],
   providers: [
+    SettingsRepository,
+    ConfigAuditService,
     {
       provide: SecretBox,
       inject: [ConfigService],
@@ -32,15 +40,17 @@ import { SecretBox } from './secret-box.js';
     },
     {
       provide: RuntimeSettings,
-      inject: [getDataSourceToken(), SecretBox, Clock, ConfigService],
+      inject: [SettingsRepository, TransactionHost, SecretBox, Clock, EventEmitter2, ConfigService],
       useFactory: (
-        dataSource: DataSource,
+        repo: SettingsRepository,
+        db: TransactionHost,
         box: SecretBox,
         clock: Clock,
+        events: EventEmitter2,
         config: AppConfigService,
-      ) => RuntimeSettings.create(dataSource, box, clock, config),
+      ) => RuntimeSettings.create({ repo, db, box, clock, events }, config),
     },
   ],
-  exports: [SecretBox, RuntimeSettings],
+  exports: [SecretBox, RuntimeSettings, ConfigAuditService],
 })
 export class SettingsModule {}

@@ -5,7 +5,7 @@ import {
   WeComEventHandlers,
   type WeComCallbackEvent,
 } from '../wecom/callback/wecom-event-handlers.js';
-import type { MappingStatus } from './user-mapping.entity.js';
+import type { MappingStatus } from './member.js';
 import { UserMappingsService } from './user-mappings.service.js';
 
 /** WeCom's member status (user/get, change_contact Status) as a mapping status. */

@@ -16,3 +16,29 @@ export interface MemberMapping {
   status: MappingStatus;
   language: Language;
 }
+
+/**
+ * UserMappingsService.lookupMembers: what a sender needs to address people of one corp, named
+ * either by platform user id or by WeCom userid.
+ */
+export interface MemberLookup {
+  /** The mappings of the platform users asked about, by platform user id (unmapped: absent). */
+  members: Map<string, MemberMapping>;
+  /** Of the WeCom userids asked about, the lower-cased ones whose mapping is not active. */
+  inactive: Set<string>;
+}
+
+/**
+ * A member's mapping followed their new WeCom userid (a contact event). Published inside the
+ * transaction that renamed it, so that work addressed to the old userid follows in the same
+ * commit; a listener that fails rolls the rename back.
+ */
+export class MemberRenamedEvent {
+  static readonly key = 'user-mappings.member-renamed';
+
+  constructor(
+    readonly corpId: string,
+    readonly oldWecomUserId: string,
+    readonly newWecomUserId: string,
+  ) {}
+}

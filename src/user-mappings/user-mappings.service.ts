@@ -7,11 +7,10 @@ import {
   NotFoundException,
   UnprocessableEntityException,
 } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 
 import { Clock } from '../common/clock.js';
-import { pageNewestFirst, type Page } from '../common/cursor.js';
+import type { Page } from '../common/cursor.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import {
@@ -21,7 +20,7 @@ import {
 import { WeComClient } from '../wecom/client/wecom.client.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
-import type { MemberMapping } from './member.js';
+import { MemberRenamedEvent, type MemberLookup, type MemberMapping } from './member.js';
 import {
   WECOM_ID,
   WECOM_ID_RULE,
@@ -29,11 +28,8 @@ import {
   type ListUserMappingsQueryDto,
   type UserMappingDto,
 } from './dto/user-mapping.dto.js';
-import {
-  UserMappingEntity,
-  type MappingSource,
-  type MappingStatus,
-} from './user-mapping.entity.js';
+import type { MappingSource, MappingStatus, UserMappingEntity } from './user-mapping.entity.js';
+import { UserMappingsRepository } from './user-mappings.repository.js';
 
 /** A contact event could not be applied; recorded on the event row by the callback service. */
 export class MappingChangeError extends Error {
@@ -45,8 +41,9 @@ export class UserMappingsService {
   private readonly logger = new Logger(UserMappingsService.name);
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly repository: UserMappingsRepository,
     private readonly db: TransactionHost,
+    private readonly events: EventEmitter2,
     private readonly client: WeComClient,
     private readonly settings: WeComSettings,
     private readonly runtime: RuntimeSettings,
@@ -77,38 +74,22 @@ export class UserMappingsService {
       throw new BadRequestException(`wecomUserId must be ${WECOM_ID_RULE}`);
     }
     const { corpId } = this.settings.credentials();
-    const repo = this.dataSource.getRepository(UserMappingEntity);
-    const holder = await repo
-      .createQueryBuilder('m')
-      .where('m.corp_id = :corpId', { corpId })
-      .andWhere(
-        '(m.platform_user_id = :platformUserId OR lower(m.wecom_user_id) = lower(:wecomUserId))',
-        {
-          platformUserId,
-          wecomUserId,
-        },
-      )
-      .getOne();
+    const holder = await this.repository.findHolder(corpId, platformUserId, wecomUserId);
     if (holder) throw conflict(holder, platformUserId);
     try {
-      const row = await repo.save(
-        repo.create({ corpId, platformUserId, wecomUserId, source, language, createdBy }),
-      );
+      const row = await this.repository.insert({
+        corpId,
+        platformUserId,
+        wecomUserId,
+        source,
+        language,
+        createdBy,
+      });
       return toDto(row);
     } catch (error) {
       // Lost a race with a concurrent create: the unique indexes decide, report the holder.
       if ((error as { code?: string }).code === '23505') {
-        const winner = await repo
-          .createQueryBuilder('m')
-          .where('m.corp_id = :corpId', { corpId })
-          .andWhere(
-            '(m.platform_user_id = :platformUserId OR lower(m.wecom_user_id) = lower(:wecomUserId))',
-            {
-              platformUserId,
-              wecomUserId,
-            },
-          )
-          .getOne();
+        const winner = await this.repository.findHolder(corpId, platformUserId, wecomUserId);
         if (winner) throw conflict(winner, platformUserId);
       }
       throw error;
@@ -117,16 +98,8 @@ export class UserMappingsService {
 
   async list(query: ListUserMappingsQueryDto): Promise<Page<UserMappingDto>> {
     const { corpId } = this.settings.credentials();
-    const qb = this.dataSource
-      .getRepository(UserMappingEntity)
-      .createQueryBuilder('m')
-      .where('m.corp_id = :corpId', { corpId });
-    if (query.platformUserId) qb.andWhere('m.platform_user_id = :p', { p: query.platformUserId });
-    if (query.wecomUserId)
-      qb.andWhere('lower(m.wecom_user_id) = lower(:w)', { w: query.wecomUserId });
-    if (query.source) qb.andWhere('m.source = :s', { s: query.source });
-    if (query.status) qb.andWhere('m.status = :st', { st: query.status });
-    return pageNewestFirst(qb, query, toDto);
+    const page = await this.repository.page(corpId, query, query);
+    return { items: page.items.map(toDto), nextCursor: page.nextCursor };
   }
 
   /** The mapping of a WeCom member (userids compare case-insensitively, as WeCom's do), or null. */
@@ -144,11 +117,7 @@ export class UserMappingsService {
     platformUserIds: readonly string[],
   ): Promise<Map<string, MemberMapping>> {
     if (platformUserIds.length === 0) return new Map();
-    const rows: MemberMapping[] = await this.db.manager.query(
-      `SELECT platform_user_id AS "platformUserId", wecom_user_id AS "wecomUserId", status, language
-         FROM user_mappings WHERE corp_id = $1 AND platform_user_id = ANY($2::text[])`,
-      [corpId, [...new Set(platformUserIds)]],
-    );
+    const rows = await this.repository.membersOf(corpId, platformUserIds);
     return new Map(rows.map((r) => [r.platformUserId, r]));
   }
 
@@ -159,13 +128,23 @@ export class UserMappingsService {
    */
   async inactiveAmong(corpId: string, wecomUserIds: readonly string[]): Promise<Set<string>> {
     if (wecomUserIds.length === 0) return new Set();
-    const rows: { id: string }[] = await this.db.manager.query(
-      `SELECT DISTINCT lower(wecom_user_id) AS id FROM user_mappings
-        WHERE corp_id = $1 AND status <> 'active'
-          AND lower(wecom_user_id) = ANY(SELECT lower(u) FROM unnest($2::text[]) AS u)`,
-      [corpId, wecomUserIds],
-    );
-    return new Set(rows.map((r) => r.id));
+    return new Set(await this.repository.inactiveAmong(corpId, wecomUserIds));
+  }
+
+  /**
+   * For a sender addressing people of `corpId`: the mappings of these platform users (as
+   * `membersOf`) and which of these WeCom userids belong to a member no longer active (as
+   * `inactiveAmong`). Reads inside the caller's transaction when one is open.
+   */
+  async lookupMembers(
+    corpId: string,
+    platformUserIds: readonly string[],
+    wecomUserIds: readonly string[],
+  ): Promise<MemberLookup> {
+    return {
+      members: await this.membersOf(corpId, platformUserIds),
+      inactive: await this.inactiveAmong(corpId, wecomUserIds),
+    };
   }
 
   /**
@@ -184,20 +163,15 @@ export class UserMappingsService {
       disabled: ['active'],
       left: ['active', 'disabled'],
     };
-    const result = await this.dataSource
-      .createQueryBuilder()
-      .update(UserMappingEntity)
-      .set({ status, statusChangedAt: this.clock.now() })
-      .where('corp_id = :corpId AND lower(wecom_user_id) = lower(:wecomUserId)', {
-        corpId,
-        wecomUserId,
-      })
-      .andWhere('status IN (:...from)', { from: allowedFrom[status] })
-      .returning('*')
-      .execute();
-    const row = (result.raw as Record<string, unknown>[])[0];
-    if (!row) return null;
-    const mapping = await this.find(String(row.id));
+    const id = await this.repository.setStatus(
+      corpId,
+      wecomUserId,
+      status,
+      allowedFrom[status],
+      this.clock.now(),
+    );
+    if (id === null) return null;
+    const mapping = await this.find(id);
     this.logger.log(
       `Mapping of WeCom member ${mapping.wecomUserId} (platform user ${mapping.platformUserId}) is now ${status}`,
     );
@@ -205,8 +179,9 @@ export class UserMappingsService {
   }
 
   /**
-   * An admin changed a member's userid in WeCom: the mapping follows, and so do the messages
-   * still waiting for them (a send to the old userid would find nobody). Returns the renamed
+   * An admin changed a member's userid in WeCom: the mapping follows, and so does what other
+   * modules hold for the old userid (MemberRenamedEvent, in the same transaction: messaging
+   * moves the messages still waiting, as a send to the old userid would find nobody). Returns the renamed
    * mapping, or null when no mapping has the old userid (already renamed: a repeated event).
    */
   async renameMember(
@@ -222,26 +197,14 @@ export class UserMappingsService {
     const holder = await this.findByWecomUserId(newWecomUserId);
     if (holder) throw taken(holder);
     try {
-      const id = await this.dataSource.transaction(async (tx) => {
-        const renamed = returnedRows(
-          await tx.query(
-            `UPDATE user_mappings SET wecom_user_id = $3
-              WHERE corp_id = $1 AND lower(wecom_user_id) = lower($2)
-              RETURNING id`,
-            [corpId, oldWecomUserId, newWecomUserId],
-          ),
-        ) as { id: string }[];
-        const row = renamed[0];
-        if (!row) return null;
-        // Recipients already reserved (`sending`) go out as reserved: a resend must be identical.
-        await tx.query(
-          `UPDATE message_recipients r SET wecom_user_id = $3
-             FROM messages m
-            WHERE m.id = r.message_id AND m.corp_id = $1 AND m.status IN ('queued', 'sending')
-              AND lower(r.wecom_user_id) = lower($2) AND r.status IN ('pending', 'rate_limited')`,
-          [corpId, oldWecomUserId, newWecomUserId],
+      const id = await this.db.transaction(async () => {
+        const renamed = await this.repository.rename(corpId, oldWecomUserId, newWecomUserId);
+        if (renamed === null) return null;
+        await this.events.emitAsync(
+          MemberRenamedEvent.key,
+          new MemberRenamedEvent(corpId, oldWecomUserId, newWecomUserId),
         );
-        return String(row.id);
+        return renamed;
       });
       if (id === null) return null;
       const mapping = await this.find(id);
@@ -264,12 +227,12 @@ export class UserMappingsService {
 
   async remove(id: string): Promise<void> {
     const row = await this.find(id);
-    await this.dataSource.getRepository(UserMappingEntity).delete({ id: row.id });
+    await this.repository.delete(row.id);
   }
 
   private async find(id: string): Promise<UserMappingEntity> {
     const { corpId } = this.settings.credentials();
-    const row = await this.dataSource.getRepository(UserMappingEntity).findOneBy({ id, corpId });
+    const row = await this.repository.findById(corpId, id);
     if (!row) throw new NotFoundException('User mapping not found');
     return row;
   }
@@ -345,9 +308,4 @@ export function toDto(m: UserMappingEntity): UserMappingDto {
     createdBy: m.createdBy,
     createdAt: m.createdAt.toISOString(),
   };
-}
-
-/** UPDATE … RETURNING through query() answers [rows, count] on PostgreSQL, rows on PGlite. */
-function returnedRows(result: unknown): unknown[] {
-  return (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as unknown[];
 }

@@ -27,6 +27,15 @@ export const WECOM_LIMITS = {
   taskIdBytes: 128,
   touserMax: 1000,
   partiesOrTagsMax: 100,
+  /** enable_duplicate_check: identical JSON within duplicate_check_interval is not delivered. */
+  duplicateCheckDefaultSeconds: 1800,
+  duplicateCheckMaxSeconds: 4 * 3600,
+  /** update_template_card: the text a card's buttons are replaced with. */
+  cardReplaceNameChars: 20,
+  /** A response_code updates its card once, within this many hours of the send. */
+  responseCodeHours: 72,
+  /** message/recall takes messages of the last 24 hours only. */
+  recallWindowHours: 24,
   /** Per app and member; the excess is dropped silently. */
   perMemberPerMinute: 30,
   perMemberPerHour: 1000,

@@ -12,12 +12,18 @@ import { WeComCallbackService } from './callback/wecom-callback.service.js';
 import { WeComCardUpdater } from './callback/wecom-card-updater.js';
 import { WeComEventEntity } from './callback/wecom-event.entity.js';
 import { WeComEventHandlers } from './callback/wecom-event-handlers.js';
+import { WeComEventsRepository } from './callback/wecom-events.repository.js';
+import { TokenSource } from './client/token-source.js';
+import { WeComHttp } from './client/wecom-http.js';
 import { WeComClient } from './client/wecom.client.js';
 import { JsapiTicketProvider } from './jssdk/jsapi-ticket.provider.js';
 import { JssdkController } from './jssdk/jssdk.controller.js';
 import { JssdkService } from './jssdk/jssdk.service.js';
+import { SandboxCallbackSecrets } from './sandbox-callback-secrets.js';
 import { AccessTokenProvider } from './token/access-token.provider.js';
 import { WeComCredentialEntity } from './token/wecom-credential.entity.js';
+import { WeComCredentialsRepository } from './token/wecom-credentials.repository.js';
+import { WeComCredentialsService } from './wecom-credentials.service.js';
 import { WeComSettings } from './wecom-settings.js';
 
 @Module({
@@ -29,14 +35,28 @@ import { WeComSettings } from './wecom-settings.js';
   controllers: [WeComCallbackController, JssdkController],
   providers: [
     {
-      provide: WeComSettings,
+      provide: SandboxCallbackSecrets,
       inject: [ConfigService, RuntimeSettings],
+      useFactory: (config: AppConfigService, runtime: RuntimeSettings) =>
+        SandboxCallbackSecrets.ensure(config, runtime),
+    },
+    {
+      provide: WeComSettings,
+      // After the sandbox's callback secrets: what talks to WeCom is built with them in place
+      // (a settings change at start-up would otherwise reach its listeners).
+      inject: [ConfigService, RuntimeSettings, SandboxCallbackSecrets],
       useFactory: (config: AppConfigService, runtime: RuntimeSettings) =>
         WeComSettings.create(config, runtime),
     },
+    WeComHttp,
     WeComClient,
+    WeComCredentialsRepository,
     AccessTokenProvider,
+    // WeComClient's tokens: the provider, which itself calls gettoken through WeComHttp.
+    { provide: TokenSource, useExisting: AccessTokenProvider },
+    WeComCredentialsService,
     WeComEventHandlers,
+    WeComEventsRepository,
     WeComCallbackService,
     WeComCardUpdater,
     JsapiTicketProvider,

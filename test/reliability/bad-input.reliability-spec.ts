@@ -5,7 +5,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 
 import { WeComCallbackService } from '../../src/wecom/callback/wecom-callback.service.js';
-import type { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
+import type { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, tokenFor } from '../support/test-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { report, caseSimulator } from './outbox-load.js';

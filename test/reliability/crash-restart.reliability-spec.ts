@@ -1,6 +1,6 @@
 import type pg from 'pg';
 
-import type { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
+import type { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
 import { ServiceProcess, serviceEnv, waitFor } from '../support/service-process.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import {

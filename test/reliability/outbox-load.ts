@@ -4,7 +4,7 @@ import {
   isTokenMode,
   WeComSimulator,
   type SimulatorOptions,
-} from '../../src/wecom/simulator/wecom-simulator.js';
+} from '../../tools/wecom-simulator/wecom-simulator.js';
 import { tokenFor } from '../support/test-app.js';
 
 /**

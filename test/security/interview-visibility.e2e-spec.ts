@@ -5,7 +5,7 @@ import request from 'supertest';
 
 import { ManualClock } from '../../src/common/clock.js';
 import { MessageDispatcher } from '../../src/messaging/message-dispatcher.js';
-import { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
+import { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, tokenFor } from '../support/test-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 

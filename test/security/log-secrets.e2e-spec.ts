@@ -17,7 +17,7 @@ import { AppLogger } from '../../src/common/app-logger.js';
 import { Clock, ManualClock } from '../../src/common/clock.js';
 import { MessageDispatcher } from '../../src/messaging/message-dispatcher.js';
 import { WeComClient } from '../../src/wecom/client/wecom.client.js';
-import { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
+import { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../../src/wecom/token/access-token.provider.js';
 import { testEnv } from '../support/test-app.js';
 import { createTestDatabase, hasServer, type TestDatabase } from '../support/test-database.js';

@@ -6,7 +6,7 @@ import request from 'supertest';
 
 import { mintToken } from '../../src/auth/jwt-verifier.js';
 import { ROLES, type Role } from '../../src/auth/roles.js';
-import { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
+import { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, TEST_JWT_SECRET, tokenFor } from '../support/test-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import {

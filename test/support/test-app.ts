@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 
-import { ConsoleLogger, type INestApplication, type LoggerService } from '@nestjs/common';
+import { ConsoleLogger, type INestApplication, Logger, type LoggerService } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 
@@ -9,8 +9,10 @@ import { configureApp } from '../../src/app.setup.js';
 import { Clock } from '../../src/common/clock.js';
 import { mintToken } from '../../src/auth/jwt-verifier.js';
 import type { Role } from '../../src/auth/roles.js';
+import { isSandboxEnv } from '../../src/config/app-config.js';
 import { validateEnv } from '../../src/config/env.validation.js';
-import type { WeComSimulator } from '../../src/wecom/simulator/wecom-simulator.js';
+import { WeComSandbox } from '../../tools/wecom-simulator/sandbox.js';
+import type { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
 
 export const TEST_JWT_SECRET = 'test-secret-for-specs-only-0123456789';
 
@@ -26,25 +28,60 @@ export function testEnv(overrides: Record<string, string | undefined> = {}) {
   });
 }
 
+/**
+ * The app as main.ts builds it, not listening yet. In sandbox mode (no WECOM_CORP_ID) the WeCom
+ * simulator starts first, on a free port (SIMULATOR_PORT=0), as main.ts starts it, and stops when
+ * the app closes: `app.get(WeComSandbox)`; see createSandboxApp for the callback wiring.
+ */
 export async function createTestApp(
   overrides: Record<string, string | undefined>,
   options: { clock?: Clock; logger?: LoggerService } = {},
 ): Promise<INestApplication> {
-  let builder = Test.createTestingModule({
-    imports: [AppModule.forRoot(testEnv(overrides))],
-  });
-  if (options.clock) builder = builder.overrideProvider(Clock).useValue(options.clock);
-  if (options.logger) builder = builder.setLogger(options.logger);
-  const moduleRef = await builder.compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({
-    bodyParser: false,
-    // Errors only, as Nest's testing logger prints them; an instance, not a list of levels, which
-    // would keep the logger of the file's previous app (a LogRecorder would swallow its errors).
-    logger: options.logger ?? new ConsoleLogger({ logLevels: ['fatal', 'error'] }),
-  });
-  configureApp(app);
-  await app.init();
-  return app;
+  // Errors only, as Nest's testing logger prints them; an instance, not a list of levels, which
+  // would keep the logger of the file's previous app (a LogRecorder would swallow its errors).
+  const logger = options.logger ?? new ConsoleLogger({ logLevels: ['fatal', 'error'] });
+  const env = testEnv(overrides);
+  let sandbox: WeComSandbox | undefined;
+  if (isSandboxEnv(env)) {
+    Logger.overrideLogger(logger);
+    sandbox = await WeComSandbox.start(env);
+  }
+  try {
+    const root = AppModule.forRoot(sandbox?.env ?? env);
+    let builder = Test.createTestingModule({ imports: [sandbox?.around(root) ?? root] });
+    if (options.clock) builder = builder.overrideProvider(Clock).useValue(options.clock);
+    if (options.logger) builder = builder.setLogger(options.logger);
+    const moduleRef = await builder.compile();
+    const app = moduleRef.createNestApplication<NestExpressApplication>({
+      bodyParser: false,
+      logger,
+    });
+    configureApp(app);
+    await app.init();
+    return app;
+  } catch (error) {
+    await sandbox?.stop();
+    throw error;
+  }
+}
+
+/**
+ * A sandbox app (no WECOM_CORP_ID) wired as main.ts wires it: the simulator started first, the
+ * app listening on a free port of 127.0.0.1, and the simulator pushing its events to the app's
+ * /wecom/callback with the runtime callback Token and EncodingAESKey. Closing the app stops both.
+ */
+export async function createSandboxApp(
+  overrides: Record<string, string | undefined>,
+  options: { clock?: Clock; logger?: LoggerService } = {},
+): Promise<{ app: INestApplication; simulator: WeComSimulator }> {
+  if (!isSandboxEnv(testEnv(overrides))) {
+    throw new Error('createSandboxApp: not sandbox mode (WECOM_CORP_ID is set)');
+  }
+  const app = await createTestApp(overrides, options);
+  const sandbox = app.get(WeComSandbox);
+  await app.listen(0, '127.0.0.1');
+  sandbox.connect(app);
+  return { app, simulator: sandbox.simulator! };
 }
 
 export function tokenFor(sub: string, ...roles: Role[]): Promise<string> {

@@ -10,8 +10,6 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
 
 import { Clock } from '../../common/clock.js';
 import { registerCronJob } from '../../common/scheduled-job.js';
@@ -24,9 +22,9 @@ import {
   isTimestampFresh,
   WeComCallbackCrypto,
 } from './wecom-callback-crypto.js';
-import { WeComEventEntity } from './wecom-event.entity.js';
 import { RuntimeSettings } from '../../settings/runtime-settings.js';
 import { WeComEventHandlers, type WeComCallbackEvent } from './wecom-event-handlers.js';
+import { WeComEventsRepository } from './wecom-events.repository.js';
 
 /** WeCom's envelopes are small; anything near this is not from WeCom. */
 export const MAX_CALLBACK_BYTES = 64 * 1024;
@@ -58,7 +56,7 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
   private readonly logger = new Logger(WeComCallbackService.name);
   private readonly inflight = new Set<Promise<void>>();
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly events: WeComEventsRepository,
     private readonly settings: WeComSettings,
     private readonly handlers: WeComEventHandlers,
     private readonly clock: Clock,
@@ -130,29 +128,12 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     }
 
     const receivedAt = this.clock.now();
-    const inserted: { id: string }[] = await this.dataSource.query(
-      `INSERT INTO wecom_events
-         (dedupe_key, msg_type, event, from_user, agent_id, create_time, body, received_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-       ON CONFLICT (dedupe_key) DO NOTHING
-       RETURNING id`,
-      [
-        record.dedupeKey,
-        record.msgType,
-        record.event,
-        record.fromUser,
-        record.agentId,
-        record.createTime,
-        plaintext,
-        receivedAt,
-      ],
-    );
-    const row = inserted[0];
-    if (!row) {
+    const id = await this.events.insertUnlessSeen(record, plaintext, receivedAt);
+    if (id === null) {
       this.logger.log(`Repeated callback ${summarize(record)} acknowledged, not processed again`);
       return;
     }
-    this.track(this.dispatch(toEvent(String(row.id), record, fields)));
+    this.track(this.dispatch(toEvent(id, record, fields)));
   }
 
   /** Resolves when every dispatch started so far has finished (specs, shutdown). */
@@ -167,13 +148,7 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
   /** The sweep: dispatches events stored but never claimed (the process died in between). */
   async dispatchPending(): Promise<number> {
     const before = new Date(this.clock.nowMs() - SWEEP_AFTER_MS);
-    const rows = await this.dataSource
-      .getRepository(WeComEventEntity)
-      .createQueryBuilder('e')
-      .where('e.processed_at IS NULL AND e.received_at < :before', { before })
-      .orderBy('e.received_at', 'ASC')
-      .limit(SWEEP_BATCH)
-      .getMany();
+    const rows = await this.events.findUnclaimed(before, SWEEP_BATCH);
     let dispatched = 0;
     for (const row of rows) {
       const fields = parseCallbackXml(row.body, MAX_CALLBACK_BYTES);
@@ -184,13 +159,7 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
 
   /** Claims the row, then runs its handlers; false when another run claimed it first. */
   private async dispatch(event: WeComCallbackEvent): Promise<boolean> {
-    const claim = await this.dataSource
-      .createQueryBuilder()
-      .update(WeComEventEntity)
-      .set({ processedAt: this.clock.now() })
-      .where('id = :id AND processed_at IS NULL', { id: event.id })
-      .execute();
-    if (claim.affected !== 1) return false;
+    if (!(await this.events.claim(event.id, this.clock.now()))) return false;
 
     const errors: string[] = [];
     for (const handler of this.handlers.handlersFor(event)) {
@@ -202,9 +171,7 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     }
     if (errors.length > 0) {
       this.logger.warn(`Handler failed for callback ${event.id} (${summarize(event)})`);
-      await this.dataSource
-        .getRepository(WeComEventEntity)
-        .update({ id: event.id }, { handlerError: errors.join('\n').slice(0, MAX_ERROR_CHARS) });
+      await this.events.recordHandlerError(event.id, errors.join('\n').slice(0, MAX_ERROR_CHARS));
     }
     return true;
   }

@@ -1,23 +1,23 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
 
 import { Clock } from '../../common/clock.js';
 import { registerCronJob } from '../../common/scheduled-job.js';
 import type { AppConfigService } from '../../config/app-config.js';
+import { TransactionHost } from '../../database/transaction-host.js';
 import { WeComClient } from '../client/wecom.client.js';
-import { RuntimeSettings } from '../../settings/runtime-settings.js';
 import { SecretBox } from '../../settings/secret-box.js';
-import { AccessTokenProvider, credentialsChanged } from '../token/access-token.provider.js';
+import { AccessTokenProvider } from '../token/access-token.provider.js';
 import { SharedCredentialCache } from '../token/shared-credential-cache.js';
+import { WeComCredentialsRepository } from '../token/wecom-credentials.repository.js';
 import { WeComSettings } from '../wecom-settings.js';
 
 /**
  * The two JS-SDK tickets (corp: wx.config, app: wx.agentConfig), cached like the access token:
  * in PostgreSQL, one fetch per refresh across all instances (WeCom allows 400 corp and 100 app
  * tickets an hour), refreshed ahead of expiry by cron once this instance has used them.
+ * New credentials: WeComCredentialsService.
  */
 @Injectable()
 export class JsapiTicketProvider implements OnModuleInit {
@@ -27,51 +27,48 @@ export class JsapiTicketProvider implements OnModuleInit {
   private readonly marginSeconds: number;
 
   constructor(
-    @InjectDataSource() dataSource: DataSource,
+    repo: WeComCredentialsRepository,
+    db: TransactionHost,
     client: WeComClient,
     settings: WeComSettings,
     clock: Clock,
     private readonly scheduler: SchedulerRegistry,
     @Inject(ConfigService) private readonly config: AppConfigService,
     box: SecretBox,
-    runtime: RuntimeSettings,
     tokens: AccessTokenProvider,
   ) {
+    const store = { repo, db, clock, box };
     const warmToken = () => tokens.getToken();
     const { corpId, agentId } = settings.credentials();
     this.marginSeconds = config.get('WECOM_TOKEN_REFRESH_MARGIN_S', { infer: true });
     this.corp = new SharedCredentialCache(
-      dataSource,
-      clock,
+      store,
       { kind: 'jsapi_corp_ticket', corpId, agentId },
       async () => {
         const res = await client.getCorpJsapiTicket();
         return { value: res.ticket, expiresInSeconds: res.expires_in };
       },
-      box,
       warmToken,
     );
     this.agent = new SharedCredentialCache(
-      dataSource,
-      clock,
+      store,
       { kind: 'jsapi_agent_ticket', corpId, agentId },
       async () => {
         const res = await client.getAgentJsapiTicket();
         return { value: res.ticket, expiresInSeconds: res.expires_in };
       },
-      box,
       warmToken,
     );
-    // New credentials: tickets of the old token are no longer ours to hand out.
-    runtime.onChange((next, previous) => {
-      if (!credentialsChanged(next, previous)) return;
-      this.corp.rekey({ kind: 'jsapi_corp_ticket', corpId: next.corpId, agentId: next.agentId });
-      this.agent.rekey({ kind: 'jsapi_agent_ticket', corpId: next.corpId, agentId: next.agentId });
-    });
   }
 
-  /** Deletes the stored tickets of old credentials (the admin who changed them calls this). */
-  async dropStored(corpId: string, agentId: number): Promise<void> {
+  /** New credentials are in force: tickets of the old token are no longer ours to hand out. */
+  useCredentials({ corpId, agentId }: { corpId: string; agentId: number }): void {
+    this.corp.rekey({ kind: 'jsapi_corp_ticket', corpId, agentId });
+    this.agent.rekey({ kind: 'jsapi_agent_ticket', corpId, agentId });
+  }
+
+  /** Deletes the stored tickets of old credentials, so that no instance uses them again. */
+  async dropStored({ corpId, agentId }: { corpId: string; agentId: number }): Promise<void> {
     await this.corp.forget({ kind: 'jsapi_corp_ticket', corpId, agentId });
     await this.agent.forget({ kind: 'jsapi_agent_ticket', corpId, agentId });
   }

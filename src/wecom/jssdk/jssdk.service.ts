@@ -8,8 +8,8 @@ import {
 import { ConfigService } from '@nestjs/config';
 
 import { Clock } from '../../common/clock.js';
+import { FrontendUrl } from '../../common/frontend-url.js';
 import type { AppConfigService } from '../../config/app-config.js';
-import { FrontendUrl } from '../auth/frontend-url.js';
 import { jssdkSignature, newNonce } from '../callback/jssdk-signature.js';
 import { WeComApiError } from '../client/wecom-api.error.js';
 import { WeComSettings } from '../wecom-settings.js';

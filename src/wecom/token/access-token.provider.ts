@@ -8,12 +8,11 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
 
 import { Clock } from '../../common/clock.js';
 import { registerCronJob } from '../../common/scheduled-job.js';
 import type { AppConfigService } from '../../config/app-config.js';
+import { TransactionHost } from '../../database/transaction-host.js';
 import { WeComApiError } from '../client/wecom-api.error.js';
 import {
   callerIpFromErrmsg,
@@ -21,12 +20,13 @@ import {
   CREDENTIALS_REJECTED_PAUSE_MS,
   isCredentialsRejected,
 } from '../client/wecom-retry-policy.js';
-import { WeComClient, type TokenSource } from '../client/wecom.client.js';
+import type { TokenSource } from '../client/token-source.js';
+import { WeComHttp } from '../client/wecom-http.js';
 import { WeComSettings } from '../wecom-settings.js';
-import type { EffectiveSettings } from '../../settings/runtime-settings.js';
 import { RuntimeSettings } from '../../settings/runtime-settings.js';
 import { SecretBox } from '../../settings/secret-box.js';
 import { SharedCredentialCache } from './shared-credential-cache.js';
+import { WeComCredentialsRepository } from './wecom-credentials.repository.js';
 
 export type WeComStatus =
   | { status: 'ok'; tokenSecondsLeft: number | null; sandbox: boolean }
@@ -50,7 +50,8 @@ export type WeComStatus =
  * WeCom answers gettoken with the same token while it is valid, so the cron tries once ahead of
  * expiry (a WeCom that issues a new token per call gets one then) and otherwise the token is
  * renewed the moment the old one must have ended; gettoken calls stay 5 s apart cluster-wide
- * (SharedCredentialCache).
+ * (SharedCredentialCache). It calls gettoken through WeComHttp, below WeComClient, which takes
+ * its tokens from here (as its TokenSource). New credentials: WeComCredentialsService.
  */
 @Injectable()
 export class AccessTokenProvider
@@ -64,8 +65,9 @@ export class AccessTokenProvider
   private lastConfigError?: WeComApiError;
 
   constructor(
-    @InjectDataSource() dataSource: DataSource,
-    private readonly client: WeComClient,
+    private readonly http: WeComHttp,
+    repo: WeComCredentialsRepository,
+    db: TransactionHost,
     private readonly settings: WeComSettings,
     private readonly clock: Clock,
     private readonly scheduler: SchedulerRegistry,
@@ -77,24 +79,25 @@ export class AccessTokenProvider
     this.marginSeconds = config.get('WECOM_TOKEN_REFRESH_MARGIN_S', { infer: true });
     this.lastStatus = { status: 'unknown', sandbox: settings.sandbox };
     this.cache = new SharedCredentialCache(
-      dataSource,
-      clock,
+      { repo, db, clock, box },
       { kind: 'access_token', corpId: creds.corpId, agentId: creds.agentId },
-      (tx) => this.fetch(tx),
-      box,
+      () => this.fetch(),
     );
-    client.attachTokenSource(this);
-    runtime.onChange((next, previous) => {
-      if (!credentialsChanged(next, previous)) return;
-      this.cache.rekey({ kind: 'access_token', corpId: next.corpId, agentId: next.agentId });
-      this.lastConfigError = undefined;
-      this.configErrorUntil = 0;
-      this.lastStatus = { status: 'unknown', sandbox: this.settings.sandbox };
-    });
   }
 
-  /** Deletes the stored token of old credentials (the admin who changed them calls this). */
-  async dropStored(corpId: string, agentId: number): Promise<void> {
+  /**
+   * New credentials are in force: the token of the old ones is not handed out again here, and
+   * their refusal no longer holds messages back.
+   */
+  useCredentials({ corpId, agentId }: { corpId: string; agentId: number }): void {
+    this.cache.rekey({ kind: 'access_token', corpId, agentId });
+    this.lastConfigError = undefined;
+    this.configErrorUntil = 0;
+    this.lastStatus = { status: 'unknown', sandbox: this.settings.sandbox };
+  }
+
+  /** Deletes the stored token of old credentials, so that no instance uses it again. */
+  async dropStored({ corpId, agentId }: { corpId: string; agentId: number }): Promise<void> {
     await this.cache.forget({ kind: 'access_token', corpId, agentId });
   }
 
@@ -150,13 +153,13 @@ export class AccessTokenProvider
     return this.lastStatus;
   }
 
-  private async fetch(tx: EntityManager) {
+  private async fetch() {
     // Another instance may have changed the credentials a moment ago: fetch with the new ones.
-    await this.runtime.ensureFresh(tx);
+    await this.runtime.ensureFresh();
     try {
       // One HTTP call per fetch: a retry is a new fetch, which keeps the 5-second spacing.
       const requestedAt = this.clock.nowMs();
-      const res = await this.client.fetchAccessToken(this.settings.credentials(), {
+      const res = await this.http.fetchAccessToken(this.settings.credentials(), {
         backoff: { maxRetries: 0 },
       });
       this.lastConfigError = undefined;
@@ -219,9 +222,4 @@ export class AccessTokenProvider
     }
     this.lastStatus = next;
   }
-}
-
-/** True when the corp, the agent or the secret differ: tokens of the old ones must go. */
-export function credentialsChanged(a: EffectiveSettings, b: EffectiveSettings): boolean {
-  return a.corpId !== b.corpId || a.agentId !== b.agentId || a.corpSecret !== b.corpSecret;
 }

@@ -1,12 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Logger } from '@nestjs/common';
-import type { DataSource, EntityManager, Repository } from 'typeorm';
 
 import type { Clock } from '../../common/clock.js';
+import type { TransactionHost } from '../../database/transaction-host.js';
 import { fingerprint, type SecretBox } from '../../settings/secret-box.js';
 import { WeComApiError } from '../client/wecom-api.error.js';
-import { WeComCredentialEntity, type WeComCredentialKind } from './wecom-credential.entity.js';
+import type { WeComCredentialKind } from './wecom-credential.entity.js';
+import type { CredentialKey, WeComCredentialsRepository } from './wecom-credentials.repository.js';
+
+export type { CredentialKey } from './wecom-credentials.repository.js';
 
 export interface FetchedCredential {
   value: string;
@@ -15,10 +18,12 @@ export interface FetchedCredential {
   requestedAt?: number;
 }
 
-export interface CredentialKey {
-  kind: WeComCredentialKind;
-  corpId: string;
-  agentId: number;
+/** What every cache needs, the same for all of them: its table, transactions, time, the box. */
+export interface CredentialStore {
+  repo: WeComCredentialsRepository;
+  db: TransactionHost;
+  clock: Clock;
+  box: SecretBox;
 }
 
 /**
@@ -111,19 +116,28 @@ export class SharedCredentialCache {
    */
   private earlyCallsPointless = false;
 
+  private readonly repo: WeComCredentialsRepository;
+  private readonly db: TransactionHost;
+  private readonly clock: Clock;
+  private readonly box: SecretBox;
+
   constructor(
-    private readonly dataSource: DataSource,
-    private readonly clock: Clock,
+    store: CredentialStore,
     private key: CredentialKey,
-    /** Runs inside the refresh's locked transaction; `tx` is for reads that must see it. */
-    private readonly fetch: (tx: EntityManager) => Promise<FetchedCredential>,
-    private readonly box: SecretBox,
     /**
-     * Runs before the refresh's transaction opens: what `fetch` needs from the database (the
-     * access token a ticket call uses) must be loaded outside it, as PGlite has one session.
+     * Runs inside the refresh's locked transaction (what it reads from the database goes
+     * through it: settings changed by another instance a moment ago).
+     */
+    private readonly fetch: () => Promise<FetchedCredential>,
+    /**
+     * Runs before the refresh's transaction opens: what `fetch` needs that is shared with other
+     * callers (the access token a ticket call uses) is loaded outside it, so that the refresh
+     * holds its lock only for its own call.
      */
     private readonly prepare?: () => Promise<unknown>,
-  ) {}
+  ) {
+    ({ repo: this.repo, db: this.db, clock: this.clock, box: this.box } = store);
+  }
 
   /** Credentials changed (admin config): forget the cached value. */
   rekey(key: CredentialKey): void {
@@ -177,15 +191,7 @@ export class SharedCredentialCache {
 
   async invalidate(value: string): Promise<void> {
     if (this.cached?.value === value) this.cached = undefined;
-    await this.dataSource
-      .createQueryBuilder()
-      .update(WeComCredentialEntity)
-      .set({ expiresAt: new Date(0), renewAt: new Date(0) })
-      .where(
-        'kind = :kind AND corp_id = :corpId AND agent_id = :agentId AND value_fingerprint = :fp',
-        { ...this.key, fp: fingerprint(value) },
-      )
-      .execute();
+    await this.repo.expire(this.key, fingerprint(value));
   }
 
   /**
@@ -195,15 +201,17 @@ export class SharedCredentialCache {
   async forget(key: CredentialKey = this.key): Promise<void> {
     this.cached = undefined;
     this.cancelRenewal();
-    await this.dataSource.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName(key)]);
-      await tx.getRepository(WeComCredentialEntity).delete({ ...key });
+    await this.db.transaction(async () => {
+      await this.repo.lock(key);
+      await this.repo.delete(key);
     });
+    // A refresh that held the lock before us may have remembered the dropped value meanwhile.
+    this.cached = undefined;
   }
 
   private async load(aheadMs?: number): Promise<string> {
     for (let waits = 0; ;) {
-      const row = await this.read(this.dataSource.manager);
+      const row = await this.read();
       const plan = planRefresh(row, this.clock.nowMs(), aheadMs);
       if (plan.kind === 'use') return this.remember(row!);
       if (plan.notBefore > this.clock.nowMs()) {
@@ -212,15 +220,15 @@ export class SharedCredentialCache {
         continue;
       }
       await this.prepare?.();
-      const outcome = await this.dataSource.transaction(async (tx): Promise<LoadOutcome> => {
-        await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName()]);
+      const outcome = await this.db.transaction(async (): Promise<LoadOutcome> => {
+        await this.repo.lock(this.key);
         // Whoever held the lock before us may have refreshed it already.
-        const again = await this.read(tx);
+        const again = await this.read();
         const now = this.clock.nowMs();
         const replan = planRefresh(again, now, aheadMs);
         if (replan.kind === 'use') return { value: this.remember(again!) };
         if (replan.notBefore > now) return { wait: true };
-        return this.fetchAndStore(tx, again);
+        return this.fetchAndStore(again);
       });
       if ('value' in outcome) return outcome.value;
       if ('error' in outcome) throw outcome.error;
@@ -228,20 +236,16 @@ export class SharedCredentialCache {
   }
 
   /** One call to WeCom, and what it says stored for every instance. Runs under the lock. */
-  private async fetchAndStore(
-    tx: EntityManager,
-    previous: StoredCredential | null,
-  ): Promise<LoadOutcome> {
-    const repo = tx.getRepository(WeComCredentialEntity);
+  private async fetchAndStore(previous: StoredCredential | null): Promise<LoadOutcome> {
     let fetched: FetchedCredential;
     let startedAt = this.clock.nowMs();
     try {
-      fetched = await this.fetch(tx);
+      fetched = await this.fetch();
     } catch (error) {
       // A failed call counts for the spacing too (WeCom throttles and bans by calls made); its
       // start is not known here, so the spacing runs from its end.
       const answered = error instanceof WeComApiError && error.errcode !== null;
-      await this.recordFailedCall(repo, previous, this.clock.nowMs(), answered ? null : startedAt);
+      await this.recordFailedCall(previous, this.clock.nowMs(), answered ? null : startedAt);
       return { error };
     }
     startedAt = fetched.requestedAt ?? startedAt;
@@ -266,18 +270,13 @@ export class SharedCredentialCache {
       renewAt = expiresAt;
     }
     renewAt = Math.max(renewAt, expiresAt);
-    await repo.upsert(
-      repo.create({
-        ...this.key,
-        value: this.box.seal(fetched.value),
-        valueFingerprint: fp,
-        fetchedAt: new Date(startedAt),
-        expiresAt: new Date(expiresAt),
-        renewAt: new Date(renewAt),
-        unansweredAt: null,
-      }),
-      ['kind', 'corpId', 'agentId'],
-    );
+    await this.repo.store(this.key, {
+      sealedValue: this.box.seal(fetched.value),
+      fingerprint: fp,
+      fetchedAt: new Date(startedAt),
+      expiresAt: new Date(expiresAt),
+      renewAt: new Date(renewAt),
+    });
     const where = `${this.key.kind} for corp ${this.key.corpId} agent ${this.key.agentId}`;
     if (same) {
       this.logger.log(
@@ -291,41 +290,26 @@ export class SharedCredentialCache {
   }
 
   private async recordFailedCall(
-    repo: Repository<WeComCredentialEntity>,
     previous: StoredCredential | null,
     at: number,
     unansweredSince: number | null,
   ): Promise<void> {
     const unansweredAt = previous?.unansweredAt ?? unansweredSince;
     try {
-      if (previous) {
-        await repo.update(
-          { ...this.key },
-          {
-            fetchedAt: new Date(at),
-            unansweredAt: unansweredAt === null ? null : new Date(unansweredAt),
-          },
-        );
-      } else {
-        // No value yet: a row without one keeps the time of the call for the other instances.
-        await repo.insert({
-          ...this.key,
-          value: '',
-          valueFingerprint: '',
-          fetchedAt: new Date(at),
-          expiresAt: new Date(0),
-          renewAt: new Date(0),
-          unansweredAt: unansweredAt === null ? null : new Date(unansweredAt),
-        });
-      }
+      await this.repo.recordFailedCall(
+        this.key,
+        new Date(at),
+        unansweredAt === null ? null : new Date(unansweredAt),
+        previous !== null,
+      );
     } catch {
       // The transaction may be unusable after the failure (a database error): nothing to add.
     }
   }
 
   /** The stored row for the key; its value opened, or null when it cannot be. */
-  private async read(manager: EntityManager): Promise<StoredCredential | null> {
-    const row = await manager.getRepository(WeComCredentialEntity).findOneBy({ ...this.key });
+  private async read(): Promise<StoredCredential | null> {
+    const row = await this.repo.find(this.key);
     if (!row) return null;
     let value: string | null = null;
     if (row.value !== '') {
@@ -394,9 +378,5 @@ export class SharedCredentialCache {
       `no usable ${this.key.kind}: the next call is allowed in ${ms} ms`,
       true,
     );
-  }
-
-  private lockName(key: CredentialKey = this.key): string {
-    return `wecom:${key.kind}:${key.corpId}:${key.agentId}`;
   }
 }

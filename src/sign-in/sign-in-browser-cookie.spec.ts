@@ -1,6 +1,6 @@
 import type { CookieOptions, Request, Response } from 'express';
 
-import { SignInBrowserCookie } from './signin-browser-cookie.js';
+import { SignInBrowserCookie } from './sign-in-browser-cookie.js';
 
 /** What `res.cookie` / `res.clearCookie` were called with. */
 function recordingResponse() {

@@ -43,7 +43,7 @@ import { MessageLog, type DeliveredMessage } from './message-log.js';
 import { parseSendRequest, parseUpdateCardRequest } from './message-validation.js';
 import { TrustedIps, TrustedIpsError } from './trusted-ips.js';
 import { ErrCode, fail, ok, renderReply, type ApiReply } from './wecom-errors.js';
-import { CARD_TYPES_WITH_RESPONSE_CODE, WECOM_LIMITS } from '../wecom-limits.js';
+import { CARD_TYPES_WITH_RESPONSE_CODE, WECOM_LIMITS } from '../../src/wecom/wecom-limits.js';
 
 export { loadUsersFile, type SimulatedUser } from './member-directory.js';
 export type { DeliveredMessage } from './message-log.js';

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
+import { WECOM_LIMITS } from '../../src/wecom/wecom-limits.js';
+
 export interface DeliveredMessage {
   msgid: string;
   msgtype: string;
@@ -38,8 +40,8 @@ interface DuplicateEntry {
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3600_000;
-const RECALL_WINDOW_MS = 24 * 3600_000;
-const RESPONSE_CODE_TTL_MS = 72 * 3600_000;
+const RECALL_WINDOW_MS = WECOM_LIMITS.recallWindowHours * HOUR_MS;
+const RESPONSE_CODE_TTL_MS = WECOM_LIMITS.responseCodeHours * HOUR_MS;
 const DUPLICATE_PRUNE_THRESHOLD = 10_000;
 
 export type RecallOutcome = 'ok' | 'unknown' | 'expired' | 'already-recalled';

@@ -6,7 +6,7 @@ import {
   WECOM_LIMITS as L,
   truncateUtf8,
   type CardType,
-} from '../wecom-limits.js';
+} from '../../src/wecom/wecom-limits.js';
 import { ErrCode } from './wecom-errors.js';
 
 export const MESSAGE_TYPES = ['text', 'markdown', 'textcard', 'news', 'template_card'] as const;
@@ -49,8 +49,8 @@ class Invalid extends Error {
 
 const MAX_USERS = L.touserMax;
 const MAX_PARTIES_OR_TAGS = L.partiesOrTagsMax;
-const MAX_DUPLICATE_CHECK_SECONDS = 4 * 3600;
-const DEFAULT_DUPLICATE_CHECK_SECONDS = 1800;
+const MAX_DUPLICATE_CHECK_SECONDS = L.duplicateCheckMaxSeconds;
+const DEFAULT_DUPLICATE_CHECK_SECONDS = L.duplicateCheckDefaultSeconds;
 
 type Json = Record<string, unknown>;
 
@@ -393,7 +393,7 @@ export function parseUpdateCardRequest(
       const button = object(body, 'button');
       limit(
         requiredText(button, 'replace_name', 'button.replace_name'),
-        20,
+        L.cardReplaceNameChars,
         'chars',
         'button.replace_name',
       );

@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 
-import { parseIpRange } from '../../common/ip-range.js';
+import { parseIpRange } from '../../src/common/ip-range.js';
 
 export class TrustedIpsError extends Error {
   override name = 'TrustedIpsError';

@@ -1,4 +1,4 @@
-// `node dist/src/wecom/simulator/main.js --port 4010`: runs the WeCom simulator on its own, for
+// `node dist/tools/wecom-simulator/main.js --port 4010`: runs the WeCom simulator on its own, for
 // sandbox mode and benchmarks. Settings come from flags, then SIMULATOR_* variables.
 import { parseArgs } from 'node:util';
 

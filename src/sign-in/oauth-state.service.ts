@@ -2,13 +2,11 @@ import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 
 import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
 
-import { Clock } from '../../common/clock.js';
-import type { AppConfigService } from '../../config/app-config.js';
-import { DEV_JWT_SECRET } from '../../config/env.validation.js';
-import { OAuthStateEntity } from './oauth-state.entity.js';
+import { Clock } from '../common/clock.js';
+import type { AppConfigService } from '../config/app-config.js';
+import { DEV_JWT_SECRET } from '../config/env.validation.js';
+import { OAuthStatesRepository } from './oauth-states.repository.js';
 
 export const STATE_TTL_SECONDS = 600;
 const NONCE_BYTES = 16;
@@ -37,7 +35,7 @@ export class OAuthStateService {
   private readonly key: Buffer;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly states: OAuthStatesRepository,
     private readonly clock: Clock,
     @Inject(ConfigService) config: AppConfigService,
   ) {
@@ -55,10 +53,8 @@ export class OAuthStateService {
     const issued = Math.floor(now.getTime() / 1000)
       .toString(16)
       .padStart(8, '0');
-    const repo = this.dataSource.getRepository(OAuthStateEntity);
-    // Abandoned sign-ins leave rows behind; each new one clears the expired ones.
-    await repo.createQueryBuilder().delete().where('expires_at < :now', { now }).execute();
-    await repo.insert({
+    await this.states.deleteExpired(now);
+    await this.states.insert({
       nonce,
       redirect,
       createdAt: now,
@@ -88,7 +84,7 @@ export class OAuthStateService {
     const age = nowMs / 1000 - parseInt(issued, 16);
     if (age < -60 || age > STATE_TTL_SECONDS) return invalid;
 
-    const stored = await this.dataSource.getRepository(OAuthStateEntity).findOneBy({ nonce });
+    const stored = await this.states.findByNonce(nonce);
     if (!stored || stored.expiresAt.getTime() <= nowMs) return invalid;
     if (!sameHex(mac, this.mac(nonce, issued, stored.redirect))) return invalid;
     if (browser === undefined || !sameHex(tag, this.browserTag(nonce, browser))) {
@@ -96,13 +92,7 @@ export class OAuthStateService {
     }
 
     // Deleting is the single-use check: of two concurrent callbacks, one gets the row.
-    const deleted = await this.dataSource
-      .createQueryBuilder()
-      .delete()
-      .from(OAuthStateEntity)
-      .where('nonce = :nonce', { nonce })
-      .execute();
-    return deleted.affected === 1 ? { ok: true, redirect: stored.redirect } : invalid;
+    return (await this.states.delete(nonce)) ? { ok: true, redirect: stored.redirect } : invalid;
   }
 
   private browserTag(nonce: string, browser: string): string {

@@ -9,15 +9,15 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 
-import { JwtVerifier } from '../../auth/jwt-verifier.js';
-import type { AppConfigService } from '../../config/app-config.js';
-import { UserMappingsService } from '../../user-mappings/user-mappings.service.js';
-import { WeComApiError } from '../client/wecom-api.error.js';
-import { WeComClient } from '../client/wecom.client.js';
-import { WeComSettings } from '../wecom-settings.js';
-import { FrontendUrl } from './frontend-url.js';
+import { JwtVerifier } from '../auth/jwt-verifier.js';
+import { FrontendUrl } from '../common/frontend-url.js';
+import type { AppConfigService } from '../config/app-config.js';
+import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
+import { WeComApiError } from '../wecom/client/wecom-api.error.js';
+import { WeComClient } from '../wecom/client/wecom.client.js';
+import { WeComSettings } from '../wecom/wecom-settings.js';
 import { OAuthStateService } from './oauth-state.service.js';
-import { SignInBrowserCookie } from './signin-browser-cookie.js';
+import { SignInBrowserCookie } from './sign-in-browser-cookie.js';
 import { oauthAuthorizeUrl, qrLoginUrl } from './wecom-oauth-urls.js';
 
 export const CALLBACK_PATH = '/auth/wecom/callback';
@@ -34,8 +34,8 @@ export type SignInMode = 'app' | 'qr';
  * session; the mapping is made by an admin (user-mappings), see `unmapped()` for email.
  */
 @Injectable()
-export class WeComSignInService {
-  private readonly logger = new Logger(WeComSignInService.name);
+export class SignInService {
+  private readonly logger = new Logger(SignInService.name);
   private readonly frontend?: FrontendUrl;
   private readonly redirectUri: string;
   /** The cookie binding a sign-in to its browser, scoped to the redirect_uri's folder. */

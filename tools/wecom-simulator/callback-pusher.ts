@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { WeComCallbackCrypto } from '../callback/wecom-callback-crypto.js';
+import { WeComCallbackCrypto } from '../../src/wecom/callback/wecom-callback-crypto.js';
 
 /** Where the app's callback settings ("接收消息服务器") point, with the Token and EncodingAESKey. */
 export interface CallbackTarget {

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { parseCallbackXml } from '../callback/callback-xml.js';
-import { WeComCallbackCrypto } from '../callback/wecom-callback-crypto.js';
+import { parseCallbackXml } from '../../src/wecom/callback/callback-xml.js';
+import { WeComCallbackCrypto } from '../../src/wecom/callback/wecom-callback-crypto.js';
 import { WeComSimulator } from './wecom-simulator.js';
 
 const TOKEN = 'QDG6eK';

@@ -7,8 +7,8 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 
-import { toErrorBody } from '../../common/http-exception.filter.js';
-import { currentRequestId } from '../../common/request-context.js';
+import { toErrorBody } from '../common/http-exception.filter.js';
+import { currentRequestId } from '../common/request-context.js';
 
 const TITLES: Record<number, string> = {
   400: '登录链接无效 · Sign-in link not valid',

@@ -2,17 +2,17 @@ import { Controller, Get, Header, Query, Redirect, Req, Res, UseFilters } from '
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 
-import { Public } from '../../auth/auth.decorators.js';
-import { SignInErrorPageFilter } from './signin-error-page.filter.js';
-import { WeComSignInService } from './wecom-signin.service.js';
+import { Public } from '../auth/auth.decorators.js';
+import { SignInErrorPageFilter } from './sign-in-error-page.filter.js';
+import { SignInService } from './sign-in.service.js';
 
 /** Browser routes (outside /api): errors are HTML pages, success is a 302. */
 @ApiTags('auth')
 @Public()
 @UseFilters(SignInErrorPageFilter)
 @Controller('auth/wecom')
-export class WeComSignInController {
-  constructor(private readonly signIn: WeComSignInService) {}
+export class SignInController {
+  constructor(private readonly signIn: SignInService) {}
 
   @Get('login')
   @Redirect(undefined, 302)

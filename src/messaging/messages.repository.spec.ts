@@ -1,0 +1,158 @@
+import type { Logger } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
+import { ManualClock } from '../common/clock.js';
+import { buildDataSourceOptions } from '../database/database.options.js';
+import { runMigrationsLocked } from '../database/migration-runner.js';
+import { TransactionHost } from '../database/transaction-host.js';
+import { ENTITIES } from '../entities.js';
+import type { MetricsService } from '../metrics/metrics.service.js';
+import type { MemberMapping } from '../user-mappings/member.js';
+import type { UserMappingsService } from '../user-mappings/user-mappings.service.js';
+import type { WeComSettings } from '../wecom/wecom-settings.js';
+import { MessageDispatchSignal } from './message-dispatch-signal.js';
+import { MessagesRepository } from './messages.repository.js';
+import { MessagingService, type SendRequest } from './messaging.service.js';
+
+/** MessagingService.send through MessagesRepository and the mappings, on the real schema. */
+describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
+  let db: TestDatabase;
+  let dataSource: DataSource;
+  let host: TransactionHost;
+  let sut: MessagingService;
+  let wakes = 0;
+  const clock = new ManualClock(new Date('2030-01-02T03:04:05.000Z'));
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dataSource = await new DataSource(
+      buildDataSourceOptions({ url: db.url, poolSize: 2, entities: ENTITIES }),
+    ).initialize();
+    await runMigrationsLocked(dataSource, { log: () => undefined } as unknown as Logger);
+    host = new TransactionHost(dataSource);
+    const settings = {
+      credentials: () => ({ corpId: 'corp-1', corpSecret: 's', agentId: 1000002 }),
+    } as unknown as WeComSettings;
+    // The mappings module's answer for corp-1 (its own spec covers how it is read).
+    const mapped: MemberMapping[] = [
+      { platformUserId: 'u-zhang', wecomUserId: 'ZhangSan', status: 'active', language: 'zh' },
+      { platformUserId: 'u-li', wecomUserId: 'lisi', status: 'left', language: 'zh' },
+      { platformUserId: 'u-old', wecomUserId: '@all', status: 'active', language: 'zh' },
+    ];
+    const mappings = {
+      lookupMembers: async (corpId: string, platformUserIds: string[], wecomUserIds: string[]) => {
+        expect(corpId).toBe('corp-1');
+        const members = mapped.filter((m) => platformUserIds.includes(m.platformUserId));
+        const inactive = mapped
+          .filter((m) => m.status !== 'active')
+          .map((m) => m.wecomUserId.toLowerCase())
+          .filter((id) => wecomUserIds.some((w) => w.toLowerCase() === id));
+        return {
+          members: new Map(members.map((m) => [m.platformUserId, m])),
+          inactive: new Set(inactive),
+        };
+      },
+    } as unknown as UserMappingsService;
+    const signal = new MessageDispatchSignal();
+    signal.onWake(() => wakes++);
+    const metrics = { messagesQueued: { inc: () => undefined } } as unknown as MetricsService;
+    sut = new MessagingService(
+      new MessagesRepository(host),
+      mappings,
+      host,
+      settings,
+      clock,
+      signal,
+      metrics,
+    );
+  });
+
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await db?.drop();
+  });
+
+  beforeEach(() => {
+    wakes = 0;
+  });
+
+  const text = (to: SendRequest['to'], idempotencyKey?: string): SendRequest => ({
+    kind: 'test.text',
+    msgtype: 'text',
+    content: { content: 'hello' },
+    to,
+    idempotencyKey,
+  });
+  const recipientsOf = async (id: string) =>
+    dataSource.query(
+      `SELECT platform_user_id, wecom_user_id, status FROM message_recipients
+        WHERE message_id = $1 ORDER BY id`,
+      [id],
+    );
+
+  it('stores the message with its recipients in the order named, resolved through the mappings', async () => {
+    const message = await sut.send(
+      text([
+        { platformUserId: 'u-li' },
+        { wecomUserId: 'LISI' },
+        { platformUserId: 'u-zhang' },
+        { wecomUserId: 'zhangsan' },
+        { platformUserId: 'u-old' },
+        { platformUserId: 'u-other' },
+      ]),
+    );
+    expect(message.status).toBe('queued');
+    expect(message.nextAttemptAt).toEqual(clock.now());
+    expect(await recipientsOf(message.id)).toEqual([
+      { platform_user_id: 'u-li', wecom_user_id: 'lisi', status: 'inactive_mapping' },
+      { platform_user_id: 'u-zhang', wecom_user_id: 'ZhangSan', status: 'pending' },
+      { platform_user_id: 'u-old', wecom_user_id: null, status: 'no_mapping' },
+      { platform_user_id: 'u-other', wecom_user_id: null, status: 'no_mapping' },
+    ]);
+    const [row] = await dataSource.query(
+      `SELECT status, next_attempt_at FROM messages WHERE id = $1`,
+      [message.id],
+    );
+    expect(row).toEqual({ status: 'queued', next_attempt_at: clock.now() });
+    expect(wakes).toBe(1);
+  });
+
+  it('keeps a message nobody can receive as skipped, never queued', async () => {
+    const message = await sut.send(text([{ platformUserId: 'u-li' }, { platformUserId: 'u-x' }]));
+    expect(message.status).toBe('skipped');
+    const [row] = await dataSource.query(
+      `SELECT status, next_attempt_at FROM messages WHERE id = $1`,
+      [message.id],
+    );
+    expect(row).toEqual({ status: 'skipped', next_attempt_at: null });
+  });
+
+  it('answers a repeated idempotency key with the first message and writes nothing', async () => {
+    const first = await sut.send(text([{ wecomUserId: 'zhangsan' }], 'key-1'));
+    const again = await sut.send(text([{ wecomUserId: 'lisi' }], 'key-1'));
+    expect(again.id).toBe(first.id);
+    expect(await recipientsOf(first.id)).toEqual([
+      { platform_user_id: null, wecom_user_id: 'zhangsan', status: 'pending' },
+    ]);
+  });
+
+  it("joins the caller's transaction: wakes the dispatcher after its commit, and not after a rollback", async () => {
+    let sent = '';
+    await host.transaction(async () => {
+      sent = (await sut.send(text([{ wecomUserId: 'zhangsan' }]))).id;
+      expect(wakes).toBe(0);
+    });
+    expect(wakes).toBe(1);
+    expect(await recipientsOf(sent)).toHaveLength(1);
+
+    await expect(
+      host.transaction(async () => {
+        sent = (await sut.send(text([{ wecomUserId: 'zhangsan' }]))).id;
+        throw new Error('the caller fails');
+      }),
+    ).rejects.toThrow('the caller fails');
+    expect(wakes).toBe(1);
+    expect(await dataSource.query(`SELECT id FROM messages WHERE id = $1`, [sent])).toEqual([]);
+  });
+});

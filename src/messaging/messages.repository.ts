@@ -1,0 +1,216 @@
+import { Injectable } from '@nestjs/common';
+import { In } from 'typeorm';
+
+import { pageNewestFirst, type Page } from '../common/cursor.js';
+import { TransactionHost } from '../database/transaction-host.js';
+import { MessageAttemptEntity } from './message-attempt.entity.js';
+import type { RecipientStatus } from './message-recipient.entity.js';
+import { MessageRecipientEntity } from './message-recipient.entity.js';
+import { MessageEntity, type MessageStatus } from './message.entity.js';
+
+/** A message as `send` writes it, with its recipients in the order given. */
+export interface NewMessage {
+  corpId: string;
+  agentId: number;
+  kind: string;
+  msgtype: string;
+  content: Record<string, unknown>;
+  idempotencyKey: string;
+  groupKey: string | null;
+  status: 'queued' | 'skipped';
+  nextAttemptAt: Date | null;
+  createdBy: string | null;
+  createdAt: Date;
+  recipients: NewRecipient[];
+}
+
+export interface NewRecipient {
+  platformUserId: string | null;
+  wecomUserId: string | null;
+  status: Extract<RecipientStatus, 'pending' | 'no_mapping' | 'inactive_mapping'>;
+}
+
+export interface MessageFilter {
+  status?: MessageStatus;
+  kind?: string;
+  groupKey?: string;
+  since?: Date;
+  /** A platform user id among the recipients. */
+  recipient?: string;
+}
+
+/**
+ * What the messaging services (sending, the history, retry and recall, the outbox gauges) read
+ * and write in `messages`, `message_recipients` and `message_attempts`; the dispatcher's own
+ * statements are in its outbox repository. Statements run in the caller's transaction when one
+ * is open (TransactionHost).
+ */
+@Injectable()
+export class MessagesRepository {
+  constructor(private readonly db: TransactionHost) {}
+
+  private get messages() {
+    return this.db.manager.getRepository(MessageEntity);
+  }
+
+  /**
+   * Inserts the message and its recipients in one statement. A key already taken (a retried
+   * request, or a concurrent send that won the race) inserts nothing: answers undefined.
+   */
+  async insert(message: NewMessage): Promise<{ id: string; status: MessageStatus } | undefined> {
+    const rows: { id: string; status: MessageStatus }[] = await this.db.manager.query(
+      `WITH m AS (
+         INSERT INTO messages (corp_id, agent_id, kind, msgtype, content, idempotency_key,
+                               group_key, status, next_attempt_at, created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $11)
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING id, status
+       ), r AS (
+         -- Recipients get their ids in the order they were named.
+         INSERT INTO message_recipients (message_id, platform_user_id, wecom_user_id, status)
+         SELECT m.id, t.platform_user_id, t.wecom_user_id, t.status
+           FROM m, unnest($12::text[], $13::text[], $14::text[]) WITH ORDINALITY
+                     AS t(platform_user_id, wecom_user_id, status, n)
+          ORDER BY t.n
+       )
+       SELECT id, status FROM m`,
+      [
+        message.corpId,
+        message.agentId,
+        message.kind,
+        message.msgtype,
+        JSON.stringify(message.content),
+        message.idempotencyKey,
+        message.groupKey,
+        message.status,
+        message.nextAttemptAt,
+        message.createdBy,
+        message.createdAt,
+        message.recipients.map((r) => r.platformUserId),
+        message.recipients.map((r) => r.wecomUserId),
+        message.recipients.map((r) => r.status),
+      ],
+    );
+    return rows[0];
+  }
+
+  findById(id: string): Promise<MessageEntity | null> {
+    return this.messages.findOneBy({ id });
+  }
+
+  findByIdempotencyKey(key: string): Promise<MessageEntity> {
+    return this.messages.findOneByOrFail({ idempotencyKey: key });
+  }
+
+  /** One page of the history, newest first. */
+  page(
+    filter: MessageFilter,
+    page: { cursor?: string; limit: number },
+  ): Promise<Page<MessageEntity>> {
+    const qb = this.messages.createQueryBuilder('m');
+    if (filter.status) qb.andWhere('m.status = :status', { status: filter.status });
+    if (filter.kind) qb.andWhere('m.kind = :kind', { kind: filter.kind });
+    if (filter.groupKey) qb.andWhere('m.group_key = :iid', { iid: filter.groupKey });
+    if (filter.since) qb.andWhere('m.created_at >= :since', { since: filter.since });
+    if (filter.recipient) {
+      qb.andWhere(
+        'EXISTS (SELECT 1 FROM message_recipients r WHERE r.message_id = m.id AND r.platform_user_id = :rcpt)',
+        { rcpt: filter.recipient },
+      );
+    }
+    return pageNewestFirst(qb, page, (m) => m);
+  }
+
+  /** The messages sent under a group key, oldest first (an interview's, for its history). */
+  ofGroup(groupKey: string): Promise<MessageEntity[]> {
+    return this.messages.find({ where: { groupKey }, order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
+  recipientsOf(messageId: string): Promise<MessageRecipientEntity[]> {
+    return this.db.manager
+      .getRepository(MessageRecipientEntity)
+      .find({ where: { messageId }, order: { id: 'ASC' } });
+  }
+
+  attemptsOf(messageId: string): Promise<MessageAttemptEntity[]> {
+    return this.db.manager
+      .getRepository(MessageAttemptEntity)
+      .find({ where: { messageId }, order: { id: 'ASC' } });
+  }
+
+  /** The message's status, locking the row until the transaction ends; undefined if none. */
+  async lockStatus(id: string): Promise<MessageStatus | undefined> {
+    const [message]: { status: MessageStatus }[] = await this.db.manager.query(
+      `SELECT status FROM messages WHERE id = $1 FOR UPDATE`,
+      [id],
+    );
+    return message?.status;
+  }
+
+  /** Puts the failed recipients of a message back in the queue; answers how many there were. */
+  async requeueFailedRecipients(id: string): Promise<number> {
+    const reset = await this.db.manager.query(
+      `UPDATE message_recipients SET status = 'pending', not_before = NULL WHERE message_id = $1 AND status = 'failed'`,
+      [id],
+    );
+    return (reset[1] ?? 0) as number;
+  }
+
+  /** Queues the message again, due now, with a fresh attempt count. */
+  async requeue(id: string, now: Date): Promise<void> {
+    await this.db.manager.query(
+      `UPDATE messages SET status = 'queued', attempts = 0, next_attempt_at = $2, updated_at = $2 WHERE id = $1`,
+      [id, now],
+    );
+  }
+
+  /** The WeCom msgids the message's recipients were sent under. */
+  async wecomMsgidsOf(id: string): Promise<string[]> {
+    const rows: { wecom_msgid: string }[] = await this.db.manager.query(
+      `SELECT DISTINCT wecom_msgid FROM message_recipients WHERE message_id = $1 AND wecom_msgid IS NOT NULL`,
+      [id],
+    );
+    return rows.map((r) => r.wecom_msgid);
+  }
+
+  /** The other messages that went out in the same WeCom calls (they share a msgid). */
+  async sharingMsgids(id: string, msgids: readonly string[]): Promise<string[]> {
+    const rows: { message_id: string }[] = await this.db.manager.query(
+      `SELECT DISTINCT message_id FROM message_recipients
+        WHERE wecom_msgid = ANY($1::text[]) AND message_id <> $2`,
+      [msgids, id],
+    );
+    return rows.map((r) => r.message_id);
+  }
+
+  async markRecalled(ids: readonly string[], now: Date): Promise<void> {
+    await this.messages.update({ id: In([...ids]) }, { status: 'recalled', updatedAt: now });
+  }
+
+  /** How many messages wait in the outbox (queued or being sent), and when the oldest was made. */
+  async outboxBacklog(): Promise<{ depth: number; oldest: Date | null }> {
+    const [row]: { depth: string; oldest: Date | null }[] = await this.db.manager.query(
+      `SELECT count(*) AS depth, min(created_at) AS oldest FROM messages
+        WHERE status IN ('queued', 'sending')`,
+    );
+    return { depth: Number(row?.depth ?? 0), oldest: row?.oldest ? new Date(row.oldest) : null };
+  }
+
+  /**
+   * A member's WeCom userid changed: recipients still waiting for them follow. Those already
+   * reserved (`sending`) go out as reserved: a resend must be identical.
+   */
+  async followRenamedMember(
+    corpId: string,
+    oldWecomUserId: string,
+    newWecomUserId: string,
+  ): Promise<void> {
+    await this.db.manager.query(
+      `UPDATE message_recipients r SET wecom_user_id = $3
+         FROM messages m
+        WHERE m.id = r.message_id AND m.corp_id = $1 AND m.status IN ('queued', 'sending')
+          AND lower(r.wecom_user_id) = lower($2) AND r.status IN ('pending', 'rate_limited')`,
+      [corpId, oldWecomUserId, newWecomUserId],
+    );
+  }
+}

@@ -1,0 +1,71 @@
+import { Injectable } from '@nestjs/common';
+
+import { TransactionHost } from '../database/transaction-host.js';
+import { AppSettingsEntity, ConfigAuditEntity } from './app-settings.entity.js';
+
+/** An audit entry as stored, before it gets an id. */
+export type NewConfigAudit = Omit<ConfigAuditEntity, 'id'>;
+
+/** Taken while the first instance seeds the row, so that two starting at once seed it once. */
+const SEED_LOCK = 'app_settings:seed';
+
+/**
+ * The settings module's tables: `app_settings` (one row, id 1) and `config_audit`. Every method
+ * runs in the caller's transaction when one is open (TransactionHost).
+ */
+@Injectable()
+export class SettingsRepository {
+  constructor(private readonly db: TransactionHost) {}
+
+  /** The stored version alone: what the poll reads every few seconds, so it is cheap. */
+  async version(): Promise<number | null> {
+    const rows: { version: string }[] = await this.db.manager.query(
+      'SELECT version FROM app_settings WHERE id = 1',
+    );
+    return rows[0] ? Number(rows[0].version) : null;
+  }
+
+  find(): Promise<AppSettingsEntity | null> {
+    return this.db.manager.getRepository(AppSettingsEntity).findOneBy({ id: 1 });
+  }
+
+  get(): Promise<AppSettingsEntity> {
+    return this.db.manager.getRepository(AppSettingsEntity).findOneByOrFail({ id: 1 });
+  }
+
+  /** The row, locked until the transaction ends: two admins' changes get successive versions. */
+  getForUpdate(): Promise<AppSettingsEntity> {
+    return this.db.manager.findOneOrFail(AppSettingsEntity, {
+      where: { id: 1 },
+      lock: { mode: 'pessimistic_write' },
+    });
+  }
+
+  /** Serialises seeding across instances; released when the transaction ends. */
+  async lockForSeeding(): Promise<void> {
+    await this.db.manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', [SEED_LOCK]);
+  }
+
+  async save(row: AppSettingsEntity): Promise<AppSettingsEntity> {
+    return this.db.manager.getRepository(AppSettingsEntity).save(row);
+  }
+
+  create(row: AppSettingsEntity): AppSettingsEntity {
+    return this.db.manager.getRepository(AppSettingsEntity).create(row);
+  }
+
+  async addAudit(entry: NewConfigAudit): Promise<void> {
+    await this.db.manager.insert(ConfigAuditEntity, entry);
+  }
+
+  /** Audit entries newest first, `limit` of them, older than `beforeId` when given. */
+  listAudit(limit: number, beforeId?: string): Promise<ConfigAuditEntity[]> {
+    const qb = this.db.manager
+      .getRepository(ConfigAuditEntity)
+      .createQueryBuilder('a')
+      .orderBy('a.id', 'DESC')
+      .take(limit);
+    if (beforeId) qb.where('a.id < :before', { before: beforeId });
+    return qb.getMany();
+  }
+}

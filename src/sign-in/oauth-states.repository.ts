@@ -1,0 +1,42 @@
+import { Injectable } from '@nestjs/common';
+
+import { TransactionHost } from '../database/transaction-host.js';
+import { OAuthStateEntity } from './oauth-state.entity.js';
+
+/** The `oauth_states` table: sign-ins in progress, owned by the sign-in module. */
+@Injectable()
+export class OAuthStatesRepository {
+  constructor(private readonly db: TransactionHost) {}
+
+  /** Abandoned sign-ins leave rows behind; each new one clears those expired before `now`. */
+  async deleteExpired(now: Date): Promise<void> {
+    await this.db.manager
+      .getRepository(OAuthStateEntity)
+      .createQueryBuilder()
+      .delete()
+      .where('expires_at < :now', { now })
+      .execute();
+  }
+
+  async insert(state: OAuthStateEntity): Promise<void> {
+    await this.db.manager.getRepository(OAuthStateEntity).insert(state);
+  }
+
+  async findByNonce(nonce: string): Promise<OAuthStateEntity | null> {
+    return this.db.manager.getRepository(OAuthStateEntity).findOneBy({ nonce });
+  }
+
+  /**
+   * Deletes the state; true when this call deleted it. This is the single-use check: of two
+   * concurrent callbacks with the same state, only one gets the row.
+   */
+  async delete(nonce: string): Promise<boolean> {
+    const deleted = await this.db.manager
+      .createQueryBuilder()
+      .delete()
+      .from(OAuthStateEntity)
+      .where('nonce = :nonce', { nonce })
+      .execute();
+    return deleted.affected === 1;
+  }
+}

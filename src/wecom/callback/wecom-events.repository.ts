@@ -1,0 +1,71 @@
+import { Injectable } from '@nestjs/common';
+
+import { TransactionHost } from '../../database/transaction-host.js';
+import type { CallbackEventRecord } from './callback-event.js';
+import { WeComEventEntity } from './wecom-event.entity.js';
+
+/** The `wecom_events` table: the callbacks WeCom sent us, stored once each. */
+@Injectable()
+export class WeComEventsRepository {
+  constructor(private readonly db: TransactionHost) {}
+
+  /**
+   * Stores a decrypted callback; its row id, or null when WeCom had already sent it (a retry:
+   * the unique dedupe key makes the insert a no-op, so it is acknowledged but not run twice).
+   */
+  async insertUnlessSeen(
+    record: CallbackEventRecord,
+    body: string,
+    receivedAt: Date,
+  ): Promise<string | null> {
+    const inserted: { id: string }[] = await this.db.manager.query(
+      `INSERT INTO wecom_events
+         (dedupe_key, msg_type, event, from_user, agent_id, create_time, body, received_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (dedupe_key) DO NOTHING
+       RETURNING id`,
+      [
+        record.dedupeKey,
+        record.msgType,
+        record.event,
+        record.fromUser,
+        record.agentId,
+        record.createTime,
+        body,
+        receivedAt,
+      ],
+    );
+    const row = inserted[0];
+    return row ? String(row.id) : null;
+  }
+
+  /** Events received before `before` and never claimed (a crash in between), oldest first. */
+  async findUnclaimed(before: Date, limit: number): Promise<WeComEventEntity[]> {
+    return this.db.manager
+      .getRepository(WeComEventEntity)
+      .createQueryBuilder('e')
+      .where('e.processed_at IS NULL AND e.received_at < :before', { before })
+      .orderBy('e.received_at', 'ASC')
+      .limit(limit)
+      .getMany();
+  }
+
+  /**
+   * Marks the event as dispatched at `at`; true when this call claimed it. Only one caller
+   * (the request that stored it, or a sweep on any instance) wins, so handlers run at most once.
+   */
+  async claim(id: string, at: Date): Promise<boolean> {
+    const claim = await this.db.manager
+      .createQueryBuilder()
+      .update(WeComEventEntity)
+      .set({ processedAt: at })
+      .where('id = :id AND processed_at IS NULL', { id })
+      .execute();
+    return claim.affected === 1;
+  }
+
+  /** Keeps what the handlers threw, for whoever looks into a failed event. */
+  async recordHandlerError(id: string, error: string): Promise<void> {
+    await this.db.manager.getRepository(WeComEventEntity).update({ id }, { handlerError: error });
+  }
+}

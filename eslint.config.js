@@ -30,12 +30,4 @@ export default tseslint.config(
       'local/module-boundaries': ['error', { srcDir: path.join(import.meta.dirname, 'src') }],
     },
   },
-  // #19: remove once the module's repository lands
-  {
-    files: [
-      'src/interviews/interview-reminder.entity.ts',
-      'src/interviews/interviews.service.ts',
-    ],
-    rules: { 'local/module-boundaries': 'off' },
-  },
 );

@@ -11,12 +11,12 @@ import {
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import { WeComCardUpdater } from '../wecom/callback/wecom-card-updater.js';
 import {
-  parseRsvpEventKey,
   WeComEventHandlers,
   type WeComCallbackEvent,
 } from '../wecom/callback/wecom-event-handlers.js';
 import { InterviewNotificationComposer } from './interview-notification.composer.js';
 import { InterviewsService } from './interviews.service.js';
+import { parseRsvpEventKey, RSVP_KEY_PREFIX } from './rsvp-event-key.js';
 
 /**
  * The Accept / Decline buttons of the invitation card. A click sets the RSVP exactly as
@@ -38,7 +38,9 @@ export class InterviewCardActions implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   onModuleInit(): void {
-    this.unregister = this.handlers.register('template_card_event', (e) => this.onCardClick(e));
+    this.unregister = this.handlers.register('template_card_event', (e) => this.onCardClick(e), {
+      eventKeyPrefix: RSVP_KEY_PREFIX,
+    });
   }
 
   onModuleDestroy(): void {
@@ -48,7 +50,7 @@ export class InterviewCardActions implements OnModuleInit, OnModuleDestroy {
   /** Errors propagate to the callback service, which records them on the event row. */
   async onCardClick(event: WeComCallbackEvent): Promise<void> {
     const answer = parseRsvpEventKey(event.eventKey);
-    if (!answer) return; // another card's button
+    if (!answer) return; // not an RSVP key (the registration lets none through)
     const mapping = await this.mappings.findByWecomUserId(event.fromUser);
     if (!mapping) {
       throw new Error(`WeCom member ${event.fromUser} has no platform user mapping`);

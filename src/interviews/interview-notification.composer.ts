@@ -4,6 +4,7 @@ import type { Language } from '../user-mappings/member.js';
 import type { WeComMsgType } from '../wecom/client/wecom.types.js';
 import { localTimeWithZone } from './interview-time.js';
 import type { InterviewEntity } from './interview.entity.js';
+import { rsvpEventKey } from './rsvp-event-key.js';
 
 /** What a notification needs to know about its interview. */
 export type InterviewFacts = Pick<
@@ -167,8 +168,8 @@ export class InterviewNotificationComposer {
         card_action: { type: 1, url: iv.roomUrl },
         task_id: taskId('iv', iv.id, `v${iv.version}`),
         button_list: [
-          { text: c.accept, style: 1, key: `rsvp:accept:${iv.id}` },
-          { text: c.decline, style: 2, key: `rsvp:decline:${iv.id}` },
+          { text: c.accept, style: 1, key: rsvpEventKey('accept', iv.id) },
+          { text: c.decline, style: 2, key: rsvpEventKey('decline', iv.id) },
         ],
       },
     };

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 
 import { Injectable } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
 
 import { Clock } from '../common/clock.js';
 import { MessagingService } from '../messaging/messaging.service.js';
@@ -36,8 +35,9 @@ export interface InterviewChange {
 const invitee = (p: Participant) => p.role === 'interviewer' || p.role === 'observer';
 
 /**
- * Turns interview events into outbox messages, always inside the caller's transaction so that an
- * interview and its notifications commit (or roll back) together. Every key carries the
+ * Turns interview events into outbox messages. The caller holds a TransactionHost transaction,
+ * which MessagingService.send joins, so an interview and its notifications commit (or roll back)
+ * together. Every key carries the
  * interview version, so a retried request or a restarted instance queues nothing twice.
  */
 @Injectable()
@@ -65,33 +65,23 @@ export class InterviewNotifier {
     return end && iv.startsAt.getTime() >= end.getTime() ? end : undefined;
   }
 
-  async booked(
-    em: EntityManager,
-    iv: InterviewEntity,
-    participants: Participant[],
-    actor: string,
-  ): Promise<void> {
+  async booked(iv: InterviewEntity, participants: Participant[], actor: string): Promise<void> {
     const langs = await this.languages(participants);
     const invited = participants.filter(invitee);
     for (const p of invited) {
-      await this.sendTo(em, iv, 'invited', p, this.composer.invitation(iv, langs(p)), actor);
+      await this.sendTo(iv, 'invited', p, this.composer.invitation(iv, langs(p)), actor);
     }
     for (const p of participants.filter((x) => x.role === 'recruiter')) {
       const receipt = this.composer.booked(iv, invited.length, langs(p));
-      await this.sendTo(em, iv, 'booked', p, receipt, actor);
+      await this.sendTo(iv, 'booked', p, receipt, actor);
     }
     for (const p of participants.filter((x) => x.role === 'candidate')) {
       const notice = this.composer.candidateInvitation(iv, langs(p));
-      await this.sendTo(em, iv, 'invited', p, notice, actor);
+      await this.sendTo(iv, 'invited', p, notice, actor);
     }
   }
 
-  async changed(
-    em: EntityManager,
-    iv: InterviewEntity,
-    change: InterviewChange,
-    actor: string,
-  ): Promise<void> {
+  async changed(iv: InterviewEntity, change: InterviewChange, actor: string): Promise<void> {
     const langs = await this.languages([...change.added, ...change.removed, ...change.remaining]);
     // A change of people alone is told to those people only (invited, removed below).
     const kind = change.timeChanged ? 'rescheduled' : change.detailsChanged ? 'updated' : null;
@@ -105,27 +95,22 @@ export class InterviewNotifier {
       for (const p of change.remaining) {
         const people = p.role === 'candidate' ? nobody : roster;
         const update = this.composer.changed(iv, change.before, people, langs(p));
-        await this.sendTo(em, iv, kind, p, update, actor);
+        await this.sendTo(iv, kind, p, update, actor);
       }
     }
     for (const p of change.added) {
-      await this.sendTo(em, iv, 'invited', p, this.composer.invitation(iv, langs(p)), actor);
+      await this.sendTo(iv, 'invited', p, this.composer.invitation(iv, langs(p)), actor);
     }
     for (const p of change.removed) {
-      await this.sendTo(em, iv, 'removed', p, this.composer.removed(iv, langs(p)), actor);
+      await this.sendTo(iv, 'removed', p, this.composer.removed(iv, langs(p)), actor);
     }
   }
 
-  async canceled(
-    em: EntityManager,
-    iv: InterviewEntity,
-    participants: Participant[],
-    actor: string,
-  ): Promise<void> {
+  async canceled(iv: InterviewEntity, participants: Participant[], actor: string): Promise<void> {
     const langs = await this.languages(participants);
     for (const p of participants) {
       const notice = this.composer.canceled(iv, iv.cancelReason, langs(p));
-      await this.sendTo(em, iv, 'canceled', p, notice, actor);
+      await this.sendTo(iv, 'canceled', p, notice, actor);
     }
   }
 
@@ -134,7 +119,6 @@ export class InterviewNotifier {
    * recruiters hear it. Keyed by the answer's time, so a repeated answer queues nothing.
    */
   async responded(
-    em: EntityManager,
     iv: InterviewEntity,
     who: Pick<InterviewParticipantEntity, 'platformUserId' | 'rsvp' | 'respondedAt'>,
     participants: Participant[],
@@ -166,7 +150,6 @@ export class InterviewNotifier {
    * the first, which the reminder row keeps.
    */
   async reminder(
-    em: EntityManager,
     iv: InterviewEntity,
     reminder: Pick<InterviewReminderEntity, 'id' | 'kind' | 'leadMinutes'>,
     recipients: Participant[],
@@ -197,7 +180,6 @@ export class InterviewNotifier {
   }
 
   private async sendTo(
-    em: EntityManager,
     iv: InterviewEntity,
     kind: string,
     p: Participant,

@@ -10,7 +10,6 @@ import {
   Unique,
 } from 'typeorm';
 
-import type { MessageEntity } from '../messaging/message.entity.js';
 import type { InterviewEntity } from './interview.entity.js';
 
 export const REMINDER_KINDS = ['before_start', 'feedback'] as const;
@@ -58,12 +57,14 @@ export class InterviewReminderEntity {
   @Column({ name: 'message_id', type: 'uuid', nullable: true })
   messageId: string | null;
 
+  // The message that carried it (messaging's table). Declared so the entities match the
+  // migration's foreign key; interviews never load it, so it is not typed with messaging's entity.
   @ManyToOne('MessageEntity', { onDelete: 'SET NULL' })
   @JoinColumn({
     name: 'message_id',
     foreignKeyConstraintName: 'interview_reminders_message_id_fkey',
   })
-  message?: MessageEntity;
+  message?: unknown;
 
   @Column({ name: 'processed_at', type: 'timestamptz', nullable: true })
   processedAt: Date | null;

@@ -11,6 +11,7 @@ import { InterviewCardActions } from './interview-card-actions.js';
 import { InterviewNotificationComposer } from './interview-notification.composer.js';
 import { InterviewNotifier } from './interview-notifier.js';
 import { InterviewsController } from './interviews.controller.js';
+import { InterviewsRepository } from './interviews.repository.js';
 import { InterviewsService } from './interviews.service.js';
 import { ReminderLagRecorder } from './reminder-lag.recorder.js';
 import { ReminderScheduler } from './reminder.scheduler.js';
@@ -28,6 +29,7 @@ import { ReminderScheduler } from './reminder.scheduler.js';
   ],
   controllers: [InterviewsController],
   providers: [
+    InterviewsRepository,
     InterviewsService,
     InterviewNotifier,
     InterviewNotificationComposer,

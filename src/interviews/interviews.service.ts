@@ -5,18 +5,16 @@ import {
   Injectable,
   NotFoundException,
 } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { Not, type DataSource, type EntityManager } from 'typeorm';
 
 import type { AuthUser } from '../auth/roles.js';
 import { Clock } from '../common/clock.js';
+import { TransactionHost } from '../database/transaction-host.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
 import type { MappingStatus } from '../user-mappings/member.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
-import { pageNewestFirst, type Page } from '../common/cursor.js';
+import type { Page } from '../common/cursor.js';
 import type { MessageDto } from '../messaging/dto/send-message.dto.js';
-import { toMessageDto } from '../messaging/message-history.service.js';
-import { MessageEntity } from '../messaging/message.entity.js';
+import { MessageHistoryService } from '../messaging/message-history.service.js';
 import type {
   CancelInterviewDto,
   CreateInterviewDto,
@@ -31,13 +29,14 @@ import type {
   ReminderDto,
 } from './dto/interview.dto.js';
 import { InterviewNotifier } from './interview-notifier.js';
-import {
+import type {
   InterviewParticipantEntity,
-  type ParticipantRole,
+  ParticipantRole,
 } from './interview-participant.entity.js';
-import { InterviewReminderEntity } from './interview-reminder.entity.js';
+import type { InterviewReminderEntity } from './interview-reminder.entity.js';
 import { localTime } from './interview-time.js';
-import { InterviewEntity } from './interview.entity.js';
+import type { InterviewEntity } from './interview.entity.js';
+import { InterviewsRepository, type NewReminder } from './interviews.repository.js';
 
 const DEFAULT_TIMEZONE = 'Asia/Shanghai';
 const MINUTE = 60_000;
@@ -47,11 +46,13 @@ type Roster = Map<string, ParticipantRole>;
 @Injectable()
 export class InterviewsService {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly db: TransactionHost,
+    private readonly repository: InterviewsRepository,
     private readonly clock: Clock,
     private readonly notifier: InterviewNotifier,
     private readonly runtime: RuntimeSettings,
     private readonly mappings: UserMappingsService,
+    private readonly history: MessageHistoryService,
   ) {}
 
   async create(dto: CreateInterviewDto, user: AuthUser): Promise<InterviewDetailsDto> {
@@ -62,8 +63,8 @@ export class InterviewsService {
     const candidateId = dto.candidate.platformUserId;
     if (candidateId && !roster.has(candidateId)) roster.set(candidateId, 'candidate');
 
-    return this.dataSource.transaction(async (tx) => {
-      const inserted = await tx.insert(InterviewEntity, {
+    return this.db.transaction(async () => {
+      const iv = await this.repository.create({
         title: dto.title,
         position: dto.position ?? null,
         candidateName: dto.candidate.name,
@@ -80,54 +81,45 @@ export class InterviewsService {
         createdAt: now,
         updatedAt: now,
       });
-      const id = (inserted.identifiers[0] as { id: string }).id;
-      const iv = await tx.findOneByOrFail(InterviewEntity, { id });
-      await tx.insert(
-        InterviewParticipantEntity,
+      await this.repository.addParticipants(
         [...roster].map(([platformUserId, role]) => ({
-          interviewId: id,
+          interviewId: iv.id,
           platformUserId,
           role,
           createdAt: now,
         })),
       );
-      await this.planReminders(tx, iv, now);
-      const participants = await this.participantsOf(tx, id);
-      await this.notifier.booked(tx, iv, participants, user.id);
-      return this.details(tx, iv, participants);
+      await this.planReminders(iv, now);
+      const participants = await this.repository.participantsOf(iv.id);
+      await this.notifier.booked(iv, participants, user.id);
+      return this.details(iv, participants);
     });
   }
 
   async list(query: ListInterviewsQueryDto, user: AuthUser): Promise<Page<InterviewDto>> {
-    const qb = this.dataSource.getRepository(InterviewEntity).createQueryBuilder('i');
     const own = !seesEverything(user);
-    const participant = own ? user.id : query.participant;
-    if (participant) {
+    const page = await this.repository.page({
+      participant: own ? user.id : query.participant,
       // Their own list leaves out interviews where they are the candidate (see visible()).
-      const side = own ? ` AND p.role <> 'candidate'` : '';
-      qb.andWhere(
-        `EXISTS (SELECT 1 FROM interview_participants p WHERE p.interview_id = i.id AND p.platform_user_id = :participant${side})`,
-        { participant },
-      );
-    }
-    if (query.from) qb.andWhere('i.starts_at >= :from', { from: query.from });
-    if (query.to) qb.andWhere('i.starts_at < :to', { to: query.to });
-    if (query.status) qb.andWhere('i.status = :status', { status: query.status });
-    return pageNewestFirst(qb, query, toInterviewDto);
+      panelOnly: own,
+      from: query.from,
+      to: query.to,
+      status: query.status,
+      cursor: query.cursor,
+      limit: query.limit,
+    });
+    return { items: page.items.map(toInterviewDto), nextCursor: page.nextCursor };
   }
 
   async get(id: string, user: AuthUser): Promise<InterviewDetailsDto> {
-    const em = this.dataSource.manager;
-    const iv = await this.visible(em, id, user);
-    return this.details(em, iv, await this.participantsOf(em, id));
+    const iv = await this.visible(id, user);
+    return this.details(iv, await this.repository.participantsOf(id));
   }
 
+  /** The interview's messages, oldest first: messaging keeps them under the interview id. */
   async messages(id: string, user: AuthUser): Promise<MessageDto[]> {
-    await this.visible(this.dataSource.manager, id, user);
-    const rows = await this.dataSource
-      .getRepository(MessageEntity)
-      .find({ where: { groupKey: id }, order: { createdAt: 'ASC', id: 'ASC' } });
-    return rows.map((m) => toMessageDto(m));
+    await this.visible(id, user);
+    return this.history.ofGroup(id);
   }
 
   async update(
@@ -138,9 +130,9 @@ export class InterviewsService {
   ): Promise<InterviewDetailsDto> {
     const expected = expectedVersion(ifMatch, dto.version);
     const now = this.clock.now();
-    return this.dataSource.transaction(async (tx) => {
-      const iv = await this.lockScheduled(tx, id, expected);
-      const participants = await this.participantsOf(tx, id);
+    return this.db.transaction(async () => {
+      const iv = await this.lockScheduled(id, expected);
+      const participants = await this.repository.participantsOf(id);
 
       const startsAt =
         dto.startsAt != null && new Date(dto.startsAt).getTime() !== iv.startsAt.getTime()
@@ -184,7 +176,7 @@ export class InterviewsService {
 
       const nothing =
         !timeChanged && !detailsChanged && !removed.length && !added.length && !moved.length;
-      if (nothing) return this.details(tx, iv, participants);
+      if (nothing) return this.details(iv, participants);
 
       const before = {
         title: iv.title,
@@ -194,49 +186,26 @@ export class InterviewsService {
         timezone: iv.timezone,
         roomUrl: iv.roomUrl,
       };
-      await tx.update(
-        InterviewEntity,
-        { id },
-        { ...next, version: iv.version + 1, updatedAt: now },
-      );
+      await this.repository.update(id, { ...next, version: iv.version + 1, updatedAt: now });
       for (const p of removed) {
-        await tx.delete(InterviewParticipantEntity, {
-          interviewId: id,
-          platformUserId: p.platformUserId,
-        });
+        await this.repository.removeParticipant(id, p.platformUserId);
       }
       for (const p of moved) {
-        await tx.update(
-          InterviewParticipantEntity,
-          { interviewId: id, platformUserId: p.platformUserId },
-          { role: wanted.get(p.platformUserId)! },
-        );
+        await this.repository.setRole(id, p.platformUserId, wanted.get(p.platformUserId)!);
       }
       for (const p of added) {
-        await tx.upsert(
-          InterviewParticipantEntity,
-          {
-            interviewId: id,
-            platformUserId: p.platformUserId,
-            role: wanted.get(p.platformUserId)!,
-            rsvp: 'pending',
-            respondedAt: null,
-            createdAt: now,
-          },
-          ['interviewId', 'platformUserId'],
-        );
+        await this.repository.invite(id, p.platformUserId, wanted.get(p.platformUserId)!, now);
       }
-      const updated = await tx.findOneByOrFail(InterviewEntity, { id });
+      const updated = await this.repository.findOrFail(id);
       if (timeChanged) {
         // Reminders follow the new time; one already sent for the old time is not repeated
         // unless its lead time is still ahead (the "inside a lead time" rule).
-        await tx.delete(InterviewReminderEntity, { interviewId: id });
-        await this.planReminders(tx, updated, now);
+        await this.repository.deleteReminders(id);
+        await this.planReminders(updated, now);
       }
       const addedIds = new Set(added.map((p) => p.platformUserId));
-      const after = await this.participantsOf(tx, id);
+      const after = await this.repository.participantsOf(id);
       await this.notifier.changed(
-        tx,
         updated,
         {
           before,
@@ -248,33 +217,25 @@ export class InterviewsService {
         },
         user.id,
       );
-      return this.details(tx, updated, after);
+      return this.details(updated, after);
     });
   }
 
   async cancel(id: string, dto: CancelInterviewDto, user: AuthUser): Promise<InterviewDetailsDto> {
     const now = this.clock.now();
-    return this.dataSource.transaction(async (tx) => {
-      const iv = await this.lockScheduled(tx, id);
-      await tx.update(
-        InterviewEntity,
-        { id },
-        {
-          status: 'canceled',
-          cancelReason: dto.reason ?? null,
-          version: iv.version + 1,
-          updatedAt: now,
-        },
-      );
-      await tx.update(
-        InterviewReminderEntity,
-        { interviewId: id, state: 'pending' },
-        { state: 'canceled', processedAt: now },
-      );
-      const canceled = await tx.findOneByOrFail(InterviewEntity, { id });
-      const participants = await this.participantsOf(tx, id);
-      await this.notifier.canceled(tx, canceled, participants, user.id);
-      return this.details(tx, canceled, participants);
+    return this.db.transaction(async () => {
+      const iv = await this.lockScheduled(id);
+      await this.repository.update(id, {
+        status: 'canceled',
+        cancelReason: dto.reason ?? null,
+        version: iv.version + 1,
+        updatedAt: now,
+      });
+      await this.repository.cancelPendingReminders(id, now);
+      const canceled = await this.repository.findOrFail(id);
+      const participants = await this.repository.participantsOf(id);
+      await this.notifier.canceled(canceled, participants, user.id);
+      return this.details(canceled, participants);
     });
   }
 
@@ -287,14 +248,9 @@ export class InterviewsService {
     platformUserId: string,
     response: RsvpResponse,
   ): Promise<ParticipantDto> {
-    return this.dataSource.transaction(async (tx) => {
-      const iv = await tx.findOneBy(InterviewEntity, { id: interviewId });
-      const p = iv
-        ? await tx.findOne(InterviewParticipantEntity, {
-            where: { interviewId, platformUserId },
-            lock: { mode: 'pessimistic_write' },
-          })
-        : null;
+    return this.db.transaction(async () => {
+      const iv = await this.repository.find(interviewId);
+      const p = iv ? await this.repository.lockParticipant(interviewId, platformUserId) : null;
       if (!iv || !p) throw new NotFoundException('Interview not found');
       if (p.role !== 'interviewer' && p.role !== 'observer') {
         throw new ForbiddenException('Only interviewers and observers answer an invitation');
@@ -305,12 +261,8 @@ export class InterviewsService {
       if (p.rsvp !== response) {
         p.rsvp = response;
         p.respondedAt = this.clock.now();
-        await tx.update(
-          InterviewParticipantEntity,
-          { interviewId, platformUserId },
-          { rsvp: p.rsvp, respondedAt: p.respondedAt },
-        );
-        await this.notifier.responded(tx, iv, p, await this.participantsOf(tx, interviewId));
+        await this.repository.setRsvp(interviewId, platformUserId, p.rsvp, p.respondedAt);
+        await this.notifier.responded(iv, p, await this.repository.participantsOf(interviewId));
       }
       return toParticipantDto(p, await this.mappingStatuses([p.platformUserId]));
     });
@@ -320,31 +272,17 @@ export class InterviewsService {
    * Recruiters and admins see every interview; anyone else only those they take part in on the
    * panel's side (not as its candidate: they would see the panel, its answers and reminders).
    */
-  private async visible(em: EntityManager, id: string, user: AuthUser): Promise<InterviewEntity> {
-    const iv = await em.findOneBy(InterviewEntity, { id });
-    const allowed =
-      iv &&
-      (seesEverything(user) ||
-        (await em.existsBy(InterviewParticipantEntity, {
-          interviewId: id,
-          platformUserId: user.id,
-          role: Not('candidate'),
-        })));
+  private async visible(id: string, user: AuthUser): Promise<InterviewEntity> {
+    const iv = await this.repository.find(id);
+    const allowed = iv && (seesEverything(user) || (await this.repository.isOnPanel(id, user.id)));
     // Same answer whether it does not exist or is not theirs: existence is not leaked.
     if (!iv || !allowed) throw new NotFoundException('Interview not found');
     return iv;
   }
 
   /** The row under FOR UPDATE, so a version check and the write that follows are one step. */
-  private async lockScheduled(
-    tx: EntityManager,
-    id: string,
-    expected?: number,
-  ): Promise<InterviewEntity> {
-    const iv = await tx.findOne(InterviewEntity, {
-      where: { id },
-      lock: { mode: 'pessimistic_write' },
-    });
+  private async lockScheduled(id: string, expected?: number): Promise<InterviewEntity> {
+    const iv = await this.repository.lock(id);
     if (!iv) throw new NotFoundException('Interview not found');
     if (iv.status !== 'scheduled') {
       throw new ConflictException(`Interview is already ${iv.status}`);
@@ -369,15 +307,21 @@ export class InterviewsService {
   }
 
   /** Lead times already passed get no reminder: a late booking is not reminded "24 h before". */
-  private async planReminders(tx: EntityManager, iv: InterviewEntity, now: Date): Promise<void> {
-    const rows: Pick<InterviewReminderEntity, 'interviewId' | 'kind' | 'leadMinutes' | 'dueAt'>[] =
-      [];
+  private async planReminders(iv: InterviewEntity, now: Date): Promise<void> {
+    const rows: NewReminder[] = [];
     // The admin configuration in force now; bookings made earlier keep the reminders they got.
     const { reminderLeadTimesMin, feedbackNudgeMin } = this.runtime.current().options;
     for (const lead of reminderLeadTimesMin) {
       const dueAt = new Date(iv.startsAt.getTime() - lead * MINUTE);
       if (dueAt.getTime() > now.getTime()) {
-        rows.push({ interviewId: iv.id, kind: 'before_start', leadMinutes: lead, dueAt });
+        rows.push({
+          interviewId: iv.id,
+          kind: 'before_start',
+          leadMinutes: lead,
+          dueAt,
+          state: 'pending',
+          createdAt: now,
+        });
       }
     }
     if (feedbackNudgeMin > 0) {
@@ -387,14 +331,11 @@ export class InterviewsService {
         kind: 'feedback',
         leadMinutes: feedbackNudgeMin,
         dueAt: new Date(end + feedbackNudgeMin * MINUTE),
+        state: 'pending',
+        createdAt: now,
       });
     }
-    if (rows.length > 0) {
-      await tx.insert(
-        InterviewReminderEntity,
-        rows.map((r) => ({ ...r, state: 'pending' as const, createdAt: now })),
-      );
-    }
+    if (rows.length > 0) await this.repository.addReminders(rows);
   }
 
   /** Whether each participant can be reached in WeCom: their mapping's status, if mapped. */
@@ -403,22 +344,11 @@ export class InterviewsService {
     return new Map([...members].map(([id, m]) => [id, m.status]));
   }
 
-  private participantsOf(em: EntityManager, id: string): Promise<InterviewParticipantEntity[]> {
-    return em.find(InterviewParticipantEntity, {
-      where: { interviewId: id },
-      order: { createdAt: 'ASC', platformUserId: 'ASC' },
-    });
-  }
-
   private async details(
-    em: EntityManager,
     iv: InterviewEntity,
     participants: InterviewParticipantEntity[],
   ): Promise<InterviewDetailsDto> {
-    const reminders = await em.find(InterviewReminderEntity, {
-      where: { interviewId: iv.id },
-      order: { dueAt: 'ASC' },
-    });
+    const reminders = await this.repository.remindersOf(iv.id);
     const statuses = await this.mappingStatuses(participants.map((p) => p.platformUserId));
     return {
       interview: toInterviewDto(iv),

@@ -1,9 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 
-import { TransactionHost } from '../database/transaction-host.js';
 import { MessagesSettledEvent } from '../messaging/message-events.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { InterviewsRepository } from './interviews.repository.js';
 
 const REMINDER_KINDS = new Set(['interview.reminder', 'interview.feedback']);
 
@@ -13,7 +13,7 @@ export class ReminderLagRecorder {
   private readonly logger = new Logger(ReminderLagRecorder.name);
 
   constructor(
-    private readonly db: TransactionHost,
+    private readonly repository: InterviewsRepository,
     private readonly metrics: MetricsService,
   ) {}
 
@@ -24,12 +24,8 @@ export class ReminderLagRecorder {
       .map((m) => m.id);
     if (sent.length === 0) return;
     try {
-      const rows: { due_at: Date }[] = await this.db.manager.query(
-        'SELECT due_at FROM interview_reminders WHERE message_id = ANY($1::uuid[])',
-        [sent],
-      );
-      for (const { due_at } of rows) {
-        const lagMs = event.settledAt.getTime() - new Date(due_at).getTime();
+      for (const dueAt of await this.repository.reminderDueTimes(sent)) {
+        const lagMs = event.settledAt.getTime() - dueAt.getTime();
         this.metrics.reminderLag.observe(Math.max(0, lagMs / 1000));
       }
     } catch (error) {

@@ -7,58 +7,21 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { In, type DataSource, type EntityManager } from 'typeorm';
 
 import { Clock } from '../common/clock.js';
 import { registerCronJob } from '../common/scheduled-job.js';
 import type { AppConfigService } from '../config/app-config.js';
+import { TransactionHost } from '../database/transaction-host.js';
 import { MessageContentError } from '../messaging/message-content.js';
 import { InterviewNotifier } from './interview-notifier.js';
-import { InterviewParticipantEntity } from './interview-participant.entity.js';
-import type { ReminderKind, ReminderState } from './interview-reminder.entity.js';
-import { InterviewEntity } from './interview.entity.js';
+import type { ReminderState } from './interview-reminder.entity.js';
+import { InterviewsRepository, type ReminderOutcome } from './interviews.repository.js';
 
 const BATCH = 100;
 /** How far ahead a timer is set for the next reminder; later ones are left to the poll. */
 const LOOKAHEAD_MS = 5 * 60_000;
 /** The shortest timer: a reminder that fell due during a run is taken straight after it. */
 const MIN_WAIT_MS = 10;
-
-/**
- * What is due now: pending and past its time, oldest first, skipping rows another instance has
- * claimed. Served by the partial index interview_reminders_due_idx. `superseded`: a shorter
- * lead time of the same interview is due too (the service was down), so this one is stale.
- */
-export const DUE_REMINDERS_SQL = `
-  SELECT r.id, r.interview_id, r.kind, r.lead_minutes,
-         EXISTS (SELECT 1 FROM interview_reminders o
-                  WHERE o.interview_id = r.interview_id AND o.kind = r.kind
-                    AND o.lead_minutes < r.lead_minutes AND o.due_at <= $1) AS superseded
-    FROM interview_reminders r
-   WHERE r.state = 'pending' AND r.due_at <= $1
-   ORDER BY r.due_at
-   LIMIT $2
-   FOR UPDATE OF r SKIP LOCKED`;
-
-/**
- * The earliest pending reminder that no other instance is claiming right now (a claim's rows
- * are locked until its transaction ends). Served by the same partial index.
- */
-const NEXT_DUE_SQL = `
-  SELECT due_at FROM interview_reminders
-   WHERE state = 'pending'
-   ORDER BY due_at
-   LIMIT 1
-   FOR UPDATE SKIP LOCKED`;
-
-interface DueRow {
-  id: string;
-  interview_id: string;
-  kind: ReminderKind;
-  lead_minutes: number;
-  superseded: boolean;
-}
 
 export type ReminderRun = Record<Exclude<ReminderState, 'pending'>, number>;
 
@@ -80,7 +43,8 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
   private stopped = false;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly db: TransactionHost,
+    private readonly repository: InterviewsRepository,
     private readonly clock: Clock,
     private readonly notifier: InterviewNotifier,
     private readonly registry: SchedulerRegistry,
@@ -118,9 +82,9 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
   }
 
   private async armForNext(): Promise<void> {
-    const [next]: { due_at: Date }[] = await this.dataSource.query(NEXT_DUE_SQL);
+    const next = await this.repository.nextDueAt();
     if (!next || this.stopped) return;
-    const wait = new Date(next.due_at).getTime() - this.clock.nowMs();
+    const wait = next.getTime() - this.clock.nowMs();
     if (wait > LOOKAHEAD_MS) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(
@@ -140,7 +104,8 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
   async runOnce(): Promise<ReminderRun> {
     const total: ReminderRun = { sent: 0, missed: 0, canceled: 0 };
     for (;;) {
-      const { run, claimed } = await this.dataSource.transaction((tx) => this.batch(tx));
+      // The claim (row locks) and the messages it queues commit together.
+      const { run, claimed } = await this.db.transaction(() => this.batch());
       for (const k of Object.keys(total) as (keyof ReminderRun)[]) total[k] += run[k];
       if (claimed < BATCH) break;
     }
@@ -148,21 +113,19 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
     return total;
   }
 
-  private async batch(tx: EntityManager): Promise<{ run: ReminderRun; claimed: number }> {
+  private async batch(): Promise<{ run: ReminderRun; claimed: number }> {
     const now = this.clock.now();
     const run: ReminderRun = { sent: 0, missed: 0, canceled: 0 };
-    const due: DueRow[] = await tx.query(DUE_REMINDERS_SQL, [now, BATCH]);
+    const due = await this.repository.claimDueReminders(now, BATCH);
     if (due.length === 0) return { run, claimed: 0 };
 
-    const ids = [...new Set(due.map((r) => r.interview_id))];
-    const interviews = new Map(
-      (await tx.findBy(InterviewEntity, { id: In(ids) })).map((iv) => [iv.id, iv]),
-    );
-    const participants = await tx.findBy(InterviewParticipantEntity, { interviewId: In(ids) });
-    const outcomes: { id: string; state: string; messageId: string | null }[] = [];
+    const ids = [...new Set(due.map((r) => r.interviewId))];
+    const interviews = new Map((await this.repository.findMany(ids)).map((iv) => [iv.id, iv]));
+    const participants = await this.repository.participantsOfMany(ids);
+    const outcomes: ReminderOutcome[] = [];
 
     for (const r of due) {
-      const iv = interviews.get(r.interview_id)!;
+      const iv = interviews.get(r.interviewId)!;
       let state: Exclude<ReminderState, 'pending'>;
       let messageId: string | null = null;
       if (iv.status !== 'scheduled') {
@@ -181,9 +144,8 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
         );
         try {
           messageId = await this.notifier.reminder(
-            tx,
             iv,
-            { id: r.id, kind: r.kind, leadMinutes: r.lead_minutes },
+            { id: r.id, kind: r.kind, leadMinutes: r.leadMinutes },
             to,
           );
           state = 'sent';
@@ -197,18 +159,7 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
       outcomes.push({ id: r.id, state, messageId });
       run[state]++;
     }
-    await tx.query(
-      `UPDATE interview_reminders r
-          SET state = o.state, message_id = o.message_id, processed_at = $4
-         FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS o(id, state, message_id)
-        WHERE r.id = o.id`,
-      [
-        outcomes.map((o) => o.id),
-        outcomes.map((o) => o.state),
-        outcomes.map((o) => o.messageId),
-        now,
-      ],
-    );
+    await this.repository.recordOutcomes(outcomes, now);
     return { run, claimed: due.length };
   }
 }

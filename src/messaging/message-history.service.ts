@@ -66,6 +66,11 @@ export class MessageHistoryService {
     return { items: page.items.map((m) => toMessageDto(m)), nextCursor: page.nextCursor };
   }
 
+  /** The messages sent under a group key (an interview's, for the interviews module), oldest first. */
+  async ofGroup(groupKey: string): Promise<MessageDto[]> {
+    return (await this.messages.ofGroup(groupKey)).map((m) => toMessageDto(m));
+  }
+
   async get(id: string): Promise<MessageDto> {
     const message = await this.find(id);
     const [recipients, attempts] = await Promise.all([

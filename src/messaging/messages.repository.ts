@@ -121,6 +121,11 @@ export class MessagesRepository {
     return pageNewestFirst(qb, page, (m) => m);
   }
 
+  /** The messages sent under a group key, oldest first (an interview's, for its history). */
+  ofGroup(groupKey: string): Promise<MessageEntity[]> {
+    return this.messages.find({ where: { groupKey }, order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
   recipientsOf(messageId: string): Promise<MessageRecipientEntity[]> {
     return this.db.manager
       .getRepository(MessageRecipientEntity)

@@ -1,4 +1,4 @@
-import { parseRsvpEventKey, RsvpKeyError, WeComEventHandlers } from './wecom-event-handlers.js';
+import { WeComEventHandlers } from './wecom-event-handlers.js';
 
 describe(WeComEventHandlers.name, () => {
   it('finds handlers by Event for events and by MsgType otherwise', () => {
@@ -12,36 +12,35 @@ describe(WeComEventHandlers.name, () => {
     expect(sut.handlersFor({ msgType: 'event', event: 'change_contact' })).toEqual([]);
   });
 
+  it('hands a card click only to the handlers whose key prefix it carries', () => {
+    const sut = new WeComEventHandlers();
+    const polls = () => undefined;
+    const votes = () => undefined;
+    const every = () => undefined;
+    sut.register('template_card_event', polls, { eventKeyPrefix: 'poll:' });
+    sut.register('template_card_event', votes, { eventKeyPrefix: 'vote:' });
+    sut.register('template_card_event', every);
+    const click = (eventKey: string | null) =>
+      sut.handlersFor({ msgType: 'event', event: 'template_card_event', eventKey });
+    expect(click('poll:yes:1')).toEqual([polls, every]);
+    expect(click('vote:no:2')).toEqual([votes, every]);
+    expect(click('other')).toEqual([every]);
+    expect(click(null)).toEqual([every]);
+  });
+
   it('unregisters', () => {
     const sut = new WeComEventHandlers();
     const off = sut.register('text', () => undefined);
     off();
     expect(sut.handlersFor({ msgType: 'text', event: null })).toEqual([]);
   });
-});
 
-describe(parseRsvpEventKey.name, () => {
-  const id = '3f2a9c10-7b4e-4d2a-9e61-0c5b8a7d1f23';
-  it.each([
-    [`rsvp:accept:${id}`, { answer: 'accept', interviewId: id }],
-    [`rsvp:decline:${id.toUpperCase()}`, { answer: 'decline', interviewId: id }],
-    ['approve:42', null],
-    ['accept', null],
-    ['', null],
-    [null, null],
-  ])('%p -> %p', (key, expected) => {
-    expect(parseRsvpEventKey(key)).toEqual(expected);
-  });
-
-  it.each([
-    'rsvp:accept:42',
-    'rsvp:accept:3f2a-9c',
-    `rsvp:accept:${'-'.repeat(36)}`,
-    "rsvp:accept:1' OR '1'='1",
-    'rsvp:maybe:' + id,
-    'rsvp:accept:',
-    `rsvp:accept:${id}:extra`,
-  ])('%p is refused before anything is looked up', (key) => {
-    expect(() => parseRsvpEventKey(key)).toThrow(RsvpKeyError);
+  it('unregisters only the registration it was given, even for the same function twice', () => {
+    const sut = new WeComEventHandlers();
+    const handler = () => undefined;
+    const off = sut.register('text', handler);
+    sut.register('text', handler);
+    off();
+    expect(sut.handlersFor({ msgType: 'text', event: null })).toEqual([handler]);
   });
 });

@@ -23,61 +23,52 @@ export interface WeComCallbackEvent {
 
 export type WeComEventHandler = (event: WeComCallbackEvent) => Promise<void> | void;
 
+export interface WeComEventHandlerOptions {
+  /**
+   * Only events whose EventKey starts with this (a card button's key): a module that made the
+   * card's keys hears its own clicks, and wecom/ need not know any key's format.
+   */
+  eventKeyPrefix?: string;
+}
+
+interface Registration {
+  handler: WeComEventHandler;
+  eventKeyPrefix?: string;
+}
+
 /**
  * Who wants which callbacks. Feature modules register in `onModuleInit`, e.g. the interviews
- * module for `template_card_event` (RSVP buttons). The key is the Event for MsgType `event`,
- * the MsgType otherwise (`text`, `image`, ...).
+ * module for the `template_card_event`s of its own buttons. The name is the Event for MsgType
+ * `event`, the MsgType otherwise (`text`, `image`, ...).
  */
 @Injectable()
 export class WeComEventHandlers {
-  private readonly handlers = new Map<string, WeComEventHandler[]>();
+  private readonly handlers = new Map<string, Registration[]>();
 
   /** Returns a function that removes the handler again. */
-  register(name: string, handler: WeComEventHandler): () => void {
-    const list = this.handlers.get(name) ?? [];
-    list.push(handler);
-    this.handlers.set(name, list);
+  register(
+    name: string,
+    handler: WeComEventHandler,
+    options: WeComEventHandlerOptions = {},
+  ): () => void {
+    const registration: Registration = { handler, eventKeyPrefix: options.eventKeyPrefix };
+    this.handlers.set(name, [...(this.handlers.get(name) ?? []), registration]);
     return () => {
       const current = this.handlers.get(name) ?? [];
       this.handlers.set(
         name,
-        current.filter((h) => h !== handler),
+        current.filter((r) => r !== registration),
       );
     };
   }
 
-  handlersFor(event: Pick<WeComCallbackEvent, 'msgType' | 'event'>): WeComEventHandler[] {
+  handlersFor(
+    event: Pick<WeComCallbackEvent, 'msgType' | 'event'> & { eventKey?: string | null },
+  ): WeComEventHandler[] {
     const name = event.msgType === 'event' ? event.event : event.msgType;
-    return name ? [...(this.handlers.get(name) ?? [])] : [];
+    if (!name) return [];
+    return (this.handlers.get(name) ?? [])
+      .filter((r) => r.eventKeyPrefix === undefined || event.eventKey?.startsWith(r.eventKeyPrefix))
+      .map((r) => r.handler);
   }
-}
-
-export interface RsvpAnswer {
-  answer: 'accept' | 'decline';
-  interviewId: string;
-}
-
-/** A card key that claims to be an RSVP button but is not one we made (forged or broken). */
-export class RsvpKeyError extends Error {
-  override name = 'RsvpKeyError';
-}
-
-const RSVP_KEY =
-  /^rsvp:(accept|decline):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
-
-/**
- * The button keys of the interview invitation card: `rsvp:accept:<interviewId>` and
- * `rsvp:decline:<interviewId>`. Another card's key (not `rsvp:`) is null. An `rsvp:` key with
- * another answer or an id that is no uuid throws RsvpKeyError, so that nothing queries the
- * database with it and the event is stored with that reason.
- */
-export function parseRsvpEventKey(eventKey: string | null | undefined): RsvpAnswer | null {
-  if (!eventKey?.startsWith('rsvp:')) return null;
-  const match = RSVP_KEY.exec(eventKey);
-  if (!match) {
-    throw new RsvpKeyError(
-      'card key starts with rsvp: but is not rsvp:accept:<interview uuid> or rsvp:decline:<interview uuid>; ignored',
-    );
-  }
-  return { answer: match[1] as RsvpAnswer['answer'], interviewId: match[2]!.toLowerCase() };
 }

@@ -1,0 +1,292 @@
+import { Injectable } from '@nestjs/common';
+import { In, Not } from 'typeorm';
+
+import { pageNewestFirst, type Page } from '../common/cursor.js';
+import { TransactionHost } from '../database/transaction-host.js';
+import {
+  InterviewParticipantEntity,
+  type ParticipantRole,
+  type Rsvp,
+} from './interview-participant.entity.js';
+import {
+  InterviewReminderEntity,
+  type ReminderKind,
+  type ReminderState,
+} from './interview-reminder.entity.js';
+import { InterviewEntity, type InterviewStatus } from './interview.entity.js';
+
+/**
+ * What is due now: pending and past its time, oldest first, skipping rows another instance has
+ * claimed. Served by the partial index interview_reminders_due_idx. `superseded`: a shorter
+ * lead time of the same interview is due too (the service was down), so this one is stale.
+ */
+export const DUE_REMINDERS_SQL = `
+  SELECT r.id, r.interview_id, r.kind, r.lead_minutes,
+         EXISTS (SELECT 1 FROM interview_reminders o
+                  WHERE o.interview_id = r.interview_id AND o.kind = r.kind
+                    AND o.lead_minutes < r.lead_minutes AND o.due_at <= $1) AS superseded
+    FROM interview_reminders r
+   WHERE r.state = 'pending' AND r.due_at <= $1
+   ORDER BY r.due_at
+   LIMIT $2
+   FOR UPDATE OF r SKIP LOCKED`;
+
+/**
+ * The earliest pending reminder that no other instance is claiming right now (a claim's rows
+ * are locked until its transaction ends). Served by the same partial index.
+ */
+const NEXT_DUE_SQL = `
+  SELECT due_at FROM interview_reminders
+   WHERE state = 'pending'
+   ORDER BY due_at
+   LIMIT 1
+   FOR UPDATE SKIP LOCKED`;
+
+/** Every outcome of a claimed batch in one statement (a batch is up to 100 reminders). */
+const RECORD_OUTCOMES_SQL = `
+  UPDATE interview_reminders r
+     SET state = o.state, message_id = o.message_id, processed_at = $4
+    FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS o(id, state, message_id)
+   WHERE r.id = o.id`;
+
+export interface DueReminder {
+  id: string;
+  interviewId: string;
+  kind: ReminderKind;
+  leadMinutes: number;
+  superseded: boolean;
+}
+
+export interface ReminderOutcome {
+  id: string;
+  state: Exclude<ReminderState, 'pending'>;
+  messageId: string | null;
+}
+
+export type NewInterview = Omit<InterviewEntity, 'id' | 'cancelReason'>;
+export type NewParticipant = Pick<
+  InterviewParticipantEntity,
+  'interviewId' | 'platformUserId' | 'role' | 'createdAt'
+>;
+export type NewReminder = Pick<
+  InterviewReminderEntity,
+  'interviewId' | 'kind' | 'leadMinutes' | 'dueAt' | 'state' | 'createdAt'
+>;
+
+export interface InterviewFilter {
+  /** Interviews this platform user takes part in. */
+  participant?: string;
+  /** Leave out those where `participant` is the candidate. */
+  panelOnly?: boolean;
+  from?: Date;
+  to?: Date;
+  status?: InterviewStatus;
+  cursor?: string;
+  limit: number;
+}
+
+/**
+ * The interviews module's tables: interviews, interview_participants, interview_reminders.
+ * Every method runs in the caller's TransactionHost transaction when one is open.
+ */
+@Injectable()
+export class InterviewsRepository {
+  constructor(private readonly db: TransactionHost) {}
+
+  private get em() {
+    return this.db.manager;
+  }
+
+  /** Inserts the interview and reads it back with the columns the database filled in. */
+  async create(row: NewInterview): Promise<InterviewEntity> {
+    const inserted = await this.em.insert(InterviewEntity, row);
+    const id = (inserted.identifiers[0] as { id: string }).id;
+    return this.em.findOneByOrFail(InterviewEntity, { id });
+  }
+
+  find(id: string): Promise<InterviewEntity | null> {
+    return this.em.findOneBy(InterviewEntity, { id });
+  }
+
+  findOrFail(id: string): Promise<InterviewEntity> {
+    return this.em.findOneByOrFail(InterviewEntity, { id });
+  }
+
+  findMany(ids: string[]): Promise<InterviewEntity[]> {
+    return this.em.findBy(InterviewEntity, { id: In(ids) });
+  }
+
+  /** The row under FOR UPDATE, so a version check and the write that follows are one step. */
+  lock(id: string): Promise<InterviewEntity | null> {
+    return this.em.findOne(InterviewEntity, {
+      where: { id },
+      lock: { mode: 'pessimistic_write' },
+    });
+  }
+
+  async update(id: string, patch: Partial<Omit<InterviewEntity, 'id'>>): Promise<void> {
+    await this.em.update(InterviewEntity, { id }, patch);
+  }
+
+  /** One page, newest first, of the interviews the filter selects. */
+  page(filter: InterviewFilter): Promise<Page<InterviewEntity>> {
+    const qb = this.em.getRepository(InterviewEntity).createQueryBuilder('i');
+    if (filter.participant) {
+      const side = filter.panelOnly ? ` AND p.role <> 'candidate'` : '';
+      qb.andWhere(
+        `EXISTS (SELECT 1 FROM interview_participants p WHERE p.interview_id = i.id AND p.platform_user_id = :participant${side})`,
+        { participant: filter.participant },
+      );
+    }
+    if (filter.from) qb.andWhere('i.starts_at >= :from', { from: filter.from });
+    if (filter.to) qb.andWhere('i.starts_at < :to', { to: filter.to });
+    if (filter.status) qb.andWhere('i.status = :status', { status: filter.status });
+    return pageNewestFirst(qb, filter, (iv) => iv);
+  }
+
+  /** Whether the user takes part on the panel's side (any role but candidate). */
+  isOnPanel(interviewId: string, platformUserId: string): Promise<boolean> {
+    return this.em.existsBy(InterviewParticipantEntity, {
+      interviewId,
+      platformUserId,
+      role: Not('candidate'),
+    });
+  }
+
+  participantsOf(interviewId: string): Promise<InterviewParticipantEntity[]> {
+    return this.em.find(InterviewParticipantEntity, {
+      where: { interviewId },
+      order: { createdAt: 'ASC', platformUserId: 'ASC' },
+    });
+  }
+
+  participantsOfMany(interviewIds: string[]): Promise<InterviewParticipantEntity[]> {
+    return this.em.findBy(InterviewParticipantEntity, { interviewId: In(interviewIds) });
+  }
+
+  /** The participant's row under FOR UPDATE: two answers at once are applied one after the other. */
+  lockParticipant(
+    interviewId: string,
+    platformUserId: string,
+  ): Promise<InterviewParticipantEntity | null> {
+    return this.em.findOne(InterviewParticipantEntity, {
+      where: { interviewId, platformUserId },
+      lock: { mode: 'pessimistic_write' },
+    });
+  }
+
+  async addParticipants(rows: NewParticipant[]): Promise<void> {
+    await this.em.insert(InterviewParticipantEntity, rows);
+  }
+
+  /**
+   * Puts someone (back) on the panel with a fresh, unanswered invitation; a row left from an
+   * earlier role (e.g. the recruiter's) is taken over.
+   */
+  async invite(
+    interviewId: string,
+    platformUserId: string,
+    role: ParticipantRole,
+    now: Date,
+  ): Promise<void> {
+    await this.em.upsert(
+      InterviewParticipantEntity,
+      {
+        interviewId,
+        platformUserId,
+        role,
+        rsvp: 'pending',
+        respondedAt: null,
+        createdAt: now,
+      },
+      ['interviewId', 'platformUserId'],
+    );
+  }
+
+  async removeParticipant(interviewId: string, platformUserId: string): Promise<void> {
+    await this.em.delete(InterviewParticipantEntity, { interviewId, platformUserId });
+  }
+
+  async setRole(interviewId: string, platformUserId: string, role: ParticipantRole): Promise<void> {
+    await this.em.update(InterviewParticipantEntity, { interviewId, platformUserId }, { role });
+  }
+
+  async setRsvp(
+    interviewId: string,
+    platformUserId: string,
+    rsvp: Rsvp,
+    respondedAt: Date | null,
+  ): Promise<void> {
+    await this.em.update(
+      InterviewParticipantEntity,
+      { interviewId, platformUserId },
+      { rsvp, respondedAt },
+    );
+  }
+
+  remindersOf(interviewId: string): Promise<InterviewReminderEntity[]> {
+    return this.em.find(InterviewReminderEntity, {
+      where: { interviewId },
+      order: { dueAt: 'ASC' },
+    });
+  }
+
+  async addReminders(rows: NewReminder[]): Promise<void> {
+    await this.em.insert(InterviewReminderEntity, rows);
+  }
+
+  async deleteReminders(interviewId: string): Promise<void> {
+    await this.em.delete(InterviewReminderEntity, { interviewId });
+  }
+
+  /** A canceled interview's reminders that have not gone out never will. */
+  async cancelPendingReminders(interviewId: string, now: Date): Promise<void> {
+    await this.em.update(
+      InterviewReminderEntity,
+      { interviewId, state: 'pending' },
+      { state: 'canceled', processedAt: now },
+    );
+  }
+
+  /** Claims what is due (see DUE_REMINDERS_SQL): call inside a transaction, which holds the claim. */
+  async claimDueReminders(now: Date, limit: number): Promise<DueReminder[]> {
+    const rows: {
+      id: string;
+      interview_id: string;
+      kind: ReminderKind;
+      lead_minutes: number;
+      superseded: boolean;
+    }[] = await this.em.query(DUE_REMINDERS_SQL, [now, limit]);
+    return rows.map((r) => ({
+      id: r.id,
+      interviewId: r.interview_id,
+      kind: r.kind,
+      leadMinutes: r.lead_minutes,
+      superseded: r.superseded,
+    }));
+  }
+
+  /** When the next unclaimed pending reminder falls due, if any is pending. */
+  async nextDueAt(): Promise<Date | null> {
+    const [next]: { due_at: Date }[] = await this.em.query(NEXT_DUE_SQL);
+    return next ? new Date(next.due_at) : null;
+  }
+
+  async recordOutcomes(outcomes: ReminderOutcome[], processedAt: Date): Promise<void> {
+    await this.em.query(RECORD_OUTCOMES_SQL, [
+      outcomes.map((o) => o.id),
+      outcomes.map((o) => o.state),
+      outcomes.map((o) => o.messageId),
+      processedAt,
+    ]);
+  }
+
+  /** When the reminders that these messages carried were due (for the reminder lag). */
+  async reminderDueTimes(messageIds: string[]): Promise<Date[]> {
+    const rows: { due_at: Date }[] = await this.em.query(
+      'SELECT due_at FROM interview_reminders WHERE message_id = ANY($1::uuid[])',
+      [messageIds],
+    );
+    return rows.map((r) => new Date(r.due_at));
+  }
+}

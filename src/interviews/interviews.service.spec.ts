@@ -5,11 +5,10 @@ import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 
+import { openMigratedDataSource } from '../../test/support/migrated-database.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
 import type { AuthUser } from '../auth/roles.js';
 import { Clock, ManualClock } from '../common/clock.js';
-import { buildDataSourceOptions } from '../database/database.options.js';
-import { ENTITIES } from '../entities.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MessageHistoryService } from '../messaging/message-history.service.js';
 import type { MessageEntity } from '../messaging/message.entity.js';
@@ -64,15 +63,7 @@ describe(InterviewsService.name, () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    dataSource = await new DataSource(
-      buildDataSourceOptions({
-        url: db.url,
-        poolSize: 4,
-        // interview_reminders.message_id refers to messages: TypeORM wants both sides' metadata.
-        entities: ENTITIES,
-      }),
-    ).initialize();
-    await dataSource.runMigrations();
+    dataSource = await openMigratedDataSource(db.url);
     clock = new ManualClock(new Date('2026-11-23T02:00:00Z'));
 
     const moduleRef = await Test.createTestingModule({

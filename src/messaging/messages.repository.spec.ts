@@ -1,12 +1,11 @@
-import type { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
-import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
+import {
+  createMigratedDatabase,
+  type MigratedDatabase,
+} from '../../test/support/migrated-database.js';
 import { ManualClock } from '../common/clock.js';
-import { buildDataSourceOptions } from '../database/database.options.js';
-import { runMigrationsLocked } from '../database/migration-runner.js';
 import { TransactionHost } from '../database/transaction-host.js';
-import { ENTITIES } from '../entities.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
 import type { MemberMapping } from '../user-mappings/member.js';
 import type { UserMappingsService } from '../user-mappings/user-mappings.service.js';
@@ -17,7 +16,7 @@ import { MessagingService, type SendRequest } from './messaging.service.js';
 
 /** MessagingService.send through MessagesRepository and the mappings, on the real schema. */
 describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
-  let db: TestDatabase;
+  let database: MigratedDatabase;
   let dataSource: DataSource;
   let host: TransactionHost;
   let sut: MessagingService;
@@ -25,12 +24,8 @@ describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
   const clock = new ManualClock(new Date('2030-01-02T03:04:05.000Z'));
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    dataSource = await new DataSource(
-      buildDataSourceOptions({ url: db.url, poolSize: 2, entities: ENTITIES }),
-    ).initialize();
-    await runMigrationsLocked(dataSource, { log: () => undefined } as unknown as Logger);
-    host = new TransactionHost(dataSource);
+    database = await createMigratedDatabase({ poolSize: 2 });
+    ({ dataSource, host } = database);
     const settings = {
       credentials: () => ({ corpId: 'corp-1', corpSecret: 's', agentId: 1000002 }),
     } as unknown as WeComSettings;
@@ -69,8 +64,7 @@ describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
   });
 
   afterAll(async () => {
-    await dataSource?.destroy();
-    await db?.drop();
+    await database?.close();
   });
 
   beforeEach(() => {

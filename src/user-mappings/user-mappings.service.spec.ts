@@ -1,20 +1,19 @@
-import type { Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { DataSource } from 'typeorm';
 
-import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
+import {
+  createMigratedDatabase,
+  type MigratedDatabase,
+} from '../../test/support/migrated-database.js';
 import { ManualClock } from '../common/clock.js';
-import { buildDataSourceOptions } from '../database/database.options.js';
-import { runMigrationsLocked } from '../database/migration-runner.js';
 import { TransactionHost } from '../database/transaction-host.js';
-import { ENTITIES } from '../entities.js';
 import type { WeComSettings } from '../wecom/wecom-settings.js';
 import { MemberRenamedEvent } from './member.js';
 import { MappingChangeError, UserMappingsService } from './user-mappings.service.js';
 import { UserMappingsRepository } from './user-mappings.repository.js';
 
 describe(UserMappingsService.name, () => {
-  let db: TestDatabase;
+  let database: MigratedDatabase;
   let dataSource: DataSource;
   let host: TransactionHost;
   let events: EventEmitter2;
@@ -22,12 +21,8 @@ describe(UserMappingsService.name, () => {
   const clock = new ManualClock(new Date('2030-01-02T03:04:05.000Z'));
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    dataSource = await new DataSource(
-      buildDataSourceOptions({ url: db.url, poolSize: 2, entities: ENTITIES }),
-    ).initialize();
-    await runMigrationsLocked(dataSource, { log: () => undefined } as unknown as Logger);
-    host = new TransactionHost(dataSource);
+    database = await createMigratedDatabase({ poolSize: 2 });
+    ({ dataSource, host } = database);
     const settings = {
       credentials: () => ({ corpId: 'corp-1', corpSecret: 's', agentId: 1000002 }),
     } as unknown as WeComSettings;
@@ -45,8 +40,7 @@ describe(UserMappingsService.name, () => {
   });
 
   afterAll(async () => {
-    await dataSource?.destroy();
-    await db?.drop();
+    await database?.close();
   });
 
   beforeEach(async () => {

@@ -1,5 +1,5 @@
 import { ConfigService } from '@nestjs/config';
-import { ConsoleLogger, Logger } from '@nestjs/common';
+import { ConsoleLogger } from '@nestjs/common';
 import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { getDataSourceToken } from '@nestjs/typeorm';
@@ -11,11 +11,10 @@ import {
   describeWithServer,
   type TestDatabase,
 } from '../../../test/support/test-database.js';
+import { openMigratedDataSource } from '../../../test/support/migrated-database.js';
 import { testEnv } from '../../../test/support/test-app.js';
 import { Clock, ManualClock } from '../../common/clock.js';
 import type { AppConfigService } from '../../config/app-config.js';
-import { buildDataSourceOptions } from '../../database/database.options.js';
-import { runMigrationsLocked } from '../../database/migration-runner.js';
 import { TransactionHost } from '../../database/transaction-host.js';
 import { AppSettingsEntity, ConfigAuditEntity } from '../../settings/app-settings.entity.js';
 import { RuntimeSettings } from '../../settings/runtime-settings.js';
@@ -92,14 +91,9 @@ interface Instance {
 
 async function startInstance(url: string, clock: Clock, wecom: FakeGetToken): Promise<Instance> {
   const env = testEnv(ENV);
-  const dataSource = await new DataSource(
-    buildDataSourceOptions({
-      url,
-      poolSize: 4,
-      entities: [AppSettingsEntity, ConfigAuditEntity, WeComCredentialEntity],
-    }),
-  ).initialize();
-  await runMigrationsLocked(dataSource, { log: () => undefined } as unknown as Logger);
+  const dataSource = await openMigratedDataSource(url, {
+    entities: [AppSettingsEntity, ConfigAuditEntity, WeComCredentialEntity],
+  });
   const config: AppConfigService = new ConfigService(env);
   const builder = Test.createTestingModule({
     imports: [EventEmitterModule.forRoot()],

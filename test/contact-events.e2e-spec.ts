@@ -356,6 +356,21 @@ describe('WeCom contact events: mappings follow members who leave or change user
       ]),
     );
     expect(wecomOf).toEqual({ 'u-wang': 'left', 'u-li': 'active', 'rec-1': 'unmapped' });
+    // Beside the interview: who will not be told, and why, for the recruiter to fix in time.
+    expect(booked.body.unreachable).toEqual([
+      {
+        platformUserId: 'rec-1',
+        role: 'recruiter',
+        reason: 'no_mapping',
+        detail: 'No WeCom member is mapped to this user; map one to notify them',
+      },
+      {
+        platformUserId: 'u-wang',
+        role: 'interviewer',
+        reason: 'inactive_mapping',
+        detail: 'The mapped WeCom member left the WeCom corp; map an active member to notify them',
+      },
+    ]);
 
     await deliver();
     const messages = await http()

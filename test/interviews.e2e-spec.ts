@@ -158,6 +158,8 @@ describe('Interviews (e2e)', () => {
       expect(res.body.reminders.map((r: { leadMinutes: number }) => r.leadMinutes)).toEqual([
         1440, 15,
       ]);
+      expect(res.body.unreachable).toEqual([]);
+      expect(res.headers.etag).toBe('"1"');
 
       await deliver();
       for (const userid of Object.values(INTERVIEWERS)) {
@@ -206,6 +208,7 @@ describe('Interviews (e2e)', () => {
         .send({ startsAt })
         .expect(200);
       expect(res.body.interview.version).toBe(2);
+      expect(res.headers.etag).toBe('"2"');
       expect(res.body.reminders.map((r: { dueAt: string }) => r.dueAt)).toEqual([
         new Date(Date.parse(startsAt) - 24 * HOUR).toISOString(),
         new Date(Date.parse(startsAt) - 15 * 60_000).toISOString(),
@@ -223,13 +226,19 @@ describe('Interviews (e2e)', () => {
       expect(update.body.textcard!.description).toContain(`原时间：${shanghai(body.startsAt)}`);
       expect(update.body.textcard!.description).toContain(`新时间：${shanghai(startsAt)}`);
 
-      // The same change again: stale with If-Match, a no-op without; nothing more is sent.
-      await http()
+      // The same change again: a stale If-Match is 412, a no-op without; nothing more is sent.
+      const stale = await http()
         .patch(`/api/interviews/${id}`)
         .auth(recruiter, { type: 'bearer' })
         .set('If-Match', '"1"')
         .send({ startsAt })
-        .expect(409);
+        .expect(412);
+      expect(stale.body.version).toBe(2);
+      const read = await http()
+        .get(`/api/interviews/${id}`)
+        .auth(recruiter, { type: 'bearer' })
+        .expect(200);
+      expect(read.headers.etag).toBe('"2"');
       const again = await http()
         .patch(`/api/interviews/${id}`)
         .auth(recruiter, { type: 'bearer' })

@@ -9,6 +9,7 @@ import {
   Patch,
   Post,
   Query,
+  UseInterceptors,
 } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
@@ -20,6 +21,7 @@ import {
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
+  ApiPreconditionFailedResponse,
   ApiTags,
 } from '@nestjs/swagger';
 
@@ -38,6 +40,7 @@ import {
   ListInterviewsQueryDto,
   ParticipantDto,
 } from './dto/interview.dto.js';
+import { InterviewETag } from './interview-etag.interceptor.js';
 import { InterviewsService } from './interviews.service.js';
 
 @ApiTags('interviews')
@@ -55,6 +58,7 @@ export class InterviewsController {
   @ApiCreatedResponse({ type: InterviewDetailsDto })
   @ApiBadRequestResponse({ description: 'The message names the field and why' })
   @ApiForbiddenResponse({ description: 'Only recruiters and admins book interviews' })
+  @UseInterceptors(InterviewETag)
   create(
     @Body() dto: CreateInterviewDto,
     @CurrentUser() user: AuthUser,
@@ -78,6 +82,7 @@ export class InterviewsController {
   @ApiOperation({ summary: 'One interview with its participants and reminders' })
   @ApiOkResponse({ type: InterviewDetailsDto })
   @ApiNotFoundResponse({ description: 'Unknown, or not one of the caller’s interviews' })
+  @UseInterceptors(InterviewETag)
   get(
     @Param('id', ParseUUIDPipe) id: string,
     @CurrentUser() user: AuthUser,
@@ -98,8 +103,12 @@ export class InterviewsController {
   @ApiOkResponse({ type: InterviewDetailsDto })
   @ApiBadRequestResponse({ description: 'The message names the field and why' })
   @ApiConflictResponse({
-    description: 'Someone changed it first (stale version), or it is canceled',
+    description: 'Someone changed it first (stale `version` in the body), or it is canceled',
   })
+  @ApiPreconditionFailedResponse({
+    description: 'Someone changed it first: If-Match names an older version',
+  })
+  @UseInterceptors(InterviewETag)
   update(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: UpdateInterviewDto,
@@ -115,6 +124,7 @@ export class InterviewsController {
   @ApiOperation({ summary: 'Cancel an interview; every participant is told, with the reason' })
   @ApiOkResponse({ type: InterviewDetailsDto })
   @ApiConflictResponse({ description: 'Already canceled' })
+  @UseInterceptors(InterviewETag)
   cancel(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: CancelInterviewDto,

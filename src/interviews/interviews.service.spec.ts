@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import { ConflictException } from '@nestjs/common';
+import { ConflictException, PreconditionFailedException } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
@@ -277,26 +277,33 @@ describe(InterviewsService.name, () => {
       expect(messaging.queued).toHaveLength(5);
     });
 
-    it('refuses a change based on a stale version with a 409, and changes nothing', async () => {
-      const { interview } = await sut.create(booking(), recruiter);
-      await sut.update(interview.id, { title: '三面' }, '"1"', recruiter);
-      messaging.queued.length = 0;
+    it.each([
+      ['If-Match, with a 412', '"1"', undefined, PreconditionFailedException],
+      ['the body, with a 409', undefined, 1, ConflictException],
+    ])(
+      'refuses a change based on a stale version in %s, and changes nothing',
+      async (_, ifMatch, version, refusal) => {
+        const { interview } = await sut.create(booking(), recruiter);
+        await sut.update(interview.id, { title: '三面' }, '"1"', recruiter);
+        messaging.queued.length = 0;
 
-      const stale = sut.update(interview.id, { title: '四面' }, '"1"', recruiter);
+        const stale = sut.update(interview.id, { title: '四面', version }, ifMatch, recruiter);
 
-      await expect(stale).rejects.toBeInstanceOf(ConflictException);
-      await expect(stale).rejects.toMatchObject({
-        response: {
-          message: 'Interview changed since version 1 (now version 2); reload it and try again',
-          version: 2,
-        },
-      });
-      const [row] = await dataSource.query('SELECT title, version FROM interviews WHERE id = $1', [
-        interview.id,
-      ]);
-      expect(row).toEqual({ title: '三面', version: 2 });
-      expect(messaging.queued).toEqual([]);
-    });
+        await expect(stale).rejects.toBeInstanceOf(refusal);
+        await expect(stale).rejects.toMatchObject({
+          response: {
+            message: 'Interview changed since version 1 (now version 2); reload it and try again',
+            version: 2,
+          },
+        });
+        const [row] = await dataSource.query(
+          'SELECT title, version FROM interviews WHERE id = $1',
+          [interview.id],
+        );
+        expect(row).toEqual({ title: '三面', version: 2 });
+        expect(messaging.queued).toEqual([]);
+      },
+    );
   });
 
   describe('cancel', () => {

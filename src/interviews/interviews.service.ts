@@ -1,6 +1,7 @@
 import {
   BadRequestException,
   ConflictException,
+  PreconditionFailedException,
   ForbiddenException,
   Injectable,
   NotFoundException,
@@ -26,6 +27,7 @@ import type {
   InterviewDto,
   ListInterviewsQueryDto,
   ParticipantDto,
+  UnreachableParticipantDto,
   ReminderDto,
 } from './dto/interview.dto.js';
 import { InterviewNotifier } from './interview-notifier.js';
@@ -281,17 +283,20 @@ export class InterviewsService {
   }
 
   /** The row under FOR UPDATE, so a version check and the write that follows are one step. */
-  private async lockScheduled(id: string, expected?: number): Promise<InterviewEntity> {
+  private async lockScheduled(id: string, expected?: ExpectedVersion): Promise<InterviewEntity> {
     const iv = await this.repository.lock(id);
     if (!iv) throw new NotFoundException('Interview not found');
     if (iv.status !== 'scheduled') {
       throw new ConflictException(`Interview is already ${iv.status}`);
     }
-    if (expected !== undefined && expected !== iv.version) {
-      throw new ConflictException({
-        message: `Interview changed since version ${expected} (now version ${iv.version}); reload it and try again`,
+    if (expected !== undefined && expected.version !== iv.version) {
+      const stale = {
+        message: `Interview changed since version ${expected.version} (now version ${iv.version}); reload it and try again`,
         version: iv.version,
-      });
+      };
+      throw expected.from === 'if-match'
+        ? new PreconditionFailedException(stale)
+        : new ConflictException(stale);
     }
     return iv;
   }
@@ -350,10 +355,12 @@ export class InterviewsService {
   ): Promise<InterviewDetailsDto> {
     const reminders = await this.repository.remindersOf(iv.id);
     const statuses = await this.mappingStatuses(participants.map((p) => p.platformUserId));
+    const people = participants.map((p) => toParticipantDto(p, statuses));
     return {
       interview: toInterviewDto(iv),
-      participants: participants.map((p) => toParticipantDto(p, statuses)),
+      participants: people,
       reminders: reminders.map(toReminderDto),
+      unreachable: people.flatMap(unreachable),
     };
   }
 }
@@ -385,11 +392,43 @@ function rosterOf(
   return roster;
 }
 
+/** Who will not get WeCom notices, with the reason a recruiter can act on. */
+function unreachable(p: ParticipantDto): UnreachableParticipantDto[] {
+  if (p.wecom === 'active') return [];
+  const { platformUserId, role } = p;
+  if (p.wecom === 'unmapped') {
+    return [
+      {
+        platformUserId,
+        role,
+        reason: 'no_mapping',
+        detail: 'No WeCom member is mapped to this user; map one to notify them',
+      },
+    ];
+  }
+  const why = p.wecom === 'left' ? 'left the WeCom corp' : 'is disabled in WeCom';
+  return [
+    {
+      platformUserId,
+      role,
+      reason: 'inactive_mapping',
+      detail: `The mapped WeCom member ${why}; map an active member to notify them`,
+    },
+  ];
+}
+
+/** The version a change is based on, and where the caller said it. */
+interface ExpectedVersion {
+  version: number;
+  /** If-Match: a stale one is 412 Precondition Failed; a stale body `version` stays 409. */
+  from: 'if-match' | 'body';
+}
+
 /** `If-Match: "3"` (or 3, or W/"3"), or `version` in the body; both must agree. */
 function expectedVersion(
   ifMatch: string | undefined,
   body: number | undefined,
-): number | undefined {
+): ExpectedVersion | undefined {
   let header: number | undefined;
   if (ifMatch !== undefined && ifMatch.trim() !== '' && ifMatch.trim() !== '*') {
     const m = /^(?:W\/)?"?(\d{1,9})"?$/.exec(ifMatch.trim());
@@ -401,7 +440,8 @@ function expectedVersion(
       `If-Match (${header}) and version (${body}) disagree; send one of them`,
     );
   }
-  return header ?? body;
+  if (header !== undefined) return { version: header, from: 'if-match' };
+  return body === undefined ? undefined : { version: body, from: 'body' };
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);

@@ -95,10 +95,33 @@ export class ReminderDto {
   @ApiProperty({ nullable: true, type: String }) processedAt: string | null;
 }
 
+export const UNREACHABLE_REASONS = ['no_mapping', 'inactive_mapping'] as const;
+export type UnreachableReason = (typeof UNREACHABLE_REASONS)[number];
+
+/** A participant WeCom messages will not reach, and why: for the recruiter to fix in time. */
+export class UnreachableParticipantDto {
+  @ApiProperty() platformUserId: string;
+  @ApiProperty({ enum: PARTICIPANT_ROLES }) role: ParticipantRole;
+  @ApiProperty({
+    enum: UNREACHABLE_REASONS,
+    description:
+      '`no_mapping`: no WeCom member is mapped to them; `inactive_mapping`: their member left the corp or is disabled',
+  })
+  reason: UnreachableReason;
+  @ApiProperty({ example: 'No WeCom member is mapped to this user; map one to notify them' })
+  detail: string;
+}
+
 export class InterviewDetailsDto {
   @ApiProperty({ type: InterviewDto }) interview: InterviewDto;
   @ApiProperty({ type: [ParticipantDto] }) participants: ParticipantDto[];
   @ApiProperty({ type: [ReminderDto] }) reminders: ReminderDto[];
+  @ApiProperty({
+    type: [UnreachableParticipantDto],
+    description:
+      'Participants who will not receive WeCom notices (invitations, changes, reminders) as things stand',
+  })
+  unreachable: UnreachableParticipantDto[];
 }
 
 export class InterviewPageDto {

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 
+import { UserMappingsModule } from '../user-mappings/user-mappings.module.js';
 import { WeComModule } from '../wecom/wecom.module.js';
 import { MessageAttemptEntity } from './message-attempt.entity.js';
 import { MessageRecipientEntity } from './message-recipient.entity.js';
@@ -9,18 +10,24 @@ import { MessageCommitSubscriber } from './message-commit.subscriber.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
 import { MessageDispatcher } from './message-dispatcher.js';
 import { MessageHistoryService } from './message-history.service.js';
+import { MessageOutboxRepository } from './message-outbox.repository.js';
 import { MessagesController } from './messages.controller.js';
 import { MessagingService } from './messaging.service.js';
+import { RecipientReserver } from './recipient-reserver.js';
 
 @Module({
   imports: [
     TypeOrmModule.forFeature([MessageEntity, MessageRecipientEntity, MessageAttemptEntity]),
     WeComModule,
+    // The dispatcher skips members whose mapping turned inactive (UserMappingsService.inactiveAmong).
+    UserMappingsModule,
   ],
   controllers: [MessagesController],
   providers: [
     MessagingService,
     MessageDispatcher,
+    MessageOutboxRepository,
+    RecipientReserver,
     MessageDispatchSignal,
     MessageCommitSubscriber,
     MessageHistoryService,

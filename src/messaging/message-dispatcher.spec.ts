@@ -73,12 +73,13 @@ class FakeWeComGateway {
 /** Members whose mapping is inactive, by corp (what UserMappingsService.inactiveAmong answers). */
 class FakeMappings {
   readonly inactive = new Map<string, Set<string>>();
+  /** Awaited before answering: lets a spec line up two instances' reservations. */
+  beforeAnswer: () => Promise<void> = () => Promise.resolve();
 
-  inactiveAmong(corpId: string, wecomUserIds: readonly string[]): Promise<Set<string>> {
+  async inactiveAmong(corpId: string, wecomUserIds: readonly string[]): Promise<Set<string>> {
+    await this.beforeAnswer();
     const members = this.inactive.get(corpId) ?? new Set();
-    return Promise.resolve(
-      new Set(wecomUserIds.map((u) => u.toLowerCase()).filter((u) => members.has(u))),
-    );
+    return new Set(wecomUserIds.map((u) => u.toLowerCase()).filter((u) => members.has(u)));
   }
 }
 
@@ -418,7 +419,19 @@ describe(MessageDispatcher.name, () => {
     let other: TestingModule;
 
     beforeEach(async () => {
-      other = await dispatcherModule(db.url, { ...fakes(), clock: f.clock, gateway: f.gateway });
+      const otherFakes = { ...fakes(), clock: f.clock, gateway: f.gateway };
+      other = await dispatcherModule(db.url, otherFakes);
+      // Both reservations reach the pacing statements together: only the members' advisory
+      // locks keep them from counting the same free slots (a timeout keeps a miss from hanging).
+      let arrived = 0;
+      let release!: () => void;
+      const bothArrived = new Promise<void>((resolve) => (release = resolve));
+      const barrier = () => {
+        if (++arrived === 2) release();
+        return Promise.race([bothArrived, new Promise<void>((r) => setTimeout(r, 2000))]);
+      };
+      f.mappings.beforeAnswer = barrier;
+      otherFakes.mappings.beforeAnswer = barrier;
     });
 
     afterEach(async () => {

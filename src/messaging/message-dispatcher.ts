@@ -35,7 +35,7 @@ import {
   outcomesOfResponse,
   type DeliveryResult,
 } from './message-delivery.js';
-import { MessagesSettledEvent } from './message-events.js';
+import { MessagesSettledEvent, type SettledMessage } from './message-events.js';
 import { MessageOutboxRepository } from './message-outbox.repository.js';
 import { RecipientReserver } from './recipient-reserver.js';
 
@@ -265,7 +265,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     const saved = await this.outbox.saveOutcomes(this.instanceId, now, outboxRows(results, now));
     const savedById = new Map(saved.map((row) => [row.id, row]));
     let wakeIn = Infinity;
-    const settled = [];
+    const settled: SettledMessage[] = [];
     for (const { message } of results) {
       const row = savedById.get(message.id);
       if (!row) {

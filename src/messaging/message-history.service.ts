@@ -17,11 +17,12 @@ import { WeComClient } from '../wecom/client/wecom.client.js';
 import type { ListMessagesQueryDto, MessageDto } from './dto/send-message.dto.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
 import type { MessageAttemptEntity } from './message-attempt.entity.js';
+import { WECOM_LIMITS } from '../wecom/wecom-limits.js';
 import type { MessageRecipientEntity } from './message-recipient.entity.js';
 import type { MessageEntity } from './message.entity.js';
 import { MessagesRepository } from './messages.repository.js';
 
-const RECALL_WINDOW_MS = 24 * 3600 * 1000;
+const RECALL_WINDOW_MS = WECOM_LIMITS.recallWindowHours * 3600 * 1000;
 /** Invalid recipients whose reason is looked up in WeCom per message shown; the rest say why not. */
 const EXPLAINED_PER_READ = 20;
 

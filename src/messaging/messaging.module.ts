@@ -9,20 +9,25 @@ import { MessageEntity } from './message.entity.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
 import { MessageDispatcher } from './message-dispatcher.js';
 import { MessageHistoryService } from './message-history.service.js';
+import { MessageOutboxRepository } from './message-outbox.repository.js';
 import { MessagesController } from './messages.controller.js';
 import { MessagesRepository } from './messages.repository.js';
 import { MessagingService } from './messaging.service.js';
+import { RecipientReserver } from './recipient-reserver.js';
 
 @Module({
   imports: [
     TypeOrmModule.forFeature([MessageEntity, MessageRecipientEntity, MessageAttemptEntity]),
     WeComModule,
+    // Recipients are resolved, and inactive members skipped, through UserMappingsService.
     UserMappingsModule,
   ],
   controllers: [MessagesController],
   providers: [
     MessagingService,
     MessageDispatcher,
+    MessageOutboxRepository,
+    RecipientReserver,
     MessageDispatchSignal,
     MessageHistoryService,
     MessagesRepository,

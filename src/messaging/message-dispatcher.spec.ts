@@ -1,0 +1,462 @@
+import 'reflect-metadata';
+
+import { ConfigModule } from '@nestjs/config';
+import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
+import { ScheduleModule } from '@nestjs/schedule';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+
+import {
+  createTestDatabase,
+  describeWithServer,
+  type TestDatabase,
+} from '../../test/support/test-database.js';
+import { Clock, ManualClock } from '../common/clock.js';
+import { validateEnv } from '../config/env.validation.js';
+import { buildDataSourceOptions } from '../database/database.options.js';
+import { runMigrationsLocked } from '../database/migration-runner.js';
+import { TransactionHost } from '../database/transaction-host.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { RuntimeSettings } from '../settings/runtime-settings.js';
+import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
+import { WeComApiError } from '../wecom/client/wecom-api.error.js';
+import { decideOnErrcode } from '../wecom/client/wecom-retry-policy.js';
+import { WeComClient, type CallOptions } from '../wecom/client/wecom.client.js';
+import type { SendMessageRequest, SendMessageResponse } from '../wecom/client/wecom.types.js';
+import { AccessTokenProvider } from '../wecom/token/access-token.provider.js';
+import { MessageDispatchSignal } from './message-dispatch-signal.js';
+import { MessageDispatcher } from './message-dispatcher.js';
+import { MessagesSettledEvent, type SettledMessage } from './message-events.js';
+import { MessageOutboxRepository } from './message-outbox.repository.js';
+import { RecipientReserver } from './recipient-reserver.js';
+
+const SEND_PATH = '/cgi-bin/message/send';
+const CORP = 'ww-corp';
+
+/** Stands in for WeComClient.sendMessage: records each request, answers as scripted. */
+class FakeWeComGateway {
+  readonly requests: SendMessageRequest[] = [];
+  private readonly errcodes: number[] = [];
+  private sent = 0;
+
+  /** The next calls fail with these errcodes, in order; later calls succeed. */
+  failNext(...errcodes: number[]): void {
+    this.errcodes.push(...errcodes);
+  }
+
+  sendMessage(body: SendMessageRequest, options?: CallOptions): Promise<SendMessageResponse> {
+    this.requests.push(structuredClone(body));
+    const errcode = this.errcodes.shift() ?? 0;
+    options?.onAttempt?.({
+      path: SEND_PATH,
+      startedAt: new Date('2026-01-01T00:00:00Z'),
+      latencyMs: 12.4,
+      errcode,
+      errmsg: errcode === 0 ? 'ok' : `scripted ${errcode}`,
+      httpStatus: 200,
+    });
+    if (errcode !== 0) {
+      const retryable = decideOnErrcode(errcode, SEND_PATH) !== 'fail';
+      return Promise.reject(
+        new WeComApiError(SEND_PATH, errcode, `scripted ${errcode}`, retryable),
+      );
+    }
+    return Promise.resolve({ errcode: 0, errmsg: 'ok', msgid: `msgid-${++this.sent}` });
+  }
+
+  touserOf(index: number): string[] {
+    return String(this.requests[index].touser).split('|');
+  }
+}
+
+/** Members whose mapping is inactive, by corp (what UserMappingsService.inactiveAmong answers). */
+class FakeMappings {
+  readonly inactive = new Map<string, Set<string>>();
+  /** Awaited before answering: lets a spec line up two instances' reservations. */
+  beforeAnswer: () => Promise<void> = () => Promise.resolve();
+
+  async inactiveAmong(corpId: string, wecomUserIds: readonly string[]): Promise<Set<string>> {
+    await this.beforeAnswer();
+    const members = this.inactive.get(corpId) ?? new Set();
+    return new Set(wecomUserIds.map((u) => u.toLowerCase()).filter((u) => members.has(u)));
+  }
+}
+
+interface Fakes {
+  clock: ManualClock;
+  gateway: FakeWeComGateway;
+  mappings: FakeMappings;
+  /** The errors the token provider was told of (AccessTokenProvider.reportRejected). */
+  rejected: WeComApiError[];
+  settingsListeners: ((next: { version: number }, previous: { version: number }) => void)[];
+}
+
+function fakes(): Fakes {
+  return {
+    clock: new ManualClock(new Date('2026-11-23T10:00:00Z')),
+    gateway: new FakeWeComGateway(),
+    mappings: new FakeMappings(),
+    rejected: [],
+    settingsListeners: [],
+  };
+}
+
+/** Only what the dispatcher needs: the outbox over real migrations, the rest faked. */
+async function dispatcherModule(url: string, f: Fakes): Promise<TestingModule> {
+  const env = validateEnv({ NODE_ENV: 'test', LOG_LEVEL: 'warn', CRON_ENABLED: 'false' });
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      ConfigModule.forRoot({
+        isGlobal: true,
+        ignoreEnvFile: true,
+        ignoreEnvVars: true,
+        skipProcessEnv: true,
+        load: [() => ({ ...env })],
+      }),
+      ScheduleModule.forRoot(),
+      EventEmitterModule.forRoot(),
+      TypeOrmModule.forRootAsync({
+        useFactory: () => ({ ...buildDataSourceOptions({ url, poolSize: 4 }) }),
+        dataSourceFactory: async (options) => {
+          const dataSource = await new DataSource(options!).initialize();
+          await runMigrationsLocked(dataSource);
+          return dataSource;
+        },
+      }),
+    ],
+    providers: [
+      MessageDispatcher,
+      MessageOutboxRepository,
+      RecipientReserver,
+      MessageDispatchSignal,
+      MetricsService,
+      TransactionHost,
+      { provide: Clock, useValue: f.clock },
+      { provide: WeComClient, useValue: f.gateway },
+      { provide: UserMappingsService, useValue: f.mappings },
+      {
+        provide: AccessTokenProvider,
+        useValue: { reportRejected: (error: WeComApiError) => f.rejected.push(error) },
+      },
+      {
+        provide: RuntimeSettings,
+        useValue: { onChange: (listener: never) => f.settingsListeners.push(listener) },
+      },
+    ],
+  }).compile();
+  await moduleRef.init();
+  return moduleRef;
+}
+
+describe(MessageDispatcher.name, () => {
+  let db: TestDatabase;
+  let f: Fakes;
+  let moduleRef: TestingModule;
+  let sut: MessageDispatcher;
+  let sql: DataSource;
+  let settled: { at: Date; messages: readonly SettledMessage[] }[];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  beforeEach(async () => {
+    f = fakes();
+    moduleRef = await dispatcherModule(db.url, f);
+    sut = moduleRef.get(MessageDispatcher);
+    sql = moduleRef.get(DataSource);
+    await sql.query('TRUNCATE messages CASCADE');
+    settled = [];
+    moduleRef
+      .get(EventEmitter2)
+      .on(MessagesSettledEvent.key, (event: MessagesSettledEvent) =>
+        settled.push({ at: event.settledAt, messages: event.messages }),
+      );
+  });
+
+  afterEach(async () => {
+    await moduleRef?.close();
+  });
+
+  let queued = 0;
+  /** A message as MessagingService queues it: due now, its recipients pending. */
+  async function queue(
+    users: string[],
+    options: { content?: Record<string, unknown>; groupKey?: string; corpId?: string } = {},
+  ): Promise<string> {
+    const [{ id }]: { id: string }[] = await sql.query(
+      `INSERT INTO messages (corp_id, agent_id, kind, msgtype, content, idempotency_key, group_key,
+                             status, next_attempt_at, created_at)
+       VALUES ($1, 1000002, 'test.notice', 'template_card', $2, $3, $4, 'queued', $5, $5)
+       RETURNING id`,
+      [
+        options.corpId ?? CORP,
+        options.content ?? { card_type: 'text_notice', task_id: `task-${++queued}` },
+        `key-${queued}-${Math.random()}`,
+        options.groupKey ?? null,
+        f.clock.now(),
+      ],
+    );
+    for (const user of users) {
+      await sql.query(
+        `INSERT INTO message_recipients (message_id, platform_user_id, wecom_user_id)
+         VALUES ($1, $2, $2)`,
+        [id, user],
+      );
+    }
+    return id;
+  }
+
+  const messageRow = async (id: string) =>
+    (
+      await sql.query(
+        `SELECT status, attempts, next_attempt_at, last_errcode, wecom_msgid, sent_at
+           FROM messages WHERE id = $1`,
+        [id],
+      )
+    )[0] as {
+      status: string;
+      attempts: number;
+      next_attempt_at: Date | null;
+      last_errcode: number | null;
+      wecom_msgid: string | null;
+      sent_at: Date | null;
+    };
+
+  const recipientsOf = async (id: string) =>
+    (await sql.query(
+      `SELECT wecom_user_id AS user, status, send_key, wecom_msgid, delivered_at, not_before
+         FROM message_recipients WHERE message_id = $1 ORDER BY id`,
+      [id],
+    )) as {
+      user: string;
+      status: string;
+      send_key: string | null;
+      wecom_msgid: string | null;
+      delivered_at: Date | null;
+      not_before: Date | null;
+    }[];
+
+  const attemptsOf = async (id: string) =>
+    (await sql.query(
+      `SELECT path, errcode, latency_ms, recipient_count FROM message_attempts
+        WHERE message_id = $1 ORDER BY id`,
+      [id],
+    )) as { path: string; errcode: number | null; latency_ms: number; recipient_count: number }[];
+
+  it('delivers a queued message in one call and stores its recipients and attempt', async () => {
+    const id = await queue(['alice', 'bob']);
+
+    expect(await sut.drain()).toBe(1);
+
+    expect(f.gateway.requests).toHaveLength(1);
+    expect(f.gateway.requests[0]).toMatchObject({
+      touser: 'alice|bob',
+      msgtype: 'template_card',
+      agentid: 1000002,
+      enable_duplicate_check: 1,
+    });
+    const now = f.clock.now();
+    expect(await recipientsOf(id)).toEqual([
+      expect.objectContaining({ user: 'alice', status: 'delivered', wecom_msgid: 'msgid-1' }),
+      expect.objectContaining({ user: 'bob', status: 'delivered', delivered_at: now }),
+    ]);
+    expect(await messageRow(id)).toMatchObject({
+      status: 'sent',
+      attempts: 1,
+      next_attempt_at: null,
+      wecom_msgid: 'msgid-1',
+      sent_at: now,
+    });
+    expect(await attemptsOf(id)).toEqual([
+      { path: SEND_PATH, errcode: 0, latency_ms: 12, recipient_count: 2 },
+    ]);
+    expect(await sut.drain()).toBe(0);
+  });
+
+  it('sends the identical cards of one group in one shared call', async () => {
+    const card = { card_type: 'text_notice', task_id: 'interview-1' };
+    const ids = [
+      await queue(['s1'], { content: card, groupKey: 'interview-1' }),
+      await queue(['s2', 's3'], { content: card, groupKey: 'interview-1' }),
+    ];
+    const other = await queue(['s1'], { groupKey: 'interview-1' });
+
+    await sut.drain();
+
+    expect(f.gateway.requests.map((r) => r.touser).sort()).toEqual(['s1', 's1|s2|s3']);
+    const shared = [...(await recipientsOf(ids[0])), ...(await recipientsOf(ids[1]))];
+    expect(shared.every((r) => r.status === 'delivered')).toBe(true);
+    expect(new Set(shared.map((r) => r.send_key)).size).toBe(1);
+    expect(shared[0].send_key).not.toBeNull();
+    expect((await recipientsOf(other))[0].send_key).toBeNull();
+    expect((await attemptsOf(ids[1])).map((a) => a.recipient_count)).toEqual([2]);
+    for (const id of [...ids, other]) expect((await messageRow(id)).status).toBe('sent');
+  });
+
+  it('requeues a retryable failure with backoff, and the retry sends the identical list', async () => {
+    const card = { card_type: 'text_notice', task_id: 'interview-2' };
+    const ids = [
+      await queue(['r1', 'r2'], { content: card, groupKey: 'interview-2' }),
+      await queue(['r3'], { content: card, groupKey: 'interview-2' }),
+    ];
+    f.gateway.failNext(-1);
+
+    await sut.drain();
+
+    const retryAt = new Date(f.clock.nowMs() + 2000);
+    for (const id of ids) {
+      expect(await messageRow(id)).toMatchObject({
+        status: 'queued',
+        last_errcode: -1,
+        next_attempt_at: retryAt,
+      });
+      // A shared call's recipients stay `sending`, so the retry resends the whole call.
+      expect((await recipientsOf(id)).map((r) => r.status)).toEqual(
+        (await recipientsOf(id)).map(() => 'sending'),
+      );
+    }
+    expect(await sut.drain()).toBe(0);
+
+    f.clock.advance(2000);
+    expect(await sut.drain()).toBe(2);
+
+    expect(f.gateway.requests).toHaveLength(2);
+    expect(JSON.stringify(f.gateway.requests[1])).toBe(JSON.stringify(f.gateway.requests[0]));
+    for (const id of ids) expect((await messageRow(id)).status).toBe('sent');
+    expect((await attemptsOf(ids[0])).map((a) => a.errcode)).toEqual([-1, 0]);
+  });
+
+  it('holds the 31st message to a member within a minute, and sends it once a slot frees', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 31; i++) ids.push(await queue(['paced']));
+    const firstSend = f.clock.now();
+
+    await sut.drain();
+
+    expect(f.gateway.requests).toHaveLength(30);
+    const [held] = await recipientsOf(ids[30]);
+    expect(held.status).toBe('rate_limited');
+    expect(held.not_before).toEqual(new Date(firstSend.getTime() + 61_000));
+    expect(await messageRow(ids[30])).toMatchObject({
+      status: 'queued',
+      next_attempt_at: held.not_before,
+    });
+
+    f.clock.advance(30_000);
+    expect(await sut.drain()).toBe(0);
+    f.clock.advance(31_000);
+    expect(await sut.drain()).toBe(1);
+
+    expect(f.gateway.requests).toHaveLength(31);
+    expect((await messageRow(ids[30])).status).toBe('sent');
+  });
+
+  it('does not send to a member whose mapping turned inactive, in that corp only', async () => {
+    f.mappings.inactive.set(CORP, new Set(['gone']));
+    const id = await queue(['stays', 'Gone']);
+    const elsewhere = await queue(['gone'], { corpId: 'ww-other' });
+
+    await sut.drain();
+
+    expect(f.gateway.requests.map((r) => r.touser).sort()).toEqual(['gone', 'stays']);
+    expect((await recipientsOf(id)).map((r) => [r.user, r.status])).toEqual([
+      ['stays', 'delivered'],
+      ['Gone', 'inactive_mapping'],
+    ]);
+    expect((await messageRow(id)).status).toBe('partially_sent');
+    expect((await messageRow(elsewhere)).status).toBe('sent');
+  });
+
+  it('holds a message while WeCom refuses the credentials, without spending an attempt', async () => {
+    const id = await queue(['held']);
+    f.gateway.failNext(60020);
+
+    await sut.drain();
+
+    expect(await messageRow(id)).toMatchObject({
+      status: 'queued',
+      attempts: 0,
+      last_errcode: 60020,
+      next_attempt_at: new Date(f.clock.nowMs() + 60_000),
+    });
+    expect((await recipientsOf(id))[0].status).toBe('pending');
+    expect(f.rejected.map((e) => e.errcode)).toEqual([60020]);
+
+    // An admin fixes the credentials: the held message is due at once.
+    for (const listener of f.settingsListeners) listener({ version: 2 }, { version: 1 });
+    await waitFor(async () => (await messageRow(id)).status === 'sent');
+    expect(f.gateway.requests).toHaveLength(2);
+  });
+
+  it('publishes what became of the messages once their outcomes are saved', async () => {
+    const ids = [await queue(['first']), await queue(['second'])];
+    // The messages are claimed together; the first call made fails for good.
+    f.gateway.failNext(40003);
+
+    await sut.drain();
+
+    const statuses = new Map(
+      settled.flatMap((e) => e.messages).map((m) => [m.id, [m.kind, m.status]]),
+    );
+    expect(settled.every((e) => e.at.getTime() === f.clock.nowMs())).toBe(true);
+    expect(statuses.size).toBe(2);
+    expect([...statuses.values()].sort((a, b) => String(a[1]).localeCompare(String(b[1])))).toEqual(
+      [
+        ['test.notice', 'failed'],
+        ['test.notice', 'sent'],
+      ],
+    );
+    for (const id of ids) expect(statuses.get(id)?.[1]).toBe((await messageRow(id)).status);
+  });
+
+  describeWithServer('with two instances', () => {
+    let other: TestingModule;
+
+    beforeEach(async () => {
+      const otherFakes = { ...fakes(), clock: f.clock, gateway: f.gateway };
+      other = await dispatcherModule(db.url, otherFakes);
+      // Both reservations reach the pacing statements together: only the members' advisory
+      // locks keep them from counting the same free slots (a timeout keeps a miss from hanging).
+      let arrived = 0;
+      let release!: () => void;
+      const bothArrived = new Promise<void>((resolve) => (release = resolve));
+      const barrier = () => {
+        if (++arrived === 2) release();
+        return Promise.race([bothArrived, new Promise<void>((r) => setTimeout(r, 2000))]);
+      };
+      f.mappings.beforeAnswer = barrier;
+      otherFakes.mappings.beforeAnswer = barrier;
+    });
+
+    afterEach(async () => {
+      await other?.close();
+    });
+
+    it('never spends more than a member allows in a minute between them', async () => {
+      for (let i = 0; i < 40; i++) await queue(['shared-member']);
+
+      await Promise.all([sut.drain(), other.get(MessageDispatcher).drain()]);
+
+      expect(f.gateway.requests).toHaveLength(30);
+      const [{ count }]: { count: string }[] = await sql.query(
+        `SELECT count(*) FROM message_recipients WHERE status = 'rate_limited'`,
+      );
+      expect(Number(count)).toBe(10);
+    });
+  });
+});
+
+/** Waits for work the dispatcher started on its own (a kick), not for time to pass. */
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -20,6 +20,7 @@ import {
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
+  ApiPreconditionFailedResponse,
   ApiTags,
 } from '@nestjs/swagger';
 
@@ -50,6 +51,7 @@ export class InterviewsController {
   @Post()
   @Roles('admin', 'recruiter')
   @ApiOperation({
+    operationId: 'createInterview',
     summary: 'Book an interview; interviewers and observers get an invitation card in WeCom',
   })
   @ApiCreatedResponse({ type: InterviewDetailsDto })
@@ -64,6 +66,7 @@ export class InterviewsController {
 
   @Get()
   @ApiOperation({
+    operationId: 'listInterviews',
     summary: 'List interviews, newest first (interviewers see only their own)',
   })
   @ApiOkResponse({ type: InterviewPageDto })
@@ -75,7 +78,10 @@ export class InterviewsController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'One interview with its participants and reminders' })
+  @ApiOperation({
+    operationId: 'getInterview',
+    summary: 'One interview with its participants and reminders',
+  })
   @ApiOkResponse({ type: InterviewDetailsDto })
   @ApiNotFoundResponse({ description: 'Unknown, or not one of the caller’s interviews' })
   get(
@@ -88,6 +94,7 @@ export class InterviewsController {
   @Patch(':id')
   @Roles('admin', 'recruiter')
   @ApiOperation({
+    operationId: 'updateInterview',
     summary: 'Change an interview; participants are told what changed',
   })
   @ApiHeader({
@@ -98,7 +105,11 @@ export class InterviewsController {
   @ApiOkResponse({ type: InterviewDetailsDto })
   @ApiBadRequestResponse({ description: 'The message names the field and why' })
   @ApiConflictResponse({
-    description: 'Someone changed it first (stale version), or it is canceled',
+    description:
+      'Someone changed it first (a stale `version` in the body; `version` names the current one), or it is canceled',
+  })
+  @ApiPreconditionFailedResponse({
+    description: 'If-Match names a version that is no longer current: reload it and try again',
   })
   update(
     @Param('id', ParseUUIDPipe) id: string,
@@ -112,7 +123,10 @@ export class InterviewsController {
   @Post(':id/cancel')
   @HttpCode(200)
   @Roles('admin', 'recruiter')
-  @ApiOperation({ summary: 'Cancel an interview; every participant is told, with the reason' })
+  @ApiOperation({
+    operationId: 'cancelInterview',
+    summary: 'Cancel an interview; every participant is told, with the reason',
+  })
   @ApiOkResponse({ type: InterviewDetailsDto })
   @ApiConflictResponse({ description: 'Already canceled' })
   cancel(
@@ -126,10 +140,14 @@ export class InterviewsController {
   @Post(':id/rsvp')
   @HttpCode(200)
   @Roles('admin', 'recruiter', 'interviewer')
-  @ApiOperation({ summary: 'Accept or decline the invitation, as the caller' })
+  @ApiOperation({
+    operationId: 'answerInterview',
+    summary: 'Accept or decline the invitation, as the caller',
+  })
   @ApiOkResponse({ type: ParticipantDto })
   @ApiForbiddenResponse({ description: 'The caller is on it, but not as interviewer or observer' })
   @ApiNotFoundResponse({ description: 'Unknown, or the caller is not on it' })
+  @ApiConflictResponse({ description: 'The interview is no longer scheduled' })
   rsvp(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: RsvpDto,
@@ -140,7 +158,10 @@ export class InterviewsController {
 
   @Get(':id/messages')
   @Roles('admin', 'recruiter')
-  @ApiOperation({ summary: 'Every message sent about this interview, oldest first' })
+  @ApiOperation({
+    operationId: 'listInterviewMessages',
+    summary: 'Every message sent about this interview, oldest first',
+  })
   @ApiOkResponse({ type: [MessageDto] })
   messages(
     @Param('id', ParseUUIDPipe) id: string,

@@ -25,6 +25,8 @@ function generate(dir) {
     join(dir, 'openapi.json'),
     '--output',
     join(dir, 'schema.d.ts'),
+    // A default is the server's to fill in: the field stays optional in what a caller sends.
+    '--default-non-nullable=false',
   ]);
 }
 

@@ -509,7 +509,7 @@ export interface components {
              * @default zh
              * @enum {string}
              */
-            language: "zh" | "en";
+            language?: "zh" | "en";
         };
         UserMappingDto: {
             id: string;
@@ -891,7 +891,7 @@ export interface components {
              * @default Asia/Shanghai
              * @example Asia/Shanghai
              */
-            timezone: string;
+            timezone?: string;
             /** @example https://www.showmebug.com/pads/AB12CD */
             roomUrl: string;
             /**

@@ -16,7 +16,11 @@ import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import { WeComSimulator } from '../src/wecom/simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
-import { createTestDatabase, type TestDatabase } from './support/test-database.js';
+import {
+  createTestDatabase,
+  describeWithServer,
+  type TestDatabase,
+} from './support/test-database.js';
 
 /**
  * The frontend's whole flow through the generated client (clients/typescript), against the app
@@ -40,7 +44,10 @@ const MAPPINGS: Schemas['CreateUserMappingDto'][] = [
   { platformUserId: 'rec-1', wecomUserId: 'zhaoliu', language: 'zh' },
 ];
 
-describe('The typed client (e2e)', () => {
+// On a PostgreSQL server only, for now: booking reads the mappings outside its transaction (a
+// second connection), which an in-memory PGlite, one connection at a time, never hands out while
+// the transaction holds it. Once repositories join the transaction (#19), this can be `describe`.
+describeWithServer('The typed client (e2e)', () => {
   let db: TestDatabase;
   let sim: WeComSimulator;
   let clock: ManualClock;

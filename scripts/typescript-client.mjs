@@ -20,6 +20,9 @@ const FILES = ['openapi.json', 'schema.d.ts'];
 function generate(dir) {
   const run = (args) => execFileSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit' });
   run([join(ROOT, 'dist', 'src', 'openapi', 'write-openapi.cli.js'), join(dir, 'openapi.json')]);
+  // openapi-typescript lints the document itself and prints the three findings listed in
+  // .redocly.lint-ignore.yaml as warnings (it does not read that file); `npm run openapi:lint`
+  // is the lint that counts.
   run([
     join(ROOT, 'node_modules', 'openapi-typescript', 'bin', 'cli.js'),
     join(dir, 'openapi.json'),

@@ -1,14 +1,32 @@
 import { Body, Controller, Get, HttpCode, Patch, Post, Put, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadGatewayResponse,
+  ApiBearerAuth,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnprocessableEntityResponse,
+} from '@nestjs/swagger';
 
 import { CurrentUser, Roles } from '../auth/auth.decorators.js';
 import type { AuthUser } from '../auth/roles.js';
 import { AdminConfigService } from './admin-config.service.js';
 import {
+  AdminConfigViewDto,
+  AuditPageDto,
   AuditQueryDto,
   PatchAdminConfigDto,
   UpdateAdminConfigDto,
+  WeComCheckResultDto,
 } from './dto/admin-config.dto.js';
+
+const CREDENTIALS_REFUSED = {
+  description:
+    'WeCom refused the new credentials at gettoken (`errcode` says why); nothing was changed',
+};
+const CREDENTIALS_UNCHECKED = {
+  description: 'WeCom could not be reached to try the new credentials; nothing was changed',
+};
 
 @ApiTags('admin')
 @ApiBearerAuth()
@@ -18,34 +36,56 @@ export class AdminConfigController {
   constructor(private readonly service: AdminConfigService) {}
 
   @Get('config')
-  @ApiOperation({ summary: 'The configuration in force (secrets masked) and the token status' })
+  @ApiOperation({
+    operationId: 'getAdminConfig',
+    summary: 'The configuration in force (secrets masked) and the token status',
+  })
+  @ApiOkResponse({ type: AdminConfigViewDto })
   get() {
     return this.service.view();
   }
 
   @Put('config')
   @ApiOperation({
+    operationId: 'replaceAdminConfig',
     summary: 'Replace the configuration; new credentials are tried with gettoken first (422)',
   })
+  @ApiOkResponse({ type: AdminConfigViewDto })
+  @ApiUnprocessableEntityResponse(CREDENTIALS_REFUSED)
+  @ApiBadGatewayResponse(CREDENTIALS_UNCHECKED)
   put(@Body() body: UpdateAdminConfigDto, @CurrentUser() user: AuthUser) {
     return this.service.update(body, user.id);
   }
 
   @Patch('config')
-  @ApiOperation({ summary: 'Change some fields; same checks as PUT' })
+  @ApiOperation({
+    operationId: 'updateAdminConfig',
+    summary: 'Change some fields; same checks as PUT',
+  })
+  @ApiOkResponse({ type: AdminConfigViewDto })
+  @ApiUnprocessableEntityResponse(CREDENTIALS_REFUSED)
+  @ApiBadGatewayResponse(CREDENTIALS_UNCHECKED)
   patch(@Body() body: PatchAdminConfigDto, @CurrentUser() user: AuthUser) {
     return this.service.update(body, user.id);
   }
 
   @Get('audit')
-  @ApiOperation({ summary: 'Who changed the configuration, when, which fields; newest first' })
+  @ApiOperation({
+    operationId: 'listAdminAudit',
+    summary: 'Who changed the configuration, when, which fields; newest first',
+  })
+  @ApiOkResponse({ type: AuditPageDto })
   audit(@Query() query: AuditQueryDto) {
     return this.service.audit(query.limit, query.cursor);
   }
 
   @Post('wecom/check')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Call gettoken with the credentials in force; report what WeCom said' })
+  @ApiOperation({
+    operationId: 'checkWeCom',
+    summary: 'Call gettoken with the credentials in force; report what WeCom said',
+  })
+  @ApiOkResponse({ type: WeComCheckResultDto })
   check(@CurrentUser() user: AuthUser) {
     return this.service.check(user.id);
   }

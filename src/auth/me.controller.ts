@@ -1,11 +1,13 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 
 import { CurrentUser, RoleOptional } from './auth.decorators.js';
-import type { AuthUser } from './roles.js';
+import { ROLES, type AuthUser } from './roles.js';
 
 class MeResponse {
+  @ApiProperty({ example: 'u_1024', description: 'The platform user id (`sub`)' })
   id: string;
+  @ApiProperty({ enum: ROLES, isArray: true, example: ['recruiter'] })
   roles: string[];
 }
 
@@ -17,7 +19,10 @@ export class MeController {
   // Answers a role-less token too: it only repeats what the token says, and lets a frontend
   // tell a signed-in user without any role why every other route is a 403.
   @RoleOptional()
-  @ApiOperation({ summary: 'Who the bearer token says the caller is (roles may be empty)' })
+  @ApiOperation({
+    operationId: 'getMe',
+    summary: 'Who the bearer token says the caller is (roles may be empty)',
+  })
   @ApiOkResponse({ type: MeResponse })
   me(@CurrentUser() user: AuthUser): MeResponse {
     return { id: user.id, roles: user.roles };

@@ -17,7 +17,7 @@ import type { AppConfigService } from '../config/app-config.js';
 import { RateLimitStore, type RateLimitWindow } from './rate-limit.store.js';
 import type { AuthUser } from './roles.js';
 
-const SKIP_RATE_LIMIT = 'rate-limit:skip';
+export const SKIP_RATE_LIMIT = 'rate-limit:skip';
 
 /** For probes and scrapers (/health, /metrics): never limited. */
 export const SkipRateLimit = () => SetMetadata(SKIP_RATE_LIMIT, true);

@@ -9,6 +9,7 @@ import type { Response } from 'express';
 
 import { Public } from '../auth/auth.decorators.js';
 import { SkipRateLimit } from '../auth/rate-limit.guard.js';
+import { HealthReportDto } from './dto/health-report.dto.js';
 import { HealthService, type HealthReport } from './health.service.js';
 
 @ApiTags('health')
@@ -19,9 +20,15 @@ export class HealthController {
 
   @Public()
   @Get()
-  @ApiOperation({ summary: 'Liveness and dependencies: database, WeCom' })
-  @ApiOkResponse({ description: 'Everything the service needs answers' })
-  @ApiServiceUnavailableResponse({ description: 'The database does not answer' })
+  @ApiOperation({
+    operationId: 'getHealth',
+    summary: 'Liveness and dependencies: database, WeCom',
+  })
+  @ApiOkResponse({ type: HealthReportDto, description: 'The database answers' })
+  @ApiServiceUnavailableResponse({
+    type: HealthReportDto,
+    description: 'The database does not answer (the same report, `status: error`)',
+  })
   async check(@Res({ passthrough: true }) res: Response): Promise<HealthReport> {
     const report = await this.health.report();
     if (report.status !== 'ok') res.status(HttpStatus.SERVICE_UNAVAILABLE);

@@ -43,6 +43,15 @@ import {
 import { InterviewETag } from './interview-etag.interceptor.js';
 import { InterviewsService } from './interviews.service.js';
 
+/** Documented on every answer that carries an interview (InterviewETag sets it). */
+const ETAG_HEADER = {
+  ETag: {
+    description:
+      'The interview version as a strong entity tag, e.g. `"3"`: send it back as If-Match',
+    schema: { type: 'string', example: '"3"' },
+  },
+};
+
 @ApiTags('interviews')
 @ApiBearerAuth()
 @Roles('admin', 'recruiter', 'interviewer')
@@ -53,9 +62,10 @@ export class InterviewsController {
   @Post()
   @Roles('admin', 'recruiter')
   @ApiOperation({
+    operationId: 'createInterview',
     summary: 'Book an interview; interviewers and observers get an invitation card in WeCom',
   })
-  @ApiCreatedResponse({ type: InterviewDetailsDto })
+  @ApiCreatedResponse({ type: InterviewDetailsDto, headers: ETAG_HEADER })
   @ApiBadRequestResponse({ description: 'The message names the field and why' })
   @ApiForbiddenResponse({ description: 'Only recruiters and admins book interviews' })
   @UseInterceptors(InterviewETag)
@@ -68,6 +78,7 @@ export class InterviewsController {
 
   @Get()
   @ApiOperation({
+    operationId: 'listInterviews',
     summary: 'List interviews, newest first (interviewers see only their own)',
   })
   @ApiOkResponse({ type: InterviewPageDto })
@@ -79,8 +90,11 @@ export class InterviewsController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'One interview with its participants and reminders' })
-  @ApiOkResponse({ type: InterviewDetailsDto })
+  @ApiOperation({
+    operationId: 'getInterview',
+    summary: 'One interview with its participants and reminders',
+  })
+  @ApiOkResponse({ type: InterviewDetailsDto, headers: ETAG_HEADER })
   @ApiNotFoundResponse({ description: 'Unknown, or not one of the caller’s interviews' })
   @UseInterceptors(InterviewETag)
   get(
@@ -93,6 +107,7 @@ export class InterviewsController {
   @Patch(':id')
   @Roles('admin', 'recruiter')
   @ApiOperation({
+    operationId: 'updateInterview',
     summary: 'Change an interview; participants are told what changed',
   })
   @ApiHeader({
@@ -100,13 +115,14 @@ export class InterviewsController {
     required: false,
     description: 'The version the change is based on (or `version` in the body)',
   })
-  @ApiOkResponse({ type: InterviewDetailsDto })
+  @ApiOkResponse({ type: InterviewDetailsDto, headers: ETAG_HEADER })
   @ApiBadRequestResponse({ description: 'The message names the field and why' })
   @ApiConflictResponse({
-    description: 'Someone changed it first (stale `version` in the body), or it is canceled',
+    description:
+      'Someone changed it first (a stale `version` in the body; `version` names the current one), or it is canceled',
   })
   @ApiPreconditionFailedResponse({
-    description: 'Someone changed it first: If-Match names an older version',
+    description: 'If-Match names a version that is no longer current: reload it and try again',
   })
   @UseInterceptors(InterviewETag)
   update(
@@ -121,8 +137,11 @@ export class InterviewsController {
   @Post(':id/cancel')
   @HttpCode(200)
   @Roles('admin', 'recruiter')
-  @ApiOperation({ summary: 'Cancel an interview; every participant is told, with the reason' })
-  @ApiOkResponse({ type: InterviewDetailsDto })
+  @ApiOperation({
+    operationId: 'cancelInterview',
+    summary: 'Cancel an interview; every participant is told, with the reason',
+  })
+  @ApiOkResponse({ type: InterviewDetailsDto, headers: ETAG_HEADER })
   @ApiConflictResponse({ description: 'Already canceled' })
   @UseInterceptors(InterviewETag)
   cancel(
@@ -136,10 +155,14 @@ export class InterviewsController {
   @Post(':id/rsvp')
   @HttpCode(200)
   @Roles('admin', 'recruiter', 'interviewer')
-  @ApiOperation({ summary: 'Accept or decline the invitation, as the caller' })
+  @ApiOperation({
+    operationId: 'answerInterview',
+    summary: 'Accept or decline the invitation, as the caller',
+  })
   @ApiOkResponse({ type: ParticipantDto })
   @ApiForbiddenResponse({ description: 'The caller is on it, but not as interviewer or observer' })
   @ApiNotFoundResponse({ description: 'Unknown, or the caller is not on it' })
+  @ApiConflictResponse({ description: 'The interview is no longer scheduled' })
   rsvp(
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: RsvpDto,
@@ -150,7 +173,10 @@ export class InterviewsController {
 
   @Get(':id/messages')
   @Roles('admin', 'recruiter')
-  @ApiOperation({ summary: 'Every message sent about this interview, oldest first' })
+  @ApiOperation({
+    operationId: 'listInterviewMessages',
+    summary: 'Every message sent about this interview, oldest first',
+  })
   @ApiOkResponse({ type: [MessageDto] })
   messages(
     @Param('id', ParseUUIDPipe) id: string,

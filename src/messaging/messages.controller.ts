@@ -12,8 +12,12 @@ import {
 } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
+  ApiBadGatewayResponse,
   ApiBadRequestResponse,
   ApiBearerAuth,
+  ApiBody,
+  ApiConflictResponse,
+  ApiExtraModels,
   ApiOkResponse,
   ApiOperation,
   ApiQuery,
@@ -28,12 +32,18 @@ import {
   MessagePageDto,
   SendMessageDto,
 } from './dto/send-message.dto.js';
+import {
+  MESSAGE_CONTENT_MODELS,
+  SEND_MESSAGE_MODELS,
+  SEND_MESSAGE_SCHEMA,
+} from './dto/message-body.dto.js';
 import { MessageContentError } from './message-content.js';
 import { MessageHistoryService, toMessageDto } from './message-history.service.js';
 import { MessagingService, type RecipientRef } from './messaging.service.js';
 
 @ApiTags('messages')
 @ApiBearerAuth()
+@ApiExtraModels(...SEND_MESSAGE_MODELS, ...MESSAGE_CONTENT_MODELS)
 @Roles('admin', 'recruiter')
 @Controller('api/messages')
 export class MessagesController {
@@ -44,7 +54,11 @@ export class MessagesController {
 
   @Post()
   @HttpCode(202)
-  @ApiOperation({ summary: 'Queue a message to people in WeCom (e.g. a test message)' })
+  @ApiOperation({
+    operationId: 'sendMessage',
+    summary: 'Queue a message to people in WeCom (e.g. a test message)',
+  })
+  @ApiBody({ schema: SEND_MESSAGE_SCHEMA })
   @ApiAcceptedResponse({ type: MessageDto })
   @ApiBadRequestResponse({ description: 'The body breaks a WeCom limit; the message says which' })
   async send(@Body() dto: SendMessageDto, @CurrentUser() user: AuthUser): Promise<MessageDto> {
@@ -78,14 +92,17 @@ export class MessagesController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'The message history, newest first' })
+  @ApiOperation({ operationId: 'listMessages', summary: 'The message history, newest first' })
   @ApiOkResponse({ type: MessagePageDto })
   list(@Query() query: ListMessagesQueryDto): Promise<MessagePageDto> {
     return this.history.list(query);
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'One message with its recipients and every attempt' })
+  @ApiOperation({
+    operationId: 'getMessage',
+    summary: 'One message with its recipients and every attempt',
+  })
   @ApiOkResponse({ type: MessageDto })
   get(@Param('id', ParseUUIDPipe) id: string): Promise<MessageDto> {
     return this.history.get(id);
@@ -93,7 +110,14 @@ export class MessagesController {
 
   @Post(':id/retry')
   @HttpCode(202)
-  @ApiOperation({ summary: 'Queue the failed recipients of a message again' })
+  @ApiOperation({
+    operationId: 'retryMessage',
+    summary: 'Queue the failed recipients of a message again',
+  })
+  @ApiAcceptedResponse({ type: MessageDto })
+  @ApiConflictResponse({
+    description: 'Only failed or partially sent messages, with a failed recipient, are retried',
+  })
   retry(@Param('id', ParseUUIDPipe) id: string): Promise<MessageDto> {
     return this.history.retry(id);
   }
@@ -101,12 +125,18 @@ export class MessagesController {
   @Post(':id/recall')
   @HttpCode(200)
   @ApiOperation({
+    operationId: 'recallMessage',
     summary: 'Recall a message sent in the last 24 hours',
     description:
       'Messages with the same content may have gone out in one WeCom call; recalling one of them ' +
       'recalls them all, so that needs ?includeShared=true (409 otherwise, naming them).',
   })
   @ApiQuery({ name: 'includeShared', required: false, enum: ['true', 'false'] })
+  @ApiOkResponse({ type: MessageDto })
+  @ApiConflictResponse({
+    description: 'Not sent, older than 24 hours, or sent in one call with others (`includeShared`)',
+  })
+  @ApiBadGatewayResponse({ description: 'WeCom could not be reached; nothing was recalled' })
   recall(
     @Param('id', ParseUUIDPipe) id: string,
     @Query('includeShared', new ParseBoolPipe({ optional: true })) includeShared?: boolean,

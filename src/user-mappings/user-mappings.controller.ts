@@ -10,9 +10,11 @@ import {
   Query,
 } from '@nestjs/common';
 import {
+  ApiBadGatewayResponse,
   ApiBearerAuth,
   ApiConflictResponse,
   ApiCreatedResponse,
+  ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
@@ -37,12 +39,16 @@ export class UserMappingsController {
   constructor(private readonly mappings: UserMappingsService) {}
 
   @Post()
-  @ApiOperation({ summary: 'Map a platform user to a WeCom member (by userid, mobile or email)' })
+  @ApiOperation({
+    operationId: 'createUserMapping',
+    summary: 'Map a platform user to a WeCom member (by userid, mobile or email)',
+  })
   @ApiCreatedResponse({ type: UserMappingDto })
   @ApiConflictResponse({ description: 'Either side is already mapped; the body names the holder' })
   @ApiUnprocessableEntityResponse({
     description: 'WeCom does not know the member; carries its errcode',
   })
+  @ApiBadGatewayResponse({ description: 'WeCom could not be reached to resolve the member' })
   create(
     @Body() dto: CreateUserMappingDto,
     @CurrentUser() user: AuthUser,
@@ -51,13 +57,14 @@ export class UserMappingsController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'List mappings, newest first' })
+  @ApiOperation({ operationId: 'listUserMappings', summary: 'List mappings, newest first' })
   @ApiOkResponse({ type: UserMappingPageDto })
   list(@Query() query: ListUserMappingsQueryDto): Promise<UserMappingPageDto> {
     return this.mappings.list(query);
   }
 
   @Get(':id')
+  @ApiOperation({ operationId: 'getUserMapping', summary: 'One mapping' })
   @ApiOkResponse({ type: UserMappingDto })
   get(@Param('id', ParseUUIDPipe) id: string): Promise<UserMappingDto> {
     return this.mappings.get(id);
@@ -65,6 +72,11 @@ export class UserMappingsController {
 
   @Delete(':id')
   @HttpCode(204)
+  @ApiOperation({
+    operationId: 'deleteUserMapping',
+    summary: 'Remove a mapping; its platform user gets no more WeCom messages',
+  })
+  @ApiNoContentResponse({ description: 'Removed' })
   remove(@Param('id', ParseUUIDPipe) id: string): Promise<void> {
     return this.mappings.remove(id);
   }

@@ -17,17 +17,26 @@ import {
 } from 'class-validator';
 
 import { PageQueryDto } from '../../common/pagination.dto.js';
+import { WeComStatusDto } from '../../wecom/dto/wecom-status.dto.js';
 
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 const WEEK_MIN = 7 * 24 * 60;
 
 export class QuietHoursDto {
-  @ApiProperty({ example: '22:00', description: "Start, HH:MM in the recipient's time zone" })
+  @ApiProperty({
+    example: '22:00',
+    pattern: HHMM.source,
+    description: "Start, HH:MM in the recipient's time zone",
+  })
   @IsString()
   @Matches(HHMM, { message: 'quietHours.start must be HH:MM (00:00 to 23:59)' })
   start: string;
 
-  @ApiProperty({ example: '08:00', description: 'End, HH:MM; before start means the next day' })
+  @ApiProperty({
+    example: '08:00',
+    pattern: HHMM.source,
+    description: 'End, HH:MM; before start means the next day',
+  })
   @IsString()
   @Matches(HHMM, { message: 'quietHours.end must be HH:MM (00:00 to 23:59)' })
   end: string;
@@ -38,18 +47,23 @@ export class QuietHoursDto {
  * omitted, they keep their current value.
  */
 export class UpdateAdminConfigDto {
-  @ApiProperty({ example: 'ww1234567890abcdef' })
+  @ApiProperty({ example: 'ww1234567890abcdef', pattern: '^[A-Za-z0-9_-]{1,64}$' })
   @IsString()
   @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'corpId must be 1-64 letters, digits, _ or -' })
   corpId: string;
 
-  @ApiProperty({ example: 1000002 })
+  @ApiProperty({ type: 'integer', example: 1000002, minimum: 1, maximum: 2_147_483_647 })
   @IsInt({ message: 'agentId must be an integer' })
   @Min(1)
   @Max(2_147_483_647)
   agentId: number;
 
-  @ApiPropertyOptional({ description: 'Write-only; omit to keep the current one' })
+  @ApiPropertyOptional({
+    type: String,
+    pattern: '^[A-Za-z0-9_-]{1,128}$',
+    writeOnly: true,
+    description: 'Write-only; omit to keep the current one',
+  })
   @IsOptional()
   @IsString()
   @Matches(/^[A-Za-z0-9_-]{1,128}$/, {
@@ -58,7 +72,10 @@ export class UpdateAdminConfigDto {
   corpSecret?: string;
 
   @ApiPropertyOptional({
+    type: String,
     nullable: true,
+    pattern: '^[A-Za-z0-9]{1,32}$',
+    writeOnly: true,
     description: 'Callback Token; write-only; null turns callbacks off (with callbackAesKey)',
   })
   @ValidateIf((o: UpdateAdminConfigDto) => o.callbackToken !== null)
@@ -67,7 +84,13 @@ export class UpdateAdminConfigDto {
   @Matches(/^[A-Za-z0-9]{1,32}$/, { message: 'callbackToken must be 1-32 letters or digits' })
   callbackToken?: string | null;
 
-  @ApiPropertyOptional({ nullable: true, description: 'EncodingAESKey; write-only' })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    pattern: '^[A-Za-z0-9+/]{43}$',
+    writeOnly: true,
+    description: 'EncodingAESKey; write-only',
+  })
   @ValidateIf((o: UpdateAdminConfigDto) => o.callbackAesKey !== null)
   @IsOptional()
   @IsString()
@@ -76,7 +99,16 @@ export class UpdateAdminConfigDto {
   })
   callbackAesKey?: string | null;
 
-  @ApiProperty({ example: [15, 1440], description: 'Minutes before the start, 1 to 10080' })
+  @ApiProperty({
+    type: 'integer',
+    isArray: true,
+    minimum: 1,
+    maximum: WEEK_MIN,
+    maxItems: 10,
+    uniqueItems: true,
+    example: [15, 1440],
+    description: 'Minutes before the start, 1 to 10080',
+  })
   @ArrayMinSize(0)
   @ArrayMaxSize(10)
   @ArrayUnique()
@@ -85,7 +117,13 @@ export class UpdateAdminConfigDto {
   @Max(WEEK_MIN, { each: true, message: 'a reminder lead time is at most 7 days (10080)' })
   reminderLeadTimesMin: number[];
 
-  @ApiProperty({ example: 30, description: 'Minutes after the end; 0 turns the nudge off' })
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    maximum: WEEK_MIN,
+    example: 30,
+    description: 'Minutes after the end; 0 turns the nudge off',
+  })
   @IsInt()
   @Min(0)
   @Max(WEEK_MIN)
@@ -132,4 +170,80 @@ export interface AdminConfigView {
   defaultLanguage: 'zh' | 'en';
   updatedAt: string;
   updatedBy: string | null;
+}
+
+export class SecretViewDto implements SecretView {
+  @ApiProperty({ description: 'Whether a value is stored' }) set: boolean;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: 'f00d',
+    description: 'Its last 4 characters, to tell two values apart; null when unset',
+  })
+  last4: string | null;
+}
+
+export class AdminConfigViewDto {
+  @ApiProperty({ type: 'integer', description: 'Grows by one with each applied change' })
+  version: number;
+  @ApiProperty({ example: 'ww1234567890abcdef' }) corpId: string;
+  @ApiProperty({ type: 'integer', example: 1000002 }) agentId: number;
+  @ApiProperty({ type: SecretViewDto }) corpSecret: SecretViewDto;
+  @ApiProperty({ type: SecretViewDto }) callbackToken: SecretViewDto;
+  @ApiProperty({ type: SecretViewDto }) callbackAesKey: SecretViewDto;
+  @ApiProperty({
+    example: 'https://wecom.example.com/wecom/callback',
+    description: 'Paste into the WeCom console (接收消息 → URL)',
+  })
+  callbackUrl: string;
+  @ApiProperty({ description: 'True when WeCom is the built-in simulator' }) sandbox: boolean;
+  @ApiProperty({ type: WeComStatusDto }) token: WeComStatusDto;
+  @ApiProperty({ type: 'integer', isArray: true, example: [15, 1440] })
+  reminderLeadTimesMin: number[];
+  @ApiProperty({ type: 'integer', example: 30 }) feedbackNudgeMin: number;
+  @ApiProperty() feedbackNudgeEnabled: boolean;
+  @ApiProperty({ type: QuietHoursDto, nullable: true }) quietHours: QuietHoursDto | null;
+  @ApiProperty({ enum: ['zh', 'en'] }) defaultLanguage: 'zh' | 'en';
+  @ApiProperty({ format: 'date-time' }) updatedAt: string;
+  @ApiProperty({ type: String, nullable: true }) updatedBy: string | null;
+}
+
+export class AuditItemDto {
+  @ApiProperty() id: string;
+  @ApiProperty({ format: 'date-time' }) at: string;
+  @ApiProperty({ description: 'Platform user id of who did it' }) actor: string;
+  @ApiProperty({ example: 'update', description: '`update` or `check`' }) action: string;
+  @ApiProperty({ type: [String], example: ['reminderLeadTimesMin'] }) fields: string[];
+  @ApiProperty({ example: 'applied', description: '`applied` or `rejected`' }) outcome: string;
+  @ApiProperty({ type: String, nullable: true, example: 'errcode 40001' }) detail: string | null;
+  @ApiProperty({ type: 'integer', nullable: true }) version: number | null;
+  @ApiProperty({ type: String, nullable: true }) requestId: string | null;
+}
+
+export class AuditPageDto {
+  @ApiProperty({ type: [AuditItemDto] }) items: AuditItemDto[];
+  @ApiProperty({ type: String, nullable: true }) nextCursor: string | null;
+}
+
+export class WeComCheckResultDto {
+  @ApiProperty({ description: 'True when WeCom handed out a token' }) ok: boolean;
+  @ApiProperty() corpId: string;
+  @ApiProperty({ type: 'integer' }) agentId: number;
+  @ApiProperty({
+    type: 'integer',
+    nullable: true,
+    description: "WeCom's errcode: 0 on success, null when it could not be reached",
+  })
+  errcode: number | null;
+  @ApiProperty() errmsg: string;
+  @ApiPropertyOptional({ type: 'integer', description: "The token's lifetime in seconds" })
+  expiresIn?: number;
+  @ApiPropertyOptional({ description: 'What to configure, in plain words, when WeCom refused' })
+  action?: string;
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: 'The address WeCom saw, when it said',
+  })
+  fromIp?: string | null;
 }

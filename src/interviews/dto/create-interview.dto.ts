@@ -140,11 +140,15 @@ export class CreateInterviewDto {
   @Type(() => CandidateInputDto)
   candidate: CandidateInputDto;
 
-  @ApiProperty({ example: '2026-11-24T10:00:00+08:00', description: 'ISO 8601 with an offset' })
+  @ApiProperty({
+    example: '2026-11-24T10:00:00+08:00',
+    format: 'date-time',
+    description: 'ISO 8601 with an offset',
+  })
   @apply(...startsAt())
   startsAt: string;
 
-  @ApiProperty({ example: 60, minimum: 15, maximum: 480 })
+  @ApiProperty({ type: 'integer', example: 60, minimum: 15, maximum: 480 })
   @apply(...duration())
   durationMinutes: number;
 
@@ -180,12 +184,12 @@ export class UpdateInterviewDto {
   @Length(1, 100, { message: 'position must be 1-100 characters' })
   position?: string;
 
-  @ApiPropertyOptional({ example: '2026-11-25T14:00:00+08:00' })
+  @ApiPropertyOptional({ example: '2026-11-25T14:00:00+08:00', format: 'date-time' })
   @IsOptional()
   @apply(...startsAt())
   startsAt?: string;
 
-  @ApiPropertyOptional({ minimum: 15, maximum: 480 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 15, maximum: 480 })
   @IsOptional()
   @apply(...duration())
   durationMinutes?: number;
@@ -214,6 +218,8 @@ export class UpdateInterviewDto {
   observers?: string[];
 
   @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
     description: 'The version this change is based on (or send it as If-Match)',
   })
   @IsOptional()

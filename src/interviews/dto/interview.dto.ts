@@ -59,12 +59,15 @@ export class InterviewDto {
   @ApiProperty() endsAt: string;
   @ApiProperty({ example: '2026-11-24 10:00', description: 'Wall-clock start in `timezone`' })
   localStartsAt: string;
-  @ApiProperty() durationMinutes: number;
+  @ApiProperty({ type: 'integer' }) durationMinutes: number;
   @ApiProperty({ example: 'Asia/Shanghai' }) timezone: string;
   @ApiProperty() roomUrl: string;
   @ApiProperty({ enum: INTERVIEW_STATUSES }) status: InterviewStatus;
   @ApiProperty({ nullable: true, type: String }) cancelReason: string | null;
-  @ApiProperty({ description: 'Send it back as If-Match when changing the interview' })
+  @ApiProperty({
+    type: 'integer',
+    description: 'Send it back as If-Match (or `version`) when changing the interview',
+  })
   version: number;
   @ApiProperty() createdBy: string;
   @ApiProperty() createdAt: string;
@@ -87,7 +90,10 @@ export class ParticipantDto {
 export class ReminderDto {
   @ApiProperty() id: string;
   @ApiProperty({ enum: REMINDER_KINDS }) kind: ReminderKind;
-  @ApiProperty({ description: 'Minutes before the start (after the end for feedback)' })
+  @ApiProperty({
+    type: 'integer',
+    description: 'Minutes before the start (after the end for feedback)',
+  })
   leadMinutes: number;
   @ApiProperty() dueAt: string;
   @ApiProperty({ enum: REMINDER_STATES }) state: ReminderState;

@@ -20,6 +20,7 @@ import type { WeComMsgType } from '../../wecom/client/wecom.types.js';
 import { MSG_TYPES } from '../message-content.js';
 import { RECIPIENT_STATUSES, type RecipientStatus } from '../message-recipient.entity.js';
 import { MESSAGE_STATUSES, type MessageStatus } from '../message.entity.js';
+import { MESSAGE_CONTENT_SCHEMA } from './message-body.dto.js';
 
 export class RecipientRefDto {
   @ApiPropertyOptional({ example: 'u_1024' })
@@ -106,26 +107,26 @@ export class MessageRecipientDto {
 }
 
 export class MessageAttemptDto {
-  @ApiProperty() startedAt: string;
-  @ApiProperty() latencyMs: number;
-  @ApiProperty({ nullable: true, type: Number }) errcode: number | null;
+  @ApiProperty({ format: 'date-time' }) startedAt: string;
+  @ApiProperty({ type: 'integer' }) latencyMs: number;
+  @ApiProperty({ nullable: true, type: 'integer' }) errcode: number | null;
   @ApiProperty() errmsg: string;
-  @ApiProperty({ nullable: true, type: Number }) httpStatus: number | null;
-  @ApiProperty() recipientCount: number;
+  @ApiProperty({ nullable: true, type: 'integer' }) httpStatus: number | null;
+  @ApiProperty({ type: 'integer' }) recipientCount: number;
 }
 
 export class MessageDto {
   @ApiProperty() id: string;
   @ApiProperty() kind: string;
   @ApiProperty({ enum: MSG_TYPES }) msgtype: WeComMsgType;
-  @ApiProperty() content: Record<string, unknown>;
+  @ApiProperty(MESSAGE_CONTENT_SCHEMA) content: Record<string, unknown>;
   @ApiProperty({ enum: MESSAGE_STATUSES }) status: MessageStatus;
   @ApiProperty() idempotencyKey: string;
   @ApiProperty({ nullable: true, type: String }) interviewId: string | null;
-  @ApiProperty() attempts: number;
+  @ApiProperty({ type: 'integer' }) attempts: number;
   @ApiProperty({ nullable: true, type: String }) nextAttemptAt: string | null;
   @ApiProperty({ nullable: true, type: String }) wecomMsgid: string | null;
-  @ApiProperty({ nullable: true, type: Number }) lastErrcode: number | null;
+  @ApiProperty({ nullable: true, type: 'integer' }) lastErrcode: number | null;
   @ApiProperty({ nullable: true, type: String }) lastErrmsg: string | null;
   @ApiProperty() createdAt: string;
   @ApiProperty({ nullable: true, type: String }) sentAt: string | null;

@@ -1,5 +1,12 @@
 import { Controller, Get, Header, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadGatewayResponse,
+  ApiBearerAuth,
+  ApiOkResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 
 import { JssdkConfigDto, JssdkConfigQueryDto } from './dto/jssdk-config.dto.js';
 import { JssdkService } from './jssdk.service.js';
@@ -12,8 +19,13 @@ export class JssdkController {
 
   @Get()
   @Header('Cache-Control', 'no-store')
-  @ApiOperation({ summary: 'Signatures for wx.config and wx.agentConfig on one of our pages' })
+  @ApiOperation({
+    operationId: 'getJssdkConfig',
+    summary: 'Signatures for wx.config and wx.agentConfig on one of our pages',
+  })
   @ApiOkResponse({ type: JssdkConfigDto })
+  @ApiBadGatewayResponse({ description: 'WeCom did not hand out a jsapi ticket' })
+  @ApiServiceUnavailableResponse({ description: 'FRONTEND_URL is not configured' })
   config(@Query() query: JssdkConfigQueryDto): Promise<JssdkConfigDto> {
     return this.jssdk.config(query.url);
   }

@@ -1,12 +1,12 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { ContextSlot } from './async-context.js';
 
 export interface RequestContext {
   requestId: string;
 }
 
 /** Carries the request id through every await of a request, so each log line can name it. */
-export const requestContext = new AsyncLocalStorage<RequestContext>();
+export const requestContext = new ContextSlot<RequestContext>('request');
 
 export function currentRequestId(): string | undefined {
-  return requestContext.getStore()?.requestId;
+  return requestContext.get()?.requestId;
 }

@@ -73,6 +73,14 @@ describe(TransactionHost.name, () => {
     expect(ranAfterRollback).toBe(false);
   });
 
+  it('two hosts (two instances in one process) never join each other’s transaction', async () => {
+    const other = new TransactionHost(dataSource);
+    await sut.transaction(async () => {
+      expect(other.inTransaction).toBe(false);
+      expect(other.manager).toBe(dataSource.manager);
+    });
+  });
+
   it('outside a transaction an after-commit callback runs at once', () => {
     const calls: number[] = [];
     sut.afterCommit(() => calls.push(1));

@@ -1,8 +1,8 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+
+import { ContextSlot } from '../common/async-context.js';
 
 interface OpenTransaction {
   manager: EntityManager;
@@ -21,17 +21,18 @@ interface OpenTransaction {
 @Injectable()
 export class TransactionHost {
   private readonly logger = new Logger(TransactionHost.name);
-  private readonly current = new AsyncLocalStorage<OpenTransaction>();
+  /** Per host: two hosts (two simulated instances in one spec) never see each other's. */
+  private readonly current = new ContextSlot<OpenTransaction>('transaction');
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /** The open transaction's manager, or the pool's when none is open. */
   get manager(): EntityManager {
-    return this.current.getStore()?.manager ?? this.dataSource.manager;
+    return this.current.get()?.manager ?? this.dataSource.manager;
   }
 
   get inTransaction(): boolean {
-    return this.current.getStore() !== undefined;
+    return this.current.get() !== undefined;
   }
 
   /**
@@ -39,7 +40,7 @@ export class TransactionHost {
    * commits or rolls back with the outermost call.
    */
   async transaction<T>(work: () => Promise<T>): Promise<T> {
-    if (this.current.getStore()) return work();
+    if (this.current.get()) return work();
     const afterCommit: (() => void)[] = [];
     const result = await this.dataSource.transaction((manager) =>
       this.current.run({ manager, afterCommit }, work),
@@ -60,7 +61,7 @@ export class TransactionHost {
    * when none is open: for signals that must not race the rows they announce.
    */
   afterCommit(callback: () => void): void {
-    const open = this.current.getStore();
+    const open = this.current.get();
     if (open) open.afterCommit.push(callback);
     else callback();
   }

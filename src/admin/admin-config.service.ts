@@ -10,6 +10,7 @@ import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 
+import { ProblemType } from '../common/problem-details.js';
 import { currentRequestId } from '../common/request-context.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { ConfigAuditEntity } from '../settings/app-settings.entity.js';
@@ -146,6 +147,7 @@ export class AdminConfigService {
           );
         }
         throw new UnprocessableEntityException({
+          type: ProblemType.wecomCredentialsRejected,
           message: `WeCom refused the new credentials (errcode ${error.errcode}); the configuration in force is unchanged`,
           errcode: error.errcode,
         });

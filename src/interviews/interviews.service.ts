@@ -14,6 +14,7 @@ import { RuntimeSettings } from '../settings/runtime-settings.js';
 import type { MappingStatus } from '../user-mappings/member.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import { pageNewestFirst, type Page } from '../common/cursor.js';
+import { ProblemType } from '../common/problem-details.js';
 import type { MessageDto } from '../messaging/dto/send-message.dto.js';
 import { toMessageDto } from '../messaging/message-history.service.js';
 import { MessageEntity } from '../messaging/message.entity.js';
@@ -351,6 +352,7 @@ export class InterviewsService {
     }
     if (expected !== undefined && expected !== iv.version) {
       throw new ConflictException({
+        type: ProblemType.versionConflict,
         message: `Interview changed since version ${expected} (now version ${iv.version}); reload it and try again`,
         version: iv.version,
       });

@@ -26,8 +26,9 @@ export class ValidationProblemException extends BadRequestException {
 
   constructor(errors: FieldError[]) {
     const unique = dedupe(errors);
-    super({ type: ProblemType.validation, message: summarise(unique), errors: unique });
-    this.fieldErrors = unique;
+    const listed = unique.slice(0, MAX_FIELD_ERRORS);
+    super({ type: ProblemType.validation, message: summarise(unique), errors: listed });
+    this.fieldErrors = listed;
   }
 
   /** From messages that start with the field they are about (`news.articles[0].url must …`). */
@@ -38,42 +39,63 @@ export class ValidationProblemException extends BadRequestException {
   }
 }
 
+/** More would only repeat one mistake (5000 recipients with the same typo). */
+export const MAX_FIELD_ERRORS = 50;
+
 /** The global ValidationPipe's exceptionFactory. */
 export function validationProblem(errors: ValidationError[]): ValidationProblemException {
   return new ValidationProblemException(fieldErrorsOf(errors));
 }
 
 /**
- * class-validator's tree, flattened: one entry per failed constraint, each field named by its
- * whole path once (`quietHours.start`, `to[2].platformUserId`).
+ * class-validator's tree, flattened: each field named by its whole path once
+ * (`quietHours.start`, `to[2].platformUserId`), one entry per failed constraint, or only the
+ * type when that is what is wrong.
  */
-export function fieldErrorsOf(
-  errors: ValidationError[],
-  parent = '',
-  inArray = false,
-): FieldError[] {
+export function fieldErrorsOf(errors: ValidationError[], parent = ''): FieldError[] {
   const found: FieldError[] = [];
   for (const error of errors) {
-    const key = inArray && /^\d+$/.test(error.property) ? Number(error.property) : error.property;
+    // The ValidationPipe strips the value of errors with children, so an array's items are
+    // known by their numeric property.
+    const key = /^\d+$/.test(error.property) ? Number(error.property) : error.property;
     const path = childPath(parent, key);
-    const constraints = Object.entries(error.constraints ?? {});
-    const typeFailures = constraints.filter(([name]) => TYPE_CONSTRAINTS.has(name));
-    for (const [name, text] of typeFailures.length > 0 ? typeFailures : constraints) {
-      found.push({ field: path, message: phrase(name, text, error.property, path) });
+    if (error.constraints && 'value' in error && error.value === undefined) {
+      // Absent and not optional: every rule of the field fails, but there is one problem.
+      found.push({ field: path, message: `${path} is required` });
+    } else {
+      for (const [name, text] of reported(error.constraints ?? {})) {
+        found.push(phrase(name, text, error.property, path));
+      }
     }
-    if (error.children?.length) {
-      found.push(...fieldErrorsOf(error.children, path, Array.isArray(error.value)));
-    }
+    if (error.children?.length) found.push(...fieldErrorsOf(error.children, path));
   }
   return found;
 }
 
+function reported(constraints: Record<string, string>): [string, string][] {
+  const all = Object.entries(constraints);
+  const types = all.filter(([name]) => TYPE_CONSTRAINTS.has(name));
+  if (types.length === 0) return all;
+  // "must be an object" says less than the field's own isObject or isArray message.
+  const own = types.filter(([name]) => name !== 'nestedValidation');
+  return own.length > 0 ? own : types;
+}
+
 /** The message with the field named by its whole path, as a form or a log line shows it. */
-function phrase(constraint: string, text: string, property: string, path: string): string {
-  if (constraint === 'whitelistValidation') return `${path} is not a field of this request`;
-  if (constraint === 'nestedValidation') return `${path} must be an object`;
+function phrase(constraint: string, text: string, property: string, path: string): FieldError {
+  if (constraint === 'whitelistValidation') {
+    return { field: path, message: `${path} is not a field of this request` };
+  }
+  if (constraint === 'nestedValidation')
+    return { field: path, message: `${path} must be an object` };
+  if (text === 'Validation failed (object is expected)') {
+    // The ValidationPipe's own error for a body or query that is an array or a primitive.
+    return { field: '', message: `the request ${property} must be a JSON object` };
+  }
   const own = `${property} `;
-  return path !== property && text.startsWith(own) ? `${path} ${text.slice(own.length)}` : text;
+  const message =
+    path !== property && text.startsWith(own) ? `${path} ${text.slice(own.length)}` : text;
+  return { field: path, message };
 }
 
 function dedupe(errors: FieldError[]): FieldError[] {
@@ -92,5 +114,8 @@ function summarise(errors: FieldError[]): string {
   if (errors.length === 1) return errors[0].message;
   const fields = [...new Set(errors.map((e) => e.field || 'the request'))];
   if (fields.length === 1) return errors.map((e) => e.message).join('; ');
-  return `${fields.length} fields are invalid: ${fields.join(', ')}`;
+  const named = fields.slice(0, 10).join(', ') + (fields.length > 10 ? ', …' : '');
+  const listed =
+    errors.length > MAX_FIELD_ERRORS ? ` (the first ${MAX_FIELD_ERRORS} problems are listed)` : '';
+  return `${fields.length} fields are invalid: ${named}${listed}`;
 }

@@ -47,7 +47,7 @@ describe('Rate limits and CORS (e2e)', () => {
     }
     const limited = await http().get('/api/me').auth(alice, { type: 'bearer' }).expect(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
-    expect(limited.body.message).toMatch(/Too many requests/);
+    expect(limited.body.detail).toMatch(/Too many requests/);
     await http().get('/api/me').auth(bob, { type: 'bearer' }).expect(200);
   });
 

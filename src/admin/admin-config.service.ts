@@ -12,6 +12,7 @@ import type { DataSource } from 'typeorm';
 
 import { ProblemType } from '../common/problem-details.js';
 import { currentRequestId } from '../common/request-context.js';
+import { ValidationProblemException } from '../common/validation-problem.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { ConfigAuditEntity } from '../settings/app-settings.entity.js';
 import {
@@ -287,6 +288,7 @@ function changedFields(a: EditableSettings, b: EditableSettings): string[] {
 function decodeAuditCursor(raw: string | undefined): string | undefined {
   if (!raw) return undefined;
   const match = /^audit:(\d{1,19})$/.exec(Buffer.from(raw, 'base64url').toString());
-  if (!match) throw new BadRequestException('cursor is not one this API returned');
+  if (!match)
+    throw ValidationProblemException.fromMessages(['cursor is not one this API returned']);
   return match[1];
 }

@@ -6,7 +6,9 @@ import helmet from 'helmet';
 
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { InputShapePipe } from './common/input-shape.pipe.js';
+import { requireJsonBody } from './common/json-body.middleware.js';
 import { requestIdMiddleware } from './common/request-id.middleware.js';
+import { validationProblem } from './common/validation-problem.js';
 import { parseTrustProxy } from './config/trust-proxy.js';
 import { httpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
 import { MetricsService } from './metrics/metrics.service.js';
@@ -35,6 +37,8 @@ export function configureApp(app: INestApplication): void {
       maxAge: 600,
     });
   }
+  // Before the parsers: a body of another media type is refused unread.
+  app.use(requireJsonBody);
   express.useBodyParser('json', { limit: '256kb' });
   express.useBodyParser('urlencoded', { limit: '64kb', extended: false });
   app.useGlobalPipes(
@@ -45,6 +49,8 @@ export function configureApp(app: INestApplication): void {
       forbidNonWhitelisted: true,
       transform: true,
       stopAtFirstError: false,
+      // errors: [{ field, message }] with each field's whole path, for a form to show.
+      exceptionFactory: validationProblem,
     }),
   );
   app.useGlobalFilters(new HttpExceptionFilter());

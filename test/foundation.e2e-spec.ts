@@ -32,15 +32,17 @@ describe('Foundation (e2e)', () => {
     expect(bad.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('rejects /api without a token with a 401 JSON body carrying the request id', async () => {
+  it('rejects /api without a token with a 401 problem carrying the request id', async () => {
     const res = await request(app.getHttpServer())
       .get('/api/me')
       .set('x-request-id', 'r-1')
       .expect(401);
+    expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8');
     expect(res.body).toEqual({
-      statusCode: 401,
-      error: 'Unauthorized',
-      message: 'Missing bearer token',
+      type: 'about:blank',
+      title: 'Unauthorized',
+      status: 401,
+      detail: 'Missing bearer token',
       requestId: 'r-1',
     });
   });
@@ -59,7 +61,7 @@ describe('Foundation (e2e)', () => {
       .sign(new TextEncoder().encode('test-secret-for-specs-only-0123456789'));
     const res = await request(app.getHttpServer()).get('/api/me').auth(expired, { type: 'bearer' });
     expect(res.status).toBe(401);
-    expect(res.body.message).toBe('Token has expired');
+    expect(res.body.detail).toBe('Token has expired');
   });
 
   it('accepts a valid token and returns the caller', async () => {
@@ -79,7 +81,7 @@ describe('Foundation (e2e)', () => {
       .set('content-type', 'application/json')
       .send('{"broken":');
     expect(res.status).toBe(400);
-    expect(res.body.message).toBe('Request body is not valid JSON');
+    expect(res.body.detail).toBe('Request body is not valid JSON');
   });
 
   it('serves the OpenAPI document', async () => {

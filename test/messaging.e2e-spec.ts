@@ -206,7 +206,7 @@ describe('Messaging (e2e)', () => {
     [{ to: [{ platformUserId: 'u1' }], msgtype: 'text' }, /text is required/],
     [
       { to: [{ platformUserId: 'u1' }], msgtype: 'text', text: { content: 'x' }, extra: 1 },
-      /should not exist/,
+      /extra is not a field of this request/,
     ],
     [
       {
@@ -232,7 +232,7 @@ describe('Messaging (e2e)', () => {
     ],
   ])('rejects a bad body before queueing it (%#)', async (body, message) => {
     const res = await post(body).expect(400);
-    expect(JSON.stringify(res.body.message)).toMatch(message);
+    expect(JSON.stringify(res.body.errors)).toMatch(message);
   });
 
   it('refuses over-long text and markdown with a 400 and queues nothing, though WeCom would cut them', async () => {
@@ -244,7 +244,7 @@ describe('Messaging (e2e)', () => {
         msgtype,
         [msgtype]: { content: 'a' + '长'.repeat(683) },
       }).expect(400);
-      expect(JSON.stringify(res.body.message)).toContain(
+      expect(JSON.stringify(res.body.errors)).toContain(
         `${msgtype}.content is 2050 bytes; WeCom allows at most 2048 (UTF-8)`,
       );
     }
@@ -459,7 +459,7 @@ describe('User mappings (e2e)', () => {
       .expect(201)
       .expect((r) => expect(r.body.source).toBe('email'));
     const clash = await create({ platformUserId: 'p9', wecomUserId: 'ZhangSan' }).expect(409);
-    expect(clash.body.message).toBe('WeCom user zhangsan is already mapped to platform user p1');
+    expect(clash.body.detail).toBe('WeCom user zhangsan is already mapped to platform user p1');
     await create({ platformUserId: 'p1', wecomUserId: 'zhaoliu' }).expect(409);
   });
 
@@ -474,7 +474,7 @@ describe('User mappings (e2e)', () => {
     for (const by of [{ wecomUserId: 'faraway' }, { mobile: '13800000099' }]) {
       const res = await create({ platformUserId: 'p6', ...by }).expect(422);
       expect(res.body).toMatchObject({ errcode: 60011 });
-      expect(res.body.message).toMatch(
+      expect(res.body.detail).toMatch(
         /^WeCom member [Ff]araway is outside the app's visible range \(可见范围\)/,
       );
     }

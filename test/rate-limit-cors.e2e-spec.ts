@@ -47,7 +47,13 @@ describe('Rate limits and CORS (e2e)', () => {
     }
     const limited = await http().get('/api/me').auth(alice, { type: 'bearer' }).expect(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
-    expect(limited.body.message).toMatch(/Too many requests/);
+    expect(limited.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(limited.body).toMatchObject({
+      type: 'urn:showmebug-wecom:problem:rate-limited',
+      status: 429,
+      detail: expect.stringMatching(/Too many requests/),
+      retryAfter: Number(limited.headers['retry-after']),
+    });
     await http().get('/api/me').auth(bob, { type: 'bearer' }).expect(200);
   });
 

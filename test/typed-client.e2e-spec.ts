@@ -155,9 +155,13 @@ describe('The typed client (e2e)', () => {
       body: { title: '前端工程师 三面', version: read.interview.version },
     });
     expect(stale.response.status).toBe(409);
-    // Every error answer is typed as problem details (the filter's shape is #13's other half).
+    // Every error answer is typed as problem details.
     const conflict: ProblemDetails | undefined = stale.error;
-    expect(conflict).toBeDefined();
+    expect(conflict).toMatchObject({
+      type: 'urn:showmebug-wecom:problem:version-conflict',
+      status: 409,
+      version: read.interview.version + 1,
+    });
 
     // Optimistic concurrency the HTTP way: the ETag, sent back as If-Match.
     const current = await recruiter.GET('/api/interviews/{id}', { params: { path: { id } } });
@@ -175,7 +179,11 @@ describe('The typed client (e2e)', () => {
     });
     expect(precondition.response.status).toBe(412);
     const refused: ProblemDetails | undefined = precondition.error;
-    expect(refused).toBeDefined();
+    expect(refused).toMatchObject({
+      type: 'urn:showmebug-wecom:problem:precondition-failed',
+      status: 412,
+      version: changed.interview.version + 1,
+    });
 
     const answer = ok(
       await zhang.POST('/api/interviews/{id}/rsvp', {

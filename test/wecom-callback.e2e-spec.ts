@@ -165,8 +165,8 @@ describe('WeCom callback endpoint (e2e)', () => {
           .query(urlCheck(echostr, String(timestamp())))
           .expect(400);
         expect(res.body).toMatchObject({
-          statusCode: 400,
-          message: 'Callback timestamp is outside the accepted 5-minute window',
+          status: 400,
+          detail: 'Callback timestamp is outside the accepted 5-minute window',
         });
         expect(JSON.stringify(res.body)).not.toContain('1616140317555161061');
       },
@@ -177,8 +177,8 @@ describe('WeCom callback endpoint (e2e)', () => {
       const inner = cardClick('poll:accept:oracle-probe');
       const encrypt = wecom.encrypt(AES_KEY, inner, CORP);
       const res = await http().get('/wecom/callback').query(urlCheck(encrypt)).expect(400);
-      expect(res.headers['content-type']).toMatch(/^application\/json/);
-      expect(res.body).toMatchObject({ statusCode: 400 });
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.body).toMatchObject({ status: 400 });
       const body = res.text;
       for (const leaked of [
         'oracle-probe',
@@ -211,8 +211,8 @@ describe('WeCom callback endpoint (e2e)', () => {
         .query({ ...urlCheck(echostr), msg_signature: 'a'.repeat(40) })
         .expect(403);
       expect(res.body).toMatchObject({
-        statusCode: 403,
-        message: 'Callback signature does not match',
+        status: 403,
+        detail: 'Callback signature does not match',
       });
       expect(JSON.stringify(res.body)).not.toContain('secret-echo');
     });
@@ -389,7 +389,7 @@ describe('WeCom callback endpoint (e2e)', () => {
         const calls = received.length;
         const res = await post(make());
         expect([status].flat()).toContain(res.status);
-        expect(res.body).toMatchObject({ statusCode: res.status });
+        expect(res.body).toMatchObject({ status: res.status });
         expect(typeof res.body.requestId).toBe('string');
         expect(JSON.stringify(res.body)).not.toContain(AES_KEY);
         await settle();
@@ -412,9 +412,10 @@ describe('WeCom callback endpoint (e2e)', () => {
   describe('an oversized POST', () => {
     const FIVE_MB = 5 * 1024 * 1024;
     const TOO_LARGE = {
-      statusCode: 413,
-      error: 'Payload Too Large',
-      message: 'Request body is too large',
+      type: 'about:blank',
+      title: 'Content Too Large',
+      status: 413,
+      detail: 'Request body is too large',
     };
 
     it('a 5 MB body gets a clean 413, as /api gives it, and nothing is stored', async () => {
@@ -542,7 +543,7 @@ describe('WeCom callback endpoint without configuration', () => {
       .get('/wecom/callback')
       .query({ msg_signature: 'x', timestamp: '1', nonce: 'n', echostr: 'e' })
       .expect(503);
-    expect(res.body.message).toBe('WeCom callback is not configured');
+    expect(res.body.detail).toBe('WeCom callback is not configured');
     await request(app.getHttpServer())
       .post('/wecom/callback')
       .set('Content-Type', 'text/xml')

@@ -406,8 +406,8 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
         .auth(roleless, { type: 'bearer' })
         .expect(403);
       expect(res.body).toMatchObject({
-        statusCode: 403,
-        message: 'Requires one of the roles: admin, recruiter, interviewer',
+        status: 403,
+        detail: 'Requires one of the roles: admin, recruiter, interviewer',
       });
       expect(res.body).not.toHaveProperty('signature');
       expect(tickets()).toBe(before);

@@ -8,7 +8,9 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 
+import { ProblemType } from '../common/problem-details.js';
 import { currentRequestId } from '../common/request-context.js';
+import { ValidationProblemException } from '../common/validation-problem.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { ConfigAuditService } from '../settings/config-audit.service.js';
 import {
@@ -143,6 +145,7 @@ export class AdminConfigService {
           );
         }
         throw new UnprocessableEntityException({
+          type: ProblemType.wecomCredentialsRejected,
           message: `WeCom refused the new credentials (errcode ${error.errcode}); the configuration in force is unchanged`,
           errcode: error.errcode,
         });
@@ -261,6 +264,7 @@ function changedFields(a: EditableSettings, b: EditableSettings): string[] {
 function decodeAuditCursor(raw: string | undefined): string | undefined {
   if (!raw) return undefined;
   const match = /^audit:(\d{1,19})$/.exec(Buffer.from(raw, 'base64url').toString());
-  if (!match) throw new BadRequestException('cursor is not one this API returned');
+  if (!match)
+    throw ValidationProblemException.fromMessages(['cursor is not one this API returned']);
   return match[1];
 }

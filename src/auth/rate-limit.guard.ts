@@ -79,7 +79,7 @@ abstract class FixedWindowGuard implements CanActivate {
     );
     context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(retryAfter));
     throw new HttpException(
-      `Too many requests; retry after ${retryAfter} s`,
+      { message: `Too many requests; retry after ${retryAfter} s`, retryAfter },
       HttpStatus.TOO_MANY_REQUESTS,
     );
   }

@@ -1,8 +1,8 @@
-import { BadRequestException } from '@nestjs/common';
 import { isUUID } from 'class-validator';
 import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 
 import { parseApiTime } from './api-time.js';
+import { ValidationProblemException } from './validation-problem.js';
 
 /** Keyset pagination over (created_at, id), newest first; the cursor is opaque to callers. */
 export interface Cursor {
@@ -21,7 +21,7 @@ export function decodeCursor(raw: string | undefined): Cursor | undefined {
   // would fail there as a 500.
   const createdAt = parseApiTime(at);
   if (!createdAt || !id || !isUUID(id, 'all') || rest.length > 0) {
-    throw new BadRequestException('cursor is not one this API returned');
+    throw ValidationProblemException.fromMessages(['cursor is not one this API returned']);
   }
   return { createdAt, id };
 }

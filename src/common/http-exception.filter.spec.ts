@@ -2,7 +2,9 @@ import {
   type ArgumentsHost,
   BadGatewayException,
   BadRequestException,
+  ConflictException,
   ForbiddenException,
+  HttpException,
   InternalServerErrorException,
   Logger,
   NotFoundException,
@@ -12,7 +14,9 @@ import {
 } from '@nestjs/common';
 
 import { AppLogger } from './app-logger.js';
-import { HttpExceptionFilter } from './http-exception.filter.js';
+import { HttpExceptionFilter, toProblem } from './http-exception.filter.js';
+import { ProblemType } from './problem-details.js';
+import { ValidationProblemException } from './validation-problem.js';
 
 interface JsonLine {
   level: string;
@@ -47,10 +51,15 @@ function logged(fn: () => void): JsonLine[] {
 function hostFor(method: string, path: string) {
   const res = {
     statusCode: 0,
+    contentType: '',
     body: undefined as unknown,
     headersSent: false,
     status(code: number) {
       this.statusCode = code;
+      return this;
+    },
+    type(contentType: string) {
+      this.contentType = contentType;
       return this;
     },
     json(body: unknown) {
@@ -74,7 +83,7 @@ describe(HttpExceptionFilter.name, () => {
   function fail(exception: unknown, method = 'POST', path = '/wecom/callback') {
     const { host, res } = hostFor(method, path);
     const lines = logged(() => sut.catch(exception, host));
-    return { lines, status: res.statusCode, body: res.body };
+    return { lines, status: res.statusCode, body: res.body, contentType: res.contentType };
   }
 
   it.each([
@@ -106,11 +115,18 @@ describe(HttpExceptionFilter.name, () => {
   });
 
   it('the 503 of an unconfigured feature is one warning, without a stack', () => {
-    const { lines, status, body } = fail(
+    const { lines, status, body, contentType } = fail(
       new ServiceUnavailableException('WeCom callback is not configured'),
     );
     expect(status).toBe(503);
-    expect(body).toMatchObject({ statusCode: 503, message: 'WeCom callback is not configured' });
+    expect(contentType).toBe('application/problem+json');
+    expect(body).toEqual({
+      type: 'about:blank',
+      title: 'Service Unavailable',
+      status: 503,
+      detail: 'WeCom callback is not configured',
+      requestId: 'req-1',
+    });
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({
       level: 'warn',
@@ -146,5 +162,101 @@ describe(HttpExceptionFilter.name, () => {
     const { lines } = fail(new InternalServerErrorException('half-written state'));
     expect(lines.map((l) => l.level)).toEqual(['error']);
     expect(String(lines[0].stack)).toMatch(/\n\s+at /);
+  });
+});
+
+describe(toProblem.name, () => {
+  it('answers an HttpException as problem details, its message the detail', () => {
+    expect(toProblem(new NotFoundException('Interview not found'), 'req-1')).toEqual({
+      type: 'about:blank',
+      title: 'Not Found',
+      status: 404,
+      detail: 'Interview not found',
+      requestId: 'req-1',
+    });
+  });
+
+  it('keeps the extension members of an exception body, and the type it names', () => {
+    const conflict = new ConflictException({
+      type: ProblemType.versionConflict,
+      message: 'Interview changed since version 1 (now version 2)',
+      version: 2,
+      statusCode: 409,
+      error: 'Conflict',
+      status: 200,
+    });
+    expect(toProblem(conflict, 'req-1')).toEqual({
+      type: ProblemType.versionConflict,
+      title: 'The resource changed since the version given',
+      status: 409,
+      detail: 'Interview changed since version 1 (now version 2)',
+      requestId: 'req-1',
+      version: 2,
+    });
+  });
+
+  it('gives the statuses that mean one thing here their type', () => {
+    const types = [412, 415, 429, 502].map((s) => toProblem(new HttpException('x', s)).type);
+    expect(types).toEqual([
+      ProblemType.preconditionFailed,
+      ProblemType.unsupportedMediaType,
+      ProblemType.rateLimited,
+      ProblemType.wecomUnavailable,
+    ]);
+    expect(toProblem(new HttpException('x', 422))).toMatchObject({
+      type: 'about:blank',
+      title: 'Unprocessable Content',
+    });
+  });
+
+  it('ignores a type that is not one of ours', () => {
+    const odd = new BadRequestException({ type: 'https://evil.example/x', message: 'no' });
+    expect(toProblem(odd).type).toBe('about:blank');
+  });
+
+  it('lists the fields of a validation problem', () => {
+    const problem = toProblem(
+      new ValidationProblemException([
+        { field: 'quietHours.start', message: 'quietHours.start must be HH:MM' },
+        { field: 'limit', message: 'limit must be an integer between 1 and 200' },
+      ]),
+      'req-1',
+    );
+    expect(problem).toEqual({
+      type: ProblemType.validation,
+      title: 'The request has invalid fields',
+      status: 400,
+      detail: '2 fields are invalid: quietHours.start, limit',
+      requestId: 'req-1',
+      errors: [
+        { field: 'quietHours.start', message: 'quietHours.start must be HH:MM' },
+        { field: 'limit', message: 'limit must be an integer between 1 and 200' },
+      ],
+    });
+  });
+
+  it('a 500 says nothing of the error', () => {
+    const problem = toProblem(new Error('relation "interviews" does not exist'), 'req-1');
+    expect(problem).toEqual({
+      type: 'about:blank',
+      title: 'Internal Server Error',
+      status: 500,
+      detail: 'Something went wrong on our side; quote the request id when reporting it.',
+      requestId: 'req-1',
+    });
+  });
+
+  it('a no-route 404 loses its query string, a 413 and a JSON parse error their own words', () => {
+    expect(toProblem(new NotFoundException('Cannot GET /x?access_token=abc')).detail).toBe(
+      'Cannot GET /x',
+    );
+    expect(toProblem(new PayloadTooLargeException('Callback body exceeds 1 bytes'))).toMatchObject({
+      title: 'Content Too Large',
+      detail: 'Request body is too large',
+    });
+    const parse = new BadRequestException('Unexpected token s in JSON at position 1: {secret', {
+      cause: { type: 'entity.parse.failed' },
+    });
+    expect(toProblem(parse).detail).toBe('Request body is not valid JSON');
   });
 });

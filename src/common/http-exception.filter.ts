@@ -1,27 +1,20 @@
-import {
-  ArgumentsHost,
-  Catch,
-  ExceptionFilter,
-  HttpException,
-  HttpStatus,
-  Logger,
-} from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 
+import {
+  type FieldError,
+  PROBLEM_CONTENT_TYPE,
+  type ProblemDetails,
+  ProblemType,
+  problemKind,
+} from './problem-details.js';
 import { currentRequestId } from './request-context.js';
 
-export interface ErrorBody {
-  statusCode: number;
-  error: string;
-  message: string | string[];
-  requestId?: string;
-  [extra: string]: unknown;
-}
-
 /**
- * The one global filter: every error leaves as `{ statusCode, error, message, requestId }`.
- * HttpExceptions keep their message; anything else is logged with its stack and answered as a
- * bare 500 so no internals (SQL, paths, secrets) reach the caller.
+ * The one global filter: every error leaves as RFC 9457 problem details
+ * (`application/problem+json`: type, title, status, detail, requestId, and `errors` for
+ * validation). HttpExceptions keep their message as `detail`; anything else is logged with its
+ * stack and answered as a bare 500 so no internals (SQL, paths, secrets) reach the caller.
  */
 @Catch()
 export class HttpExceptionFilter implements ExceptionFilter {
@@ -32,10 +25,10 @@ export class HttpExceptionFilter implements ExceptionFilter {
     const res = ctx.getResponse<Response>();
     const req = ctx.getRequest<Request & { requestId?: string }>();
     const requestId = req?.requestId ?? currentRequestId();
-    const body = toErrorBody(exception, requestId);
-    logFailure(this.logger, req, exception, body);
+    const problem = toProblem(exception, requestId);
+    logFailure(this.logger, req, exception, problem);
     if (res.headersSent) return;
-    res.status(body.statusCode).json(body);
+    res.status(problem.status).type(PROBLEM_CONTENT_TYPE).json(problem);
   }
 }
 
@@ -49,81 +42,80 @@ export function logFailure(
   logger: Logger,
   req: Pick<Request, 'method' | 'path'> | undefined,
   exception: unknown,
-  answer: Pick<ErrorBody, 'statusCode' | 'message'>,
+  answer: Pick<ProblemDetails, 'status' | 'detail'>,
 ): void {
   const where = `${req?.method} ${req?.path} failed`;
-  const status = answer.statusCode;
+  const { status, detail } = answer;
   if (exception instanceof HttpException && (status < 500 || status === 502 || status === 503)) {
     // What the caller was told, not the exception's own text (a 404's quotes the query string).
-    const told = Array.isArray(answer.message) ? answer.message.join('; ') : answer.message;
-    if (status < 500) logger.debug(`${where}: ${told} (${status})`);
-    else logger.warn(`${where}: ${told} (${status})`);
+    if (status < 500) logger.debug(`${where}: ${detail} (${status})`);
+    else logger.warn(`${where}: ${detail} (${status})`);
     return;
   }
   const err = exception instanceof Error ? exception : new Error(String(exception));
   logger.error(`${where}: ${err.message}`, err.stack);
 }
 
-export function toErrorBody(exception: unknown, requestId?: string): ErrorBody {
-  if (exception instanceof HttpException) {
-    const status = exception.getStatus();
-    const response = exception.getResponse();
-    const cause = (exception as { cause?: { type?: string } }).cause;
-    if (status === 400 && cause?.type === 'entity.parse.failed') {
-      // Express's parser message quotes the body; say what is wrong instead.
-      return {
-        statusCode: 400,
-        error: 'Bad Request',
-        message: 'Request body is not valid JSON',
-        requestId,
-      };
-    }
-    if (status === 413) {
-      return {
-        statusCode: 413,
-        error: 'Payload Too Large',
-        message: 'Request body is too large',
-        requestId,
-      };
-    }
-    if (status === 404 && /^Cannot [A-Z]+ \//.test(exception.message)) {
-      // Nest's "no such route" message quotes the whole URL: the query string may carry a token.
-      return {
-        statusCode: 404,
-        error: 'Not Found',
-        message: exception.message.replace(/[?#].*$/, ''),
-        requestId,
-      };
-    }
-    const base: ErrorBody = {
-      statusCode: status,
-      error: HttpStatus[status] ? humanize(HttpStatus[status]) : 'Error',
-      message: exception.message,
+/** Members an exception's response object may not set: the filter owns them. */
+const RESERVED = new Set([
+  'statusCode',
+  'error',
+  'message',
+  'type',
+  'title',
+  'status',
+  'detail',
+  'instance',
+  'requestId',
+  'errors',
+]);
+
+export function toProblem(exception: unknown, requestId?: string): ProblemDetails {
+  if (!(exception instanceof HttpException)) {
+    return problem(
+      500,
+      'Something went wrong on our side; quote the request id when reporting it.',
       requestId,
-    };
-    if (typeof response === 'object' && response !== null) {
-      const { statusCode: _s, error, message, ...extra } = response as Record<string, unknown>;
-      return {
-        ...extra,
-        ...base,
-        error: typeof error === 'string' ? error : base.error,
-        message: (message as string | string[] | undefined) ?? base.message,
-      };
-    }
-    return { ...base, message: typeof response === 'string' ? response : base.message };
+    );
   }
+  const status = exception.getStatus();
+  const cause = (exception as { cause?: { type?: string } }).cause;
+  if (status === 400 && cause?.type === 'entity.parse.failed') {
+    // Express's parser message quotes the body; say what is wrong instead.
+    return problem(400, 'Request body is not valid JSON', requestId);
+  }
+  if (status === 413) return problem(413, 'Request body is too large', requestId);
+  if (status === 404 && /^Cannot [A-Z]+ \//.test(exception.message)) {
+    // Nest's "no such route" message quotes the whole URL: the query string may carry a token.
+    return problem(404, exception.message.replace(/[?#].*$/, ''), requestId);
+  }
+  const response = exception.getResponse();
+  if (typeof response !== 'object' || response === null) {
+    return problem(status, typeof response === 'string' ? response : exception.message, requestId);
+  }
+  const fields = response as Record<string, unknown>;
+  const extensions = Object.fromEntries(Object.entries(fields).filter(([k]) => !RESERVED.has(k)));
+  const detail = Array.isArray(fields.message)
+    ? fields.message.map(String).join('; ')
+    : typeof fields.message === 'string'
+      ? fields.message
+      : exception.message;
+  const errors =
+    fields.type === ProblemType.validation && Array.isArray(fields.errors)
+      ? (fields.errors as FieldError[])
+      : undefined;
   return {
-    statusCode: 500,
-    error: 'Internal Server Error',
-    message: 'Something went wrong on our side; quote the request id when reporting it.',
-    requestId,
+    ...problem(status, detail, requestId, fields.type),
+    ...(errors ? { errors } : {}),
+    ...extensions,
   };
 }
 
-function humanize(constant: string): string {
-  return constant
-    .toLowerCase()
-    .split('_')
-    .map((w) => w[0].toUpperCase() + w.slice(1))
-    .join(' ');
+function problem(
+  status: number,
+  detail: string,
+  requestId?: string,
+  type?: unknown,
+): ProblemDetails {
+  return { ...problemKind(status, type), status, detail, ...(requestId ? { requestId } : {}) };
 }

@@ -1,7 +1,6 @@
-import { BadRequestException } from '@nestjs/common';
-
 import { parseApiTime } from './api-time.js';
 import { InputShapePipe, MAX_INPUT_DEPTH } from './input-shape.pipe.js';
+import { ValidationProblemException } from './validation-problem.js';
 
 describe(InputShapePipe.name, () => {
   const sut = new InputShapePipe();
@@ -10,8 +9,10 @@ describe(InputShapePipe.name, () => {
     try {
       run();
     } catch (error) {
-      expect(error).toBeInstanceOf(BadRequestException);
-      return (error as BadRequestException).message;
+      expect(error).toBeInstanceOf(ValidationProblemException);
+      const [only, ...rest] = (error as ValidationProblemException).fieldErrors;
+      expect(rest).toEqual([]);
+      return `${only.field} | ${only.message}`;
     }
     throw new Error('not refused');
   };
@@ -22,21 +23,21 @@ describe(InputShapePipe.name, () => {
   });
 
   it.each([
-    [{ text: { content: 'a\u0000b' } }, 'text.content contains U+0000'],
+    [{ text: { content: 'a\u0000b' } }, 'text.content | text.content contains U+0000'],
     [
       { to: [{ wecomUserId: 'x' }, { wecomUserId: '\ud800' }] },
-      'to[1].wecomUserId contains a lone',
+      'to[1].wecomUserId | to[1].wecomUserId contains a lone',
     ],
-    [{ candidate: { name: 'x\udc00' } }, 'candidate.name contains a lone'],
-    [{ text: { 'bad\u0000key': 1 } }, 'a key in text contains U+0000'],
-    ['\udfff', 'request body contains a lone'],
+    [{ candidate: { name: 'x\udc00' } }, 'candidate.name | candidate.name contains a lone'],
+    [{ text: { 'bad\u0000key': 1 } }, 'text | a key in text contains U+0000'],
+    ['\udfff', ' | request body contains a lone'],
   ])('names the field of %j', (value, expected) => {
     expect(message(body(value))).toContain(expected);
   });
 
   it('names query parameters by their name', () => {
     const run = () => sut.transform({ since: ['ok', 'a\u0000'] }, { type: 'query' });
-    expect(message(run)).toContain('since[1] contains U+0000');
+    expect(message(run)).toContain('since[1] | since[1] contains U+0000');
   });
 
   it(`refuses nesting past ${MAX_INPUT_DEPTH} levels without recursing (100 000 deep)`, () => {

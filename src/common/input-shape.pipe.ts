@@ -1,4 +1,7 @@
-import { type ArgumentMetadata, BadRequestException, type PipeTransform } from '@nestjs/common';
+import { type ArgumentMetadata, type PipeTransform } from '@nestjs/common';
+
+import { childPath } from './field-path.js';
+import { ValidationProblemException } from './validation-problem.js';
 
 /** Deeper than any body this API takes (a template card is about 6 levels). */
 export const MAX_INPUT_DEPTH = 32;
@@ -14,20 +17,12 @@ function textProblem(text: string): string | undefined {
   return undefined;
 }
 
-/** `parent.key` or `parent["odd key"]`, as a client would write the path. */
-function childPath(parent: string, key: string | number): string {
-  if (typeof key === 'number') return `${parent}[${key}]`;
-  if (/^[A-Za-z_$][\w$]*$/.test(key)) return parent ? `${parent}.${key}` : key;
-  const shown = JSON.stringify(key.slice(0, 64)).replace(/[\ud800-\udfff]/g, '\ufffd');
-  return `${parent}[${shown}]`;
-}
-
 /**
- * Runs before validation on every body, query and path parameter. Refuses, with a 400 naming
- * the field, what no field can hold: U+0000 (PostgreSQL text and jsonb refuse it) and lone
- * surrogates (they cannot be encoded as UTF-8), in values and in keys; and nesting deeper than
- * MAX_INPUT_DEPTH, before class-transformer and class-validator recurse into it (5000 levels
- * overflowed the stack there). The walk is iterative, so the check cannot overflow itself.
+ * Runs before validation on every body, query and path parameter. Refuses, with a validation
+ * problem naming the field, what no field can hold: U+0000 (PostgreSQL text and jsonb refuse
+ * it) and lone surrogates (they cannot be encoded as UTF-8), in values and in keys; and nesting
+ * deeper than MAX_INPUT_DEPTH, before class-transformer and class-validator recurse into it
+ * (5000 levels overflowed the stack there). The walk is iterative, so the check cannot overflow itself.
  */
 export class InputShapePipe implements PipeTransform {
   transform(value: unknown, metadata: ArgumentMetadata): unknown {
@@ -41,12 +36,13 @@ export class InputShapePipe implements PipeTransform {
       const { value: v, path, depth } = stack.pop()!;
       if (typeof v === 'string') {
         const problem = textProblem(v);
-        if (problem) throw new BadRequestException(`${path || what} ${problem}`);
+        if (problem) throw refused(path, `${path || what} ${problem}`);
         continue;
       }
       if (typeof v !== 'object' || v === null) continue;
       if (depth >= MAX_INPUT_DEPTH) {
-        throw new BadRequestException(
+        throw refused(
+          path,
           `${what} is nested more than ${MAX_INPUT_DEPTH} levels deep (at ${path || 'the top'})`,
         );
       }
@@ -58,10 +54,15 @@ export class InputShapePipe implements PipeTransform {
       }
       for (const [key, item] of Object.entries(v)) {
         const problem = textProblem(key);
-        if (problem) throw new BadRequestException(`a key in ${path || what} ${problem}`);
+        if (problem) throw refused(path, `a key in ${path || what} ${problem}`);
         stack.push({ value: item, path: childPath(path, key), depth: depth + 1 });
       }
     }
     return value;
   }
+}
+
+/** A 400 in the shape the ValidationPipe's are: `field` is "" for the value as a whole. */
+function refused(field: string, message: string): ValidationProblemException {
+  return new ValidationProblemException([{ field, message }]);
 }

@@ -14,6 +14,7 @@ import { RuntimeSettings } from '../settings/runtime-settings.js';
 import type { MappingStatus } from '../user-mappings/member.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import type { Page } from '../common/cursor.js';
+import { ProblemType } from '../common/problem-details.js';
 import type { MessageDto } from '../messaging/dto/send-message.dto.js';
 import { MessageHistoryService } from '../messaging/message-history.service.js';
 import type {
@@ -294,9 +295,11 @@ export class InterviewsService {
         message: `Interview changed since version ${expected.version} (now version ${iv.version}); reload it and try again`,
         version: iv.version,
       };
+      // A stale If-Match is a failed precondition (its own problem type); a stale body version
+      // is the conflict it always was.
       throw expected.from === 'if-match'
         ? new PreconditionFailedException(stale)
-        : new ConflictException(stale);
+        : new ConflictException({ ...stale, type: ProblemType.versionConflict });
     }
     return iv;
   }

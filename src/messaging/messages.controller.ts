@@ -1,5 +1,4 @@
 import {
-  BadRequestException,
   Body,
   Controller,
   Get,
@@ -26,6 +25,7 @@ import {
 
 import { CurrentUser, Roles } from '../auth/auth.decorators.js';
 import type { AuthUser } from '../auth/roles.js';
+import { ValidationProblemException } from '../common/validation-problem.js';
 import {
   ListMessagesQueryDto,
   MessageDto,
@@ -64,9 +64,9 @@ export class MessagesController {
   async send(@Body() dto: SendMessageDto, @CurrentUser() user: AuthUser): Promise<MessageDto> {
     const to = dto.to.map((r, i): RecipientRef => {
       if ((r.platformUserId === undefined) === (r.wecomUserId === undefined)) {
-        throw new BadRequestException(
+        throw ValidationProblemException.fromMessages([
           `to[${i}] must give exactly one of platformUserId or wecomUserId`,
-        );
+        ]);
       }
       return r.platformUserId !== undefined
         ? { platformUserId: r.platformUserId }
@@ -74,7 +74,9 @@ export class MessagesController {
     });
     const content = dto[dto.msgtype];
     if (!content)
-      throw new BadRequestException(`${dto.msgtype} is required when msgtype is ${dto.msgtype}`);
+      throw ValidationProblemException.fromMessages([
+        `${dto.msgtype} is required when msgtype is ${dto.msgtype}`,
+      ]);
     try {
       const message = await this.messaging.send({
         kind: 'api.message',
@@ -86,7 +88,8 @@ export class MessagesController {
       });
       return toMessageDto(message);
     } catch (error) {
-      if (error instanceof MessageContentError) throw new BadRequestException(error.problems);
+      if (error instanceof MessageContentError)
+        throw ValidationProblemException.fromMessages(error.problems);
       throw error;
     }
   }

@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 
-import { toErrorBody } from '../common/http-exception.filter.js';
+import { toProblem } from '../common/http-exception.filter.js';
 import { currentRequestId } from '../common/request-context.js';
 
 const TITLES: Record<number, string> = {
@@ -19,7 +19,7 @@ const TITLES: Record<number, string> = {
 
 /**
  * The sign-in routes are opened by a browser, not an API client: errors become a short HTML
- * page (same status, message and request id as the JSON filter would give, no internals).
+ * page (same status, detail and request id as the problem details would give, no internals).
  */
 @Catch()
 export class SignInErrorPageFilter implements ExceptionFilter {
@@ -29,23 +29,22 @@ export class SignInErrorPageFilter implements ExceptionFilter {
     const ctx = host.switchToHttp();
     const res = ctx.getResponse<Response>();
     const req = ctx.getRequest<Request & { requestId?: string }>();
-    const body = toErrorBody(exception, req?.requestId ?? currentRequestId());
-    if (body.statusCode >= 500 && !(exception instanceof HttpException)) {
+    const body = toProblem(exception, req?.requestId ?? currentRequestId());
+    if (body.status >= 500 && !(exception instanceof HttpException)) {
       const err = exception instanceof Error ? exception : new Error(String(exception));
       this.logger.error(`${req?.method} ${req?.path} failed: ${err.message}`, err.stack);
     }
     if (res.headersSent) return;
-    const message = Array.isArray(body.message) ? body.message.join('; ') : body.message;
-    const title = TITLES[body.statusCode] ?? '登录失败 · Sign-in failed';
+    const title = TITLES[body.status] ?? '登录失败 · Sign-in failed';
     res
-      .status(body.statusCode)
+      .status(body.status)
       .setHeader('Cache-Control', 'no-store')
       .type('html')
       .send(
         '<!doctype html><html><head><meta charset="utf-8">' +
           '<meta name="viewport" content="width=device-width, initial-scale=1">' +
           `<title>${escapeHtml(title)}</title></head><body>` +
-          `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>` +
+          `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(body.detail)}</p>` +
           (body.requestId
             ? `<p><small>Request id: ${escapeHtml(body.requestId)}</small></p>`
             : '') +

@@ -79,17 +79,17 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
     const text = { msgtype: 'text', text: { content: '全员通知' } };
 
     it.each([
-      ['@all', { to: [{ wecomUserId: '@all' }], ...text }, 'to.0.wecomUserId'],
-      ['@ALL', { to: [{ wecomUserId: '@ALL' }], ...text }, 'to.0.wecomUserId'],
+      ['@all', { to: [{ wecomUserId: '@all' }], ...text }, 'to[0].wecomUserId'],
+      ['@ALL', { to: [{ wecomUserId: '@ALL' }], ...text }, 'to[0].wecomUserId'],
       [
         '@All second',
         { to: [{ wecomUserId: 'zhangsan' }, { wecomUserId: '@All' }], ...text },
-        'to.1.wecomUserId',
+        'to[1].wecomUserId',
       ],
-      ['a|b', { to: [{ wecomUserId: 'zhangsan|lisi' }], ...text }, 'to.0.wecomUserId'],
-      ['empty', { to: [{ wecomUserId: '' }], ...text }, 'to.0.wecomUserId'],
-      ['whitespace', { to: [{ wecomUserId: ' zhangsan' }], ...text }, 'to.0.wecomUserId'],
-      ['65 characters', { to: [{ wecomUserId: 'a'.repeat(65) }], ...text }, 'to.0.wecomUserId'],
+      ['a|b', { to: [{ wecomUserId: 'zhangsan|lisi' }], ...text }, 'to[0].wecomUserId'],
+      ['empty', { to: [{ wecomUserId: '' }], ...text }, 'to[0].wecomUserId'],
+      ['whitespace', { to: [{ wecomUserId: ' zhangsan' }], ...text }, 'to[0].wecomUserId'],
+      ['65 characters', { to: [{ wecomUserId: 'a'.repeat(65) }], ...text }, 'to[0].wecomUserId'],
       [
         'text.touser',
         {
@@ -141,7 +141,7 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
           .auth(recruiter, { type: 'bearer' })
           .send(body)
           .expect(400);
-        expect(JSON.stringify(res.body.message)).toContain(field);
+        expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
         await app.get(MessageDispatcher).drain();
         expect(sends()).toBe(sendsBefore);
         expect(sim.messagesFor('@all')).toEqual([]);
@@ -169,7 +169,7 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
           },
         })
         .expect(400);
-      expect(JSON.stringify(res.body.message)).toContain(
+      expect(JSON.stringify(res.body.errors)).toContain(
         'template_card.horizontal_content_list[0].userid',
       );
     });
@@ -218,7 +218,7 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
         .auth(admin, { type: 'bearer' })
         .send({ platformUserId: 'u-evil', wecomUserId })
         .expect(400);
-      expect(JSON.stringify(res.body.message)).toContain('wecomUserId');
+      expect(JSON.stringify(res.body.errors)).toContain('wecomUserId');
       expect(await count("user_mappings WHERE platform_user_id = 'u-evil'")).toBe(0);
     });
   });
@@ -251,7 +251,7 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
       ['/api/admin/audit', 'limit=99999999999999999999', 'limit'],
     ])('GET %s?%s is a 400 naming %s', async (path, query, field) => {
       const res = await get(path, query).expect(400);
-      expect(JSON.stringify(res.body.message)).toContain(field);
+      expect(JSON.stringify(res.body.errors)).toContain(field);
     });
 
     const forged = [
@@ -266,7 +266,7 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
       async (path) => {
         for (const [what, cursor] of forged) {
           const res = await get(path, `cursor=${cursor}`);
-          expect({ what, status: res.status, message: res.body.message }).toEqual({
+          expect({ what, status: res.status, message: res.body.detail }).toEqual({
             what,
             status: 400,
             message: 'cursor is not one this API returned',
@@ -289,7 +289,7 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
       ['/api/messages', 'cursor=%ED%A0%80', 'cursor'],
     ])('GET %s?%s (NUL or a broken UTF-8 sequence) is a 400', async (path, query, field) => {
       const res = await get(path, query).expect(400);
-      expect(JSON.stringify(res.body.message)).toContain(field);
+      expect(JSON.stringify(res.body.errors)).toContain(field);
     });
   });
 
@@ -376,7 +376,7 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
           field,
           status: 400,
         });
-        expect(JSON.stringify(res.body.message)).toContain(field);
+        expect(JSON.stringify(res.body.errors)).toContain(field);
       }
       const got = await http()
         .get(`/api/interviews/${interviewId}`)
@@ -411,7 +411,7 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
             interviewers: ['u-zhang'],
           })
           .expect(400);
-        expect(JSON.stringify(res.body.message)).toContain('startsAt');
+        expect(JSON.stringify(res.body.errors)).toContain('startsAt');
       },
     );
   });
@@ -454,7 +454,7 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
         .set('Content-Type', 'application/json')
         .send(`{"to":[{"wecomUserId":"zhangsan"}],"msgtype":"text","text":${deepJson(5000)}}`)
         .expect(400);
-      expect(res.body.message).toMatch(/nested more than 32 levels/);
+      expect(res.body.detail).toMatch(/nested more than 32 levels/);
     });
 
     it('33 levels is refused, a body inside the limit is judged on its fields', async () => {
@@ -464,14 +464,14 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
         .set('Content-Type', 'application/json')
         .send(`{"to":[],"msgtype":"text","text":${deepJson(31)}}`)
         .expect(400)
-        .expect((r) => expect(JSON.stringify(r.body.message)).not.toMatch(/nested/));
+        .expect((r) => expect(JSON.stringify(r.body.errors)).not.toMatch(/nested/));
       await http()
         .post('/api/messages')
         .auth(admin, { type: 'bearer' })
         .set('Content-Type', 'application/json')
         .send(`{"to":[],"msgtype":"text","text":${deepJson(32)}}`)
         .expect(400)
-        .expect((r) => expect(r.body.message).toMatch(/nested more than 32 levels/));
+        .expect((r) => expect(r.body.detail).toMatch(/nested more than 32 levels/));
     });
   });
 });

@@ -216,10 +216,10 @@ describe('Authorisation on every route (walks the router)', () => {
   it('says why a token without exp, or one living too long, is refused', async () => {
     const [, noExp] = badCredentials.find(([name]) => name === 'a token without exp')!;
     const res = await call({ method: 'GET' }, '/api/interviews', noExp).expect(401);
-    expect(res.body.message).toBe('Token has no expiry (exp); tokens must expire');
+    expect(res.body.detail).toBe('Token has no expiry (exp); tokens must expire');
     const [, tooLong] = badCredentials.find(([name]) => name.startsWith('a token living longer'))!;
     const long = await call({ method: 'GET' }, '/api/interviews', tooLong).expect(401);
-    expect(long.body.message).toBe(
+    expect(long.body.detail).toBe(
       'Token lifetime exceeds the maximum of 86400 s (AUTH_MAX_TOKEN_TTL_S)',
     );
   });

@@ -4,6 +4,7 @@ import {
   ArrayMaxSize,
   ArrayMinSize,
   ArrayUnique,
+  IsArray,
   IsIn,
   IsInt,
   IsObject,
@@ -53,9 +54,9 @@ export class UpdateAdminConfigDto {
   corpId: string;
 
   @ApiProperty({ type: 'integer', example: 1000002, minimum: 1, maximum: 2_147_483_647 })
-  @IsInt({ message: 'agentId must be an integer' })
-  @Min(1)
-  @Max(2_147_483_647)
+  @IsInt({ message: 'agentId must be an integer between 1 and 2147483647' })
+  @Min(1, { message: 'agentId must be an integer between 1 and 2147483647' })
+  @Max(2_147_483_647, { message: 'agentId must be an integer between 1 and 2147483647' })
   agentId: number;
 
   @ApiPropertyOptional({
@@ -109,10 +110,11 @@ export class UpdateAdminConfigDto {
     example: [15, 1440],
     description: 'Minutes before the start, 1 to 10080',
   })
+  @IsArray({ message: 'reminderLeadTimesMin must be an array of integers' })
   @ArrayMinSize(0)
-  @ArrayMaxSize(10)
-  @ArrayUnique()
-  @IsInt({ each: true, message: 'reminderLeadTimesMin must hold whole minutes' })
+  @ArrayMaxSize(10, { message: 'reminderLeadTimesMin holds at most 10 lead times' })
+  @ArrayUnique({ message: 'reminderLeadTimesMin must not repeat a lead time' })
+  @IsInt({ each: true, message: 'reminderLeadTimesMin must be an array of integers' })
   @Min(1, { each: true, message: 'a reminder lead time is at least 1 minute' })
   @Max(WEEK_MIN, { each: true, message: 'a reminder lead time is at most 7 days (10080)' })
   reminderLeadTimesMin: number[];
@@ -124,9 +126,9 @@ export class UpdateAdminConfigDto {
     example: 30,
     description: 'Minutes after the end; 0 turns the nudge off',
   })
-  @IsInt()
-  @Min(0)
-  @Max(WEEK_MIN)
+  @IsInt({ message: 'feedbackNudgeMin must be an integer between 0 and 10080' })
+  @Min(0, { message: 'feedbackNudgeMin must be an integer between 0 and 10080' })
+  @Max(WEEK_MIN, { message: 'feedbackNudgeMin must be an integer between 0 and 10080' })
   feedbackNudgeMin: number;
 
   @ApiProperty({ type: QuietHoursDto, nullable: true })

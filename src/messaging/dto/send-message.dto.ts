@@ -77,7 +77,7 @@ export class ListMessagesQueryDto extends PageQueryDto {
 
   @ApiPropertyOptional({ description: 'platform user id of a recipient' })
   @IsOptional()
-  @Matches(PLATFORM_ID)
+  @Matches(PLATFORM_ID, { message: 'recipient must be 1-128 letters, digits or _.:@-' })
   recipient?: string;
 
   @ApiPropertyOptional()
@@ -85,7 +85,10 @@ export class ListMessagesQueryDto extends PageQueryDto {
   @IsUUID('all', { message: 'interviewId must be an interview id (a UUID)' })
   interviewId?: string;
 
-  @ApiPropertyOptional() @IsOptional() @Matches(/^[a-z0-9_.-]{1,64}$/) kind?: string;
+  @ApiPropertyOptional()
+  @IsOptional()
+  @Matches(/^[a-z0-9_.-]{1,64}$/, { message: 'kind must be 1-64 of a-z 0-9 _ . -' })
+  kind?: string;
 
   @ApiPropertyOptional({ description: 'ISO 8601 time; messages created at or after it' })
   @IsOptional()

@@ -66,7 +66,7 @@ export class CreateUserMappingDto {
 export class ListUserMappingsQueryDto extends PageQueryDto {
   @ApiPropertyOptional()
   @IsOptional()
-  @Matches(PLATFORM_ID)
+  @Matches(PLATFORM_ID, { message: 'platformUserId must be 1-128 letters, digits or _.:@-' })
   platformUserId?: string;
 
   @ApiPropertyOptional()

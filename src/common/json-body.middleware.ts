@@ -1,0 +1,46 @@
+import { UnsupportedMediaTypeException } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+
+export const JSON_MEDIA_TYPE = 'application/json';
+
+const WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
+
+/**
+ * The /api routes read JSON bodies only: a body of any other media type (a form, text,
+ * multipart, or none declared) is a 415 naming the one accepted, before a parser reads it.
+ * A form would otherwise be parsed into strings that validation refuses field by field, and an
+ * undeclared body would be ignored and answered as if it were empty.
+ *
+ * Routes outside /api are left alone: the WeCom callback reads its XML itself.
+ */
+export function requireJsonBody(req: Request, res: Response, next: NextFunction): void {
+  if (!WITH_BODY.has(req.method) || !req.path.startsWith('/api/') || !hasBody(req)) {
+    next();
+    return;
+  }
+  const mediaType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (mediaType === JSON_MEDIA_TYPE) {
+    next();
+    return;
+  }
+  // RFC 9110 15.5.16 asks for the accepted types: Accept-Patch (RFC 5789), Accept-Post (W3C LDP).
+  if (req.method === 'PATCH') res.setHeader('Accept-Patch', JSON_MEDIA_TYPE);
+  if (req.method === 'POST') res.setHeader('Accept-Post', JSON_MEDIA_TYPE);
+  const given = !mediaType
+    ? 'a body of no declared type'
+    : /^[\w.+-]{1,64}\/[\w.+-]{1,64}$/.test(mediaType)
+      ? `a body of type ${mediaType}`
+      : 'a body of an unrecognised type';
+  next(
+    new UnsupportedMediaTypeException(
+      `This route takes ${JSON_MEDIA_TYPE} bodies only, not ${given}; send Content-Type: ${JSON_MEDIA_TYPE}`,
+    ),
+  );
+}
+
+/** A declared, non-empty body: browsers send `Content-Length: 0` on a POST without one. */
+function hasBody(req: Request): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const length = Number(req.headers['content-length']);
+  return Number.isFinite(length) && length > 0;
+}

@@ -1,6 +1,5 @@
 import {
   BadGatewayException,
-  BadRequestException,
   Inject,
   Injectable,
   Logger,
@@ -116,9 +115,13 @@ export class AdminConfigService {
     const current = this.runtime.current();
     const next = merge(current, input);
     if (!next.callbackToken !== !next.callbackAesKey) {
-      throw new BadRequestException(
-        'callbackToken and callbackAesKey are set together (or both null to turn callbacks off)',
-      );
+      throw new ValidationProblemException([
+        {
+          field: next.callbackToken ? 'callbackAesKey' : 'callbackToken',
+          message:
+            'callbackToken and callbackAesKey are set together (or both null to turn callbacks off)',
+        },
+      ]);
     }
     const fields = changedFields(current, next);
     if (fields.length === 0) return this.view();

@@ -1,5 +1,4 @@
 import {
-  BadRequestException,
   ConflictException,
   PreconditionFailedException,
   ForbiddenException,
@@ -31,6 +30,7 @@ import type {
   UnreachableParticipantDto,
   ReminderDto,
 } from './dto/interview.dto.js';
+import { ValidationProblemException } from '../common/validation-problem.js';
 import { InterviewNotifier } from './interview-notifier.js';
 import type {
   InterviewParticipantEntity,
@@ -307,7 +307,8 @@ export class InterviewsService {
   private futureStart(raw: string, now: Date): Date {
     const startsAt = new Date(raw);
     if (startsAt.getTime() <= now.getTime()) {
-      throw new BadRequestException(
+      throw fieldProblem(
+        'startsAt',
         `startsAt must be in the future (got ${raw}; it is now ${now.toISOString()})`,
       );
     }
@@ -382,13 +383,15 @@ function rosterOf(
   for (const id of interviewers) roster.set(id, 'interviewer');
   const both = observers.filter((id) => roster.has(id));
   if (both.length > 0) {
-    throw new BadRequestException(
+    throw fieldProblem(
+      'observers',
       `observers must not repeat an interviewer (${both.join(', ')} is listed as both)`,
     );
   }
   for (const id of observers) roster.set(id, 'observer');
   if (candidate && roster.has(candidate)) {
-    throw new BadRequestException(
+    throw fieldProblem(
+      'candidate.platformUserId',
       `candidate.platformUserId ${candidate} cannot also be an interviewer or observer`,
     );
   }
@@ -435,11 +438,12 @@ function expectedVersion(
   let header: number | undefined;
   if (ifMatch !== undefined && ifMatch.trim() !== '' && ifMatch.trim() !== '*') {
     const m = /^(?:W\/)?"?(\d{1,9})"?$/.exec(ifMatch.trim());
-    if (!m) throw new BadRequestException('If-Match must be the interview version, e.g. "3"');
+    if (!m) throw fieldProblem('If-Match', 'If-Match must be the interview version, e.g. "3"');
     header = Number(m[1]);
   }
   if (header !== undefined && body !== undefined && header !== body) {
-    throw new BadRequestException(
+    throw fieldProblem(
+      'version',
       `If-Match (${header}) and version (${body}) disagree; send one of them`,
     );
   }
@@ -498,4 +502,9 @@ function toReminderDto(r: InterviewReminderEntity): ReminderDto {
     messageId: r.messageId,
     processedAt: iso(r.processedAt),
   };
+}
+
+/** A 400 about one field, listed in the problem's `errors` as the pipe's are. */
+function fieldProblem(field: string, message: string): ValidationProblemException {
+  return new ValidationProblemException([{ field, message }]);
 }

@@ -1,7 +1,6 @@
 import {
   BadGatewayException,
   Logger,
-  BadRequestException,
   ConflictException,
   Injectable,
   NotFoundException,
@@ -11,6 +10,7 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 
 import { Clock } from '../common/clock.js';
 import type { Page } from '../common/cursor.js';
+import { ValidationProblemException } from '../common/validation-problem.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import {
@@ -53,7 +53,14 @@ export class UserMappingsService {
   async create(dto: CreateUserMappingDto, createdBy: string): Promise<UserMappingDto> {
     const given = [dto.wecomUserId, dto.mobile, dto.email].filter((v) => v !== undefined);
     if (given.length !== 1) {
-      throw new BadRequestException('give exactly one of wecomUserId, mobile or email');
+      const message = 'give exactly one of wecomUserId, mobile or email';
+      const fields =
+        given.length === 0
+          ? ['wecomUserId', 'mobile', 'email']
+          : ['wecomUserId', 'mobile', 'email'].filter(
+              (f) => dto[f as 'wecomUserId' | 'mobile' | 'email'] !== undefined,
+            );
+      throw new ValidationProblemException(fields.map((field) => ({ field, message })));
     }
     const { wecomUserId, source } = await this.resolveMember(dto);
     return this.save(dto.platformUserId, wecomUserId, source, createdBy, dto.language);
@@ -71,7 +78,9 @@ export class UserMappingsService {
     // Whatever the id came from (an admin, a WeCom lookup, a sign-in): a mapping to `@all` would
     // turn every message to this person into a company-wide broadcast.
     if (!WECOM_ID.test(wecomUserId)) {
-      throw new BadRequestException(`wecomUserId must be ${WECOM_ID_RULE}`);
+      throw new ValidationProblemException([
+        { field: 'wecomUserId', message: `wecomUserId must be ${WECOM_ID_RULE}` },
+      ]);
     }
     const { corpId } = this.settings.credentials();
     const holder = await this.repository.findHolder(corpId, platformUserId, wecomUserId);

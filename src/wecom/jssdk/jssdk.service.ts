@@ -1,6 +1,5 @@
 import {
   BadGatewayException,
-  BadRequestException,
   Inject,
   Injectable,
   ServiceUnavailableException,
@@ -9,6 +8,7 @@ import { ConfigService } from '@nestjs/config';
 
 import { Clock } from '../../common/clock.js';
 import { FrontendUrl } from '../../common/frontend-url.js';
+import { ValidationProblemException } from '../../common/validation-problem.js';
 import type { AppConfigService } from '../../config/app-config.js';
 import { jssdkSignature, newNonce } from '../callback/jssdk-signature.js';
 import { WeComApiError } from '../client/wecom-api.error.js';
@@ -36,7 +36,9 @@ export class JssdkService {
     // The JS-SDK signs location.href.split('#')[0]: sign the caller's string, not a re-serialised one.
     const page = url.split('#')[0] as string;
     if (!this.frontend.contains(page)) {
-      throw new BadRequestException('url must be a page under FRONTEND_URL');
+      throw new ValidationProblemException([
+        { field: 'url', message: 'url must be a page under FRONTEND_URL' },
+      ]);
     }
     let corpTicket: string;
     let agentTicket: string;

@@ -6,6 +6,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -170,7 +171,7 @@ export class WeComSimulator {
   private readonly pusher: CallbackPusher;
   private server?: Server;
   private baseUrl?: string;
-  private shutdown = new AbortController();
+  private shutdown = shutdownController();
   private tokenMode: TokenMode;
 
   constructor(options: Partial<SimulatorOptions> = {}) {
@@ -228,7 +229,7 @@ export class WeComSimulator {
       });
     });
     this.server = server;
-    this.shutdown = new AbortController();
+    this.shutdown = shutdownController();
     const address = server.address() as AddressInfo;
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.baseUrl = `http://${shownHost}:${address.port}`;
@@ -1005,4 +1006,15 @@ function nestedDeeperThan(value: unknown, limit: number): boolean {
     for (const child of Object.values(current)) stack.push([child, depth + 1]);
   }
   return false;
+}
+
+/**
+ * Aborted when the simulator stops. Every request in its latency sleep listens to it, one
+ * listener each until the sleep ends, so the default warning at 11 listeners would fire under
+ * any real load without a leak behind it.
+ */
+function shutdownController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

@@ -5,7 +5,6 @@ import {
   Headers,
   HttpCode,
   Param,
-  ParseUUIDPipe,
   Patch,
   Post,
   Query,
@@ -25,6 +24,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 
+import { UuidParam } from '../common/uuid-param.pipe.js';
 import { CurrentUser, Roles } from '../auth/auth.decorators.js';
 import type { AuthUser } from '../auth/roles.js';
 import { MessageDto } from '../messaging/dto/send-message.dto.js';
@@ -98,7 +98,7 @@ export class InterviewsController {
   @ApiNotFoundResponse({ description: 'Unknown, or not one of the caller’s interviews' })
   @UseInterceptors(InterviewETag)
   get(
-    @Param('id', ParseUUIDPipe) id: string,
+    @Param('id', UuidParam) id: string,
     @CurrentUser() user: AuthUser,
   ): Promise<InterviewDetailsDto> {
     return this.interviews.get(id, user);
@@ -126,7 +126,7 @@ export class InterviewsController {
   })
   @UseInterceptors(InterviewETag)
   update(
-    @Param('id', ParseUUIDPipe) id: string,
+    @Param('id', UuidParam) id: string,
     @Body() dto: UpdateInterviewDto,
     @Headers('if-match') ifMatch: string | undefined,
     @CurrentUser() user: AuthUser,
@@ -145,7 +145,7 @@ export class InterviewsController {
   @ApiConflictResponse({ description: 'Already canceled' })
   @UseInterceptors(InterviewETag)
   cancel(
-    @Param('id', ParseUUIDPipe) id: string,
+    @Param('id', UuidParam) id: string,
     @Body() dto: CancelInterviewDto,
     @CurrentUser() user: AuthUser,
   ): Promise<InterviewDetailsDto> {
@@ -164,7 +164,7 @@ export class InterviewsController {
   @ApiNotFoundResponse({ description: 'Unknown, or the caller is not on it' })
   @ApiConflictResponse({ description: 'The interview is no longer scheduled' })
   rsvp(
-    @Param('id', ParseUUIDPipe) id: string,
+    @Param('id', UuidParam) id: string,
     @Body() dto: RsvpDto,
     @CurrentUser() user: AuthUser,
   ): Promise<ParticipantDto> {
@@ -179,7 +179,7 @@ export class InterviewsController {
   })
   @ApiOkResponse({ type: [MessageDto] })
   messages(
-    @Param('id', ParseUUIDPipe) id: string,
+    @Param('id', UuidParam) id: string,
     @CurrentUser() user: AuthUser,
   ): Promise<MessageDto[]> {
     return this.interviews.messages(id, user);

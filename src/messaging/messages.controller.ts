@@ -1,14 +1,4 @@
-import {
-  Body,
-  Controller,
-  Get,
-  HttpCode,
-  Param,
-  ParseBoolPipe,
-  ParseUUIDPipe,
-  Post,
-  Query,
-} from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, ParseBoolPipe, Post, Query } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBadGatewayResponse,
@@ -23,6 +13,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 
+import { UuidParam } from '../common/uuid-param.pipe.js';
 import { CurrentUser, Roles } from '../auth/auth.decorators.js';
 import type { AuthUser } from '../auth/roles.js';
 import { ValidationProblemException } from '../common/validation-problem.js';
@@ -107,7 +98,7 @@ export class MessagesController {
     summary: 'One message with its recipients and every attempt',
   })
   @ApiOkResponse({ type: MessageDto })
-  get(@Param('id', ParseUUIDPipe) id: string): Promise<MessageDto> {
+  get(@Param('id', UuidParam) id: string): Promise<MessageDto> {
     return this.history.get(id);
   }
 
@@ -121,7 +112,7 @@ export class MessagesController {
   @ApiConflictResponse({
     description: 'Only failed or partially sent messages, with a failed recipient, are retried',
   })
-  retry(@Param('id', ParseUUIDPipe) id: string): Promise<MessageDto> {
+  retry(@Param('id', UuidParam) id: string): Promise<MessageDto> {
     return this.history.retry(id);
   }
 
@@ -141,7 +132,7 @@ export class MessagesController {
   })
   @ApiBadGatewayResponse({ description: 'WeCom could not be reached; nothing was recalled' })
   recall(
-    @Param('id', ParseUUIDPipe) id: string,
+    @Param('id', UuidParam) id: string,
     @Query('includeShared', new ParseBoolPipe({ optional: true })) includeShared?: boolean,
   ): Promise<MessageDto> {
     return this.history.recall(id, includeShared ?? false);

@@ -1,14 +1,4 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  HttpCode,
-  Param,
-  ParseUUIDPipe,
-  Post,
-  Query,
-} from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import {
   ApiBadGatewayResponse,
   ApiBearerAuth,
@@ -21,6 +11,7 @@ import {
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 
+import { UuidParam } from '../common/uuid-param.pipe.js';
 import { CurrentUser, Roles } from '../auth/auth.decorators.js';
 import type { AuthUser } from '../auth/roles.js';
 import {
@@ -66,7 +57,7 @@ export class UserMappingsController {
   @Get(':id')
   @ApiOperation({ operationId: 'getUserMapping', summary: 'One mapping' })
   @ApiOkResponse({ type: UserMappingDto })
-  get(@Param('id', ParseUUIDPipe) id: string): Promise<UserMappingDto> {
+  get(@Param('id', UuidParam) id: string): Promise<UserMappingDto> {
     return this.mappings.get(id);
   }
 
@@ -77,7 +68,7 @@ export class UserMappingsController {
     summary: 'Remove a mapping; its platform user gets no more WeCom messages',
   })
   @ApiNoContentResponse({ description: 'Removed' })
-  remove(@Param('id', ParseUUIDPipe) id: string): Promise<void> {
+  remove(@Param('id', UuidParam) id: string): Promise<void> {
     return this.mappings.remove(id);
   }
 }

@@ -184,6 +184,25 @@ describe('Every error is problem details (walks the router)', () => {
     expect(checked.length).toBeGreaterThanOrEqual(10);
   });
 
+  it('answers a path id that is no UUID with a validation problem that names the parameter', async () => {
+    const checked: string[] = [];
+    for (const r of routes.filter((r) => r.path.includes('/:id'))) {
+      if (skipped(r)) continue;
+      let req = open(r, concretePath(r.path, 'not-a-uuid')).set('authorization', `Bearer ${token}`);
+      if (takesBody(r)) req = req.send({});
+      const res = await req;
+      expect({ route: routeKey(r), status: res.status }).toEqual({
+        route: routeKey(r),
+        status: 400,
+      });
+      expectValidationProblem(res);
+      expect(res.body.errors).toEqual([{ field: 'id', message: 'id must be a UUID' }]);
+      checked.push(routeKey(r));
+    }
+    // Interviews (get, update, cancel, rsvp, messages), messages (get, retry, recall), mappings.
+    expect(checked.length).toBeGreaterThanOrEqual(8);
+  });
+
   it('answers a wrongly typed field with one entry naming the expected type', async () => {
     const res = await http()
       .get('/api/messages')

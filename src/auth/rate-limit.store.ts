@@ -1,4 +1,4 @@
-import { Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 
 import type { AppConfigService } from '../config/app-config.js';
@@ -60,17 +60,28 @@ export class MemoryRateLimitStore extends RateLimitStore {
  * a window's counts, which only lets a client start afresh). One upsert per limited request;
  * windows that have ended are deleted by a sweep every window length.
  */
-export class PostgresRateLimitStore extends RateLimitStore implements OnModuleDestroy {
+export class PostgresRateLimitStore
+  extends RateLimitStore
+  implements OnApplicationBootstrap, OnModuleDestroy
+{
   readonly kind = 'postgres' as const;
   private readonly logger = new Logger('RateLimitStore');
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly counters: RateLimitCountersRepository,
-    ttlMs: number,
+    private readonly ttlMs: number,
   ) {
     super();
-    this.sweeper = setInterval(() => void this.sweep(ttlMs), ttlMs);
+  }
+
+  /**
+   * The sweep starts once the app is up, not when this provider is built: an app whose start
+   * fails after it (a missing encryption key) is never closed, and its timer would go on
+   * querying a pool nobody ends.
+   */
+  onApplicationBootstrap(): void {
+    this.sweeper = setInterval(() => void this.sweep(this.ttlMs), this.ttlMs);
     this.sweeper.unref();
   }
 

@@ -31,6 +31,16 @@ export class TransactionHost {
     return this.current.get()?.manager ?? this.dataSource.manager;
   }
 
+  /**
+   * Runs a repository's statements: `work` gets the open transaction's manager, so they commit
+   * or roll back with it, or the pool's when none is open (each statement on its own, as
+   * before). Repositories reach the database only through this, so that the organisation can
+   * later be set here once for all of them (docs/design/organisations.md, section 2).
+   */
+  run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return work(this.manager);
+  }
+
   get inTransaction(): boolean {
     return this.current.get() !== undefined;
   }

@@ -30,13 +30,17 @@ describe(TransactionHost.name, () => {
       (r: { body: string }) => r.body,
     );
 
-  it('gives the pool manager outside a transaction, and the transaction one inside', async () => {
+  it('knows whether a transaction is open, and whether its DataSource is', async () => {
     expect(sut.inTransaction).toBe(false);
-    expect(sut.manager).toBe(dataSource.manager);
     await sut.transaction(async () => {
       expect(sut.inTransaction).toBe(true);
-      expect(sut.manager).not.toBe(dataSource.manager);
     });
+    expect(sut.inTransaction).toBe(false);
+    expect(sut.isOpen).toBe(true);
+    const closed = new TransactionHost(
+      new DataSource(buildDataSourceOptions({ url: db.url, poolSize: 1 })),
+    );
+    expect(closed.isOpen).toBe(false);
   });
 
   it('run gives the pool manager outside a transaction and opens none: a failure undoes nothing', async () => {
@@ -83,8 +87,8 @@ describe(TransactionHost.name, () => {
   it('a nested call joins the outer transaction: one rollback undoes both writes', async () => {
     await expect(
       sut.transaction(async () => {
-        await sut.manager.query(`INSERT INTO notes VALUES ('outer')`);
-        await sut.transaction(() => sut.manager.query(`INSERT INTO notes VALUES ('inner')`));
+        await sut.run((m) => m.query(`INSERT INTO notes VALUES ('outer')`));
+        await sut.transaction(() => sut.run((m) => m.query(`INSERT INTO notes VALUES ('inner')`)));
         throw new Error('undo');
       }),
     ).rejects.toThrow('undo');
@@ -94,7 +98,7 @@ describe(TransactionHost.name, () => {
   it('runs after-commit callbacks once the rows are visible, and never after a rollback', async () => {
     let visible: Promise<string[]> | undefined;
     await sut.transaction(async () => {
-      await sut.manager.query(`INSERT INTO notes VALUES ('kept')`);
+      await sut.run((m) => m.query(`INSERT INTO notes VALUES ('kept')`));
       sut.afterCommit(() => {
         visible = bodies();
       });
@@ -118,7 +122,7 @@ describe(TransactionHost.name, () => {
     const other = new TransactionHost(dataSource);
     await sut.transaction(async () => {
       expect(other.inTransaction).toBe(false);
-      expect(other.manager).toBe(dataSource.manager);
+      expect(await other.run(async (m) => m)).toBe(dataSource.manager);
     });
   });
 

@@ -28,7 +28,7 @@ export class TransactionHost {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /** The open transaction's manager, or the pool's when none is open: reached through `run`. */
-  get manager(): EntityManager {
+  private get manager(): EntityManager {
     return this.current.get()?.manager ?? this.dataSource.manager;
   }
 

@@ -6,9 +6,9 @@ import { TransactionHost } from '../database/transaction-host.js';
  * The `rate_limit_counters` table (UNLOGGED): one row per limited key and its current window.
  *
  * Its statements run on the pool, never inside a caller's transaction: the guards that count
- * run before any handler opens one, so `manager` is the pool's. Keep it that way: a count must
- * not roll back with the request's work, and the row lock of the upsert must not be held for
- * the length of someone else's transaction.
+ * run before any handler opens one, so `run` passes the pool's manager. Keep it that way: a
+ * count must not roll back with the request's work, and the row lock of the upsert must not be
+ * held for the length of someone else's transaction.
  */
 @Injectable()
 export class RateLimitCountersRepository {
@@ -16,7 +16,7 @@ export class RateLimitCountersRepository {
 
   /** False once the pool is closed (the sweep timer may fire while the app shuts down). */
   get isOpen(): boolean {
-    return this.db.manager.connection.isInitialized;
+    return this.db.isOpen;
   }
 
   /**
@@ -30,21 +30,23 @@ export class RateLimitCountersRepository {
     now: number,
     endedBy: number,
   ): Promise<{ startedAt: number; count: number }> {
-    const rows: { started_at: string; count: number }[] = await this.db.manager.query(
-      `INSERT INTO rate_limit_counters AS c (key, started_at, count) VALUES ($1, $2, 1)
+    const rows: { started_at: string; count: number }[] = await this.db.run((m) =>
+      m.query(
+        `INSERT INTO rate_limit_counters AS c (key, started_at, count) VALUES ($1, $2, 1)
        ON CONFLICT (key) DO UPDATE SET
          count = CASE WHEN c.started_at <= $3 THEN 1 ELSE c.count + 1 END,
          started_at = CASE WHEN c.started_at <= $3 THEN $2 ELSE c.started_at END
        RETURNING started_at, count`,
-      [key, now, endedBy],
+        [key, now, endedBy],
+      ),
     );
     return { startedAt: Number(rows[0].started_at), count: rows[0].count };
   }
 
   /** Deletes the windows that started at or before `endedBy` (ms): they have ended. */
   async deleteEnded(endedBy: number): Promise<void> {
-    await this.db.manager.query('DELETE FROM rate_limit_counters WHERE started_at <= $1', [
-      endedBy,
-    ]);
+    await this.db.run((m) =>
+      m.query('DELETE FROM rate_limit_counters WHERE started_at <= $1', [endedBy]),
+    );
   }
 }

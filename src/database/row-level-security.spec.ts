@@ -42,7 +42,7 @@ class ScopedHost {
     if (this.host.inTransaction) return work();
     return this.host.transaction(async () => {
       const id = organization.get();
-      if (id !== undefined) await this.host.manager.query(SET_ORGANIZATION, [id]);
+      if (id !== undefined) await this.host.run((m) => m.query(SET_ORGANIZATION, [id]));
       return work();
     });
   }
@@ -164,9 +164,9 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
   describe('(a) without the setting', () => {
     it('a query returns nothing, outside and inside a transaction', async () => {
       expect(await app.query('SELECT * FROM rls_notes')).toEqual([]);
-      expect(await host.transaction(() => host.manager.query('SELECT * FROM rls_notes'))).toEqual(
-        [],
-      );
+      expect(
+        await host.transaction(() => host.run((m) => m.query('SELECT * FROM rls_notes'))),
+      ).toEqual([]);
       // The migration user (a superuser in CI) still sees everything: it must never be the
       // service's connection.
       expect(await allRows()).toHaveLength(4);
@@ -186,7 +186,7 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
     it('each organisation sees only its own rows', async () => {
       const read = (org: string) =>
         organization.run(org, () =>
-          sut.read(() => host.manager.query('SELECT body FROM rls_notes')),
+          sut.read(() => host.run((m) => m.query('SELECT body FROM rls_notes'))),
         );
       expect(bodies(await read(orgA))).toEqual(['a-1', 'a-2']);
       expect(bodies(await read(orgB))).toEqual(['b-1', 'b-2']);
@@ -198,28 +198,28 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
       await organization.run(orgA, async () => {
         await expect(
           sut.transaction(() =>
-            host.manager.query(`INSERT INTO rls_notes (organization_id, body) VALUES ($1, 'x')`, [
-              orgB,
-            ]),
+            host.run((m) =>
+              m.query(`INSERT INTO rls_notes (organization_id, body) VALUES ($1, 'x')`, [orgB]),
+            ),
           ),
         ).rejects.toThrow(/row-level security policy/);
         // Moving its own row into B is refused by WITH CHECK as well.
         await expect(
           sut.transaction(() =>
-            host.manager.query(`UPDATE rls_notes SET organization_id = $1`, [orgB]),
+            host.run((m) => m.query(`UPDATE rls_notes SET organization_id = $1`, [orgB])),
           ),
         ).rejects.toThrow(/row-level security policy/);
         const [, updated] = await sut.transaction(() =>
-          host.manager.query(`UPDATE rls_notes SET body = 'taken' WHERE id = $1`, [bRow.id]),
+          host.run((m) => m.query(`UPDATE rls_notes SET body = 'taken' WHERE id = $1`, [bRow.id])),
         );
         expect(updated).toBe(0);
         await sut.transaction(() =>
-          host.manager.query('DELETE FROM rls_notes WHERE id = $1', [bRow.id]),
+          host.run((m) => m.query('DELETE FROM rls_notes WHERE id = $1', [bRow.id])),
         );
         await sut.transaction(() =>
-          host.manager.query(`INSERT INTO rls_notes (organization_id, body) VALUES ($1, 'a-3')`, [
-            orgA,
-          ]),
+          host.run((m) =>
+            m.query(`INSERT INTO rls_notes (organization_id, body) VALUES ($1, 'a-3')`, [orgA]),
+          ),
         );
       });
       expect(bodies(await allRows())).toEqual(['a-1', 'a-2', 'a-3', 'b-1', 'b-2']);
@@ -231,7 +231,7 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
           // A nested call from a context naming B still runs in A's transaction: the design
           // makes TransactionHost refuse such a switch instead (docs/design/organisations.md).
           organization.run(orgB, () =>
-            sut.transaction(() => host.manager.query('SELECT body FROM rls_notes')),
+            sut.transaction(() => host.run((m) => m.query('SELECT body FROM rls_notes'))),
           ),
         ),
       );
@@ -247,7 +247,7 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
       const pid = await backendPid();
       await organization.run(orgA, () =>
         sut.transaction(async () => {
-          expect(bodies(await host.manager.query('SELECT body FROM rls_notes'))).toEqual([
+          expect(bodies(await host.run((m) => m.query('SELECT body FROM rls_notes')))).toEqual([
             'a-1',
             'a-2',
           ]);
@@ -256,13 +256,13 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
       expect(await backendPid()).toBe(pid);
       expect(await app.query('SELECT body FROM rls_notes')).toEqual([]);
       expect(
-        await host.transaction(() => host.manager.query('SELECT body FROM rls_notes')),
+        await host.transaction(() => host.run((m) => m.query('SELECT body FROM rls_notes'))),
       ).toEqual([]);
 
       await expect(
         organization.run(orgB, () =>
           sut.transaction(async () => {
-            await host.manager.query('SELECT 1');
+            await host.run((m) => m.query('SELECT 1'));
             throw new Error('undo');
           }),
         ),
@@ -272,7 +272,9 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
     });
 
     it("the ended setting reads '' on that session, NULL on a fresh one: the policy needs nullif", async () => {
-      await organization.run(orgA, () => sut.transaction(() => host.manager.query('SELECT 1')));
+      await organization.run(orgA, () =>
+        sut.transaction(() => host.run((m) => m.query('SELECT 1'))),
+      );
       expect(
         await app.query(`SELECT current_setting('app.organization_id', true) AS value`),
       ).toEqual([{ value: '' }]);
@@ -295,11 +297,11 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
   describe('(d) reads outside an explicit transaction', () => {
     it("the pool's manager does not carry the organisation: such reads must open a transaction", async () => {
       await organization.run(orgA, async () => {
-        // Today's repositories read through host.manager outside a transaction: it is the
-        // pool's, so under row-level security the read fails closed (nothing), not open.
-        expect(await host.manager.query('SELECT body FROM rls_notes')).toEqual([]);
+        // Today a repository's run outside a transaction passes the pool's manager, so under
+        // row-level security the read fails closed (nothing), not open.
+        expect(await host.run((m) => m.query('SELECT body FROM rls_notes'))).toEqual([]);
         expect(
-          bodies(await sut.read(() => host.manager.query('SELECT body FROM rls_notes'))),
+          bodies(await sut.read(() => host.run((m) => m.query('SELECT body FROM rls_notes')))),
         ).toEqual(['a-1', 'a-2']);
       });
     });
@@ -315,7 +317,9 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
         // own), reads A's rows.
         expect(bodies(await app.query('SELECT body FROM rls_notes'))).toEqual(['a-1', 'a-2']);
         // A transaction-local setting on top does not clear it either once it ends.
-        await organization.run(orgB, () => sut.transaction(() => host.manager.query('SELECT 1')));
+        await organization.run(orgB, () =>
+          sut.transaction(() => host.run((m) => m.query('SELECT 1'))),
+        );
         expect(bodies(await app.query('SELECT body FROM rls_notes'))).toEqual(['a-1', 'a-2']);
       } finally {
         await app.query('RESET app.organization_id');
@@ -369,7 +373,7 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
         'transaction, no setting, no RLS',
         (i) =>
           host.transaction(() =>
-            host.manager.query('SELECT body FROM plain_notes WHERE id = $1', [plainIds[i]]),
+            host.run((m) => m.query('SELECT body FROM plain_notes WHERE id = $1', [plainIds[i]])),
           ),
       ],
       [
@@ -377,7 +381,7 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
         (i) =>
           organization.run(orgA, () =>
             sut.read(() =>
-              host.manager.query('SELECT body FROM rls_notes WHERE id = $1', [rlsIds[i]]),
+              host.run((m) => m.query('SELECT body FROM rls_notes WHERE id = $1', [rlsIds[i]])),
             ),
           ),
       ],

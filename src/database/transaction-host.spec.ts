@@ -1,4 +1,4 @@
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
 import { buildDataSourceOptions } from './database.options.js';
@@ -30,20 +30,65 @@ describe(TransactionHost.name, () => {
       (r: { body: string }) => r.body,
     );
 
-  it('gives the pool manager outside a transaction, and the transaction one inside', async () => {
+  it('knows whether a transaction is open, and whether its DataSource is', async () => {
     expect(sut.inTransaction).toBe(false);
-    expect(sut.manager).toBe(dataSource.manager);
     await sut.transaction(async () => {
       expect(sut.inTransaction).toBe(true);
-      expect(sut.manager).not.toBe(dataSource.manager);
     });
+    expect(sut.inTransaction).toBe(false);
+    expect(sut.isOpen).toBe(true);
+    const closed = new TransactionHost(
+      new DataSource(buildDataSourceOptions({ url: db.url, poolSize: 1 })),
+    );
+    expect(closed.isOpen).toBe(false);
+  });
+
+  it('run gives the pool manager outside a transaction and opens none: a failure undoes nothing', async () => {
+    let seen: EntityManager | undefined;
+    await expect(
+      sut.run(async (manager) => {
+        seen = manager;
+        expect(sut.inTransaction).toBe(false);
+        await manager.query(`INSERT INTO notes VALUES ('first')`);
+        await manager.query(`INSERT INTO notes VALUES ('second')`);
+        throw new Error('fail after two statements');
+      }),
+    ).rejects.toThrow('fail after two statements');
+    expect(seen).toBe(dataSource.manager);
+    // Each statement ran on its own, as a repository's did before run existed.
+    expect(await bodies()).toEqual(['first', 'second']);
+  });
+
+  it("run inside a transaction uses that transaction's manager: its writes roll back with it", async () => {
+    await expect(
+      sut.transaction(async () => {
+        const written = await sut.run(async (manager) => {
+          expect(manager).not.toBe(dataSource.manager);
+          await manager.query(`INSERT INTO notes VALUES ('inside')`);
+          return manager.query('SELECT body FROM notes');
+        });
+        // Visible to the transaction itself...
+        expect(written).toEqual([{ body: 'inside' }]);
+        throw new Error('undo');
+      }),
+    ).rejects.toThrow('undo');
+    // ...and gone with its rollback.
+    expect(await bodies()).toEqual([]);
+
+    await sut.transaction(() => sut.run((m) => m.query(`INSERT INTO notes VALUES ('kept')`)));
+    expect(await bodies()).toEqual(['kept']);
+  });
+
+  it('run answers what its work answers', async () => {
+    expect(await sut.run(async () => 42)).toBe(42);
+    expect(await sut.transaction(() => sut.run(async () => 'in'))).toBe('in');
   });
 
   it('a nested call joins the outer transaction: one rollback undoes both writes', async () => {
     await expect(
       sut.transaction(async () => {
-        await sut.manager.query(`INSERT INTO notes VALUES ('outer')`);
-        await sut.transaction(() => sut.manager.query(`INSERT INTO notes VALUES ('inner')`));
+        await sut.run((m) => m.query(`INSERT INTO notes VALUES ('outer')`));
+        await sut.transaction(() => sut.run((m) => m.query(`INSERT INTO notes VALUES ('inner')`)));
         throw new Error('undo');
       }),
     ).rejects.toThrow('undo');
@@ -53,7 +98,7 @@ describe(TransactionHost.name, () => {
   it('runs after-commit callbacks once the rows are visible, and never after a rollback', async () => {
     let visible: Promise<string[]> | undefined;
     await sut.transaction(async () => {
-      await sut.manager.query(`INSERT INTO notes VALUES ('kept')`);
+      await sut.run((m) => m.query(`INSERT INTO notes VALUES ('kept')`));
       sut.afterCommit(() => {
         visible = bodies();
       });
@@ -77,7 +122,7 @@ describe(TransactionHost.name, () => {
     const other = new TransactionHost(dataSource);
     await sut.transaction(async () => {
       expect(other.inTransaction).toBe(false);
-      expect(other.manager).toBe(dataSource.manager);
+      expect(await other.run(async (m) => m)).toBe(dataSource.manager);
     });
   });
 

@@ -10,10 +10,11 @@ interface OpenTransaction {
 }
 
 /**
- * The one holder of the DataSource for everything outside `database/`. A repository reads
- * `manager`: inside `transaction()` it is that transaction's, so a service can make several
- * modules' repositories write atomically (an interview and its outbox messages) without passing
- * an EntityManager through their signatures, and outside one it is the pool's.
+ * The one holder of the DataSource for everything outside `database/`. A repository runs its
+ * statements through `run`, which passes the manager: inside `transaction()` that transaction's,
+ * so a service can make several modules' repositories write atomically (an interview and its
+ * outbox messages) without passing an EntityManager through their signatures, and outside one
+ * the pool's.
  *
  * Keeping the transaction in one place is also what lets a per-transaction setting (the
  * organisation, for row-level security) be applied once rather than by every caller.
@@ -26,9 +27,24 @@ export class TransactionHost {
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  /** The open transaction's manager, or the pool's when none is open. */
-  get manager(): EntityManager {
+  /** The open transaction's manager, or the pool's when none is open: reached through `run`. */
+  private get manager(): EntityManager {
     return this.current.get()?.manager ?? this.dataSource.manager;
+  }
+
+  /**
+   * Runs a repository's statements: `work` gets the open transaction's manager, so they commit
+   * or roll back with it, or the pool's when none is open (each statement on its own, as
+   * before). Repositories reach the database only through this, so that the organisation can
+   * later be set here once for all of them (docs/design/organisations.md, section 2).
+   */
+  run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return work(this.manager);
+  }
+
+  /** False once the DataSource is closed (a timer may fire while the app shuts down). */
+  get isOpen(): boolean {
+    return this.dataSource.isInitialized;
   }
 
   get inTransaction(): boolean {

@@ -93,75 +93,83 @@ export interface InterviewFilter {
 export class InterviewsRepository {
   constructor(private readonly db: TransactionHost) {}
 
-  private get em() {
-    return this.db.manager;
-  }
-
   /** Inserts the interview and reads it back with the columns the database filled in. */
   async create(row: NewInterview): Promise<InterviewEntity> {
-    const inserted = await this.em.insert(InterviewEntity, row);
-    const id = (inserted.identifiers[0] as { id: string }).id;
-    return this.em.findOneByOrFail(InterviewEntity, { id });
+    return this.db.run(async (m) => {
+      const inserted = await m.insert(InterviewEntity, row);
+      const id = (inserted.identifiers[0] as { id: string }).id;
+      return m.findOneByOrFail(InterviewEntity, { id });
+    });
   }
 
   find(id: string): Promise<InterviewEntity | null> {
-    return this.em.findOneBy(InterviewEntity, { id });
+    return this.db.run((m) => m.findOneBy(InterviewEntity, { id }));
   }
 
   findOrFail(id: string): Promise<InterviewEntity> {
-    return this.em.findOneByOrFail(InterviewEntity, { id });
+    return this.db.run((m) => m.findOneByOrFail(InterviewEntity, { id }));
   }
 
   findMany(ids: string[]): Promise<InterviewEntity[]> {
-    return this.em.findBy(InterviewEntity, { id: In(ids) });
+    return this.db.run((m) => m.findBy(InterviewEntity, { id: In(ids) }));
   }
 
   /** The row under FOR UPDATE, so a version check and the write that follows are one step. */
   lock(id: string): Promise<InterviewEntity | null> {
-    return this.em.findOne(InterviewEntity, {
-      where: { id },
-      lock: { mode: 'pessimistic_write' },
-    });
+    return this.db.run((m) =>
+      m.findOne(InterviewEntity, {
+        where: { id },
+        lock: { mode: 'pessimistic_write' },
+      }),
+    );
   }
 
   async update(id: string, patch: Partial<Omit<InterviewEntity, 'id'>>): Promise<void> {
-    await this.em.update(InterviewEntity, { id }, patch);
+    await this.db.run((m) => m.update(InterviewEntity, { id }, patch));
   }
 
   /** One page, newest first, of the interviews the filter selects. */
   page(filter: InterviewFilter): Promise<Page<InterviewEntity>> {
-    const qb = this.em.getRepository(InterviewEntity).createQueryBuilder('i');
-    if (filter.participant) {
-      const side = filter.panelOnly ? ` AND p.role <> 'candidate'` : '';
-      qb.andWhere(
-        `EXISTS (SELECT 1 FROM interview_participants p WHERE p.interview_id = i.id AND p.platform_user_id = :participant${side})`,
-        { participant: filter.participant },
-      );
-    }
-    if (filter.from) qb.andWhere('i.starts_at >= :from', { from: filter.from });
-    if (filter.to) qb.andWhere('i.starts_at < :to', { to: filter.to });
-    if (filter.status) qb.andWhere('i.status = :status', { status: filter.status });
-    return pageNewestFirst(qb, filter, (iv) => iv);
+    return this.db.run((m) => {
+      const qb = m.getRepository(InterviewEntity).createQueryBuilder('i');
+      if (filter.participant) {
+        const side = filter.panelOnly ? ` AND p.role <> 'candidate'` : '';
+        qb.andWhere(
+          `EXISTS (SELECT 1 FROM interview_participants p WHERE p.interview_id = i.id AND p.platform_user_id = :participant${side})`,
+          { participant: filter.participant },
+        );
+      }
+      if (filter.from) qb.andWhere('i.starts_at >= :from', { from: filter.from });
+      if (filter.to) qb.andWhere('i.starts_at < :to', { to: filter.to });
+      if (filter.status) qb.andWhere('i.status = :status', { status: filter.status });
+      return pageNewestFirst(qb, filter, (iv) => iv);
+    });
   }
 
   /** Whether the user takes part on the panel's side (any role but candidate). */
   isOnPanel(interviewId: string, platformUserId: string): Promise<boolean> {
-    return this.em.existsBy(InterviewParticipantEntity, {
-      interviewId,
-      platformUserId,
-      role: Not('candidate'),
-    });
+    return this.db.run((m) =>
+      m.existsBy(InterviewParticipantEntity, {
+        interviewId,
+        platformUserId,
+        role: Not('candidate'),
+      }),
+    );
   }
 
   participantsOf(interviewId: string): Promise<InterviewParticipantEntity[]> {
-    return this.em.find(InterviewParticipantEntity, {
-      where: { interviewId },
-      order: { createdAt: 'ASC', platformUserId: 'ASC' },
-    });
+    return this.db.run((m) =>
+      m.find(InterviewParticipantEntity, {
+        where: { interviewId },
+        order: { createdAt: 'ASC', platformUserId: 'ASC' },
+      }),
+    );
   }
 
   participantsOfMany(interviewIds: string[]): Promise<InterviewParticipantEntity[]> {
-    return this.em.findBy(InterviewParticipantEntity, { interviewId: In(interviewIds) });
+    return this.db.run((m) =>
+      m.findBy(InterviewParticipantEntity, { interviewId: In(interviewIds) }),
+    );
   }
 
   /** The participant's row under FOR UPDATE: two answers at once are applied one after the other. */
@@ -169,14 +177,16 @@ export class InterviewsRepository {
     interviewId: string,
     platformUserId: string,
   ): Promise<InterviewParticipantEntity | null> {
-    return this.em.findOne(InterviewParticipantEntity, {
-      where: { interviewId, platformUserId },
-      lock: { mode: 'pessimistic_write' },
-    });
+    return this.db.run((m) =>
+      m.findOne(InterviewParticipantEntity, {
+        where: { interviewId, platformUserId },
+        lock: { mode: 'pessimistic_write' },
+      }),
+    );
   }
 
   async addParticipants(rows: NewParticipant[]): Promise<void> {
-    await this.em.insert(InterviewParticipantEntity, rows);
+    await this.db.run((m) => m.insert(InterviewParticipantEntity, rows));
   }
 
   /**
@@ -189,26 +199,30 @@ export class InterviewsRepository {
     role: ParticipantRole,
     now: Date,
   ): Promise<void> {
-    await this.em.upsert(
-      InterviewParticipantEntity,
-      {
-        interviewId,
-        platformUserId,
-        role,
-        rsvp: 'pending',
-        respondedAt: null,
-        createdAt: now,
-      },
-      ['interviewId', 'platformUserId'],
+    await this.db.run((m) =>
+      m.upsert(
+        InterviewParticipantEntity,
+        {
+          interviewId,
+          platformUserId,
+          role,
+          rsvp: 'pending',
+          respondedAt: null,
+          createdAt: now,
+        },
+        ['interviewId', 'platformUserId'],
+      ),
     );
   }
 
   async removeParticipant(interviewId: string, platformUserId: string): Promise<void> {
-    await this.em.delete(InterviewParticipantEntity, { interviewId, platformUserId });
+    await this.db.run((m) => m.delete(InterviewParticipantEntity, { interviewId, platformUserId }));
   }
 
   async setRole(interviewId: string, platformUserId: string, role: ParticipantRole): Promise<void> {
-    await this.em.update(InterviewParticipantEntity, { interviewId, platformUserId }, { role });
+    await this.db.run((m) =>
+      m.update(InterviewParticipantEntity, { interviewId, platformUserId }, { role }),
+    );
   }
 
   async setRsvp(
@@ -217,34 +231,36 @@ export class InterviewsRepository {
     rsvp: Rsvp,
     respondedAt: Date | null,
   ): Promise<void> {
-    await this.em.update(
-      InterviewParticipantEntity,
-      { interviewId, platformUserId },
-      { rsvp, respondedAt },
+    await this.db.run((m) =>
+      m.update(InterviewParticipantEntity, { interviewId, platformUserId }, { rsvp, respondedAt }),
     );
   }
 
   remindersOf(interviewId: string): Promise<InterviewReminderEntity[]> {
-    return this.em.find(InterviewReminderEntity, {
-      where: { interviewId },
-      order: { dueAt: 'ASC' },
-    });
+    return this.db.run((m) =>
+      m.find(InterviewReminderEntity, {
+        where: { interviewId },
+        order: { dueAt: 'ASC' },
+      }),
+    );
   }
 
   async addReminders(rows: NewReminder[]): Promise<void> {
-    await this.em.insert(InterviewReminderEntity, rows);
+    await this.db.run((m) => m.insert(InterviewReminderEntity, rows));
   }
 
   async deleteReminders(interviewId: string): Promise<void> {
-    await this.em.delete(InterviewReminderEntity, { interviewId });
+    await this.db.run((m) => m.delete(InterviewReminderEntity, { interviewId }));
   }
 
   /** A canceled interview's reminders that have not gone out never will. */
   async cancelPendingReminders(interviewId: string, now: Date): Promise<void> {
-    await this.em.update(
-      InterviewReminderEntity,
-      { interviewId, state: 'pending' },
-      { state: 'canceled', processedAt: now },
+    await this.db.run((m) =>
+      m.update(
+        InterviewReminderEntity,
+        { interviewId, state: 'pending' },
+        { state: 'canceled', processedAt: now },
+      ),
     );
   }
 
@@ -256,7 +272,7 @@ export class InterviewsRepository {
       kind: ReminderKind;
       lead_minutes: number;
       superseded: boolean;
-    }[] = await this.em.query(DUE_REMINDERS_SQL, [now, limit]);
+    }[] = await this.db.run((m) => m.query(DUE_REMINDERS_SQL, [now, limit]));
     return rows.map((r) => ({
       id: r.id,
       interviewId: r.interview_id,
@@ -268,24 +284,27 @@ export class InterviewsRepository {
 
   /** When the next unclaimed pending reminder falls due, if any is pending. */
   async nextDueAt(): Promise<Date | null> {
-    const [next]: { due_at: Date }[] = await this.em.query(NEXT_DUE_SQL);
+    const [next]: { due_at: Date }[] = await this.db.run((m) => m.query(NEXT_DUE_SQL));
     return next ? new Date(next.due_at) : null;
   }
 
   async recordOutcomes(outcomes: ReminderOutcome[], processedAt: Date): Promise<void> {
-    await this.em.query(RECORD_OUTCOMES_SQL, [
-      outcomes.map((o) => o.id),
-      outcomes.map((o) => o.state),
-      outcomes.map((o) => o.messageId),
-      processedAt,
-    ]);
+    await this.db.run((m) =>
+      m.query(RECORD_OUTCOMES_SQL, [
+        outcomes.map((o) => o.id),
+        outcomes.map((o) => o.state),
+        outcomes.map((o) => o.messageId),
+        processedAt,
+      ]),
+    );
   }
 
   /** When the reminders that these messages carried were due (for the reminder lag). */
   async reminderDueTimes(messageIds: string[]): Promise<Date[]> {
-    const rows: { due_at: Date }[] = await this.em.query(
-      'SELECT due_at FROM interview_reminders WHERE message_id = ANY($1::uuid[])',
-      [messageIds],
+    const rows: { due_at: Date }[] = await this.db.run((m) =>
+      m.query('SELECT due_at FROM interview_reminders WHERE message_id = ANY($1::uuid[])', [
+        messageIds,
+      ]),
     );
     return rows.map((r) => new Date(r.due_at));
   }

@@ -95,7 +95,7 @@ export class MessageOutboxRepository {
       msgtype: ClaimedMessage['msgtype'];
       agent_id: number;
       content: Record<string, unknown>;
-    }>(await this.db.manager.query(CLAIM_DUE, [now, leaseUntil, leasedBy, limit]));
+    }>(await this.db.run((m) => m.query(CLAIM_DUE, [now, leaseUntil, leasedBy, limit])));
     return rows.map((r) => ({
       id: r.id,
       corpId: r.corp_id,
@@ -109,21 +109,25 @@ export class MessageOutboxRepository {
 
   /** Makes the queued messages that wait for working credentials (errcodes given) due now. */
   async releaseHeld(now: Date, credentialErrcodes: readonly number[]): Promise<void> {
-    await this.db.manager.query(
-      `UPDATE messages SET next_attempt_at = $1
+    await this.db.run((m) =>
+      m.query(
+        `UPDATE messages SET next_attempt_at = $1
         WHERE status = 'queued' AND last_errcode = ANY($2::int[]) AND next_attempt_at > $1`,
-      [now, credentialErrcodes],
+        [now, credentialErrcodes],
+      ),
     );
   }
 
   /** The recipients of these messages that have not been sent to yet (due or not). */
   async unsentRecipients(messageIds: readonly string[]): Promise<PlannedRecipient[]> {
-    const rows: { id: string; message_id: string; wecom_user_id: string }[] =
-      await this.db.manager.query(
-        `SELECT id, message_id, wecom_user_id FROM message_recipients
+    const rows: { id: string; message_id: string; wecom_user_id: string }[] = await this.db.run(
+      (m) =>
+        m.query(
+          `SELECT id, message_id, wecom_user_id FROM message_recipients
           WHERE message_id = ANY($1::uuid[]) AND status IN ('pending', 'rate_limited')`,
-        [messageIds],
-      );
+          [messageIds],
+        ),
+    );
     return rows.map((r) => ({
       id: String(r.id),
       messageId: r.message_id,
@@ -134,10 +138,12 @@ export class MessageOutboxRepository {
   /** Recipients whose member's mapping turned inactive after queueing: nothing is sent to them. */
   async markInactiveMapping(recipientIds: readonly string[]): Promise<void> {
     if (recipientIds.length === 0) return;
-    await this.db.manager.query(
-      `UPDATE message_recipients SET status = 'inactive_mapping', not_before = NULL
+    await this.db.run((m) =>
+      m.query(
+        `UPDATE message_recipients SET status = 'inactive_mapping', not_before = NULL
         WHERE id = ANY($1::bigint[]) AND status IN ('pending', 'rate_limited')`,
-      [recipientIds],
+        [recipientIds],
+      ),
     );
   }
 
@@ -157,7 +163,7 @@ export class MessageOutboxRepository {
       wecom_user_id: string;
       status: RecipientStatus;
       send_key: string | null;
-    }[] = await this.db.manager.query(LOCK_OPEN_RECIPIENTS, [messageIds, now]);
+    }[] = await this.db.run((m) => m.query(LOCK_OPEN_RECIPIENTS, [messageIds, now]));
     return rows.map((r) => ({
       id: String(r.id),
       messageId: r.message_id,
@@ -171,10 +177,12 @@ export class MessageOutboxRepository {
   async sharedCallLists(sendKeys: readonly string[]): Promise<Map<string, string[]>> {
     const lists = new Map<string, string[]>();
     if (sendKeys.length === 0) return lists;
-    const rows: { send_key: string; wecom_user_id: string }[] = await this.db.manager.query(
-      `SELECT send_key, wecom_user_id FROM message_recipients
+    const rows: { send_key: string; wecom_user_id: string }[] = await this.db.run((m) =>
+      m.query(
+        `SELECT send_key, wecom_user_id FROM message_recipients
         WHERE send_key = ANY($1::text[]) ORDER BY id`,
-      [sendKeys],
+        [sendKeys],
+      ),
     );
     for (const r of rows) {
       const list = lists.get(r.send_key);
@@ -199,14 +207,16 @@ export class MessageOutboxRepository {
   ): Promise<Set<string>> {
     const members = candidates.map((r) => r.wecomUserId.toLowerCase());
     const decided = returned<{ id: string; status: RecipientStatus }>(
-      await this.db.manager.query(SPEND_MEMBER_SLOTS, [
-        candidates.map((r) => r.id),
-        members,
-        [...new Set(members)],
-        now,
-        budget.perMinute,
-        budget.perHour,
-      ]),
+      await this.db.run((m) =>
+        m.query(SPEND_MEMBER_SLOTS, [
+          candidates.map((r) => r.id),
+          members,
+          [...new Set(members)],
+          now,
+          budget.perMinute,
+          budget.perHour,
+        ]),
+      ),
     );
     return new Set(decided.filter((d) => d.status === 'sending').map((d) => String(d.id)));
   }
@@ -214,11 +224,13 @@ export class MessageOutboxRepository {
   /** Stores each shared call's key on its recipients, before the call is made. */
   async keepSendKeys(assignments: readonly { recipientId: string; sendKey: string }[]) {
     if (assignments.length === 0) return;
-    await this.db.manager.query(
-      `UPDATE message_recipients r SET send_key = k.key
+    await this.db.run((m) =>
+      m.query(
+        `UPDATE message_recipients r SET send_key = k.key
          FROM unnest($1::bigint[], $2::text[]) AS k(id, key)
         WHERE r.id = k.id`,
-      [assignments.map((a) => a.recipientId), assignments.map((a) => a.sendKey)],
+        [assignments.map((a) => a.recipientId), assignments.map((a) => a.sendKey)],
+      ),
     );
   }
 
@@ -256,13 +268,15 @@ export class MessageOutboxRepository {
       delivered_at: r.deliveredAt,
     }));
     const rows = returned<{ id: string; status: MessageStatus; next_attempt_at: Date | null }>(
-      await this.db.manager.query(SAVE_OUTCOMES, [
-        leasedBy,
-        now,
-        JSON.stringify(messages),
-        JSON.stringify(attempts),
-        JSON.stringify(recipients),
-      ]),
+      await this.db.run((m) =>
+        m.query(SAVE_OUTCOMES, [
+          leasedBy,
+          now,
+          JSON.stringify(messages),
+          JSON.stringify(attempts),
+          JSON.stringify(recipients),
+        ]),
+      ),
     );
     return rows.map((r) => ({
       id: r.id,

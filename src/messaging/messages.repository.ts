@@ -49,17 +49,14 @@ export interface MessageFilter {
 export class MessagesRepository {
   constructor(private readonly db: TransactionHost) {}
 
-  private get messages() {
-    return this.db.manager.getRepository(MessageEntity);
-  }
-
   /**
    * Inserts the message and its recipients in one statement. A key already taken (a retried
    * request, or a concurrent send that won the race) inserts nothing: answers undefined.
    */
   async insert(message: NewMessage): Promise<{ id: string; status: MessageStatus } | undefined> {
-    const rows: { id: string; status: MessageStatus }[] = await this.db.manager.query(
-      `WITH m AS (
+    const rows: { id: string; status: MessageStatus }[] = await this.db.run((m) =>
+      m.query(
+        `WITH m AS (
          INSERT INTO messages (corp_id, agent_id, kind, msgtype, content, idempotency_key,
                                group_key, status, next_attempt_at, created_by, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $11)
@@ -74,32 +71,35 @@ export class MessagesRepository {
           ORDER BY t.n
        )
        SELECT id, status FROM m`,
-      [
-        message.corpId,
-        message.agentId,
-        message.kind,
-        message.msgtype,
-        JSON.stringify(message.content),
-        message.idempotencyKey,
-        message.groupKey,
-        message.status,
-        message.nextAttemptAt,
-        message.createdBy,
-        message.createdAt,
-        message.recipients.map((r) => r.platformUserId),
-        message.recipients.map((r) => r.wecomUserId),
-        message.recipients.map((r) => r.status),
-      ],
+        [
+          message.corpId,
+          message.agentId,
+          message.kind,
+          message.msgtype,
+          JSON.stringify(message.content),
+          message.idempotencyKey,
+          message.groupKey,
+          message.status,
+          message.nextAttemptAt,
+          message.createdBy,
+          message.createdAt,
+          message.recipients.map((r) => r.platformUserId),
+          message.recipients.map((r) => r.wecomUserId),
+          message.recipients.map((r) => r.status),
+        ],
+      ),
     );
     return rows[0];
   }
 
   findById(id: string): Promise<MessageEntity | null> {
-    return this.messages.findOneBy({ id });
+    return this.db.run((m) => m.getRepository(MessageEntity).findOneBy({ id }));
   }
 
   findByIdempotencyKey(key: string): Promise<MessageEntity> {
-    return this.messages.findOneByOrFail({ idempotencyKey: key });
+    return this.db.run((m) =>
+      m.getRepository(MessageEntity).findOneByOrFail({ idempotencyKey: key }),
+    );
   }
 
   /** One page of the history, newest first. */
@@ -107,91 +107,110 @@ export class MessagesRepository {
     filter: MessageFilter,
     page: { cursor?: string; limit: number },
   ): Promise<Page<MessageEntity>> {
-    const qb = this.messages.createQueryBuilder('m');
-    if (filter.status) qb.andWhere('m.status = :status', { status: filter.status });
-    if (filter.kind) qb.andWhere('m.kind = :kind', { kind: filter.kind });
-    if (filter.groupKey) qb.andWhere('m.group_key = :iid', { iid: filter.groupKey });
-    if (filter.since) qb.andWhere('m.created_at >= :since', { since: filter.since });
-    if (filter.recipient) {
-      qb.andWhere(
-        'EXISTS (SELECT 1 FROM message_recipients r WHERE r.message_id = m.id AND r.platform_user_id = :rcpt)',
-        { rcpt: filter.recipient },
-      );
-    }
-    return pageNewestFirst(qb, page, (m) => m);
+    return this.db.run((manager) => {
+      const qb = manager.getRepository(MessageEntity).createQueryBuilder('m');
+      if (filter.status) qb.andWhere('m.status = :status', { status: filter.status });
+      if (filter.kind) qb.andWhere('m.kind = :kind', { kind: filter.kind });
+      if (filter.groupKey) qb.andWhere('m.group_key = :iid', { iid: filter.groupKey });
+      if (filter.since) qb.andWhere('m.created_at >= :since', { since: filter.since });
+      if (filter.recipient) {
+        qb.andWhere(
+          'EXISTS (SELECT 1 FROM message_recipients r WHERE r.message_id = m.id AND r.platform_user_id = :rcpt)',
+          { rcpt: filter.recipient },
+        );
+      }
+      return pageNewestFirst(qb, page, (m) => m);
+    });
   }
 
   /** The messages sent under a group key, oldest first (an interview's, for its history). */
   ofGroup(groupKey: string): Promise<MessageEntity[]> {
-    return this.messages.find({ where: { groupKey }, order: { createdAt: 'ASC', id: 'ASC' } });
+    return this.db.run((m) =>
+      m
+        .getRepository(MessageEntity)
+        .find({ where: { groupKey }, order: { createdAt: 'ASC', id: 'ASC' } }),
+    );
   }
 
   recipientsOf(messageId: string): Promise<MessageRecipientEntity[]> {
-    return this.db.manager
-      .getRepository(MessageRecipientEntity)
-      .find({ where: { messageId }, order: { id: 'ASC' } });
+    return this.db.run((m) =>
+      m.getRepository(MessageRecipientEntity).find({ where: { messageId }, order: { id: 'ASC' } }),
+    );
   }
 
   attemptsOf(messageId: string): Promise<MessageAttemptEntity[]> {
-    return this.db.manager
-      .getRepository(MessageAttemptEntity)
-      .find({ where: { messageId }, order: { id: 'ASC' } });
+    return this.db.run((m) =>
+      m.getRepository(MessageAttemptEntity).find({ where: { messageId }, order: { id: 'ASC' } }),
+    );
   }
 
   /** The message's status, locking the row until the transaction ends; undefined if none. */
   async lockStatus(id: string): Promise<MessageStatus | undefined> {
-    const [message]: { status: MessageStatus }[] = await this.db.manager.query(
-      `SELECT status FROM messages WHERE id = $1 FOR UPDATE`,
-      [id],
+    const [message]: { status: MessageStatus }[] = await this.db.run((m) =>
+      m.query(`SELECT status FROM messages WHERE id = $1 FOR UPDATE`, [id]),
     );
     return message?.status;
   }
 
   /** Puts the failed recipients of a message back in the queue; answers how many there were. */
   async requeueFailedRecipients(id: string): Promise<number> {
-    const reset = await this.db.manager.query(
-      `UPDATE message_recipients SET status = 'pending', not_before = NULL WHERE message_id = $1 AND status = 'failed'`,
-      [id],
+    const reset = await this.db.run((m) =>
+      m.query(
+        `UPDATE message_recipients SET status = 'pending', not_before = NULL WHERE message_id = $1 AND status = 'failed'`,
+        [id],
+      ),
     );
     return (reset[1] ?? 0) as number;
   }
 
   /** Queues the message again, due now, with a fresh attempt count. */
   async requeue(id: string, now: Date): Promise<void> {
-    await this.db.manager.query(
-      `UPDATE messages SET status = 'queued', attempts = 0, next_attempt_at = $2, updated_at = $2 WHERE id = $1`,
-      [id, now],
+    await this.db.run((m) =>
+      m.query(
+        `UPDATE messages SET status = 'queued', attempts = 0, next_attempt_at = $2, updated_at = $2 WHERE id = $1`,
+        [id, now],
+      ),
     );
   }
 
   /** The WeCom msgids the message's recipients were sent under. */
   async wecomMsgidsOf(id: string): Promise<string[]> {
-    const rows: { wecom_msgid: string }[] = await this.db.manager.query(
-      `SELECT DISTINCT wecom_msgid FROM message_recipients WHERE message_id = $1 AND wecom_msgid IS NOT NULL`,
-      [id],
+    const rows: { wecom_msgid: string }[] = await this.db.run((m) =>
+      m.query(
+        `SELECT DISTINCT wecom_msgid FROM message_recipients WHERE message_id = $1 AND wecom_msgid IS NOT NULL`,
+        [id],
+      ),
     );
     return rows.map((r) => r.wecom_msgid);
   }
 
   /** The other messages that went out in the same WeCom calls (they share a msgid). */
   async sharingMsgids(id: string, msgids: readonly string[]): Promise<string[]> {
-    const rows: { message_id: string }[] = await this.db.manager.query(
-      `SELECT DISTINCT message_id FROM message_recipients
+    const rows: { message_id: string }[] = await this.db.run((m) =>
+      m.query(
+        `SELECT DISTINCT message_id FROM message_recipients
         WHERE wecom_msgid = ANY($1::text[]) AND message_id <> $2`,
-      [msgids, id],
+        [msgids, id],
+      ),
     );
     return rows.map((r) => r.message_id);
   }
 
   async markRecalled(ids: readonly string[], now: Date): Promise<void> {
-    await this.messages.update({ id: In([...ids]) }, { status: 'recalled', updatedAt: now });
+    await this.db.run((m) =>
+      m
+        .getRepository(MessageEntity)
+        .update({ id: In([...ids]) }, { status: 'recalled', updatedAt: now }),
+    );
   }
 
   /** How many messages wait in the outbox (queued or being sent), and when the oldest was made. */
   async outboxBacklog(): Promise<{ depth: number; oldest: Date | null }> {
-    const [row]: { depth: string; oldest: Date | null }[] = await this.db.manager.query(
-      `SELECT count(*) AS depth, min(created_at) AS oldest FROM messages
+    const [row]: { depth: string; oldest: Date | null }[] = await this.db.run((m) =>
+      m.query(
+        `SELECT count(*) AS depth, min(created_at) AS oldest FROM messages
         WHERE status IN ('queued', 'sending')`,
+      ),
     );
     return { depth: Number(row?.depth ?? 0), oldest: row?.oldest ? new Date(row.oldest) : null };
   }
@@ -205,12 +224,14 @@ export class MessagesRepository {
     oldWecomUserId: string,
     newWecomUserId: string,
   ): Promise<void> {
-    await this.db.manager.query(
-      `UPDATE message_recipients r SET wecom_user_id = $3
+    await this.db.run((m) =>
+      m.query(
+        `UPDATE message_recipients r SET wecom_user_id = $3
          FROM messages m
         WHERE m.id = r.message_id AND m.corp_id = $1 AND m.status IN ('queued', 'sending')
           AND lower(r.wecom_user_id) = lower($2) AND r.status IN ('pending', 'rate_limited')`,
-      [corpId, oldWecomUserId, newWecomUserId],
+        [corpId, oldWecomUserId, newWecomUserId],
+      ),
     );
   }
 }

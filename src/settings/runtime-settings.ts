@@ -213,7 +213,7 @@ export class RuntimeSettings implements OnApplicationShutdown {
       const existing = await this.repo.find();
       const now = this.clock.now();
       if (!existing) {
-        const created = this.repo.create({
+        const created = await this.repo.create({
           id: 1,
           version: '1',
           sandbox: seed.sandbox,

@@ -19,53 +19,58 @@ export class SettingsRepository {
 
   /** The stored version alone: what the poll reads every few seconds, so it is cheap. */
   async version(): Promise<number | null> {
-    const rows: { version: string }[] = await this.db.manager.query(
-      'SELECT version FROM app_settings WHERE id = 1',
+    const rows: { version: string }[] = await this.db.run((m) =>
+      m.query('SELECT version FROM app_settings WHERE id = 1'),
     );
     return rows[0] ? Number(rows[0].version) : null;
   }
 
   find(): Promise<AppSettingsEntity | null> {
-    return this.db.manager.getRepository(AppSettingsEntity).findOneBy({ id: 1 });
+    return this.db.run((m) => m.getRepository(AppSettingsEntity).findOneBy({ id: 1 }));
   }
 
   get(): Promise<AppSettingsEntity> {
-    return this.db.manager.getRepository(AppSettingsEntity).findOneByOrFail({ id: 1 });
+    return this.db.run((m) => m.getRepository(AppSettingsEntity).findOneByOrFail({ id: 1 }));
   }
 
   /** The row, locked until the transaction ends: two admins' changes get successive versions. */
   getForUpdate(): Promise<AppSettingsEntity> {
-    return this.db.manager.findOneOrFail(AppSettingsEntity, {
-      where: { id: 1 },
-      lock: { mode: 'pessimistic_write' },
-    });
+    return this.db.run((m) =>
+      m.findOneOrFail(AppSettingsEntity, {
+        where: { id: 1 },
+        lock: { mode: 'pessimistic_write' },
+      }),
+    );
   }
 
   /** Serialises seeding across instances; released when the transaction ends. */
   async lockForSeeding(): Promise<void> {
-    await this.db.manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', [SEED_LOCK]);
+    await this.db.run((m) => m.query('SELECT pg_advisory_xact_lock(hashtext($1))', [SEED_LOCK]));
   }
 
   async save(row: AppSettingsEntity): Promise<AppSettingsEntity> {
-    return this.db.manager.getRepository(AppSettingsEntity).save(row);
+    return this.db.run((m) => m.getRepository(AppSettingsEntity).save(row));
   }
 
-  create(row: AppSettingsEntity): AppSettingsEntity {
-    return this.db.manager.getRepository(AppSettingsEntity).create(row);
+  /** Builds the entity, runs no statement: a promise only because managers come through `run`. */
+  create(row: AppSettingsEntity): Promise<AppSettingsEntity> {
+    return this.db.run(async (m) => m.getRepository(AppSettingsEntity).create(row));
   }
 
   async addAudit(entry: NewConfigAudit): Promise<void> {
-    await this.db.manager.insert(ConfigAuditEntity, entry);
+    await this.db.run((m) => m.insert(ConfigAuditEntity, entry));
   }
 
   /** Audit entries newest first, `limit` of them, older than `beforeId` when given. */
   listAudit(limit: number, beforeId?: string): Promise<ConfigAuditEntity[]> {
-    const qb = this.db.manager
-      .getRepository(ConfigAuditEntity)
-      .createQueryBuilder('a')
-      .orderBy('a.id', 'DESC')
-      .take(limit);
-    if (beforeId) qb.where('a.id < :before', { before: beforeId });
-    return qb.getMany();
+    return this.db.run((m) => {
+      const qb = m
+        .getRepository(ConfigAuditEntity)
+        .createQueryBuilder('a')
+        .orderBy('a.id', 'DESC')
+        .take(limit);
+      if (beforeId) qb.where('a.id < :before', { before: beforeId });
+      return qb.getMany();
+    });
   }
 }

@@ -10,20 +10,22 @@ export class OAuthStatesRepository {
 
   /** Abandoned sign-ins leave rows behind; each new one clears those expired before `now`. */
   async deleteExpired(now: Date): Promise<void> {
-    await this.db.manager
-      .getRepository(OAuthStateEntity)
-      .createQueryBuilder()
-      .delete()
-      .where('expires_at < :now', { now })
-      .execute();
+    await this.db.run((m) =>
+      m
+        .getRepository(OAuthStateEntity)
+        .createQueryBuilder()
+        .delete()
+        .where('expires_at < :now', { now })
+        .execute(),
+    );
   }
 
   async insert(state: OAuthStateEntity): Promise<void> {
-    await this.db.manager.getRepository(OAuthStateEntity).insert(state);
+    await this.db.run((m) => m.getRepository(OAuthStateEntity).insert(state));
   }
 
   async findByNonce(nonce: string): Promise<OAuthStateEntity | null> {
-    return this.db.manager.getRepository(OAuthStateEntity).findOneBy({ nonce });
+    return this.db.run((m) => m.getRepository(OAuthStateEntity).findOneBy({ nonce }));
   }
 
   /**
@@ -31,12 +33,14 @@ export class OAuthStatesRepository {
    * concurrent callbacks with the same state, only one gets the row.
    */
   async delete(nonce: string): Promise<boolean> {
-    const deleted = await this.db.manager
-      .createQueryBuilder()
-      .delete()
-      .from(OAuthStateEntity)
-      .where('nonce = :nonce', { nonce })
-      .execute();
+    const deleted = await this.db.run((m) =>
+      m
+        .createQueryBuilder()
+        .delete()
+        .from(OAuthStateEntity)
+        .where('nonce = :nonce', { nonce })
+        .execute(),
+    );
     return deleted.affected === 1;
   }
 }

@@ -35,37 +35,39 @@ export interface NewMapping {
 export class UserMappingsRepository {
   constructor(private readonly db: TransactionHost) {}
 
-  private get rows() {
-    return this.db.manager.getRepository(UserMappingEntity);
-  }
-
   /** The mapping that holds this platform user or this WeCom member in `corpId`, if any. */
   findHolder(
     corpId: string,
     platformUserId: string,
     wecomUserId: string,
   ): Promise<UserMappingEntity | null> {
-    return this.rows
-      .createQueryBuilder('m')
-      .where('m.corp_id = :corpId', { corpId })
-      .andWhere(
-        '(m.platform_user_id = :platformUserId OR lower(m.wecom_user_id) = lower(:wecomUserId))',
-        { platformUserId, wecomUserId },
-      )
-      .getOne();
+    return this.db.run((m) =>
+      m
+        .getRepository(UserMappingEntity)
+        .createQueryBuilder('m')
+        .where('m.corp_id = :corpId', { corpId })
+        .andWhere(
+          '(m.platform_user_id = :platformUserId OR lower(m.wecom_user_id) = lower(:wecomUserId))',
+          { platformUserId, wecomUserId },
+        )
+        .getOne(),
+    );
   }
 
   /** Throws the unique violation (23505) when a concurrent insert took either side first. */
   insert(mapping: NewMapping): Promise<UserMappingEntity> {
-    return this.rows.save(this.rows.create(mapping));
+    return this.db.run((m) => {
+      const rows = m.getRepository(UserMappingEntity);
+      return rows.save(rows.create(mapping));
+    });
   }
 
   findById(corpId: string, id: string): Promise<UserMappingEntity | null> {
-    return this.rows.findOneBy({ id, corpId });
+    return this.db.run((m) => m.getRepository(UserMappingEntity).findOneBy({ id, corpId }));
   }
 
   async delete(id: string): Promise<void> {
-    await this.rows.delete({ id });
+    await this.db.run((m) => m.getRepository(UserMappingEntity).delete({ id }));
   }
 
   /** One page of `corpId`'s mappings, newest first. */
@@ -74,31 +76,41 @@ export class UserMappingsRepository {
     filter: MappingFilter,
     page: { cursor?: string; limit: number },
   ): Promise<Page<UserMappingEntity>> {
-    const qb = this.rows.createQueryBuilder('m').where('m.corp_id = :corpId', { corpId });
-    if (filter.platformUserId) qb.andWhere('m.platform_user_id = :p', { p: filter.platformUserId });
-    if (filter.wecomUserId)
-      qb.andWhere('lower(m.wecom_user_id) = lower(:w)', { w: filter.wecomUserId });
-    if (filter.source) qb.andWhere('m.source = :s', { s: filter.source });
-    if (filter.status) qb.andWhere('m.status = :st', { st: filter.status });
-    return pageNewestFirst(qb, page, (m) => m);
+    return this.db.run((manager) => {
+      const qb = manager
+        .getRepository(UserMappingEntity)
+        .createQueryBuilder('m')
+        .where('m.corp_id = :corpId', { corpId });
+      if (filter.platformUserId)
+        qb.andWhere('m.platform_user_id = :p', { p: filter.platformUserId });
+      if (filter.wecomUserId)
+        qb.andWhere('lower(m.wecom_user_id) = lower(:w)', { w: filter.wecomUserId });
+      if (filter.source) qb.andWhere('m.source = :s', { s: filter.source });
+      if (filter.status) qb.andWhere('m.status = :st', { st: filter.status });
+      return pageNewestFirst(qb, page, (m) => m);
+    });
   }
 
   /** The mappings of these platform users in `corpId` (unmapped ones have no row). */
   membersOf(corpId: string, platformUserIds: readonly string[]): Promise<MemberMapping[]> {
-    return this.db.manager.query(
-      `SELECT platform_user_id AS "platformUserId", wecom_user_id AS "wecomUserId", status, language
+    return this.db.run((m) =>
+      m.query(
+        `SELECT platform_user_id AS "platformUserId", wecom_user_id AS "wecomUserId", status, language
          FROM user_mappings WHERE corp_id = $1 AND platform_user_id = ANY($2::text[])`,
-      [corpId, [...new Set(platformUserIds)]],
+        [corpId, [...new Set(platformUserIds)]],
+      ),
     );
   }
 
   /** Of these WeCom userids, the lower-cased ones whose mapping in `corpId` is not active. */
   async inactiveAmong(corpId: string, wecomUserIds: readonly string[]): Promise<string[]> {
-    const rows: { id: string }[] = await this.db.manager.query(
-      `SELECT DISTINCT lower(wecom_user_id) AS id FROM user_mappings
+    const rows: { id: string }[] = await this.db.run((m) =>
+      m.query(
+        `SELECT DISTINCT lower(wecom_user_id) AS id FROM user_mappings
         WHERE corp_id = $1 AND status <> 'active'
           AND lower(wecom_user_id) = ANY(SELECT lower(u) FROM unnest($2::text[]) AS u)`,
-      [corpId, wecomUserIds],
+        [corpId, wecomUserIds],
+      ),
     );
     return rows.map((r) => r.id);
   }
@@ -114,17 +126,19 @@ export class UserMappingsRepository {
     from: readonly MappingStatus[],
     at: Date,
   ): Promise<string | null> {
-    const result = await this.db.manager
-      .createQueryBuilder()
-      .update(UserMappingEntity)
-      .set({ status, statusChangedAt: at })
-      .where('corp_id = :corpId AND lower(wecom_user_id) = lower(:wecomUserId)', {
-        corpId,
-        wecomUserId,
-      })
-      .andWhere('status IN (:...from)', { from })
-      .returning('*')
-      .execute();
+    const result = await this.db.run((m) =>
+      m
+        .createQueryBuilder()
+        .update(UserMappingEntity)
+        .set({ status, statusChangedAt: at })
+        .where('corp_id = :corpId AND lower(wecom_user_id) = lower(:wecomUserId)', {
+          corpId,
+          wecomUserId,
+        })
+        .andWhere('status IN (:...from)', { from })
+        .returning('*')
+        .execute(),
+    );
     const row = (result.raw as Record<string, unknown>[])[0];
     return row ? String(row.id) : null;
   }
@@ -139,11 +153,13 @@ export class UserMappingsRepository {
     newWecomUserId: string,
   ): Promise<string | null> {
     const renamed = returnedRows(
-      await this.db.manager.query(
-        `UPDATE user_mappings SET wecom_user_id = $3
+      await this.db.run((m) =>
+        m.query(
+          `UPDATE user_mappings SET wecom_user_id = $3
           WHERE corp_id = $1 AND lower(wecom_user_id) = lower($2)
           RETURNING id`,
-        [corpId, oldWecomUserId, newWecomUserId],
+          [corpId, oldWecomUserId, newWecomUserId],
+        ),
       ),
     ) as { id: string }[];
     const row = renamed[0];

@@ -86,9 +86,10 @@ describe(UserMappingsService.name, () => {
     events.on(MemberRenamedEvent.key, async (event: MemberRenamedEvent) => {
       seen.push(event);
       // Sees the renamed row: the listener runs in the rename's transaction.
-      await host.manager.query(
-        `UPDATE user_mappings SET language = 'en' WHERE wecom_user_id = $1`,
-        [event.newWecomUserId],
+      await host.run((m) =>
+        m.query(`UPDATE user_mappings SET language = 'en' WHERE wecom_user_id = $1`, [
+          event.newWecomUserId,
+        ]),
       );
     });
     expect(await sut.renameMember('zhangsan', 'zhang.san')).toMatchObject({

@@ -18,22 +18,24 @@ export class WeComEventsRepository {
     body: string,
     receivedAt: Date,
   ): Promise<string | null> {
-    const inserted: { id: string }[] = await this.db.manager.query(
-      `INSERT INTO wecom_events
+    const inserted: { id: string }[] = await this.db.run((m) =>
+      m.query(
+        `INSERT INTO wecom_events
          (dedupe_key, msg_type, event, from_user, agent_id, create_time, body, received_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (dedupe_key) DO NOTHING
        RETURNING id`,
-      [
-        record.dedupeKey,
-        record.msgType,
-        record.event,
-        record.fromUser,
-        record.agentId,
-        record.createTime,
-        body,
-        receivedAt,
-      ],
+        [
+          record.dedupeKey,
+          record.msgType,
+          record.event,
+          record.fromUser,
+          record.agentId,
+          record.createTime,
+          body,
+          receivedAt,
+        ],
+      ),
     );
     const row = inserted[0];
     return row ? String(row.id) : null;
@@ -41,13 +43,15 @@ export class WeComEventsRepository {
 
   /** Events received before `before` and never claimed (a crash in between), oldest first. */
   async findUnclaimed(before: Date, limit: number): Promise<WeComEventEntity[]> {
-    return this.db.manager
-      .getRepository(WeComEventEntity)
-      .createQueryBuilder('e')
-      .where('e.processed_at IS NULL AND e.received_at < :before', { before })
-      .orderBy('e.received_at', 'ASC')
-      .limit(limit)
-      .getMany();
+    return this.db.run((m) =>
+      m
+        .getRepository(WeComEventEntity)
+        .createQueryBuilder('e')
+        .where('e.processed_at IS NULL AND e.received_at < :before', { before })
+        .orderBy('e.received_at', 'ASC')
+        .limit(limit)
+        .getMany(),
+    );
   }
 
   /**
@@ -55,17 +59,21 @@ export class WeComEventsRepository {
    * (the request that stored it, or a sweep on any instance) wins, so handlers run at most once.
    */
   async claim(id: string, at: Date): Promise<boolean> {
-    const claim = await this.db.manager
-      .createQueryBuilder()
-      .update(WeComEventEntity)
-      .set({ processedAt: at })
-      .where('id = :id AND processed_at IS NULL', { id })
-      .execute();
+    const claim = await this.db.run((m) =>
+      m
+        .createQueryBuilder()
+        .update(WeComEventEntity)
+        .set({ processedAt: at })
+        .where('id = :id AND processed_at IS NULL', { id })
+        .execute(),
+    );
     return claim.affected === 1;
   }
 
   /** Keeps what the handlers threw, for whoever looks into a failed event. */
   async recordHandlerError(id: string, error: string): Promise<void> {
-    await this.db.manager.getRepository(WeComEventEntity).update({ id }, { handlerError: error });
+    await this.db.run((m) =>
+      m.getRepository(WeComEventEntity).update({ id }, { handlerError: error }),
+    );
   }
 }

@@ -29,7 +29,7 @@ export class WeComCredentialsRepository {
   constructor(private readonly db: TransactionHost) {}
 
   find(key: CredentialKey): Promise<WeComCredentialEntity | null> {
-    return this.db.manager.getRepository(WeComCredentialEntity).findOneBy({ ...key });
+    return this.db.run((m) => m.getRepository(WeComCredentialEntity).findOneBy({ ...key }));
   }
 
   /**
@@ -37,26 +37,30 @@ export class WeComCredentialsRepository {
    * same key never overlap, on any instance. Only inside TransactionHost.transaction().
    */
   async lock(key: CredentialKey): Promise<void> {
-    await this.db.manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
-      `wecom:${key.kind}:${key.corpId}:${key.agentId}`,
-    ]);
+    await this.db.run((m) =>
+      m.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+        `wecom:${key.kind}:${key.corpId}:${key.agentId}`,
+      ]),
+    );
   }
 
   /** Stores what WeCom just issued, replacing the key's row; the call was answered. */
   async store(key: CredentialKey, issued: IssuedCredential): Promise<void> {
-    const repo = this.db.manager.getRepository(WeComCredentialEntity);
-    await repo.upsert(
-      repo.create({
-        ...key,
-        value: issued.sealedValue,
-        valueFingerprint: issued.fingerprint,
-        fetchedAt: issued.fetchedAt,
-        expiresAt: issued.expiresAt,
-        renewAt: issued.renewAt,
-        unansweredAt: null,
-      }),
-      ['kind', 'corpId', 'agentId'],
-    );
+    await this.db.run((m) => {
+      const repo = m.getRepository(WeComCredentialEntity);
+      return repo.upsert(
+        repo.create({
+          ...key,
+          value: issued.sealedValue,
+          valueFingerprint: issued.fingerprint,
+          fetchedAt: issued.fetchedAt,
+          expiresAt: issued.expiresAt,
+          renewAt: issued.renewAt,
+          unansweredAt: null,
+        }),
+        ['kind', 'corpId', 'agentId'],
+      );
+    });
   }
 
   /** A call that got no value: its time goes on the row, for the spacing between calls. */
@@ -66,20 +70,22 @@ export class WeComCredentialsRepository {
     unansweredAt: Date | null,
     hasRow: boolean,
   ): Promise<void> {
-    const repo = this.db.manager.getRepository(WeComCredentialEntity);
-    if (hasRow) {
-      await repo.update({ ...key }, { fetchedAt: at, unansweredAt });
-      return;
-    }
-    // No value yet: a row without one keeps the time of the call for the other instances.
-    await repo.insert({
-      ...key,
-      value: '',
-      valueFingerprint: '',
-      fetchedAt: at,
-      expiresAt: new Date(0),
-      renewAt: new Date(0),
-      unansweredAt,
+    await this.db.run(async (m) => {
+      const repo = m.getRepository(WeComCredentialEntity);
+      if (hasRow) {
+        await repo.update({ ...key }, { fetchedAt: at, unansweredAt });
+        return;
+      }
+      // No value yet: a row without one keeps the time of the call for the other instances.
+      await repo.insert({
+        ...key,
+        value: '',
+        valueFingerprint: '',
+        fetchedAt: at,
+        expiresAt: new Date(0),
+        renewAt: new Date(0),
+        unansweredAt,
+      });
     });
   }
 
@@ -88,18 +94,20 @@ export class WeComCredentialsRepository {
    * callers that saw the same bad token cause one refetch, not a hundred.
    */
   async expire(key: CredentialKey, fingerprint: string): Promise<void> {
-    await this.db.manager
-      .createQueryBuilder()
-      .update(WeComCredentialEntity)
-      .set({ expiresAt: new Date(0), renewAt: new Date(0) })
-      .where(
-        'kind = :kind AND corp_id = :corpId AND agent_id = :agentId AND value_fingerprint = :fp',
-        { ...key, fp: fingerprint },
-      )
-      .execute();
+    await this.db.run((m) =>
+      m
+        .createQueryBuilder()
+        .update(WeComCredentialEntity)
+        .set({ expiresAt: new Date(0), renewAt: new Date(0) })
+        .where(
+          'kind = :kind AND corp_id = :corpId AND agent_id = :agentId AND value_fingerprint = :fp',
+          { ...key, fp: fingerprint },
+        )
+        .execute(),
+    );
   }
 
   async delete(key: CredentialKey): Promise<void> {
-    await this.db.manager.getRepository(WeComCredentialEntity).delete({ ...key });
+    await this.db.run((m) => m.getRepository(WeComCredentialEntity).delete({ ...key }));
   }
 }

@@ -1,0 +1,15 @@
+import { ContextSlot } from './async-context.js';
+
+/** The organisation a request or a job works for (docs/design/organisations.md, section 2). */
+export interface OrganizationScope {
+  id: string;
+  slug: string;
+}
+
+/**
+ * Carries the organisation through every await of the work done for it. A slot of the one
+ * AsyncLocalStorage (a second one would cost every request), set where a request or a job learns
+ * its organisation and read by TransactionHost when it opens a transaction. Nothing sets or
+ * reads it yet: the organisations work (#12) does, step by step.
+ */
+export const organizationScope = new ContextSlot<OrganizationScope>('organization');

@@ -1,6 +1,9 @@
 import type { ExampleObject, SchemaObject } from '@nestjs/swagger';
 
-export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
+import { PROBLEM_CONTENT_TYPE, problemKind, ProblemType } from '../common/problem-details.js';
+
+/** The filter's content type (common/problem-details.ts), under the name the document uses. */
+export const PROBLEM_MEDIA_TYPE = PROBLEM_CONTENT_TYPE;
 
 /** Every error answer's body (RFC 9457), documented once and referenced by every 4xx/5xx. */
 export const PROBLEM_DETAILS_SCHEMA: SchemaObject = {
@@ -55,22 +58,6 @@ export const FIELD_ERROR_SCHEMA: SchemaObject = {
   additionalProperties: false,
 };
 
-const TITLES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-  412: 'Precondition Failed',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  422: 'Unprocessable Entity',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-};
-
 /** What each status means on this API when a route says no more. */
 export const DEFAULT_PROBLEM_DESCRIPTIONS: Record<number, string> = {
   400: 'The request is not valid; `errors` names each field and why',
@@ -102,21 +89,21 @@ const EXAMPLE_DETAILS: Record<number, string> = {
   503: 'WeCom sign-in is not configured (FRONTEND_URL).',
 };
 
-export function problemTitle(status: number): string {
-  return TITLES[status] ?? 'Error';
-}
-
-/** An example body for `status` that validates against PROBLEM_DETAILS_SCHEMA. */
+/**
+ * An example body for `status` that validates against PROBLEM_DETAILS_SCHEMA, with the type and
+ * title the filter gives that status (problemKind): a 400 is the validation problem.
+ */
 export function problemExample(status: number): ExampleObject {
+  const { type, title } = problemKind(status, status === 400 ? ProblemType.validation : undefined);
   const value: Record<string, unknown> = {
-    type: 'about:blank',
-    title: problemTitle(status),
+    type,
+    title,
     status,
-    detail: EXAMPLE_DETAILS[status] ?? problemTitle(status),
+    detail: EXAMPLE_DETAILS[status] ?? title,
     requestId: 'b5d0c6a2-3f61-4a1e-9d7b-5f0c2e8a1d34',
   };
   if (status === 400) {
     value.errors = [{ field: 'quietHours.start', message: EXAMPLE_DETAILS[400] }];
   }
-  return { summary: problemTitle(status), value };
+  return { summary: title, value };
 }

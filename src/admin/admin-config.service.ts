@@ -11,7 +11,7 @@ import { ProblemType } from '../common/problem-details.js';
 import { currentRequestId } from '../common/request-context.js';
 import { ValidationProblemException } from '../common/validation-problem.js';
 import type { AppConfigService } from '../config/app-config.js';
-import { ConfigAuditService } from '../settings/config-audit.service.js';
+import { ConfigAuditService, type ConfigAuditRecord } from '../settings/config-audit.service.js';
 import {
   RuntimeSettings,
   type EditableSettings,
@@ -35,17 +35,8 @@ import type {
 const SECRET_FIELDS = ['corpSecret', 'callbackToken', 'callbackAesKey'] as const;
 const CREDENTIAL_FIELDS = new Set(['corpId', 'agentId', 'corpSecret']);
 
-export interface AuditItem {
-  id: string;
-  at: string;
-  actor: string;
-  action: string;
-  fields: string[];
-  outcome: string;
-  detail: string | null;
-  version: number | null;
-  requestId: string | null;
-}
+/** An audit record as the API shows it: the time as an ISO string. */
+export type AuditItem = Omit<ConfigAuditRecord, 'at'> & { at: string };
 
 export interface WeComCheckResult {
   ok: boolean;

@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 
-import { ConfigModule } from '@nestjs/config';
 import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
 import { Test, type TestingModule } from '@nestjs/testing';
@@ -12,10 +11,11 @@ import {
   describeWithServer,
   type TestDatabase,
 } from '../../test/support/test-database.js';
+import { openMigratedDataSource } from '../../test/support/migrated-database.js';
 import { Clock, ManualClock } from '../common/clock.js';
+import { configModuleFor } from '../config/app-config.js';
 import { validateEnv } from '../config/env.validation.js';
 import { buildDataSourceOptions } from '../database/database.options.js';
-import { runMigrationsLocked } from '../database/migration-runner.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
@@ -107,22 +107,12 @@ async function dispatcherModule(url: string, f: Fakes): Promise<TestingModule> {
   const env = validateEnv({ NODE_ENV: 'test', LOG_LEVEL: 'warn', CRON_ENABLED: 'false' });
   const moduleRef = await Test.createTestingModule({
     imports: [
-      ConfigModule.forRoot({
-        isGlobal: true,
-        ignoreEnvFile: true,
-        ignoreEnvVars: true,
-        skipProcessEnv: true,
-        load: [() => ({ ...env })],
-      }),
+      configModuleFor(env),
       ScheduleModule.forRoot(),
       EventEmitterModule.forRoot(),
       TypeOrmModule.forRootAsync({
-        useFactory: () => ({ ...buildDataSourceOptions({ url, poolSize: 4 }) }),
-        dataSourceFactory: async (options) => {
-          const dataSource = await new DataSource(options!).initialize();
-          await runMigrationsLocked(dataSource);
-          return dataSource;
-        },
+        useFactory: () => buildDataSourceOptions({ url, poolSize: 4 }),
+        dataSourceFactory: () => openMigratedDataSource(url),
       }),
     ],
     providers: [

@@ -51,15 +51,12 @@ export class UserMappingsService {
   ) {}
 
   async create(dto: CreateUserMappingDto, createdBy: string): Promise<UserMappingDto> {
-    const given = [dto.wecomUserId, dto.mobile, dto.email].filter((v) => v !== undefined);
+    const ways = ['wecomUserId', 'mobile', 'email'] as const;
+    const given = ways.filter((field) => dto[field] !== undefined);
     if (given.length !== 1) {
+      // None given: each of them could be; several: each given one is one too many.
       const message = 'give exactly one of wecomUserId, mobile or email';
-      const fields =
-        given.length === 0
-          ? ['wecomUserId', 'mobile', 'email']
-          : ['wecomUserId', 'mobile', 'email'].filter(
-              (f) => dto[f as 'wecomUserId' | 'mobile' | 'email'] !== undefined,
-            );
+      const fields = given.length === 0 ? ways : given;
       throw new ValidationProblemException(fields.map((field) => ({ field, message })));
     }
     const { wecomUserId, source } = await this.resolveMember(dto);

@@ -18,7 +18,8 @@ import { validateEnv } from '../config/env.validation.js';
 import { buildDataSourceOptions } from '../database/database.options.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { RuntimeSettings } from '../settings/runtime-settings.js';
+import type { EffectiveSettings } from '../settings/runtime-settings.js';
+import { SettingsChangedEvent } from '../settings/settings-events.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { decideOnErrcode } from '../wecom/client/wecom-retry-policy.js';
@@ -89,7 +90,6 @@ interface Fakes {
   mappings: FakeMappings;
   /** The errors the token provider was told of (AccessTokenProvider.reportRejected). */
   rejected: WeComApiError[];
-  settingsListeners: ((next: { version: number }, previous: { version: number }) => void)[];
 }
 
 function fakes(): Fakes {
@@ -98,7 +98,6 @@ function fakes(): Fakes {
     gateway: new FakeWeComGateway(),
     mappings: new FakeMappings(),
     rejected: [],
-    settingsListeners: [],
   };
 }
 
@@ -128,10 +127,6 @@ async function dispatcherModule(url: string, f: Fakes): Promise<TestingModule> {
       {
         provide: AccessTokenProvider,
         useValue: { reportRejected: (error: WeComApiError) => f.rejected.push(error) },
-      },
-      {
-        provide: RuntimeSettings,
-        useValue: { onChange: (listener: never) => f.settingsListeners.push(listener) },
       },
     ],
   }).compile();
@@ -379,7 +374,13 @@ describe(MessageDispatcher.name, () => {
     expect(f.rejected.map((e) => e.errcode)).toEqual([60020]);
 
     // An admin fixes the credentials: the held message is due at once.
-    for (const listener of f.settingsListeners) listener({ version: 2 }, { version: 1 });
+    const settings = (version: number) => ({ version }) as EffectiveSettings;
+    moduleRef
+      .get(EventEmitter2)
+      .emit(
+        SettingsChangedEvent.key,
+        new SettingsChangedEvent(settings(2), settings(1), 'elsewhere'),
+      );
     await waitFor(async () => (await messageRow(id)).status === 'sent');
     expect(f.gateway.requests).toHaveLength(2);
   });

@@ -9,14 +9,14 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { EventEmitter2 } from '@nestjs/event-emitter';
+import { EventEmitter2, OnEvent } from '@nestjs/event-emitter';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import pLimit, { type LimitFunction } from 'p-limit';
 
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { RuntimeSettings } from '../settings/runtime-settings.js';
+import { SettingsChangedEvent } from '../settings/settings-events.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
 import { CONFIG_ERRCODES, isCredentialsRejected } from '../wecom/client/wecom-retry-policy.js';
@@ -86,19 +86,23 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     @Inject(ConfigService) private readonly config: AppConfigService,
     private readonly metrics: MetricsService,
     private readonly tokens: AccessTokenProvider,
-    runtime: RuntimeSettings,
   ) {
     this.leaseMs = config.get('DISPATCHER_LEASE_S', { infer: true }) * 1000;
     this.pollMs = config.get('DISPATCHER_POLL_MS', { infer: true });
     this.concurrency = config.get('DISPATCHER_CONCURRENCY', { infer: true });
     this.callLimit = pLimit(this.concurrency * 2);
-    // Credentials fixed by an admin: messages held for them go now, not at their next try.
-    runtime.onChange((next, previous) => {
-      if (next.version === previous.version) return;
-      this.releaseHeld().catch((error: unknown) =>
-        this.logger.warn(`held messages not released: ${describe(error)}`),
-      );
-    });
+  }
+
+  /**
+   * Credentials fixed by an admin: messages held for them go now, not at their next try. Not
+   * awaited: the admin's request does not wait for the outbox.
+   */
+  @OnEvent(SettingsChangedEvent.key)
+  onSettingsChanged(event: SettingsChangedEvent): void {
+    if (event.next.version === event.previous.version) return;
+    this.releaseHeld().catch((error: unknown) =>
+      this.logger.warn(`held messages not released: ${describe(error)}`),
+    );
   }
 
   /** Makes the messages waiting for working credentials due at once. */

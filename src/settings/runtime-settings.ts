@@ -31,8 +31,6 @@ export type EditableSettings = Omit<
   'version' | 'sandbox' | 'updatedAt' | 'updatedBy'
 >;
 
-export type SettingsListener = (next: EffectiveSettings, previous: EffectiveSettings) => void;
-
 export interface AuditEntry {
   actor: string;
   action: string;
@@ -81,7 +79,6 @@ export function settingsFromEnv(config: AppConfigService): EditableSettings & { 
  */
 export class RuntimeSettings implements OnApplicationShutdown {
   private readonly logger = new Logger(RuntimeSettings.name);
-  private readonly listeners = new Set<SettingsListener>();
   private state!: EffectiveSettings;
   private timer?: NodeJS.Timeout;
   private reloading?: Promise<boolean>;
@@ -131,15 +128,6 @@ export class RuntimeSettings implements OnApplicationShutdown {
 
   current(): EffectiveSettings {
     return this.state;
-  }
-
-  /**
-   * Returns an unsubscribe function. Listeners run after the new state is in force, after the
-   * SettingsChangedEvent handlers (see `publish`).
-   */
-  onChange(listener: SettingsListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
   }
 
   /** Reloads when another instance changed the configuration; true when it did. */
@@ -296,7 +284,7 @@ export class RuntimeSettings implements OnApplicationShutdown {
   }
 
   /**
-   * Tells the modules: the typed event, then the plain listeners. Every handler has switched
+   * Tells the modules, through the typed event. Every handler has switched
    * before its first await (no call after this sees the old credentials here). A change saved
    * here waits for the handlers to finish: what they drop (the old token) is gone before the
    * admin's request returns. One noticed elsewhere does not: it may be noticed inside a token
@@ -313,13 +301,6 @@ export class RuntimeSettings implements OnApplicationShutdown {
         this.logger.error(`A configuration change handler failed: ${String(error)}`);
       });
     if (origin === 'here') await handled;
-    for (const listener of this.listeners) {
-      try {
-        listener(next, previous);
-      } catch (error) {
-        this.logger.error(`A configuration listener failed: ${String(error)}`);
-      }
-    }
   }
 
   private async audit(entry: AuditEntry, version: string | null) {

@@ -7,10 +7,12 @@ import {
   Module,
   type OnApplicationShutdown,
 } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 
 import { StartupError } from '../../src/common/startup-error.js';
 import type { EnvironmentVariables } from '../../src/config/env.validation.js';
 import { type EffectiveSettings, RuntimeSettings } from '../../src/settings/runtime-settings.js';
+import { SettingsChangedEvent } from '../../src/settings/settings-events.js';
 import { loadUsersFile, WeComSimulator } from './wecom-simulator.js';
 
 /** Carries the sandbox into the app, so that closing the app stops the simulator. */
@@ -111,8 +113,11 @@ export class WeComSandbox implements OnApplicationShutdown {
     const { port } = app.getHttpServer().address() as AddressInfo;
     this.callbackUrl = new URL('/wecom/callback', `http://127.0.0.1:${port}`).toString();
     const runtime = app.get(RuntimeSettings);
+    const events = app.get(EventEmitter2);
+    const follow = (event: SettingsChangedEvent) => this.aim(event.next);
     this.unsubscribe?.();
-    this.unsubscribe = runtime.onChange((next) => this.aim(next));
+    events.on(SettingsChangedEvent.key, follow);
+    this.unsubscribe = () => events.off(SettingsChangedEvent.key, follow);
     this.aim(runtime.current());
     this.logger.log(`WeCom simulator pushes events to ${this.callbackUrl}`);
   }

@@ -12,6 +12,7 @@ import { HealthModule } from './health/health.module.js';
 import { MetricsEndpointModule, MetricsModule } from './metrics/metrics.module.js';
 import { InterviewsModule } from './interviews/interviews.module.js';
 import { MessagingModule } from './messaging/messaging.module.js';
+import { OrganizationsModule } from './organizations/organizations.module.js';
 import { SettingsModule } from './settings/settings.module.js';
 import { SignInModule } from './sign-in/sign-in.module.js';
 import { UserMappingsModule } from './user-mappings/user-mappings.module.js';
@@ -37,6 +38,7 @@ export class AppModule {
         MetricsModule,
         MetricsEndpointModule,
         DatabaseModule,
+        OrganizationsModule,
         SettingsModule,
         AuthModule,
         HealthModule,

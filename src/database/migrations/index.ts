@@ -8,6 +8,7 @@ import { UserMappingStatus1763930000000 } from './1763930000000-UserMappingStatu
 import { RateLimitCounters1764000000000 } from './1764000000000-RateLimitCounters.js';
 import { CredentialRenewAt1764380000000 } from './1764380000000-CredentialRenewAt.js';
 import { MessageGroupKey1764400000000 } from './1764400000000-MessageGroupKey.js';
+import { Organizations1764500000000 } from './1764500000000-Organizations.js';
 
 // Every migration, in order. `npm run migration:generate -- Name` writes a new file here;
 // add its class to this list.
@@ -22,4 +23,5 @@ export const MIGRATIONS: Function[] = [
   RateLimitCounters1764000000000,
   CredentialRenewAt1764380000000,
   MessageGroupKey1764400000000,
+  Organizations1764500000000,
 ];

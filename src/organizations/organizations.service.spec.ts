@@ -1,0 +1,101 @@
+import { Logger } from '@nestjs/common';
+
+import { LogRecorder } from '../../test/support/log-recorder.js';
+import { ManualClock } from '../common/clock.js';
+import { organizationScope } from '../common/organization-scope.js';
+import {
+  createMigratedDatabase,
+  type MigratedDatabase,
+} from '../../test/support/migrated-database.js';
+import { DEFAULT_ORGANIZATION } from './organization.js';
+import { OrganizationsRepository } from './organizations.repository.js';
+import { OrganizationsService } from './organizations.service.js';
+
+describe(OrganizationsService.name, () => {
+  let database: MigratedDatabase;
+  let clock: ManualClock;
+  let sut: OrganizationsService;
+
+  beforeAll(async () => {
+    database = await createMigratedDatabase();
+  });
+
+  afterAll(async () => {
+    await database?.close();
+  });
+
+  beforeEach(async () => {
+    await database.dataSource.query(`DELETE FROM organizations WHERE slug <> 'default'`);
+    clock = new ManualClock(new Date('2030-01-02T03:04:05.000Z'));
+    sut = new OrganizationsService(new OrganizationsRepository(database.host), clock);
+  });
+
+  it('the migration creates the default organisation with its fixed id, active', async () => {
+    const [only, ...rest] = await sut.all();
+    expect(rest).toEqual([]);
+    expect(only).toMatchObject({ ...DEFAULT_ORGANIZATION, name: 'Default', status: 'active' });
+  });
+
+  it('finds an organisation by id or by slug, and nothing for an unknown name', async () => {
+    await database.dataSource.query(
+      `INSERT INTO organizations (slug, name) VALUES ('acme', 'Acme Ltd')`,
+    );
+    const bySlug = await sut.find('acme');
+    expect(bySlug?.name).toBe('Acme Ltd');
+    expect(await sut.find(bySlug!.id)).toEqual(bySlug);
+    expect(await sut.find('nobody')).toBeUndefined();
+  });
+
+  it('lists only active organisations for background work', async () => {
+    await database.dataSource.query(
+      `INSERT INTO organizations (slug, name, status) VALUES ('paused', 'Paused', 'suspended')`,
+    );
+    expect((await sut.active()).map((o) => o.slug)).toEqual(['default']);
+  });
+
+  it('serves lookups from its copy for two seconds, then reads the table again', async () => {
+    expect(await sut.find('late')).toBeUndefined();
+    await database.dataSource.query(`INSERT INTO organizations (slug, name) VALUES ('late', 'L')`);
+    clock.advance(1_999);
+    expect(await sut.find('late')).toBeUndefined();
+    clock.advance(1);
+    expect((await sut.find('late'))?.slug).toBe('late');
+  });
+
+  it('forget() makes the next lookup read the table', async () => {
+    expect(await sut.find('fresh')).toBeUndefined();
+    await database.dataSource.query(`INSERT INTO organizations (slug, name) VALUES ('fresh', 'F')`);
+    sut.forget();
+    expect((await sut.find('fresh'))?.slug).toBe('fresh');
+  });
+
+  it('within() runs work in the organisation scope and restores the outer one after', async () => {
+    expect(sut.current()).toBeUndefined();
+    const seen = await sut.within({ id: 'x', slug: 'x-org' }, async () => {
+      await Promise.resolve();
+      return organizationScope.get();
+    });
+    expect(seen).toEqual({ id: 'x', slug: 'x-org' });
+    expect(sut.current()).toBeUndefined();
+  });
+
+  it('the database refuses a malformed slug, a duplicate slug and an unknown status', async () => {
+    // The query logger reports each refused statement; recorded here and asserted, not printed.
+    const logs = new LogRecorder();
+    Logger.overrideLogger(logs);
+    try {
+      const insert = (slug: string, status = 'active') =>
+        database.dataSource.query(
+          `INSERT INTO organizations (slug, name, status) VALUES ($1, 'n', $2)`,
+          [slug, status],
+        );
+      await expect(insert('Upper')).rejects.toThrow(/organizations_slug_check/);
+      await expect(insert('-dash')).rejects.toThrow(/organizations_slug_check/);
+      await expect(insert('default')).rejects.toThrow(/organizations_slug_uq/);
+      await expect(insert('ok-slug', 'deleted')).rejects.toThrow(/organizations_status_check/);
+      expect(logs.take('error', /organizations_(slug|status)_/)).toHaveLength(4);
+    } finally {
+      Logger.overrideLogger(true);
+    }
+  });
+});

@@ -1,0 +1,58 @@
+import { Injectable } from '@nestjs/common';
+
+import { Clock } from '../common/clock.js';
+import { organizationScope, type OrganizationScope } from '../common/organization-scope.js';
+import type { Organization } from './organization.js';
+import { scopeOf } from './organization.js';
+import { OrganizationsRepository } from './organizations.repository.js';
+
+/** How long a read of the organisations table serves lookups before it is read again. */
+const DIRECTORY_TTL_MS = 2_000;
+
+/**
+ * Which organisations exist, for requests (slug or id to scope) and for background work (the
+ * active ones to loop over). A deployment has few, read on every request and dispatcher pass, so
+ * the whole table is held for a couple of seconds; `forget()` drops it after a change here.
+ */
+@Injectable()
+export class OrganizationsService {
+  private directory: { at: number; all: Organization[] } | undefined;
+
+  constructor(
+    private readonly repo: OrganizationsRepository,
+    private readonly clock: Clock,
+  ) {}
+
+  async all(): Promise<Organization[]> {
+    const now = this.clock.nowMs();
+    if (this.directory && now - this.directory.at < DIRECTORY_TTL_MS) return this.directory.all;
+    const all = await this.repo.findAll();
+    this.directory = { at: now, all };
+    return all;
+  }
+
+  /** The organisations whose deliveries, reminders and users are served now. */
+  async active(): Promise<Organization[]> {
+    return (await this.all()).filter((o) => o.status === 'active');
+  }
+
+  /** The organisation named by id or slug (as a token's `org` claim may), or undefined. */
+  async find(idOrSlug: string): Promise<Organization | undefined> {
+    return (await this.all()).find((o) => o.id === idOrSlug || o.slug === idOrSlug);
+  }
+
+  /** Drops the held copy: the next lookup reads the table. */
+  forget(): void {
+    this.directory = undefined;
+  }
+
+  /** Runs `work` inside `organization`'s scope: every transaction it opens is that organisation's. */
+  within<T>(organization: Pick<Organization, 'id' | 'slug'>, work: () => T): T {
+    return organizationScope.run(scopeOf(organization), work);
+  }
+
+  /** The scope the current request or job runs in, if any. */
+  current(): OrganizationScope | undefined {
+    return organizationScope.get();
+  }
+}

@@ -184,8 +184,9 @@ describeWithServer('ReminderScheduler across organisations', () => {
 
   /**
    * `count` interviews of `organization` starting `startsInMs` from now, each with one
-   * interviewer and a 15-minute reminder due `dueInMs` from now (negative: overdue). Written as
-   * the owner, so the organisation is named. Returns the reminders' ids, in due order.
+   * interviewer and a 15-minute reminder due `dueInMs` from now (negative: overdue), a
+   * millisecond apart and the last one exactly then. Written as the owner, so the organisation is
+   * named. Returns the reminders' ids, in due order.
    */
   async function interviews(
     organization: OrganizationScope,
@@ -197,18 +198,21 @@ describeWithServer('ReminderScheduler across organisations', () => {
       `WITH iv AS (
          INSERT INTO interviews (organization_id, title, candidate_name, starts_at,
                                  duration_minutes, room_url, created_by)
-         SELECT $1, 'Interview ' || g, 'Candidate ' || g, $3::timestamptz + g * interval '1 ms',
+         SELECT $1, 'Interview ' || g, 'Candidate ' || g,
+                $3::timestamptz - ($2 - g) * interval '1 ms',
                 60, 'https://www.showmebug.com/pads/R' || g, 'rec-1'
            FROM generate_series(1, $2) g
          RETURNING id, starts_at
        ), people AS (
          INSERT INTO interview_participants (organization_id, interview_id, platform_user_id, role)
          SELECT $1, id, 'u-1', 'interviewer' FROM iv
+       ), reminders AS (
+         INSERT INTO interview_reminders (organization_id, interview_id, kind, lead_minutes, due_at)
+         SELECT $1, id, 'before_start', 15, $4::timestamptz + (starts_at - $3::timestamptz)
+           FROM iv
+         RETURNING id, due_at
        )
-       INSERT INTO interview_reminders (organization_id, interview_id, kind, lead_minutes, due_at)
-       SELECT $1, id, 'before_start', 15, $4::timestamptz + (starts_at - $3::timestamptz)
-         FROM iv
-       RETURNING id, due_at`,
+       SELECT id FROM reminders ORDER BY due_at`,
       [organization.id, count, new Date(now + startsInMs), new Date(now + dueInMs)],
     );
     return rows.map((r) => r.id);

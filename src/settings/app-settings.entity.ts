@@ -1,4 +1,4 @@
-import { Check, Column, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
 
 /** The settings an admin edits (everything but the credentials), stored as one JSON object. */
 export interface SettingsOptions {
@@ -19,14 +19,16 @@ export interface SealedSecrets {
 }
 
 /**
- * The one row of runtime configuration shared by every instance. `version` goes up with every
- * change; instances poll it and reload. Seeded from the environment at first start.
+ * An organisation's runtime configuration, shared by every instance: one row per organisation,
+ * written on its first save (`default`'s seeded from the environment at first start). `version`
+ * goes up with every change; instances poll it and reload. A WeCom app (corp id, agent id)
+ * belongs to one organisation at most (`app_settings_wecom_app_uq`).
  */
 @Entity('app_settings')
-@Check('app_settings_single_row', 'id = 1')
+@Index('app_settings_wecom_app_uq', ['corpId', 'agentId'], { unique: true })
 export class AppSettingsEntity {
-  @PrimaryColumn({ type: 'smallint', default: 1 })
-  id: number;
+  @PrimaryColumn({ name: 'organization_id', type: 'uuid' })
+  organizationId: string;
 
   @Column({ type: 'bigint' })
   version: string;
@@ -56,10 +58,14 @@ export class AppSettingsEntity {
 
 /** Who changed which settings when (names of fields only, never values of secrets). */
 @Entity('config_audit')
-@Index('config_audit_at_idx', ['at', 'id'])
+@Index('config_audit_at_idx', ['organizationId', 'at', 'id'])
 export class ConfigAuditEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: string;
+
+  /** Filled by the column's default from the transaction's organisation. */
+  @Column({ name: 'organization_id', type: 'uuid' })
+  organizationId: string;
 
   @Column({ type: 'timestamptz' })
   at: Date;

@@ -5,7 +5,7 @@ export type WeComCredentialKind = 'access_token' | 'jsapi_corp_ticket' | 'jsapi_
 
 /**
  * Access tokens and tickets shared by every instance and every restart, one row per
- * (kind, corp, agent). A restart reuses a valid row instead of calling gettoken.
+ * (organisation, kind, corp, agent). A restart reuses a valid row instead of calling gettoken.
  */
 @Entity('wecom_credentials')
 @Check('wecom_credentials_renew_check', 'renew_at >= expires_at')
@@ -14,6 +14,9 @@ export type WeComCredentialKind = 'access_token' | 'jsapi_corp_ticket' | 'jsapi_
   `kind IN ('access_token', 'jsapi_corp_ticket', 'jsapi_agent_ticket')`,
 )
 export class WeComCredentialEntity {
+  @PrimaryColumn({ name: 'organization_id', type: 'uuid' })
+  organizationId: string;
+
   @PrimaryColumn({ type: 'text' })
   kind: WeComCredentialKind;
 

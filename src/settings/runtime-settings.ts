@@ -464,7 +464,7 @@ export class RuntimeSettings implements OnApplicationShutdown {
 }
 
 /** The unique index that keeps a WeCom app in one organisation (app-settings.entity.ts). */
-const WECOM_APP_UNIQUE = 'app_settings_wecom_app_uq';
+const WECOM_APP_UNIQUE = 'app_settings_corp_agent_key';
 
 /** True when `error` is PostgreSQL's unique violation (23505) of `constraint`. */
 function isViolationOf(error: unknown, constraint: string): boolean {

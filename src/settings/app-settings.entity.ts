@@ -1,4 +1,15 @@
-import { Column, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import {
+  Column,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  Unique,
+} from 'typeorm';
+
+import { OrganizationIdColumn } from '../database/organization-column.js';
+import type { Organization } from '../organizations/organization.js';
 
 /** The settings an admin edits (everything but the credentials), stored as one JSON object. */
 export interface SettingsOptions {
@@ -19,16 +30,23 @@ export interface SealedSecrets {
 }
 
 /**
- * An organisation's runtime configuration, shared by every instance: one row per organisation,
- * written on its first save (`default`'s seeded from the environment at first start). `version`
- * goes up with every change; instances poll it and reload. A WeCom app (corp id, agent id)
- * belongs to one organisation at most (`app_settings_wecom_app_uq`).
+ * An organisation's runtime configuration (one row each), shared by every instance. `version`
+ * goes up with every change; instances poll it and reload. Seeded from the environment at first
+ * start. A WeCom app (corp id and agent id) is configured for one organisation only.
  */
 @Entity('app_settings')
-@Index('app_settings_wecom_app_uq', ['corpId', 'agentId'], { unique: true })
+@Unique('app_settings_corp_agent_key', ['corpId', 'agentId'])
 export class AppSettingsEntity {
-  @PrimaryColumn({ name: 'organization_id', type: 'uuid' })
+  /** Whose settings (filled in from the transaction's organisation on insert). */
+  @OrganizationIdColumn({ primary: true })
   organizationId: string;
+
+  @ManyToOne('OrganizationEntity')
+  @JoinColumn({
+    name: 'organization_id',
+    foreignKeyConstraintName: 'app_settings_organization_id_fkey',
+  })
+  organization?: Organization;
 
   @Column({ type: 'bigint' })
   version: string;
@@ -63,9 +81,16 @@ export class ConfigAuditEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: string;
 
-  /** Filled by the column's default from the transaction's organisation. */
-  @Column({ name: 'organization_id', type: 'uuid' })
+  /** Whose settings were changed (filled in from the transaction's organisation). */
+  @OrganizationIdColumn()
   organizationId: string;
+
+  @ManyToOne('OrganizationEntity')
+  @JoinColumn({
+    name: 'organization_id',
+    foreignKeyConstraintName: 'config_audit_organization_id_fkey',
+  })
+  organization?: Organization;
 
   @Column({ type: 'timestamptz' })
   at: Date;

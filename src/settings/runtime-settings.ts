@@ -52,7 +52,7 @@ export interface AuditEntry {
 }
 
 /**
- * The WeCom app (corp id, agent id) is another organisation's: `app_settings_wecom_app_uq`
+ * The WeCom app (corp id, agent id) is another organisation's: `app_settings_corp_agent_key`
  * refused the save, and nothing was changed. It names nothing of the other organisation.
  */
 export class WeComAppTakenError extends Error {

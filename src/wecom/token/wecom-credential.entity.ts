@@ -1,4 +1,7 @@
-import { Check, Column, Entity, PrimaryColumn } from 'typeorm';
+import { Check, Column, Entity, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+
+import { OrganizationIdColumn } from '../../database/organization-column.js';
+import type { Organization } from '../../organizations/organization.js';
 
 /** What a cached WeCom credential is: the app's access token or one of its JS-SDK tickets. */
 export type WeComCredentialKind = 'access_token' | 'jsapi_corp_ticket' | 'jsapi_agent_ticket';
@@ -14,8 +17,16 @@ export type WeComCredentialKind = 'access_token' | 'jsapi_corp_ticket' | 'jsapi_
   `kind IN ('access_token', 'jsapi_corp_ticket', 'jsapi_agent_ticket')`,
 )
 export class WeComCredentialEntity {
-  @PrimaryColumn({ name: 'organization_id', type: 'uuid' })
+  /** The organisation whose app the credential is for (filled in from the transaction's). */
+  @OrganizationIdColumn({ primary: true })
   organizationId: string;
+
+  @ManyToOne('OrganizationEntity')
+  @JoinColumn({
+    name: 'organization_id',
+    foreignKeyConstraintName: 'wecom_credentials_organization_id_fkey',
+  })
+  organization?: Organization;
 
   @PrimaryColumn({ type: 'text' })
   kind: WeComCredentialKind;

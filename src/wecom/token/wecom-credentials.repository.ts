@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 
 import { requireOrganizationScope } from '../../common/organization-scope.js';
+import { inCurrentOrganization } from '../../database/organization-column.js';
 import { TransactionHost } from '../../database/transaction-host.js';
 import { WeComCredentialEntity, type WeComCredentialKind } from './wecom-credential.entity.js';
 
@@ -20,11 +21,8 @@ export interface IssuedCredential {
   renewAt: Date;
 }
 
-/** The key's row in the scope's organisation: named explicitly, whoever the connection is. */
-const scoped = (key: CredentialKey) => ({
-  ...key,
-  organizationId: requireOrganizationScope('A WeCom credential').id,
-});
+/** The key's row in the transaction's organisation: named, whoever the connection is. */
+const scoped = (key: CredentialKey) => ({ ...key, organizationId: inCurrentOrganization() });
 
 /**
  * The `wecom_credentials` table (access tokens and JS-SDK tickets shared by every instance, per
@@ -46,8 +44,8 @@ export class WeComCredentialsRepository {
    * same key never overlap, on any instance. The organisation is part of the lock: two
    * organisations never wait on each other. Only inside TransactionHost.transaction().
    */
-  async lock(key: CredentialKey): Promise<void> {
-    const { organizationId, kind, corpId, agentId } = scoped(key);
+  async lock({ kind, corpId, agentId }: CredentialKey): Promise<void> {
+    const organizationId = requireOrganizationScope('A WeCom credential lock').id;
     await this.db.run((m) =>
       m.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
         `wecom:${organizationId}:${kind}:${corpId}:${agentId}`,
@@ -55,13 +53,16 @@ export class WeComCredentialsRepository {
     );
   }
 
-  /** Stores what WeCom just issued, replacing the key's row; the call was answered. */
+  /**
+   * Stores what WeCom just issued, replacing the key's row in the transaction's organisation (the
+   * column default fills organization_id); the call was answered.
+   */
   async store(key: CredentialKey, issued: IssuedCredential): Promise<void> {
     await this.db.run((m) => {
       const repo = m.getRepository(WeComCredentialEntity);
       return repo.upsert(
         repo.create({
-          ...scoped(key),
+          ...key,
           value: issued.sealedValue,
           valueFingerprint: issued.fingerprint,
           fetchedAt: issued.fetchedAt,
@@ -89,7 +90,7 @@ export class WeComCredentialsRepository {
       }
       // No value yet: a row without one keeps the time of the call for the other instances.
       await repo.insert({
-        ...scoped(key),
+        ...key,
         value: '',
         valueFingerprint: '',
         fetchedAt: at,

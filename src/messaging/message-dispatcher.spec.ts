@@ -401,7 +401,7 @@ describe(MessageDispatcher.name, () => {
       .get(EventEmitter2)
       .emit(
         SettingsChangedEvent.key,
-        new SettingsChangedEvent(settings(2), settings(1), 'elsewhere'),
+        new SettingsChangedEvent(DEFAULT_ORGANIZATION, settings(2), settings(1), 'elsewhere'),
       );
     await waitFor(async () => (await messageRow(id)).status === 'sent');
     expect(f.gateway.requests).toHaveLength(2);
@@ -587,6 +587,31 @@ describe(MessageDispatcher.name, () => {
       expect(f.gateway.scopes.filter((slug) => slug === 'org-b')).toHaveLength(30);
       expect(await statusCounts(DEFAULT_ORGANIZATION)).toEqual({ sent: 30, queued: 1 });
       expect(await statusCounts(orgB)).toEqual({ sent: 30, queued: 1 });
+    });
+
+    it("releases only the fixed organisation's messages held for credentials", async () => {
+      const mine = await queue(['a1']);
+      const theirs = await queue(['b1'], { organization: orgB, corpId: B_CORP });
+      f.gateway.failNext(60020, 60020);
+      await sut.drain();
+      for (const id of [mine, theirs]) {
+        expect(await messageRow(id)).toMatchObject({ status: 'queued', last_errcode: 60020 });
+      }
+
+      const settings = (version: number) => ({ version }) as EffectiveSettings;
+      moduleRef
+        .get(EventEmitter2)
+        .emit(
+          SettingsChangedEvent.key,
+          new SettingsChangedEvent(orgB, settings(2), settings(1), 'here'),
+        );
+      await waitFor(async () => (await messageRow(theirs)).status === 'sent');
+
+      expect(await messageRow(mine)).toMatchObject({
+        status: 'queued',
+        last_errcode: 60020,
+        next_attempt_at: new Date(f.clock.nowMs() + 60_000),
+      });
     });
 
     it("leaves a suspended organisation's messages queued while another's go", async () => {

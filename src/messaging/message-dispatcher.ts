@@ -13,6 +13,7 @@ import { EventEmitter2, OnEvent } from '@nestjs/event-emitter';
 import { SchedulerRegistry } from '@nestjs/schedule';
 
 import { Clock } from '../common/clock.js';
+import type { OrganizationScope } from '../common/organization-scope.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import type { Organization } from '../organizations/organization.js';
@@ -112,29 +113,24 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   /**
-   * Credentials fixed by an admin: messages held for them go now, not at their next try. Not
-   * awaited: the admin's request does not wait for the outbox.
+   * An organisation's credentials fixed by its admin: its messages held for them go now, not at
+   * their next try. Not awaited: the admin's request does not wait for the outbox.
    */
   @OnEvent(SettingsChangedEvent.key)
   onSettingsChanged(event: SettingsChangedEvent): void {
     if (event.next.version === event.previous.version) return;
-    this.releaseHeld().catch((error: unknown) =>
-      this.logger.warn(`held messages not released: ${describe(error)}`),
+    this.releaseHeld(event.organization).catch((error: unknown) =>
+      this.logger.warn(
+        `held messages of ${event.organization.slug} not released: ${describe(error)}`,
+      ),
     );
   }
 
-  /**
-   * Makes the messages waiting for working credentials due at once: the changed organisation's
-   * (the change is published in its scope), or every active one's when none is named.
-   */
-  private async releaseHeld(): Promise<void> {
-    const changed = this.organizations.current();
-    const organizations = changed ? [changed] : await this.organizations.active();
-    for (const organization of organizations) {
-      await this.organizations.within(organization, () =>
-        this.outbox.releaseHeld(this.clock.now(), [...CONFIG_ERRCODES]),
-      );
-    }
+  /** Makes the organisation's messages waiting for working credentials due at once. */
+  private async releaseHeld(organization: OrganizationScope): Promise<void> {
+    await this.organizations.within(organization, () =>
+      this.outbox.releaseHeld(this.clock.now(), [...CONFIG_ERRCODES]),
+    );
     this.kick();
   }
 

@@ -83,7 +83,7 @@ export class SignInService {
       );
     }
     const state = await this.states.issue(path as string, browser);
-    const { corpId, agentId } = this.settings.credentials();
+    const { corpId, agentId } = await this.settings.credentials();
     const params = { corpId, agentId, redirectUri: this.redirectUri, state };
     return mode === 'qr' ? qrLoginUrl(params) : oauthAuthorizeUrl(params);
   }

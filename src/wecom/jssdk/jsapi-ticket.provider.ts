@@ -63,10 +63,11 @@ class OrganizationTickets {
     }
   }
 
-  async dropStored(app: AppKey): Promise<void> {
+  async dropStored({ corpId, agentId }: AppKey): Promise<void> {
+    if (corpId === '') return;
     for (const kind of ['jsapi_corp_ticket', 'jsapi_agent_ticket'] as const) {
-      const key = { kind, ...app };
-      await (this.caches?.[kind] ?? this.make(this.scope, kind, app)).forget(key);
+      const key = { kind, corpId, agentId };
+      await (this.caches?.[kind] ?? this.make(this.scope, kind, { corpId, agentId })).forget(key);
     }
   }
 

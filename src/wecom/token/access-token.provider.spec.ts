@@ -468,7 +468,7 @@ describeWithServer(
       const globexRow = await tokenRowsOf(a.dataSource, globex.scope.id);
 
       // Acme's token is called bad (40014): one refetch, for Acme's app only.
-      await inAcme(() => b.sut.invalidate(acmeToken));
+      await inAcme(() => a.sut.invalidate(acmeToken));
       clock.advance(MIN_FETCH_INTERVAL_MS);
       const renewed = await inAcme(() => a.sut.getToken());
       expect(renewed).not.toBe(acmeToken);

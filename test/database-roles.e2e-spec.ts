@@ -6,6 +6,7 @@ import pg from 'pg';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 
+import { StartupError } from '../src/common/startup-error.js';
 import { MIGRATIONS } from '../src/database/migrations/index.js';
 import { LogRecorder } from './support/log-recorder.js';
 import { createSandboxApp, tokenFor } from './support/test-app.js';
@@ -108,6 +109,34 @@ describeWithAppRole('The service under TEST_APP_ROLE (.ci/run: smbw_app)', () =>
         asRole.query('ALTER TABLE user_mappings DISABLE ROW LEVEL SECURITY'),
       ).rejects.toThrow(/must be owner/);
     });
+  });
+});
+
+describeWithAppRole('The service as TEST_APP_ROLE without DATABASE_MIGRATION_URL', () => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('refuses at once, in one line saying what to set, to migrate as a role that may not', async () => {
+    const logs = new LogRecorder(['fatal', 'error', 'warn']);
+    await expect(createSandboxApp({ DATABASE_URL: db.url }, { logger: logs })).rejects.toThrow(
+      new StartupError(
+        "The migrations were refused to DATABASE_URL's role (permission denied for schema public): " +
+          'when DATABASE_URL names a role that may only read and write rows, set ' +
+          'DATABASE_MIGRATION_URL to the schema owner (README: On a real PostgreSQL server)',
+      ),
+    );
+    // Not retried: no waiting on a connection that privileges, not the network, refused.
+    expect(logs.lines('error').filter((l) => l.includes('Retrying'))).toEqual([]);
+    expect(
+      await db.ownerQuery(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`),
+    ).toEqual([]);
   });
 });
 

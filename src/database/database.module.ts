@@ -6,6 +6,7 @@ import { ModuleRef } from '@nestjs/core';
 import { TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 
+import { StartupError } from '../common/startup-error.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { DatabaseEngine } from './database-engine.js';
 import { DatabaseHealth } from './database-health.js';
@@ -42,6 +43,24 @@ class AppDataSource extends DataSource {
     if (this.logger instanceof QueryErrorLogger) this.logger.closingDown();
     await super.destroy();
   }
+}
+
+/**
+ * A migration refused for want of privileges (SQLSTATE 42501) is a configuration to change, not
+ * a connection to retry: said in one line, with what to set.
+ */
+function migrationsRefused(
+  error: unknown,
+  variable: 'DATABASE_URL' | 'DATABASE_MIGRATION_URL',
+): unknown {
+  if ((error as { code?: unknown } | undefined)?.code !== '42501') return error;
+  const fix =
+    variable === 'DATABASE_URL'
+      ? 'when DATABASE_URL names a role that may only read and write rows, set DATABASE_MIGRATION_URL to the schema owner'
+      : 'DATABASE_MIGRATION_URL must name the owner of the schema';
+  return new StartupError(
+    `The migrations were refused to ${variable}'s role (${(error as Error).message}): ${fix} (README: On a real PostgreSQL server)`,
+  );
 }
 
 /**
@@ -83,18 +102,29 @@ class DatabaseEngineModule {}
         autoLoadEntities: true,
         retryAttempts: 5,
         retryDelay: 2000,
+        // A server that is not up yet is worth waiting for; a role without privileges is not.
+        toRetry: (error: unknown) => !(error instanceof StartupError),
         migrationUrl: engine.migrationUrl,
       }),
       // Migrations run before any provider can touch the schema: as the owner on a connection of
       // their own when DATABASE_MIGRATION_URL is set, else on the service's pool (as before).
       dataSourceFactory: async (options) => {
         const { migrationUrl, ...dataSourceOptions } = options as ServiceDataSourceOptions;
-        if (migrationUrl) await runMigrationsOn(migrationUrl);
+        if (migrationUrl) {
+          await runMigrationsOn(migrationUrl).catch((error: unknown) => {
+            throw migrationsRefused(error, 'DATABASE_MIGRATION_URL');
+          });
+        }
         const dataSource = await new AppDataSource(
           dataSourceOptions as DataSourceOptions,
         ).initialize();
         guardClientErrors(dataSource);
-        if (!migrationUrl) await runMigrationsLocked(dataSource);
+        if (!migrationUrl) {
+          await runMigrationsLocked(dataSource).catch(async (error: unknown) => {
+            await dataSource.destroy();
+            throw migrationsRefused(error, 'DATABASE_URL');
+          });
+        }
         checkServiceRole(await readServiceRole(dataSource), new Logger('Database'));
         return dataSource;
       },

@@ -1369,6 +1369,10 @@ export interface operations {
     startWeComSignIn: {
         parameters: {
             query?: {
+                /** @description Sandbox mode only (400 otherwise): the simulator member to sign in as */
+                member?: string;
+                /** @description `console`: sign in to the admin console (/admin) as an admin; only the members listed in CONSOLE_ADMINS may. `redirect` is then a console path, e.g. /people */
+                target?: "frontend" | "console";
                 mode?: "app" | "qr";
                 /** @description Frontend path, e.g. /interviews */
                 redirect?: string;

@@ -18,6 +18,13 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     sourcemap: false,
     target: 'es2022',
+    rolldownOptions: {
+      onLog(level, log, handler) {
+        // "use client" in TanStack Query means nothing without server components: not a problem.
+        if (log.code === 'MODULE_LEVEL_DIRECTIVE') return;
+        handler(level, log);
+      },
+    },
   },
   server: {
     // `npx vite --config web/vite.config.mjs` for development, with the service on :3000.

@@ -18,7 +18,7 @@ export function SettingsPage() {
       <h1>{t('settings.title')}</h1>
       {config.isPending && <Loading />}
       <ProblemMessage error={config.error} />
-      {config.data && <SettingsForm key={config.data.version} config={config.data} />}
+      {config.data && <SettingsForm config={config.data} />}
     </>
   );
 }

@@ -104,7 +104,7 @@ export class SignInService {
       throw new BadRequestException('target must be "frontend" or "console"');
     }
     const toConsole = target === 'console';
-    const base = toConsole ? this.requireMinting() : this.requireFrontend();
+    const base = toConsole ? this.requireConsole() : this.requireFrontend();
     if (mode !== undefined && mode !== 'app' && mode !== 'qr') {
       throw new BadRequestException('mode must be "app" or "qr"');
     }
@@ -148,7 +148,7 @@ export class SignInService {
       );
     }
     const consolePath = consumed.ok ? consolePathOf(consumed.redirect) : null;
-    const base = consolePath !== null ? this.requireMinting() : this.requireFrontend();
+    const base = consolePath !== null ? this.requireConsole() : this.requireFrontend();
     const target = consumed.ok ? base.resolvePath(consolePath ?? consumed.redirect) : null;
     if (target === null) {
       throw new BadRequestException(
@@ -241,12 +241,12 @@ export class SignInService {
   private requireFrontend(): FrontendUrl {
     if (!this.frontend)
       throw new ServiceUnavailableException('WeCom sign-in is not configured (FRONTEND_URL).');
-    this.requireMinting();
+    this.requireConsole();
     return this.frontend;
   }
 
   /** The console needs no FRONTEND_URL (it is this service), only a key to sign tokens with. */
-  private requireMinting(): FrontendUrl {
+  private requireConsole(): FrontendUrl {
     if (!this.canMint) {
       throw new ServiceUnavailableException('WeCom sign-in is not configured (AUTH_JWT_SECRET).');
     }

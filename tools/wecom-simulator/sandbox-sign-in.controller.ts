@@ -19,6 +19,9 @@ import { SANDBOX_ADMIN_USERID, SANDBOX_AUTHORIZE_PATH } from '../../src/sign-in/
 import { CALLBACK_PATH } from '../../src/sign-in/sign-in.service.js';
 import { escapeHtml, SignInErrorPageFilter } from '../../src/sign-in/sign-in-error-page.filter.js';
 
+/** The simulator's base URL (WeComSandbox provides it; a token, as the sandbox imports this file). */
+export const SIMULATOR_URL = Symbol('WeComSimulatorUrl');
+
 const USERID = /^[A-Za-z0-9_.@-]{1,64}$/;
 const STATE = /^[A-Za-z0-9]{1,128}$/;
 
@@ -39,7 +42,7 @@ export class SandboxSignInController {
 
   constructor(
     private readonly runtime: RuntimeSettings,
-    @Inject('WECOM_SIMULATOR_URL') private readonly simulatorUrl: string,
+    @Inject(SIMULATOR_URL) private readonly simulatorUrl: string,
     @Inject(ConfigService) config: AppConfigService,
   ) {
     const base =

@@ -15,7 +15,7 @@ import { type EffectiveSettings, RuntimeSettings } from '../../src/settings/runt
 import { SettingsChangedEvent } from '../../src/settings/settings-events.js';
 import { SANDBOX_ADMIN_USERID } from '../../src/sign-in/console-sign-in.js';
 import { DEFAULT_USERS, type SimulatedUser } from './member-directory.js';
-import { SandboxSignInController } from './sandbox-sign-in.controller.js';
+import { SandboxSignInController, SIMULATOR_URL } from './sandbox-sign-in.controller.js';
 import { loadUsersFile, WeComSimulator } from './wecom-simulator.js';
 
 /** The member the admin console's sandbox sign-in signs in as (CONSOLE_ADMINS in sandbox mode). */
@@ -112,7 +112,7 @@ export class WeComSandbox implements OnApplicationShutdown {
       // A factory, not useValue: Nest would hash the whole simulator into the module's key.
       providers: [
         { provide: WeComSandbox, useFactory: () => this },
-        { provide: 'WECOM_SIMULATOR_URL', useFactory: () => this.url },
+        { provide: SIMULATOR_URL, useFactory: () => this.url },
       ],
     };
   }

@@ -2,8 +2,8 @@ import { useQuery } from '@tanstack/react-query';
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 
 import { api, call } from './api';
-import { Loading, ProblemMessage } from './components';
-import { useI18n, type Language, type MessageKey } from './i18n';
+import { LanguageSwitch, Loading, ProblemMessage } from './components';
+import { useI18n, type MessageKey } from './i18n';
 import { AuditPage } from './pages/AuditPage';
 import { ConnectionPage } from './pages/ConnectionPage';
 import { InterviewPage, InterviewsPage } from './pages/InterviewsPage';
@@ -75,27 +75,6 @@ function NotFound() {
         <Link to="/connection">{t('nav.connection')}</Link>
       </p>
     </>
-  );
-}
-
-export function LanguageSwitch() {
-  const { language, setLanguage, t } = useI18n();
-  return (
-    <label className="language">
-      <span className="visually-hidden">{t('app.language')}</span>
-      <select
-        value={language}
-        onChange={(e) => setLanguage(e.target.value as Language)}
-        aria-label={t('app.language')}
-      >
-        <option value="zh-CN" lang="zh-CN">
-          中文
-        </option>
-        <option value="en" lang="en">
-          English
-        </option>
-      </select>
-    </label>
   );
 }
 

@@ -1,7 +1,7 @@
 import { useState, type ReactNode } from 'react';
 
 import { ApiError } from './api';
-import { useI18n } from './i18n';
+import { useI18n, type Language } from './i18n';
 
 /** An error as a person reads it: the problem's detail, its fields, and the request id. */
 export function ProblemMessage({ error }: { error: unknown }) {
@@ -175,4 +175,25 @@ export function minutesAndHours(seconds: number): string {
   if (h > 0) return `${h} h ${m} min`;
   if (m > 0) return `${m} min ${s} s`;
   return `${s} s`;
+}
+
+export function LanguageSwitch() {
+  const { language, setLanguage, t } = useI18n();
+  return (
+    <label className="language">
+      <span className="visually-hidden">{t('app.language')}</span>
+      <select
+        value={language}
+        onChange={(e) => setLanguage(e.target.value as Language)}
+        aria-label={t('app.language')}
+      >
+        <option value="zh-CN" lang="zh-CN">
+          中文
+        </option>
+        <option value="en" lang="en">
+          English
+        </option>
+      </select>
+    </label>
+  );
 }

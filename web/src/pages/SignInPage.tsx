@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 
-import { LanguageSwitch } from '../App';
 import { api, call } from '../api';
+import { LanguageSwitch } from '../components';
 import { useI18n } from '../i18n';
 import { signInUrl, signOut } from '../session';
 

@@ -112,7 +112,7 @@ async function startInstance(
 ): Promise<Instance> {
   const env = testEnv(ENV);
   const dataSource = await openMigratedDataSource(db, {
-    entities: [AppSettingsEntity, ConfigAuditEntity, WeComCredentialEntity, OrganizationEntity],
+    entities: [OrganizationEntity, AppSettingsEntity, ConfigAuditEntity, WeComCredentialEntity],
   });
   const config: AppConfigService = new ConfigService(env);
   const builder = Test.createTestingModule({

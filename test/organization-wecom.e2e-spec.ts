@@ -1,14 +1,17 @@
 import type { INestApplication } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import request from 'supertest';
 
 import { AdminConfigService } from '../src/admin/admin-config.service.js';
 import type { OrganizationScope } from '../src/common/organization-scope.js';
 import { ProblemType } from '../src/common/problem-details.js';
 import { DEFAULT_ORGANIZATION } from '../src/organizations/organization.js';
+import { WeComApiError } from '../src/wecom/client/wecom-api.error.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
+import { JsapiTicketProvider } from '../src/wecom/jssdk/jsapi-ticket.provider.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { inOrganization } from './support/in-organization.js';
+import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv } from './support/test-app.js';
 import {
   createTestDatabase,
@@ -28,7 +31,7 @@ interface Company {
 }
 
 function appEnv(db: TestDatabase, sim: WeComSimulator) {
-  return { DATABASE_URL: db.url, ...simulatorEnv(sim.url), SETTINGS_POLL_MS: '200' };
+  return { ...db.env, ...simulatorEnv(sim.url), SETTINGS_POLL_MS: '200' };
 }
 
 /**
@@ -37,14 +40,16 @@ function appEnv(db: TestDatabase, sim: WeComSimulator) {
  * its WeCom app through the admin configuration, in its scope (gettoken first, as always).
  */
 async function addCompany(
+  db: TestDatabase,
   app: INestApplication,
   sim: WeComSimulator,
   slug: string,
   agentId = 1000002,
 ): Promise<Company> {
-  const [{ id }]: { id: string }[] = await app
-    .get(DataSource)
-    .query(`INSERT INTO organizations (slug, name) VALUES ($1, $1) RETURNING id`, [slug]);
+  const [{ id }]: { id: string }[] = await db.ownerQuery(
+    `INSERT INTO organizations (slug, name) VALUES ($1, $1) RETURNING id`,
+    [slug],
+  );
   const company = {
     scope: { id, slug },
     corpId: `ww-${slug}`,
@@ -99,14 +104,20 @@ describeWithServer('WeCom per organisation (e2e, PostgreSQL)', () => {
   let app: INestApplication;
   let acme: Company;
   let globex: Company;
+  /** Errors and warnings, recorded: a spec takes the ones it provokes, none may be left over. */
+  const logs = new LogRecorder();
 
   beforeAll(async () => {
     db = await createTestDatabase();
     sim = new WeComSimulator({});
     await sim.start();
-    app = await createTestApp(appEnv(db, sim));
-    acme = await addCompany(app, sim, 'acme');
-    globex = await addCompany(app, sim, 'globex');
+    app = await createTestApp(appEnv(db, sim), { logger: logs });
+    acme = await addCompany(db, app, sim, 'acme');
+    globex = await addCompany(db, app, sim, 'globex');
+  });
+
+  afterEach(() => {
+    expect(logs.lines('error')).toEqual([]);
   });
 
   afterAll(async () => {
@@ -144,9 +155,7 @@ describeWithServer('WeCom per organisation (e2e, PostgreSQL)', () => {
   });
 
   it("an acme admin saving globex's WeCom app (even with its secret) is a 403 problem; nothing changes", async () => {
-    const rowsBefore = await app
-      .get(DataSource)
-      .query('SELECT * FROM app_settings ORDER BY organization_id');
+    const rowsBefore = await db.ownerQuery('SELECT * FROM app_settings ORDER BY organization_id');
     const attempt = inOrganization(
       () =>
         app
@@ -164,9 +173,11 @@ describeWithServer('WeCom per organisation (e2e, PostgreSQL)', () => {
         message: expect.stringMatching(/configured for another organisation/),
       },
     });
-    expect(
-      await app.get(DataSource).query('SELECT * FROM app_settings ORDER BY organization_id'),
-    ).toEqual(rowsBefore);
+    expect(await db.ownerQuery('SELECT * FROM app_settings ORDER BY organization_id')).toEqual(
+      rowsBefore,
+    );
+    // The database refused the row (the unique key across organisations), and said so.
+    expect(logs.take('error', /app_settings_corp_agent_key/)).toHaveLength(1);
     const acmeAudit = await inOrganization(() => app.get(AdminConfigService).audit(1), acme.scope);
     expect(acmeAudit.items[0]).toMatchObject({
       outcome: 'rejected',
@@ -225,10 +236,64 @@ describeWithServer('WeCom per organisation (e2e, PostgreSQL)', () => {
     expect(gettokenCalls(sim, globex.corpId)).toBe(globexCalls);
   });
 
-  it('health and metrics speak for the default organisation only', async () => {
+  it("new credentials of one organisation drop its stored token and tickets, not another's", async () => {
+    const tickets = app.get(JsapiTicketProvider);
+    for (const company of [acme, globex]) {
+      await inOrganization(() => tickets.corpTicket(), company.scope);
+      await inOrganization(() => tickets.agentTicket(), company.scope);
+    }
+    const stored = async (company: Company) =>
+      (await db.ownerQuery(
+        'SELECT kind, corp_id, value_fingerprint FROM wecom_credentials WHERE organization_id = $1 ORDER BY kind',
+        [company.scope.id],
+      )) as { kind: string; corp_id: string; value_fingerprint: string }[];
+    const globexBefore = await stored(globex);
+    expect(globexBefore.map((r) => r.kind)).toEqual([
+      'access_token',
+      'jsapi_agent_ticket',
+      'jsapi_corp_ticket',
+    ]);
+    expect((await stored(acme)).length).toBe(3);
+
+    // Acme's admin resets the Secret in its WeCom console and pastes the new one here.
+    const newSecret = 'acme-NewSecret-9876543210';
+    sim.corp(acme.corpId).setCorpSecret(newSecret);
+    await inOrganization(
+      () => app.get(AdminConfigService).update({ corpSecret: newSecret }, 'admin-of-acme'),
+      acme.scope,
+    );
+    acme = { ...acme, corpSecret: newSecret };
+    expect(await stored(acme)).toEqual([]);
+    expect(await stored(globex)).toEqual(globexBefore);
+    await sendAs(app, acme, 'acme with its new secret');
+    await sendAs(app, globex, 'globex unaffected');
+    expect(await stored(globex)).toEqual(globexBefore);
+  });
+
+  it("/health speaks for the deployment's own app (default); an organisation's WeCom trouble shows in its own config", async () => {
     const tokens = app.get(AccessTokenProvider);
     await inOrganization(() => tokens.getToken(), DEFAULT_ORGANIZATION);
-    expect(tokens.statusOf(DEFAULT_ORGANIZATION.id)).toMatchObject({ status: 'ok' });
+    // WeCom refuses globex's calls from this address (60020), as the dispatcher reports it.
+    inOrganization(
+      () =>
+        tokens.reportRejected(
+          new WeComApiError(
+            SEND,
+            60020,
+            'not allow to access from your ip, from ip: 203.0.113.9',
+            false,
+          ),
+        ),
+      globex.scope,
+    );
+    const health = await request(app.getHttpServer()).get('/health').expect(200);
+    expect(health.body.wecom).toMatchObject({ status: 'ok' });
+    expect(health.text).not.toContain('globex');
+    const globexView = await inOrganization(() => app.get(AdminConfigService).view(), globex.scope);
+    expect(globexView.token).toMatchObject({ status: 'misconfigured', errcode: 60020 });
+    const acmeView = await inOrganization(() => app.get(AdminConfigService).view(), acme.scope);
+    expect(acmeView.token).toMatchObject({ status: 'ok' });
+    expect(logs.take('error', /organisation globex \(errcode 60020\)/)).toHaveLength(1);
   });
 });
 
@@ -254,7 +319,8 @@ describeWithServer('One gettoken per organisation across instances (e2e, Postgre
 
   it(`${N} organisations sending at once from two instances cause exactly ${N} gettoken calls`, async () => {
     const companies: Company[] = [];
-    for (let i = 1; i <= N; i++) companies.push(await addCompany(apps[0]!, sim, `company-${i}`));
+    for (let i = 1; i <= N; i++)
+      companies.push(await addCompany(db, apps[0]!, sim, `company-${i}`));
     // Configuring verified each app with a gettoken of its own; only what sending costs counts.
     const before = companies.map((c) => gettokenCalls(sim, c.corpId));
 

@@ -337,6 +337,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/interview-participants/unmapped": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Participants of recent and upcoming interviews whom WeCom will not reach
+         * @description No mapping, or a member who left the corp or is disabled; the soonest interview first.
+         *
+         *     Roles: admin, recruiter.
+         */
+        get: operations["listUnmappedParticipants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/config": {
         parameters: {
             query?: never;
@@ -1014,6 +1036,32 @@ export interface components {
             /** @enum {string} */
             response: "accepted" | "declined";
         };
+        UnmappedParticipantDto: {
+            /** @example u_1024 */
+            platformUserId: string;
+            /**
+             * @description `unmapped`: no WeCom member is mapped to them; `left` / `disabled`: their member left the corp or is disabled
+             * @enum {string}
+             */
+            wecom: "unmapped" | "left" | "disabled";
+            /** @description Interviews of the period they take part in */
+            interviewCount: number;
+            /** @description Their next interview, or their latest when none is upcoming */
+            interviewId: string;
+            title: string;
+            /** Format: date-time */
+            startsAt: string;
+            /**
+             * @description Their role in that interview
+             * @enum {string}
+             */
+            role: "interviewer" | "observer" | "recruiter" | "candidate";
+        };
+        UnmappedParticipantListDto: {
+            items: components["schemas"]["UnmappedParticipantDto"][];
+            /** @description True when more participants than were looked at took part (the list is partial) */
+            truncated: boolean;
+        };
         SecretViewDto: {
             /** @description Whether a value is stored */
             set: boolean;
@@ -1036,18 +1084,26 @@ export interface components {
             end: string;
         };
         AdminConfigViewDto: {
-            /** @description Grows by one with each applied change */
+            /** @description Grows by one with each applied change; 0 while nothing is stored */
             version: number;
-            /** @example ww1234567890abcdef */
+            /** @description False until the organisation's WeCom app is set (corpId, agentId and corpSecret, all in the first change) */
+            configured: boolean;
+            /**
+             * @description Empty while not configured
+             * @example ww1234567890abcdef
+             */
             corpId: string;
-            /** @example 1000002 */
+            /**
+             * @description 0 while not configured
+             * @example 1000002
+             */
             agentId: number;
             corpSecret: components["schemas"]["SecretViewDto"];
             callbackToken: components["schemas"]["SecretViewDto"];
             callbackAesKey: components["schemas"]["SecretViewDto"];
             /**
-             * @description Paste into the WeCom console (接收消息 → URL)
-             * @example https://wecom.example.com/wecom/callback
+             * @description Paste into the WeCom console (接收消息 → URL): the organisation's own (`/wecom/callback` for `default`)
+             * @example https://wecom.example.com/wecom/callback/acme
              */
             callbackUrl: string;
             /** @description True when WeCom is the built-in simulator */
@@ -1066,8 +1122,11 @@ export interface components {
             quietHours: components["schemas"]["QuietHoursDto"] | null;
             /** @enum {string} */
             defaultLanguage: "zh" | "en";
-            /** Format: date-time */
-            updatedAt: string;
+            /**
+             * Format: date-time
+             * @description Null while nothing is stored
+             */
+            updatedAt: string | null;
             updatedBy: string | null;
         };
         UpdateAdminConfigDto: {
@@ -1355,7 +1414,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description FRONTEND_URL is not configured */
+            /** @description FRONTEND_URL is not configured, or the organisation's WeCom app is not */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1369,6 +1428,10 @@ export interface operations {
     startWeComSignIn: {
         parameters: {
             query?: {
+                /** @description Sandbox mode only (400 otherwise): the simulator member to sign in as */
+                member?: string;
+                /** @description `console`: sign in to the admin console (/admin) as an admin; only the members listed in CONSOLE_ADMINS may. `redirect` is then a console path, e.g. /people */
+                target?: "frontend" | "console";
                 mode?: "app" | "qr";
                 /** @description Frontend path, e.g. /interviews */
                 redirect?: string;
@@ -2777,6 +2840,66 @@ export interface operations {
             };
         };
     };
+    listUnmappedParticipants: {
+        parameters: {
+            query?: {
+                /** @description Interviews that started in the last `days` days, and every upcoming one */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnmappedParticipantListDto"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each field and why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token is valid but its roles do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests; try again after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the window ends */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
     getAdminConfig: {
         parameters: {
             query?: never;
@@ -2864,7 +2987,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description Not an admin; or (type `urn:showmebug-wecom:problem:wecom-app-taken`) WeCom accepted the credentials but that app (corpId, agentId) is configured for another organisation; nothing was changed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2961,7 +3084,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description Not an admin; or (type `urn:showmebug-wecom:problem:wecom-app-taken`) WeCom accepted the credentials but that app (corpId, agentId) is configured for another organisation; nothing was changed */
             403: {
                 headers: {
                     [name: string]: unknown;

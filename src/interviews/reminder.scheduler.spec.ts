@@ -6,7 +6,6 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 
 import { openMigratedDataSource } from '../../test/support/migrated-database.js';
 import { createTestApp, simulatorEnv, tokenFor } from '../../test/support/test-app.js';
@@ -46,7 +45,7 @@ describe('ReminderScheduler timer (real clock)', () => {
     sim = new WeComSimulator();
     await sim.start();
     app = await createTestApp({
-      DATABASE_URL: db.url,
+      ...db.env,
       ...simulatorEnv(sim.url),
       CRON_ENABLED: 'true',
       REMINDER_POLL_CRON: '0 0 0 1 1 *',
@@ -129,7 +128,6 @@ describeWithServer('ReminderScheduler across organisations', () => {
   let clock: ManualClock;
   let notifier: RecordingNotifier;
   let organizations: OrganizationsService;
-  let sql: DataSource;
   let sut: ReminderScheduler;
   let orgB: OrganizationScope;
 
@@ -152,7 +150,7 @@ describeWithServer('ReminderScheduler across organisations', () => {
         EventEmitterModule.forRoot(),
         TypeOrmModule.forRootAsync({
           useFactory: () => buildDataSourceOptions({ url: db.url, poolSize: 4 }),
-          dataSourceFactory: () => openMigratedDataSource(db.url),
+          dataSourceFactory: () => openMigratedDataSource(db),
         }),
       ],
       providers: [
@@ -167,12 +165,11 @@ describeWithServer('ReminderScheduler across organisations', () => {
     }).compile();
     await moduleRef.init();
     sut = moduleRef.get(ReminderScheduler);
-    sql = moduleRef.get(DataSource);
     organizations = moduleRef.get(OrganizationsService);
-    await sql.query('TRUNCATE interviews CASCADE');
-    await sql.query(`DELETE FROM organizations WHERE id <> $1`, [DEFAULT_ORGANIZATION.id]);
-    await sql.query(`UPDATE organizations SET status = 'active'`);
-    [orgB] = await sql.query(
+    await db.ownerQuery('TRUNCATE interviews CASCADE');
+    await db.ownerQuery(`DELETE FROM organizations WHERE id <> $1`, [DEFAULT_ORGANIZATION.id]);
+    await db.ownerQuery(`UPDATE organizations SET status = 'active'`);
+    [orgB] = await db.ownerQuery(
       `INSERT INTO organizations (slug, name) VALUES ('org-b', 'B Ltd') RETURNING id, slug`,
     );
     organizations.forget();
@@ -194,7 +191,7 @@ describeWithServer('ReminderScheduler across organisations', () => {
     { startsInMs = 15 * MINUTE, dueInMs = 0 } = {},
   ): Promise<string[]> {
     const now = clock.nowMs();
-    const rows: { id: string }[] = await sql.query(
+    const rows: { id: string }[] = await db.ownerQuery(
       `WITH iv AS (
          INSERT INTO interviews (organization_id, title, candidate_name, starts_at,
                                  duration_minutes, room_url, created_by)
@@ -220,7 +217,7 @@ describeWithServer('ReminderScheduler across organisations', () => {
 
   const states = async (ids: string[]) =>
     (
-      (await sql.query(
+      (await db.ownerQuery(
         `SELECT id, state FROM interview_reminders WHERE id = ANY($1::uuid[]) ORDER BY due_at`,
         [ids],
       )) as { id: string; state: string }[]
@@ -264,7 +261,7 @@ describeWithServer('ReminderScheduler across organisations', () => {
       dueInMs: -5 * MINUTE,
     });
     const [theirs] = await interviews(orgB, 1);
-    await sql.query(`UPDATE organizations SET status = 'suspended' WHERE id = $1`, [
+    await db.ownerQuery(`UPDATE organizations SET status = 'suspended' WHERE id = $1`, [
       DEFAULT_ORGANIZATION.id,
     ]);
     organizations.forget();
@@ -275,7 +272,7 @@ describeWithServer('ReminderScheduler across organisations', () => {
 
     // Suspended for a quarter of an hour: the second interview has started meanwhile.
     clock.advance(15 * MINUTE);
-    await sql.query(`UPDATE organizations SET status = 'active' WHERE id = $1`, [
+    await db.ownerQuery(`UPDATE organizations SET status = 'active' WHERE id = $1`, [
       DEFAULT_ORGANIZATION.id,
     ]);
     organizations.forget();

@@ -4,7 +4,6 @@ import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 
 import {
   createTestDatabase,
@@ -112,7 +111,7 @@ function fakes(): Fakes {
 }
 
 /** Only what the dispatcher needs: the outbox over real migrations, the rest faked. */
-async function dispatcherModule(url: string, f: Fakes): Promise<TestingModule> {
+async function dispatcherModule(db: TestDatabase, f: Fakes): Promise<TestingModule> {
   const env = validateEnv({ NODE_ENV: 'test', LOG_LEVEL: 'warn', CRON_ENABLED: 'false' });
   const moduleRef = await Test.createTestingModule({
     imports: [
@@ -120,8 +119,8 @@ async function dispatcherModule(url: string, f: Fakes): Promise<TestingModule> {
       ScheduleModule.forRoot(),
       EventEmitterModule.forRoot(),
       TypeOrmModule.forRootAsync({
-        useFactory: () => buildDataSourceOptions({ url, poolSize: 4 }),
-        dataSourceFactory: () => openMigratedDataSource(url),
+        useFactory: () => buildDataSourceOptions({ url: db.url, poolSize: 4 }),
+        dataSourceFactory: () => openMigratedDataSource(db),
       }),
     ],
     providers: [
@@ -151,7 +150,6 @@ describe(MessageDispatcher.name, () => {
   let f: Fakes;
   let moduleRef: TestingModule;
   let sut: MessageDispatcher;
-  let sql: DataSource;
   let settled: { at: Date; messages: readonly SettledMessage[] }[];
 
   beforeAll(async () => {
@@ -164,10 +162,10 @@ describe(MessageDispatcher.name, () => {
 
   beforeEach(async () => {
     f = fakes();
-    moduleRef = await dispatcherModule(db.url, f);
+    moduleRef = await dispatcherModule(db, f);
     sut = moduleRef.get(MessageDispatcher);
-    sql = moduleRef.get(DataSource);
-    await sql.query('TRUNCATE messages CASCADE');
+    // Fixtures are arranged and read as the owner, behind the dispatcher's back.
+    await db.ownerQuery('TRUNCATE messages CASCADE');
     settled = [];
     moduleRef
       .get(EventEmitter2)
@@ -195,7 +193,7 @@ describe(MessageDispatcher.name, () => {
     } = {},
   ): Promise<string> {
     const organizationId = (options.organization ?? DEFAULT_ORGANIZATION).id;
-    const [{ id }]: { id: string }[] = await sql.query(
+    const [{ id }]: { id: string }[] = await db.ownerQuery(
       `INSERT INTO messages (organization_id, corp_id, agent_id, kind, msgtype, content,
                              idempotency_key, group_key, status, next_attempt_at, created_at)
        VALUES ($6, $1, 1000002, 'test.notice', 'template_card', $2, $3, $4, 'queued', $5, $5)
@@ -210,7 +208,7 @@ describe(MessageDispatcher.name, () => {
       ],
     );
     for (const user of users) {
-      await sql.query(
+      await db.ownerQuery(
         `INSERT INTO message_recipients (organization_id, message_id, platform_user_id, wecom_user_id)
          VALUES ($3, $1, $2, $2)`,
         [id, user, organizationId],
@@ -221,7 +219,7 @@ describe(MessageDispatcher.name, () => {
 
   const messageRow = async (id: string) =>
     (
-      await sql.query(
+      await db.ownerQuery(
         `SELECT status, attempts, next_attempt_at, last_errcode, wecom_msgid, sent_at
            FROM messages WHERE id = $1`,
         [id],
@@ -236,7 +234,7 @@ describe(MessageDispatcher.name, () => {
     };
 
   const recipientsOf = async (id: string) =>
-    (await sql.query(
+    (await db.ownerQuery(
       `SELECT wecom_user_id AS user, status, send_key, wecom_msgid, delivered_at, not_before
          FROM message_recipients WHERE message_id = $1 ORDER BY id`,
       [id],
@@ -250,7 +248,7 @@ describe(MessageDispatcher.name, () => {
     }[];
 
   const attemptsOf = async (id: string) =>
-    (await sql.query(
+    (await db.ownerQuery(
       `SELECT path, errcode, latency_ms, recipient_count FROM message_attempts
         WHERE message_id = $1 ORDER BY id`,
       [id],
@@ -433,7 +431,7 @@ describe(MessageDispatcher.name, () => {
 
     beforeEach(async () => {
       const otherFakes = { ...fakes(), clock: f.clock, gateway: f.gateway };
-      other = await dispatcherModule(db.url, otherFakes);
+      other = await dispatcherModule(db, otherFakes);
       // Both reservations reach the pacing statements together: only the members' advisory
       // locks keep them from counting the same free slots (a timeout keeps a miss from hanging).
       let arrived = 0;
@@ -457,7 +455,7 @@ describe(MessageDispatcher.name, () => {
       await Promise.all([sut.drain(), other.get(MessageDispatcher).drain()]);
 
       expect(f.gateway.requests).toHaveLength(30);
-      const [{ count }]: { count: string }[] = await sql.query(
+      const [{ count }]: { count: string }[] = await db.ownerQuery(
         `SELECT count(*) FROM message_recipients WHERE status = 'rate_limited'`,
       );
       expect(Number(count)).toBe(10);
@@ -471,9 +469,9 @@ describe(MessageDispatcher.name, () => {
     let organizations: OrganizationsService;
 
     beforeEach(async () => {
-      await sql.query(`DELETE FROM organizations WHERE id <> $1`, [DEFAULT_ORGANIZATION.id]);
-      await sql.query(`UPDATE organizations SET status = 'active'`);
-      [orgB] = await sql.query(
+      await db.ownerQuery(`DELETE FROM organizations WHERE id <> $1`, [DEFAULT_ORGANIZATION.id]);
+      await db.ownerQuery(`UPDATE organizations SET status = 'active'`);
+      [orgB] = await db.ownerQuery(
         `INSERT INTO organizations (slug, name) VALUES ('org-b', 'B Ltd') RETURNING id, slug`,
       );
       organizations = moduleRef.get(OrganizationsService);
@@ -482,7 +480,7 @@ describe(MessageDispatcher.name, () => {
 
     /** `count` messages for the default organisation, to members a0 … a(count-1), at once. */
     async function backlog(count: number): Promise<void> {
-      await sql.query(
+      await db.ownerQuery(
         `WITH m AS (
            INSERT INTO messages (organization_id, corp_id, agent_id, kind, msgtype, content,
                                  idempotency_key, status, next_attempt_at, created_at)
@@ -498,7 +496,7 @@ describe(MessageDispatcher.name, () => {
     }
 
     const setStatus = async (organization: OrganizationScope, status: string) => {
-      await sql.query(`UPDATE organizations SET status = $2 WHERE id = $1`, [
+      await db.ownerQuery(`UPDATE organizations SET status = $2 WHERE id = $1`, [
         organization.id,
         status,
       ]);
@@ -508,7 +506,7 @@ describe(MessageDispatcher.name, () => {
     const statusCounts = async (organization: OrganizationScope) =>
       Object.fromEntries(
         (
-          (await sql.query(
+          (await db.ownerQuery(
             `SELECT status, count(*)::int AS n FROM messages WHERE organization_id = $1
               GROUP BY status`,
             [organization.id],
@@ -564,7 +562,7 @@ describe(MessageDispatcher.name, () => {
       expect(await messageRow(theirs)).toMatchObject({ status: 'sent' });
       // The attempts were written in each message's organisation (the column's default is the
       // transaction's organisation; the composite key to the message would refuse another).
-      const attempts: { message_id: string; organization_id: string }[] = await sql.query(
+      const attempts: { message_id: string; organization_id: string }[] = await db.ownerQuery(
         `SELECT message_id, organization_id FROM message_attempts ORDER BY message_id`,
       );
       expect(new Map(attempts.map((a) => [a.message_id, a.organization_id]))).toEqual(

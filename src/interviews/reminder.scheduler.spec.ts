@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 
 import type { INestApplication } from '@nestjs/common';
-import { EventEmitterModule } from '@nestjs/event-emitter';
+import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -22,6 +22,7 @@ import { validateEnv } from '../config/env.validation.js';
 import { buildDataSourceOptions } from '../database/database.options.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
+import { OrganizationChangedEvent } from '../organizations/organization-events.js';
 import { OrganizationsRepository } from '../organizations/organizations.repository.js';
 import { OrganizationsService } from '../organizations/organizations.service.js';
 import { InterviewNotifier } from './interview-notifier.js';
@@ -139,13 +140,17 @@ describeWithServer('ReminderScheduler across organisations', () => {
     await db?.drop();
   });
 
-  beforeEach(async () => {
-    clock = new ManualClock(new Date('2030-03-04T09:00:00Z'));
-    notifier = new RecordingNotifier();
-    const env = validateEnv({ NODE_ENV: 'test', LOG_LEVEL: 'warn', CRON_ENABLED: 'false' });
-    moduleRef = await Test.createTestingModule({
+  /** The scheduler over real migrations, the notifier faked; its poll off unless `env` says. */
+  async function schedulerModule(env: Record<string, string> = {}): Promise<TestingModule> {
+    const config = validateEnv({
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'warn',
+      CRON_ENABLED: 'false',
+      ...env,
+    });
+    const built = await Test.createTestingModule({
       imports: [
-        configModuleFor(env),
+        configModuleFor(config),
         ScheduleModule.forRoot(),
         EventEmitterModule.forRoot(),
         TypeOrmModule.forRootAsync({
@@ -163,7 +168,14 @@ describeWithServer('ReminderScheduler across organisations', () => {
         { provide: InterviewNotifier, useValue: notifier },
       ],
     }).compile();
-    await moduleRef.init();
+    await built.init();
+    return built;
+  }
+
+  beforeEach(async () => {
+    clock = new ManualClock(new Date('2030-03-04T09:00:00Z'));
+    notifier = new RecordingNotifier();
+    moduleRef = await schedulerModule();
     sut = moduleRef.get(ReminderScheduler);
     organizations = moduleRef.get(OrganizationsService);
     await db.ownerQuery('TRUNCATE interviews CASCADE');
@@ -279,5 +291,47 @@ describeWithServer('ReminderScheduler across organisations', () => {
     expect(await sut.runOnce()).toEqual({ sent: 1, missed: 1, canceled: 0 });
     expect(notifier.sent.map((s) => s.reminderId)).toEqual([theirs, ahead]);
     expect(await states([started, ahead])).toEqual(['missed', 'sent']);
+  });
+
+  describe('with its poll on', () => {
+    let running: TestingModule | undefined;
+
+    afterEach(async () => {
+      await running?.close();
+      running = undefined;
+    });
+
+    it("takes up a resumed organisation's reminders at once, not at the next poll", async () => {
+      const [waiting] = await interviews(DEFAULT_ORGANIZATION, 1);
+      await db.ownerQuery(`UPDATE organizations SET status = 'suspended' WHERE id = $1`, [
+        DEFAULT_ORGANIZATION.id,
+      ]);
+      // An instance whose poll is on, but would not run again within the spec.
+      running = await schedulerModule({ CRON_ENABLED: 'true', REMINDER_POLL_CRON: '0 0 0 1 1 *' });
+      clock.advance(5 * MINUTE);
+
+      // What the operator's PATCH does once committed: the copy forgotten, the event published.
+      await db.ownerQuery(`UPDATE organizations SET status = 'active' WHERE id = $1`, [
+        DEFAULT_ORGANIZATION.id,
+      ]);
+      const organizationsThere = running.get(OrganizationsService);
+      organizationsThere.forget();
+      const resumed = (await organizationsThere.find(DEFAULT_ORGANIZATION.id))!;
+      running
+        .get(EventEmitter2)
+        .emit(
+          OrganizationChangedEvent.key,
+          new OrganizationChangedEvent(resumed, { ...resumed, status: 'suspended' }),
+        );
+
+      const deadline = Date.now() + 5000;
+      while ((await states([waiting]))[0] === 'pending' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await states([waiting])).toEqual(['sent']);
+      expect(notifier.sent).toEqual([
+        { reminderId: waiting, interviewId: expect.any(String), scope: 'default' },
+      ]);
+    });
   });
 });

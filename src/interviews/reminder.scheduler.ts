@@ -6,6 +6,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { OnEvent } from '@nestjs/event-emitter';
 import { SchedulerRegistry } from '@nestjs/schedule';
 
 import { Clock } from '../common/clock.js';
@@ -14,6 +15,7 @@ import type { AppConfigService } from '../config/app-config.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MessageContentError } from '../messaging/message-content.js';
 import type { Organization } from '../organizations/organization.js';
+import { OrganizationChangedEvent } from '../organizations/organization-events.js';
 import { OrganizationsService } from '../organizations/organizations.service.js';
 import { InterviewNotifier } from './interview-notifier.js';
 import type { ReminderState } from './interview-reminder.entity.js';
@@ -67,6 +69,21 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
       'interview-reminders',
       this.config.get('REMINDER_POLL_CRON', { infer: true }),
       () => this.poll(),
+    );
+  }
+
+  /**
+   * A suspended organisation resumed: its reminders that fell due meanwhile (pending all along)
+   * are taken now rather than at the next poll, by the rule in `batch`. Only where the poll runs
+   * (CRON_ENABLED): an instance with its jobs off leaves them to the others.
+   */
+  @OnEvent(OrganizationChangedEvent.key)
+  onOrganizationChanged(event: OrganizationChangedEvent): void {
+    if (!event.resumed || !this.config.get('CRON_ENABLED', { infer: true })) return;
+    // A run under way read the organisations before the resume: the timer it sets afterwards
+    // for the earliest due reminder (overdue ones included) brings the resumed one's.
+    this.poll().catch((error: unknown) =>
+      this.logger.error(`reminder run after ${event.next.slug} resumed failed: ${describe(error)}`),
     );
   }
 

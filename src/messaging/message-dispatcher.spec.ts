@@ -19,6 +19,7 @@ import { buildDataSourceOptions } from '../database/database.options.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
+import { OrganizationChangedEvent } from '../organizations/organization-events.js';
 import { OrganizationsRepository } from '../organizations/organizations.repository.js';
 import { OrganizationsService } from '../organizations/organizations.service.js';
 import type { EffectiveSettings } from '../settings/runtime-settings.js';
@@ -110,12 +111,24 @@ function fakes(): Fakes {
   };
 }
 
-/** Only what the dispatcher needs: the outbox over real migrations, the rest faked. */
-async function dispatcherModule(db: TestDatabase, f: Fakes): Promise<TestingModule> {
-  const env = validateEnv({ NODE_ENV: 'test', LOG_LEVEL: 'warn', CRON_ENABLED: 'false' });
+/**
+ * Only what the dispatcher needs: the outbox over real migrations, the rest faked. Its loop is
+ * off (CRON_ENABLED=false) unless `env` turns it on.
+ */
+async function dispatcherModule(
+  db: TestDatabase,
+  f: Fakes,
+  env: Record<string, string> = {},
+): Promise<TestingModule> {
+  const config = validateEnv({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    CRON_ENABLED: 'false',
+    ...env,
+  });
   const moduleRef = await Test.createTestingModule({
     imports: [
-      configModuleFor(env),
+      configModuleFor(config),
       ScheduleModule.forRoot(),
       EventEmitterModule.forRoot(),
       TypeOrmModule.forRootAsync({
@@ -624,10 +637,45 @@ describe(MessageDispatcher.name, () => {
         expect(await messageRow(id)).toMatchObject({ status: 'queued', attempts: 0 });
         expect((await recipientsOf(id))[0].status).toBe('pending');
       }
+    });
 
-      await setStatus(DEFAULT_ORGANIZATION, 'active');
-      expect(await sut.drain()).toBe(2);
-      for (const id of waiting) expect((await messageRow(id)).status).toBe('sent');
+    describe('with its loop running', () => {
+      let running: TestingModule | undefined;
+
+      afterEach(async () => {
+        await running?.close();
+        running = undefined;
+      });
+
+      it('sends what waited as soon as the organisation is resumed, not at the next poll', async () => {
+        const waiting = [await queue(['a1']), await queue(['a2'])];
+        const theirs = await queue(['b1'], { organization: orgB, corpId: B_CORP });
+        await setStatus(DEFAULT_ORGANIZATION, 'suspended');
+        // An instance whose loop is on but would not poll again within the spec.
+        running = await dispatcherModule(db, f, {
+          CRON_ENABLED: 'true',
+          DISPATCHER_POLL_MS: '60000',
+        });
+        await waitFor(async () => (await messageRow(theirs)).status === 'sent');
+        expect(f.gateway.scopes).toEqual(['org-b']);
+
+        // What the operator's PATCH does once committed: the copy forgotten, the event published.
+        await setStatus(DEFAULT_ORGANIZATION, 'active');
+        const organizationsThere = running.get(OrganizationsService);
+        organizationsThere.forget();
+        const suspended = await organizationsThere.find(DEFAULT_ORGANIZATION.id);
+        running
+          .get(EventEmitter2)
+          .emit(
+            OrganizationChangedEvent.key,
+            new OrganizationChangedEvent(suspended!, { ...suspended!, status: 'suspended' }),
+          );
+
+        await waitFor(async () =>
+          (await Promise.all(waiting.map(messageRow))).every((m) => m.status === 'sent'),
+        );
+        expect(f.gateway.scopes).toEqual(['org-b', 'default', 'default']);
+      });
     });
   });
 });

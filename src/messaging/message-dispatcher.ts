@@ -17,6 +17,7 @@ import type { OrganizationScope } from '../common/organization-scope.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import type { Organization } from '../organizations/organization.js';
+import { OrganizationChangedEvent } from '../organizations/organization-events.js';
 import { OrganizationsService } from '../organizations/organizations.service.js';
 import { SettingsChangedEvent } from '../settings/settings-events.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
@@ -132,6 +133,16 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       this.outbox.releaseHeld(this.clock.now(), [...CONFIG_ERRCODES]),
     );
     this.kick();
+  }
+
+  /**
+   * A suspended organisation resumed: what waited for it (queued all along, nothing was lost) is
+   * due, and goes now rather than at the next poll. Through the signal, so that an instance with
+   * its jobs switched off (CRON_ENABLED=false) leaves it to the others, as it does new messages.
+   */
+  @OnEvent(OrganizationChangedEvent.key)
+  onOrganizationChanged(event: OrganizationChangedEvent): void {
+    if (event.resumed) this.signal.wake();
   }
 
   onApplicationBootstrap(): void {

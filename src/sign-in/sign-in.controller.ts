@@ -54,16 +54,31 @@ export class SignInController {
     description: 'Frontend path, e.g. /interviews',
   })
   @ApiQuery({ name: 'mode', required: false, enum: ['app', 'qr'] })
+  @ApiQuery({
+    name: 'target',
+    required: false,
+    enum: ['frontend', 'console'],
+    description:
+      '`console`: sign in to the admin console (/admin) as an admin; only the members listed in CONSOLE_ADMINS may. `redirect` is then a console path, e.g. /people',
+  })
+  @ApiQuery({
+    name: 'member',
+    type: String,
+    required: false,
+    description: 'Sandbox mode only (400 otherwise): the simulator member to sign in as',
+  })
   async login(
     @Query('redirect') redirect: unknown,
     @Query('mode') mode: unknown,
+    @Query('target') target: unknown,
+    @Query('member') member: unknown,
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<{ url: string }> {
     const cookie = this.signIn.browserCookie;
     const browser = cookie.valueFor(req);
     const url = await this.organizations.within(DEFAULT_ORGANIZATION, () =>
-      this.signIn.loginUrl(redirect, mode, browser),
+      this.signIn.loginUrl(redirect, mode, browser, { target, member }),
     );
     cookie.set(res, browser);
     return { url };

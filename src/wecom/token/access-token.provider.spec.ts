@@ -92,9 +92,13 @@ interface Instance {
   close(): Promise<void>;
 }
 
-async function startInstance(url: string, clock: Clock, wecom: FakeGetToken): Promise<Instance> {
+async function startInstance(
+  db: TestDatabase,
+  clock: Clock,
+  wecom: FakeGetToken,
+): Promise<Instance> {
   const env = testEnv(ENV);
-  const dataSource = await openMigratedDataSource(url, {
+  const dataSource = await openMigratedDataSource(db, {
     entities: [AppSettingsEntity, ConfigAuditEntity, WeComCredentialEntity],
   });
   const config: AppConfigService = new ConfigService(env);
@@ -168,8 +172,9 @@ async function settled(instance: Instance): Promise<void> {
   await instance.sut.getToken().catch(() => undefined);
 }
 
-const storedTokens = async (dataSource: DataSource) =>
-  (await dataSource.query(
+/** Read as the owner: what is stored, whatever the service's role may see. */
+const storedTokens = async (db: TestDatabase) =>
+  (await db.ownerQuery(
     `SELECT corp_id, value_fingerprint FROM wecom_credentials WHERE kind = 'access_token'`,
   )) as { corp_id: string; value_fingerprint: string }[];
 
@@ -195,7 +200,7 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
 
   it('refreshes once ahead of expiry when the clock reaches the margin, and renews at expiry', () =>
     inOrganization(async () => {
-      instance = await startInstance(db.url, clock, wecom);
+      instance = await startInstance(db, clock, wecom);
       const { sut } = instance;
       expect(await sut.getToken()).toBe('token-1-for-secret-one');
 
@@ -221,7 +226,7 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
   it('a WeCom that hands the same token back is asked early once, then not again before it ends', () =>
     inOrganization(async () => {
       wecom.reuse = true;
-      instance = await startInstance(db.url, clock, wecom);
+      instance = await startInstance(db, clock, wecom);
       const { sut } = instance;
       await settled(instance);
       clock.advance((LIFETIME_S - MARGIN_S + 1) * S);
@@ -234,7 +239,7 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
 
   it('refetches a token WeCom called bad (40014/42001) once, 5 s after the last call', () =>
     inOrganization(async () => {
-      instance = await startInstance(db.url, clock, wecom);
+      instance = await startInstance(db, clock, wecom);
       const { sut } = instance;
       const bad = await sut.getToken();
 
@@ -250,7 +255,7 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
   it('holds every call while WeCom refuses the credentials, says why, and asks again after the pause', () =>
     inOrganization(async () => {
       wecom.refuseNext(40001);
-      instance = await startInstance(db.url, clock, wecom);
+      instance = await startInstance(db, clock, wecom);
       const { sut } = instance;
 
       await expect(sut.getToken()).rejects.toMatchObject({ errcode: 40001 });
@@ -282,17 +287,17 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
 
   it('a saved change of secret drops the stored token before it returns; the next call uses the new secret', () =>
     inOrganization(async () => {
-      instance = await startInstance(db.url, clock, wecom);
-      const { sut, runtime, dataSource } = instance;
+      instance = await startInstance(db, clock, wecom);
+      const { sut, runtime } = instance;
       expect(await sut.getToken()).toBe('token-1-for-secret-one');
-      expect(await storedTokens(dataSource)).toHaveLength(1);
+      expect(await storedTokens(db)).toHaveLength(1);
 
       const { corpId, agentId, callbackToken, callbackAesKey, options } = runtime.current();
       await runtime.save(
         { corpId, agentId, callbackToken, callbackAesKey, options, corpSecret: 'secret-two' },
         { actor: 'admin-1', action: 'update', fields: ['corpSecret'], outcome: 'applied' },
       );
-      expect(await storedTokens(dataSource)).toEqual([]);
+      expect(await storedTokens(db)).toEqual([]);
 
       clock.advance(MIN_FETCH_INTERVAL_MS);
       expect(await sut.getToken()).toBe('token-2-for-secret-two');
@@ -301,7 +306,7 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
 
   it('a change that leaves the credentials alone keeps the token', () =>
     inOrganization(async () => {
-      instance = await startInstance(db.url, clock, wecom);
+      instance = await startInstance(db, clock, wecom);
       const { sut, runtime } = instance;
       const token = await sut.getToken();
       const current = runtime.current();
@@ -326,8 +331,8 @@ describeWithServer(`${AccessTokenProvider.name} on two instances (PostgreSQL ser
       clock = new ManualClock(new Date(T0));
       wecom = new FakeGetToken(clock);
       // The first one migrates and seeds; the second finds both done.
-      instances = [await startInstance(db.url, clock, wecom)];
-      instances.push(await startInstance(db.url, clock, wecom));
+      instances = [await startInstance(db, clock, wecom)];
+      instances.push(await startInstance(db, clock, wecom));
     }),
   );
 

@@ -17,6 +17,7 @@ import { registerCronJob } from '../../common/scheduled-job.js';
 import type { AppConfigService } from '../../config/app-config.js';
 import { DEFAULT_ORGANIZATION } from '../../organizations/organization.js';
 import { WeComSettings } from '../wecom-settings.js';
+import { OrganizationsService } from '../../organizations/organizations.service.js';
 import { readCallbackEvent, type CallbackEventRecord } from './callback-event.js';
 import { CallbackXmlError, parseCallbackXml } from './callback-xml.js';
 import {
@@ -65,6 +66,7 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     private readonly scheduler: SchedulerRegistry,
     @Inject(ConfigService) private readonly config: AppConfigService,
     private readonly runtime: RuntimeSettings,
+    private readonly organizations: OrganizationsService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -151,7 +153,11 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
   }
 
   /** The sweep: dispatches events stored but never claimed (the process died in between). */
-  async dispatchPending(): Promise<number> {
+  dispatchPending(): Promise<number> {
+    return this.organizations.within(DEFAULT_ORGANIZATION, () => this.dispatchPendingInScope());
+  }
+
+  private async dispatchPendingInScope(): Promise<number> {
     const before = new Date(this.clock.nowMs() - SWEEP_AFTER_MS);
     const rows = await this.events.findUnclaimed(before, SWEEP_BATCH);
     let dispatched = 0;

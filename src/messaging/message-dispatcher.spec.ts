@@ -178,10 +178,12 @@ describe(MessageDispatcher.name, () => {
     users: string[],
     options: { content?: Record<string, unknown>; groupKey?: string; corpId?: string } = {},
   ): Promise<string> {
+    // Written as the owner, which has no organisation set: the row names the default one.
+    const organizationId = DEFAULT_ORGANIZATION.id;
     const [{ id }]: { id: string }[] = await db.ownerQuery(
-      `INSERT INTO messages (corp_id, agent_id, kind, msgtype, content, idempotency_key, group_key,
-                             status, next_attempt_at, created_at)
-       VALUES ($1, 1000002, 'test.notice', 'template_card', $2, $3, $4, 'queued', $5, $5)
+      `INSERT INTO messages (organization_id, corp_id, agent_id, kind, msgtype, content,
+                             idempotency_key, group_key, status, next_attempt_at, created_at)
+       VALUES ($6, $1, 1000002, 'test.notice', 'template_card', $2, $3, $4, 'queued', $5, $5)
        RETURNING id`,
       [
         options.corpId ?? CORP,
@@ -189,13 +191,14 @@ describe(MessageDispatcher.name, () => {
         `key-${queued}-${Math.random()}`,
         options.groupKey ?? null,
         f.clock.now(),
+        organizationId,
       ],
     );
     for (const user of users) {
       await db.ownerQuery(
-        `INSERT INTO message_recipients (message_id, platform_user_id, wecom_user_id)
-         VALUES ($1, $2, $2)`,
-        [id, user],
+        `INSERT INTO message_recipients (organization_id, message_id, platform_user_id, wecom_user_id)
+         VALUES ($3, $1, $2, $2)`,
+        [id, user, organizationId],
       );
     }
     return id;

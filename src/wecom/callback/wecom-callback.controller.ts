@@ -29,7 +29,9 @@ export class WeComCallbackController {
     @Query() query: CallbackQuery,
     @Res({ passthrough: true }) res: Response,
   ): Promise<string> {
-    const plaintext = await this.callbacks.verifyUrl(query);
+    const plaintext = await this.organizations.within(DEFAULT_ORGANIZATION, () =>
+      this.callbacks.verifyUrl(query),
+    );
     res.type('text/plain; charset=utf-8');
     return plaintext;
   }

@@ -80,6 +80,8 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   private claimedCount = 0;
   private pumping = false;
   private kickedWhilePumping = false;
+  /** Ends the pump's wait for a settled delivery: a kick came. */
+  private interrupt?: () => void;
   private stopped = false;
   private pollTimer?: NodeJS.Timeout;
   private readonly inFlight = new Set<Promise<void>>();
@@ -164,6 +166,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     if (this.stopped) return;
     if (this.pumping) {
       this.kickedWhilePumping = true;
+      this.interrupt?.();
       return;
     }
     this.pumping = true;
@@ -182,10 +185,13 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   async drain(): Promise<number> {
     let total = 0;
     for (;;) {
-      const batches = await this.claimFairly(this.concurrency * 4);
-      if (batches.length === 0) break;
-      await Promise.all(batches.flatMap((batch) => this.launch(batch)));
-      for (const { messages } of batches) total += messages.length;
+      const deliveries: Promise<void>[] = [];
+      const claimed = await this.claimFairly(this.concurrency * 4, (batch) =>
+        deliveries.push(...this.launch(batch)),
+      );
+      await Promise.all(deliveries);
+      if (claimed === 0) break;
+      total += claimed;
     }
     return total;
   }
@@ -195,21 +201,25 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
    * to play an instance that dies after claiming.
    */
   async claim(limit: number): Promise<ClaimedMessage[]> {
-    return (await this.claimFairly(limit)).flatMap((batch) => batch.messages);
+    const claimed: ClaimedMessage[] = [];
+    await this.claimFairly(limit, (batch) => claimed.push(...batch.messages));
+    return claimed;
   }
 
   /**
    * Claims up to about `limit` due messages (queued and due, or `sending` with a lease that ran
-   * out: a crash), each active organisation's in its own scope. Every organisation asked gets
-   * `ceil(left / organisations asked)`; what the ones with less due leave over is shared again
-   * among those that filled their share, so a lone backlog still gets the whole pass, and one
-   * more organisation's message is claimed in the very next pass however large another's backlog.
-   * Passes start with the organisations in turn, which matters when `limit` is smaller than their
-   * number. Organisations are asked at once; the pool queues what it cannot serve.
+   * out: a crash), each active organisation's in its own scope, and hands each organisation's
+   * batch to `take` as soon as it is claimed (a large claim does not hold up a small one).
+   * Returns how many were claimed. Every organisation asked gets `ceil(left / organisations
+   * asked)`; what the ones with less due leave over is shared again among those that filled
+   * their share, so a lone backlog still gets the whole pass, and one more organisation's
+   * message is claimed in the very next pass however large another's backlog. Passes start with
+   * the organisations in turn, which matters when `limit` is smaller than their number.
+   * Organisations are asked at once; the pool queues what it cannot serve.
    */
-  private async claimFairly(limit: number): Promise<ClaimedBatch[]> {
+  private async claimFairly(limit: number, take: (batch: ClaimedBatch) => void): Promise<number> {
     const active = await this.organizations.active();
-    if (active.length === 0 || limit <= 0) return [];
+    if (active.length === 0 || limit <= 0) return 0;
     const first = Math.max(
       0,
       active.findIndex((o) => o.id === this.firstNext),
@@ -220,55 +230,61 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
 
     const now = this.clock.now();
     const leaseUntil = new Date(now.getTime() + this.leaseMs);
-    const claimed = new Map<string, ClaimedBatch>();
-    let left = limit;
+    let claimed = 0;
     let asking = order.slice(0, askedFirst);
-    while (left > 0 && asking.length > 0) {
-      const share = Math.ceil(left / asking.length);
-      const answers = await Promise.allSettled(
-        asking.map((organization) =>
-          this.organizations.within(organization, () =>
-            this.outbox.claimDue(now, leaseUntil, this.instanceId, share),
-          ),
-        ),
-      );
+    while (claimed < limit && asking.length > 0) {
+      const share = Math.ceil((limit - claimed) / asking.length);
       const filledShare: Organization[] = [];
-      answers.forEach((answer, i) => {
-        const organization = asking[i];
-        if (answer.status === 'rejected') {
-          // Its messages wait for a later pass; the others' claims go ahead.
-          if (!this.stopped) {
-            this.logger.error(`claim for ${organization.slug} failed: ${describe(answer.reason)}`);
+      await Promise.all(
+        asking.map(async (organization) => {
+          let messages: ClaimedMessage[];
+          try {
+            messages = await this.organizations.within(organization, () =>
+              this.outbox.claimDue(now, leaseUntil, this.instanceId, share),
+            );
+          } catch (error) {
+            // Its messages wait for a later pass; the others' claims go ahead.
+            if (!this.stopped) {
+              this.logger.error(`claim for ${organization.slug} failed: ${describe(error)}`);
+            }
+            return;
           }
-          return;
-        }
-        const messages = answer.value;
-        left -= messages.length;
-        if (messages.length === 0) return;
-        const batch = claimed.get(organization.id);
-        if (batch) batch.messages.push(...messages);
-        else claimed.set(organization.id, { organization, messages });
-        if (messages.length >= share) filledShare.push(organization);
-      });
-      asking = filledShare.slice(0, Math.max(0, left));
+          claimed += messages.length;
+          if (messages.length === 0) return;
+          take({ organization, messages });
+          if (messages.length >= share) filledShare.push(organization);
+        }),
+      );
+      asking = filledShare.slice(0, Math.max(0, limit - claimed));
     }
-    return [...claimed.values()];
+    return claimed;
   }
 
   /**
    * Keeps up to CLAIMED_PER_SLOT times the concurrency claimed; the calls themselves stay at
-   * twice the concurrency.
+   * twice the concurrency. A kick meanwhile (work just committed, or the poll) claims at once,
+   * up to twice the concurrency over that if need be, instead of waiting for claimed messages
+   * to settle: a message just queued in one organisation does not wait for the claimed part of
+   * another's backlog to drain.
    */
   private async pump(): Promise<void> {
+    const budget = this.concurrency * CLAIMED_PER_SLOT;
+    const overshoot = this.concurrency * 2;
     while (!this.stopped) {
-      const free = this.concurrency * CLAIMED_PER_SLOT - this.claimedCount;
-      if (free < this.concurrency * 2) {
-        await Promise.race([...this.inFlight]);
+      const free = budget - this.claimedCount;
+      const kicked = this.kickedWhilePumping;
+      const limit = kicked ? Math.max(free, Math.min(overshoot, free + overshoot)) : free;
+      if (limit < (kicked ? 1 : overshoot)) {
+        await Promise.race([
+          ...this.inFlight,
+          new Promise<void>((resolve) => (this.interrupt = resolve)),
+        ]);
         continue;
       }
-      const batches = await this.claimFairly(free);
-      if (batches.length === 0) break;
-      for (const batch of batches) void this.launch(batch);
+      // Cleared before the claim: a kick during it is for work the claim may not have seen.
+      this.kickedWhilePumping = false;
+      const claimed = await this.claimFairly(limit, (batch) => void this.launch(batch));
+      if (claimed === 0) break;
     }
     // Deliveries under way finish on their own; a kick meanwhile starts the next pass at once.
   }

@@ -80,8 +80,8 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   private claimedCount = 0;
   private pumping = false;
   private kickedWhilePumping = false;
-  /** Ends the pump's wait for a settled delivery: a kick came. */
-  private interrupt?: () => void;
+  /** The pass a kick made while the pump ran (claimKicked), while it runs. */
+  private kickedPass?: Promise<void>;
   private stopped = false;
   private pollTimer?: NodeJS.Timeout;
   private readonly inFlight = new Set<Promise<void>>();
@@ -158,6 +158,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     // Let deliveries under way finish and record their outcome before the pool closes.
+    await this.kickedPass;
     await Promise.allSettled([...this.inFlight]);
   }
 
@@ -166,7 +167,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     if (this.stopped) return;
     if (this.pumping) {
       this.kickedWhilePumping = true;
-      this.interrupt?.();
+      this.claimKicked();
       return;
     }
     this.pumping = true;
@@ -262,31 +263,44 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
 
   /**
    * Keeps up to CLAIMED_PER_SLOT times the concurrency claimed; the calls themselves stay at
-   * twice the concurrency. A kick meanwhile (work just committed, or the poll) claims at once,
-   * up to twice the concurrency over that if need be, instead of waiting for claimed messages
-   * to settle: a message just queued in one organisation does not wait for the claimed part of
-   * another's backlog to drain.
+   * twice the concurrency.
    */
   private async pump(): Promise<void> {
-    const budget = this.concurrency * CLAIMED_PER_SLOT;
-    const overshoot = this.concurrency * 2;
     while (!this.stopped) {
-      const free = budget - this.claimedCount;
-      const kicked = this.kickedWhilePumping;
-      const limit = kicked ? Math.max(free, Math.min(overshoot, free + overshoot)) : free;
-      if (limit < (kicked ? 1 : overshoot)) {
-        await Promise.race([
-          ...this.inFlight,
-          new Promise<void>((resolve) => (this.interrupt = resolve)),
-        ]);
+      const free = this.concurrency * CLAIMED_PER_SLOT - this.claimedCount;
+      if (free < this.concurrency * 2) {
+        await Promise.race([...this.inFlight]);
         continue;
       }
-      // Cleared before the claim: a kick during it is for work the claim may not have seen.
-      this.kickedWhilePumping = false;
-      const claimed = await this.claimFairly(limit, (batch) => void this.launch(batch));
+      const claimed = await this.claimFairly(free, (batch) => void this.launch(batch));
       if (claimed === 0) break;
     }
     // Deliveries under way finish on their own; a kick meanwhile starts the next pass at once.
+  }
+
+  /**
+   * A kick while the pump runs (work just committed, or the poll) claims at once, in a pass of
+   * its own beside the pump's, of at most twice the concurrency (over the claimed budget if need
+   * be). The pump claims again only once enough claimed messages have settled, and its pass may
+   * be a large one: a message just queued in one organisation waits for neither, however much
+   * of another's backlog is claimed. One such pass at a time; kicks meanwhile make one more.
+   */
+  private claimKicked(): void {
+    if (this.kickedPass) return;
+    const overshoot = this.concurrency * 2;
+    const ceiling = this.concurrency * CLAIMED_PER_SLOT + overshoot;
+    this.kickedPass = (async () => {
+      while (this.kickedWhilePumping && !this.stopped) {
+        const limit = Math.min(overshoot, ceiling - this.claimedCount);
+        // Far over the budget: the pump claims as deliveries settle, and kicks again when it ends.
+        if (limit < 1) return;
+        // Cleared before the claim: a kick during it is for work the claim may not have seen.
+        this.kickedWhilePumping = false;
+        await this.claimFairly(limit, (batch) => void this.launch(batch));
+      }
+    })()
+      .catch((error: unknown) => this.logger.error(`dispatch failed: ${describe(error)}`))
+      .finally(() => (this.kickedPass = undefined));
   }
 
   /**

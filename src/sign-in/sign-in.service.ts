@@ -126,7 +126,7 @@ export class SignInService {
     }
     const stored = toConsole ? consoleRedirect(path as string) : (path as string);
     const state = await this.states.issue(stored, browser);
-    const { corpId, agentId } = this.settings.credentials();
+    const { corpId, agentId } = await this.settings.credentials();
     const params = { corpId, agentId, redirectUri: this.redirectUri, state };
     if (this.settings.sandbox) {
       return sandboxAuthorizeUrl(this.publicBase, { ...params, member: member as string });

@@ -13,7 +13,9 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
 
 import { Public } from '../../src/auth/auth.decorators.js';
+import { organizationScope } from '../../src/common/organization-scope.js';
 import type { AppConfigService } from '../../src/config/app-config.js';
+import { DEFAULT_ORGANIZATION } from '../../src/organizations/organization.js';
 import { RuntimeSettings } from '../../src/settings/runtime-settings.js';
 import { SANDBOX_ADMIN_USERID, SANDBOX_AUTHORIZE_PATH } from '../../src/sign-in/console-sign-in.js';
 import { CALLBACK_PATH } from '../../src/sign-in/sign-in.service.js';
@@ -61,7 +63,10 @@ export class SandboxSignInController {
     @Query('login_hint') member: unknown,
     @Res() res: Response,
   ): Promise<void> {
-    const { corpId, agentId } = this.runtime.current();
+    // The sandbox's simulated app is organisation `default`'s (SandboxCallbackSecrets).
+    const { corpId, agentId } = await organizationScope.run(DEFAULT_ORGANIZATION, () =>
+      this.runtime.current(),
+    );
     if (appid !== corpId || agentid !== String(agentId)) {
       throw new BadRequestException('appid and agentid are not those of this corp and app');
     }

@@ -20,8 +20,11 @@ export class WeComCallbackController {
   /** The URL check: the decrypted echostr, alone, as text (errors stay JSON, hence no @Header). */
   @Get()
   @Header('Cache-Control', 'no-store')
-  verify(@Query() query: CallbackQuery, @Res({ passthrough: true }) res: Response): string {
-    const plaintext = this.callbacks.verifyUrl(query);
+  async verify(
+    @Query() query: CallbackQuery,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<string> {
+    const plaintext = await this.callbacks.verifyUrl(query);
     res.type('text/plain; charset=utf-8');
     return plaintext;
   }

@@ -12,8 +12,10 @@ import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
 
 import { Clock } from '../../common/clock.js';
+import { organizationScope } from '../../common/organization-scope.js';
 import { registerCronJob } from '../../common/scheduled-job.js';
 import type { AppConfigService } from '../../config/app-config.js';
+import { DEFAULT_ORGANIZATION } from '../../organizations/organization.js';
 import { WeComSettings } from '../wecom-settings.js';
 import { readCallbackEvent, type CallbackEventRecord } from './callback-event.js';
 import { CallbackXmlError, parseCallbackXml } from './callback-xml.js';
@@ -65,8 +67,11 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     private readonly runtime: RuntimeSettings,
   ) {}
 
-  onModuleInit(): void {
-    if (!this.runtime.current().callbackToken) {
+  async onModuleInit(): Promise<void> {
+    const settings = await organizationScope.run(DEFAULT_ORGANIZATION, () =>
+      this.runtime.current(),
+    );
+    if (!settings.callbackToken) {
       this.logger.log('WeCom callbacks are off: no callback token is configured');
     }
     if (!this.config.get('CRON_ENABLED', { infer: true })) return;
@@ -79,8 +84,8 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
    * GET: WeCom checks the URL by having us decrypt `echostr`; the answer is the plaintext.
    * Same 5-minute window as events, and only an echostr's plaintext is ever answered.
    */
-  verifyUrl(query: CallbackQuery): string {
-    const crypto = this.crypto();
+  async verifyUrl(query: CallbackQuery): Promise<string> {
+    const crypto = await this.crypto();
     const [msgSignature, timestamp, nonce, echostr] = params(query, [
       'msg_signature',
       'timestamp',
@@ -107,7 +112,7 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
 
   /** POST: one encrypted event. Resolves once it is stored (or recognised as a repeat). */
   async receive(query: CallbackQuery, xml: string): Promise<void> {
-    const crypto = this.crypto();
+    const crypto = await this.crypto();
     const [msgSignature, timestamp, nonce] = params(query, ['msg_signature', 'timestamp', 'nonce']);
     let fields: Record<string, string>;
     let plaintext: string;
@@ -188,13 +193,13 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     this.inflight.add(done);
   }
 
-  private crypto(): WeComCallbackCrypto {
+  private async crypto(): Promise<WeComCallbackCrypto> {
     // Read per request: an admin may change the token and key at any time.
-    const { callbackToken: token, callbackAesKey: aesKey } = this.runtime.current();
+    const { callbackToken: token, callbackAesKey: aesKey } = await this.runtime.current();
     if (!token || !aesKey) {
       throw new ServiceUnavailableException('WeCom callback is not configured');
     }
-    return new WeComCallbackCrypto(token, aesKey, this.settings.credentials().corpId);
+    return new WeComCallbackCrypto(token, aesKey, (await this.settings.credentials()).corpId);
   }
 
   /** Says which check failed, never the body, key or plaintext. */

@@ -1369,6 +1369,8 @@ export interface operations {
     startWeComSignIn: {
         parameters: {
             query?: {
+                /** @description Slug of the organisation whose WeCom members sign in (absent: `default`) */
+                org?: string;
                 mode?: "app" | "qr";
                 /** @description Frontend path, e.g. /interviews */
                 redirect?: string;
@@ -1390,6 +1392,24 @@ export interface operations {
             };
             /** @description An HTML page: the link is not valid (it says why) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description An HTML page: the organisation is suspended */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description An HTML page: `org` names no organisation */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1426,6 +1446,8 @@ export interface operations {
                 state?: string;
                 /** @description From WeCom, single use */
                 code?: string;
+                /** @description As in the redirect_uri given to WeCom (absent: `default`) */
+                org?: string;
             };
             header?: never;
             path?: never;
@@ -1451,8 +1473,17 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description An HTML page: not a member, or not linked to a user */
+            /** @description An HTML page: not a member, not linked to a user, or the organisation is suspended */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description An HTML page: `org` names no organisation */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

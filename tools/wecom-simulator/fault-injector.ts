@@ -13,6 +13,8 @@ export interface FaultSpec {
   times?: number;
   /** Chance (0..1) that a call is affected; 1 when absent. */
   probability?: number;
+  /** Only calls on this corp (its corpid at gettoken, its token elsewhere); every call when absent. */
+  corpId?: string;
 }
 
 export interface Fault extends FaultSpec {
@@ -33,7 +35,15 @@ export function validateFault(input: unknown): FaultSpec {
     throw new FaultValidationError('fault must be a JSON object');
   }
   const f = input as Record<string, unknown>;
-  const known = new Set(['path', 'errcode', 'httpStatus', 'delayMs', 'times', 'probability']);
+  const known = new Set([
+    'path',
+    'errcode',
+    'httpStatus',
+    'delayMs',
+    'times',
+    'probability',
+    'corpId',
+  ]);
   const unknown = Object.keys(f).filter((key) => !known.has(key));
   if (unknown.length > 0) throw new FaultValidationError(`unknown field(s): ${unknown.join(', ')}`);
   if (typeof f.path !== 'string' || !f.path.startsWith('/') || f.path.length > 256) {
@@ -57,6 +67,9 @@ export function validateFault(input: unknown): FaultSpec {
   ) {
     throw new FaultValidationError('probability must be a number of 0-1');
   }
+  if (f.corpId !== undefined && (typeof f.corpId !== 'string' || f.corpId.length === 0)) {
+    throw new FaultValidationError('corpId must be a non-empty string');
+  }
   if (f.errcode === undefined && f.httpStatus === undefined && f.delayMs === undefined) {
     throw new FaultValidationError('give at least one of errcode, httpStatus, delayMs');
   }
@@ -64,6 +77,7 @@ export function validateFault(input: unknown): FaultSpec {
   for (const key of ['errcode', 'httpStatus', 'delayMs', 'times', 'probability'] as const) {
     if (f[key] !== undefined) spec[key] = f[key] as number;
   }
+  if (f.corpId !== undefined) spec.corpId = f.corpId as string;
   return spec;
 }
 
@@ -89,12 +103,16 @@ export class FaultInjector {
     this.byPath.clear();
   }
 
-  /** The fault that hits this call, if any; uses up one of its `times`. */
-  take(path: string): Fault | undefined {
+  /**
+   * The fault that hits this call, if any; uses up one of its `times`. `corpId` is the corp the
+   * call acts on (undefined when it names none): a fault for another corp passes it by.
+   */
+  take(path: string, corpId?: string): Fault | undefined {
     const list = this.byPath.get(path);
     if (!list) return undefined;
     for (let i = 0; i < list.length; i++) {
       const entry = list[i];
+      if (entry.fault.corpId !== undefined && entry.fault.corpId !== corpId) continue;
       if (this.random() >= (entry.fault.probability ?? 1)) continue;
       entry.remaining--;
       if (entry.remaining <= 0) list.splice(i, 1);

@@ -140,6 +140,10 @@ export class MemberDirectory {
     }
   }
 
+  get size(): number {
+    return this.byId.size;
+  }
+
   reset(users: readonly SimulatedUser[]): void {
     this.byId.clear();
     this.byMobile.clear();

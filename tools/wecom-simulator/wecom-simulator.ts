@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto';
 import {
   createServer,
   STATUS_CODES,
@@ -11,20 +10,11 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
-  CallbackPusher,
   CallbackTargetError,
   type CallbackDelivery,
-  type CallbackField,
   type CallbackTarget,
 } from './callback-pusher.js';
-import {
-  CredentialStore,
-  externalUserIdFor,
-  isTokenMode,
-  TICKET_TTL_SECONDS,
-  TOKEN_MODES,
-  type TokenMode,
-} from './credential-store.js';
+import { isTokenMode, TOKEN_MODES, type TokenMode } from './credential-store.js';
 import {
   FaultInjector,
   FaultValidationError,
@@ -34,25 +24,44 @@ import {
 } from './fault-injector.js';
 import {
   DEFAULT_USERS,
-  MemberDirectory,
-  ROOT_DEPARTMENT,
   UserValidationError,
   validateUsers,
   type SimulatedUser,
 } from './member-directory.js';
-import { MessageLog, type DeliveredMessage } from './message-log.js';
-import { parseSendRequest, parseUpdateCardRequest } from './message-validation.js';
+import type { DeliveredMessage } from './message-log.js';
+import {
+  CorpValidationError,
+  SimulatedCorp,
+  validateCorp,
+  type ApiRoute,
+  type CardClickResult,
+  type CorpDescription,
+  type CorpEnvironment,
+  type CorpSpec,
+  type SimulatedCardClick,
+  type SimulatorStats,
+} from './simulated-corp.js';
 import { TrustedIps, TrustedIpsError } from './trusted-ips.js';
-import { ErrCode, fail, ok, renderReply, type ApiReply } from './wecom-errors.js';
-import { CARD_TYPES_WITH_RESPONSE_CODE, WECOM_LIMITS } from '../../src/wecom/wecom-limits.js';
+import { ErrCode, fail, renderReply, type ApiReply } from './wecom-errors.js';
+import { WECOM_LIMITS } from '../../src/wecom/wecom-limits.js';
 
 export { loadUsersFile, type SimulatedUser } from './member-directory.js';
 export type { DeliveredMessage } from './message-log.js';
 export type { Fault, FaultSpec } from './fault-injector.js';
 export { TOKEN_MODES, isTokenMode, type TokenMode } from './credential-store.js';
 export type { CallbackDelivery, CallbackTarget } from './callback-pusher.js';
+export {
+  CorpValidationError,
+  SimulatedCorp,
+  type CardClickResult,
+  type CorpDescription,
+  type CorpSpec,
+  type SimulatedCardClick,
+  type SimulatorStats,
+} from './simulated-corp.js';
 
 export interface SimulatorOptions {
+  /** The sandbox corp: the first corp, the one every call without a corpId acts on. */
   corpId: string;
   corpSecret: string;
   agentId: number;
@@ -61,31 +70,21 @@ export interface SimulatorOptions {
   tokenMode: TokenMode;
   /** Added to every /cgi-bin response (not to /__simulator). */
   latencyMs: number;
+  /** Per member of a corp: WeCom counts these per corp and member. */
   perMemberPerMinute: number;
   perMemberPerHour: number;
+  /** The sandbox corp's members. */
   users: SimulatedUser[];
   /** Milliseconds clock for expiry, rate windows and recall; tests move it. */
   now: () => number;
   /** Trusted IPs (addresses / CIDRs): calls with a token from elsewhere get 60020. null: all. */
   trustedIps: string[] | null;
-  /** Where events are pushed (settable later with setCallback or POST /__simulator/callback). */
+  /** Where the sandbox corp pushes events (settable later with setCallback or POST /__simulator/callback). */
   callback?: CallbackTarget;
   /** How long a callback may take to answer before it counts as lost (WeCom: about 5 s). */
   callbackTimeoutMs: number;
   /** Retries of an unanswered callback (WeCom: up to 3). */
   callbackRetries: number;
-}
-
-export interface SimulatorStats {
-  calls: Record<string, number>;
-  /** Per-member deliveries. */
-  delivered: number;
-  dropped: number;
-  duplicatesSuppressed: number;
-  /** text/markdown sends cut to 2048 bytes, as WeCom does instead of refusing them. */
-  truncated: number;
-  /** template_card fields their card type does not document, by path, with how often sent. */
-  undocumentedFields: Record<string, number>;
 }
 
 const DEFAULT_OPTIONS: SimulatorOptions = {
@@ -104,24 +103,6 @@ const DEFAULT_OPTIONS: SimulatorOptions = {
   callbackRetries: 3,
 };
 
-/** The fields of a template_card_event, as WeCom would post them after a tap. */
-export interface SimulatedCardClick {
-  fromUser: string;
-  eventKey: string;
-  taskId: string;
-  cardType: string;
-  responseCode: string;
-  agentId: number;
-  /** Unix seconds. */
-  createTime: number;
-}
-
-/** A tap pushed to the callback URL: the event's fields and what became of the push. */
-export interface CardClickResult {
-  click: SimulatedCardClick;
-  delivery: CallbackDelivery;
-}
-
 const MAX_BODY_BYTES = 1024 * 1024;
 /** Past this, an oversized upload is cut off instead of drained. */
 const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
@@ -129,20 +110,10 @@ const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
 const MAX_JSON_DEPTH = 32;
 /** Bounds stats.calls when a caller probes random paths. */
 const MAX_COUNTED_PATHS = 1000;
+/** Each corp keeps its own logs; a bound keeps a runaway script from eating the memory. */
+const MAX_CORPS = 1000;
 
 type Json = Record<string, unknown>;
-
-interface ApiCall {
-  query: URLSearchParams;
-  body: Json;
-  now: number;
-}
-
-interface Route {
-  method: 'GET' | 'POST';
-  authenticated: boolean;
-  handle: (call: ApiCall) => ApiReply;
-}
 
 type BodyResult = { kind: 'ok'; body: Buffer } | { kind: 'too-large' } | { kind: 'aborted' };
 
@@ -155,24 +126,41 @@ class ControlError extends Error {
   }
 }
 
+/** No corp has this id (404 on the control API). */
+export class UnknownCorpError extends Error {}
+
+/** The corp exists already, or there is no room for another (409 on the control API). */
+export class CorpConflictError extends Error {}
+
+/** A control answer sent as 201 Created. */
+class Created {
+  constructor(readonly body: unknown) {}
+}
+
 /**
  * An HTTP server that answers like qyapi.weixin.qq.com for the endpoints this service uses,
  * with a control API under /__simulator/ for tests, benchmarks and sandbox mode.
+ *
+ * It hosts several corps, as WeCom hosts many companies: the one from the options (the sandbox
+ * corp) and any added with addCorp or POST /__simulator/corps. Each has its own secret, agent,
+ * members, tokens, rate windows, messages and callback target (SimulatedCorp); an access token
+ * acts only on the corp that issued it. The methods below without a corp act on the sandbox
+ * corp, as they did when it was the only one; `corp(id)` reaches the others.
  */
 export class WeComSimulator {
   private readonly options: SimulatorOptions;
-  private readonly directory: MemberDirectory;
-  private readonly credentials = new CredentialStore();
-  private readonly log: MessageLog;
+  /** The corp from the options: first, and never removed. */
+  private readonly sandboxCorp: SimulatedCorp;
+  /** Every corp by id, the sandbox corp first. */
+  private readonly corpsById = new Map<string, SimulatedCorp>();
+  private readonly corpEnvironment: CorpEnvironment;
   private readonly faultInjector = new FaultInjector();
   private readonly trustedIps = new TrustedIps();
+  /** Calls per path across the whole simulator, those no corp can be named for included. */
   private readonly calls = new Map<string, number>();
-  private readonly routes: ReadonlyMap<string, Route>;
-  private readonly pusher: CallbackPusher;
   private server?: Server;
   private baseUrl?: string;
   private shutdown = shutdownController();
-  private tokenMode: TokenMode;
 
   constructor(options: Partial<SimulatorOptions> = {}) {
     const defined = Object.fromEntries(
@@ -180,20 +168,30 @@ export class WeComSimulator {
     ) as Partial<SimulatorOptions>;
     this.options = { ...DEFAULT_OPTIONS, ...defined };
     this.checkOptions();
-    this.tokenMode = this.options.tokenMode;
     this.options.users = validateUsers(this.options.users);
-    this.directory = new MemberDirectory(this.options.users);
-    this.log = new MessageLog(this.options.perMemberPerMinute, this.options.perMemberPerHour);
-    this.routes = this.buildRoutes();
-    this.trustedIps.set(this.options.trustedIps);
-    this.pusher = new CallbackPusher({
-      corpId: this.options.corpId,
-      agentId: this.options.agentId,
-      timeoutMs: this.options.callbackTimeoutMs,
-      retries: this.options.callbackRetries,
-      now: () => this.options.now(),
-    });
-    if (this.options.callback) this.pusher.setTarget(this.options.callback);
+    const o = this.options;
+    this.corpEnvironment = {
+      now: () => o.now(),
+      tokenTtlSeconds: o.tokenTtlSeconds,
+      tokenMode: o.tokenMode,
+      perMemberPerMinute: o.perMemberPerMinute,
+      perMemberPerHour: o.perMemberPerHour,
+      callbackTimeoutMs: o.callbackTimeoutMs,
+      callbackRetries: o.callbackRetries,
+      shutdownSignal: () => this.shutdown.signal,
+    };
+    this.sandboxCorp = new SimulatedCorp(
+      {
+        corpId: o.corpId,
+        corpSecret: o.corpSecret,
+        agentId: o.agentId,
+        members: o.users,
+        callback: o.callback,
+      },
+      this.corpEnvironment,
+    );
+    this.corpsById.set(o.corpId, this.sandboxCorp);
+    this.trustedIps.set(o.trustedIps);
   }
 
   get url(): string {
@@ -201,12 +199,14 @@ export class WeComSimulator {
     return this.baseUrl;
   }
 
+  /** The sandbox corp's id. */
   get corpId(): string {
-    return this.options.corpId;
+    return this.sandboxCorp.corpId;
   }
 
+  /** The sandbox corp's agent id. */
   get agentId(): number {
-    return this.options.agentId;
+    return this.sandboxCorp.agentId;
   }
 
   async start(port = 0, host = '127.0.0.1'): Promise<string> {
@@ -248,184 +248,171 @@ export class WeComSimulator {
     });
   }
 
-  stats(): SimulatorStats {
-    return {
-      calls: Object.fromEntries(this.calls),
-      ...this.log.counters,
-      undocumentedFields: Object.fromEntries(this.log.undocumentedFields),
-    };
+  // ---- corps ---------------------------------------------------------------------------------
+
+  /** The corp with this id (UnknownCorpError if none); the sandbox corp when no id is given. */
+  corp(corpId?: string): SimulatedCorp {
+    if (corpId === undefined) return this.sandboxCorp;
+    const corp = this.corpsById.get(corpId);
+    if (!corp)
+      throw new UnknownCorpError(`unknown corpId: ${corpId} (GET /__simulator/corps lists them)`);
+    return corp;
   }
 
+  /**
+   * Another company's WeCom: its own secret, agent, members and callback target. Throws
+   * CorpValidationError (or UserValidationError, CallbackTargetError) for a bad spec and
+   * CorpConflictError for a taken corpId. reset() removes it again.
+   */
+  addCorp(spec: CorpSpec): SimulatedCorp {
+    const checked = validateCorp(spec);
+    if (this.corpsById.has(checked.corpId)) {
+      throw new CorpConflictError(`corp ${checked.corpId} exists already`);
+    }
+    if (this.corpsById.size >= MAX_CORPS) {
+      throw new CorpConflictError(
+        `the simulator holds at most ${MAX_CORPS} corps; POST /__simulator/reset removes the added ones`,
+      );
+    }
+    const corp = new SimulatedCorp(checked, this.corpEnvironment);
+    this.corpsById.set(corp.corpId, corp);
+    return corp;
+  }
+
+  /** Every corp, the sandbox corp first; no secrets. */
+  corps(): CorpDescription[] {
+    return [...this.corpsById.values()].map((corp) => corp.describe());
+  }
+
+  /**
+   * Calls, deliveries and drops across every corp (`calls` also holds those that named no corp,
+   * such as an unknown token); `corp(id).stats()` gives one corp's.
+   */
+  stats(): SimulatorStats {
+    const totals: SimulatorStats = {
+      calls: Object.fromEntries(this.calls),
+      delivered: 0,
+      dropped: 0,
+      duplicatesSuppressed: 0,
+      truncated: 0,
+      undocumentedFields: {},
+    };
+    for (const corp of this.corpsById.values()) {
+      const { delivered, dropped, duplicatesSuppressed, truncated, undocumentedFields } =
+        corp.stats();
+      totals.delivered += delivered;
+      totals.dropped += dropped;
+      totals.duplicatesSuppressed += duplicatesSuppressed;
+      totals.truncated += truncated;
+      for (const [path, count] of Object.entries(undocumentedFields)) {
+        totals.undocumentedFields[path] = (totals.undocumentedFields[path] ?? 0) + count;
+      }
+    }
+    return totals;
+  }
+
+  // ---- the sandbox corp (corp(id) has the same methods for every corp) ------------------------
+
   messagesFor(userid: string): DeliveredMessage[] {
-    return this.log.messagesFor(userid);
+    return this.sandboxCorp.messagesFor(userid);
   }
 
   addUsers(users: SimulatedUser[]): void {
-    this.directory.add(validateUsers(users));
+    this.sandboxCorp.addUsers(users);
   }
 
   issueOAuthCode(userid: string): string {
-    const user = this.directory.get(userid);
-    if (!user) throw new Error(`Unknown userid: ${userid}`);
-    return this.credentials.issueOAuthCode({ userid: user.userid }, this.options.now());
+    return this.sandboxCorp.issueOAuthCode(userid);
   }
 
   /** A code for someone outside the corp: getuserinfo answers with openid and external_userid. */
   issueExternalOAuthCode(openid: string): string {
-    if (openid.length === 0) throw new Error('openid must not be empty');
-    return this.credentials.issueOAuthCode({ openid }, this.options.now());
+    return this.sandboxCorp.issueExternalOAuthCode(openid);
   }
 
   revokeTokens(): void {
-    this.credentials.revoke();
+    this.sandboxCorp.revokeTokens();
   }
 
-  /** When WeCom ends this access token (ms by the simulator's clock); undefined if unknown. */
+  /** When WeCom ends this access token (ms by the simulator's clock), whichever corp issued it. */
   tokenExpiry(token: string): number | undefined {
-    return this.credentials.tokenExpiry(token);
+    for (const corp of this.corpsById.values()) {
+      const expiry = corp.tokenExpiry(token);
+      if (expiry !== undefined) return expiry;
+    }
+    return undefined;
   }
 
   /** Switches how gettoken answers repeat calls from now on (reset() restores the option). */
   setTokenMode(mode: TokenMode): void {
-    if (!isTokenMode(mode))
-      throw new RangeError(`tokenMode must be one of ${TOKEN_MODES.join(', ')}`);
-    this.tokenMode = mode;
+    this.sandboxCorp.setTokenMode(mode);
   }
 
   get currentTokenMode(): TokenMode {
-    return this.tokenMode;
+    return this.sandboxCorp.currentTokenMode;
   }
 
   /** The admin resets the app's Secret in the WeCom console: only the new one gets tokens. */
   setCorpSecret(secret: string): void {
-    if (secret.length === 0) throw new RangeError('corpSecret is empty');
-    this.options.corpSecret = secret;
+    this.sandboxCorp.setCorpSecret(secret);
   }
 
   /** Every access token and jsapi ticket issued since start (or reset), revoked ones too. */
   issuedCredentials(): { accessTokens: string[]; jsapiTickets: string[] } {
-    return this.credentials.issued();
+    return this.sandboxCorp.issuedCredentials();
   }
 
-  /**
-   * The fields of the template_card_event WeCom would send when a member taps a button of a
-   * template card they received, with a fresh ResponseCode for that card (good once, 72 hours);
-   * nothing is sent (clickCard sends it). Throws when the member never got that card or the
-   * card has no such button.
-   */
+  /** See SimulatedCorp.cardClickEvent. */
   cardClickEvent(userid: string, msgid: string, buttonKey: string): SimulatedCardClick {
-    const message = this.log
-      .messagesFor(userid)
-      .find((m) => m.msgid === msgid && m.msgtype === 'template_card');
-    if (!message) throw new Error(`${userid} did not receive template card ${msgid}`);
-    const card = (message.body as { template_card?: Record<string, unknown> }).template_card ?? {};
-    const buttons = Array.isArray(card.button_list)
-      ? (card.button_list as { key?: unknown }[])
-      : [];
-    if (!buttons.some((b) => b.key === buttonKey)) {
-      throw new Error(`template card ${msgid} has no button ${buttonKey}`);
-    }
-    const now = this.options.now();
-    return {
-      fromUser: userid,
-      eventKey: buttonKey,
-      taskId: typeof card.task_id === 'string' ? card.task_id : '',
-      cardType: typeof card.card_type === 'string' ? card.card_type : '',
-      responseCode: this.log.issueResponseCode(msgid, now),
-      agentId: Number((message.body as { agentid?: unknown }).agentid),
-      createTime: Math.floor(now / 1000),
-    };
+    return this.sandboxCorp.cardClickEvent(userid, msgid, buttonKey);
   }
+
+  /** A member taps a card button: the template_card_event goes to the callback URL over HTTP. */
+  clickCard(userid: string, msgid: string, buttonKey: string): Promise<CardClickResult> {
+    return this.sandboxCorp.clickCard(userid, msgid, buttonKey);
+  }
+
+  /** Points the app's callback settings at a URL, with its Token and EncodingAESKey (or off). */
+  setCallback(target: CallbackTarget | null): void {
+    this.sandboxCorp.setCallback(target);
+  }
+
+  /** The events pushed lately (at most 200), oldest first, with every attempt. */
+  callbackDeliveries(): CallbackDelivery[] {
+    return this.sandboxCorp.callbackDeliveries();
+  }
+
+  /** See SimulatedCorp.deleteUser. */
+  deleteUser(userid: string): Promise<CallbackDelivery> {
+    return this.sandboxCorp.deleteUser(userid);
+  }
+
+  /** An admin changes the member's userid: change_contact/update_user with NewUserID. */
+  renameUser(userid: string, newUserid: string): Promise<CallbackDelivery> {
+    return this.sandboxCorp.renameUser(userid, newUserid);
+  }
+
+  /** The member is disabled (2), re-enabled (1), ...: change_contact/update_user with Status. */
+  setUserStatus(userid: string, status: number): Promise<CallbackDelivery> {
+    return this.sandboxCorp.setUserStatus(userid, status);
+  }
+
+  // ---- the whole simulated WeCom -------------------------------------------------------------
 
   /**
    * The app's trusted IPs: API calls made with an access token from any other address are
-   * refused with 60020 (gettoken is not). null or [] allows every address.
+   * refused with 60020 (gettoken is not). null or [] allows every address. One list for every
+   * corp.
    */
   setTrustedIps(entries: string[] | null): void {
     this.trustedIps.set(entries);
   }
 
-  /** A member taps a card button: the template_card_event goes to the callback URL over HTTP. */
-  async clickCard(userid: string, msgid: string, buttonKey: string): Promise<CardClickResult> {
-    const click = this.cardClickEvent(userid, msgid, buttonKey);
-    const delivery = await this.push('template_card_event', [
-      ['ToUserName', this.options.corpId],
-      ['FromUserName', click.fromUser],
-      ['CreateTime', click.createTime],
-      ['MsgType', 'event'],
-      ['Event', 'template_card_event'],
-      ['EventKey', click.eventKey],
-      ['TaskId', click.taskId],
-      ['CardType', click.cardType],
-      ['ResponseCode', click.responseCode],
-      ['AgentID', click.agentId],
-    ]);
-    return { click, delivery };
-  }
-
-  /** Points the app's callback settings at a URL, with its Token and EncodingAESKey (or off). */
-  setCallback(target: CallbackTarget | null): void {
-    this.pusher.setTarget(target);
-  }
-
-  /** The events pushed lately (at most 200), oldest first, with every attempt. */
-  callbackDeliveries(): CallbackDelivery[] {
-    return this.pusher.deliveries();
-  }
-
-  /**
-   * The member leaves the corp or an admin removes them: gone from the directory (sends list
-   * them in invaliduser, user/get answers 60111), and change_contact/delete_user is pushed.
-   */
-  async deleteUser(userid: string): Promise<CallbackDelivery> {
-    const user = this.directory.get(userid);
-    if (!user || !this.directory.delete(userid)) {
-      throw new UserValidationError(`unknown userid: ${userid}`);
-    }
-    return this.pushContactChange('delete_user', [['UserID', user.userid]]);
-  }
-
-  /** An admin changes the member's userid: change_contact/update_user with NewUserID. */
-  async renameUser(userid: string, newUserid: string): Promise<CallbackDelivery> {
-    const old = this.directory.get(userid)?.userid ?? userid;
-    const renamed = this.directory.rename(userid, newUserid);
-    return this.pushContactChange('update_user', [
-      ['UserID', old],
-      ['NewUserID', renamed.userid],
-    ]);
-  }
-
-  /** The member is disabled (2), re-enabled (1), ...: change_contact/update_user with Status. */
-  async setUserStatus(userid: string, status: number): Promise<CallbackDelivery> {
-    const user = this.directory.setStatus(userid, status);
-    return this.pushContactChange('update_user', [
-      ['UserID', user.userid],
-      ['Status', String(status)],
-    ]);
-  }
-
-  private pushContactChange(
-    changeType: string,
-    fields: CallbackField[],
-  ): Promise<CallbackDelivery> {
-    return this.push(`change_contact/${changeType}`, [
-      ['ToUserName', this.options.corpId],
-      // WeCom marks contact events as system-generated.
-      ['FromUserName', 'sys'],
-      ['CreateTime', Math.floor(this.options.now() / 1000)],
-      ['MsgType', 'event'],
-      ['Event', 'change_contact'],
-      ['ChangeType', changeType],
-      ...fields,
-    ]);
-  }
-
-  private push(event: string, fields: CallbackField[]): Promise<CallbackDelivery> {
-    return this.pusher.push(event, fields, this.shutdown.signal);
-  }
-
+  /** A fault with a corpId hits only calls on that corp; without one, every call on its path. */
   addFault(fault: FaultSpec): Fault {
-    return this.faultInjector.add(validateFault(fault));
+    const checked = validateFault(fault);
+    if (checked.corpId !== undefined) this.corp(checked.corpId);
+    return this.faultInjector.add(checked);
   }
 
   faults(): Fault[] {
@@ -436,15 +423,14 @@ export class WeComSimulator {
     this.faultInjector.clear();
   }
 
+  /** Added corps are gone; the sandbox corp is as it started (its secret and callback stay). */
   reset(): void {
-    this.log.clear();
+    for (const id of this.corpsById.keys()) {
+      if (id !== this.sandboxCorp.corpId) this.corpsById.delete(id);
+    }
+    this.sandboxCorp.reset();
     this.calls.clear();
     this.faultInjector.clear();
-    this.credentials.clear();
-    this.tokenMode = this.options.tokenMode;
-    this.directory.reset(this.options.users);
-    // The callback target stays: it is the app's configuration, not the corp's state.
-    this.pusher.clear();
   }
 
   private checkOptions(): void {
@@ -506,7 +492,10 @@ export class WeComSimulator {
       return;
     }
 
-    const fault = this.faultInjector.take(path);
+    const route = SimulatedCorp.api.get(path);
+    const corp = route ? this.corpOfCall(route, url.searchParams) : undefined;
+    corp?.countCall(path);
+    const fault = this.faultInjector.take(path, corp?.corpId);
     const delay = this.options.latencyMs + (fault?.delayMs ?? 0);
     if (delay > 0) {
       try {
@@ -520,13 +509,16 @@ export class WeComSimulator {
       this.sendText(res, fault.httpStatus, STATUS_CODES[fault.httpStatus] ?? 'Error');
       return;
     }
-    const untrusted = this.routes.get(path)?.authenticated && !this.trustedIps.allows(ip);
+    // A reset while the call waited removes added corps: their tokens are gone with them.
+    const current = corp && this.corpsById.get(corp.corpId) === corp ? corp : undefined;
     const reply =
       fault?.errcode !== undefined
         ? fail(fault.errcode)
-        : untrusted
-          ? fail(ErrCode.IpNotTrusted)
-          : this.callApi(path, req.method ?? 'GET', url.searchParams, body.body);
+        : !route
+          ? undefined
+          : route.authenticated && !this.trustedIps.allows(ip)
+            ? fail(ErrCode.IpNotTrusted)
+            : this.callApi(route, current, req.method ?? 'GET', url.searchParams, body.body);
     if (reply === undefined) {
       this.sendJson(res, 404, { errcode: -1, errmsg: `api not found: ${path}` });
       return;
@@ -534,23 +526,37 @@ export class WeComSimulator {
     this.sendJson(res, 200, renderReply(reply, this.options.now(), ip));
   }
 
+  /**
+   * The corp a call acts on: gettoken names it by corpid, every other call by its access token.
+   * Tokens are random, so at most one corp knows a given one; the sandbox corp is asked first,
+   * which keeps the single-corp case at one lookup.
+   */
+  private corpOfCall(route: ApiRoute, query: URLSearchParams): SimulatedCorp | undefined {
+    if (!route.authenticated) {
+      const corpId = query.get('corpid');
+      return corpId ? this.corpsById.get(corpId) : undefined;
+    }
+    const token = query.get('access_token');
+    if (!token) return undefined;
+    for (const corp of this.corpsById.values()) {
+      if (corp.tokenExpiry(token) !== undefined) return corp;
+    }
+    return undefined;
+  }
+
   private callApi(
-    path: string,
+    route: ApiRoute,
+    corp: SimulatedCorp | undefined,
     method: string,
     query: URLSearchParams,
     raw: Buffer,
-  ): ApiReply | undefined {
-    const route = this.routes.get(path);
-    if (!route) return undefined;
+  ): ApiReply {
     if (route.method === 'POST' && method !== 'POST') return fail(ErrCode.RequirePost);
     const now = this.options.now();
-    if (route.authenticated) {
-      const token = query.get('access_token');
-      if (!token) return fail(ErrCode.MissingToken);
-      const check = this.credentials.checkToken(token, now);
-      if (check === 'unknown') return fail(ErrCode.InvalidToken);
-      if (check === 'expired') return fail(ErrCode.TokenExpired);
-    }
+    const caller = route.authenticated
+      ? this.checkToken(corp, query, now)
+      : this.checkCorpId(corp, query);
+    if (!(caller instanceof SimulatedCorp)) return caller;
     let body: Json = {};
     if (route.method === 'POST') {
       try {
@@ -569,7 +575,31 @@ export class WeComSimulator {
         return fail(ErrCode.InvalidArgument, 'Warning: wrong json format.');
       }
     }
-    return route.handle({ query, body, now });
+    return route.handle(caller, { query, body, now });
+  }
+
+  /** An API call: its token must be one its corp issued and still valid. */
+  private checkToken(
+    corp: SimulatedCorp | undefined,
+    query: URLSearchParams,
+    now: number,
+  ): SimulatedCorp | ApiReply {
+    const token = query.get('access_token');
+    if (!token) return fail(ErrCode.MissingToken);
+    const check = corp?.checkToken(token, now) ?? 'unknown';
+    if (!corp || check === 'unknown') return fail(ErrCode.InvalidToken);
+    if (check === 'expired') return fail(ErrCode.TokenExpired);
+    return corp;
+  }
+
+  /** gettoken, the one call that names its corp itself; the corp then checks the secret. */
+  private checkCorpId(
+    corp: SimulatedCorp | undefined,
+    query: URLSearchParams,
+  ): SimulatedCorp | ApiReply {
+    if (!query.get('corpid')) return fail(ErrCode.MissingCorpId);
+    if (!query.get('corpsecret')) return fail(ErrCode.MissingSecret);
+    return corp ?? fail(ErrCode.InvalidCorpId);
   }
 
   private countCall(path: string): void {
@@ -623,191 +653,6 @@ export class WeComSimulator {
     res.end(text);
   }
 
-  // ---- WeCom API -----------------------------------------------------------------------------
-
-  private buildRoutes(): Map<string, Route> {
-    const get = (handle: Route['handle'], authenticated = true): Route => ({
-      method: 'GET',
-      authenticated,
-      handle,
-    });
-    const post = (handle: Route['handle']): Route => ({
-      method: 'POST',
-      authenticated: true,
-      handle,
-    });
-    return new Map<string, Route>([
-      ['/cgi-bin/gettoken', get((call) => this.getToken(call), false)],
-      ['/cgi-bin/message/send', post((call) => this.sendMessage(call))],
-      ['/cgi-bin/message/recall', post((call) => this.recallMessage(call))],
-      ['/cgi-bin/message/update_template_card', post((call) => this.updateTemplateCard(call))],
-      ['/cgi-bin/user/get', get((call) => this.getUser(call))],
-      ['/cgi-bin/user/getuserid', post((call) => this.getUserIdByMobile(call))],
-      ['/cgi-bin/user/get_userid_by_email', post((call) => this.getUserIdByEmail(call))],
-      ['/cgi-bin/auth/getuserinfo', get((call) => this.getUserInfo(call))],
-      ['/cgi-bin/get_jsapi_ticket', get((call) => this.getTicket(call))],
-      [
-        '/cgi-bin/ticket/get',
-        get((call) =>
-          call.query.get('type') === 'agent_config'
-            ? this.getTicket(call)
-            : fail(ErrCode.InvalidArgument, 'invalid type, expected agent_config'),
-        ),
-      ],
-    ]);
-  }
-
-  private getToken({ query, now }: ApiCall): ApiReply {
-    const corpId = query.get('corpid');
-    const secret = query.get('corpsecret');
-    if (!corpId) return fail(ErrCode.MissingCorpId);
-    if (!secret) return fail(ErrCode.MissingSecret);
-    if (corpId !== this.options.corpId) return fail(ErrCode.InvalidCorpId);
-    if (secret !== this.options.corpSecret) return fail(ErrCode.InvalidSecret);
-    const { token, expiresIn } = this.credentials.issueToken(
-      now,
-      this.options.tokenTtlSeconds,
-      this.tokenMode,
-      secret,
-    );
-    return ok({ access_token: token, expires_in: expiresIn });
-  }
-
-  private sendMessage({ body, now }: ApiCall): ApiReply {
-    const parsed = parseSendRequest(body, this.options.agentId);
-    if (!parsed.ok) return fail(parsed.errcode, parsed.message);
-    const request = parsed.value;
-
-    let duplicateKey: string | undefined;
-    if (request.duplicateCheckSeconds !== undefined) {
-      duplicateKey = createHash('sha256').update(canonicalJson(body)).digest('base64url');
-      const original = this.log.findDuplicate(duplicateKey, now);
-      if (original) {
-        this.log.counters.duplicatesSuppressed++;
-        return ok(original);
-      }
-    }
-    // WeCom documents no code for a reused task_id; 40058 (invalid argument) is the closest.
-    if (request.taskId !== undefined && this.log.hasTaskId(request.taskId)) {
-      return fail(ErrCode.InvalidArgument, 'invalid task_id, task_id already exists');
-    }
-
-    const recipients = this.directory.resolve(request.users, request.parties, request.tags);
-    const listed = {
-      invaliduser: recipients.invalidUsers.join('|'),
-      invalidparty: recipients.invalidParties.join('|'),
-      invalidtag: recipients.invalidTags.join('|'),
-      unlicenseduser: recipients.unlicensed.join('|'),
-    };
-    if (recipients.members.length === 0)
-      return fail(ErrCode.AllRecipientsInvalid, undefined, listed);
-
-    this.log.countUndocumented(request.undocumentedFields);
-    let delivered: Json = body;
-    if (request.truncatedContent !== undefined) {
-      const key = request.msgtype as 'text' | 'markdown';
-      delivered = { ...body, [key]: { ...(body[key] as Json), content: request.truncatedContent } };
-      this.log.counters.truncated++;
-    }
-    const msgid = this.log.deliver(request.msgtype, delivered, recipients.members, now);
-    const reply: Json = { ...listed, msgid };
-    // Only interactive cards can be updated later, so only they come back with a code.
-    if (request.cardType && CARD_TYPES_WITH_RESPONSE_CODE.includes(request.cardType)) {
-      reply.response_code = this.log.issueResponseCode(msgid, now);
-    }
-    if (request.taskId !== undefined) this.log.addTaskId(request.taskId);
-    if (duplicateKey !== undefined) {
-      this.log.rememberForDuplicateCheck(duplicateKey, reply, now, request.duplicateCheckSeconds!);
-    }
-    return ok(reply);
-  }
-
-  private recallMessage({ body, now }: ApiCall): ApiReply {
-    if (typeof body.msgid !== 'string' || body.msgid.length === 0) {
-      return fail(ErrCode.InvalidArgument, 'msgid missing');
-    }
-    // No codes are documented for these; 40058 (invalid argument) with distinct messages.
-    switch (this.log.recall(body.msgid, now)) {
-      case 'ok':
-        return ok();
-      case 'unknown':
-        return fail(ErrCode.InvalidArgument, 'invalid msgid');
-      case 'expired':
-        return fail(ErrCode.InvalidArgument, 'msg can only be recalled within 24 hours');
-      case 'already-recalled':
-        return fail(ErrCode.InvalidArgument, 'msg has been recalled');
-    }
-  }
-
-  private updateTemplateCard({ body, now }: ApiCall): ApiReply {
-    const parsed = parseUpdateCardRequest(body, this.options.agentId);
-    if (!parsed.ok) return fail(parsed.errcode, parsed.message);
-    const outcome = this.log.consumeResponseCode(parsed.value.responseCode, now);
-    switch (outcome.status) {
-      case 'unknown':
-        return fail(ErrCode.InvalidArgument, 'invalid response_code');
-      case 'used':
-        return fail(ErrCode.InvalidArgument, 'response_code has been used');
-      case 'expired':
-        return fail(ErrCode.InvalidArgument, 'response_code expired');
-    }
-    const requested = parsed.value.userids ?? [...outcome.recipients];
-    const targets = requested.filter((id) => outcome.recipients.has(id));
-    const invalid = requested.filter((id) => !outcome.recipients.has(id));
-    this.log.recordCardUpdate(outcome.msgid, body, targets, now);
-    return ok({ invaliduser: invalid });
-  }
-
-  private getUser({ query }: ApiCall): ApiReply {
-    const userid = query.get('userid');
-    const user = userid ? this.directory.get(userid) : undefined;
-    if (!user) return fail(ErrCode.UserIdNotFound);
-    if (user.inRange === false) return fail(ErrCode.NoPrivilege);
-    return ok({
-      userid: user.userid,
-      name: user.name,
-      department: [Number(ROOT_DEPARTMENT)],
-      position: '',
-      status: user.status ?? 1,
-    });
-  }
-
-  // A missing mobile or email is a malformed request, not an unknown member: 40058.
-  private getUserIdByMobile({ body }: ApiCall): ApiReply {
-    if (typeof body.mobile !== 'string' || body.mobile.length === 0) {
-      return fail(ErrCode.InvalidArgument, 'mobile missing');
-    }
-    const user = this.directory.findByMobile(body.mobile);
-    return user ? ok({ userid: user.userid }) : fail(ErrCode.UnknownUser);
-  }
-
-  private getUserIdByEmail({ body }: ApiCall): ApiReply {
-    if (typeof body.email !== 'string' || body.email.length === 0) {
-      return fail(ErrCode.InvalidArgument, 'email missing');
-    }
-    if (body.email_type !== undefined && body.email_type !== 1 && body.email_type !== 2) {
-      return fail(ErrCode.InvalidArgument, 'email_type must be 1 or 2');
-    }
-    const user = this.directory.findByEmail(body.email);
-    return user ? ok({ userid: user.userid }) : fail(ErrCode.UnknownUser);
-  }
-
-  private getUserInfo({ query, now }: ApiCall): ApiReply {
-    const code = query.get('code');
-    if (!code) return fail(ErrCode.MissingAuthCode);
-    const identity = this.credentials.redeemOAuthCode(code, now);
-    if (!identity) return fail(ErrCode.InvalidOAuthCode);
-    if ('openid' in identity) {
-      return ok({ openid: identity.openid, external_userid: externalUserIdFor(identity.openid) });
-    }
-    // user_ticket feeds getuserdetail, which the simulator does not serve; any opaque value will do.
-    return ok({ userid: identity.userid, user_ticket: randomBytes(48).toString('base64url') });
-  }
-
-  private getTicket({ now }: ApiCall): ApiReply {
-    return ok({ ticket: this.credentials.issueTicket(now), expires_in: TICKET_TTL_SECONDS });
-  }
-
   // ---- control API ---------------------------------------------------------------------------
 
   private async handleControl(
@@ -818,23 +663,28 @@ export class WeComSimulator {
   ): Promise<void> {
     try {
       const result = await this.control(req.method ?? 'GET', url, raw);
-      this.sendJson(res, 200, result);
+      if (result instanceof Created) this.sendJson(res, 201, result.body);
+      else this.sendJson(res, 200, result);
     } catch (error) {
-      if (error instanceof ControlError) {
-        this.sendJson(res, error.status, {
-          error: STATUS_CODES[error.status],
-          message: error.message,
-        });
-      } else if (
-        error instanceof UserValidationError ||
-        error instanceof FaultValidationError ||
-        error instanceof TrustedIpsError ||
-        error instanceof CallbackTargetError
-      ) {
-        this.sendJson(res, 400, { error: 'Bad Request', message: error.message });
-      } else {
-        throw error;
-      }
+      const status =
+        error instanceof ControlError
+          ? error.status
+          : error instanceof UnknownCorpError
+            ? 404
+            : error instanceof CorpConflictError
+              ? 409
+              : error instanceof UserValidationError ||
+                  error instanceof FaultValidationError ||
+                  error instanceof TrustedIpsError ||
+                  error instanceof CallbackTargetError ||
+                  error instanceof CorpValidationError
+                ? 400
+                : undefined;
+      if (status === undefined) throw error;
+      this.sendJson(res, status, {
+        error: STATUS_CODES[status],
+        message: (error as Error).message,
+      });
     }
   }
 
@@ -847,43 +697,66 @@ export class WeComSimulator {
         throw new ControlError(400, 'body must be valid JSON');
       }
     };
+    // The corp a call acts on: ?corpId=, or corpId in a JSON object body; else the sandbox corp.
+    const corpOf = (body?: Json): SimulatedCorp =>
+      this.controlCorp(url.searchParams.get('corpId'), body?.corpId);
     const member = /^POST \/__simulator\/users\/([^/]+)\/(delete|rename|status)$/.exec(route);
-    if (member) return this.changeMember(decodeURIComponent(member[1]!), member[2]!, json);
+    if (member) return this.changeMember(decodeURIComponent(member[1]!), member[2]!, json, corpOf);
     switch (route) {
-      case 'GET /__simulator/stats':
-        return this.stats();
+      case 'GET /__simulator/corps':
+        return this.corps();
+      case 'POST /__simulator/corps':
+        return new Created(this.addCorp(json() as CorpSpec).describe());
+      case 'GET /__simulator/stats': {
+        // Without a corpId: the whole simulator (with one corp, that corp's, as always).
+        const corpId = url.searchParams.get('corpId');
+        return corpId === null ? this.stats() : this.corp(corpId).stats();
+      }
       case 'GET /__simulator/messages': {
         const touser = url.searchParams.get('touser');
         if (!touser) throw new ControlError(400, 'touser query parameter is required');
-        return this.messagesFor(touser);
+        return corpOf().messagesFor(touser);
       }
       case 'GET /__simulator/faults':
         return this.faults();
-      case 'POST /__simulator/faults':
-        return this.addFault(json() as FaultSpec);
+      case 'POST /__simulator/faults': {
+        const body = json();
+        const queryCorp = url.searchParams.get('corpId');
+        if (queryCorp === null) return this.addFault(body as FaultSpec);
+        const bodyCorp = (body as Json | null)?.corpId;
+        if (bodyCorp !== undefined && bodyCorp !== queryCorp) {
+          throw new ControlError(400, 'corpId in the query and in the body differ');
+        }
+        return this.addFault({ ...(objectBody(body) as unknown as FaultSpec), corpId: queryCorp });
+      }
       case 'DELETE /__simulator/faults':
         this.clearFaults();
         return { cleared: true };
       case 'POST /__simulator/tokens/revoke':
-        this.revokeTokens();
+        corpOf().revokeTokens();
         return { revoked: true };
       case 'GET /__simulator/tokens/mode':
-        return { mode: this.tokenMode };
+        return { mode: corpOf().currentTokenMode };
       case 'POST /__simulator/tokens/mode': {
-        const { mode } = (json() ?? {}) as { mode?: unknown };
-        if (!isTokenMode(mode)) {
+        const body = objectBody(json() ?? {});
+        const corp = corpOf(body);
+        if (!isTokenMode(body.mode)) {
           throw new ControlError(400, `mode must be one of ${TOKEN_MODES.join(', ')}`);
         }
-        this.tokenMode = mode;
-        return { mode };
+        corp.setTokenMode(body.mode);
+        return { mode: body.mode };
       }
       case 'POST /__simulator/users': {
+        const corp = corpOf();
         const users = validateUsers(json());
-        this.directory.add(users);
+        corp.addUsers(users);
         return { added: users.length };
       }
-      case 'POST /__simulator/oauth/codes':
-        return { code: this.issueCodeFromControl(json()) };
+      case 'POST /__simulator/oauth/codes': {
+        const input = json();
+        const body = typeof input === 'object' && input !== null ? (input as Json) : {};
+        return { code: this.issueCodeFromControl(corpOf(body), body) };
+      }
       case 'GET /__simulator/trusted-ips':
         return { trustedIps: this.trustedIps.get() };
       case 'PUT /__simulator/trusted-ips': {
@@ -899,35 +772,42 @@ export class WeComSimulator {
         this.reset();
         return { reset: true };
       case 'GET /__simulator/callback':
-        return this.pusher.describeTarget();
+        return corpOf().callbackTarget();
       case 'POST /__simulator/callback': {
         const body = objectBody(json());
-        this.setCallback({
+        const corp = corpOf(body);
+        corp.setCallback({
           url: String(body.url ?? ''),
           token: String(body.token ?? ''),
-          encodingAesKey: String(body.aesKey ?? ''),
+          // `aesKey` as this route always took it; `encodingAesKey` as POST /__simulator/corps does.
+          encodingAesKey: String(body.aesKey ?? body.encodingAesKey ?? ''),
         });
-        return this.pusher.describeTarget();
+        return corp.callbackTarget();
       }
-      case 'DELETE /__simulator/callback':
-        this.setCallback(null);
-        return this.pusher.describeTarget();
+      case 'DELETE /__simulator/callback': {
+        const corp = corpOf();
+        corp.setCallback(null);
+        return corp.callbackTarget();
+      }
       case 'GET /__simulator/callbacks':
-        return this.callbackDeliveries();
+        return corpOf().callbackDeliveries();
       case 'POST /__simulator/cards/click': {
-        const { userid, msgid, key } = objectBody(json());
+        const body = objectBody(json());
+        const corp = corpOf(body);
+        const { userid, msgid, key } = body;
         if (typeof userid !== 'string' || typeof msgid !== 'string' || typeof key !== 'string') {
           throw new ControlError(400, 'give userid, msgid and key (the button key) as strings');
         }
         try {
-          this.cardClickEvent(userid, msgid, key);
+          corp.cardClickEvent(userid, msgid, key);
         } catch (error) {
           throw new ControlError(404, (error as Error).message);
         }
-        return this.clickCard(userid, msgid, key);
+        return corp.clickCard(userid, msgid, key);
       }
     }
     const known = [
+      '/__simulator/corps',
       '/__simulator/stats',
       '/__simulator/messages',
       '/__simulator/faults',
@@ -947,33 +827,46 @@ export class WeComSimulator {
     throw new ControlError(404, `no control endpoint ${url.pathname}`);
   }
 
+  /** The corp named by ?corpId= or a body's corpId (they must agree), else the sandbox corp. */
+  private controlCorp(fromQuery: string | null, fromBody: unknown): SimulatedCorp {
+    if (fromBody !== undefined && typeof fromBody !== 'string') {
+      throw new ControlError(400, 'corpId must be a string');
+    }
+    if (fromQuery !== null && fromBody !== undefined && fromQuery !== fromBody) {
+      throw new ControlError(400, 'corpId in the query and in the body differ');
+    }
+    return this.corp(fromQuery ?? fromBody);
+  }
+
   private async changeMember(
     userid: string,
     change: string,
     json: () => unknown,
+    corpOf: (body?: Json) => SimulatedCorp,
   ): Promise<CallbackDelivery> {
-    if (!this.directory.get(userid)) throw new ControlError(404, `unknown userid: ${userid}`);
-    if (change === 'delete') return this.deleteUser(userid);
-    const body = objectBody(json());
+    // A delete has no body: its corp comes from ?corpId= alone.
+    const body = change === 'delete' ? undefined : objectBody(json());
+    const corp = corpOf(body);
+    if (!corp.hasMember(userid)) throw new ControlError(404, `unknown userid: ${userid}`);
+    if (change === 'delete') return corp.deleteUser(userid);
     if (change === 'rename') {
-      if (typeof body.newUserid !== 'string') {
+      if (typeof body!.newUserid !== 'string') {
         throw new ControlError(400, 'newUserid must be a string');
       }
-      return this.renameUser(userid, body.newUserid);
+      return corp.renameUser(userid, body!.newUserid);
     }
-    if (typeof body.status !== 'number') throw new ControlError(400, 'status must be a number');
-    return this.setUserStatus(userid, body.status);
+    if (typeof body!.status !== 'number') throw new ControlError(400, 'status must be a number');
+    return corp.setUserStatus(userid, body!.status);
   }
 
-  private issueCodeFromControl(input: unknown): string {
-    const body = (typeof input === 'object' && input !== null ? input : {}) as Json;
+  private issueCodeFromControl(corp: SimulatedCorp, body: Json): string {
     const { userid, openid } = body;
     if (typeof userid === 'string' && userid.length > 0 && openid === undefined) {
-      if (!this.directory.get(userid)) throw new ControlError(400, `unknown userid: ${userid}`);
-      return this.issueOAuthCode(userid);
+      if (!corp.hasMember(userid)) throw new ControlError(400, `unknown userid: ${userid}`);
+      return corp.issueOAuthCode(userid);
     }
     if (typeof openid === 'string' && openid.length > 0 && userid === undefined) {
-      return this.issueExternalOAuthCode(openid);
+      return corp.issueExternalOAuthCode(openid);
     }
     throw new ControlError(400, 'give exactly one of userid or openid (a non-empty string)');
   }
@@ -984,17 +877,6 @@ function objectBody(input: unknown): Json {
     throw new ControlError(400, 'body must be a JSON object');
   }
   return input as Json;
-}
-
-/** JSON with object keys sorted, so that key order does not defeat the duplicate check. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    const record = value as Json;
-    const keys = Object.keys(record).sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }
 
 function nestedDeeperThan(value: unknown, limit: number): boolean {

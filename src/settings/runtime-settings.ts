@@ -202,7 +202,6 @@ export class RuntimeSettings implements OnApplicationShutdown {
       const now = this.clock.now();
       if (!existing) {
         const created = await this.repo.create({
-          id: 1,
           version: '1',
           sandbox: seed.sandbox,
           corpId: seed.corpId,

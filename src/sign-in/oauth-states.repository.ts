@@ -3,6 +3,12 @@ import { Injectable } from '@nestjs/common';
 import { TransactionHost } from '../database/transaction-host.js';
 import { OAuthStateEntity } from './oauth-state.entity.js';
 
+/** A sign-in state as issued (its organisation is the transaction's). */
+export type NewOAuthState = Pick<
+  OAuthStateEntity,
+  'nonce' | 'redirect' | 'createdAt' | 'expiresAt'
+>;
+
 /** The `oauth_states` table: sign-ins in progress, owned by the sign-in module. */
 @Injectable()
 export class OAuthStatesRepository {
@@ -20,7 +26,7 @@ export class OAuthStatesRepository {
     );
   }
 
-  async insert(state: OAuthStateEntity): Promise<void> {
+  async insert(state: NewOAuthState): Promise<void> {
     await this.db.run((m) => m.getRepository(OAuthStateEntity).insert(state));
   }
 

@@ -10,8 +10,9 @@ export class WeComEventsRepository {
   constructor(private readonly db: TransactionHost) {}
 
   /**
-   * Stores a decrypted callback; its row id, or null when WeCom had already sent it (a retry:
-   * the unique dedupe key makes the insert a no-op, so it is acknowledged but not run twice).
+   * Stores a decrypted callback in the transaction's organisation; its row id, or null when WeCom
+   * had already sent it there (a retry: the dedupe key, unique per organisation, makes the insert
+   * a no-op, so it is acknowledged but not run twice).
    */
   async insertUnlessSeen(
     record: CallbackEventRecord,
@@ -23,7 +24,7 @@ export class WeComEventsRepository {
         `INSERT INTO wecom_events
          (dedupe_key, msg_type, event, from_user, agent_id, create_time, body, received_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-       ON CONFLICT (dedupe_key) DO NOTHING
+       ON CONFLICT (organization_id, dedupe_key) DO NOTHING
        RETURNING id`,
         [
           record.dedupeKey,

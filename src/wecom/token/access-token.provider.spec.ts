@@ -16,6 +16,7 @@ import { testEnv } from '../../../test/support/test-app.js';
 import { Clock, ManualClock } from '../../common/clock.js';
 import type { AppConfigService } from '../../config/app-config.js';
 import { TransactionHost } from '../../database/transaction-host.js';
+import { OrganizationEntity } from '../../organizations/organization.entity.js';
 import { AppSettingsEntity, ConfigAuditEntity } from '../../settings/app-settings.entity.js';
 import { RuntimeSettings } from '../../settings/runtime-settings.js';
 import { SecretBox } from '../../settings/secret-box.js';
@@ -92,7 +93,7 @@ interface Instance {
 async function startInstance(url: string, clock: Clock, wecom: FakeGetToken): Promise<Instance> {
   const env = testEnv(ENV);
   const dataSource = await openMigratedDataSource(url, {
-    entities: [AppSettingsEntity, ConfigAuditEntity, WeComCredentialEntity],
+    entities: [OrganizationEntity, AppSettingsEntity, ConfigAuditEntity, WeComCredentialEntity],
   });
   const config: AppConfigService = new ConfigService(env);
   const builder = Test.createTestingModule({

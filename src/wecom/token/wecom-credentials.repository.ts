@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { TransactionHost } from '../../database/transaction-host.js';
 import { WeComCredentialEntity, type WeComCredentialKind } from './wecom-credential.entity.js';
 
-/** Which credential: one row per (kind, corp, agent). */
+/** Which credential: one row per (kind, corp, agent) in each organisation. */
 export interface CredentialKey {
   kind: WeComCredentialKind;
   corpId: string;
@@ -44,7 +44,10 @@ export class WeComCredentialsRepository {
     );
   }
 
-  /** Stores what WeCom just issued, replacing the key's row; the call was answered. */
+  /**
+   * Stores what WeCom just issued, replacing the key's row in the transaction's organisation (the
+   * column default fills organization_id); the call was answered.
+   */
   async store(key: CredentialKey, issued: IssuedCredential): Promise<void> {
     await this.db.run((m) => {
       const repo = m.getRepository(WeComCredentialEntity);
@@ -58,7 +61,7 @@ export class WeComCredentialsRepository {
           renewAt: issued.renewAt,
           unansweredAt: null,
         }),
-        ['kind', 'corpId', 'agentId'],
+        ['organizationId', 'kind', 'corpId', 'agentId'],
       );
     });
   }

@@ -18,6 +18,7 @@ import { validateEnv } from '../config/env.validation.js';
 import { buildDataSourceOptions } from '../database/database.options.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import type { EffectiveSettings } from '../settings/runtime-settings.js';
 import { SettingsChangedEvent } from '../settings/settings-events.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
@@ -379,7 +380,7 @@ describe(MessageDispatcher.name, () => {
       .get(EventEmitter2)
       .emit(
         SettingsChangedEvent.key,
-        new SettingsChangedEvent(settings(2), settings(1), 'elsewhere'),
+        new SettingsChangedEvent(DEFAULT_ORGANIZATION, settings(2), settings(1), 'elsewhere'),
       );
     await waitFor(async () => (await messageRow(id)).status === 'sent');
     expect(f.gateway.requests).toHaveLength(2);

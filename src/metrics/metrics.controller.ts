@@ -9,6 +9,7 @@ import { SkipRateLimit } from '../auth/rate-limit.guard.js';
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { MessagingService } from '../messaging/messaging.service.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import { AccessTokenProvider } from '../wecom/token/access-token.provider.js';
 import { MetricsService } from './metrics.service.js';
 
@@ -45,7 +46,8 @@ export class MetricsController {
   }
 
   private async refreshGauges(): Promise<void> {
-    const status = this.tokens.status();
+    // The deployment's own app (organisation default), as /health reports it.
+    const status = this.tokens.statusOf(DEFAULT_ORGANIZATION.id);
     this.metrics.tokenSecondsLeft.set(
       status.status === 'ok' && status.tokenSecondsLeft !== null ? status.tokenSecondsLeft : -1,
     );

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 
+import { requireOrganizationScope } from '../common/organization-scope.js';
 import { CURRENT_ORGANIZATION_ID, inCurrentOrganization } from '../database/organization-column.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { AppSettingsEntity, ConfigAuditEntity } from './app-settings.entity.js';
@@ -9,9 +10,6 @@ export type NewConfigAudit = Omit<ConfigAuditEntity, 'id' | 'organizationId' | '
 
 /** A settings row as first written (its organisation is the transaction's). */
 export type NewAppSettings = Omit<AppSettingsEntity, 'organizationId' | 'organization'>;
-
-/** Taken while the first instance seeds the row, so that two starting at once seed it once. */
-const SEED_LOCK = 'app_settings:seed';
 
 /**
  * The settings module's tables: `app_settings` (one row per organisation) and `config_audit`.
@@ -39,27 +37,29 @@ export class SettingsRepository {
     );
   }
 
-  get(): Promise<AppSettingsEntity> {
+  /**
+   * The row, locked until the transaction ends (two admins' changes get successive versions), or
+   * null while the organisation has none.
+   */
+  findForUpdate(): Promise<AppSettingsEntity | null> {
     return this.db.run((m) =>
-      m
-        .getRepository(AppSettingsEntity)
-        .findOneByOrFail({ organizationId: inCurrentOrganization() }),
-    );
-  }
-
-  /** The row, locked until the transaction ends: two admins' changes get successive versions. */
-  getForUpdate(): Promise<AppSettingsEntity> {
-    return this.db.run((m) =>
-      m.findOneOrFail(AppSettingsEntity, {
+      m.findOne(AppSettingsEntity, {
         where: { organizationId: inCurrentOrganization() },
         lock: { mode: 'pessimistic_write' },
       }),
     );
   }
 
-  /** Serialises seeding across instances; released when the transaction ends. */
-  async lockForSeeding(): Promise<void> {
-    await this.db.run((m) => m.query('SELECT pg_advisory_xact_lock(hashtext($1))', [SEED_LOCK]));
+  /**
+   * Serialises the creation of the organisation's row across instances (two first saves, or two
+   * instances seeding `default` at once); released when the transaction ends. Per organisation:
+   * two organisations' first saves never wait on each other.
+   */
+  async lockForCreation(): Promise<void> {
+    const { id } = requireOrganizationScope('Creating the settings of an organisation');
+    await this.db.run((m) =>
+      m.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`app_settings:${id}`]),
+    );
   }
 
   async save(row: AppSettingsEntity): Promise<AppSettingsEntity> {
@@ -75,7 +75,7 @@ export class SettingsRepository {
     await this.db.run((m) => m.insert(ConfigAuditEntity, entry));
   }
 
-  /** Audit entries newest first, `limit` of them, older than `beforeId` when given. */
+  /** The organisation's audit entries newest first, `limit` of them, older than `beforeId`. */
   listAudit(limit: number, beforeId?: string): Promise<ConfigAuditEntity[]> {
     return this.db.run((m) => {
       const qb = m

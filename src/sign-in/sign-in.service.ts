@@ -100,7 +100,7 @@ export class SignInService {
     }
     return this.organizations.within(organization, async () => {
       const state = await this.states.issue(path as string, browser);
-      const { corpId, agentId } = this.settings.credentials();
+      const { corpId, agentId } = await this.settings.credentials();
       const redirectUri = this.redirectUriFor(organization);
       const params = { corpId, agentId, redirectUri, state };
       return mode === 'qr' ? qrLoginUrl(params) : oauthAuthorizeUrl(params);

@@ -83,12 +83,13 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     private readonly organizations: OrganizationsService,
   ) {}
 
-  onModuleInit(): void {
-    this.organizations.within(DEFAULT_ORGANIZATION, () => {
-      if (!this.runtime.current().callbackToken) {
-        this.logger.log('WeCom callbacks are off: no callback token is configured');
-      }
-    });
+  async onModuleInit(): Promise<void> {
+    const settings = await this.organizations.within(DEFAULT_ORGANIZATION, () =>
+      this.runtime.current(),
+    );
+    if (!settings.callbackToken) {
+      this.logger.log('WeCom callbacks are off: no callback token is configured');
+    }
     if (!this.config.get('CRON_ENABLED', { infer: true })) return;
     registerCronJob(this.scheduler, 'wecom-events-sweep', '30 * * * * *', () =>
       this.dispatchPending(),
@@ -167,8 +168,8 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     return dispatched;
   }
 
-  private verifyHere(query: CallbackQuery): string {
-    const crypto = this.crypto();
+  private async verifyHere(query: CallbackQuery): Promise<string> {
+    const crypto = await this.crypto();
     const [msgSignature, timestamp, nonce, echostr] = params(query, [
       'msg_signature',
       'timestamp',
@@ -195,7 +196,7 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
 
   /** Authenticates, decrypts and stores an event in the current organisation; null for a repeat. */
   private async storeHere(query: CallbackQuery, xml: string): Promise<WeComCallbackEvent | null> {
-    const crypto = this.crypto();
+    const crypto = await this.crypto();
     const [msgSignature, timestamp, nonce] = params(query, ['msg_signature', 'timestamp', 'nonce']);
     let fields: Record<string, string>;
     let plaintext: string;
@@ -267,13 +268,13 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
   }
 
   /** The current organisation's Token, EncodingAESKey and corp id (the receiveid). */
-  private crypto(): WeComCallbackCrypto {
+  private async crypto(): Promise<WeComCallbackCrypto> {
     // Read per request: an admin may change the token and key at any time.
-    const { callbackToken: token, callbackAesKey: aesKey } = this.runtime.current();
+    const { callbackToken: token, callbackAesKey: aesKey } = await this.runtime.current();
     if (!token || !aesKey) {
       throw new ServiceUnavailableException('WeCom callback is not configured');
     }
-    return new WeComCallbackCrypto(token, aesKey, this.settings.credentials().corpId);
+    return new WeComCallbackCrypto(token, aesKey, (await this.settings.credentials()).corpId);
   }
 
   /** Says which check failed, never the body, key or plaintext. */

@@ -1,5 +1,7 @@
 // The TypeORM CLI's DataSource (`npm run migration:*`), built by the same options function as
-// the app. With DATABASE_URL unset it opens the embedded PGlite in PGLITE_DIR, like `npm start`.
+// the app. Migrations are the schema owner's work: it connects to DATABASE_MIGRATION_URL when
+// set, else to DATABASE_URL; with both unset it opens the embedded PGlite in PGLITE_DIR, like
+// `npm start`.
 import 'reflect-metadata';
 
 import { DataSource } from 'typeorm';
@@ -17,7 +19,7 @@ export const embedded = env.DATABASE_URL
 
 export default new DataSource(
   buildDataSourceOptions({
-    url: env.DATABASE_URL ?? embedded!.url,
+    url: env.DATABASE_MIGRATION_URL ?? env.DATABASE_URL ?? embedded!.url,
     poolSize: env.DATABASE_POOL_SIZE,
     applicationName: 'showmebug-wecom-cli',
     entities: ENTITIES,

@@ -12,7 +12,7 @@ describe('Entities', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    app = await createTestApp({ DATABASE_URL: db.url });
+    app = await createTestApp(db.env);
   });
 
   afterAll(async () => {

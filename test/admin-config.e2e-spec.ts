@@ -26,7 +26,7 @@ const adminToken = () => tokenFor('admin-7', 'admin');
 
 function appEnv(db: TestDatabase, sim: WeComSimulator, extra: Record<string, string> = {}) {
   return {
-    DATABASE_URL: db.url,
+    ...db.env,
     ...simulatorEnv(sim.url),
     WECOM_CORP_SECRET: OLD_SECRET,
     WECOM_CALLBACK_TOKEN: CALLBACK_TOKEN,
@@ -338,7 +338,8 @@ describeWithServer('Admin configuration across instances (e2e, PostgreSQL)', () 
   });
 
   it('pg_dump of the configured database holds none of the secrets in plaintext', () => {
-    const dump = execFileSync('pg_dump', ['--data-only', db.url], {
+    // What an operator's backup holds: a dump as the owner.
+    const dump = execFileSync('pg_dump', ['--data-only', db.ownerUrl], {
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
     });

@@ -104,7 +104,7 @@ describe('WeCom contact events: mappings follow members who leave or change user
     await sim.start();
     app = await createTestApp(
       {
-        DATABASE_URL: db.url,
+        ...db.env,
         ...simulatorEnv(sim.url),
         WECOM_CALLBACK_TOKEN: TOKEN,
         WECOM_CALLBACK_AES_KEY: AES_KEY,

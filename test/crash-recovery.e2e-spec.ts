@@ -48,7 +48,8 @@ describeWithServer('An instance killed with SIGKILL mid-delivery (PostgreSQL ser
       Array.from({ length: MESSAGES }, (_, i) => ({ userid: `c${i}`, name: `候选${i}` })),
     );
     await sim.start();
-    client = new pg.Client({ connectionString: db.url });
+    // Counts are the owner's: what is stored, whatever the service's role may see.
+    client = new pg.Client({ connectionString: db.ownerUrl });
   }, 120_000);
 
   afterAll(async () => {
@@ -62,7 +63,7 @@ describeWithServer('An instance killed with SIGKILL mid-delivery (PostgreSQL ser
     const port = 20000 + Math.floor(Math.random() * 20000);
     const env = {
       ...simulatorEnv(sim.url),
-      DATABASE_URL: db.url,
+      ...db.env,
       PORT: String(port),
       AUTH_JWT_SECRET: TEST_JWT_SECRET,
       LOG_LEVEL: 'error',

@@ -24,10 +24,7 @@ describe('Messages held while WeCom refuses the credentials (e2e)', () => {
     clock = new ManualClock(new Date('2026-11-23T10:00:00Z'));
     sim = new WeComSimulator({ now: () => clock.nowMs() });
     await sim.start();
-    app = await createTestApp(
-      { DATABASE_URL: db.url, ...simulatorEnv(sim.url) },
-      { clock, logger: logs },
-    );
+    app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { clock, logger: logs });
     app.get(WeComClient).backoff = { maxRetries: 1, baseDelayMs: 5, maxDelayMs: 10 };
     dispatcher = app.get(MessageDispatcher);
     admin = await tokenFor('admin-1', 'admin');

@@ -12,7 +12,7 @@ import { createTestDatabase, type TestDatabase } from './support/test-database.j
  * engine needed): its CMD, in the repository (the image's /app), with the runtime stage's ENV
  * and exactly the `-e` variables its comment passes. Only what a container isolates is moved:
  * PORT and SIMULATOR_PORT to free ports, PGLITE_DIR to a temporary folder; placeholders
- * (`<corp id>`, the example DATABASE_URL) get this spec's database and simulator.
+ * (`<corp id>`, the example database URLs) get this spec's database and simulator.
  */
 const dockerfile = readFileSync('Dockerfile', 'utf8');
 const START_MS = 180_000;
@@ -76,6 +76,7 @@ describe('The Dockerfile’s documented docker run', () => {
   function valueOf(name: string, written: string): string {
     const ours: Record<string, string> = {
       DATABASE_URL: db.url,
+      DATABASE_MIGRATION_URL: db.ownerUrl,
       AUTH_JWT_SECRET: 'a-production-secret-of-enough-length',
       WECOM_CORP_ID: 'ww-sandbox',
       WECOM_CORP_SECRET: 'sandbox-secret',
@@ -160,6 +161,7 @@ describe('The Dockerfile’s documented docker run', () => {
       expect(vars.map(([n]) => n)).toEqual(
         expect.arrayContaining([
           'DATABASE_URL',
+          'DATABASE_MIGRATION_URL',
           'WECOM_CORP_ID',
           'WECOM_CORP_SECRET',
           'WECOM_AGENT_ID',

@@ -11,7 +11,7 @@ describe('Foundation (e2e)', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    app = await createTestApp({ DATABASE_URL: db.url });
+    app = await createTestApp(db.env);
   });
 
   afterAll(async () => {

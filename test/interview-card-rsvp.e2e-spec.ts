@@ -39,7 +39,7 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
     await sim.start();
     app = await createTestApp(
       {
-        DATABASE_URL: db.url,
+        ...db.env,
         ...simulatorEnv(sim.url),
         WECOM_CALLBACK_TOKEN: TOKEN,
         WECOM_CALLBACK_AES_KEY: AES_KEY,

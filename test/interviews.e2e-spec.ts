@@ -55,7 +55,7 @@ describe('Interviews (e2e)', () => {
     sim = new WeComSimulator({ now: () => clock.nowMs() });
     sim.addUsers([{ userid: 'emily', name: 'Emily' }]);
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { clock });
+    app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { clock });
     app.get(WeComClient).backoff = { maxRetries: 1, baseDelayMs: 5, maxDelayMs: 10 };
     dispatcher = app.get(MessageDispatcher);
     reminders = app.get(ReminderScheduler);
@@ -620,7 +620,7 @@ describe('Interview reminders with other lead times and a feedback nudge (e2e)',
     await sim.start();
     app = await createTestApp(
       {
-        DATABASE_URL: db.url,
+        ...db.env,
         ...simulatorEnv(sim.url),
         REMINDER_LEAD_TIMES_MIN: '15,60',
         FEEDBACK_NUDGE_MIN: '30',
@@ -689,7 +689,10 @@ describeWithServer('Due reminders at scale (PostgreSQL server)', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    ds = await new DataSource(buildDataSourceOptions({ url: db.url, poolSize: 2 })).initialize();
+    // As the owner: a million rows of fixtures and ANALYZE (which only the owner may run).
+    ds = await new DataSource(
+      buildDataSourceOptions({ url: db.ownerUrl, poolSize: 2 }),
+    ).initialize();
     await ds.runMigrations();
   });
 

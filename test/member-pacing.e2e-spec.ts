@@ -42,7 +42,7 @@ async function start(count: number): Promise<Instances> {
   for (let i = 0; i < count; i++) {
     const app = await createTestApp(
       {
-        DATABASE_URL: db.url,
+        ...db.env,
         ...simulatorEnv(sim.url),
         DISPATCHER_MEMBER_PER_MINUTE: String(PER_MINUTE),
         DISPATCHER_MEMBER_PER_HOUR: String(PER_HOUR),

@@ -31,7 +31,7 @@ describe('Shared calls (e2e)', () => {
         name: userid,
       })),
     );
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { clock });
+    app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { clock });
     app.get(WeComClient).backoff = { maxRetries: 0, baseDelayMs: 5, maxDelayMs: 10 };
     dispatcher = app.get(MessageDispatcher);
     // Imported once the app is up: loaded first, its imports reach Nest through a CJS package.

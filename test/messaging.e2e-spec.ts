@@ -38,7 +38,7 @@ describe('Messaging (e2e)', () => {
     clock = new ManualClock(new Date('2026-11-23T10:00:00Z'));
     sim = new WeComSimulator({ now: () => clock.nowMs() });
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { clock });
+    app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { clock });
     app.get(WeComClient).backoff = { maxRetries: 1, baseDelayMs: 5, maxDelayMs: 10 };
     dispatcher = app.get(MessageDispatcher);
     admin = await tokenFor('admin-1', 'admin');
@@ -431,7 +431,7 @@ describe('User mappings (e2e)', () => {
     db = await createTestDatabase();
     sim = new WeComSimulator();
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) });
+    app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) });
     admin = await tokenFor('admin-1', 'admin');
   });
 
@@ -528,7 +528,7 @@ describeWithServer('Messaging across three instances (PostgreSQL server)', () =>
 
   it('delivers 300 messages posted across three instances exactly once each', async () => {
     const env = {
-      DATABASE_URL: db.url,
+      ...db.env,
       ...simulatorEnv(sim.url),
       CRON_ENABLED: 'true',
       DISPATCHER_POLL_MS: '200',

@@ -17,7 +17,7 @@ describe('GET /metrics (e2e)', () => {
     db = await createTestDatabase();
     sim = new WeComSimulator();
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url), METRICS_TOKEN });
+    app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url), METRICS_TOKEN });
   });
 
   afterAll(async () => {

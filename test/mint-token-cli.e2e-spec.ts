@@ -50,7 +50,7 @@ describe('npm run token (the CLI, as a process)', () => {
       join(dir, '.env'),
       [
         `AUTH_JWT_SECRET=${SECRET_IN_DOTENV}`,
-        `DATABASE_URL=${db.url}`,
+        ...Object.entries(db.env).map(([name, value]) => `${name}=${value}`),
         'SIMULATOR_PORT=0',
         'CRON_ENABLED=false',
         'LOG_LEVEL=error',

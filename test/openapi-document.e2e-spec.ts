@@ -18,7 +18,7 @@ describe('The OpenAPI document', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    app = await createTestApp({ DATABASE_URL: db.url });
+    app = await createTestApp(db.env);
     doc = createOpenApiDocument(app);
   });
 

@@ -24,7 +24,7 @@ describe('Quiet hours (e2e)', () => {
     clock = new ManualClock(new Date('2026-11-23T15:00:00Z'));
     sim = new WeComSimulator({ now: () => clock.nowMs() });
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { clock });
+    app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { clock });
     const admin = await tokenFor('admin-1', 'admin');
     recruiter = await tokenFor('rec-1', 'recruiter');
     await http()

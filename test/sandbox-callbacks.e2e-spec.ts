@@ -19,7 +19,7 @@ describe('Sandbox: the built-in simulator pushes events to /wecom/callback (e2e)
   beforeAll(async () => {
     db = await createTestDatabase();
     // WeCom's own 5 s (the default): the service must answer a callback within it.
-    ({ app, simulator: sim } = await createSandboxApp({ DATABASE_URL: db.url }));
+    ({ app, simulator: sim } = await createSandboxApp(db.env));
     admin = await tokenFor('admin-1', 'admin');
   });
 

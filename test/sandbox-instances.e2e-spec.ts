@@ -5,14 +5,18 @@ import { buildService, freePort, ServiceProcess, waitFor } from './support/servi
 import { TEST_JWT_SECRET, tokenFor } from './support/test-app.js';
 import {
   createTestDatabase,
+  type DatabaseEnv,
   describeWithServer,
   type TestDatabase,
 } from './support/test-database.js';
 
 /** `npm start` in sandbox mode (no WECOM_CORP_ID) against a shared database. */
-function sandboxEnv(databaseUrl: string, simulatorPort: number): Record<string, string> {
+function sandboxEnv(database: DatabaseEnv, simulatorPort: number): Record<string, string> {
   return {
-    DATABASE_URL: databaseUrl,
+    DATABASE_URL: database.DATABASE_URL,
+    ...(database.DATABASE_MIGRATION_URL && {
+      DATABASE_MIGRATION_URL: database.DATABASE_MIGRATION_URL,
+    }),
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
     NODE_ENV: 'test',
     LOG_LEVEL: 'log',
@@ -39,7 +43,7 @@ describeWithServer('Two sandbox instances on one database (processes)', () => {
 
   it('the second uses the simulator the first runs, and both deliver to it', async () => {
     const simulatorPort = await freePort();
-    const env = sandboxEnv(db.url, simulatorPort);
+    const env = sandboxEnv(db.env, simulatorPort);
     const first = await ServiceProcess.start(env);
     services.push(first);
     const second = await ServiceProcess.start(env);
@@ -82,7 +86,7 @@ describeWithServer('Two sandbox instances on one database (processes)', () => {
     await new Promise<void>((resolve) => squatter!.listen(port, '127.0.0.1', resolve));
 
     const child = spawn(process.execPath, ['dist/src/main.js'], {
-      env: { ...process.env, ...sandboxEnv(db.url, port), PORT: String(await freePort()) },
+      env: { ...process.env, ...sandboxEnv(db.env, port), PORT: String(await freePort()) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -29,7 +29,7 @@ describe('Sandbox start-up and shut-down (e2e)', () => {
   const start = async (overrides: Record<string, string> = {}) => {
     const db = await createTestDatabase();
     dbs.push(db);
-    const app = await createTestApp({ DATABASE_URL: db.url, ...overrides });
+    const app = await createTestApp({ ...db.env, ...overrides });
     apps.push(app);
     return app;
   };

@@ -53,7 +53,7 @@ async function run(mode: TokenMode): Promise<Outcome> {
   const apps: INestApplication[] = [];
   try {
     const env = {
-      DATABASE_URL: db.url,
+      ...db.env,
       ...simulatorEnv(sim.url),
       CRON_ENABLED: 'true',
       WECOM_TOKEN_REFRESH_CRON: '* * * * * *',

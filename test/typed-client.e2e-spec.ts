@@ -57,7 +57,7 @@ describe('The typed client (e2e)', () => {
     clock = new ManualClock(new Date('2026-11-23T02:00:00Z'));
     sim = new WeComSimulator({ now: () => clock.nowMs() });
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { clock });
+    app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { clock });
     app.get(WeComClient).backoff = { maxRetries: 1, baseDelayMs: 5, maxDelayMs: 10 };
     await app.listen(0, '127.0.0.1');
     const server: Server = app.getHttpServer();

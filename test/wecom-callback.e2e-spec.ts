@@ -99,10 +99,7 @@ describe('WeCom callback endpoint (e2e)', () => {
     clock = new ManualClock(new Date('2026-11-23T10:00:00Z'));
     sim = new WeComSimulator({ now: () => clock.nowMs() });
     await sim.start();
-    app = await createTestApp(
-      { DATABASE_URL: db.url, ...simulatorEnv(sim.url), ...callbackEnv },
-      { clock },
-    );
+    app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url), ...callbackEnv }, { clock });
     received = [];
     app.get(WeComEventHandlers).register('template_card_event', (event) => {
       received.push(event);
@@ -613,7 +610,7 @@ describe('WeCom callback endpoint without configuration', () => {
     db = await createTestDatabase();
     sim = new WeComSimulator();
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { logger: logs });
+    app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { logger: logs });
     // Let the start-up token load finish before the app closes.
     await app.get(AccessTokenProvider).getToken();
   });

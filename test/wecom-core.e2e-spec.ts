@@ -35,7 +35,7 @@ describe('WeCom client and access token (e2e against the simulator)', () => {
     clock = new ManualClock(new Date('2026-11-23T10:00:00Z'));
     sim = new WeComSimulator({ now: () => clock.nowMs() });
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { clock });
+    app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { clock });
     client = app.get(WeComClient);
     client.backoff = { maxRetries: 3, baseDelayMs: 5, maxDelayMs: 20 };
   });
@@ -112,10 +112,7 @@ describe('WeCom client and access token (e2e against the simulator)', () => {
   it('does not call gettoken again on restart while the stored token is valid', async () => {
     await app.get(AccessTokenProvider).getToken();
     const before = gettokens();
-    const second = await createTestApp(
-      { DATABASE_URL: db.url, ...simulatorEnv(sim.url) },
-      { clock },
-    );
+    const second = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { clock });
     try {
       await second.get(WeComClient).sendMessage(text('from a restarted instance'));
       expect(gettokens()).toBe(before);
@@ -147,10 +144,7 @@ describe('WeCom client and access token (e2e against the simulator)', () => {
     async (mode) => {
       sim.setTokenMode(mode);
       // A process of its own: what it learns about this WeCom starts from nothing.
-      const other = await createTestApp(
-        { DATABASE_URL: db.url, ...simulatorEnv(sim.url) },
-        { clock },
-      );
+      const other = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { clock });
       try {
         const tokens = other.get(AccessTokenProvider);
         clock.advance(7200 * 1000); // whatever was held has ended
@@ -235,7 +229,7 @@ describe('WeCom misconfiguration', () => {
     const secret = 'wrong-secret-value-xyz';
     const logs = new LogRecorder();
     app = await createTestApp(
-      { DATABASE_URL: db.url, ...simulatorEnv(sim.url), WECOM_CORP_SECRET: secret },
+      { ...db.env, ...simulatorEnv(sim.url), WECOM_CORP_SECRET: secret },
       { logger: logs },
     );
     const client = app.get(WeComClient);
@@ -276,7 +270,7 @@ describeWithServer('Access token shared by three instances (PostgreSQL server)',
   });
 
   it('makes one gettoken for three instances started at once, and one more after a revoke', async () => {
-    const env = { DATABASE_URL: db.url, ...simulatorEnv(sim.url) };
+    const env = { ...db.env, ...simulatorEnv(sim.url) };
     apps.push(...(await Promise.all([createTestApp(env), createTestApp(env), createTestApp(env)])));
     const clients = apps.map((a) => a.get(WeComClient));
     await Promise.all(

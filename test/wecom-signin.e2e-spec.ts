@@ -68,7 +68,7 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
     await sim.start();
     app = await createTestApp(
       {
-        DATABASE_URL: db.url,
+        ...db.env,
         ...simulatorEnv(sim.url),
         FRONTEND_URL: FRONTEND,
         PUBLIC_BASE_URL: PUBLIC_BASE,
@@ -515,7 +515,7 @@ describe('Sign-in with WeCom: other settings', () => {
 
   async function boot(env: Record<string, string>, logs?: LogRecorder): Promise<INestApplication> {
     const app = await createTestApp(
-      { DATABASE_URL: db.url, ...simulatorEnv(sim.url), ...env },
+      { ...db.env, ...simulatorEnv(sim.url), ...env },
       { logger: logs },
     );
     await app.get(AccessTokenProvider).getToken();

@@ -22,6 +22,14 @@ describe(validateEnv.name, () => {
     [{ NODE_ENV: 'staging' }, /NODE_ENV .*"staging"/],
     [{ NODE_ENV: 'production' }, /AUTH_JWT_SECRET must be set in production/],
     [{ WECOM_CORP_ID: 'ww123' }, /WECOM_CORP_SECRET and WECOM_AGENT_ID must be set/],
+    [
+      { DATABASE_URL: 'postgres://app@db/smbw', DATABASE_MIGRATION_URL: 'owner@db/smbw' },
+      /^Invalid configuration: DATABASE_MIGRATION_URL must be a postgres:\/\/ or postgresql:\/\/ connection URL$/,
+    ],
+    [
+      { DATABASE_MIGRATION_URL: 'postgres://owner@db/smbw' },
+      /DATABASE_MIGRATION_URL needs DATABASE_URL/,
+    ],
   ])('rejects %j with a one-line message naming the variable', (raw, message) => {
     let caught: unknown;
     try {
@@ -90,6 +98,15 @@ describe(validateEnv.name, () => {
     });
   });
 
+  it('takes the migration URL beside the service URL, and without it migrates on DATABASE_URL', () => {
+    const env = validateEnv({
+      DATABASE_URL: 'postgres://smbw_app@db:5432/smbw',
+      DATABASE_MIGRATION_URL: 'postgresql://smbw_owner:pw@db:5432/smbw',
+    });
+    expect(env.DATABASE_MIGRATION_URL).toBe('postgresql://smbw_owner:pw@db:5432/smbw');
+    expect(validateEnv({ DATABASE_MIGRATION_URL: '' }).DATABASE_MIGRATION_URL).toBeUndefined();
+  });
+
   it('never echoes a secret value', () => {
     expect(() => validateEnv({ AUTH_JWT_SECRET: 'short-secret' })).toThrow(
       /^Invalid configuration: AUTH_JWT_SECRET must be at least 16 characters$/,
@@ -97,5 +114,8 @@ describe(validateEnv.name, () => {
     expect(() => validateEnv({ DATABASE_URL: 'mysql://user:hunter2@host/db' })).not.toThrow(
       /hunter2/,
     );
+    expect(() =>
+      validateEnv({ DATABASE_URL: 'postgres://a@h/d', DATABASE_MIGRATION_URL: 'x://o:hunter2@h' }),
+    ).toThrow(/^Invalid configuration: DATABASE_MIGRATION_URL must be a postgres:\/\/ [^"]*$/);
   });
 });

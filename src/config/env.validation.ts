@@ -68,6 +68,18 @@ export class EnvironmentVariables {
   })
   DATABASE_URL?: string;
 
+  /**
+   * The schema owner, for migrations only (optional): the service then migrates on a short-lived
+   * connection as this role and serves on DATABASE_URL as a role that can only read and write
+   * rows, so row-level security applies to it. Unset: migrations run on DATABASE_URL.
+   */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/[^\s]+$/, {
+    message: 'must be a postgres:// or postgresql:// connection URL',
+  })
+  DATABASE_MIGRATION_URL?: string;
+
   @Transform(toInt)
   @IsInt()
   @Min(2, { message: 'must be at least 2 (migrations need a second connection)' })
@@ -357,6 +369,7 @@ const SECRET_VARIABLES = new Set([
   'WECOM_CALLBACK_TOKEN',
   'WECOM_CALLBACK_AES_KEY',
   'DATABASE_URL',
+  'DATABASE_MIGRATION_URL',
   'APP_ENCRYPTION_KEY',
   'APP_ENCRYPTION_OLD_KEYS',
 ]);
@@ -418,6 +431,13 @@ export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables 
   }
   if (missing.length > 0) {
     throw new EnvValidationError(`Invalid configuration: ${missing.join('; ')}`);
+  }
+  if (env.DATABASE_MIGRATION_URL && !env.DATABASE_URL) {
+    // The embedded database has one user; migrating another database than the one served is
+    // never what was meant.
+    throw new EnvValidationError(
+      'Invalid configuration: DATABASE_MIGRATION_URL needs DATABASE_URL (the embedded database migrates itself)',
+    );
   }
   if (env.WECOM_CORP_ID && (!env.WECOM_CORP_SECRET || !env.WECOM_AGENT_ID)) {
     throw new EnvValidationError(

@@ -14,7 +14,10 @@ export class DatabaseEngine implements OnApplicationShutdown {
 
   private constructor(
     readonly kind: DatabaseEngineKind,
+    /** What the service's pool connects to. */
     readonly url: string,
+    /** Where migrations run when not on `url`: DATABASE_MIGRATION_URL, the schema owner. */
+    readonly migrationUrl: string | undefined,
     private readonly embedded: EmbeddedPostgres | undefined,
     private readonly moduleRef: ModuleRef,
   ) {}
@@ -23,8 +26,12 @@ export class DatabaseEngine implements OnApplicationShutdown {
     const logger = new Logger(DatabaseEngine.name);
     const url = config.get('DATABASE_URL', { infer: true });
     if (url) {
-      logger.log(`Database: PostgreSQL server at ${describeUrl(url)}`);
-      return new DatabaseEngine('postgresql', url, undefined, moduleRef);
+      const migrationUrl = config.get('DATABASE_MIGRATION_URL', { infer: true });
+      logger.log(
+        `Database: PostgreSQL server at ${describeUrl(url)}` +
+          (migrationUrl ? ` (migrations as DATABASE_MIGRATION_URL's role)` : ''),
+      );
+      return new DatabaseEngine('postgresql', url, migrationUrl, undefined, moduleRef);
     }
     const dir = config.get('PGLITE_DIR', { infer: true });
     const embedded = await EmbeddedPostgres.start(
@@ -34,7 +41,7 @@ export class DatabaseEngine implements OnApplicationShutdown {
     logger.log(
       `Database: embedded PGlite at ${embedded.location} (DATABASE_URL is unset; set it to use a PostgreSQL server)`,
     );
-    return new DatabaseEngine('pglite', embedded.url, embedded, moduleRef);
+    return new DatabaseEngine('pglite', embedded.url, undefined, embedded, moduleRef);
   }
 
   async onApplicationShutdown(): Promise<void> {

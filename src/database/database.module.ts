@@ -3,15 +3,17 @@ import type { EventEmitter } from 'node:events';
 import { Global, Logger, Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ModuleRef } from '@nestjs/core';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
 
+import { StartupError } from '../common/startup-error.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { DatabaseEngine } from './database-engine.js';
 import { DatabaseHealth } from './database-health.js';
 import { buildDataSourceOptions } from './database.options.js';
-import { runMigrationsLocked } from './migration-runner.js';
+import { runMigrationsLocked, runMigrationsOn } from './migration-runner.js';
 import { QueryErrorLogger } from './query-error-logger.js';
+import { checkServiceRole, readServiceRole } from './service-role.js';
 import { TransactionHost } from './transaction-host.js';
 
 /**
@@ -43,6 +45,30 @@ class AppDataSource extends DataSource {
   }
 }
 
+/**
+ * A migration refused for want of privileges (SQLSTATE 42501) is a configuration to change, not
+ * a connection to retry: said in one line, with what to set.
+ */
+function migrationsRefused(
+  error: unknown,
+  variable: 'DATABASE_URL' | 'DATABASE_MIGRATION_URL',
+): unknown {
+  if ((error as { code?: unknown } | undefined)?.code !== '42501') return error;
+  const fix =
+    variable === 'DATABASE_URL'
+      ? 'when DATABASE_URL names a role that may only read and write rows, set DATABASE_MIGRATION_URL to the schema owner'
+      : 'DATABASE_MIGRATION_URL must name the owner of the schema';
+  return new StartupError(
+    `The migrations were refused to ${variable}'s role (${(error as Error).message}): ${fix} (README: On a real PostgreSQL server)`,
+  );
+}
+
+/**
+ * TypeORM's options, and where the migrations run when that is not the service's own pool
+ * (DATABASE_MIGRATION_URL): useFactory knows the engine, dataSourceFactory receives only this.
+ */
+type ServiceDataSourceOptions = TypeOrmModuleOptions & { migrationUrl?: string };
+
 interface PgPool extends EventEmitter {
   _clients?: EventEmitter[];
 }
@@ -67,7 +93,7 @@ class DatabaseEngineModule {}
     DatabaseEngineModule,
     TypeOrmModule.forRootAsync({
       inject: [ConfigService, DatabaseEngine],
-      useFactory: (config: AppConfigService, engine: DatabaseEngine) => ({
+      useFactory: (config: AppConfigService, engine: DatabaseEngine): ServiceDataSourceOptions => ({
         ...buildDataSourceOptions({
           url: engine.url,
           poolSize: config.get('DATABASE_POOL_SIZE', { infer: true }),
@@ -76,12 +102,30 @@ class DatabaseEngineModule {}
         autoLoadEntities: true,
         retryAttempts: 5,
         retryDelay: 2000,
+        // A server that is not up yet is worth waiting for; a role without privileges is not.
+        toRetry: (error: unknown) => !(error instanceof StartupError),
+        migrationUrl: engine.migrationUrl,
       }),
-      // Migrations run before any provider can touch the schema.
+      // Migrations run before any provider can touch the schema: as the owner on a connection of
+      // their own when DATABASE_MIGRATION_URL is set, else on the service's pool (as before).
       dataSourceFactory: async (options) => {
-        const dataSource = await new AppDataSource(options!).initialize();
+        const { migrationUrl, ...dataSourceOptions } = options as ServiceDataSourceOptions;
+        if (migrationUrl) {
+          await runMigrationsOn(migrationUrl).catch((error: unknown) => {
+            throw migrationsRefused(error, 'DATABASE_MIGRATION_URL');
+          });
+        }
+        const dataSource = await new AppDataSource(
+          dataSourceOptions as DataSourceOptions,
+        ).initialize();
         guardClientErrors(dataSource);
-        await runMigrationsLocked(dataSource);
+        if (!migrationUrl) {
+          await runMigrationsLocked(dataSource).catch(async (error: unknown) => {
+            await dataSource.destroy();
+            throw migrationsRefused(error, 'DATABASE_URL');
+          });
+        }
+        checkServiceRole(await readServiceRole(dataSource), new Logger('Database'));
         return dataSource;
       },
     }),

@@ -1,5 +1,7 @@
 import { Logger } from '@nestjs/common';
-import type { DataSource } from 'typeorm';
+import { DataSource } from 'typeorm';
+
+import { buildDataSourceOptions } from './database.options.js';
 
 /** Any fixed 64-bit key; every instance uses the same one. */
 const MIGRATION_LOCK_KEY = 7_215_001;
@@ -30,5 +32,22 @@ export async function runMigrationsLocked(
     }
   } finally {
     await runner.release();
+  }
+}
+
+/**
+ * Runs the pending migrations on a connection of their own to `url` (DATABASE_MIGRATION_URL, the
+ * schema owner), closed before the service opens its pool as a role that may only read and write
+ * rows: the owner's connection never serves a request.
+ */
+export async function runMigrationsOn(url: string, logger = new Logger('Migrations')) {
+  const dataSource = await new DataSource(
+    // Two connections: one holds the advisory lock while the other migrates.
+    buildDataSourceOptions({ url, poolSize: 2, applicationName: 'showmebug-wecom-migrations' }),
+  ).initialize();
+  try {
+    await runMigrationsLocked(dataSource, logger);
+  } finally {
+    await dataSource.destroy();
   }
 }

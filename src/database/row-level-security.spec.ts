@@ -85,7 +85,7 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
   };
 
   const urlAs = (role: string) => {
-    const url = new URL(db.url);
+    const url = new URL(db.ownerUrl);
     url.username = role;
     url.password = '';
     return url.toString();
@@ -104,7 +104,9 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
     );
     await serverQuery(`CREATE ROLE ${ownerRole} LOGIN NOSUPERUSER NOBYPASSRLS`);
 
-    owner = await new DataSource(buildDataSourceOptions({ url: db.url, poolSize: 2 })).initialize();
+    owner = await new DataSource(
+      buildDataSourceOptions({ url: db.ownerUrl, poolSize: 2 }),
+    ).initialize();
     // The shape every organisation-owned table takes. The setting is '' rather than NULL once a
     // transaction on the session has set it (see the leak case), hence nullif: ''::uuid would
     // be an error, and a policy that errors would turn every unscoped query into a 500.

@@ -16,8 +16,10 @@ describe('Database schema', () => {
   beforeAll(async () => {
     Logger.overrideLogger(logs);
     db = await createTestDatabase();
+    // As the owner: the schema the migrations made, compared with the entities (a schema check,
+    // not the service's view of it).
     sut = await new DataSource(
-      buildDataSourceOptions({ url: db.url, poolSize: 2, entities: ENTITIES }),
+      buildDataSourceOptions({ url: db.ownerUrl, poolSize: 2, entities: ENTITIES }),
     ).initialize();
     await runMigrationsLocked(sut);
   });

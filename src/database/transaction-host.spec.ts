@@ -11,10 +11,11 @@ describe(TransactionHost.name, () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
+    // The owner makes the table, the service's role uses it (TEST_APP_ROLE: it cannot create one).
+    await db.ownerQuery('CREATE TABLE notes (body text NOT NULL)');
     dataSource = await new DataSource(
       buildDataSourceOptions({ url: db.url, poolSize: 2 }),
     ).initialize();
-    await dataSource.query('CREATE TABLE notes (body text NOT NULL)');
     sut = new TransactionHost(dataSource);
   });
 

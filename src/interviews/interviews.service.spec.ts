@@ -63,7 +63,7 @@ describe(InterviewsService.name, () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    dataSource = await openMigratedDataSource(db.url);
+    dataSource = await openMigratedDataSource(db);
     clock = new ManualClock(new Date('2026-11-23T02:00:00Z'));
 
     const moduleRef = await Test.createTestingModule({

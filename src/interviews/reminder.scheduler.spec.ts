@@ -22,7 +22,7 @@ describe('ReminderScheduler timer (real clock)', () => {
     sim = new WeComSimulator();
     await sim.start();
     app = await createTestApp({
-      DATABASE_URL: db.url,
+      ...db.env,
       ...simulatorEnv(sim.url),
       CRON_ENABLED: 'true',
       REMINDER_POLL_CRON: '0 0 0 1 1 *',

@@ -4,7 +4,6 @@ import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 
 import {
   createTestDatabase,
@@ -103,7 +102,7 @@ function fakes(): Fakes {
 }
 
 /** Only what the dispatcher needs: the outbox over real migrations, the rest faked. */
-async function dispatcherModule(url: string, f: Fakes): Promise<TestingModule> {
+async function dispatcherModule(db: TestDatabase, f: Fakes): Promise<TestingModule> {
   const env = validateEnv({ NODE_ENV: 'test', LOG_LEVEL: 'warn', CRON_ENABLED: 'false' });
   const moduleRef = await Test.createTestingModule({
     imports: [
@@ -111,8 +110,8 @@ async function dispatcherModule(url: string, f: Fakes): Promise<TestingModule> {
       ScheduleModule.forRoot(),
       EventEmitterModule.forRoot(),
       TypeOrmModule.forRootAsync({
-        useFactory: () => buildDataSourceOptions({ url, poolSize: 4 }),
-        dataSourceFactory: () => openMigratedDataSource(url),
+        useFactory: () => buildDataSourceOptions({ url: db.url, poolSize: 4 }),
+        dataSourceFactory: () => openMigratedDataSource(db),
       }),
     ],
     providers: [
@@ -140,7 +139,6 @@ describe(MessageDispatcher.name, () => {
   let f: Fakes;
   let moduleRef: TestingModule;
   let sut: MessageDispatcher;
-  let sql: DataSource;
   let settled: { at: Date; messages: readonly SettledMessage[] }[];
 
   beforeAll(async () => {
@@ -153,10 +151,10 @@ describe(MessageDispatcher.name, () => {
 
   beforeEach(async () => {
     f = fakes();
-    moduleRef = await dispatcherModule(db.url, f);
+    moduleRef = await dispatcherModule(db, f);
     sut = moduleRef.get(MessageDispatcher);
-    sql = moduleRef.get(DataSource);
-    await sql.query('TRUNCATE messages CASCADE');
+    // Fixtures are arranged and read as the owner, behind the dispatcher's back.
+    await db.ownerQuery('TRUNCATE messages CASCADE');
     settled = [];
     moduleRef
       .get(EventEmitter2)
@@ -175,7 +173,7 @@ describe(MessageDispatcher.name, () => {
     users: string[],
     options: { content?: Record<string, unknown>; groupKey?: string; corpId?: string } = {},
   ): Promise<string> {
-    const [{ id }]: { id: string }[] = await sql.query(
+    const [{ id }]: { id: string }[] = await db.ownerQuery(
       `INSERT INTO messages (corp_id, agent_id, kind, msgtype, content, idempotency_key, group_key,
                              status, next_attempt_at, created_at)
        VALUES ($1, 1000002, 'test.notice', 'template_card', $2, $3, $4, 'queued', $5, $5)
@@ -189,7 +187,7 @@ describe(MessageDispatcher.name, () => {
       ],
     );
     for (const user of users) {
-      await sql.query(
+      await db.ownerQuery(
         `INSERT INTO message_recipients (message_id, platform_user_id, wecom_user_id)
          VALUES ($1, $2, $2)`,
         [id, user],
@@ -200,7 +198,7 @@ describe(MessageDispatcher.name, () => {
 
   const messageRow = async (id: string) =>
     (
-      await sql.query(
+      await db.ownerQuery(
         `SELECT status, attempts, next_attempt_at, last_errcode, wecom_msgid, sent_at
            FROM messages WHERE id = $1`,
         [id],
@@ -215,7 +213,7 @@ describe(MessageDispatcher.name, () => {
     };
 
   const recipientsOf = async (id: string) =>
-    (await sql.query(
+    (await db.ownerQuery(
       `SELECT wecom_user_id AS user, status, send_key, wecom_msgid, delivered_at, not_before
          FROM message_recipients WHERE message_id = $1 ORDER BY id`,
       [id],
@@ -229,7 +227,7 @@ describe(MessageDispatcher.name, () => {
     }[];
 
   const attemptsOf = async (id: string) =>
-    (await sql.query(
+    (await db.ownerQuery(
       `SELECT path, errcode, latency_ms, recipient_count FROM message_attempts
         WHERE message_id = $1 ORDER BY id`,
       [id],
@@ -412,7 +410,7 @@ describe(MessageDispatcher.name, () => {
 
     beforeEach(async () => {
       const otherFakes = { ...fakes(), clock: f.clock, gateway: f.gateway };
-      other = await dispatcherModule(db.url, otherFakes);
+      other = await dispatcherModule(db, otherFakes);
       // Both reservations reach the pacing statements together: only the members' advisory
       // locks keep them from counting the same free slots (a timeout keeps a miss from hanging).
       let arrived = 0;
@@ -436,7 +434,7 @@ describe(MessageDispatcher.name, () => {
       await Promise.all([sut.drain(), other.get(MessageDispatcher).drain()]);
 
       expect(f.gateway.requests).toHaveLength(30);
-      const [{ count }]: { count: string }[] = await sql.query(
+      const [{ count }]: { count: string }[] = await db.ownerQuery(
         `SELECT count(*) FROM message_recipients WHERE status = 'rate_limited'`,
       );
       expect(Number(count)).toBe(10);

@@ -40,14 +40,14 @@ describe('Case 1: kill -9 mid-delivery, twice, then restart', () => {
   it('delivers every message, none twice, after two SIGKILLs', async () => {
     const startedAt = Date.now();
     // A short lease so the killed instance's claims come back quickly.
-    const env = serviceEnv(db.url, sim.url, { DISPATCHER_LEASE_S: '5', DISPATCHER_POLL_MS: '200' });
+    const env = serviceEnv(db.env, sim.url, { DISPATCHER_LEASE_S: '5', DISPATCHER_POLL_MS: '200' });
 
     // Queue everything with the dispatcher off, so the kills land in the middle of delivery.
     const loader = await ServiceProcess.start({ ...env, CRON_ENABLED: 'false' });
     services.push(loader);
     await queueMessages(loader.url, PREFIX, MESSAGES);
     await loader.kill('SIGTERM');
-    client = await connect(db.url);
+    client = await connect(db.ownerUrl);
     expect(await count(client, `SELECT count(*) AS n FROM messages`)).toBe(MESSAGES);
 
     const killedAt: number[] = [];

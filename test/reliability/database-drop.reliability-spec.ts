@@ -29,7 +29,7 @@ describe('Case 3: every PostgreSQL connection of the service dropped mid-deliver
     sim = caseSimulator({ latencyMs: 2 });
     addMembers(sim, PREFIX, MESSAGES + 1);
     await sim.start();
-    client = await connect(db.url);
+    client = await connect(db.ownerUrl);
   });
 
   afterAll(async () => {
@@ -50,7 +50,7 @@ describe('Case 3: every PostgreSQL connection of the service dropped mid-deliver
 
   it('recovers by itself: nothing lost, none twice, no restart', async () => {
     const startedAt = Date.now();
-    const env = serviceEnv(db.url, sim.url, { DISPATCHER_LEASE_S: '5', DISPATCHER_POLL_MS: '200' });
+    const env = serviceEnv(db.env, sim.url, { DISPATCHER_LEASE_S: '5', DISPATCHER_POLL_MS: '200' });
     const loader = await ServiceProcess.start({ ...env, CRON_ENABLED: 'false' });
     services.push(loader);
     await queueMessages(loader.url, PREFIX, MESSAGES);

@@ -39,7 +39,7 @@ describe('Case 4: three instances on one database, invitations and reminders fal
       sim.addUsers(Object.values(people(i).members).map((userid) => ({ userid, name: userid })));
     }
     await sim.start();
-    client = await connect(db.url);
+    client = await connect(db.ownerUrl);
   });
 
   afterAll(async () => {
@@ -51,7 +51,7 @@ describe('Case 4: three instances on one database, invitations and reminders fal
 
   it('sends each invitation and each reminder once', async () => {
     const startedAt = Date.now();
-    const env = serviceEnv(db.url, sim.url, {
+    const env = serviceEnv(db.env, sim.url, {
       REMINDER_LEAD_TIMES_MIN: String(LEAD_MIN),
       REMINDER_POLL_CRON: '* * * * * *',
       DISPATCHER_POLL_MS: '250',

@@ -48,7 +48,7 @@ describe('Case 2: WeCom faults at random (-1, 45009, HTTP 502, 10-second stalls)
       sim.addFault({ path: SEND, ...fault, probability: share / untouched });
       untouched -= share;
     }
-    client = await connect(db.url);
+    client = await connect(db.ownerUrl);
   });
 
   afterAll(async () => {
@@ -61,7 +61,7 @@ describe('Case 2: WeCom faults at random (-1, 45009, HTTP 502, 10-second stalls)
   it('delivers every message once and records every attempt in the history', async () => {
     const startedAt = Date.now();
     service = await ServiceProcess.start(
-      serviceEnv(db.url, sim.url, {
+      serviceEnv(db.env, sim.url, {
         WECOM_HTTP_TIMEOUT_MS: String(HTTP_TIMEOUT_MS),
         DISPATCHER_POLL_MS: '200',
       }),

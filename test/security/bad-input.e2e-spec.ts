@@ -33,12 +33,9 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
   let recruiter: string;
   let interviewId: string;
   const http = () => request(app.getHttpServer());
+  /** Counted as the owner: every stored row, whatever the service's role may see. */
   const count = async (table: string) =>
-    (
-      (await app.get(DataSource).query(`SELECT count(*)::int AS n FROM ${table}`)) as {
-        n: number;
-      }[]
-    )[0]!.n;
+    (await db.ownerQuery<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`))[0]!.n;
   const sends = () => sim.stats().calls[SEND] ?? 0;
 
   beforeAll(async () => {
@@ -46,7 +43,7 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
     clock = new ManualClock(new Date('2026-11-23T02:00:00Z'));
     sim = new WeComSimulator({ now: () => clock.nowMs() });
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { clock });
+    app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { clock });
     admin = await tokenFor('admin-1', 'admin');
     recruiter = await tokenFor('rec-1', 'recruiter');
     await http()

@@ -66,7 +66,7 @@ describe('Interviewers see only their own interviews (e2e)', () => {
     clock = new ManualClock(new Date('2026-11-23T02:00:00Z'));
     sim = new WeComSimulator({ now: () => clock.nowMs() });
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { clock });
+    app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { clock });
     recruiter = await tokenFor('rec-1', 'recruiter');
     ana = await tokenFor('u-ana', 'interviewer');
     bo = await tokenFor('u-bo', 'interviewer');

@@ -132,12 +132,14 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
 
   /** The app as main.ts builds it, logging through AppLogger at debug level. */
   async function bootApp(
-    dbUrl: string,
+    database: TestDatabase,
     logger: LoggerService,
     overrides: Record<string, string> = {},
   ): Promise<INestApplication> {
+    const { DATABASE_URL, DATABASE_MIGRATION_URL } = database.env;
     const env = testEnv({
-      DATABASE_URL: dbUrl,
+      DATABASE_URL: withPassword(DATABASE_URL),
+      DATABASE_MIGRATION_URL: DATABASE_MIGRATION_URL && withPassword(DATABASE_MIGRATION_URL),
       LOG_LEVEL: 'debug',
       AUTH_JWT_SECRET: JWT_SECRET,
       WECOM_CORP_ID: CORP_ID,
@@ -240,7 +242,7 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
 
   async function runFlow(): Promise<void> {
     // Production's format (JSON lines) for the main app.
-    app = await bootApp(withPassword(db.url), new AppLogger('json', 'debug'));
+    app = await bootApp(db, new AppLogger('json', 'debug'));
     const admin = await token('admin-1', 'admin');
     const recruiter = await token('rec-1', 'recruiter');
     const interviewer = await token('u1', 'interviewer');
@@ -467,9 +469,7 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
     new Logger('LeakProbe').debug('debug lines are captured too');
     clock.advance(5000); // gettoken calls are at least 5 s apart
     sim.revokeTokens();
-    await app
-      .get(DataSource)
-      .query('ALTER TABLE wecom_credentials RENAME TO wecom_credentials_gone');
+    await db.ownerQuery('ALTER TABLE wecom_credentials RENAME TO wecom_credentials_gone');
     try {
       await http()
         .post('/api/user-mappings')
@@ -477,13 +477,11 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
         .send({ platformUserId: 'u7', wecomUserId: 'lisi' })
         .expect(500);
     } finally {
-      await app
-        .get(DataSource)
-        .query('ALTER TABLE wecom_credentials_gone RENAME TO wecom_credentials');
+      await db.ownerQuery('ALTER TABLE wecom_credentials_gone RENAME TO wecom_credentials');
     }
 
     // A wrong corp secret (gettoken 40001), on an instance logging in the readable format.
-    wrongApp = await bootApp(withPassword(wrongDb.url), new AppLogger('pretty', 'debug'), {
+    wrongApp = await bootApp(wrongDb, new AppLogger('pretty', 'debug'), {
       WECOM_CORP_SECRET: WRONG_CORP_SECRET,
     });
     const wrongAdmin = await token('admin-2', 'admin');

@@ -120,7 +120,7 @@ describe('Every error is problem details (walks the router)', () => {
     sim = new WeComSimulator();
     await sim.start();
     app = await createTestApp({
-      DATABASE_URL: db.url,
+      ...db.env,
       ...simulatorEnv(sim.url),
       METRICS_TOKEN: 'metrics-token-0123456789',
       THROTTLE_LIMIT: '100000',

@@ -81,7 +81,7 @@ describe('Authorisation on every route (walks the router)', () => {
     await sim.start();
     // Hundreds of requests from one address: rate limiting is not what this spec is about.
     app = await createTestApp({
-      DATABASE_URL: db.url,
+      ...db.env,
       ...simulatorEnv(sim.url),
       THROTTLE_LIMIT: '100000',
     });

@@ -15,7 +15,7 @@ describe('TRUST_PROXY and X-Forwarded-For (e2e)', () => {
 
   const start = async (env: Record<string, string>) => {
     const app = await createTestApp({
-      DATABASE_URL: db.url,
+      ...db.env,
       THROTTLE_IP_LIMIT: '3',
       THROTTLE_TTL_S: '60',
       ...env,

@@ -2,7 +2,7 @@ import type { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
 import { buildDataSourceOptions } from '../../src/database/database.options.js';
-import { runMigrationsLocked } from '../../src/database/migration-runner.js';
+import { runMigrationsLocked, runMigrationsOn } from '../../src/database/migration-runner.js';
 import { TransactionHost } from '../../src/database/transaction-host.js';
 import { ENTITIES } from '../../src/entities.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
@@ -10,22 +10,26 @@ import { createTestDatabase, type TestDatabase } from './test-database.js';
 const quiet = { log: () => undefined } as unknown as Logger;
 
 /**
- * A DataSource on `url` with the real migrations applied (quietly), for medium specs that build
- * a few providers by hand instead of the whole app. All entities are known by default: a
- * foreign key (interview_reminders → messages) needs both sides' metadata.
+ * A DataSource on the test database with the real migrations applied (quietly), for medium specs
+ * that build a few providers by hand instead of the whole app. As the service does: the
+ * migrations run as the owner (`ownerUrl`), the DataSource connects as `url` (the restricted
+ * role under TEST_APP_ROLE). All entities are known by default: a foreign key
+ * (interview_reminders → messages) needs both sides' metadata.
  */
 export async function openMigratedDataSource(
-  url: string,
+  db: Pick<TestDatabase, 'url' | 'ownerUrl'>,
   options: { poolSize?: number; entities?: Function[] } = {},
 ): Promise<DataSource> {
+  const separateOwner = db.ownerUrl !== db.url;
+  if (separateOwner) await runMigrationsOn(db.ownerUrl, quiet);
   const dataSource = await new DataSource(
     buildDataSourceOptions({
-      url,
+      url: db.url,
       poolSize: options.poolSize ?? 4,
       entities: options.entities ?? ENTITIES,
     }),
   ).initialize();
-  await runMigrationsLocked(dataSource, quiet);
+  if (!separateOwner) await runMigrationsLocked(dataSource, quiet);
   return dataSource;
 }
 
@@ -42,7 +46,7 @@ export async function createMigratedDatabase(
   options: { poolSize?: number } = {},
 ): Promise<MigratedDatabase> {
   const db = await createTestDatabase();
-  const dataSource = await openMigratedDataSource(db.url, options);
+  const dataSource = await openMigratedDataSource(db, options);
   return {
     db,
     dataSource,

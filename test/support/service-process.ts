@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 
 import { simulatorEnv, TEST_JWT_SECRET } from './test-app.js';
+import type { DatabaseEnv } from './test-database.js';
 
 /** Builds the service (incrementally) so a spec never runs a stale dist/. */
 export function buildService(): void {
@@ -35,15 +36,21 @@ export async function waitFor(
   );
 }
 
-/** The environment of a service process pointed at a database and a simulator. */
+/**
+ * The environment of a service process pointed at a test database (`db.env`: as the restricted
+ * role under TEST_APP_ROLE, migrating as the owner) and a simulator.
+ */
 export function serviceEnv(
-  databaseUrl: string,
+  database: DatabaseEnv,
   simulatorUrl: string,
   overrides: Record<string, string> = {},
 ): Record<string, string> {
   return {
     ...simulatorEnv(simulatorUrl),
-    DATABASE_URL: databaseUrl,
+    DATABASE_URL: database.DATABASE_URL,
+    ...(database.DATABASE_MIGRATION_URL && {
+      DATABASE_MIGRATION_URL: database.DATABASE_MIGRATION_URL,
+    }),
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: 'error',
     NODE_ENV: 'test',

@@ -105,9 +105,13 @@ interface Instance {
   close(): Promise<void>;
 }
 
-async function startInstance(url: string, clock: Clock, wecom: FakeGetToken): Promise<Instance> {
+async function startInstance(
+  db: TestDatabase,
+  clock: Clock,
+  wecom: FakeGetToken,
+): Promise<Instance> {
   const env = testEnv(ENV);
-  const dataSource = await openMigratedDataSource(url, {
+  const dataSource = await openMigratedDataSource(db, {
     entities: [AppSettingsEntity, ConfigAuditEntity, WeComCredentialEntity, OrganizationEntity],
   });
   const config: AppConfigService = new ConfigService(env);
@@ -206,7 +210,7 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
 
   it('refreshes once ahead of expiry when the clock reaches the margin, and renews at expiry', () =>
     inOrganization(async () => {
-      instance = await startInstance(db.url, clock, wecom);
+      instance = await startInstance(db, clock, wecom);
       const { sut } = instance;
       expect(await sut.getToken()).toBe('token-1-for-secret-one');
 
@@ -232,7 +236,7 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
   it('a WeCom that hands the same token back is asked early once, then not again before it ends', () =>
     inOrganization(async () => {
       wecom.reuse = true;
-      instance = await startInstance(db.url, clock, wecom);
+      instance = await startInstance(db, clock, wecom);
       const { sut } = instance;
       await settled(instance);
       clock.advance((LIFETIME_S - MARGIN_S + 1) * S);
@@ -245,7 +249,7 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
 
   it('refetches a token WeCom called bad (40014/42001) once, 5 s after the last call', () =>
     inOrganization(async () => {
-      instance = await startInstance(db.url, clock, wecom);
+      instance = await startInstance(db, clock, wecom);
       const { sut } = instance;
       const bad = await sut.getToken();
 
@@ -261,7 +265,7 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
   it('holds every call while WeCom refuses the credentials, says why, and asks again after the pause', () =>
     inOrganization(async () => {
       wecom.refuseNext(40001);
-      instance = await startInstance(db.url, clock, wecom);
+      instance = await startInstance(db, clock, wecom);
       const { sut } = instance;
 
       await expect(sut.getToken()).rejects.toMatchObject({ errcode: 40001 });
@@ -293,7 +297,7 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
 
   it('a saved change of secret drops the stored token before it returns; the next call uses the new secret', () =>
     inOrganization(async () => {
-      instance = await startInstance(db.url, clock, wecom);
+      instance = await startInstance(db, clock, wecom);
       const { sut, runtime, dataSource } = instance;
       expect(await sut.getToken()).toBe('token-1-for-secret-one');
       expect(await storedTokens(dataSource)).toHaveLength(1);
@@ -312,7 +316,7 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
 
   it('a change that leaves the credentials alone keeps the token', () =>
     inOrganization(async () => {
-      instance = await startInstance(db.url, clock, wecom);
+      instance = await startInstance(db, clock, wecom);
       const { sut, runtime } = instance;
       const token = await sut.getToken();
       const current = await runtime.current();
@@ -336,8 +340,8 @@ describeWithServer(`${AccessTokenProvider.name} on two instances (PostgreSQL ser
     clock = new ManualClock(new Date(T0));
     wecom = new FakeGetToken(clock);
     // The first one migrates and seeds; the second finds both done.
-    instances = [await startInstance(db.url, clock, wecom)];
-    instances.push(await startInstance(db.url, clock, wecom));
+    instances = [await startInstance(db, clock, wecom)];
+    instances.push(await startInstance(db, clock, wecom));
   });
 
   afterEach(async () => {
@@ -423,8 +427,8 @@ describeWithServer(
       db = await createTestDatabase();
       clock = new ManualClock(new Date(T0));
       wecom = new FakeGetToken(clock);
-      instances = [await startInstance(db.url, clock, wecom)];
-      instances.push(await startInstance(db.url, clock, wecom));
+      instances = [await startInstance(db, clock, wecom)];
+      instances.push(await startInstance(db, clock, wecom));
       await Promise.all(instances.map((i) => inOrganization(() => settled(i))));
     });
 
@@ -553,7 +557,7 @@ describe(`${AccessTokenProvider.name} without an organisation`, () => {
   it('refuses to pick one: no scope is an error, not the default', async () => {
     const db = await createTestDatabase();
     const instance = await startInstance(
-      db.url,
+      db,
       new ManualClock(new Date(T0)),
       new FakeGetToken(new ManualClock(new Date(T0))),
     );

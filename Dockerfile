@@ -20,6 +20,9 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ormconfig.ts ./
 COPY src ./src
 COPY tools ./tools
+# The admin console (web/, on the typed client in clients/) is built into dist/web, served at /admin.
+COPY clients ./clients
+COPY web ./web
 RUN npm run build
 
 FROM node:24-bookworm-slim AS runtime

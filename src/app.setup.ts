@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import helmet from 'helmet';
 
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
+import { serveConsole } from './console/console-static.js';
 import { InputShapePipe } from './common/input-shape.pipe.js';
 import { requireJsonBody } from './common/json-body.middleware.js';
 import { requestIdMiddleware } from './common/request-id.middleware.js';
@@ -37,6 +38,8 @@ export function configureApp(app: INestApplication): void {
       maxAge: 600,
     });
   }
+  // The admin console's static files at /admin, with a CSP of its own (src/console/).
+  serveConsole(express);
   // Before the parsers: a body of another media type is refused unread.
   app.use(requireJsonBody);
   express.useBodyParser('json', { limit: '256kb' });

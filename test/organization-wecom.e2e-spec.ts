@@ -1,6 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 
 import { AdminConfigService } from '../src/admin/admin-config.service.js';
 import type { OrganizationScope } from '../src/common/organization-scope.js';
@@ -32,7 +31,7 @@ interface Company {
 }
 
 function appEnv(db: TestDatabase, sim: WeComSimulator) {
-  return { DATABASE_URL: db.url, ...simulatorEnv(sim.url), SETTINGS_POLL_MS: '200' };
+  return { ...db.env, ...simulatorEnv(sim.url), SETTINGS_POLL_MS: '200' };
 }
 
 /**
@@ -41,14 +40,16 @@ function appEnv(db: TestDatabase, sim: WeComSimulator) {
  * its WeCom app through the admin configuration, in its scope (gettoken first, as always).
  */
 async function addCompany(
+  db: TestDatabase,
   app: INestApplication,
   sim: WeComSimulator,
   slug: string,
   agentId = 1000002,
 ): Promise<Company> {
-  const [{ id }]: { id: string }[] = await app
-    .get(DataSource)
-    .query(`INSERT INTO organizations (slug, name) VALUES ($1, $1) RETURNING id`, [slug]);
+  const [{ id }]: { id: string }[] = await db.ownerQuery(
+    `INSERT INTO organizations (slug, name) VALUES ($1, $1) RETURNING id`,
+    [slug],
+  );
   const company = {
     scope: { id, slug },
     corpId: `ww-${slug}`,
@@ -111,8 +112,8 @@ describeWithServer('WeCom per organisation (e2e, PostgreSQL)', () => {
     sim = new WeComSimulator({});
     await sim.start();
     app = await createTestApp(appEnv(db, sim), { logger: logs });
-    acme = await addCompany(app, sim, 'acme');
-    globex = await addCompany(app, sim, 'globex');
+    acme = await addCompany(db, app, sim, 'acme');
+    globex = await addCompany(db, app, sim, 'globex');
   });
 
   afterEach(() => {
@@ -154,9 +155,7 @@ describeWithServer('WeCom per organisation (e2e, PostgreSQL)', () => {
   });
 
   it("an acme admin saving globex's WeCom app (even with its secret) is a 403 problem; nothing changes", async () => {
-    const rowsBefore = await app
-      .get(DataSource)
-      .query('SELECT * FROM app_settings ORDER BY organization_id');
+    const rowsBefore = await db.ownerQuery('SELECT * FROM app_settings ORDER BY organization_id');
     const attempt = inOrganization(
       () =>
         app
@@ -174,9 +173,9 @@ describeWithServer('WeCom per organisation (e2e, PostgreSQL)', () => {
         message: expect.stringMatching(/configured for another organisation/),
       },
     });
-    expect(
-      await app.get(DataSource).query('SELECT * FROM app_settings ORDER BY organization_id'),
-    ).toEqual(rowsBefore);
+    expect(await db.ownerQuery('SELECT * FROM app_settings ORDER BY organization_id')).toEqual(
+      rowsBefore,
+    );
     // The database refused the row (the unique key across organisations), and said so.
     expect(logs.take('error', /app_settings_corp_agent_key/)).toHaveLength(1);
     const acmeAudit = await inOrganization(() => app.get(AdminConfigService).audit(1), acme.scope);
@@ -244,12 +243,10 @@ describeWithServer('WeCom per organisation (e2e, PostgreSQL)', () => {
       await inOrganization(() => tickets.agentTicket(), company.scope);
     }
     const stored = async (company: Company) =>
-      (await app
-        .get(DataSource)
-        .query(
-          'SELECT kind, corp_id, value_fingerprint FROM wecom_credentials WHERE organization_id = $1 ORDER BY kind',
-          [company.scope.id],
-        )) as { kind: string; corp_id: string; value_fingerprint: string }[];
+      (await db.ownerQuery(
+        'SELECT kind, corp_id, value_fingerprint FROM wecom_credentials WHERE organization_id = $1 ORDER BY kind',
+        [company.scope.id],
+      )) as { kind: string; corp_id: string; value_fingerprint: string }[];
     const globexBefore = await stored(globex);
     expect(globexBefore.map((r) => r.kind)).toEqual([
       'access_token',
@@ -322,7 +319,8 @@ describeWithServer('One gettoken per organisation across instances (e2e, Postgre
 
   it(`${N} organisations sending at once from two instances cause exactly ${N} gettoken calls`, async () => {
     const companies: Company[] = [];
-    for (let i = 1; i <= N; i++) companies.push(await addCompany(apps[0]!, sim, `company-${i}`));
+    for (let i = 1; i <= N; i++)
+      companies.push(await addCompany(db, apps[0]!, sim, `company-${i}`));
     // Configuring verified each app with a gettoken of its own; only what sending costs counts.
     const before = companies.map((c) => gettokenCalls(sim, c.corpId));
 

@@ -337,6 +337,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/interview-participants/unmapped": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Participants of recent and upcoming interviews whom WeCom will not reach
+         * @description No mapping, or a member who left the corp or is disabled; the soonest interview first.
+         *
+         *     Roles: admin, recruiter.
+         */
+        get: operations["listUnmappedParticipants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/config": {
         parameters: {
             query?: never;
@@ -1014,6 +1036,32 @@ export interface components {
             /** @enum {string} */
             response: "accepted" | "declined";
         };
+        UnmappedParticipantDto: {
+            /** @example u_1024 */
+            platformUserId: string;
+            /**
+             * @description `unmapped`: no WeCom member is mapped to them; `left` / `disabled`: their member left the corp or is disabled
+             * @enum {string}
+             */
+            wecom: "unmapped" | "left" | "disabled";
+            /** @description Interviews of the period they take part in */
+            interviewCount: number;
+            /** @description Their next interview, or their latest when none is upcoming */
+            interviewId: string;
+            title: string;
+            /** Format: date-time */
+            startsAt: string;
+            /**
+             * @description Their role in that interview
+             * @enum {string}
+             */
+            role: "interviewer" | "observer" | "recruiter" | "candidate";
+        };
+        UnmappedParticipantListDto: {
+            items: components["schemas"]["UnmappedParticipantDto"][];
+            /** @description True when more participants than were looked at took part (the list is partial) */
+            truncated: boolean;
+        };
         SecretViewDto: {
             /** @description Whether a value is stored */
             set: boolean;
@@ -1380,8 +1428,10 @@ export interface operations {
     startWeComSignIn: {
         parameters: {
             query?: {
-                /** @description Slug of the organisation whose WeCom members sign in (absent: `default`) */
-                org?: string;
+                /** @description Sandbox mode only (400 otherwise): the simulator member to sign in as */
+                member?: string;
+                /** @description `console`: sign in to the admin console (/admin) as an admin; only the members listed in CONSOLE_ADMINS may. `redirect` is then a console path, e.g. /people */
+                target?: "frontend" | "console";
                 mode?: "app" | "qr";
                 /** @description Frontend path, e.g. /interviews */
                 redirect?: string;
@@ -1403,24 +1453,6 @@ export interface operations {
             };
             /** @description An HTML page: the link is not valid (it says why) */
             400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/html": string;
-                };
-            };
-            /** @description An HTML page: the organisation is suspended */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/html": string;
-                };
-            };
-            /** @description An HTML page: `org` names no organisation */
-            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1457,8 +1489,6 @@ export interface operations {
                 state?: string;
                 /** @description From WeCom, single use */
                 code?: string;
-                /** @description As in the redirect_uri given to WeCom (absent: `default`) */
-                org?: string;
             };
             header?: never;
             path?: never;
@@ -1484,17 +1514,8 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description An HTML page: not a member, not linked to a user, or the organisation is suspended */
+            /** @description An HTML page: not a member, or not linked to a user */
             403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/html": string;
-                };
-            };
-            /** @description An HTML page: `org` names no organisation */
-            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2799,6 +2820,66 @@ export interface operations {
             };
             /** @description No such resource (or not one the caller may see) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests; try again after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the window ends */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    listUnmappedParticipants: {
+        parameters: {
+            query?: {
+                /** @description Interviews that started in the last `days` days, and every upcoming one */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnmappedParticipantListDto"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each field and why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token is valid but its roles do not allow this */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

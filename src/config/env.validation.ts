@@ -185,6 +185,18 @@ export class EnvironmentVariables {
   @IsBoolean({ message: 'must be true or false' })
   AUTO_MAP_BY_EMAIL = false;
 
+  /**
+   * WeCom userids (comma-separated) who may sign in to the admin console at /admin, as admins.
+   * In sandbox mode the simulator's sandbox admin may too.
+   */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @Matches(/^\s*[A-Za-z0-9_.@-]{1,64}(\s*,\s*[A-Za-z0-9_.@-]{1,64})*\s*$/, {
+    message: 'must be WeCom userids separated by commas (1-64 letters, digits or _.@- each)',
+  })
+  CONSOLE_ADMINS?: string;
+
   @Transform(toInt)
   @IsInt()
   @Min(0)

@@ -105,6 +105,7 @@ async function contents(
 const added = () => ['organization_id'];
 const removed = (table: string) => (table === 'app_settings' ? ['id'] : []);
 
+/** A DataSource that knows `migrations` only (so that it can stop short of ours). */
 async function openDataSource(url: string, migrations: Function[]): Promise<DataSource> {
   return new DataSource({
     ...buildDataSourceOptions({ url, poolSize: 2, entities: ENTITIES }),
@@ -114,7 +115,10 @@ async function openDataSource(url: string, migrations: Function[]): Promise<Data
 
 describe(OrganizationColumns1764500000001.name, () => {
   let db: TestDatabase;
+  /** The owner: migrates, and reads every row behind the service's back. */
   let sut: DataSource;
+  /** The service's role (the restricted one under TEST_APP_ROLE): writes as the service does. */
+  let app: DataSource;
   /** What the tables held before the migration. */
   let before: Record<string, unknown[]>;
 
@@ -122,7 +126,7 @@ describe(OrganizationColumns1764500000001.name, () => {
     Logger.overrideLogger(logs);
     db = await createTestDatabase();
     const ours = MIGRATIONS.indexOf(OrganizationColumns1764500000001);
-    const earlier = await openDataSource(db.url, MIGRATIONS.slice(0, ours));
+    const earlier = await openDataSource(db.ownerUrl, MIGRATIONS.slice(0, ours));
     try {
       await runMigrationsLocked(earlier, quiet);
       for (const statement of FILL) await earlier.query(statement);
@@ -130,10 +134,14 @@ describe(OrganizationColumns1764500000001.name, () => {
     } finally {
       await earlier.destroy();
     }
-    sut = await openDataSource(db.url, MIGRATIONS);
+    sut = await openDataSource(db.ownerUrl, MIGRATIONS);
+    app = await new DataSource(
+      buildDataSourceOptions({ url: db.url, poolSize: 2, entities: ENTITIES }),
+    ).initialize();
   });
 
   afterAll(async () => {
+    await app?.destroy();
     await sut?.destroy();
     await db?.drop();
     Logger.overrideLogger(true);
@@ -183,7 +191,7 @@ describe(OrganizationColumns1764500000001.name, () => {
 
   it('refuses an insert made without an organisation instead of placing it in one', async () => {
     await expect(
-      sut.query(
+      app.query(
         `INSERT INTO oauth_states (nonce, redirect, created_at, expires_at)
          VALUES ('unscoped-nonce-000', '/x', now(), now())`,
       ),
@@ -222,13 +230,13 @@ describe(OrganizationColumns1764500000001.name, () => {
       await sut.query(`INSERT INTO organizations (id, slug, name) VALUES ($1, 'other', 'Other')`, [
         other,
       ]);
-      host = new TransactionHost(sut);
+      host = new TransactionHost(app);
     });
 
     it('the same platform user and WeCom member are mapped in both, but once in each', async () => {
       const map = (org: string, platformUserId: string, wecomUserId: string) =>
         sqlInOrganization(
-          sut,
+          app,
           (m) =>
             m.query(
               `INSERT INTO user_mappings (corp_id, platform_user_id, wecom_user_id, source)
@@ -306,7 +314,7 @@ describe(OrganizationColumns1764500000001.name, () => {
     it('one settings row per organisation, and a WeCom app configured for one of them only', async () => {
       const settings = (org: string, corpId: string) =>
         sqlInOrganization(
-          sut,
+          app,
           (m) =>
             m.query(
               `INSERT INTO app_settings (version, sandbox, corp_id, agent_id, secrets, options, updated_at)
@@ -330,7 +338,7 @@ describe(OrganizationColumns1764500000001.name, () => {
         [DEFAULT_ID],
       );
       const inOther = (sql: string, params: unknown[]) =>
-        sqlInOrganization(sut, (m) => m.query(sql, params), other);
+        sqlInOrganization(app, (m) => m.query(sql, params), other);
       await expect(
         inOther(
           `INSERT INTO message_recipients (message_id, platform_user_id, status) VALUES ($1, 'u-1', 'pending')`,

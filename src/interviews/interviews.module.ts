@@ -15,6 +15,9 @@ import { InterviewsRepository } from './interviews.repository.js';
 import { InterviewsService } from './interviews.service.js';
 import { ReminderLagRecorder } from './reminder-lag.recorder.js';
 import { ReminderScheduler } from './reminder.scheduler.js';
+import { RecentParticipantsRepository } from './recent-participants.repository.js';
+import { UnmappedParticipantsController } from './unmapped-participants.controller.js';
+import { UnmappedParticipantsService } from './unmapped-participants.service.js';
 
 @Module({
   imports: [
@@ -27,7 +30,7 @@ import { ReminderScheduler } from './reminder.scheduler.js';
     MessagingModule,
     UserMappingsModule,
   ],
-  controllers: [InterviewsController],
+  controllers: [InterviewsController, UnmappedParticipantsController],
   providers: [
     InterviewsRepository,
     InterviewsService,
@@ -36,6 +39,8 @@ import { ReminderScheduler } from './reminder.scheduler.js';
     ReminderScheduler,
     InterviewCardActions,
     ReminderLagRecorder,
+    RecentParticipantsRepository,
+    UnmappedParticipantsService,
   ],
   exports: [InterviewsService, ReminderScheduler],
 })

@@ -98,9 +98,7 @@ describe(RuntimeSettings.name, () => {
       agentId: 1000002,
       corpSecret: 'default-secret',
     });
-    const rows = await database.dataSource.query(
-      'SELECT organization_id, corp_id FROM app_settings',
-    );
+    const rows = await database.db.ownerQuery('SELECT organization_id, corp_id FROM app_settings');
     expect(rows).toEqual([{ organization_id: DEFAULT_ORGANIZATION.id, corp_id: 'ww-default' }]);
   });
 
@@ -118,14 +116,14 @@ describeWithServer(`${RuntimeSettings.name} for several organisations (PostgreSQ
   let globex: OrganizationScope;
 
   const organization = async (slug: string): Promise<OrganizationScope> => {
-    const [{ id }]: { id: string }[] = await database.dataSource.query(
+    const [{ id }]: { id: string }[] = await database.db.ownerQuery(
       `INSERT INTO organizations (slug, name) VALUES ($1, $1) RETURNING id`,
       [slug],
     );
     return { id, slug };
   };
   const settingsRows = () =>
-    database.dataSource.query(
+    database.db.ownerQuery(
       'SELECT organization_id, version, corp_id, secrets FROM app_settings ORDER BY organization_id',
     );
 
@@ -179,7 +177,7 @@ describeWithServer(`${RuntimeSettings.name} for several organisations (PostgreSQ
     expect(after).toHaveLength(before.length + 1);
     expect(after).toEqual(expect.arrayContaining(before));
     // Each organisation's audit is its own.
-    const audit: { organization_id: string; action: string }[] = await database.dataSource.query(
+    const audit: { organization_id: string; action: string }[] = await database.db.ownerQuery(
       'SELECT organization_id, action FROM config_audit ORDER BY id',
     );
     expect(audit.filter((r) => r.organization_id === acme.id).map((r) => r.action)).toEqual([
@@ -256,7 +254,7 @@ describeWithServer(`${RuntimeSettings.name} for several organisations (PostgreSQ
       inOrganization(() => a.sut.save(app('ww-initech', 's-1', options), saving(['*'])), initech),
       inOrganization(() => b.sut.save(app('ww-initech', 's-2', options), saving(['*'])), initech),
     ]);
-    const rows: { version: string }[] = await database.dataSource.query(
+    const rows: { version: string }[] = await database.db.ownerQuery(
       'SELECT version FROM app_settings WHERE organization_id = $1',
       [initech.id],
     );

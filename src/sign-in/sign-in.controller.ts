@@ -65,16 +65,31 @@ export class SignInController {
     ...ORG_QUERY,
     description: 'Slug of the organisation whose WeCom members sign in (absent: `default`)',
   })
+  @ApiQuery({
+    name: 'target',
+    required: false,
+    enum: ['frontend', 'console'],
+    description:
+      '`console`: sign in to the admin console (/admin) as an admin; only the members listed in CONSOLE_ADMINS may. `redirect` is then a console path, e.g. /people',
+  })
+  @ApiQuery({
+    name: 'member',
+    type: String,
+    required: false,
+    description: 'Sandbox mode only (400 otherwise): the simulator member to sign in as',
+  })
   async login(
     @Query('org') org: unknown,
     @Query('redirect') redirect: unknown,
     @Query('mode') mode: unknown,
+    @Query('target') target: unknown,
+    @Query('member') member: unknown,
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<{ url: string }> {
     const cookie = this.signIn.browserCookie;
     const browser = cookie.valueFor(req);
-    const url = await this.signIn.loginUrl(org, redirect, mode, browser);
+    const url = await this.signIn.loginUrl(org, redirect, mode, browser, { target, member });
     cookie.set(res, browser);
     return { url };
   }

@@ -23,6 +23,14 @@ import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
+import {
+  CONSOLE_BASE_PATH,
+  consoleAdmins,
+  consolePathOf,
+  consoleRedirect,
+  consoleSubject,
+  sandboxAuthorizeUrl,
+} from './console-sign-in.js';
 import { OAuthStateService } from './oauth-state.service.js';
 import { SignInBrowserCookie } from './sign-in-browser-cookie.js';
 import { oauthAuthorizeUrl, qrLoginUrl } from './wecom-oauth-urls.js';
@@ -34,6 +42,14 @@ const CODE_FORMAT = /^[\x21-\x7e]{1,512}$/;
 
 export type SignInMode = 'app' | 'qr';
 
+/** Where a sign-in leads: the ShowMeBug frontend (FRONTEND_URL) or the admin console (/admin). */
+export interface SignInTarget {
+  target?: unknown;
+  /** Sandbox mode only: the simulator member to sign in as, without picking one. */
+  member?: unknown;
+}
+
+const MEMBER_FORMAT = /^[A-Za-z0-9_.@-]{1,64}$/;
 /**
  * Sign-in with WeCom: a member opens /auth/wecom/login?org=<slug> (in the WeCom app, or with
  * `mode=qr` from a desktop browser), WeCom sends them back with a code, and the mapped platform
@@ -56,6 +72,10 @@ export class SignInService {
   private readonly ttl: string;
   private readonly autoMapByEmail: boolean;
   private readonly canMint: boolean;
+  private readonly publicBase: string;
+  /** The admin console's URLs, as FRONTEND_URL's are for the frontend. */
+  private readonly console: FrontendUrl;
+  private readonly admins: Set<string>;
 
   constructor(
     private readonly states: OAuthStateService,
@@ -71,7 +91,10 @@ export class SignInService {
     const publicBase =
       config.get('PUBLIC_BASE_URL', { infer: true }) ??
       `http://localhost:${config.get('PORT', { infer: true })}`;
-    this.redirectUri = `${publicBase.replace(/\/+$/, '')}${CALLBACK_PATH}`;
+    this.publicBase = publicBase.replace(/\/+$/, '');
+    this.redirectUri = `${this.publicBase}${CALLBACK_PATH}`;
+    this.console = new FrontendUrl(`${this.publicBase}${CONSOLE_BASE_PATH}`);
+    this.admins = consoleAdmins(config.get('CONSOLE_ADMINS', { infer: true }), settings.sandbox);
     this.browserCookie = new SignInBrowserCookie(this.redirectUri);
     this.ttl = config.get('SIGNIN_JWT_TTL', { infer: true });
     this.autoMapByEmail = config.get('AUTO_MAP_BY_EMAIL', { infer: true });
@@ -86,23 +109,48 @@ export class SignInService {
    * organisation `org` names. `browser` is the value of its sign-in cookie (see
    * SignInBrowserCookie), which the state commits to.
    */
-  async loginUrl(org: unknown, redirect: unknown, mode: unknown, browser: string): Promise<string> {
-    const frontend = this.requireFrontend();
+  async loginUrl(
+    org: unknown,
+    redirect: unknown,
+    mode: unknown,
+    browser: string,
+    { target, member }: SignInTarget = {},
+  ): Promise<string> {
+    if (target !== undefined && target !== 'frontend' && target !== 'console') {
+      throw new BadRequestException('target must be "frontend" or "console"');
+    }
+    const toConsole = target === 'console';
+    const base = toConsole ? this.requireConsole() : this.requireFrontend();
     const organization = await this.organizationFor(org);
+    if (toConsole) this.requireConsoleOrganization(organization);
     if (mode !== undefined && mode !== 'app' && mode !== 'qr') {
       throw new BadRequestException('mode must be "app" or "qr"');
     }
+    if (member !== undefined) {
+      if (!this.settings.sandbox) {
+        throw new BadRequestException('member is only for the sandbox (the WeCom simulator)');
+      }
+      if (typeof member !== 'string' || !MEMBER_FORMAT.test(member)) {
+        throw new BadRequestException('member must be a WeCom userid');
+      }
+    }
     const path = redirect === undefined ? '/' : redirect;
-    if (frontend.resolvePath(path) === null) {
+    if (base.resolvePath(path) === null) {
       throw new BadRequestException(
-        'redirect must be a path of our frontend, such as /interviews (one leading slash, no #)',
+        toConsole
+          ? 'redirect must be a path of the admin console, such as /people (one leading slash, no #)'
+          : 'redirect must be a path of our frontend, such as /interviews (one leading slash, no #)',
       );
     }
+    const stored = toConsole ? consoleRedirect(path as string) : (path as string);
     return this.organizations.within(organization, async () => {
-      const state = await this.states.issue(path as string, browser);
+      const state = await this.states.issue(stored, browser);
       const { corpId, agentId } = await this.settings.credentials();
       const redirectUri = this.redirectUriFor(organization);
       const params = { corpId, agentId, redirectUri, state };
+      if (this.settings.sandbox) {
+        return sandboxAuthorizeUrl(this.publicBase, { ...params, member: member as string });
+      }
       return mode === 'qr' ? qrLoginUrl(params) : oauthAuthorizeUrl(params);
     });
   }
@@ -120,7 +168,6 @@ export class SignInService {
     state: unknown,
     browser: string | undefined,
   ): Promise<string> {
-    const frontend = this.requireFrontend();
     const organization = await this.organizationFor(org);
     return this.organizations.within(organization, async () => {
       const consumed = await this.states.consume(state, browser);
@@ -130,7 +177,10 @@ export class SignInService {
           'This sign-in was not started in this browser (or its sign-in cookie is gone). Start the sign-in again here.',
         );
       }
-      const target = consumed.ok ? frontend.resolvePath(consumed.redirect) : null;
+      const consolePath = consumed.ok ? consolePathOf(consumed.redirect) : null;
+      const base = consolePath !== null ? this.requireConsole() : this.requireFrontend();
+      if (consolePath !== null) this.requireConsoleOrganization(organization);
+      const target = consumed.ok ? base.resolvePath(consolePath ?? consumed.redirect) : null;
       if (target === null) {
         throw new BadRequestException(
           'This sign-in link is invalid, expired or already used. Start the sign-in again.',
@@ -141,6 +191,9 @@ export class SignInService {
       }
       const userid = await this.memberFor(code);
       const mapping = await this.mappings.findByWecomUserId(userid);
+      if (consolePath !== null) {
+        return this.consoleSession(userid, mapping?.platformUserId, target);
+      }
       if (!mapping) return this.unmapped(userid);
 
       const token = await this.jwt.sign(
@@ -177,6 +230,36 @@ export class SignInService {
   private redirectUriFor(organization: Organization): string {
     if (organization.id === DEFAULT_ORGANIZATION.id) return this.redirectUri;
     return `${this.redirectUri}?${new URLSearchParams({ org: organization.slug }).toString()}`;
+  }
+
+  /**
+   * CONSOLE_ADMINS names WeCom userids of one corp, the default organisation's (the environment's
+   * app, or the sandbox's): the same userid in another organisation's corp is someone else.
+   */
+  private requireConsoleOrganization(organization: Organization): void {
+    if (organization.id !== DEFAULT_ORGANIZATION.id) {
+      throw new ForbiddenException(
+        "The admin console signs in the default organisation's members only (CONSOLE_ADMINS names them).",
+      );
+    }
+  }
+
+  /** Console sign-in: WeCom members named in CONSOLE_ADMINS only, as admins. */
+  private async consoleSession(
+    userid: string,
+    platformUserId: string | undefined,
+    target: string,
+  ): Promise<string> {
+    if (!this.admins.has(userid.toLowerCase())) {
+      this.logger.warn(`WeCom member ${userid} tried to sign in to the admin console`);
+      throw new ForbiddenException(
+        `Your WeCom account (${userid}) is not an administrator of this console. Administrators are listed in CONSOLE_ADMINS.`,
+      );
+    }
+    const sub = consoleSubject(userid, platformUserId);
+    const token = await this.jwt.sign({ id: sub, roles: ['admin'] }, this.ttl);
+    this.logger.log(`WeCom member ${userid} signed in to the admin console as ${sub}`);
+    return `${target}#token=${token}`;
   }
 
   private async memberFor(code: string): Promise<string> {
@@ -231,9 +314,15 @@ export class SignInService {
   private requireFrontend(): FrontendUrl {
     if (!this.frontend)
       throw new ServiceUnavailableException('WeCom sign-in is not configured (FRONTEND_URL).');
+    this.requireConsole();
+    return this.frontend;
+  }
+
+  /** The console needs no FRONTEND_URL (it is this service), only a key to sign tokens with. */
+  private requireConsole(): FrontendUrl {
     if (!this.canMint) {
       throw new ServiceUnavailableException('WeCom sign-in is not configured (AUTH_JWT_SECRET).');
     }
-    return this.frontend;
+    return this.console;
   }
 }

@@ -15,7 +15,13 @@ import type { EnvironmentVariables } from '../../src/config/env.validation.js';
 import { DEFAULT_ORGANIZATION } from '../../src/organizations/organization.js';
 import { type EffectiveSettings, RuntimeSettings } from '../../src/settings/runtime-settings.js';
 import { SettingsChangedEvent } from '../../src/settings/settings-events.js';
+import { SANDBOX_ADMIN_USERID } from '../../src/sign-in/console-sign-in.js';
+import { DEFAULT_USERS, type SimulatedUser } from './member-directory.js';
+import { SandboxSignInController, SIMULATOR_URL } from './sandbox-sign-in.controller.js';
 import { loadUsersFile, WeComSimulator } from './wecom-simulator.js';
+
+/** The member the admin console's sandbox sign-in signs in as (CONSOLE_ADMINS in sandbox mode). */
+export const SANDBOX_ADMIN: SimulatedUser = { userid: SANDBOX_ADMIN_USERID, name: '沙箱管理员' };
 
 /** Carries the sandbox into the app, so that closing the app stops the simulator. */
 @Module({})
@@ -58,13 +64,16 @@ export class WeComSandbox implements OnApplicationShutdown {
       agentId: env.SIMULATOR_AGENT_ID,
     };
     const usersFile = env.SIMULATOR_USERS_FILE;
+    const users = usersFile ? loadUsersFile(usersFile) : [...DEFAULT_USERS];
+    if (!users.some((u) => u.userid.toLowerCase() === SANDBOX_ADMIN_USERID))
+      users.push(SANDBOX_ADMIN);
     const simulator = new WeComSimulator({
       ...creds,
       latencyMs: env.SIMULATOR_LATENCY_MS,
       tokenTtlSeconds: env.SIMULATOR_TOKEN_TTL_S,
       tokenMode: env.SIMULATOR_TOKEN_MODE,
       callbackTimeoutMs: env.SIMULATOR_CALLBACK_TIMEOUT_MS,
-      ...(usersFile ? { users: loadUsersFile(usersFile) } : {}),
+      users,
     });
     const why = env.WECOM_SANDBOX ? 'WECOM_SANDBOX=true' : 'WECOM_CORP_ID is unset';
     const port = env.SIMULATOR_PORT;
@@ -100,8 +109,13 @@ export class WeComSandbox implements OnApplicationShutdown {
     return {
       module: WeComSandboxModule,
       imports: [root],
+      // The stand-in for WeCom's sign-in pages: the console's sandbox sign-in goes through it.
+      controllers: [SandboxSignInController],
       // A factory, not useValue: Nest would hash the whole simulator into the module's key.
-      providers: [{ provide: WeComSandbox, useFactory: () => this }],
+      providers: [
+        { provide: WeComSandbox, useFactory: () => this },
+        { provide: SIMULATOR_URL, useFactory: () => this.url },
+      ],
     };
   }
 

@@ -6,8 +6,8 @@ const DEFAULT_ORGANIZATION_ID = '00000000-0000-0000-0000-000000000001';
 /**
  * Every organisation-owned table, parents before children. Not here, on purpose:
  * - `organizations`: the directory itself; requests and jobs read it before they have a scope.
- * - `rate_limit_counters`: shared by every instance before a request is authenticated (so before
- *   it has an organisation); its keys carry the organisation where one is known.
+ * - `rate_limit_counters`: counts requests before they are authenticated, so before they have an
+ *   organisation; a key that is one organisation's says so itself (docs/design/organisations.md).
  * - `migrations`: TypeORM's record of this schema, one for the whole database.
  */
 export const ORGANIZATION_OWNED_TABLES = [

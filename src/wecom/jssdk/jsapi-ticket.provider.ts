@@ -11,6 +11,7 @@ import {
 import { registerCronJob } from '../../common/scheduled-job.js';
 import type { AppConfigService } from '../../config/app-config.js';
 import { TransactionHost } from '../../database/transaction-host.js';
+import { OrganizationsService } from '../../organizations/organizations.service.js';
 import { RuntimeSettings } from '../../settings/runtime-settings.js';
 import { SecretBox } from '../../settings/secret-box.js';
 import { WeComClient } from '../client/wecom.client.js';
@@ -111,6 +112,7 @@ export class JsapiTicketProvider implements OnModuleInit {
     box: SecretBox,
     private readonly tokens: AccessTokenProvider,
     private readonly runtime: RuntimeSettings,
+    private readonly directory: OrganizationsService,
   ) {
     this.store = { repo, db, clock, box };
     this.marginSeconds = config.get('WECOM_TOKEN_REFRESH_MARGIN_S', { infer: true });
@@ -145,13 +147,15 @@ export class JsapiTicketProvider implements OnModuleInit {
   }
 
   /**
-   * The cron body, over every organisation. A ticket nobody on this instance asked for yet is
-   * left alone, so an organisation that never uses the JS-SDK never spends its ticket quota;
-   * one organisation's failure does not stop the others.
+   * The cron body, over every active organisation. A ticket nobody on this instance asked for
+   * yet is left alone, so an organisation that never uses the JS-SDK never spends its ticket
+   * quota, nor does a suspended one; one organisation's failure does not stop the others.
    */
   async refreshIfExpiring(): Promise<number> {
     let refreshed = 0;
+    const active = new Set((await this.directory.active()).map((o) => o.id));
     for (const tickets of this.organizations.values()) {
+      if (!active.has(tickets.scope.id)) continue;
       for (const cache of tickets.used()) {
         try {
           if (await cache.refreshIfExpiring(this.marginSeconds)) refreshed++;

@@ -112,7 +112,7 @@ async function startInstance(
 ): Promise<Instance> {
   const env = testEnv(ENV);
   const dataSource = await openMigratedDataSource(db, {
-    entities: [AppSettingsEntity, ConfigAuditEntity, WeComCredentialEntity, OrganizationEntity],
+    entities: [OrganizationEntity, AppSettingsEntity, ConfigAuditEntity, WeComCredentialEntity],
   });
   const config: AppConfigService = new ConfigService(env);
   const builder = Test.createTestingModule({
@@ -185,8 +185,9 @@ async function settled(instance: Instance): Promise<void> {
   await instance.sut.getToken().catch(() => undefined);
 }
 
-const storedTokens = async (dataSource: DataSource) =>
-  (await dataSource.query(
+/** Read as the owner: what is stored, whatever the service's role may see. */
+const storedTokens = async (db: TestDatabase) =>
+  (await db.ownerQuery(
     `SELECT corp_id, value_fingerprint FROM wecom_credentials WHERE kind = 'access_token'`,
   )) as { corp_id: string; value_fingerprint: string }[];
 
@@ -298,16 +299,16 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
   it('a saved change of secret drops the stored token before it returns; the next call uses the new secret', () =>
     inOrganization(async () => {
       instance = await startInstance(db, clock, wecom);
-      const { sut, runtime, dataSource } = instance;
+      const { sut, runtime } = instance;
       expect(await sut.getToken()).toBe('token-1-for-secret-one');
-      expect(await storedTokens(dataSource)).toHaveLength(1);
+      expect(await storedTokens(db)).toHaveLength(1);
 
       const { corpId, agentId, callbackToken, callbackAesKey, options } = await runtime.current();
       await runtime.save(
         { corpId, agentId, callbackToken, callbackAesKey, options, corpSecret: 'secret-two' },
         { actor: 'admin-1', action: 'update', fields: ['corpSecret'], outcome: 'applied' },
       );
-      expect(await storedTokens(dataSource)).toEqual([]);
+      expect(await storedTokens(db)).toEqual([]);
 
       clock.advance(MIN_FETCH_INTERVAL_MS);
       expect(await sut.getToken()).toBe('token-2-for-secret-two');
@@ -384,8 +385,8 @@ interface Tenant {
 }
 
 /** Creates the organisation and saves its WeCom app through RuntimeSettings, in its scope. */
-async function addTenant(instance: Instance, slug: string): Promise<Tenant> {
-  const [{ id }]: { id: string }[] = await instance.dataSource.query(
+async function addTenant(db: TestDatabase, instance: Instance, slug: string): Promise<Tenant> {
+  const [{ id }]: { id: string }[] = await db.ownerQuery(
     `INSERT INTO organizations (slug, name) VALUES ($1, $1) RETURNING id`,
     [slug],
   );
@@ -408,8 +409,8 @@ async function addTenant(instance: Instance, slug: string): Promise<Tenant> {
 }
 
 /** The stored access tokens of one organisation, read as the owner (no scope, no RLS). */
-const tokenRowsOf = async (dataSource: DataSource, organizationId: string) =>
-  (await dataSource.query(
+const tokenRowsOf = async (db: TestDatabase, organizationId: string) =>
+  (await db.ownerQuery(
     `SELECT corp_id, value_fingerprint, fetched_at FROM wecom_credentials
       WHERE kind = 'access_token' AND organization_id = $1`,
     [organizationId],
@@ -440,7 +441,7 @@ describeWithServer(
     it('N organisations asking at once on two instances cause exactly N gettoken calls, each with its own app', async () => {
       const [a, b] = instances as [Instance, Instance];
       const tenants: Tenant[] = [];
-      for (let i = 1; i <= 6; i++) tenants.push(await addTenant(a, `org-${i}`));
+      for (let i = 1; i <= 6; i++) tenants.push(await addTenant(db, a, `org-${i}`));
       const before = wecom.calls.length;
 
       const asked = tenants.flatMap((t) =>
@@ -455,7 +456,7 @@ describeWithServer(
         expect(wecom.callsFor(t.corpId)).toBe(1);
         const tokens = new Set(answers.filter((x) => x.t === t).map((x) => x.token));
         expect([...tokens]).toEqual([expect.stringMatching(new RegExp(`-for-${t.secret}$`))]);
-        expect(await tokenRowsOf(a.dataSource, t.scope.id)).toEqual([
+        expect(await tokenRowsOf(db, t.scope.id)).toEqual([
           expect.objectContaining({ corp_id: t.corpId }),
         ]);
       }
@@ -463,13 +464,13 @@ describeWithServer(
 
     it("refreshing one organisation's token leaves another's alone, in memory and stored", async () => {
       const [a, b] = instances as [Instance, Instance];
-      const acme = await addTenant(a, 'acme');
-      const globex = await addTenant(a, 'globex');
+      const acme = await addTenant(db, a, 'acme');
+      const globex = await addTenant(db, a, 'globex');
       const inAcme = <T>(work: () => Promise<T>) => inOrganization(work, acme.scope);
       const inGlobex = <T>(work: () => Promise<T>) => inOrganization(work, globex.scope);
       const acmeToken = await inAcme(() => a.sut.getToken());
       const globexToken = await inGlobex(() => b.sut.getToken());
-      const globexRow = await tokenRowsOf(a.dataSource, globex.scope.id);
+      const globexRow = await tokenRowsOf(db, globex.scope.id);
 
       // Acme's token is called bad (40014): one refetch, for Acme's app only.
       await inAcme(() => a.sut.invalidate(acmeToken));
@@ -479,20 +480,20 @@ describeWithServer(
       expect(renewed).toMatch(/-for-secret-of-acme$/);
       expect(wecom.callsFor(globex.corpId)).toBe(1);
       expect(await inGlobex(() => a.sut.getToken())).toBe(globexToken);
-      expect(await tokenRowsOf(a.dataSource, globex.scope.id)).toEqual(globexRow);
+      expect(await tokenRowsOf(db, globex.scope.id)).toEqual(globexRow);
 
       // The cron ahead of expiry, in Acme's scope: Globex's row is not touched either.
       clock.advance((LIFETIME_S - MARGIN_S) * S);
       expect(await inAcme(() => a.sut.refreshIfExpiring())).toBe(true);
       expect(wecom.callsFor(acme.corpId)).toBe(3);
       expect(wecom.callsFor(globex.corpId)).toBe(1);
-      expect(await tokenRowsOf(a.dataSource, globex.scope.id)).toEqual(globexRow);
+      expect(await tokenRowsOf(db, globex.scope.id)).toEqual(globexRow);
     });
 
     it("WeCom refusing one organisation's secret pauses that organisation's calls only", async () => {
       const [a] = instances as [Instance];
-      const acme = await addTenant(a, 'acme');
-      const globex = await addTenant(a, 'globex');
+      const acme = await addTenant(db, a, 'acme');
+      const globex = await addTenant(db, a, 'globex');
       wecom.refuseSecret(acme.secret, 40001);
 
       await expect(inOrganization(() => a.sut.getToken(), acme.scope)).rejects.toMatchObject({
@@ -515,9 +516,9 @@ describeWithServer(
 
     it('the cron refreshes every active organisation (one call each across instances), none of a suspended one', async () => {
       const [a, b] = instances as [Instance, Instance];
-      const acme = await addTenant(a, 'acme');
-      const paused = await addTenant(a, 'paused');
-      await a.dataSource.query(`UPDATE organizations SET status = 'suspended' WHERE id = $1`, [
+      const acme = await addTenant(db, a, 'acme');
+      const paused = await addTenant(db, a, 'paused');
+      await db.ownerQuery(`UPDATE organizations SET status = 'suspended' WHERE id = $1`, [
         paused.scope.id,
       ]);
       const before = wecom.callsFor('ww-medium');
@@ -537,7 +538,7 @@ describeWithServer(
 
     it('an organisation without a WeCom app asks WeCom nothing, and says so', async () => {
       const [a] = instances as [Instance];
-      const [{ id }]: { id: string }[] = await a.dataSource.query(
+      const [{ id }]: { id: string }[] = await db.ownerQuery(
         `INSERT INTO organizations (slug, name) VALUES ('bare', 'Bare') RETURNING id`,
       );
       const before = wecom.calls.length;

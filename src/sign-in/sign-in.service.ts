@@ -42,6 +42,18 @@ const CODE_FORMAT = /^[\x21-\x7e]{1,512}$/;
 
 export type SignInMode = 'app' | 'qr';
 
+/**
+ * The redirect_uri of an organisation's sign-in: `callbackUrl` (PUBLIC_BASE_URL + CALLBACK_PATH)
+ * for the default organisation, as it has always been; others name themselves (`?org=<slug>`).
+ */
+export function signInRedirectUri(
+  callbackUrl: string,
+  organization: Pick<Organization, 'id' | 'slug'>,
+): string {
+  if (organization.id === DEFAULT_ORGANIZATION.id) return callbackUrl;
+  return `${callbackUrl}?${new URLSearchParams({ org: organization.slug }).toString()}`;
+}
+
 /** Where a sign-in leads: the ShowMeBug frontend (FRONTEND_URL) or the admin console (/admin). */
 export interface SignInTarget {
   target?: unknown;
@@ -226,10 +238,8 @@ export class SignInService {
     return found;
   }
 
-  /** The default organisation's is the URL it has always been; others name themselves. */
   private redirectUriFor(organization: Organization): string {
-    if (organization.id === DEFAULT_ORGANIZATION.id) return this.redirectUri;
-    return `${this.redirectUri}?${new URLSearchParams({ org: organization.slug }).toString()}`;
+    return signInRedirectUri(this.redirectUri, organization);
   }
 
   /**

@@ -10,6 +10,7 @@ import {
   describeWithServer,
   type TestDatabase,
 } from '../../test/support/test-database.js';
+import { inOrganization } from '../../test/support/in-organization.js';
 import { openMigratedDataSource } from '../../test/support/migrated-database.js';
 import { Clock, ManualClock } from '../common/clock.js';
 import { organizationScope, type OrganizationScope } from '../common/organization-scope.js';
@@ -406,14 +407,17 @@ describe(MessageDispatcher.name, () => {
     expect((await recipientsOf(id))[0].status).toBe('pending');
     expect(f.rejected.map((e) => e.errcode)).toEqual([60020]);
 
-    // An admin fixes the credentials: the held message is due at once.
+    // An admin fixes the credentials: the held message is due at once. The change is published
+    // in the organisation it belongs to, as RuntimeSettings does.
     const settings = (version: number) => ({ version }) as EffectiveSettings;
-    moduleRef
-      .get(EventEmitter2)
-      .emit(
-        SettingsChangedEvent.key,
-        new SettingsChangedEvent(DEFAULT_ORGANIZATION, settings(2), settings(1), 'elsewhere'),
-      );
+    inOrganization(() =>
+      moduleRef
+        .get(EventEmitter2)
+        .emit(
+          SettingsChangedEvent.key,
+          new SettingsChangedEvent(DEFAULT_ORGANIZATION, settings(2), settings(1), 'elsewhere'),
+        ),
+    );
     await waitFor(async () => (await messageRow(id)).status === 'sent');
     expect(f.gateway.requests).toHaveLength(2);
   });

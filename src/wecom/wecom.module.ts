@@ -38,6 +38,7 @@ import { WeComSettings } from './wecom-settings.js';
     {
       provide: SandboxCallbackSecrets,
       inject: [ConfigService, RuntimeSettings],
+      // `default`'s: the sandbox's app is the default organisation's (ensure sets the scope).
       useFactory: (config: AppConfigService, runtime: RuntimeSettings) =>
         SandboxCallbackSecrets.ensure(config, runtime),
     },

@@ -13,7 +13,7 @@ import {
 } from '../../../test/support/test-database.js';
 import { openMigratedDataSource } from '../../../test/support/migrated-database.js';
 import { inOrganization } from '../../../test/support/in-organization.js';
-import type { OrganizationScope } from '../../common/organization-scope.js';
+import { NoOrganizationScopeError, type OrganizationScope } from '../../common/organization-scope.js';
 import { testEnv } from '../../../test/support/test-app.js';
 import { Clock, ManualClock } from '../../common/clock.js';
 import type { AppConfigService } from '../../config/app-config.js';
@@ -197,11 +197,13 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
   let wecom: FakeGetToken;
   let instance: Instance | undefined;
 
-  beforeEach(async () => {
-    db = await createTestDatabase();
-    clock = new ManualClock(new Date(T0));
-    wecom = new FakeGetToken(clock);
-  });
+  beforeEach(() =>
+    inOrganization(async () => {
+      db = await createTestDatabase();
+      clock = new ManualClock(new Date(T0));
+      wecom = new FakeGetToken(clock);
+    }),
+  );
 
   afterEach(async () => {
     await instance?.close();
@@ -336,14 +338,16 @@ describeWithServer(`${AccessTokenProvider.name} on two instances (PostgreSQL ser
   let wecom: FakeGetToken;
   let instances: Instance[] = [];
 
-  beforeEach(async () => {
-    db = await createTestDatabase();
-    clock = new ManualClock(new Date(T0));
-    wecom = new FakeGetToken(clock);
-    // The first one migrates and seeds; the second finds both done.
-    instances = [await startInstance(db, clock, wecom)];
-    instances.push(await startInstance(db, clock, wecom));
-  });
+  beforeEach(() =>
+    inOrganization(async () => {
+      db = await createTestDatabase();
+      clock = new ManualClock(new Date(T0));
+      wecom = new FakeGetToken(clock);
+      // The first one migrates and seeds; the second finds both done.
+      instances = [await startInstance(db, clock, wecom)];
+      instances.push(await startInstance(db, clock, wecom));
+    }),
+  );
 
   afterEach(async () => {
     await Promise.all(instances.map((i) => i.close()));
@@ -563,8 +567,8 @@ describe(`${AccessTokenProvider.name} without an organisation`, () => {
       new FakeGetToken(new ManualClock(new Date(T0))),
     );
     try {
-      await expect(instance.sut.getToken()).rejects.toThrow(/organisation scope/);
-      expect(() => instance.sut.status()).toThrow(/organisation scope/);
+      await expect(instance.sut.getToken()).rejects.toThrow(NoOrganizationScopeError);
+      expect(() => instance.sut.status()).toThrow(NoOrganizationScopeError);
     } finally {
       await instance.close();
       await db.drop();

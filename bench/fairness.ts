@@ -1,7 +1,10 @@
 // Scenario 5: fairness between organisations. Organisation A (the default one, on the sandbox
 // corp) has a backlog of 50,000 queued messages; organisation B (its own corp in the simulator)
 // sends one message a second meanwhile. B's delivery latency (POST /api/messages → the card in
-// B's corp in the simulator) beside B alone, with A idle. Goal: p99 within 2× of B alone.
+// B's corp in the simulator) beside B alone, with A idle. Goal: p99 within 2× of B alone. With
+// two organisations the service serves as a restricted role (BENCH_APP_ROLE, smbw_app by default,
+// created if missing, trust authentication as in .ci/run) and migrates as the owner, as in
+// production: it refuses to start as a superuser with more than one organisation.
 import { SignJWT } from 'jose';
 
 import { DEFAULT_ORGANIZATION } from '../src/organizations/organization.js';
@@ -36,6 +39,33 @@ const MIN_WITH_BACKLOG = 10;
 const B = { slug: 'bench-b', corpId: 'ww-bench-b', corpSecret: 'bench-b-secret', agentId: 1000005 };
 const bMember = (i: number) => `bb${i}`;
 const GOAL_RATIO = 2;
+const APP_ROLE = process.env.BENCH_APP_ROLE ?? 'smbw_app';
+if (!/^[a-z_][a-z0-9_]{0,62}$/.test(APP_ROLE)) {
+  throw new Error(`BENCH_APP_ROLE must be a plain lower-case role name (got ${APP_ROLE})`);
+}
+
+/**
+ * The database prepared as the README prepares a production one: the service's role may read and
+ * write the rows of every table the owner's migrations will create, nothing else. Returns the
+ * URL to serve as.
+ */
+async function serveAsAppRole(ownerUrl: string): Promise<string> {
+  await withClient(ownerUrl, (c) =>
+    c.query(`
+      DO $$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
+          CREATE ROLE ${APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS;
+        END IF;
+      END $$;
+      GRANT USAGE ON SCHEMA public TO ${APP_ROLE};
+      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${APP_ROLE};
+      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${APP_ROLE};`),
+  );
+  const url = new URL(ownerUrl);
+  url.username = APP_ROLE;
+  url.password = '';
+  return url.toString();
+}
 
 /** A token the platform would issue: `org` names the organisation, `roles` what one may do. */
 function token(sub: string, roles: string[], org?: string): Promise<string> {
@@ -180,7 +210,8 @@ export async function fairnessScenario(): Promise<string> {
   const db = await freshDatabase(SERVER);
   let service: Service | undefined;
   try {
-    service = await startService(serviceEnv(db.url), 23400);
+    const appUrl = await serveAsAppRole(db.url);
+    service = await startService(serviceEnv(appUrl, { DATABASE_MIGRATION_URL: db.url }), 23400);
     const admin = await addOrganizationB(service);
 
     log(`  B alone: ${ALONE} messages, one a second …`);

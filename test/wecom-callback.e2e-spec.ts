@@ -561,43 +561,45 @@ describe('WeCom callback endpoint (e2e)', () => {
   });
 
   describe(WeComCardUpdater.name, () => {
-    it('replaces the buttons of a card WeCom gave a response code for, once', async () => {
-      const client = app.get(WeComClient);
-      const sent = await client.sendMessage({
-        touser: 'zhangsan',
-        msgtype: 'template_card',
-        agentid: 1000002,
-        template_card: {
-          card_type: 'button_interaction',
-          main_title: { title: '面试邀请', desc: '请确认是否参加' },
-          button_list: [
-            { text: '接受', style: 1, key: 'rsvp:accept:iv-1' },
-            { text: '拒绝', style: 2, key: 'rsvp:decline:iv-1' },
-          ],
-          task_id: `rsvp-iv-1-${Date.now()}`,
-        },
-      });
-      expect(sent.response_code).toBeTruthy();
-      const sut = app.get(WeComCardUpdater);
-
-      await expect(sut.markAnswered(sent.response_code!, ['zhangsan'], '已接受')).resolves.toEqual(
-        [],
-      );
-      const update = sim.messagesFor('zhangsan').at(-1);
-      expect(update).toMatchObject({
-        msgtype: 'update_template_card',
-        body: {
-          response_code: sent.response_code,
-          button: { replace_name: '已接受' },
+    // The default organisation's app, as its card handlers run it.
+    it('replaces the buttons of a card WeCom gave a response code for, once', () =>
+      inOrganization(async () => {
+        const client = app.get(WeComClient);
+        const sent = await client.sendMessage({
+          touser: 'zhangsan',
+          msgtype: 'template_card',
           agentid: 1000002,
-        },
-      });
+          template_card: {
+            card_type: 'button_interaction',
+            main_title: { title: '面试邀请', desc: '请确认是否参加' },
+            button_list: [
+              { text: '接受', style: 1, key: 'rsvp:accept:iv-1' },
+              { text: '拒绝', style: 2, key: 'rsvp:decline:iv-1' },
+            ],
+            task_id: `rsvp-iv-1-${Date.now()}`,
+          },
+        });
+        expect(sent.response_code).toBeTruthy();
+        const sut = app.get(WeComCardUpdater);
 
-      const again = await sut
-        .markAnswered(sent.response_code!, ['zhangsan'], '已接受')
-        .catch((e: unknown) => e);
-      expect(again).toBeInstanceOf(WeComApiError);
-    });
+        await expect(
+          sut.markAnswered(sent.response_code!, ['zhangsan'], '已接受'),
+        ).resolves.toEqual([]);
+        const update = sim.messagesFor('zhangsan').at(-1);
+        expect(update).toMatchObject({
+          msgtype: 'update_template_card',
+          body: {
+            response_code: sent.response_code,
+            button: { replace_name: '已接受' },
+            agentid: 1000002,
+          },
+        });
+
+        const again = await sut
+          .markAnswered(sent.response_code!, ['zhangsan'], '已接受')
+          .catch((e: unknown) => e);
+        expect(again).toBeInstanceOf(WeComApiError);
+      }));
   });
 });
 

@@ -18,6 +18,7 @@ import {
 } from '../src/wecom/callback/wecom-event-handlers.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
+import { inOrganization } from './support/in-organization.js';
 import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
@@ -560,43 +561,45 @@ describe('WeCom callback endpoint (e2e)', () => {
   });
 
   describe(WeComCardUpdater.name, () => {
-    it('replaces the buttons of a card WeCom gave a response code for, once', async () => {
-      const client = app.get(WeComClient);
-      const sent = await client.sendMessage({
-        touser: 'zhangsan',
-        msgtype: 'template_card',
-        agentid: 1000002,
-        template_card: {
-          card_type: 'button_interaction',
-          main_title: { title: '面试邀请', desc: '请确认是否参加' },
-          button_list: [
-            { text: '接受', style: 1, key: 'rsvp:accept:iv-1' },
-            { text: '拒绝', style: 2, key: 'rsvp:decline:iv-1' },
-          ],
-          task_id: `rsvp-iv-1-${Date.now()}`,
-        },
-      });
-      expect(sent.response_code).toBeTruthy();
-      const sut = app.get(WeComCardUpdater);
-
-      await expect(sut.markAnswered(sent.response_code!, ['zhangsan'], '已接受')).resolves.toEqual(
-        [],
-      );
-      const update = sim.messagesFor('zhangsan').at(-1);
-      expect(update).toMatchObject({
-        msgtype: 'update_template_card',
-        body: {
-          response_code: sent.response_code,
-          button: { replace_name: '已接受' },
+    // As the RSVP handler calls it: inside the organisation whose callback it handles.
+    it('replaces the buttons of a card WeCom gave a response code for, once', () =>
+      inOrganization(async () => {
+        const client = app.get(WeComClient);
+        const sent = await client.sendMessage({
+          touser: 'zhangsan',
+          msgtype: 'template_card',
           agentid: 1000002,
-        },
-      });
+          template_card: {
+            card_type: 'button_interaction',
+            main_title: { title: '面试邀请', desc: '请确认是否参加' },
+            button_list: [
+              { text: '接受', style: 1, key: 'rsvp:accept:iv-1' },
+              { text: '拒绝', style: 2, key: 'rsvp:decline:iv-1' },
+            ],
+            task_id: `rsvp-iv-1-${Date.now()}`,
+          },
+        });
+        expect(sent.response_code).toBeTruthy();
+        const sut = app.get(WeComCardUpdater);
 
-      const again = await sut
-        .markAnswered(sent.response_code!, ['zhangsan'], '已接受')
-        .catch((e: unknown) => e);
-      expect(again).toBeInstanceOf(WeComApiError);
-    });
+        await expect(
+          sut.markAnswered(sent.response_code!, ['zhangsan'], '已接受'),
+        ).resolves.toEqual([]);
+        const update = sim.messagesFor('zhangsan').at(-1);
+        expect(update).toMatchObject({
+          msgtype: 'update_template_card',
+          body: {
+            response_code: sent.response_code,
+            button: { replace_name: '已接受' },
+            agentid: 1000002,
+          },
+        });
+
+        const again = await sut
+          .markAnswered(sent.response_code!, ['zhangsan'], '已接受')
+          .catch((e: unknown) => e);
+        expect(again).toBeInstanceOf(WeComApiError);
+      }));
   });
 });
 
@@ -612,7 +615,7 @@ describe('WeCom callback endpoint without configuration', () => {
     await sim.start();
     app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { logger: logs });
     // Let the start-up token load finish before the app closes.
-    await app.get(AccessTokenProvider).getToken();
+    await inOrganization(() => app.get(AccessTokenProvider).getToken());
   });
 
   afterAll(async () => {

@@ -18,6 +18,8 @@ import { buildDataSourceOptions } from '../database/database.options.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
+import { OrganizationsRepository } from '../organizations/organizations.repository.js';
+import { OrganizationsService } from '../organizations/organizations.service.js';
 import type { EffectiveSettings } from '../settings/runtime-settings.js';
 import { SettingsChangedEvent } from '../settings/settings-events.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
@@ -121,6 +123,8 @@ async function dispatcherModule(db: TestDatabase, f: Fakes): Promise<TestingModu
       MessageDispatchSignal,
       MetricsService,
       TransactionHost,
+      OrganizationsService,
+      OrganizationsRepository,
       { provide: Clock, useValue: f.clock },
       { provide: WeComClient, useValue: f.gateway },
       { provide: UserMappingsService, useValue: f.mappings },
@@ -372,7 +376,8 @@ describe(MessageDispatcher.name, () => {
     expect((await recipientsOf(id))[0].status).toBe('pending');
     expect(f.rejected.map((e) => e.errcode)).toEqual([60020]);
 
-    // An admin fixes the credentials: the held message is due at once.
+    // An admin fixes the credentials: the held message is due at once. The change is published
+    // in the organisation it belongs to, as RuntimeSettings does.
     const settings = (version: number) => ({ version }) as EffectiveSettings;
     moduleRef
       .get(EventEmitter2)

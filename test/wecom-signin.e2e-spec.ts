@@ -395,9 +395,9 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
       (sim.stats().calls['/cgi-bin/ticket/get'] ?? 0);
     /** The ticket as stored: sealed at rest, opened here with the app's key. */
     const storedTicket = async (kind: string): Promise<string> => {
-      const [row] = await app
-        .get(DataSource)
-        .query('SELECT value FROM wecom_credentials WHERE kind = $1', [kind]);
+      const [row] = await db.ownerQuery('SELECT value FROM wecom_credentials WHERE kind = $1', [
+        kind,
+      ]);
       const sealed = (row as { value: string }).value;
       expect(sealed).toMatch(/^v1:/);
       return app.get(SecretBox).open(sealed);

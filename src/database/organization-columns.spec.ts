@@ -5,6 +5,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 
 import { rowsInEveryTable } from '../../test/support/every-table.js';
 import { LogRecorder } from '../../test/support/log-recorder.js';
+import { inOrganization } from '../../test/support/in-organization.js';
 import { sqlInOrganization } from '../../test/support/organization-sql.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
 import { ENTITIES } from '../entities.js';
@@ -164,11 +165,9 @@ describe(OrganizationColumns1764500000001.name, () => {
 
     /** Runs `work` in a transaction of `organization`, as a scoped request or job does. */
     const inOrg = <T>(organization: string, work: () => Promise<T>): Promise<T> =>
-      host.transaction(async () => {
-        await host.run((m) =>
-          m.query(`SELECT set_config('app.organization_id', $1, true)`, [organization]),
-        );
-        return work();
+      inOrganization(() => host.transaction(work), {
+        id: organization,
+        slug: organization === DEFAULT_ID ? 'default' : 'other',
       });
 
     const message = (key: string): NewMessage => ({

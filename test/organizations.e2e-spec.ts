@@ -101,10 +101,13 @@ describe('Organisations: operators and the org claim, with the one organisation 
       .auth(operator, { type: 'bearer' })
       .expect(404);
     expect(missing.body.detail).toBe('Organisation not found');
-    await http()
-      .get('/api/organizations/Not A Slug')
+    const malformed = await http()
+      .get('/api/organizations/Not_A_Slug')
       .auth(operator, { type: 'bearer' })
-      .expect(404);
+      .expect(400);
+    expect(malformed.body.errors).toEqual([
+      { field: 'id', message: 'id must be an organisation id (UUID) or slug' },
+    ]);
   });
 
   it('refuses a second organisation where the database cannot keep it apart (superuser, PGlite), saying why', async () => {

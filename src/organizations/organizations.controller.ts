@@ -1,4 +1,14 @@
-import { Body, Controller, Get, Param, Patch, Post, Query } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  Injectable,
+  Param,
+  Patch,
+  type PipeTransform,
+  Post,
+  Query,
+} from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiConflictResponse,
@@ -11,6 +21,7 @@ import {
 
 import { CurrentUser, NoOrganization, Roles } from '../auth/auth.decorators.js';
 import type { AuthUser } from '../auth/roles.js';
+import { ValidationProblemException } from '../common/validation-problem.js';
 import {
   CreateOrganizationDto,
   ListOrganizationsQueryDto,
@@ -19,6 +30,22 @@ import {
   UpdateOrganizationDto,
 } from './dto/organization.dto.js';
 import { OrganizationOperations } from './organization-operations.service.js';
+import { ORGANIZATION_SLUG_PATTERN } from './organization.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A path naming an organisation by id or slug; anything else is a validation problem. */
+@Injectable()
+class OrganizationRefParam implements PipeTransform<string, string> {
+  transform(value: string): string {
+    if (typeof value === 'string' && (UUID.test(value) || ORGANIZATION_SLUG_PATTERN.test(value))) {
+      return value;
+    }
+    throw new ValidationProblemException([
+      { field: 'id', message: 'id must be an organisation id (UUID) or slug' },
+    ]);
+  }
+}
 
 const ID_OR_SLUG = {
   name: 'id',
@@ -63,7 +90,7 @@ export class OrganizationsController {
   @ApiOperation({ operationId: 'getOrganization', summary: 'One organisation' })
   @ApiParam(ID_OR_SLUG)
   @ApiOkResponse({ type: OrganizationDto })
-  get(@Param('id') id: string): Promise<OrganizationDto> {
+  get(@Param('id', OrganizationRefParam) id: string): Promise<OrganizationDto> {
     return this.operations.get(id);
   }
 
@@ -75,7 +102,7 @@ export class OrganizationsController {
   @ApiParam(ID_OR_SLUG)
   @ApiOkResponse({ type: OrganizationDto })
   update(
-    @Param('id') id: string,
+    @Param('id', OrganizationRefParam) id: string,
     @Body() dto: UpdateOrganizationDto,
     @CurrentUser() user: AuthUser,
   ): Promise<OrganizationDto> {

@@ -209,7 +209,7 @@ export class SignInService {
       if (!mapping) return this.unmapped(userid);
 
       const token = await this.jwt.sign(
-        { id: mapping.platformUserId, roles: ['interviewer'] },
+        { id: mapping.platformUserId, roles: ['interviewer'], organization: organization.id },
         this.ttl,
       );
       this.logger.log(
@@ -267,7 +267,11 @@ export class SignInService {
       );
     }
     const sub = consoleSubject(userid, platformUserId);
-    const token = await this.jwt.sign({ id: sub, roles: ['admin'] }, this.ttl);
+    // The console is the default organisation's (CONSOLE_ADMINS are members of its corp).
+    const token = await this.jwt.sign(
+      { id: sub, roles: ['admin'], organization: DEFAULT_ORGANIZATION.id },
+      this.ttl,
+    );
     this.logger.log(`WeCom member ${userid} signed in to the admin console as ${sub}`);
     return `${target}#token=${token}`;
   }

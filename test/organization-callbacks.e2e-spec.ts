@@ -2,22 +2,23 @@ import type { AddressInfo } from 'node:net';
 
 import type { INestApplication } from '@nestjs/common';
 import * as wecom from '@wecom/crypto';
-import { decodeJwt, SignJWT } from 'jose';
+import { decodeJwt } from 'jose';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 
 import { AdminConfigService } from '../src/admin/admin-config.service.js';
-import type { Role } from '../src/auth/roles.js';
 import { ManualClock } from '../src/common/clock.js';
 import { organizationScope, type OrganizationScope } from '../src/common/organization-scope.js';
+import type { CreateInterviewDto } from '../src/interviews/dto/create-interview.dto.js';
+import { InterviewsService } from '../src/interviews/interviews.service.js';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { DEFAULT_ORGANIZATION } from '../src/organizations/organization.js';
+import { UserMappingsService } from '../src/user-mappings/user-mappings.service.js';
 import { WeComCallbackService } from '../src/wecom/callback/wecom-callback.service.js';
 import { WeComEventHandlers } from '../src/wecom/callback/wecom-event-handlers.js';
 import type { DeliveredMessage } from '../tools/wecom-simulator/message-log.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { inOrganization } from './support/in-organization.js';
-import { createTestApp, simulatorEnv, TEST_JWT_SECRET } from './support/test-app.js';
+import { createTestApp, simulatorEnv } from './support/test-app.js';
 import {
   createTestDatabase,
   describeWithServer,
@@ -53,16 +54,6 @@ const BETA_KEYS = { token: 'BetaToken22', aesKey: 'abcdefghijklmnopqrstuvwxyz012
 
 type CardBody = { template_card?: { button_list?: { key: string }[] } };
 
-/** A platform JWT naming its organisation (`org`), as the platform issues them. */
-function tokenIn(company: Company, sub: string, ...roles: Role[]): Promise<string> {
-  return new SignJWT({ roles, org: company.scope.slug })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(new TextEncoder().encode(TEST_JWT_SECRET));
-}
-
 describeWithServer('Callbacks and sign-in per organisation (e2e, PostgreSQL)', () => {
   let db: TestDatabase;
   let sim: WeComSimulator;
@@ -73,9 +64,9 @@ describeWithServer('Callbacks and sign-in per organisation (e2e, PostgreSQL)', (
   const now = () => Math.floor(clock.nowMs() / 1000);
   const settle = () => app.get(WeComCallbackService).whenIdle();
   const deliver = () => app.get(MessageDispatcher).drain();
-  /** Read as the test's own connection, past the service: what each organisation holds. */
+  /** As the database's owner, behind the service's back: what each organisation holds. */
   const sql = <T = Record<string, unknown>>(text: string, params: unknown[] = []) =>
-    app.get(DataSource).query(text, params) as Promise<T[]>;
+    db.ownerQuery<T>(text, params);
   const eventCounts = async () => {
     const rows = await sql<{ org: string; n: number }>(
       'SELECT organization_id AS org, count(*)::int AS n FROM wecom_events GROUP BY 1',
@@ -115,7 +106,7 @@ describeWithServer('Callbacks and sign-in per organisation (e2e, PostgreSQL)', (
     await sim.start();
     app = await createTestApp(
       {
-        DATABASE_URL: db.url,
+        ...db.env,
         ...simulatorEnv(sim.url),
         WECOM_CALLBACK_TOKEN: ALPHA.token,
         WECOM_CALLBACK_AES_KEY: ALPHA.aesKey,
@@ -171,13 +162,14 @@ describeWithServer('Callbacks and sign-in per organisation (e2e, PostgreSQL)', (
       [ALPHA, 'a'],
       [beta, 'b'],
     ] as const) {
-      const admin = await tokenIn(company, `${prefix}-admin`, 'admin');
-      for (const m of [
-        { platformUserId: `${prefix}-zhang`, wecomUserId: 'zhangsan' },
-        { platformUserId: `${prefix}-rec`, wecomUserId: 'zhaoliu' },
-      ]) {
-        await http().post('/api/user-mappings').auth(admin, { type: 'bearer' }).send(m).expect(201);
-      }
+      await inOrganization(async () => {
+        const mappings = app.get(UserMappingsService);
+        await mappings.create(
+          { platformUserId: `${prefix}-zhang`, wecomUserId: 'zhangsan' },
+          'spec',
+        );
+        await mappings.create({ platformUserId: `${prefix}-rec`, wecomUserId: 'zhaoliu' }, 'spec');
+      }, company.scope);
     }
   });
 
@@ -284,22 +276,25 @@ describeWithServer('Callbacks and sign-in per organisation (e2e, PostgreSQL)', (
   });
 
   describe('an RSVP tap', () => {
+    /** A recruiter of the company books an interview; its invitation goes out. */
     async function book(company: Company, prefix: string): Promise<string> {
-      const recruiter = await tokenIn(company, `${prefix}-rec`, 'recruiter');
-      const res = await http()
-        .post('/api/interviews')
-        .auth(recruiter, { type: 'bearer' })
-        .send({
-          title: `后端工程师 一面 (${company.scope.slug})`,
-          candidate: { name: '李雷' },
-          startsAt: new Date(clock.nowMs() + 48 * HOUR).toISOString(),
-          durationMinutes: 45,
-          roomUrl: `https://www.showmebug.com/pads/${company.scope.slug}${Date.now()}`,
-          interviewers: [`${prefix}-zhang`],
-        })
-        .expect(201);
+      const booked = await inOrganization(
+        () =>
+          app.get(InterviewsService).create(
+            {
+              title: `后端工程师 一面 (${company.scope.slug})`,
+              candidate: { name: '李雷' },
+              startsAt: new Date(clock.nowMs() + 48 * HOUR).toISOString(),
+              durationMinutes: 45,
+              roomUrl: `https://www.showmebug.com/pads/${company.scope.slug}${Date.now()}`,
+              interviewers: [`${prefix}-zhang`],
+            } as CreateInterviewDto,
+            { id: `${prefix}-rec`, roles: ['recruiter'] },
+          ),
+        company.scope,
+      );
       await deliver();
-      return res.body.interview.id as string;
+      return booked.interview.id;
     }
     const cardOf = (corpId: string, interviewId: string): DeliveredMessage => {
       const card = sim

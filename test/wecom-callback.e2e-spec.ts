@@ -561,7 +561,7 @@ describe('WeCom callback endpoint (e2e)', () => {
   });
 
   describe(WeComCardUpdater.name, () => {
-    // What the RSVP handler does inside an event's organisation: the default one here.
+    // The default organisation's app, as its card handlers run it.
     it('replaces the buttons of a card WeCom gave a response code for, once', () =>
       inOrganization(async () => {
         const client = app.get(WeComClient);

@@ -237,7 +237,9 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
         const organization = asking[i];
         if (answer.status === 'rejected') {
           // Its messages wait for a later pass; the others' claims go ahead.
-          this.logger.error(`claim for ${organization.slug} failed: ${describe(answer.reason)}`);
+          if (!this.stopped) {
+            this.logger.error(`claim for ${organization.slug} failed: ${describe(answer.reason)}`);
+          }
           return;
         }
         const messages = answer.value;

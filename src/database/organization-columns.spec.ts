@@ -4,8 +4,8 @@ import { Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 
 import { rowsInEveryTable } from '../../test/support/every-table.js';
-import { LogRecorder } from '../../test/support/log-recorder.js';
 import { inOrganization } from '../../test/support/in-organization.js';
+import { LogRecorder } from '../../test/support/log-recorder.js';
 import { sqlInOrganization } from '../../test/support/organization-sql.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
 import { ENTITIES } from '../entities.js';
@@ -163,7 +163,10 @@ describe(OrganizationColumns1764500000001.name, () => {
     const other = randomUUID();
     let host: TransactionHost;
 
-    /** Runs `work` in a transaction of `organization`, as a scoped request or job does. */
+    /**
+     * Runs `work` in a transaction of `organization`, as a scoped request or job does: the scope
+     * names it, TransactionHost sets app.organization_id from it.
+     */
     const inOrg = <T>(organization: string, work: () => Promise<T>): Promise<T> =>
       inOrganization(() => host.transaction(work), {
         id: organization,

@@ -103,7 +103,10 @@ export function mintToken(
   user: AuthUser,
   expiresIn: string | number = '1h',
 ): Promise<string> {
-  return new SignJWT({ roles: user.roles })
+  const claims = user.organization
+    ? { roles: user.roles, org: user.organization }
+    : { roles: user.roles };
+  return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(user.id)
     .setIssuedAt()

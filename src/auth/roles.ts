@@ -6,4 +6,6 @@ export interface AuthUser {
   /** Platform user id (`sub`). */
   id: string;
   roles: Role[];
+  /** The organisation the token is for (`org`: its slug or id); absent in older tokens. */
+  organization?: string;
 }

@@ -209,7 +209,7 @@ export class SignInService {
       if (!mapping) return this.unmapped(userid);
 
       const token = await this.jwt.sign(
-        { id: mapping.platformUserId, roles: ['interviewer'] },
+        { id: mapping.platformUserId, roles: ['interviewer'], organization: organization.slug },
         this.ttl,
       );
       this.logger.log(
@@ -267,7 +267,10 @@ export class SignInService {
       );
     }
     const sub = consoleSubject(userid, platformUserId);
-    const token = await this.jwt.sign({ id: sub, roles: ['admin'] }, this.ttl);
+    const token = await this.jwt.sign(
+      { id: sub, roles: ['admin'], organization: DEFAULT_ORGANIZATION.slug },
+      this.ttl,
+    );
     this.logger.log(`WeCom member ${userid} signed in to the admin console as ${sub}`);
     return `${target}#token=${token}`;
   }

@@ -18,7 +18,7 @@ import { WeComEventHandlers } from '../src/wecom/callback/wecom-event-handlers.j
 import type { DeliveredMessage } from '../tools/wecom-simulator/message-log.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { inOrganization } from './support/in-organization.js';
-import { createTestApp, simulatorEnv } from './support/test-app.js';
+import { createSandboxApp, createTestApp, simulatorEnv } from './support/test-app.js';
 import {
   createTestDatabase,
   describeWithServer,
@@ -434,5 +434,98 @@ describeWithServer('Callbacks and sign-in per organisation (e2e, PostgreSQL)', (
       expect(res.status).toBe(400);
       expect(res.text).toContain('authorisation code is invalid');
     });
+  });
+});
+
+describeWithServer('Sign-in per organisation in sandbox mode (e2e, PostgreSQL)', () => {
+  const PUBLIC = 'http://bridge.test';
+  let db: TestDatabase;
+  let app: INestApplication;
+  let sim: WeComSimulator;
+  let beta: OrganizationScope;
+  const http = () => request(app.getHttpServer());
+  /** The path and query of a URL of this service (supertest talks to the app, whatever host). */
+  const local = (url: string) => {
+    const u = new URL(url);
+    expect(u.origin).toBe(PUBLIC);
+    return u.pathname + u.search;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    ({ app, simulator: sim } = await createSandboxApp({
+      ...db.env,
+      PUBLIC_BASE_URL: PUBLIC,
+      FRONTEND_URL: FRONTEND,
+    }));
+    const [{ id }] = await db.ownerQuery<{ id: string }>(
+      `INSERT INTO organizations (slug, name) VALUES ('beta', 'Beta Ltd') RETURNING id`,
+    );
+    beta = { id, slug: 'beta' };
+    sim.addCorp({ ...BETA_CORP, members: [{ userid: 'zhangsan', name: '张三' }] });
+    await inOrganization(async () => {
+      await app.get(AdminConfigService).update({ ...BETA_CORP }, 'admin-of-beta');
+      await app
+        .get(UserMappingsService)
+        .create({ platformUserId: 'b-zhang', wecomUserId: 'zhangsan' }, 'spec');
+    }, beta);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+  });
+
+  it("the sandbox's WeCom page signs B's member in with B's corp: a JWT for org beta", async () => {
+    const login = await http()
+      .get('/auth/wecom/login')
+      .query({ org: 'beta', member: 'zhangsan', redirect: '/x' })
+      .expect(302);
+    const cookie = ([] as string[])
+      .concat(login.headers['set-cookie'] ?? [])
+      .find((c) => c.startsWith('wecom_signin='))!
+      .split(';')[0]!;
+    const page = new URL(login.headers.location as string);
+    expect(Object.fromEntries(page.searchParams)).toMatchObject({
+      appid: BETA_CORP.corpId,
+      agentid: String(BETA_CORP.agentId),
+      redirect_uri: `${PUBLIC}/auth/wecom/callback?org=beta`,
+    });
+    const back = await http().get(local(page.toString())).expect(302);
+    const res = await http()
+      .get(local(back.headers.location as string))
+      .set('Cookie', cookie)
+      .expect(302);
+    const jwt = (res.headers.location as string).split('#token=')[1]!;
+    expect(decodeJwt(jwt)).toMatchObject({ sub: 'b-zhang', org: 'beta' });
+  });
+
+  it("refuses B's redirect_uri with A's app, and A's redirect_uri with B's app", async () => {
+    const page = (appid: string, agentid: number, redirectUri: string) =>
+      http()
+        .get('/sandbox/wecom/authorize')
+        .query({
+          appid,
+          agentid: String(agentid),
+          redirect_uri: redirectUri,
+          state: 'abc',
+          login_hint: 'zhangsan',
+        });
+    await page('ww-sandbox', 1000002, `${PUBLIC}/auth/wecom/callback?org=beta`).expect(400);
+    await page(BETA_CORP.corpId, BETA_CORP.agentId, `${PUBLIC}/auth/wecom/callback`).expect(400);
+    await page(
+      BETA_CORP.corpId,
+      BETA_CORP.agentId,
+      `${PUBLIC}/auth/wecom/callback?org=nobody`,
+    ).expect(400);
+  });
+
+  it('keeps the admin console to the default organisation (CONSOLE_ADMINS names its members)', async () => {
+    const res = await http()
+      .get('/auth/wecom/login')
+      .query({ org: 'beta', target: 'console', member: 'sandbox-admin' })
+      .expect(403);
+    expect(res.text).toContain('default organisation&#39;s members only');
+    expect(res.headers['set-cookie']).toBeUndefined();
   });
 });

@@ -10,6 +10,7 @@ import {
   describeWithServer,
   type TestDatabase,
 } from '../../test/support/test-database.js';
+import { inOrganization } from '../../test/support/in-organization.js';
 import { openMigratedDataSource } from '../../test/support/migrated-database.js';
 import { Clock, ManualClock } from '../common/clock.js';
 import { organizationScope, type OrganizationScope } from '../common/organization-scope.js';

@@ -209,7 +209,7 @@ export class SignInService {
       if (!mapping) return this.unmapped(userid);
 
       const token = await this.jwt.sign(
-        { id: mapping.platformUserId, roles: ['interviewer'], organization: organization.id },
+        { id: mapping.platformUserId, roles: ['interviewer'], organization: organization.slug },
         this.ttl,
       );
       this.logger.log(
@@ -267,9 +267,8 @@ export class SignInService {
       );
     }
     const sub = consoleSubject(userid, platformUserId);
-    // The console is the default organisation's (CONSOLE_ADMINS are members of its corp).
     const token = await this.jwt.sign(
-      { id: sub, roles: ['admin'], organization: DEFAULT_ORGANIZATION.id },
+      { id: sub, roles: ['admin'], organization: DEFAULT_ORGANIZATION.slug },
       this.ttl,
     );
     this.logger.log(`WeCom member ${userid} signed in to the admin console as ${sub}`);

@@ -7,6 +7,7 @@ import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import type { MessagingService } from '../src/messaging/messaging.service.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
+import { inOrganization } from './support/in-organization.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
@@ -57,12 +58,14 @@ describe('Shared calls (e2e)', () => {
   async function queue(tag: string, to: string[]): Promise<string[]> {
     const ids: string[] = [];
     for (const wecomUserId of to) {
-      const m = await messaging.send({
-        kind: 'test.shared',
-        msgtype: 'template_card',
-        content: card(tag),
-        to: [{ wecomUserId }],
-      });
+      const m = await inOrganization(() =>
+        messaging.send({
+          kind: 'test.shared',
+          msgtype: 'template_card',
+          content: card(tag),
+          to: [{ wecomUserId }],
+        }),
+      );
       ids.push(m.id);
     }
     return ids;

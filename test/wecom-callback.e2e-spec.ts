@@ -17,6 +17,7 @@ import {
 } from '../src/wecom/callback/wecom-event-handlers.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
+import { inOrganization } from './support/in-organization.js';
 import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
@@ -526,7 +527,7 @@ describe('WeCom callback endpoint without configuration', () => {
     await sim.start();
     app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { logger: logs });
     // Let the start-up token load finish before the app closes.
-    await app.get(AccessTokenProvider).getToken();
+    await inOrganization(() => app.get(AccessTokenProvider).getToken());
   });
 
   afterAll(async () => {

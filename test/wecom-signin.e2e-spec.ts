@@ -9,6 +9,7 @@ import { JsapiTicketProvider } from '../src/wecom/jssdk/jsapi-ticket.provider.js
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
 import { SecretBox } from '../src/settings/secret-box.js';
+import { inOrganization } from './support/in-organization.js';
 import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
@@ -364,18 +365,20 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
       expect(second.body.nonceStr).not.toBe(body.nonceStr);
     });
 
-    it('refreshes the tickets ahead of expiry on the cron body, once', async () => {
-      const provider = app.get(JsapiTicketProvider);
-      await provider.corpTicket();
-      const before = tickets();
-      expect(await provider.refreshIfExpiring()).toBe(0);
-      clock.advance((7200 - 300) * 1000);
-      // The access token is due too; refresh it first so only ticket calls are counted.
-      await app.get(AccessTokenProvider).refreshIfExpiring();
-      expect(await provider.refreshIfExpiring()).toBe(2);
-      expect(await provider.refreshIfExpiring()).toBe(0);
-      expect(tickets()).toBe(before + 2);
-    });
+    it('refreshes the tickets ahead of expiry on the cron body, once', () =>
+      // What the cron runs, in the organisation it runs for.
+      inOrganization(async () => {
+        const provider = app.get(JsapiTicketProvider);
+        await provider.corpTicket();
+        const before = tickets();
+        expect(await provider.refreshIfExpiring()).toBe(0);
+        clock.advance((7200 - 300) * 1000);
+        // The access token is due too; refresh it first so only ticket calls are counted.
+        await app.get(AccessTokenProvider).refreshIfExpiring();
+        expect(await provider.refreshIfExpiring()).toBe(2);
+        expect(await provider.refreshIfExpiring()).toBe(0);
+        expect(tickets()).toBe(before + 2);
+      }));
 
     it.each([
       ['another host', 'https://evil.example.com/app/x'],
@@ -440,7 +443,7 @@ describe('Sign-in with WeCom: other settings', () => {
       { ...db.env, ...simulatorEnv(sim.url), ...env },
       { logger: logs },
     );
-    await app.get(AccessTokenProvider).getToken();
+    await inOrganization(() => app.get(AccessTokenProvider).getToken());
     apps.push(app);
     return app;
   }

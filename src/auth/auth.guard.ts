@@ -8,6 +8,8 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
+import type { RequestWithOrganization } from '../organizations/organization-scope.interceptor.js';
 import { IS_PUBLIC, REQUIRED_ROLES, ROLE_OPTIONAL } from './auth.decorators.js';
 import { InvalidTokenError, JwtVerifier } from './jwt-verifier.js';
 import { ROLES, type AuthUser, type Role } from './roles.js';
@@ -29,7 +31,9 @@ export class AuthGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
-    const req = context.switchToHttp().getRequest<Request & { user?: AuthUser }>();
+    const req = context
+      .switchToHttp()
+      .getRequest<Request & RequestWithOrganization & { user?: AuthUser }>();
     const targets = [context.getHandler(), context.getClass()];
     const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets);
     if (isPublic) return true;
@@ -54,6 +58,8 @@ export class AuthGuard implements CanActivate {
     ) {
       throw new ForbiddenException(`Requires one of the roles: ${ROLES.join(', ')}`);
     }
+    // The handler runs in this organisation (OrganizationScopeInterceptor).
+    req.organization = DEFAULT_ORGANIZATION;
     return true;
   }
 }

@@ -9,7 +9,7 @@ export interface OrganizationScope {
 /**
  * Carries the organisation through every await of the work done for it. A slot of the one
  * AsyncLocalStorage (a second one would cost every request), set where a request or a job learns
- * its organisation and read by TransactionHost when it opens a transaction. Nothing sets or
- * reads it yet: the organisations work (#12) does, step by step.
+ * its organisation (OrganizationScopeInterceptor, OrganizationsService.within) and read by
+ * TransactionHost, which sets `app.organization_id` from it on every transaction it opens.
  */
 export const organizationScope = new ContextSlot<OrganizationScope>('organization');

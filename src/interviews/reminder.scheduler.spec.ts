@@ -5,6 +5,7 @@ import { createTestApp, simulatorEnv, tokenFor } from '../../test/support/test-a
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
 import { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
 import { ReminderScheduler } from './reminder.scheduler.js';
+import { inOrganization } from '../../test/support/in-organization.js';
 
 const MINUTE = 60_000;
 
@@ -43,43 +44,44 @@ describe('ReminderScheduler timer (real clock)', () => {
     await db?.drop();
   });
 
-  it('sends a reminder at its due time without waiting for the next poll', async () => {
-    const startsAt = new Date(Date.now() + 15 * MINUTE + 3000);
-    const due = startsAt.getTime() - 15 * MINUTE;
-    const booked = await http()
-      .post('/api/interviews')
-      .auth(recruiter, { type: 'bearer' })
-      .send({
-        title: '定时提醒测试',
-        candidate: { name: '王小明' },
-        startsAt: startsAt.toISOString(),
-        durationMinutes: 60,
-        roomUrl: 'https://www.showmebug.com/pads/TIMER',
-        interviewers: ['u-zhang'],
-      })
-      .expect(201);
-    expect(booked.body.reminders).toEqual([
-      expect.objectContaining({ leadMinutes: 15, state: 'pending' }),
-    ]);
+  it('sends a reminder at its due time without waiting for the next poll', () =>
+    inOrganization(async () => {
+      const startsAt = new Date(Date.now() + 15 * MINUTE + 3000);
+      const due = startsAt.getTime() - 15 * MINUTE;
+      const booked = await http()
+        .post('/api/interviews')
+        .auth(recruiter, { type: 'bearer' })
+        .send({
+          title: '定时提醒测试',
+          candidate: { name: '王小明' },
+          startsAt: startsAt.toISOString(),
+          durationMinutes: 60,
+          roomUrl: 'https://www.showmebug.com/pads/TIMER',
+          interviewers: ['u-zhang'],
+        })
+        .expect(201);
+      expect(booked.body.reminders).toEqual([
+        expect.objectContaining({ leadMinutes: 15, state: 'pending' }),
+      ]);
 
-    // One pass as the poll would make it: nothing is due yet, so it only sets the timer.
-    await app.get(ReminderScheduler).poll();
-    const reminderCards = () =>
-      sim.messagesFor('zhangsan').filter((m) => JSON.stringify(m.body).includes('15 分钟后开始'));
-    expect(reminderCards()).toHaveLength(0);
+      // One pass as the poll would make it: nothing is due yet, so it only sets the timer.
+      await app.get(ReminderScheduler).poll();
+      const reminderCards = () =>
+        sim.messagesFor('zhangsan').filter((m) => JSON.stringify(m.body).includes('15 分钟后开始'));
+      expect(reminderCards()).toHaveLength(0);
 
-    const deadline = Date.now() + 20_000;
-    while (reminderCards().length === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const cards = reminderCards();
-    expect(cards).toHaveLength(1);
-    expect(Date.parse(cards[0].time)).toBeGreaterThanOrEqual(due);
+      const deadline = Date.now() + 20_000;
+      while (reminderCards().length === 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const cards = reminderCards();
+      expect(cards).toHaveLength(1);
+      expect(Date.parse(cards[0].time)).toBeGreaterThanOrEqual(due);
 
-    const after = await http()
-      .get(`/api/interviews/${booked.body.interview.id}`)
-      .auth(recruiter, { type: 'bearer' })
-      .expect(200);
-    expect(after.body.reminders[0]).toMatchObject({ state: 'sent' });
-  });
+      const after = await http()
+        .get(`/api/interviews/${booked.body.interview.id}`)
+        .auth(recruiter, { type: 'bearer' })
+        .expect(200);
+      expect(after.body.reminders[0]).toMatchObject({ state: 'sent' });
+    }));
 });

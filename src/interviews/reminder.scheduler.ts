@@ -13,6 +13,8 @@ import { registerCronJob } from '../common/scheduled-job.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MessageContentError } from '../messaging/message-content.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
+import { OrganizationsService } from '../organizations/organizations.service.js';
 import { InterviewNotifier } from './interview-notifier.js';
 import type { ReminderState } from './interview-reminder.entity.js';
 import { InterviewsRepository, type ReminderOutcome } from './interviews.repository.js';
@@ -49,6 +51,7 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
     private readonly notifier: InterviewNotifier,
     private readonly registry: SchedulerRegistry,
     @Inject(ConfigService) private readonly config: AppConfigService,
+    private readonly organizations: OrganizationsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -57,7 +60,8 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
       this.registry,
       'interview-reminders',
       this.config.get('REMINDER_POLL_CRON', { infer: true }),
-      () => this.poll(),
+      // The timer armForNext sets inherits the scope.
+      () => this.organizations.within(DEFAULT_ORGANIZATION, () => this.poll()),
     );
   }
 
@@ -101,7 +105,11 @@ export class ReminderScheduler implements OnApplicationBootstrap, OnApplicationS
   }
 
   /** Processes everything due now, batch by batch; specs call it after moving the clock. */
-  async runOnce(): Promise<ReminderRun> {
+  runOnce(): Promise<ReminderRun> {
+    return this.organizations.within(DEFAULT_ORGANIZATION, () => this.runOnceInScope());
+  }
+
+  private async runOnceInScope(): Promise<ReminderRun> {
     const total: ReminderRun = { sent: 0, missed: 0, canceled: 0 };
     for (;;) {
       // The claim (row locks) and the messages it queues commit together.

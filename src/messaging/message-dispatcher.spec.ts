@@ -10,6 +10,7 @@ import {
   describeWithServer,
   type TestDatabase,
 } from '../../test/support/test-database.js';
+import { inOrganization } from '../../test/support/in-organization.js';
 import { openMigratedDataSource } from '../../test/support/migrated-database.js';
 import { Clock, ManualClock } from '../common/clock.js';
 import { configModuleFor } from '../config/app-config.js';
@@ -17,6 +18,8 @@ import { validateEnv } from '../config/env.validation.js';
 import { buildDataSourceOptions } from '../database/database.options.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { OrganizationsRepository } from '../organizations/organizations.repository.js';
+import { OrganizationsService } from '../organizations/organizations.service.js';
 import type { EffectiveSettings } from '../settings/runtime-settings.js';
 import { SettingsChangedEvent } from '../settings/settings-events.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
@@ -120,6 +123,8 @@ async function dispatcherModule(db: TestDatabase, f: Fakes): Promise<TestingModu
       MessageDispatchSignal,
       MetricsService,
       TransactionHost,
+      OrganizationsService,
+      OrganizationsRepository,
       { provide: Clock, useValue: f.clock },
       { provide: WeComClient, useValue: f.gateway },
       { provide: UserMappingsService, useValue: f.mappings },
@@ -371,14 +376,17 @@ describe(MessageDispatcher.name, () => {
     expect((await recipientsOf(id))[0].status).toBe('pending');
     expect(f.rejected.map((e) => e.errcode)).toEqual([60020]);
 
-    // An admin fixes the credentials: the held message is due at once.
+    // An admin fixes the credentials: the held message is due at once. The change is published
+    // in the organisation it belongs to, as RuntimeSettings does.
     const settings = (version: number) => ({ version }) as EffectiveSettings;
-    moduleRef
-      .get(EventEmitter2)
-      .emit(
-        SettingsChangedEvent.key,
-        new SettingsChangedEvent(settings(2), settings(1), 'elsewhere'),
-      );
+    inOrganization(() =>
+      moduleRef
+        .get(EventEmitter2)
+        .emit(
+          SettingsChangedEvent.key,
+          new SettingsChangedEvent(settings(2), settings(1), 'elsewhere'),
+        ),
+    );
     await waitFor(async () => (await messageRow(id)).status === 'sent');
     expect(f.gateway.requests).toHaveLength(2);
   });

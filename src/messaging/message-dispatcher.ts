@@ -16,6 +16,8 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
+import { OrganizationsService } from '../organizations/organizations.service.js';
 import { SettingsChangedEvent } from '../settings/settings-events.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
@@ -86,6 +88,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     @Inject(ConfigService) private readonly config: AppConfigService,
     private readonly metrics: MetricsService,
     private readonly tokens: AccessTokenProvider,
+    private readonly organizations: OrganizationsService,
   ) {
     this.leaseMs = config.get('DISPATCHER_LEASE_S', { infer: true }) * 1000;
     this.pollMs = config.get('DISPATCHER_POLL_MS', { infer: true });
@@ -133,7 +136,8 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       return;
     }
     this.pumping = true;
-    this.pump()
+    this.organizations
+      .within(DEFAULT_ORGANIZATION, () => this.pump())
       .catch((error: unknown) => this.logger.error(`dispatch failed: ${describe(error)}`))
       .finally(() => {
         this.pumping = false;
@@ -145,7 +149,11 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   /** One full pass, awaited: specs and the kick loop use it. Returns how many were processed. */
-  async drain(): Promise<number> {
+  drain(): Promise<number> {
+    return this.organizations.within(DEFAULT_ORGANIZATION, () => this.drainInScope());
+  }
+
+  private async drainInScope(): Promise<number> {
     let total = 0;
     for (;;) {
       const claimed = await this.claim(this.concurrency * 4);

@@ -1,6 +1,8 @@
 import { Global, Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 
+import { OrganizationScopeInterceptor } from './organization-scope.interceptor.js';
 import { OrganizationEntity } from './organization.entity.js';
 import { OrganizationsRepository } from './organizations.repository.js';
 import { OrganizationsService } from './organizations.service.js';
@@ -12,7 +14,11 @@ import { OrganizationsService } from './organizations.service.js';
 @Global()
 @Module({
   imports: [TypeOrmModule.forFeature([OrganizationEntity])],
-  providers: [OrganizationsRepository, OrganizationsService],
+  providers: [
+    OrganizationsRepository,
+    OrganizationsService,
+    { provide: APP_INTERCEPTOR, useClass: OrganizationScopeInterceptor },
+  ],
   exports: [OrganizationsService],
 })
 export class OrganizationsModule {}

@@ -6,6 +6,8 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { TransactionHost } from '../database/transaction-host.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
+import { OrganizationsService } from '../organizations/organizations.service.js';
 import { AppSettingsEntity, ConfigAuditEntity } from './app-settings.entity.js';
 import { ConfigAuditService } from './config-audit.service.js';
 import { RuntimeSettings } from './runtime-settings.js';
@@ -40,7 +42,15 @@ import { SettingsRepository } from './settings.repository.js';
     },
     {
       provide: RuntimeSettings,
-      inject: [SettingsRepository, TransactionHost, SecretBox, Clock, EventEmitter2, ConfigService],
+      inject: [
+        SettingsRepository,
+        TransactionHost,
+        SecretBox,
+        Clock,
+        EventEmitter2,
+        ConfigService,
+        OrganizationsService,
+      ],
       useFactory: (
         repo: SettingsRepository,
         db: TransactionHost,
@@ -48,7 +58,12 @@ import { SettingsRepository } from './settings.repository.js';
         clock: Clock,
         events: EventEmitter2,
         config: AppConfigService,
-      ) => RuntimeSettings.create({ repo, db, box, clock, events }, config),
+        organizations: OrganizationsService,
+      ) =>
+        // The seed, the poll timer made here and the events it publishes: `default`'s.
+        organizations.within(DEFAULT_ORGANIZATION, () =>
+          RuntimeSettings.create({ repo, db, box, clock, events }, config),
+        ),
     },
   ],
   exports: [SecretBox, RuntimeSettings, ConfigAuditService],

@@ -14,6 +14,8 @@ import type { Request, Response } from 'express';
 
 import { Public } from '../auth/auth.decorators.js';
 import { ERROR_MEDIA_TYPE_EXTENSION } from '../openapi/openapi-document.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
+import { OrganizationsService } from '../organizations/organizations.service.js';
 import { SignInErrorPageFilter } from './sign-in-error-page.filter.js';
 import { SignInService } from './sign-in.service.js';
 
@@ -26,7 +28,10 @@ import { SignInService } from './sign-in.service.js';
 @UseFilters(SignInErrorPageFilter)
 @Controller('auth/wecom')
 export class SignInController {
-  constructor(private readonly signIn: SignInService) {}
+  constructor(
+    private readonly signIn: SignInService,
+    private readonly organizations: OrganizationsService,
+  ) {}
 
   @Get('login')
   @Redirect(undefined, 302)
@@ -72,7 +77,9 @@ export class SignInController {
   ): Promise<{ url: string }> {
     const cookie = this.signIn.browserCookie;
     const browser = cookie.valueFor(req);
-    const url = await this.signIn.loginUrl(redirect, mode, browser, { target, member });
+    const url = await this.organizations.within(DEFAULT_ORGANIZATION, () =>
+      this.signIn.loginUrl(redirect, mode, browser, { target, member }),
+    );
     cookie.set(res, browser);
     return { url };
   }
@@ -103,6 +110,10 @@ export class SignInController {
     const cookie = this.signIn.browserCookie;
     const browser = cookie.read(req);
     cookie.clear(res); // set on error pages too: whatever happens, this round trip is over
-    return { url: await this.signIn.complete(code, state, browser) };
+    return {
+      url: await this.organizations.within(DEFAULT_ORGANIZATION, () =>
+        this.signIn.complete(code, state, browser),
+      ),
+    };
   }
 }

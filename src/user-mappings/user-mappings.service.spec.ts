@@ -11,6 +11,7 @@ import type { WeComSettings } from '../wecom/wecom-settings.js';
 import { MemberRenamedEvent } from './member.js';
 import { MappingChangeError, UserMappingsService } from './user-mappings.service.js';
 import { UserMappingsRepository } from './user-mappings.repository.js';
+import { inOrganization } from '../../test/support/in-organization.js';
 
 describe(UserMappingsService.name, () => {
   let database: MigratedDatabase;
@@ -62,56 +63,61 @@ describe(UserMappingsService.name, () => {
       )
     )[0]?.wecom_user_id;
 
-  it("looks up one corp's members by platform id, and its inactive ones by WeCom userid in any case", async () => {
-    const lookup = await sut.lookupMembers(
-      'corp-1',
-      ['u-zhang', 'u-wang', 'u-zhang'],
-      ['LISI', 'zhangsan', 'wangwu'],
-    );
-    expect([...lookup.members.values()]).toEqual([
-      { platformUserId: 'u-zhang', wecomUserId: 'ZhangSan', status: 'active', language: 'zh' },
-    ]);
-    expect([...lookup.inactive]).toEqual(['lisi']);
-  });
-
-  it('a left member stays left; a disabled one comes back', async () => {
-    expect(await sut.setMemberStatus('lisi', 'active')).toMatchObject({ status: 'active' });
-    expect(await sut.setMemberStatus('LiSi', 'left')).toMatchObject({ status: 'left' });
-    expect(await sut.setMemberStatus('lisi', 'active')).toBeNull();
-    expect(await sut.setMemberStatus('lisi', 'left')).toBeNull();
-  });
-
-  it('a rename is published inside its transaction: what a listener writes commits with it', async () => {
-    const seen: MemberRenamedEvent[] = [];
-    events.on(MemberRenamedEvent.key, async (event: MemberRenamedEvent) => {
-      seen.push(event);
-      // Sees the renamed row: the listener runs in the rename's transaction.
-      await host.run((m) =>
-        m.query(`UPDATE user_mappings SET language = 'en' WHERE wecom_user_id = $1`, [
-          event.newWecomUserId,
-        ]),
+  it("looks up one corp's members by platform id, and its inactive ones by WeCom userid in any case", () =>
+    inOrganization(async () => {
+      const lookup = await sut.lookupMembers(
+        'corp-1',
+        ['u-zhang', 'u-wang', 'u-zhang'],
+        ['LISI', 'zhangsan', 'wangwu'],
       );
-    });
-    expect(await sut.renameMember('zhangsan', 'zhang.san')).toMatchObject({
-      platformUserId: 'u-zhang',
-      wecomUserId: 'zhang.san',
-      language: 'en',
-    });
-    expect(seen).toEqual([new MemberRenamedEvent('corp-1', 'zhangsan', 'zhang.san')]);
-  });
+      expect([...lookup.members.values()]).toEqual([
+        { platformUserId: 'u-zhang', wecomUserId: 'ZhangSan', status: 'active', language: 'zh' },
+      ]);
+      expect([...lookup.inactive]).toEqual(['lisi']);
+    }));
 
-  it('a listener that fails rolls the rename back', async () => {
-    events.on(MemberRenamedEvent.key, async () => {
-      throw new Error('messages could not follow');
-    });
-    await expect(sut.renameMember('ZhangSan', 'zhang.san')).rejects.toThrow(
-      'messages could not follow',
-    );
-    expect(await wecomIdOf('u-zhang')).toBe('ZhangSan');
-  });
+  it('a left member stays left; a disabled one comes back', () =>
+    inOrganization(async () => {
+      expect(await sut.setMemberStatus('lisi', 'active')).toMatchObject({ status: 'active' });
+      expect(await sut.setMemberStatus('LiSi', 'left')).toMatchObject({ status: 'left' });
+      expect(await sut.setMemberStatus('lisi', 'active')).toBeNull();
+      expect(await sut.setMemberStatus('lisi', 'left')).toBeNull();
+    }));
 
-  it('refuses a rename onto a userid mapped already', async () => {
-    await expect(sut.renameMember('zhangsan', 'LISI')).rejects.toThrow(MappingChangeError);
-    expect(await wecomIdOf('u-zhang')).toBe('ZhangSan');
-  });
+  it('a rename is published inside its transaction: what a listener writes commits with it', () =>
+    inOrganization(async () => {
+      const seen: MemberRenamedEvent[] = [];
+      events.on(MemberRenamedEvent.key, async (event: MemberRenamedEvent) => {
+        seen.push(event);
+        // Sees the renamed row: the listener runs in the rename's transaction.
+        await host.run((m) =>
+          m.query(`UPDATE user_mappings SET language = 'en' WHERE wecom_user_id = $1`, [
+            event.newWecomUserId,
+          ]),
+        );
+      });
+      expect(await sut.renameMember('zhangsan', 'zhang.san')).toMatchObject({
+        platformUserId: 'u-zhang',
+        wecomUserId: 'zhang.san',
+        language: 'en',
+      });
+      expect(seen).toEqual([new MemberRenamedEvent('corp-1', 'zhangsan', 'zhang.san')]);
+    }));
+
+  it('a listener that fails rolls the rename back', () =>
+    inOrganization(async () => {
+      events.on(MemberRenamedEvent.key, async () => {
+        throw new Error('messages could not follow');
+      });
+      await expect(sut.renameMember('ZhangSan', 'zhang.san')).rejects.toThrow(
+        'messages could not follow',
+      );
+      expect(await wecomIdOf('u-zhang')).toBe('ZhangSan');
+    }));
+
+  it('refuses a rename onto a userid mapped already', () =>
+    inOrganization(async () => {
+      await expect(sut.renameMember('zhangsan', 'LISI')).rejects.toThrow(MappingChangeError);
+      expect(await wecomIdOf('u-zhang')).toBe('ZhangSan');
+    }));
 });

@@ -7,6 +7,8 @@ import type { AppConfigService } from '../config/app-config.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
 import { HealthModule } from '../health/health.module.js';
 import { HealthService } from '../health/health.service.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
+import { OrganizationsService } from '../organizations/organizations.service.js';
 import { WeComCallbackController } from './callback/wecom-callback.controller.js';
 import { WeComCallbackService } from './callback/wecom-callback.service.js';
 import { WeComCardUpdater } from './callback/wecom-card-updater.js';
@@ -36,9 +38,15 @@ import { WeComSettings } from './wecom-settings.js';
   providers: [
     {
       provide: SandboxCallbackSecrets,
-      inject: [ConfigService, RuntimeSettings],
-      useFactory: (config: AppConfigService, runtime: RuntimeSettings) =>
-        SandboxCallbackSecrets.ensure(config, runtime),
+      inject: [ConfigService, RuntimeSettings, OrganizationsService],
+      useFactory: (
+        config: AppConfigService,
+        runtime: RuntimeSettings,
+        organizations: OrganizationsService,
+      ) =>
+        organizations.within(DEFAULT_ORGANIZATION, () =>
+          SandboxCallbackSecrets.ensure(config, runtime),
+        ),
     },
     {
       provide: WeComSettings,

@@ -3,6 +3,8 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 
 import { Public } from '../../auth/auth.decorators.js';
+import { DEFAULT_ORGANIZATION } from '../../organizations/organization.js';
+import { OrganizationsService } from '../../organizations/organizations.service.js';
 import { readCallbackBody } from './read-callback-body.js';
 import {
   MAX_CALLBACK_BYTES,
@@ -15,7 +17,10 @@ import {
 @Public()
 @Controller('wecom/callback')
 export class WeComCallbackController {
-  constructor(private readonly callbacks: WeComCallbackService) {}
+  constructor(
+    private readonly callbacks: WeComCallbackService,
+    private readonly organizations: OrganizationsService,
+  ) {}
 
   /** The URL check: the decrypted echostr, alone, as text (errors stay JSON, hence no @Header). */
   @Get()
@@ -30,7 +35,11 @@ export class WeComCallbackController {
   @Post()
   @HttpCode(200)
   async receive(@Query() query: CallbackQuery, @Req() req: Request): Promise<string> {
-    await this.callbacks.receive(query, await readCallbackBody(req, MAX_CALLBACK_BYTES));
+    const body = await readCallbackBody(req, MAX_CALLBACK_BYTES);
+    // The handlers started after the answer keep the scope.
+    await this.organizations.within(DEFAULT_ORGANIZATION, () =>
+      this.callbacks.receive(query, body),
+    );
     return '';
   }
 }

@@ -15,6 +15,8 @@ import { Clock } from '../../common/clock.js';
 import { registerCronJob } from '../../common/scheduled-job.js';
 import type { AppConfigService } from '../../config/app-config.js';
 import { WeComSettings } from '../wecom-settings.js';
+import { DEFAULT_ORGANIZATION } from '../../organizations/organization.js';
+import { OrganizationsService } from '../../organizations/organizations.service.js';
 import { readCallbackEvent, type CallbackEventRecord } from './callback-event.js';
 import { CallbackXmlError, parseCallbackXml } from './callback-xml.js';
 import {
@@ -63,6 +65,7 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     private readonly scheduler: SchedulerRegistry,
     @Inject(ConfigService) private readonly config: AppConfigService,
     private readonly runtime: RuntimeSettings,
+    private readonly organizations: OrganizationsService,
   ) {}
 
   onModuleInit(): void {
@@ -146,7 +149,11 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
   }
 
   /** The sweep: dispatches events stored but never claimed (the process died in between). */
-  async dispatchPending(): Promise<number> {
+  dispatchPending(): Promise<number> {
+    return this.organizations.within(DEFAULT_ORGANIZATION, () => this.dispatchPendingInScope());
+  }
+
+  private async dispatchPendingInScope(): Promise<number> {
     const before = new Date(this.clock.nowMs() - SWEEP_AFTER_MS);
     const rows = await this.events.findUnclaimed(before, SWEEP_BATCH);
     let dispatched = 0;

@@ -12,6 +12,8 @@ import { AccessTokenProvider } from '../token/access-token.provider.js';
 import { SharedCredentialCache } from '../token/shared-credential-cache.js';
 import { WeComCredentialsRepository } from '../token/wecom-credentials.repository.js';
 import { WeComSettings } from '../wecom-settings.js';
+import { DEFAULT_ORGANIZATION } from '../../organizations/organization.js';
+import { OrganizationsService } from '../../organizations/organizations.service.js';
 
 /**
  * The two JS-SDK tickets (corp: wx.config, app: wx.agentConfig), cached like the access token:
@@ -36,6 +38,7 @@ export class JsapiTicketProvider implements OnModuleInit {
     @Inject(ConfigService) private readonly config: AppConfigService,
     box: SecretBox,
     tokens: AccessTokenProvider,
+    private readonly organizations: OrganizationsService,
   ) {
     const store = { repo, db, clock, box };
     const warmToken = () => tokens.getToken();
@@ -79,7 +82,7 @@ export class JsapiTicketProvider implements OnModuleInit {
       this.scheduler,
       'wecom-jsapi-ticket-refresh',
       this.config.get('WECOM_TOKEN_REFRESH_CRON', { infer: true }),
-      () => this.refreshIfExpiring(),
+      () => this.organizations.within(DEFAULT_ORGANIZATION, () => this.refreshIfExpiring()),
     );
   }
 

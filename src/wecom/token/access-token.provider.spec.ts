@@ -16,6 +16,8 @@ import { testEnv } from '../../../test/support/test-app.js';
 import { Clock, ManualClock } from '../../common/clock.js';
 import type { AppConfigService } from '../../config/app-config.js';
 import { TransactionHost } from '../../database/transaction-host.js';
+import { OrganizationsRepository } from '../../organizations/organizations.repository.js';
+import { OrganizationsService } from '../../organizations/organizations.service.js';
 import { AppSettingsEntity, ConfigAuditEntity } from '../../settings/app-settings.entity.js';
 import { RuntimeSettings } from '../../settings/runtime-settings.js';
 import { SecretBox } from '../../settings/secret-box.js';
@@ -31,6 +33,7 @@ import { AccessTokenProvider } from './access-token.provider.js';
 import { MIN_FETCH_INTERVAL_MS } from './shared-credential-cache.js';
 import { WeComCredentialEntity } from './wecom-credential.entity.js';
 import { WeComCredentialsRepository } from './wecom-credentials.repository.js';
+import { inOrganization } from '../../../test/support/in-organization.js';
 
 const S = 1000;
 const LIFETIME_S = 7200;
@@ -114,6 +117,8 @@ async function startInstance(
         useValue: { useCredentials: () => undefined, dropStored: async () => undefined },
       },
       TransactionHost,
+      OrganizationsService,
+      OrganizationsRepository,
       SettingsRepository,
       {
         provide: RuntimeSettings,
@@ -179,11 +184,13 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
   let wecom: FakeGetToken;
   let instance: Instance | undefined;
 
-  beforeEach(async () => {
-    db = await createTestDatabase();
-    clock = new ManualClock(new Date(T0));
-    wecom = new FakeGetToken(clock);
-  });
+  beforeEach(() =>
+    inOrganization(async () => {
+      db = await createTestDatabase();
+      clock = new ManualClock(new Date(T0));
+      wecom = new FakeGetToken(clock);
+    }),
+  );
 
   afterEach(async () => {
     await instance?.close();
@@ -191,119 +198,125 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
     await db.drop();
   });
 
-  it('refreshes once ahead of expiry when the clock reaches the margin, and renews at expiry', async () => {
-    instance = await startInstance(db, clock, wecom);
-    const { sut } = instance;
-    expect(await sut.getToken()).toBe('token-1-for-secret-one');
+  it('refreshes once ahead of expiry when the clock reaches the margin, and renews at expiry', () =>
+    inOrganization(async () => {
+      instance = await startInstance(db, clock, wecom);
+      const { sut } = instance;
+      expect(await sut.getToken()).toBe('token-1-for-secret-one');
 
-    clock.advance((LIFETIME_S - MARGIN_S - 1) * S);
-    expect(await sut.refreshIfExpiring()).toBe(false);
-    expect(wecom.calls).toHaveLength(1);
+      clock.advance((LIFETIME_S - MARGIN_S - 1) * S);
+      expect(await sut.refreshIfExpiring()).toBe(false);
+      expect(wecom.calls).toHaveLength(1);
 
-    clock.advance(2 * S);
-    expect(await sut.refreshIfExpiring()).toBe(true);
-    expect(wecom.calls).toHaveLength(2);
-    expect(await sut.getToken()).toBe('token-2-for-secret-one');
-    // One early call per token: the next cron tick leaves it alone.
-    clock.advance(60 * S);
-    expect(await sut.refreshIfExpiring()).toBe(false);
-    expect(wecom.calls).toHaveLength(2);
+      clock.advance(2 * S);
+      expect(await sut.refreshIfExpiring()).toBe(true);
+      expect(wecom.calls).toHaveLength(2);
+      expect(await sut.getToken()).toBe('token-2-for-secret-one');
+      // One early call per token: the next cron tick leaves it alone.
+      clock.advance(60 * S);
+      expect(await sut.refreshIfExpiring()).toBe(false);
+      expect(wecom.calls).toHaveLength(2);
 
-    // The new token's own life ends: the next caller gets a third, in one call.
-    clock.advance(LIFETIME_S * S);
-    expect(await sut.getToken()).toBe('token-3-for-secret-one');
-    expect(wecom.calls).toHaveLength(3);
-  });
+      // The new token's own life ends: the next caller gets a third, in one call.
+      clock.advance(LIFETIME_S * S);
+      expect(await sut.getToken()).toBe('token-3-for-secret-one');
+      expect(wecom.calls).toHaveLength(3);
+    }));
 
-  it('a WeCom that hands the same token back is asked early once, then not again before it ends', async () => {
-    wecom.reuse = true;
-    instance = await startInstance(db, clock, wecom);
-    const { sut } = instance;
-    await settled(instance);
-    clock.advance((LIFETIME_S - MARGIN_S + 1) * S);
-    expect(await sut.refreshIfExpiring()).toBe(false);
-    clock.advance(120 * S);
-    expect(await sut.refreshIfExpiring()).toBe(false);
-    expect(wecom.calls).toHaveLength(2);
-    expect(await sut.getToken()).toBe('token-1-for-secret-one');
-  });
+  it('a WeCom that hands the same token back is asked early once, then not again before it ends', () =>
+    inOrganization(async () => {
+      wecom.reuse = true;
+      instance = await startInstance(db, clock, wecom);
+      const { sut } = instance;
+      await settled(instance);
+      clock.advance((LIFETIME_S - MARGIN_S + 1) * S);
+      expect(await sut.refreshIfExpiring()).toBe(false);
+      clock.advance(120 * S);
+      expect(await sut.refreshIfExpiring()).toBe(false);
+      expect(wecom.calls).toHaveLength(2);
+      expect(await sut.getToken()).toBe('token-1-for-secret-one');
+    }));
 
-  it('refetches a token WeCom called bad (40014/42001) once, 5 s after the last call', async () => {
-    instance = await startInstance(db, clock, wecom);
-    const { sut } = instance;
-    const bad = await sut.getToken();
+  it('refetches a token WeCom called bad (40014/42001) once, 5 s after the last call', () =>
+    inOrganization(async () => {
+      instance = await startInstance(db, clock, wecom);
+      const { sut } = instance;
+      const bad = await sut.getToken();
 
-    await sut.invalidate(bad);
-    clock.advance(MIN_FETCH_INTERVAL_MS);
-    expect(await sut.getToken()).toBe('token-2-for-secret-one');
-    // A late caller that saw the same bad token does not throw the new one away.
-    await sut.invalidate(bad);
-    expect(await sut.getToken()).toBe('token-2-for-secret-one');
-    expect(wecom.calls).toHaveLength(2);
-  });
+      await sut.invalidate(bad);
+      clock.advance(MIN_FETCH_INTERVAL_MS);
+      expect(await sut.getToken()).toBe('token-2-for-secret-one');
+      // A late caller that saw the same bad token does not throw the new one away.
+      await sut.invalidate(bad);
+      expect(await sut.getToken()).toBe('token-2-for-secret-one');
+      expect(wecom.calls).toHaveLength(2);
+    }));
 
-  it('holds every call while WeCom refuses the credentials, says why, and asks again after the pause', async () => {
-    wecom.refuseNext(40001);
-    instance = await startInstance(db, clock, wecom);
-    const { sut } = instance;
+  it('holds every call while WeCom refuses the credentials, says why, and asks again after the pause', () =>
+    inOrganization(async () => {
+      wecom.refuseNext(40001);
+      instance = await startInstance(db, clock, wecom);
+      const { sut } = instance;
 
-    await expect(sut.getToken()).rejects.toMatchObject({ errcode: 40001 });
-    await expect(sut.getToken()).rejects.toMatchObject({ errcode: 40001 });
-    expect(wecom.calls).toHaveLength(1);
-    expect(sut.status()).toMatchObject({ status: 'misconfigured', errcode: 40001 });
+      await expect(sut.getToken()).rejects.toMatchObject({ errcode: 40001 });
+      await expect(sut.getToken()).rejects.toMatchObject({ errcode: 40001 });
+      expect(wecom.calls).toHaveLength(1);
+      expect(sut.status()).toMatchObject({ status: 'misconfigured', errcode: 40001 });
 
-    clock.advance(CREDENTIALS_REJECTED_PAUSE_MS);
-    expect(await sut.getToken()).toBe('token-1-for-secret-one');
-    expect(sut.status()).toMatchObject({ status: 'ok' });
+      clock.advance(CREDENTIALS_REJECTED_PAUSE_MS);
+      expect(await sut.getToken()).toBe('token-1-for-secret-one');
+      expect(sut.status()).toMatchObject({ status: 'ok' });
 
-    // 60020 comes from the calls after gettoken; the dispatcher reports it here.
-    sut.reportRejected(
-      new WeComApiError(
-        '/cgi-bin/message/send',
-        60020,
-        'not allow to access from your ip, from ip: 203.0.113.9',
-        false,
-      ),
-    );
-    await expect(sut.getToken()).rejects.toMatchObject({ errcode: 60020 });
-    expect(sut.status()).toMatchObject({
-      status: 'misconfigured',
-      errcode: 60020,
-      fromIp: '203.0.113.9',
-    });
-    expect(wecom.calls).toHaveLength(2);
-  });
+      // 60020 comes from the calls after gettoken; the dispatcher reports it here.
+      sut.reportRejected(
+        new WeComApiError(
+          '/cgi-bin/message/send',
+          60020,
+          'not allow to access from your ip, from ip: 203.0.113.9',
+          false,
+        ),
+      );
+      await expect(sut.getToken()).rejects.toMatchObject({ errcode: 60020 });
+      expect(sut.status()).toMatchObject({
+        status: 'misconfigured',
+        errcode: 60020,
+        fromIp: '203.0.113.9',
+      });
+      expect(wecom.calls).toHaveLength(2);
+    }));
 
-  it('a saved change of secret drops the stored token before it returns; the next call uses the new secret', async () => {
-    instance = await startInstance(db, clock, wecom);
-    const { sut, runtime } = instance;
-    expect(await sut.getToken()).toBe('token-1-for-secret-one');
-    expect(await storedTokens(db)).toHaveLength(1);
+  it('a saved change of secret drops the stored token before it returns; the next call uses the new secret', () =>
+    inOrganization(async () => {
+      instance = await startInstance(db, clock, wecom);
+      const { sut, runtime } = instance;
+      expect(await sut.getToken()).toBe('token-1-for-secret-one');
+      expect(await storedTokens(db)).toHaveLength(1);
 
-    const { corpId, agentId, callbackToken, callbackAesKey, options } = runtime.current();
-    await runtime.save(
-      { corpId, agentId, callbackToken, callbackAesKey, options, corpSecret: 'secret-two' },
-      { actor: 'admin-1', action: 'update', fields: ['corpSecret'], outcome: 'applied' },
-    );
-    expect(await storedTokens(db)).toEqual([]);
+      const { corpId, agentId, callbackToken, callbackAesKey, options } = runtime.current();
+      await runtime.save(
+        { corpId, agentId, callbackToken, callbackAesKey, options, corpSecret: 'secret-two' },
+        { actor: 'admin-1', action: 'update', fields: ['corpSecret'], outcome: 'applied' },
+      );
+      expect(await storedTokens(db)).toEqual([]);
 
-    clock.advance(MIN_FETCH_INTERVAL_MS);
-    expect(await sut.getToken()).toBe('token-2-for-secret-two');
-    expect(wecom.secretsAsked).toEqual(['secret-one', 'secret-two']);
-  });
+      clock.advance(MIN_FETCH_INTERVAL_MS);
+      expect(await sut.getToken()).toBe('token-2-for-secret-two');
+      expect(wecom.secretsAsked).toEqual(['secret-one', 'secret-two']);
+    }));
 
-  it('a change that leaves the credentials alone keeps the token', async () => {
-    instance = await startInstance(db, clock, wecom);
-    const { sut, runtime } = instance;
-    const token = await sut.getToken();
-    const current = runtime.current();
-    await runtime.save(
-      { ...current, options: { ...current.options, feedbackNudgeMin: 45 } },
-      { actor: 'admin-1', action: 'update', fields: ['feedbackNudgeMin'], outcome: 'applied' },
-    );
-    expect(await sut.getToken()).toBe(token);
-    expect(wecom.calls).toHaveLength(1);
-  });
+  it('a change that leaves the credentials alone keeps the token', () =>
+    inOrganization(async () => {
+      instance = await startInstance(db, clock, wecom);
+      const { sut, runtime } = instance;
+      const token = await sut.getToken();
+      const current = runtime.current();
+      await runtime.save(
+        { ...current, options: { ...current.options, feedbackNudgeMin: 45 } },
+        { actor: 'admin-1', action: 'update', fields: ['feedbackNudgeMin'], outcome: 'applied' },
+      );
+      expect(await sut.getToken()).toBe(token);
+      expect(wecom.calls).toHaveLength(1);
+    }));
 });
 
 describeWithServer(`${AccessTokenProvider.name} on two instances (PostgreSQL server)`, () => {
@@ -312,41 +325,45 @@ describeWithServer(`${AccessTokenProvider.name} on two instances (PostgreSQL ser
   let wecom: FakeGetToken;
   let instances: Instance[] = [];
 
-  beforeEach(async () => {
-    db = await createTestDatabase();
-    clock = new ManualClock(new Date(T0));
-    wecom = new FakeGetToken(clock);
-    // The first one migrates and seeds; the second finds both done.
-    instances = [await startInstance(db, clock, wecom)];
-    instances.push(await startInstance(db, clock, wecom));
-  });
+  beforeEach(() =>
+    inOrganization(async () => {
+      db = await createTestDatabase();
+      clock = new ManualClock(new Date(T0));
+      wecom = new FakeGetToken(clock);
+      // The first one migrates and seeds; the second finds both done.
+      instances = [await startInstance(db, clock, wecom)];
+      instances.push(await startInstance(db, clock, wecom));
+    }),
+  );
 
   afterEach(async () => {
     await Promise.all(instances.map((i) => i.close()));
     await db.drop();
   });
 
-  it('one gettoken serves both: the second waits on the lock and reads what the first stored', async () => {
-    const [a, b] = instances as [Instance, Instance];
-    const tokens = await Promise.all([a.sut.getToken(), b.sut.getToken(), b.sut.getToken()]);
-    expect(new Set(tokens)).toEqual(new Set(['token-1-for-secret-one']));
-    expect(wecom.calls).toHaveLength(1);
+  it('one gettoken serves both: the second waits on the lock and reads what the first stored', () =>
+    inOrganization(async () => {
+      const [a, b] = instances as [Instance, Instance];
+      const tokens = await Promise.all([a.sut.getToken(), b.sut.getToken(), b.sut.getToken()]);
+      expect(new Set(tokens)).toEqual(new Set(['token-1-for-secret-one']));
+      expect(wecom.calls).toHaveLength(1);
 
-    // At expiry, both renew at once: still one call.
-    clock.advance(LIFETIME_S * S);
-    const renewed = await Promise.all([a.sut.getToken(), b.sut.getToken()]);
-    expect(renewed).toEqual(['token-2-for-secret-one', 'token-2-for-secret-one']);
-    expect(wecom.calls).toHaveLength(2);
-  });
+      // At expiry, both renew at once: still one call.
+      clock.advance(LIFETIME_S * S);
+      const renewed = await Promise.all([a.sut.getToken(), b.sut.getToken()]);
+      expect(renewed).toEqual(['token-2-for-secret-one', 'token-2-for-secret-one']);
+      expect(wecom.calls).toHaveLength(2);
+    }));
 
-  it('both calling the same token bad cause one refetch', async () => {
-    const [a, b] = instances as [Instance, Instance];
-    await Promise.all([settled(a), settled(b)]);
-    const bad = await a.sut.getToken();
-    await Promise.all([a.sut.invalidate(bad), b.sut.invalidate(bad)]);
-    clock.advance(MIN_FETCH_INTERVAL_MS);
-    const next = await Promise.all([a.sut.getToken(), b.sut.getToken()]);
-    expect(next).toEqual(['token-2-for-secret-one', 'token-2-for-secret-one']);
-    expect(wecom.calls).toHaveLength(2);
-  });
+  it('both calling the same token bad cause one refetch', () =>
+    inOrganization(async () => {
+      const [a, b] = instances as [Instance, Instance];
+      await Promise.all([settled(a), settled(b)]);
+      const bad = await a.sut.getToken();
+      await Promise.all([a.sut.invalidate(bad), b.sut.invalidate(bad)]);
+      clock.advance(MIN_FETCH_INTERVAL_MS);
+      const next = await Promise.all([a.sut.getToken(), b.sut.getToken()]);
+      expect(next).toEqual(['token-2-for-secret-one', 'token-2-for-secret-one']);
+      expect(wecom.calls).toHaveLength(2);
+    }));
 });

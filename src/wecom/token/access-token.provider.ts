@@ -23,6 +23,8 @@ import {
 import type { TokenSource } from '../client/token-source.js';
 import { WeComHttp } from '../client/wecom-http.js';
 import { WeComSettings } from '../wecom-settings.js';
+import { DEFAULT_ORGANIZATION } from '../../organizations/organization.js';
+import { OrganizationsService } from '../../organizations/organizations.service.js';
 import { RuntimeSettings } from '../../settings/runtime-settings.js';
 import { SecretBox } from '../../settings/secret-box.js';
 import { SharedCredentialCache } from './shared-credential-cache.js';
@@ -74,6 +76,7 @@ export class AccessTokenProvider
     @Inject(ConfigService) private readonly config: AppConfigService,
     box: SecretBox,
     private readonly runtime: RuntimeSettings,
+    private readonly organizations: OrganizationsService,
   ) {
     const creds = settings.credentials();
     this.marginSeconds = config.get('WECOM_TOKEN_REFRESH_MARGIN_S', { infer: true });
@@ -108,7 +111,7 @@ export class AccessTokenProvider
       this.scheduler,
       'wecom-token-refresh',
       this.config.get('WECOM_TOKEN_REFRESH_CRON', { infer: true }),
-      () => this.refreshIfExpiring(),
+      () => this.organizations.within(DEFAULT_ORGANIZATION, () => this.refreshIfExpiring()),
     );
   }
 
@@ -129,7 +132,7 @@ export class AccessTokenProvider
 
   /** Loads the token at start-up (from the database when one is stored) so /health knows. */
   onApplicationBootstrap(): void {
-    this.getToken().catch(() => undefined);
+    this.organizations.within(DEFAULT_ORGANIZATION, () => this.getToken()).catch(() => undefined);
   }
 
   invalidate(token: string): Promise<void> {

@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { RuntimeSettings } from '../src/settings/runtime-settings.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
+import { inOrganization } from './support/in-organization.js';
 import { createTestApp, simulatorEnv, textsFor, tokenFor } from './support/test-app.js';
 import {
   createTestDatabase,
@@ -126,7 +127,7 @@ describe('Admin configuration (e2e)', () => {
   });
 
   it('a wrong secret is a 422 with errcode 40001; delivery goes on with the old one', async () => {
-    const version = app.get(RuntimeSettings).current().version;
+    const version = (await inOrganization(() => app.get(RuntimeSettings).current())).version;
     const res = await http()
       .patch('/api/admin/config')
       .auth(admin, { type: 'bearer' })
@@ -134,7 +135,7 @@ describe('Admin configuration (e2e)', () => {
       .expect(422);
     expect(res.body).toMatchObject({ errcode: 40001 });
     expect(res.text).not.toContain('WrongSecret');
-    expect(app.get(RuntimeSettings).current()).toMatchObject({
+    expect(await inOrganization(() => app.get(RuntimeSettings).current())).toMatchObject({
       version,
       corpSecret: OLD_SECRET,
     });
@@ -222,14 +223,14 @@ describe('Admin configuration (e2e)', () => {
   });
 
   it('the same values again change nothing: no new version, no audit entry', async () => {
-    const version = app.get(RuntimeSettings).current().version;
+    const version = (await inOrganization(() => app.get(RuntimeSettings).current())).version;
     const [{ n }] = await app.get(DataSource).query('SELECT count(*)::int AS n FROM config_audit');
     await http()
       .patch('/api/admin/config')
       .auth(admin, { type: 'bearer' })
       .send({ feedbackNudgeMin: 45, defaultLanguage: 'zh' })
       .expect(200);
-    expect(app.get(RuntimeSettings).current().version).toBe(version);
+    expect((await inOrganization(() => app.get(RuntimeSettings).current())).version).toBe(version);
     expect(await app.get(DataSource).query('SELECT count(*)::int AS n FROM config_audit')).toEqual([
       { n },
     ]);
@@ -320,7 +321,9 @@ describeWithServer('Admin configuration across instances (e2e, PostgreSQL)', () 
       .expect(200);
     sim.revokeTokens(); // tokens of the old secret stop working
 
-    while (b.get(RuntimeSettings).current().corpSecret !== NEW_SECRET) {
+    while (
+      (await inOrganization(() => b.get(RuntimeSettings).current())).corpSecret !== NEW_SECRET
+    ) {
       if (Date.now() - started > 10_000) throw new Error('instance b did not pick it up in 10 s');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -391,7 +394,9 @@ describe('Encryption key rotation (e2e)', () => {
         action: 'reseal',
         fields: ['corpSecret', 'callbackToken', 'callbackAesKey'],
       });
-      expect(second.get(RuntimeSettings).current().corpSecret).toBe(OLD_SECRET);
+      expect((await inOrganization(() => second.get(RuntimeSettings).current())).corpSecret).toBe(
+        OLD_SECRET,
+      );
     } finally {
       await second.close();
     }

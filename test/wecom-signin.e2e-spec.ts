@@ -4,6 +4,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 
 import { ManualClock } from '../src/common/clock.js';
+import { OrganizationsService } from '../src/organizations/organizations.service.js';
 import { jssdkSignature } from '../src/wecom/callback/jssdk-signature.js';
 import { JsapiTicketProvider } from '../src/wecom/jssdk/jsapi-ticket.provider.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
@@ -300,6 +301,83 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
         expect(signInCookie(second)).toBe(cookie);
         const secondState = new URL(second.headers.location as string).searchParams.get('state')!;
         await finish(sim.issueOAuthCode('zhangsan'), secondState, cookie).expect(302);
+      });
+    });
+
+    describe('names the organisation (org)', () => {
+      const DEFAULT_ID = '00000000-0000-0000-0000-000000000001';
+      const setDefaultStatus = async (status: 'active' | 'suspended') => {
+        await app
+          .get(DataSource)
+          .query(`UPDATE organizations SET status = $1 WHERE id = $2`, [status, DEFAULT_ID]);
+        app.get(OrganizationsService).forget();
+      };
+
+      it('org=default is the default organisation: its redirect_uri is the bare one', async () => {
+        const res = await http().get('/auth/wecom/login?org=default&redirect=/d').expect(302);
+        const url = new URL(res.headers.location as string);
+        expect(url.searchParams.get('redirect_uri')).toBe(`${PUBLIC_BASE}/auth/wecom/callback`);
+        const state = url.searchParams.get('state')!;
+        const signed = await http()
+          .get('/auth/wecom/callback')
+          .query({ org: 'default', code: sim.issueOAuthCode('zhangsan'), state })
+          .set('Cookie', signInCookie(res))
+          .expect(302);
+        expect(signed.headers.location).toMatch(new RegExp(`^${FRONTEND}/d#token=`));
+      });
+
+      it.each([
+        ['an unknown slug', 'nobody'],
+        ['an id instead of a slug', DEFAULT_ID],
+        ['a malformed slug', 'Not A Slug!'],
+      ])('refuses %s with a 404 page, and sets no cookie', async (_label, org) => {
+        const res = await http().get('/auth/wecom/login').query({ org }).expect(404);
+        expect(res.headers['content-type']).toMatch(/^text\/html/);
+        expect(res.headers.location).toBeUndefined();
+        expect(res.headers['set-cookie']).toBeUndefined();
+        expect(res.text).toContain('No organisation has this sign-in link');
+        const state = await startLogin();
+        await finish(sim.issueOAuthCode('zhangsan'), state).query({ org }).expect(404);
+      });
+
+      it('refuses org given twice with a 400 page', async () => {
+        await http().get('/auth/wecom/login?org=default&org=default').expect(400);
+      });
+
+      it('a state issued for one organisation is unknown on the callback of another, and survives', async () => {
+        const dataSource = app.get(DataSource);
+        await dataSource.query(`INSERT INTO organizations (slug, name) VALUES ('other-corp', 'O')`);
+        app.get(OrganizationsService).forget();
+        try {
+          const before = sim.stats().calls['/cgi-bin/auth/getuserinfo'] ?? 0;
+          const state = await startLogin('/mine');
+          const res = await finish(sim.issueOAuthCode('zhangsan'), state)
+            .query({ org: 'other-corp' })
+            .expect(400);
+          expect(res.text).toContain('invalid, expired or already used');
+          expect(res.text).not.toContain('#token=');
+          expect(sim.stats().calls['/cgi-bin/auth/getuserinfo'] ?? 0).toBe(before);
+          // Not used up: its own organisation's callback still takes it.
+          await finish(sim.issueOAuthCode('zhangsan'), state).expect(302);
+        } finally {
+          // One organisation again: tokens without `org` keep meaning `default` in later specs.
+          await dataSource.query(`DELETE FROM organizations WHERE slug = 'other-corp'`);
+          app.get(OrganizationsService).forget();
+        }
+      });
+
+      it("a suspended organisation's members get a 403 page at login and on the way back", async () => {
+        const state = await startLogin();
+        await setDefaultStatus('suspended');
+        try {
+          const login = await http().get('/auth/wecom/login').expect(403);
+          expect(login.text).toContain('Organisation default is suspended');
+          const back = await finish(sim.issueOAuthCode('zhangsan'), state).expect(403);
+          expect(back.text).toContain('Organisation default is suspended');
+          expect(back.headers.location).toBeUndefined();
+        } finally {
+          await setDefaultStatus('active');
+        }
       });
     });
 

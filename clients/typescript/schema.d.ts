@@ -1084,18 +1084,26 @@ export interface components {
             end: string;
         };
         AdminConfigViewDto: {
-            /** @description Grows by one with each applied change */
+            /** @description Grows by one with each applied change; 0 while nothing is stored */
             version: number;
-            /** @example ww1234567890abcdef */
+            /** @description False until the organisation's WeCom app is set (corpId, agentId and corpSecret, all in the first change) */
+            configured: boolean;
+            /**
+             * @description Empty while not configured
+             * @example ww1234567890abcdef
+             */
             corpId: string;
-            /** @example 1000002 */
+            /**
+             * @description 0 while not configured
+             * @example 1000002
+             */
             agentId: number;
             corpSecret: components["schemas"]["SecretViewDto"];
             callbackToken: components["schemas"]["SecretViewDto"];
             callbackAesKey: components["schemas"]["SecretViewDto"];
             /**
-             * @description Paste into the WeCom console (接收消息 → URL)
-             * @example https://wecom.example.com/wecom/callback
+             * @description Paste into the WeCom console (接收消息 → URL): the organisation's own (`/wecom/callback` for `default`)
+             * @example https://wecom.example.com/wecom/callback/acme
              */
             callbackUrl: string;
             /** @description True when WeCom is the built-in simulator */
@@ -1114,8 +1122,11 @@ export interface components {
             quietHours: components["schemas"]["QuietHoursDto"] | null;
             /** @enum {string} */
             defaultLanguage: "zh" | "en";
-            /** Format: date-time */
-            updatedAt: string;
+            /**
+             * Format: date-time
+             * @description Null while nothing is stored
+             */
+            updatedAt: string | null;
             updatedBy: string | null;
         };
         UpdateAdminConfigDto: {
@@ -1403,7 +1414,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description FRONTEND_URL is not configured */
+            /** @description FRONTEND_URL is not configured, or the organisation's WeCom app is not */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2976,7 +2987,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description Not an admin; or (type `urn:showmebug-wecom:problem:wecom-app-taken`) WeCom accepted the credentials but that app (corpId, agentId) is configured for another organisation; nothing was changed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3073,7 +3084,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description Not an admin; or (type `urn:showmebug-wecom:problem:wecom-app-taken`) WeCom accepted the credentials but that app (corpId, agentId) is configured for another organisation; nothing was changed */
             403: {
                 headers: {
                     [name: string]: unknown;

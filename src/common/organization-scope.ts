@@ -13,3 +13,19 @@ export interface OrganizationScope {
  * TransactionHost, which sets `app.organization_id` from it on every transaction it opens.
  */
 export const organizationScope = new ContextSlot<OrganizationScope>('organization');
+
+/** Work that belongs to an organisation ran outside any: a programming error, never a fallback. */
+export class NoOrganizationScopeError extends Error {
+  override name = 'NoOrganizationScopeError';
+
+  constructor(what: string) {
+    super(`${what} needs an organisation scope, and none is set`);
+  }
+}
+
+/** The organisation of the work in progress; throws when there is none (never a default). */
+export function requireOrganizationScope(what: string): OrganizationScope {
+  const scope = organizationScope.get();
+  if (!scope) throw new NoOrganizationScopeError(what);
+  return scope;
+}

@@ -40,6 +40,7 @@ export const ProblemType = {
   rateLimited: `${TYPE_PREFIX}rate-limited`,
   wecomCredentialsRejected: `${TYPE_PREFIX}wecom-credentials-rejected`,
   wecomUnavailable: `${TYPE_PREFIX}wecom-unavailable`,
+  wecomAppTaken: `${TYPE_PREFIX}wecom-app-taken`,
 } as const;
 
 export type ProblemTypeUri = (typeof ProblemType)[keyof typeof ProblemType];
@@ -52,6 +53,7 @@ export const PROBLEM_TITLES: Record<ProblemTypeUri, string> = {
   [ProblemType.rateLimited]: 'Too many requests',
   [ProblemType.wecomCredentialsRejected]: 'WeCom refused the credentials',
   [ProblemType.wecomUnavailable]: 'WeCom could not be reached or failed',
+  [ProblemType.wecomAppTaken]: 'This WeCom app is configured for another organisation',
 };
 
 /**

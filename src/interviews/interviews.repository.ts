@@ -63,7 +63,11 @@ export interface ReminderOutcome {
   messageId: string | null;
 }
 
-export type NewInterview = Omit<InterviewEntity, 'id' | 'cancelReason'>;
+/** An interview as first written (its organisation is the transaction's). */
+export type NewInterview = Omit<
+  InterviewEntity,
+  'id' | 'organizationId' | 'organization' | 'cancelReason'
+>;
 export type NewParticipant = Pick<
   InterviewParticipantEntity,
   'interviewId' | 'platformUserId' | 'role' | 'createdAt'

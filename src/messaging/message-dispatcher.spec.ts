@@ -10,7 +10,6 @@ import {
   describeWithServer,
   type TestDatabase,
 } from '../../test/support/test-database.js';
-import { inOrganization } from '../../test/support/in-organization.js';
 import { openMigratedDataSource } from '../../test/support/migrated-database.js';
 import { Clock, ManualClock } from '../common/clock.js';
 import { configModuleFor } from '../config/app-config.js';
@@ -18,6 +17,7 @@ import { validateEnv } from '../config/env.validation.js';
 import { buildDataSourceOptions } from '../database/database.options.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import { OrganizationsRepository } from '../organizations/organizations.repository.js';
 import { OrganizationsService } from '../organizations/organizations.service.js';
 import type { EffectiveSettings } from '../settings/runtime-settings.js';
@@ -379,14 +379,12 @@ describe(MessageDispatcher.name, () => {
     // An admin fixes the credentials: the held message is due at once. The change is published
     // in the organisation it belongs to, as RuntimeSettings does.
     const settings = (version: number) => ({ version }) as EffectiveSettings;
-    inOrganization(() =>
-      moduleRef
-        .get(EventEmitter2)
-        .emit(
-          SettingsChangedEvent.key,
-          new SettingsChangedEvent(settings(2), settings(1), 'elsewhere'),
-        ),
-    );
+    moduleRef
+      .get(EventEmitter2)
+      .emit(
+        SettingsChangedEvent.key,
+        new SettingsChangedEvent(DEFAULT_ORGANIZATION, settings(2), settings(1), 'elsewhere'),
+      );
     await waitFor(async () => (await messageRow(id)).status === 'sent');
     expect(f.gateway.requests).toHaveLength(2);
   });

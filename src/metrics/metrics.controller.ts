@@ -48,7 +48,8 @@ export class MetricsController {
   }
 
   private async refreshGauges(): Promise<void> {
-    const status = this.tokens.status();
+    // The deployment's own app (organisation default), as /health reports it.
+    const status = this.tokens.statusOf(DEFAULT_ORGANIZATION.id);
     this.metrics.tokenSecondsLeft.set(
       status.status === 'ok' && status.tokenSecondsLeft !== null ? status.tokenSecondsLeft : -1,
     );

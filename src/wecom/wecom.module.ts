@@ -4,10 +4,10 @@ import { ConfigService } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
 
 import type { AppConfigService } from '../config/app-config.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
 import { HealthModule } from '../health/health.module.js';
 import { HealthService } from '../health/health.service.js';
-import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import { OrganizationsService } from '../organizations/organizations.service.js';
 import { WeComCallbackController } from './callback/wecom-callback.controller.js';
 import { WeComCallbackService } from './callback/wecom-callback.service.js';
@@ -86,6 +86,11 @@ export class WeComModule implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.health.register({ name: 'wecom', check: async () => this.tokens.status() });
+    // The deployment's own app (the environment's, or the sandbox): /health names no other
+    // organisation; each one's admins see theirs in /api/admin/config.
+    this.health.register({
+      name: 'wecom',
+      check: async () => this.tokens.statusOf(DEFAULT_ORGANIZATION.id),
+    });
   }
 }

@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { ManualClock } from '../../src/common/clock.js';
 import { MessageDispatcher } from '../../src/messaging/message-dispatcher.js';
 import { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
+import { sqlInOrganization } from '../support/organization-sql.js';
 import { createTestApp, simulatorEnv, tokenFor } from '../support/test-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { concretePath, controllerRoutes } from './route-inventory.js';
@@ -185,9 +186,11 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
 
     it('a mapping to @all stored before the rule is no recipient: nothing is sent', async () => {
       const ds = app.get(DataSource);
-      await ds.query(
-        `INSERT INTO user_mappings (corp_id, platform_user_id, wecom_user_id, source, language)
-         VALUES ('ww-sandbox', 'u-legacy', '@ALL', 'admin', 'zh')`,
+      await sqlInOrganization(ds, (m) =>
+        m.query(
+          `INSERT INTO user_mappings (corp_id, platform_user_id, wecom_user_id, source, language)
+           VALUES ('ww-sandbox', 'u-legacy', '@ALL', 'admin', 'zh')`,
+        ),
       );
       const sendsBefore = sends();
       const res = await http()

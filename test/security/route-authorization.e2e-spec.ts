@@ -24,7 +24,7 @@ import {
 const PUBLIC_OUTSIDE_API: RegExp[] = [
   /^GET \/health(\/[\w-]+)*$/,
   /^GET \/metrics$/, // behind METRICS_TOKEN when that is set
-  /^(GET|POST) \/wecom\/callback$/, // WeCom signs these; the signature is the check
+  /^(GET|POST) \/wecom\/callback(\/:slug)?$/, // WeCom signs these; the signature is the check
   /^GET \/auth\/wecom\/(login|callback)$/, // the browser's sign-in round trip
 ];
 /** Served by Swagger's own Express handlers, not by a controller. */

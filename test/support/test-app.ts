@@ -80,7 +80,7 @@ export async function createSandboxApp(
   const app = await createTestApp(overrides, options);
   const sandbox = app.get(WeComSandbox);
   await app.listen(0, '127.0.0.1');
-  sandbox.connect(app);
+  await sandbox.connect(app);
   return { app, simulator: sandbox.simulator! };
 }
 

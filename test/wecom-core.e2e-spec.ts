@@ -261,7 +261,7 @@ describe('WeCom misconfiguration', () => {
       expect(sim.stats().calls['/cgi-bin/gettoken']).toBe(1);
       // An operator must act on this one: ERROR, once (not once per send), naming the variables.
       expect(logs.lines('error')).toEqual([
-        "[AccessTokenProvider] WeCom refused the configuration (errcode 40001): WeCom rejected the app Secret: set the app's current Secret (WECOM_CORP_SECRET, or corpSecret in /api/admin/config); messages wait",
+        "[AccessTokenProvider] WeCom refused the configuration of organisation default (errcode 40001): WeCom rejected the app Secret: set the app's current Secret (WECOM_CORP_SECRET, or corpSecret in /api/admin/config); messages wait",
       ]);
       expect(JSON.stringify(res.body) + JSON.stringify(logs.entries)).not.toContain(secret);
     }));

@@ -14,12 +14,23 @@ export interface OrganizationScope {
  */
 export const organizationScope = new ContextSlot<OrganizationScope>('organization');
 
-/** Work that belongs to an organisation ran outside any: a programming error, never a fallback. */
+/**
+ * Work that belongs to an organisation ran without one: a programming error (a request handler or
+ * a job that forgot its scope), never a user's, and never a reason to fall back to `default`.
+ * Failing loudly is the point: the alternative is a query that, under row-level security,
+ * silently sees nothing, or a token or setting of the wrong organisation. TransactionHost throws
+ * it before touching the database; what holds organisations' state in memory (RuntimeSettings,
+ * AccessTokenProvider) before touching that.
+ */
 export class NoOrganizationScopeError extends Error {
   override name = 'NoOrganizationScopeError';
 
-  constructor(what: string) {
-    super(`${what} needs an organisation scope, and none is set`);
+  constructor(what?: string) {
+    super(
+      `${what ? `${what}: ` : ''}no organisation scope: run this work inside organizationScope.run(...) or ` +
+        'OrganizationsService.within(organization, ...), or use TransactionHost.unscoped for ' +
+        'tables that belong to no organisation',
+    );
   }
 }
 

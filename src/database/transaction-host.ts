@@ -3,7 +3,11 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 
 import { ContextSlot } from '../common/async-context.js';
-import { organizationScope, type OrganizationScope } from '../common/organization-scope.js';
+import {
+  NoOrganizationScopeError,
+  organizationScope,
+  type OrganizationScope,
+} from '../common/organization-scope.js';
 
 interface OpenTransaction {
   manager: EntityManager;
@@ -12,21 +16,9 @@ interface OpenTransaction {
   organization: OrganizationScope;
 }
 
-/**
- * Work that needs the database ran without an organisation: a programming error (a request
- * handler or a job that forgot its scope), never a user's. Failing loudly is the point: the
- * alternative is a query that, under row-level security, silently sees nothing.
- */
-export class NoOrganizationScopeError extends Error {
-  override name = 'NoOrganizationScopeError';
-  constructor() {
-    super(
-      'No organisation scope: run this work inside organizationScope.run(...) or ' +
-        'OrganizationsService.within(organization, ...), or use TransactionHost.unscoped for ' +
-        'tables that belong to no organisation',
-    );
-  }
-}
+// Defined beside the scope slot: what holds per-organisation state in memory (settings, tokens)
+// refuses to run without a scope in the same words as the database does.
+export { NoOrganizationScopeError };
 
 /** Work for one organisation tried to join a transaction opened for another. */
 export class OrganizationScopeMismatchError extends Error {

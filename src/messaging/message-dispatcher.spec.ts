@@ -11,6 +11,7 @@ import {
   type TestDatabase,
 } from '../../test/support/test-database.js';
 import { openMigratedDataSource } from '../../test/support/migrated-database.js';
+import { inOrganization } from '../../test/support/in-organization.js';
 import { Clock, ManualClock } from '../common/clock.js';
 import { configModuleFor } from '../config/app-config.js';
 import { validateEnv } from '../config/env.validation.js';
@@ -177,10 +178,12 @@ describe(MessageDispatcher.name, () => {
     users: string[],
     options: { content?: Record<string, unknown>; groupKey?: string; corpId?: string } = {},
   ): Promise<string> {
+    // Written as the owner, which has no organisation set: the row names the default one.
+    const organizationId = DEFAULT_ORGANIZATION.id;
     const [{ id }]: { id: string }[] = await db.ownerQuery(
-      `INSERT INTO messages (corp_id, agent_id, kind, msgtype, content, idempotency_key, group_key,
-                             status, next_attempt_at, created_at)
-       VALUES ($1, 1000002, 'test.notice', 'template_card', $2, $3, $4, 'queued', $5, $5)
+      `INSERT INTO messages (organization_id, corp_id, agent_id, kind, msgtype, content,
+                             idempotency_key, group_key, status, next_attempt_at, created_at)
+       VALUES ($6, $1, 1000002, 'test.notice', 'template_card', $2, $3, $4, 'queued', $5, $5)
        RETURNING id`,
       [
         options.corpId ?? CORP,
@@ -188,13 +191,14 @@ describe(MessageDispatcher.name, () => {
         `key-${queued}-${Math.random()}`,
         options.groupKey ?? null,
         f.clock.now(),
+        organizationId,
       ],
     );
     for (const user of users) {
       await db.ownerQuery(
-        `INSERT INTO message_recipients (message_id, platform_user_id, wecom_user_id)
-         VALUES ($1, $2, $2)`,
-        [id, user],
+        `INSERT INTO message_recipients (organization_id, message_id, platform_user_id, wecom_user_id)
+         VALUES ($3, $1, $2, $2)`,
+        [id, user, organizationId],
       );
     }
     return id;
@@ -379,12 +383,14 @@ describe(MessageDispatcher.name, () => {
     // An admin fixes the credentials: the held message is due at once. The change is published
     // in the organisation it belongs to, as RuntimeSettings does.
     const settings = (version: number) => ({ version }) as EffectiveSettings;
-    moduleRef
-      .get(EventEmitter2)
-      .emit(
-        SettingsChangedEvent.key,
-        new SettingsChangedEvent(DEFAULT_ORGANIZATION, settings(2), settings(1), 'elsewhere'),
-      );
+    inOrganization(() =>
+      moduleRef
+        .get(EventEmitter2)
+        .emit(
+          SettingsChangedEvent.key,
+          new SettingsChangedEvent(DEFAULT_ORGANIZATION, settings(2), settings(1), 'elsewhere'),
+        ),
+    );
     await waitFor(async () => (await messageRow(id)).status === 'sent');
     expect(f.gateway.requests).toHaveLength(2);
   });

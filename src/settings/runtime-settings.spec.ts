@@ -11,7 +11,7 @@ import {
 import { testEnv } from '../../test/support/test-app.js';
 import { describeWithServer } from '../../test/support/test-database.js';
 import { ManualClock } from '../common/clock.js';
-import type { OrganizationScope } from '../common/organization-scope.js';
+import { NoOrganizationScopeError, type OrganizationScope } from '../common/organization-scope.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
@@ -103,8 +103,8 @@ describe(RuntimeSettings.name, () => {
   });
 
   it('names no organisation by itself: without a scope it throws instead of using `default`', async () => {
-    await expect(instance.sut.current()).rejects.toThrow(/organisation scope/);
-    await expect(instance.sut.ensureFresh()).rejects.toThrow(/organisation scope/);
+    await expect(instance.sut.current()).rejects.toThrow(NoOrganizationScopeError);
+    await expect(instance.sut.ensureFresh()).rejects.toThrow(NoOrganizationScopeError);
   });
 });
 

@@ -6,8 +6,6 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { TransactionHost } from '../database/transaction-host.js';
-import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
-import { OrganizationsService } from '../organizations/organizations.service.js';
 import { AppSettingsEntity, ConfigAuditEntity } from './app-settings.entity.js';
 import { ConfigAuditService } from './config-audit.service.js';
 import { RuntimeSettings } from './runtime-settings.js';
@@ -42,15 +40,7 @@ import { SettingsRepository } from './settings.repository.js';
     },
     {
       provide: RuntimeSettings,
-      inject: [
-        SettingsRepository,
-        TransactionHost,
-        SecretBox,
-        Clock,
-        EventEmitter2,
-        ConfigService,
-        OrganizationsService,
-      ],
+      inject: [SettingsRepository, TransactionHost, SecretBox, Clock, EventEmitter2, ConfigService],
       useFactory: (
         repo: SettingsRepository,
         db: TransactionHost,
@@ -58,12 +48,7 @@ import { SettingsRepository } from './settings.repository.js';
         clock: Clock,
         events: EventEmitter2,
         config: AppConfigService,
-        organizations: OrganizationsService,
-      ) =>
-        // The seed, the poll timer made here and the events it publishes: `default`'s.
-        organizations.within(DEFAULT_ORGANIZATION, () =>
-          RuntimeSettings.create({ repo, db, box, clock, events }, config),
-        ),
+      ) => RuntimeSettings.create({ repo, db, box, clock, events }, config),
     },
   ],
   exports: [SecretBox, RuntimeSettings, ConfigAuditService],

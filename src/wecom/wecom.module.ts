@@ -38,15 +38,10 @@ import { WeComSettings } from './wecom-settings.js';
   providers: [
     {
       provide: SandboxCallbackSecrets,
-      inject: [ConfigService, RuntimeSettings, OrganizationsService],
-      useFactory: (
-        config: AppConfigService,
-        runtime: RuntimeSettings,
-        organizations: OrganizationsService,
-      ) =>
-        organizations.within(DEFAULT_ORGANIZATION, () =>
-          SandboxCallbackSecrets.ensure(config, runtime),
-        ),
+      inject: [ConfigService, RuntimeSettings],
+      // `default`'s: the sandbox's app is the default organisation's (ensure sets the scope).
+      useFactory: (config: AppConfigService, runtime: RuntimeSettings) =>
+        SandboxCallbackSecrets.ensure(config, runtime),
     },
     {
       provide: WeComSettings,

@@ -13,7 +13,7 @@ import {
 } from '../../../test/support/test-database.js';
 import { openMigratedDataSource } from '../../../test/support/migrated-database.js';
 import { inOrganization } from '../../../test/support/in-organization.js';
-import type { OrganizationScope } from '../../common/organization-scope.js';
+import { NoOrganizationScopeError, type OrganizationScope } from '../../common/organization-scope.js';
 import { testEnv } from '../../../test/support/test-app.js';
 import { Clock, ManualClock } from '../../common/clock.js';
 import type { AppConfigService } from '../../config/app-config.js';
@@ -130,8 +130,6 @@ async function startInstance(
         useValue: { useCredentials: () => undefined, dropStored: async () => undefined },
       },
       TransactionHost,
-      OrganizationsService,
-      OrganizationsRepository,
       SettingsRepository,
       OrganizationsRepository,
       OrganizationsService,
@@ -569,8 +567,8 @@ describe(`${AccessTokenProvider.name} without an organisation`, () => {
       new FakeGetToken(new ManualClock(new Date(T0))),
     );
     try {
-      await expect(instance.sut.getToken()).rejects.toThrow(/organisation scope/);
-      expect(() => instance.sut.status()).toThrow(/organisation scope/);
+      await expect(instance.sut.getToken()).rejects.toThrow(NoOrganizationScopeError);
+      expect(() => instance.sut.status()).toThrow(NoOrganizationScopeError);
     } finally {
       await instance.close();
       await db.drop();

@@ -8,7 +8,6 @@ import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
 import { HealthModule } from '../health/health.module.js';
 import { HealthService } from '../health/health.service.js';
-import { OrganizationsService } from '../organizations/organizations.service.js';
 import { WeComCallbackController } from './callback/wecom-callback.controller.js';
 import { WeComCallbackService } from './callback/wecom-callback.service.js';
 import { WeComCardUpdater } from './callback/wecom-card-updater.js';

@@ -942,8 +942,14 @@ describeWithAppRole(
       await deliver();
 
       expect(wrong).toEqual([]);
-      // Every route was called, by every caller it has.
+      // Every route was called, by every caller it has; and no description is left over from a
+      // route that was renamed or removed (it would stand for a walk that no longer happens).
       expect(routes.filter((r) => !walked.has(routeKey(r))).map(routeKey)).toEqual([]);
+      expect(Object.keys(WALK).filter((k) => !walked.has(k))).toEqual([]);
+      const params = new Set(
+        routes.flatMap((r) => paramsOf(r.path).map((p) => `${r.controller}:${p}`)),
+      );
+      expect(Object.keys(PARAMS).filter((k) => !params.has(k))).toEqual([]);
       process.stdout.write(
         `cross-organisation walk: ${routes.length} routes, ` +
           `${[...walked.values()].reduce((t, n) => t + n, 0)} requests as A against B\n`,

@@ -68,7 +68,8 @@ describe('Participants WeCom will not reach (GET /api/interview-participants/unm
       .auth(admin, { type: 'bearer' })
       .send({})
       .expect(200);
-    // lisi leaves the corp (what the contact event does): the mapping stays, as `left`.
+    // lisi leaves the corp (what the contact event does, in its organisation): the mapping
+    // stays, as `left`.
     await inOrganization(() => app.get(UserMappingsService).setMemberStatus('lisi', 'left'));
     await book('三面', 5, ['u-li']);
 

@@ -39,7 +39,7 @@ describe('Participants WeCom will not reach (GET /api/interview-participants/unm
     clock = new ManualClock(new Date('2026-11-23T02:00:00Z'));
     sim = new WeComSimulator({ now: () => clock.nowMs() });
     await sim.start();
-    app = await createTestApp({ DATABASE_URL: db.url, ...simulatorEnv(sim.url) }, { clock });
+    app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { clock });
     admin = await tokenFor('admin-1', 'admin');
     for (const [platformUserId, wecomUserId] of [
       ['u-zhang', 'zhangsan'],

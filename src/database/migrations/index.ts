@@ -10,6 +10,7 @@ import { CredentialRenewAt1764380000000 } from './1764380000000-CredentialRenewA
 import { MessageGroupKey1764400000000 } from './1764400000000-MessageGroupKey.js';
 import { Organizations1764500000000 } from './1764500000000-Organizations.js';
 import { OrganizationColumns1764500000001 } from './1764500000001-OrganizationColumns.js';
+import { OrganizationIsolation1764500000002 } from './1764500000002-OrganizationIsolation.js';
 
 // Every migration, in order. `npm run migration:generate -- Name` writes a new file here;
 // add its class to this list.
@@ -26,4 +27,5 @@ export const MIGRATIONS: Function[] = [
   MessageGroupKey1764400000000,
   Organizations1764500000000,
   OrganizationColumns1764500000001,
+  OrganizationIsolation1764500000002,
 ];

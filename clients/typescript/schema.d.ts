@@ -1432,6 +1432,8 @@ export interface operations {
                 member?: string;
                 /** @description `console`: sign in to the admin console (/admin) as an admin; only the members listed in CONSOLE_ADMINS may. `redirect` is then a console path, e.g. /people */
                 target?: "frontend" | "console";
+                /** @description Slug of the organisation whose WeCom members sign in (absent: `default`) */
+                org?: string;
                 mode?: "app" | "qr";
                 /** @description Frontend path, e.g. /interviews */
                 redirect?: string;
@@ -1453,6 +1455,24 @@ export interface operations {
             };
             /** @description An HTML page: the link is not valid (it says why) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description An HTML page: the organisation is suspended */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description An HTML page: `org` names no organisation */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1489,6 +1509,8 @@ export interface operations {
                 state?: string;
                 /** @description From WeCom, single use */
                 code?: string;
+                /** @description As in the redirect_uri given to WeCom (absent: `default`) */
+                org?: string;
             };
             header?: never;
             path?: never;
@@ -1514,8 +1536,17 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description An HTML page: not a member, or not linked to a user */
+            /** @description An HTML page: not a member, not linked to a user, or the organisation is suspended */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description An HTML page: `org` names no organisation */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -4,6 +4,7 @@ import { Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 
 import { rowsInEveryTable } from '../../test/support/every-table.js';
+import { inOrganization } from '../../test/support/in-organization.js';
 import { LogRecorder } from '../../test/support/log-recorder.js';
 import { sqlInOrganization } from '../../test/support/organization-sql.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
@@ -162,14 +163,12 @@ describe(OrganizationColumns1764500000001.name, () => {
     const other = randomUUID();
     let host: TransactionHost;
 
-    /** Runs `work` in a transaction of `organization`, as a scoped request or job does. */
+    /**
+     * Runs `work` in a transaction of `organization`, as a scoped request or job does: the scope
+     * names it, TransactionHost sets app.organization_id from it.
+     */
     const inOrg = <T>(organization: string, work: () => Promise<T>): Promise<T> =>
-      host.transaction(async () => {
-        await host.run((m) =>
-          m.query(`SELECT set_config('app.organization_id', $1, true)`, [organization]),
-        );
-        return work();
-      });
+      inOrganization(() => host.transaction(work), { id: organization, slug: 'in-spec' });
 
     const message = (key: string): NewMessage => ({
       corpId: 'ww-corp',

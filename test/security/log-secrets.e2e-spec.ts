@@ -520,7 +520,7 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
     expect(text).toContain('Refused a callback');
     expect(text).toContain('signed in as platform user u1');
     expect(text).toMatch(
-      /WeCom refused the configuration \(errcode 40001\): WeCom rejected the app Secret/,
+      /WeCom refused the configuration of organisation default \(errcode 40001\): WeCom rejected the app Secret/,
     );
     expect(text).toContain('query failed');
     expect(text).toContain('debug lines are captured too');

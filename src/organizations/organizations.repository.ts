@@ -13,6 +13,11 @@ import { OrganizationEntity } from './organization.entity.js';
 export class OrganizationsRepository {
   constructor(private readonly db: TransactionHost) {}
 
+  /** Throws, as a read here would, when called inside an organisation's transaction. */
+  refuseInsideTransaction(): void {
+    this.db.refuseUnscopedInTransaction();
+  }
+
   async findById(id: string): Promise<Organization | null> {
     return this.db.unscoped((m) => m.getRepository(OrganizationEntity).findOneBy({ id }));
   }

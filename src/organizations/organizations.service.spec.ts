@@ -7,6 +7,8 @@ import {
   createMigratedDatabase,
   type MigratedDatabase,
 } from '../../test/support/migrated-database.js';
+import { UnscopedInTransactionError } from '../database/transaction-host.js';
+import { inOrganization } from '../../test/support/in-organization.js';
 import { DEFAULT_ORGANIZATION } from './organization.js';
 import { OrganizationsRepository } from './organizations.repository.js';
 import { OrganizationsService } from './organizations.service.js';
@@ -67,6 +69,27 @@ describe(OrganizationsService.name, () => {
     await database.dataSource.query(`INSERT INTO organizations (slug, name) VALUES ('fresh', 'F')`);
     sut.forget();
     expect((await sut.find('fresh'))?.slug).toBe('fresh');
+  });
+
+  it("refuses lookups inside an organisation's transaction every time, not only when its copy ran out", async () => {
+    const lookups = [() => sut.all(), () => sut.active(), () => sut.find('default')];
+    await inOrganization(() =>
+      database.host.transaction(async () => {
+        // The copy is cold here: a read of the table would be refused...
+        for (const lookup of lookups)
+          await expect(lookup()).rejects.toThrow(UnscopedInTransactionError);
+      }),
+    );
+    expect((await sut.find('default'))?.id).toBe(DEFAULT_ORGANIZATION.id);
+    await inOrganization(() =>
+      database.host.transaction(async () => {
+        // ...and with a fresh copy, which would need no read, it is refused all the same.
+        for (const lookup of lookups)
+          await expect(lookup()).rejects.toThrow(UnscopedInTransactionError);
+      }),
+    );
+    // In a scope, outside any transaction, lookups work.
+    expect(await inOrganization(() => sut.find('default'))).toMatchObject(DEFAULT_ORGANIZATION);
   });
 
   it('within() runs work in the organisation scope and restores the outer one after', async () => {

@@ -23,7 +23,12 @@ export class OrganizationsService {
     private readonly clock: Clock,
   ) {}
 
+  /**
+   * Every organisation. Not inside an organisation's transaction (UnscopedInTransactionError),
+   * from the copy or not: look organisations up before the transaction opens.
+   */
   async all(): Promise<Organization[]> {
+    this.repo.refuseInsideTransaction();
     const now = this.clock.nowMs();
     if (this.directory && now - this.directory.at < DIRECTORY_TTL_MS) return this.directory.all;
     const all = await this.repo.findAll();

@@ -148,7 +148,7 @@ describe(InterviewsService.name, () => {
     const where = interviewId
       ? ` WHERE ${table === 'interviews' ? 'id' : 'interview_id'} = $1`
       : '';
-    const [{ n }] = await dataSource.query(
+    const [{ n }] = await db.ownerQuery(
       `SELECT count(*)::int AS n FROM ${table}${where}`,
       interviewId ? [interviewId] : [],
     );
@@ -170,7 +170,7 @@ describe(InterviewsService.name, () => {
         const id = interview.id;
         const startsAt = new Date(dto.startsAt).getTime();
 
-        const [row] = await dataSource.query(
+        const [row] = await db.ownerQuery(
           'SELECT title, status, version, created_by FROM interviews WHERE id = $1',
           [id],
         );
@@ -180,7 +180,7 @@ describe(InterviewsService.name, () => {
           version: 1,
           created_by: 'rec-1',
         });
-        const participants = await dataSource.query(
+        const participants = await db.ownerQuery(
           `SELECT platform_user_id, role, rsvp FROM interview_participants
           WHERE interview_id = $1 ORDER BY platform_user_id`,
           [id],
@@ -193,7 +193,7 @@ describe(InterviewsService.name, () => {
           { platform_user_id: 'u-zhang', role: 'interviewer', rsvp: 'pending' },
         ]);
         const reminders: { kind: string; lead_minutes: number; due_at: Date; state: string }[] =
-          await dataSource.query(
+          await db.ownerQuery(
             `SELECT kind, lead_minutes, due_at, state FROM interview_reminders
             WHERE interview_id = $1 ORDER BY due_at`,
             [id],
@@ -249,7 +249,7 @@ describe(InterviewsService.name, () => {
           ['interviews', 'interview_participants', 'interview_reminders'].map((t) => count(t)),
         );
         expect(after).toEqual(before);
-        const [{ n }] = await dataSource.query(
+        const [{ n }] = await db.ownerQuery(
           `SELECT count(*)::int AS n FROM interviews WHERE title = '不该留下'`,
         );
         expect(n).toBe(0);
@@ -311,10 +311,9 @@ describe(InterviewsService.name, () => {
               version: 2,
             },
           });
-          const [row] = await dataSource.query(
-            'SELECT title, version FROM interviews WHERE id = $1',
-            [interview.id],
-          );
+          const [row] = await db.ownerQuery('SELECT title, version FROM interviews WHERE id = $1', [
+            interview.id,
+          ]);
           expect(row).toEqual({ title: '三面', version: 2 });
           expect(messaging.queued).toEqual([]);
         }),
@@ -334,7 +333,7 @@ describe(InterviewsService.name, () => {
           cancelReason: '候选人改期',
           version: 2,
         });
-        const states = await dataSource.query(
+        const states = await db.ownerQuery(
           'SELECT DISTINCT state, processed_at FROM interview_reminders WHERE interview_id = $1',
           [interview.id],
         );
@@ -372,7 +371,7 @@ describe(InterviewsService.name, () => {
           wecom: 'active',
         });
         expect(again).toEqual(first);
-        const [row] = await dataSource.query(
+        const [row] = await db.ownerQuery(
           `SELECT rsvp, responded_at FROM interview_participants
           WHERE interview_id = $1 AND platform_user_id = 'u-zhang'`,
           [interview.id],

@@ -1,5 +1,3 @@
-import { DataSource } from 'typeorm';
-
 import {
   createMigratedDatabase,
   type MigratedDatabase,
@@ -18,7 +16,6 @@ import { inOrganization } from '../../test/support/in-organization.js';
 /** MessagingService.send through MessagesRepository and the mappings, on the real schema. */
 describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
   let database: MigratedDatabase;
-  let dataSource: DataSource;
   let host: TransactionHost;
   let sut: MessagingService;
   let wakes = 0;
@@ -26,7 +23,7 @@ describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
 
   beforeAll(async () => {
     database = await createMigratedDatabase({ poolSize: 2 });
-    ({ dataSource, host } = database);
+    ({ host } = database);
     const settings = {
       credentials: () => ({ corpId: 'corp-1', corpSecret: 's', agentId: 1000002 }),
     } as unknown as WeComSettings;
@@ -80,7 +77,7 @@ describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
     idempotencyKey,
   });
   const recipientsOf = async (id: string) =>
-    dataSource.query(
+    database.db.ownerQuery(
       `SELECT platform_user_id, wecom_user_id, status FROM message_recipients
         WHERE message_id = $1 ORDER BY id`,
       [id],
@@ -106,7 +103,7 @@ describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
         { platform_user_id: 'u-old', wecom_user_id: null, status: 'no_mapping' },
         { platform_user_id: 'u-other', wecom_user_id: null, status: 'no_mapping' },
       ]);
-      const [row] = await dataSource.query(
+      const [row] = await database.db.ownerQuery(
         `SELECT status, next_attempt_at FROM messages WHERE id = $1`,
         [message.id],
       );
@@ -118,7 +115,7 @@ describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
     inOrganization(async () => {
       const message = await sut.send(text([{ platformUserId: 'u-li' }, { platformUserId: 'u-x' }]));
       expect(message.status).toBe('skipped');
-      const [row] = await dataSource.query(
+      const [row] = await database.db.ownerQuery(
         `SELECT status, next_attempt_at FROM messages WHERE id = $1`,
         [message.id],
       );
@@ -152,6 +149,8 @@ describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
         }),
       ).rejects.toThrow('the caller fails');
       expect(wakes).toBe(1);
-      expect(await dataSource.query(`SELECT id FROM messages WHERE id = $1`, [sent])).toEqual([]);
+      expect(await database.db.ownerQuery(`SELECT id FROM messages WHERE id = $1`, [sent])).toEqual(
+        [],
+      );
     }));
 });

@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import * as wecom from '@wecom/crypto';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 
 import { ManualClock } from '../src/common/clock.js';
 import { OrganizationsService } from '../src/organizations/organizations.service.js';
@@ -45,7 +44,7 @@ describe('WeCom callback endpoint (e2e)', () => {
   const http = () => request(app.getHttpServer());
   const now = () => Math.floor(clock.nowMs() / 1000);
   const storedCount = async (): Promise<number> => {
-    const [row] = await app.get(DataSource).query('SELECT count(*)::int AS n FROM wecom_events');
+    const [row] = await db.ownerQuery('SELECT count(*)::int AS n FROM wecom_events');
     return (row as { n: number }).n;
   };
   const settle = () => app.get(WeComCallbackService).whenIdle();
@@ -244,7 +243,7 @@ describe('WeCom callback endpoint (e2e)', () => {
         msgType: 'event',
         event: 'template_card_event',
       });
-      const [row] = await app.get(DataSource).query(
+      const [row] = await db.ownerQuery(
         `SELECT msg_type, event, from_user, agent_id, create_time, body, processed_at, handler_error
            FROM wecom_events WHERE id = $1`,
         [received.at(-1)!.id],
@@ -291,9 +290,9 @@ describe('WeCom callback endpoint (e2e)', () => {
     it('records a handler failure on the event and still answers 200', async () => {
       await post(envelope(cardClick('explode'))).expect(200);
       await settle();
-      const [row] = await app
-        .get(DataSource)
-        .query(`SELECT handler_error FROM wecom_events WHERE body LIKE '%explode%'`);
+      const [row] = await db.ownerQuery(
+        `SELECT handler_error FROM wecom_events WHERE body LIKE '%explode%'`,
+      );
       expect(row.handler_error).toContain('handler exploded');
     });
 
@@ -302,9 +301,9 @@ describe('WeCom callback endpoint (e2e)', () => {
       await post(envelope(inner)).expect(200);
       await settle();
       const calls = received.length;
-      await app
-        .get(DataSource)
-        .query(`UPDATE wecom_events SET processed_at = NULL WHERE body LIKE '%iv-sweep%'`);
+      await db.ownerQuery(
+        `UPDATE wecom_events SET processed_at = NULL WHERE body LIKE '%iv-sweep%'`,
+      );
       const callbacks = app.get(WeComCallbackService);
       expect(await callbacks.dispatchPending()).toBe(0); // too recent: maybe still in flight
       clock.advance(61_000);
@@ -413,9 +412,10 @@ describe('WeCom callback endpoint (e2e)', () => {
     const postTo = (path: string, signed: Signed) =>
       http().post(path).query(signed.query).set('Content-Type', 'text/xml').send(signed.body);
     const setDefaultStatus = async (status: 'active' | 'suspended') => {
-      await app
-        .get(DataSource)
-        .query(`UPDATE organizations SET status = $1 WHERE id = $2`, [status, DEFAULT_ID]);
+      await db.ownerQuery(`UPDATE organizations SET status = $1 WHERE id = $2`, [
+        status,
+        DEFAULT_ID,
+      ]);
       app.get(OrganizationsService).forget();
     };
 

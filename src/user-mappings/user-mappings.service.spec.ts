@@ -9,6 +9,7 @@ import { ManualClock } from '../common/clock.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import type { WeComSettings } from '../wecom/wecom-settings.js';
 import { MemberRenamedEvent } from './member.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import { MappingChangeError, UserMappingsService } from './user-mappings.service.js';
 import { UserMappingsRepository } from './user-mappings.repository.js';
 import { inOrganization } from '../../test/support/in-organization.js';
@@ -47,11 +48,13 @@ describe(UserMappingsService.name, () => {
   beforeEach(async () => {
     events.removeAllListeners();
     await dataSource.query(`DELETE FROM user_mappings`);
+    // Outside any transaction no organisation is set: the rows name default's.
     await dataSource.query(
-      `INSERT INTO user_mappings (corp_id, platform_user_id, wecom_user_id, source, status)
-       VALUES ('corp-1', 'u-zhang', 'ZhangSan', 'admin', 'active'),
-              ('corp-1', 'u-li', 'lisi', 'admin', 'disabled'),
-              ('corp-2', 'u-wang', 'wangwu', 'admin', 'left')`,
+      `INSERT INTO user_mappings (organization_id, corp_id, platform_user_id, wecom_user_id, source, status)
+       VALUES ($1, 'corp-1', 'u-zhang', 'ZhangSan', 'admin', 'active'),
+              ($1, 'corp-1', 'u-li', 'lisi', 'admin', 'disabled'),
+              ($1, 'corp-2', 'u-wang', 'wangwu', 'admin', 'left')`,
+      [DEFAULT_ORGANIZATION.id],
     );
   });
 

@@ -1,7 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { decodeJwt } from 'jose';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 
 import { ManualClock } from '../src/common/clock.js';
 import { OrganizationsService } from '../src/organizations/organizations.service.js';
@@ -307,9 +306,10 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
     describe('names the organisation (org)', () => {
       const DEFAULT_ID = '00000000-0000-0000-0000-000000000001';
       const setDefaultStatus = async (status: 'active' | 'suspended') => {
-        await app
-          .get(DataSource)
-          .query(`UPDATE organizations SET status = $1 WHERE id = $2`, [status, DEFAULT_ID]);
+        await db.ownerQuery(`UPDATE organizations SET status = $1 WHERE id = $2`, [
+          status,
+          DEFAULT_ID,
+        ]);
         app.get(OrganizationsService).forget();
       };
 
@@ -345,8 +345,7 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
       });
 
       it('a state issued for one organisation is unknown on the callback of another, and survives', async () => {
-        const dataSource = app.get(DataSource);
-        await dataSource.query(`INSERT INTO organizations (slug, name) VALUES ('other-corp', 'O')`);
+        await db.ownerQuery(`INSERT INTO organizations (slug, name) VALUES ('other-corp', 'O')`);
         app.get(OrganizationsService).forget();
         try {
           const before = sim.stats().calls['/cgi-bin/auth/getuserinfo'] ?? 0;
@@ -361,7 +360,7 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
           await finish(sim.issueOAuthCode('zhangsan'), state).expect(302);
         } finally {
           // One organisation again: tokens without `org` keep meaning `default` in later specs.
-          await dataSource.query(`DELETE FROM organizations WHERE slug = 'other-corp'`);
+          await db.ownerQuery(`DELETE FROM organizations WHERE slug = 'other-corp'`);
           app.get(OrganizationsService).forget();
         }
       });

@@ -676,8 +676,8 @@ describe(MessageDispatcher.name, () => {
             new OrganizationChangedEvent(suspended!, { ...suspended!, status: 'suspended' }),
           );
 
-        await waitFor(async () =>
-          (await Promise.all(waiting.map(messageRow))).every((m) => m.status === 'sent'),
+        await waitFor(
+          async () => (await statusCounts(DEFAULT_ORGANIZATION)).sent === waiting.length,
         );
         expect(f.gateway.scopes).toEqual(['org-b', 'default', 'default']);
       });

@@ -200,11 +200,13 @@ describe(`${AccessTokenProvider.name} (PostgreSQL, fake gettoken)`, () => {
   let wecom: FakeGetToken;
   let instance: Instance | undefined;
 
-  beforeEach(async () => {
-    db = await createTestDatabase();
-    clock = new ManualClock(new Date(T0));
-    wecom = new FakeGetToken(clock);
-  });
+  beforeEach(() =>
+    inOrganization(async () => {
+      db = await createTestDatabase();
+      clock = new ManualClock(new Date(T0));
+      wecom = new FakeGetToken(clock);
+    }),
+  );
 
   afterEach(async () => {
     await instance?.close();
@@ -339,14 +341,16 @@ describeWithServer(`${AccessTokenProvider.name} on two instances (PostgreSQL ser
   let wecom: FakeGetToken;
   let instances: Instance[] = [];
 
-  beforeEach(async () => {
-    db = await createTestDatabase();
-    clock = new ManualClock(new Date(T0));
-    wecom = new FakeGetToken(clock);
-    // The first one migrates and seeds; the second finds both done.
-    instances = [await startInstance(db, clock, wecom)];
-    instances.push(await startInstance(db, clock, wecom));
-  });
+  beforeEach(() =>
+    inOrganization(async () => {
+      db = await createTestDatabase();
+      clock = new ManualClock(new Date(T0));
+      wecom = new FakeGetToken(clock);
+      // The first one migrates and seeds; the second finds both done.
+      instances = [await startInstance(db, clock, wecom)];
+      instances.push(await startInstance(db, clock, wecom));
+    }),
+  );
 
   afterEach(async () => {
     await Promise.all(instances.map((i) => i.close()));

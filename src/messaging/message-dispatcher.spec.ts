@@ -12,7 +12,6 @@ import {
 } from '../../test/support/test-database.js';
 import { inOrganization } from '../../test/support/in-organization.js';
 import { openMigratedDataSource } from '../../test/support/migrated-database.js';
-import { inOrganization } from '../../test/support/in-organization.js';
 import { Clock, ManualClock } from '../common/clock.js';
 import { organizationScope, type OrganizationScope } from '../common/organization-scope.js';
 import { configModuleFor } from '../config/app-config.js';

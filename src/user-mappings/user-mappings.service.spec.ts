@@ -9,7 +9,6 @@ import { TransactionHost } from '../database/transaction-host.js';
 import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import type { WeComSettings } from '../wecom/wecom-settings.js';
 import { MemberRenamedEvent } from './member.js';
-import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import { MappingChangeError, UserMappingsService } from './user-mappings.service.js';
 import { UserMappingsRepository } from './user-mappings.repository.js';
 import { inOrganization } from '../../test/support/in-organization.js';

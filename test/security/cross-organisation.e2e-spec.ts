@@ -836,7 +836,7 @@ describeWithAppRole(
           token: await tokenIn(a.slug, sub, [...roles]),
         });
       }
-    });
+    }, 120_000); // two organisations filled through the API, WeCom calls and a callback included
 
     afterEach(() => {
       // A's attempts to take B's WeCom app: the unique (corp_id, agent_id) refuses the UPDATE, which

@@ -2,8 +2,8 @@
 // and prints one markdown table per scenario. Real PostgreSQL from BENCH_DATABASE_URL (a fresh
 // database is created and dropped per scenario); the simulator runs as its own process with
 // SIMULATOR_LATENCY_MS (default 20). BENCH_ONLY=1,3 runs some scenarios only; BENCH_INTERVIEWS,
-// BENCH_REST_INTERVIEWS, BENCH_REST_SECONDS, BENCH_REMINDERS and BENCH_REMINDER_INTERVIEWS
-// shrink them for a quick run.
+// BENCH_REST_INTERVIEWS, BENCH_REST_SECONDS, BENCH_REMINDERS, BENCH_REMINDER_INTERVIEWS,
+// BENCH_FAIRNESS_BACKLOG and BENCH_FAIRNESS_ALONE shrink them for a quick run.
 import { writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import pg from 'pg';
 
 import { LATENCY, log, member, SERVER, SIM_PORT, sim } from './common.js';
 import { deliveryScenario, INTERVIEWERS_EACH, INTERVIEWS } from './delivery.js';
+import { FAIRNESS_BACKLOG, fairnessScenario } from './fairness.js';
 import { startProcess, waitFor } from './harness.js';
 import { DUE } from './reminders.js';
 import { reminderScenario } from './reminders.js';
@@ -23,6 +24,7 @@ const SCENARIOS: Record<string, () => Promise<string>> = {
   '2': restScenario,
   '3': reminderScenario,
   '4': tokenScenario,
+  '5': fairnessScenario,
 };
 
 async function postgresVersion(): Promise<string> {
@@ -38,11 +40,18 @@ async function postgresVersion(): Promise<string> {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const only = (process.env.BENCH_ONLY ?? '1,2,3,4').split(',').map((s) => s.trim());
+  const only = (process.env.BENCH_ONLY ?? Object.keys(SCENARIOS).join(','))
+    .split(',')
+    .map((s) => s.trim());
   const unknown = only.filter((k) => !SCENARIOS[k]);
-  if (unknown.length) throw new Error(`BENCH_ONLY: no scenario ${unknown.join(', ')} (1-4)`);
+  if (unknown.length) throw new Error(`BENCH_ONLY: no scenario ${unknown.join(', ')} (1-5)`);
 
-  const members = Math.max(INTERVIEWS * INTERVIEWERS_EACH, DUE, 1000);
+  const members = Math.max(
+    INTERVIEWS * INTERVIEWERS_EACH,
+    DUE,
+    only.includes('5') ? FAIRNESS_BACKLOG : 0,
+    1000,
+  );
   const usersFile = join(tmpdir(), `bench-users-${process.pid}.json`);
   writeFileSync(
     usersFile,
@@ -50,10 +59,14 @@ async function main(): Promise<void> {
       Array.from({ length: members }, (_, i) => ({ userid: member(i), name: `成员${i}` })),
     ),
   );
-  const simulator = startProcess('dist/tools/wecom-simulator/main.js', ['--port', String(SIM_PORT)], {
-    SIMULATOR_LATENCY_MS: String(LATENCY),
-    SIMULATOR_USERS_FILE: usersFile,
-  });
+  const simulator = startProcess(
+    'dist/tools/wecom-simulator/main.js',
+    ['--port', String(SIM_PORT)],
+    {
+      SIMULATOR_LATENCY_MS: String(LATENCY),
+      SIMULATOR_USERS_FILE: usersFile,
+    },
+  );
   try {
     await waitFor(
       async () => (await fetch(`${sim}/__simulator/stats`)).ok,

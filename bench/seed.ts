@@ -2,6 +2,7 @@
 // schema: every row passes the same constraints as one written through the API.
 import pg from 'pg';
 
+import { DEFAULT_ORGANIZATION } from '../src/organizations/organization.js';
 import { BENCH_USER, CORP_ID } from './common.js';
 
 export interface InterviewSeed {
@@ -16,12 +17,21 @@ export interface InterviewSeed {
 export const interviewId = (g: string) =>
   `overlay(overlay(md5('iv' || ${g}) placing '4' from 13) placing '8' from 17)::uuid`;
 
-export async function withClient<T>(url: string, run: (c: pg.Client) => Promise<T>): Promise<T> {
+/**
+ * A connection of its own for seeding, whose rows go to `organizationId` (`default` unless named):
+ * set for the whole session, which is safe here only because nothing else uses this connection.
+ */
+export async function withClient<T>(
+  url: string,
+  run: (c: pg.Client) => Promise<T>,
+  organizationId: string = DEFAULT_ORGANIZATION.id,
+): Promise<T> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     // Bulk loading only: a crash mid-seed loses nothing the bench needs.
     await client.query('SET synchronous_commit = off');
+    await client.query(`SELECT set_config('app.organization_id', $1, false)`, [organizationId]);
     return await run(client);
   } finally {
     await client.end();

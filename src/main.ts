@@ -51,7 +51,7 @@ async function bootstrap(): Promise<void> {
   });
   configureApp(app);
   await app.listen(env.PORT, '0.0.0.0');
-  sandbox?.connect(app);
+  await sandbox?.connect(app);
   Logger.log(`Listening on http://localhost:${env.PORT} (docs at /docs)`, 'Bootstrap');
 }
 

@@ -38,7 +38,7 @@ describe('Signing in to the admin console with WeCom (e2e)', () => {
 
     beforeAll(async () => {
       db = await createTestDatabase();
-      ({ app } = await createSandboxApp({ DATABASE_URL: db.url, PUBLIC_BASE_URL: PUBLIC_BASE }));
+      ({ app } = await createSandboxApp({ ...db.env, PUBLIC_BASE_URL: PUBLIC_BASE }));
     });
     afterAll(async () => {
       await app?.close();
@@ -153,7 +153,7 @@ describe('Signing in to the admin console with WeCom (e2e)', () => {
       await sim.start();
       sim.addUsers([{ userid: SANDBOX_ADMIN_USERID, name: 'not special here' }]);
       app = await createTestApp({
-        DATABASE_URL: db.url,
+        ...db.env,
         ...simulatorEnv(sim.url),
         PUBLIC_BASE_URL: PUBLIC_BASE,
         CONSOLE_ADMINS: 'LiSi, wangwu',

@@ -12,6 +12,7 @@ import { MetricsService } from '../src/metrics/metrics.service.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import type { DeliveredMessage } from '../tools/wecom-simulator/message-log.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
+import { sqlInOrganization } from './support/organization-sql.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import {
   createTestDatabase,
@@ -701,23 +702,24 @@ describeWithServer('Due reminders at scale (PostgreSQL server)', () => {
   });
 
   it('finds what is due through the partial index among a million reminders', async () => {
-    await ds.query(`
+    await sqlInOrganization(ds, async (m) => {
+      await m.query(`
       INSERT INTO interviews (title, candidate_name, starts_at, duration_minutes, room_url, created_by)
       SELECT 'bulk ' || g, '候选人', now() + g * interval '1 hour', 60,
              'https://www.showmebug.com/pads/B' || g, 'bulk'
         FROM generate_series(1, 100) g`);
-    // A million reminders, most of them history (sent); one in fifty still pending.
-    await ds.query(`
+      // A million reminders, most of them history (sent); one in fifty still pending.
+      await m.query(`
       INSERT INTO interview_reminders (interview_id, kind, lead_minutes, due_at, state)
       SELECT ids[1 + g % 100], 'before_start', g,
              now() - interval '30 days' + g * interval '5 seconds',
              CASE WHEN g % 50 = 0 THEN 'pending' ELSE 'sent' END
         FROM generate_series(1, 1000000) g, (SELECT array_agg(id) AS ids FROM interviews) i`);
+    });
     await ds.query('ANALYZE interview_reminders');
-    const [{ 'QUERY PLAN': plan }] = await ds.query(`EXPLAIN (FORMAT JSON) ${DUE_REMINDERS_SQL}`, [
-      new Date(),
-      100,
-    ]);
+    const [{ 'QUERY PLAN': plan }] = await sqlInOrganization(ds, (m) =>
+      m.query(`EXPLAIN (FORMAT JSON) ${DUE_REMINDERS_SQL}`, [new Date(), 100]),
+    );
     const nodes: { 'Node Type': string; 'Index Name'?: string; 'Relation Name'?: string }[] = [];
     const walk = (n: Record<string, unknown>) => {
       nodes.push(n as never);
@@ -735,7 +737,7 @@ describeWithServer('Due reminders at scale (PostgreSQL server)', () => {
         (n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'interview_reminders',
       ),
     ).toEqual([]);
-    const due = await ds.transaction((tx) => tx.query(DUE_REMINDERS_SQL, [new Date(), 100]));
+    const due = await sqlInOrganization(ds, (m) => m.query(DUE_REMINDERS_SQL, [new Date(), 100]));
     expect(due).toHaveLength(100);
   }, 120_000);
 });

@@ -6,6 +6,7 @@ import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { MessagingService } from '../src/messaging/messaging.service.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
+import { inOrganization } from './support/in-organization.js';
 import { createTestApp, simulatorEnv, textsFor, tokenFor } from './support/test-app.js';
 import {
   createTestDatabase,
@@ -64,12 +65,14 @@ async function stop(it: Instances | undefined): Promise<void> {
 async function queue(app: INestApplication, count: number): Promise<void> {
   const messaging = app.get(MessagingService);
   for (let i = 0; i < count; i++) {
-    await messaging.send({
-      kind: 'test.hourly',
-      msgtype: 'text',
-      content: { content: `n${i}` },
-      to: [{ wecomUserId: 'busy' }],
-    });
+    await inOrganization(() =>
+      messaging.send({
+        kind: 'test.hourly',
+        msgtype: 'text',
+        content: { content: `n${i}` },
+        to: [{ wecomUserId: 'busy' }],
+      }),
+    );
   }
 }
 

@@ -1,12 +1,12 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 
 import { ManualClock } from '../src/common/clock.js';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import type { MessagingService } from '../src/messaging/messaging.service.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
+import { inOrganization } from './support/in-organization.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
@@ -18,7 +18,6 @@ describe('Shared calls (e2e)', () => {
   let app: INestApplication;
   let dispatcher: MessageDispatcher;
   let messaging: MessagingService;
-  let sql: DataSource;
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -37,7 +36,6 @@ describe('Shared calls (e2e)', () => {
     // Imported once the app is up: loaded first, its imports reach Nest through a CJS package.
     const { MessagingService: Service } = await import('../src/messaging/messaging.service.js');
     messaging = app.get(Service);
-    sql = app.get(DataSource);
   });
 
   afterAll(async () => {
@@ -57,12 +55,14 @@ describe('Shared calls (e2e)', () => {
   async function queue(tag: string, to: string[]): Promise<string[]> {
     const ids: string[] = [];
     for (const wecomUserId of to) {
-      const m = await messaging.send({
-        kind: 'test.shared',
-        msgtype: 'template_card',
-        content: card(tag),
-        to: [{ wecomUserId }],
-      });
+      const m = await inOrganization(() =>
+        messaging.send({
+          kind: 'test.shared',
+          msgtype: 'template_card',
+          content: card(tag),
+          to: [{ wecomUserId }],
+        }),
+      );
       ids.push(m.id);
     }
     return ids;
@@ -70,7 +70,7 @@ describe('Shared calls (e2e)', () => {
 
   const statuses = async (ids: string[]) =>
     (
-      await sql.query<{ status: string }[]>(
+      await db.ownerQuery<{ status: string }>(
         `SELECT status FROM messages WHERE id = ANY($1::uuid[]) ORDER BY id`,
         [ids],
       )
@@ -84,7 +84,7 @@ describe('Shared calls (e2e)', () => {
     for (const u of ['s1', 's2', 's3']) expect(sim.messagesFor(u)).toHaveLength(1);
     expect(await statuses(ids)).toEqual(['sent', 'sent', 'sent']);
     const attempts: { message_id: string; recipient_count: number; errcode: number }[] =
-      await sql.query(
+      await db.ownerQuery(
         `SELECT message_id, recipient_count, errcode FROM message_attempts
           WHERE message_id = ANY($1::uuid[])`,
         [ids],
@@ -92,7 +92,7 @@ describe('Shared calls (e2e)', () => {
     expect(attempts).toHaveLength(3);
     expect(new Set(attempts.map((a) => a.message_id)).size).toBe(3);
     for (const a of attempts) expect(a).toMatchObject({ recipient_count: 1, errcode: 0 });
-    const msgids: { wecom_msgid: string }[] = await sql.query(
+    const msgids: { wecom_msgid: string }[] = await db.ownerQuery(
       `SELECT DISTINCT wecom_msgid FROM message_recipients WHERE message_id = ANY($1::uuid[])`,
       [ids],
     );
@@ -123,12 +123,12 @@ describe('Shared calls (e2e)', () => {
     const delivered = sim.stats().delivered;
     // As if the instance died after the call and before saving: recipients and messages are
     // left `sending` under a lease that has run out; only the first message is due now.
-    await sql.query(
+    await db.ownerQuery(
       `UPDATE message_recipients SET status = 'sending', delivered_at = NULL, wecom_msgid = NULL
         WHERE message_id = ANY($1::uuid[])`,
       [ids],
     );
-    await sql.query(
+    await db.ownerQuery(
       `UPDATE messages SET status = 'sending', leased_by = 'dead', lease_until = $2::timestamptz,
               next_attempt_at = CASE WHEN id = $3::uuid THEN $2::timestamptz ELSE $4::timestamptz END
         WHERE id = ANY($1::uuid[])`,
@@ -152,7 +152,7 @@ describe('Shared calls (e2e)', () => {
     sim.addFault({ path: '/cgi-bin/message/send', errcode: -1, times: 1 });
     const ids = await queue('c', ['s1', 'r1']);
     await dispatcher.drain();
-    const left: { status: string; send_key: string | null }[] = await sql.query(
+    const left: { status: string; send_key: string | null }[] = await db.ownerQuery(
       `SELECT status, send_key FROM message_recipients WHERE message_id = ANY($1::uuid[])`,
       [ids],
     );

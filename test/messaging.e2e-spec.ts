@@ -6,6 +6,7 @@ import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { MessagingService } from '../src/messaging/messaging.service.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
+import { inOrganization } from './support/in-organization.js';
 import { createTestApp, simulatorEnv, textsFor, tokenFor } from './support/test-app.js';
 import {
   createTestDatabase,
@@ -348,12 +349,14 @@ describe('Messaging (e2e)', () => {
     sim.addUsers([{ userid: 'busy', name: '忙人' }]);
     const messaging = app.get(MessagingService);
     for (let i = 0; i < 35; i++) {
-      await messaging.send({
-        kind: 'test.pacing',
-        msgtype: 'text',
-        content: { content: `n${i}` },
-        to: [{ wecomUserId: 'busy' }],
-      });
+      await inOrganization(() =>
+        messaging.send({
+          kind: 'test.pacing',
+          msgtype: 'text',
+          content: { content: `n${i}` },
+          to: [{ wecomUserId: 'busy' }],
+        }),
+      );
     }
     await dispatcher.drain();
     expect(sim.messagesFor('busy')).toHaveLength(30);
@@ -365,13 +368,15 @@ describe('Messaging (e2e)', () => {
 
   it('takes back the claim of an instance that died mid-delivery once its lease ends', async () => {
     const messaging = app.get(MessagingService);
-    const msg = await messaging.send({
-      kind: 'test.crash',
-      msgtype: 'text',
-      content: { content: 'orphan' },
-      to: [{ wecomUserId: 'wangwu' }],
-    });
-    const claimed = await dispatcher.claim(10); // "crashes" right after claiming
+    const msg = await inOrganization(() =>
+      messaging.send({
+        kind: 'test.crash',
+        msgtype: 'text',
+        content: { content: 'orphan' },
+        to: [{ wecomUserId: 'wangwu' }],
+      }),
+    );
+    const claimed = await inOrganization(() => dispatcher.claim(10)); // "crashes" right after claiming
     expect(claimed.map((c) => c.id)).toContain(msg.id);
     expect(await dispatcher.drain()).toBe(0); // the lease still holds
     clock.advance(61_000);

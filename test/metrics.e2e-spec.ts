@@ -4,6 +4,7 @@ import request from 'supertest';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
+import { inOrganization } from './support/in-organization.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
@@ -46,10 +47,8 @@ describe('GET /metrics (e2e)', () => {
       .auth(admin, { type: 'bearer' })
       .send({ to: [{ wecomUserId: 'lisi' }], msgtype: 'text', text: { content: 'still queued' } })
       .expect(202);
-    await app
-      .get(MessageDispatcher)
-      .claim(1)
-      .then(() => app.get(MessageDispatcher).drain());
+    await inOrganization(() => app.get(MessageDispatcher).claim(1));
+    await app.get(MessageDispatcher).drain();
     const res = await request(app.getHttpServer())
       .get('/metrics')
       .auth(METRICS_TOKEN, { type: 'bearer' })
@@ -64,6 +63,6 @@ describe('GET /metrics (e2e)', () => {
     expect(text).toMatch(
       /smbw_http_request_duration_seconds_count\{method="POST",route="\/api\/messages",status="202"\} 2/,
     );
-    expect(text).not.toContain(await app.get(AccessTokenProvider).getToken());
+    expect(text).not.toContain(await inOrganization(() => app.get(AccessTokenProvider).getToken()));
   });
 });

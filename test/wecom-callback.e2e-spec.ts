@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import * as wecom from '@wecom/crypto';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 
 import { ManualClock } from '../src/common/clock.js';
+import { OrganizationsService } from '../src/organizations/organizations.service.js';
 import { WeComApiError } from '../src/wecom/client/wecom-api.error.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import { WeComCallbackService } from '../src/wecom/callback/wecom-callback.service.js';
@@ -17,6 +17,7 @@ import {
 } from '../src/wecom/callback/wecom-event-handlers.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
+import { inOrganization } from './support/in-organization.js';
 import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
@@ -43,7 +44,7 @@ describe('WeCom callback endpoint (e2e)', () => {
   const http = () => request(app.getHttpServer());
   const now = () => Math.floor(clock.nowMs() / 1000);
   const storedCount = async (): Promise<number> => {
-    const [row] = await app.get(DataSource).query('SELECT count(*)::int AS n FROM wecom_events');
+    const [row] = await db.ownerQuery('SELECT count(*)::int AS n FROM wecom_events');
     return (row as { n: number }).n;
   };
   const settle = () => app.get(WeComCallbackService).whenIdle();
@@ -242,7 +243,7 @@ describe('WeCom callback endpoint (e2e)', () => {
         msgType: 'event',
         event: 'template_card_event',
       });
-      const [row] = await app.get(DataSource).query(
+      const [row] = await db.ownerQuery(
         `SELECT msg_type, event, from_user, agent_id, create_time, body, processed_at, handler_error
            FROM wecom_events WHERE id = $1`,
         [received.at(-1)!.id],
@@ -289,9 +290,9 @@ describe('WeCom callback endpoint (e2e)', () => {
     it('records a handler failure on the event and still answers 200', async () => {
       await post(envelope(cardClick('explode'))).expect(200);
       await settle();
-      const [row] = await app
-        .get(DataSource)
-        .query(`SELECT handler_error FROM wecom_events WHERE body LIKE '%explode%'`);
+      const [row] = await db.ownerQuery(
+        `SELECT handler_error FROM wecom_events WHERE body LIKE '%explode%'`,
+      );
       expect(row.handler_error).toContain('handler exploded');
     });
 
@@ -300,9 +301,9 @@ describe('WeCom callback endpoint (e2e)', () => {
       await post(envelope(inner)).expect(200);
       await settle();
       const calls = received.length;
-      await app
-        .get(DataSource)
-        .query(`UPDATE wecom_events SET processed_at = NULL WHERE body LIKE '%iv-sweep%'`);
+      await db.ownerQuery(
+        `UPDATE wecom_events SET processed_at = NULL WHERE body LIKE '%iv-sweep%'`,
+      );
       const callbacks = app.get(WeComCallbackService);
       expect(await callbacks.dispatchPending()).toBe(0); // too recent: maybe still in flight
       clock.advance(61_000);
@@ -406,6 +407,92 @@ describe('WeCom callback endpoint (e2e)', () => {
     });
   });
 
+  describe('the URL names the organisation', () => {
+    const DEFAULT_ID = '00000000-0000-0000-0000-000000000001';
+    const postTo = (path: string, signed: Signed) =>
+      http().post(path).query(signed.query).set('Content-Type', 'text/xml').send(signed.body);
+    const setDefaultStatus = async (status: 'active' | 'suspended') => {
+      await db.ownerQuery(`UPDATE organizations SET status = $1 WHERE id = $2`, [
+        status,
+        DEFAULT_ID,
+      ]);
+      app.get(OrganizationsService).forget();
+    };
+
+    it('/wecom/callback/default is the bare URL: same keys, same rows', async () => {
+      const echostr = wecom.encrypt(AES_KEY, '5927410983', CORP);
+      const timestamp = String(now());
+      const res = await http()
+        .get('/wecom/callback/default')
+        .query({
+          msg_signature: wecom.getSignature(TOKEN, timestamp, 'n1', echostr),
+          timestamp,
+          nonce: 'n1',
+          echostr,
+        })
+        .expect(200);
+      expect(res.text).toBe('5927410983');
+
+      const before = await storedCount();
+      const calls = received.length;
+      await postTo('/wecom/callback/default', envelope(cardClick('poll:accept:by-slug'))).expect(
+        200,
+      );
+      await settle();
+      expect(await storedCount()).toBe(before + 1);
+      expect(received.length).toBe(calls + 1);
+      expect(received.at(-1)?.eventKey).toBe('poll:accept:by-slug');
+    });
+
+    it.each([
+      ['an unknown slug', 'nobody'],
+      ["the organisation's id instead of its slug", DEFAULT_ID],
+      ['upper case', 'DEFAULT'],
+      ['one character', 'd'],
+      ['a leading dash', '-default'],
+      ['64 characters', 'a'.repeat(64)],
+      ['encoded dots', '%2e%2e'],
+    ])('%s: a 404 problem, nothing stored, nothing handled', async (_label, slug) => {
+      const before = await storedCount();
+      const calls = received.length;
+      // Signed with the right keys: the URL alone decides.
+      const res = await postTo(`/wecom/callback/${slug}`, envelope(cardClick(`k:${slug}`)));
+      expect(res.status).toBe(404);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.body).toMatchObject({ status: 404 });
+      const check = await http()
+        .get(`/wecom/callback/${slug}`)
+        .query({ msg_signature: 'x', timestamp: String(now()), nonce: 'n', echostr: 'e' });
+      expect(check.status).toBe(404);
+      await settle();
+      expect(await storedCount()).toBe(before);
+      expect(received.length).toBe(calls);
+    });
+
+    it("a suspended organisation's events are stored and acknowledged, and handled once it is resumed", async () => {
+      const callbacks = app.get(WeComCallbackService);
+      await setDefaultStatus('suspended');
+      try {
+        const before = await storedCount();
+        const calls = received.length;
+        await post(envelope(cardClick('poll:accept:while-suspended'))).expect(200);
+        await settle();
+        expect(await storedCount()).toBe(before + 1);
+        expect(received.length).toBe(calls);
+        clock.advance(61_000);
+        expect(await callbacks.dispatchPending()).toBe(0); // the sweep serves active ones only
+        expect(received.length).toBe(calls);
+
+        await setDefaultStatus('active');
+        expect(await callbacks.dispatchPending()).toBe(1);
+        expect(received.length).toBe(calls + 1);
+        expect(received.at(-1)?.eventKey).toBe('poll:accept:while-suspended');
+      } finally {
+        await setDefaultStatus('active');
+      }
+    });
+  });
+
   describe('an oversized POST', () => {
     const FIVE_MB = 5 * 1024 * 1024;
     const TOO_LARGE = {
@@ -474,43 +561,45 @@ describe('WeCom callback endpoint (e2e)', () => {
   });
 
   describe(WeComCardUpdater.name, () => {
-    it('replaces the buttons of a card WeCom gave a response code for, once', async () => {
-      const client = app.get(WeComClient);
-      const sent = await client.sendMessage({
-        touser: 'zhangsan',
-        msgtype: 'template_card',
-        agentid: 1000002,
-        template_card: {
-          card_type: 'button_interaction',
-          main_title: { title: '面试邀请', desc: '请确认是否参加' },
-          button_list: [
-            { text: '接受', style: 1, key: 'rsvp:accept:iv-1' },
-            { text: '拒绝', style: 2, key: 'rsvp:decline:iv-1' },
-          ],
-          task_id: `rsvp-iv-1-${Date.now()}`,
-        },
-      });
-      expect(sent.response_code).toBeTruthy();
-      const sut = app.get(WeComCardUpdater);
-
-      await expect(sut.markAnswered(sent.response_code!, ['zhangsan'], '已接受')).resolves.toEqual(
-        [],
-      );
-      const update = sim.messagesFor('zhangsan').at(-1);
-      expect(update).toMatchObject({
-        msgtype: 'update_template_card',
-        body: {
-          response_code: sent.response_code,
-          button: { replace_name: '已接受' },
+    // The default organisation's app, as its card handlers run it.
+    it('replaces the buttons of a card WeCom gave a response code for, once', () =>
+      inOrganization(async () => {
+        const client = app.get(WeComClient);
+        const sent = await client.sendMessage({
+          touser: 'zhangsan',
+          msgtype: 'template_card',
           agentid: 1000002,
-        },
-      });
+          template_card: {
+            card_type: 'button_interaction',
+            main_title: { title: '面试邀请', desc: '请确认是否参加' },
+            button_list: [
+              { text: '接受', style: 1, key: 'rsvp:accept:iv-1' },
+              { text: '拒绝', style: 2, key: 'rsvp:decline:iv-1' },
+            ],
+            task_id: `rsvp-iv-1-${Date.now()}`,
+          },
+        });
+        expect(sent.response_code).toBeTruthy();
+        const sut = app.get(WeComCardUpdater);
 
-      const again = await sut
-        .markAnswered(sent.response_code!, ['zhangsan'], '已接受')
-        .catch((e: unknown) => e);
-      expect(again).toBeInstanceOf(WeComApiError);
-    });
+        await expect(
+          sut.markAnswered(sent.response_code!, ['zhangsan'], '已接受'),
+        ).resolves.toEqual([]);
+        const update = sim.messagesFor('zhangsan').at(-1);
+        expect(update).toMatchObject({
+          msgtype: 'update_template_card',
+          body: {
+            response_code: sent.response_code,
+            button: { replace_name: '已接受' },
+            agentid: 1000002,
+          },
+        });
+
+        const again = await sut
+          .markAnswered(sent.response_code!, ['zhangsan'], '已接受')
+          .catch((e: unknown) => e);
+        expect(again).toBeInstanceOf(WeComApiError);
+      }));
   });
 });
 
@@ -526,7 +615,7 @@ describe('WeCom callback endpoint without configuration', () => {
     await sim.start();
     app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { logger: logs });
     // Let the start-up token load finish before the app closes.
-    await app.get(AccessTokenProvider).getToken();
+    await inOrganization(() => app.get(AccessTokenProvider).getToken());
   });
 
   afterAll(async () => {

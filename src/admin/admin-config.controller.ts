@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, Patch, Post, Put, Query } from '@nestj
 import {
   ApiBadGatewayResponse,
   ApiBearerAuth,
+  ApiForbiddenResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
@@ -27,7 +28,13 @@ const CREDENTIALS_REFUSED = {
 const CREDENTIALS_UNCHECKED = {
   description: 'WeCom could not be reached to try the new credentials; nothing was changed',
 };
+const APP_TAKEN = {
+  description:
+    'Not an admin; or (type `urn:showmebug-wecom:problem:wecom-app-taken`) WeCom accepted the ' +
+    'credentials but that app (corpId, agentId) is configured for another organisation; nothing was changed',
+};
 
+/** The configuration of the caller's organisation (the scope of the request), nobody else's. */
 @ApiTags('admin')
 @ApiBearerAuth()
 @Roles('admin')
@@ -53,6 +60,7 @@ export class AdminConfigController {
   @ApiOkResponse({ type: AdminConfigViewDto })
   @ApiUnprocessableEntityResponse(CREDENTIALS_REFUSED)
   @ApiBadGatewayResponse(CREDENTIALS_UNCHECKED)
+  @ApiForbiddenResponse(APP_TAKEN)
   put(@Body() body: UpdateAdminConfigDto, @CurrentUser() user: AuthUser) {
     return this.service.update(body, user.id);
   }
@@ -65,6 +73,7 @@ export class AdminConfigController {
   @ApiOkResponse({ type: AdminConfigViewDto })
   @ApiUnprocessableEntityResponse(CREDENTIALS_REFUSED)
   @ApiBadGatewayResponse(CREDENTIALS_UNCHECKED)
+  @ApiForbiddenResponse(APP_TAKEN)
   patch(@Body() body: PatchAdminConfigDto, @CurrentUser() user: AuthUser) {
     return this.service.update(body, user.id);
   }

@@ -1,5 +1,6 @@
 import {
   BadGatewayException,
+  ForbiddenException,
   Inject,
   Injectable,
   Logger,
@@ -7,13 +8,16 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 
+import { requireOrganizationScope } from '../common/organization-scope.js';
 import { ProblemType } from '../common/problem-details.js';
 import { currentRequestId } from '../common/request-context.js';
 import { ValidationProblemException } from '../common/validation-problem.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { ConfigAuditService, type ConfigAuditRecord } from '../settings/config-audit.service.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import {
   RuntimeSettings,
+  WeComAppTakenError,
   type EditableSettings,
   type EffectiveSettings,
 } from '../settings/runtime-settings.js';
@@ -53,13 +57,14 @@ export interface WeComCheckResult {
 }
 
 /**
- * The admin's view of the runtime configuration: read (secrets masked), change (credentials
- * tried against WeCom before they are saved), audit, and the "test connection" check.
+ * The admin's view of the runtime configuration of their organisation (the request's scope):
+ * read (secrets masked), change (credentials tried against WeCom before they are saved), audit,
+ * and the "test connection" check. Nothing here names an organisation: the scope does.
  */
 @Injectable()
 export class AdminConfigService {
   private readonly logger = new Logger(AdminConfigService.name);
-  private readonly callbackUrl: string;
+  private readonly baseUrl: string;
 
   constructor(
     private readonly runtime: RuntimeSettings,
@@ -71,19 +76,20 @@ export class AdminConfigService {
     const base =
       config.get('PUBLIC_BASE_URL', { infer: true }) ??
       `http://localhost:${config.get('PORT', { infer: true })}`;
-    this.callbackUrl = `${base.replace(/\/+$/, '')}/wecom/callback`;
+    this.baseUrl = base.replace(/\/+$/, '');
   }
 
-  view(): AdminConfigView {
-    const s = this.runtime.current();
+  async view(): Promise<AdminConfigView> {
+    const s = await this.runtime.current();
     return {
       version: s.version,
+      configured: s.configured,
       corpId: s.corpId,
       agentId: s.agentId,
       corpSecret: mask(s.corpSecret),
       callbackToken: mask(s.callbackToken),
       callbackAesKey: mask(s.callbackAesKey),
-      callbackUrl: this.callbackUrl,
+      callbackUrl: this.callbackUrl(),
       sandbox: s.sandbox,
       token: this.tokens.status(),
       reminderLeadTimesMin: s.options.reminderLeadTimesMin,
@@ -91,7 +97,7 @@ export class AdminConfigService {
       feedbackNudgeEnabled: s.options.feedbackNudgeMin > 0,
       quietHours: s.options.quietHours,
       defaultLanguage: s.options.defaultLanguage,
-      updatedAt: s.updatedAt.toISOString(),
+      updatedAt: s.updatedAt?.toISOString() ?? null,
       updatedBy: s.updatedBy,
     };
   }
@@ -101,10 +107,13 @@ export class AdminConfigService {
    * credentials must obtain a token first: a refusal is a 422 with WeCom's errcode and the
    * configuration in force stays as it was. New credentials that are saved make the old token
    * and tickets go (WeComCredentialsService, on the SettingsChangedEvent) before this returns.
+   * An organisation's first save names its WeCom app; a WeCom app another organisation has is
+   * a 403 once WeCom accepted the secret (before, nothing says whose it is), nothing changed.
    */
   async update(input: UpdateAdminConfigDto | PatchAdminConfigDto, actor: string) {
-    const current = this.runtime.current();
+    const current = await this.runtime.current();
     const next = merge(current, input);
+    if (!current.configured) requireApp(next);
     if (!next.callbackToken !== !next.callbackAesKey) {
       throw new ValidationProblemException([
         {
@@ -146,22 +155,49 @@ export class AdminConfigService {
       }
     }
 
-    await this.runtime.save(next, {
-      actor,
-      action: 'update',
-      fields,
-      outcome: 'applied',
-      requestId,
-    });
+    try {
+      await this.runtime.save(next, {
+        actor,
+        action: 'update',
+        fields,
+        outcome: 'applied',
+        requestId,
+      });
+    } catch (error) {
+      if (!(error instanceof WeComAppTakenError)) throw error;
+      await this.runtime.record({
+        actor,
+        action: 'update',
+        fields,
+        outcome: 'rejected',
+        detail: 'WeCom app configured for another organisation',
+        requestId,
+      });
+      throw new ForbiddenException({
+        type: ProblemType.wecomAppTaken,
+        message: `${error.message}; the configuration in force is unchanged`,
+      });
+    }
     this.logger.log(`Configuration changed by ${actor}: ${fields.join(', ')}`);
     return this.view();
   }
 
   /** Calls gettoken with the credentials in force and reports what WeCom said. */
   async check(actor: string): Promise<WeComCheckResult> {
-    const s = this.runtime.current();
+    const s = await this.runtime.current();
     const base = { corpId: s.corpId, agentId: s.agentId };
     let result: WeComCheckResult;
+    if (!s.configured) {
+      result = {
+        ...base,
+        ok: false,
+        errcode: null,
+        errmsg: 'This organisation has no WeCom app configured; WeCom was not asked',
+        action: 'Set corpId, agentId and corpSecret in /api/admin/config',
+      };
+      await this.recordCheck(actor, result);
+      return result;
+    }
     try {
       const res = await this.client.fetchAccessToken(s, { backoff: { maxRetries: 1 } });
       result = { ...base, ok: true, errcode: 0, errmsg: 'ok', expiresIn: res.expires_in };
@@ -186,6 +222,11 @@ export class AdminConfigService {
         result.fromIp = callerIpFromErrmsg(error.errmsg);
       }
     }
+    await this.recordCheck(actor, result);
+    return result;
+  }
+
+  private async recordCheck(actor: string, result: WeComCheckResult): Promise<void> {
     await this.runtime.record({
       actor,
       action: 'check',
@@ -194,7 +235,13 @@ export class AdminConfigService {
       detail: result.ok ? null : `errcode ${result.errcode ?? 'none'}`,
       requestId: currentRequestId() ?? null,
     });
-    return result;
+  }
+
+  /** Where WeCom must send the organisation's callbacks; `default` keeps the bare path. */
+  private callbackUrl(): string {
+    const { id, slug } = requireOrganizationScope('The callback URL');
+    const path = id === DEFAULT_ORGANIZATION.id ? '/wecom/callback' : `/wecom/callback/${slug}`;
+    return `${this.baseUrl}${path}`;
   }
 
   async audit(
@@ -211,6 +258,22 @@ export class AdminConfigService {
         rows.length > limit && last ? Buffer.from(`audit:${last.id}`).toString('base64url') : null,
     };
   }
+}
+
+/** An organisation's first save names its WeCom app: corp id, agent id and secret. */
+function requireApp(next: EditableSettings): void {
+  const missing = [
+    next.corpId === '' && 'corpId',
+    next.agentId === 0 && 'agentId',
+    next.corpSecret === '' && 'corpSecret',
+  ].filter((f): f is string => f !== false);
+  if (missing.length === 0) return;
+  throw new ValidationProblemException(
+    missing.map((field) => ({
+      field,
+      message: `${field} is required: this organisation has no WeCom app configured yet`,
+    })),
+  );
 }
 
 function mask(value: string | null): SecretView {

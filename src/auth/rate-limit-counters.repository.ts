@@ -5,10 +5,10 @@ import { TransactionHost } from '../database/transaction-host.js';
 /**
  * The `rate_limit_counters` table (UNLOGGED): one row per limited key and its current window.
  *
- * Its statements run on the pool, never inside a caller's transaction: the guards that count
- * run before any handler opens one, so `run` passes the pool's manager. Keep it that way: a
- * count must not roll back with the request's work, and the row lock of the upsert must not be
- * held for the length of someone else's transaction.
+ * It belongs to no organisation (a key carries whatever it limits), so its statements run
+ * `unscoped`, on the pool, never inside a caller's transaction: the guards that count run before
+ * any handler opens one. Keep it that way: a count must not roll back with the request's work,
+ * and the row lock of the upsert must not be held for the length of someone else's transaction.
  */
 @Injectable()
 export class RateLimitCountersRepository {
@@ -30,7 +30,7 @@ export class RateLimitCountersRepository {
     now: number,
     endedBy: number,
   ): Promise<{ startedAt: number; count: number }> {
-    const rows: { started_at: string; count: number }[] = await this.db.run((m) =>
+    const rows: { started_at: string; count: number }[] = await this.db.unscoped((m) =>
       m.query(
         `INSERT INTO rate_limit_counters AS c (key, started_at, count) VALUES ($1, $2, 1)
        ON CONFLICT (key) DO UPDATE SET
@@ -45,7 +45,7 @@ export class RateLimitCountersRepository {
 
   /** Deletes the windows that started at or before `endedBy` (ms): they have ended. */
   async deleteEnded(endedBy: number): Promise<void> {
-    await this.db.run((m) =>
+    await this.db.unscoped((m) =>
       m.query('DELETE FROM rate_limit_counters WHERE started_at <= $1', [endedBy]),
     );
   }

@@ -13,7 +13,7 @@ import { DatabaseHealth } from './database-health.js';
 import { buildDataSourceOptions } from './database.options.js';
 import { runMigrationsLocked, runMigrationsOn } from './migration-runner.js';
 import { QueryErrorLogger } from './query-error-logger.js';
-import { checkServiceRole, readServiceRole } from './service-role.js';
+import { checkServiceRole, readOrganizationCount, readServiceRole } from './service-role.js';
 import { TransactionHost } from './transaction-host.js';
 
 /**
@@ -125,7 +125,16 @@ class DatabaseEngineModule {}
             throw migrationsRefused(error, 'DATABASE_URL');
           });
         }
-        checkServiceRole(await readServiceRole(dataSource), new Logger('Database'));
+        try {
+          checkServiceRole(
+            await readServiceRole(dataSource),
+            await readOrganizationCount(dataSource),
+            new Logger('Database'),
+          );
+        } catch (error) {
+          await dataSource.destroy();
+          throw error;
+        }
         return dataSource;
       },
     }),

@@ -9,48 +9,25 @@ import {
   describeWithServer,
   type TestDatabase,
 } from '../../test/support/test-database.js';
-import { ContextSlot } from '../common/async-context.js';
+import { organizationScope } from '../common/organization-scope.js';
 import { buildDataSourceOptions } from './database.options.js';
-import { TransactionHost } from './transaction-host.js';
+import { OrganizationScopeMismatchError, TransactionHost } from './transaction-host.js';
 
 /**
- * The isolation mechanism planned for organisations (#12, docs/design/organisations.md), proved
- * on its own before any table uses it: PostgreSQL row-level security keyed on a per-transaction
- * setting, a service role that is neither superuser nor BYPASSRLS, and a TransactionHost whose
- * transactions set the organisation first. `ScopedHost` below is the sketch of that change to
- * TransactionHost; nothing in production uses it yet.
+ * The isolation mechanism for organisations (#12, docs/design/organisations.md), proved on its
+ * own table: PostgreSQL row-level security keyed on a per-transaction setting, a service role
+ * that is neither superuser nor BYPASSRLS, and TransactionHost, whose transactions set the
+ * organisation of `organizationScope` first.
  *
  * Server only: roles and policies need a real PostgreSQL (PGlite runs everything as superuser,
  * which bypasses row-level security).
  */
 
-/** The organisation a request or a job works for (the design's slot; spec-local here). */
-const organization = new ContextSlot<string>('organization');
-
-const SET_ORGANIZATION = `SELECT set_config('app.organization_id', $1, true)`;
-
-/**
- * What TransactionHost.transaction becomes: the outermost transaction sets the organisation of
- * the calling context as its first statement (transaction-local: it ends with COMMIT/ROLLBACK);
- * a nested call joins and inherits it. `read` is how a repository read outside a transaction
- * gets the setting: it opens one.
- */
-class ScopedHost {
-  constructor(readonly host: TransactionHost) {}
-
-  transaction<T>(work: () => Promise<T>): Promise<T> {
-    if (this.host.inTransaction) return work();
-    return this.host.transaction(async () => {
-      const id = organization.get();
-      if (id !== undefined) await this.host.run((m) => m.query(SET_ORGANIZATION, [id]));
-      return work();
-    });
-  }
-
-  read<T>(work: () => Promise<T>): Promise<T> {
-    return this.transaction(work);
-  }
-}
+/** The organisation a request or a job works for: the slot TransactionHost reads. */
+const organization = {
+  run: <T>(id: string, work: () => T): T => organizationScope.run({ id, slug: `org-${id}` }, work),
+  get: () => organizationScope.get()?.id,
+};
 
 interface Note {
   id: number;
@@ -71,8 +48,7 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
   let owner: DataSource;
   /** The service: connected as the restricted role, one pooled connection so reuse is certain. */
   let app: DataSource;
-  let host: TransactionHost;
-  let sut: ScopedHost;
+  let sut: TransactionHost;
 
   const serverQuery = async (sql: string) => {
     const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
@@ -135,8 +111,7 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
       logger: 'advanced-console',
       logging: false,
     }).initialize();
-    host = new TransactionHost(app);
-    sut = new ScopedHost(host);
+    sut = new TransactionHost(app);
   });
 
   afterAll(async () => {
@@ -167,7 +142,7 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
     it('a query returns nothing, outside and inside a transaction', async () => {
       expect(await app.query('SELECT * FROM rls_notes')).toEqual([]);
       expect(
-        await host.transaction(() => host.run((m) => m.query('SELECT * FROM rls_notes'))),
+        await sut.unscoped((m) => m.transaction((t) => t.query('SELECT * FROM rls_notes'))),
       ).toEqual([]);
       // The migration user (a superuser in CI) still sees everything: it must never be the
       // service's connection.
@@ -187,9 +162,7 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
   describe('(b) with the setting', () => {
     it('each organisation sees only its own rows', async () => {
       const read = (org: string) =>
-        organization.run(org, () =>
-          sut.read(() => host.run((m) => m.query('SELECT body FROM rls_notes'))),
-        );
+        organization.run(org, () => sut.run((m) => m.query('SELECT body FROM rls_notes')));
       expect(bodies(await read(orgA))).toEqual(['a-1', 'a-2']);
       expect(bodies(await read(orgB))).toEqual(['b-1', 'b-2']);
       expect(await read(randomUUID())).toEqual([]);
@@ -200,7 +173,7 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
       await organization.run(orgA, async () => {
         await expect(
           sut.transaction(() =>
-            host.run((m) =>
+            sut.run((m) =>
               m.query(`INSERT INTO rls_notes (organization_id, body) VALUES ($1, 'x')`, [orgB]),
             ),
           ),
@@ -208,18 +181,18 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
         // Moving its own row into B is refused by WITH CHECK as well.
         await expect(
           sut.transaction(() =>
-            host.run((m) => m.query(`UPDATE rls_notes SET organization_id = $1`, [orgB])),
+            sut.run((m) => m.query(`UPDATE rls_notes SET organization_id = $1`, [orgB])),
           ),
         ).rejects.toThrow(/row-level security policy/);
         const [, updated] = await sut.transaction(() =>
-          host.run((m) => m.query(`UPDATE rls_notes SET body = 'taken' WHERE id = $1`, [bRow.id])),
+          sut.run((m) => m.query(`UPDATE rls_notes SET body = 'taken' WHERE id = $1`, [bRow.id])),
         );
         expect(updated).toBe(0);
         await sut.transaction(() =>
-          host.run((m) => m.query('DELETE FROM rls_notes WHERE id = $1', [bRow.id])),
+          sut.run((m) => m.query('DELETE FROM rls_notes WHERE id = $1', [bRow.id])),
         );
         await sut.transaction(() =>
-          host.run((m) =>
+          sut.run((m) =>
             m.query(`INSERT INTO rls_notes (organization_id, body) VALUES ($1, 'a-3')`, [orgA]),
           ),
         );
@@ -227,17 +200,21 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
       expect(bodies(await allRows())).toEqual(['a-1', 'a-2', 'a-3', 'b-1', 'b-2']);
     });
 
-    it('a nested transaction joins the outer one and keeps its organisation', async () => {
+    it('a nested transaction joins the outer one, and refuses work for another organisation', async () => {
       const seen = await organization.run(orgA, () =>
         sut.transaction(() =>
-          // A nested call from a context naming B still runs in A's transaction: the design
-          // makes TransactionHost refuse such a switch instead (docs/design/organisations.md).
-          organization.run(orgB, () =>
-            sut.transaction(() => host.run((m) => m.query('SELECT body FROM rls_notes'))),
-          ),
+          sut.transaction(() => sut.run((m) => m.query('SELECT body FROM rls_notes'))),
         ),
       );
       expect(bodies(seen)).toEqual(['a-1', 'a-2']);
+      // Joined, B's work would run in A's transaction and see A's rows: refused instead.
+      await expect(
+        organization.run(orgA, () =>
+          sut.transaction(() =>
+            organization.run(orgB, () => sut.run((m) => m.query('SELECT body FROM rls_notes'))),
+          ),
+        ),
+      ).rejects.toThrow(OrganizationScopeMismatchError);
     });
   });
 
@@ -249,7 +226,7 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
       const pid = await backendPid();
       await organization.run(orgA, () =>
         sut.transaction(async () => {
-          expect(bodies(await host.run((m) => m.query('SELECT body FROM rls_notes')))).toEqual([
+          expect(bodies(await sut.run((m) => m.query('SELECT body FROM rls_notes')))).toEqual([
             'a-1',
             'a-2',
           ]);
@@ -258,13 +235,13 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
       expect(await backendPid()).toBe(pid);
       expect(await app.query('SELECT body FROM rls_notes')).toEqual([]);
       expect(
-        await host.transaction(() => host.run((m) => m.query('SELECT body FROM rls_notes'))),
+        await sut.unscoped((m) => m.transaction((t) => t.query('SELECT body FROM rls_notes'))),
       ).toEqual([]);
 
       await expect(
         organization.run(orgB, () =>
           sut.transaction(async () => {
-            await host.run((m) => m.query('SELECT 1'));
+            await sut.run((m) => m.query('SELECT 1'));
             throw new Error('undo');
           }),
         ),
@@ -275,7 +252,7 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
 
     it("the ended setting reads '' on that session, NULL on a fresh one: the policy needs nullif", async () => {
       await organization.run(orgA, () =>
-        sut.transaction(() => host.run((m) => m.query('SELECT 1'))),
+        sut.transaction(() => sut.run((m) => m.query('SELECT 1'))),
       );
       expect(
         await app.query(`SELECT current_setting('app.organization_id', true) AS value`),
@@ -297,14 +274,15 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
   });
 
   describe('(d) reads outside an explicit transaction', () => {
-    it("the pool's manager does not carry the organisation: such reads must open a transaction", async () => {
+    it("the pool's manager does not carry the organisation: run opens a transaction for the read", async () => {
       await organization.run(orgA, async () => {
-        // Today a repository's run outside a transaction passes the pool's manager, so under
-        // row-level security the read fails closed (nothing), not open.
-        expect(await host.run((m) => m.query('SELECT body FROM rls_notes'))).toEqual([]);
-        expect(
-          bodies(await sut.read(() => host.run((m) => m.query('SELECT body FROM rls_notes')))),
-        ).toEqual(['a-1', 'a-2']);
+        // A statement on the pool's manager (what unscoped passes) fails closed, not open...
+        expect(await sut.unscoped((m) => m.query('SELECT body FROM rls_notes'))).toEqual([]);
+        // ...so a repository's run outside a transaction opens one and sets the organisation.
+        expect(bodies(await sut.run((m) => m.query('SELECT body FROM rls_notes')))).toEqual([
+          'a-1',
+          'a-2',
+        ]);
       });
     });
 
@@ -320,7 +298,7 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
         expect(bodies(await app.query('SELECT body FROM rls_notes'))).toEqual(['a-1', 'a-2']);
         // A transaction-local setting on top does not clear it either once it ends.
         await organization.run(orgB, () =>
-          sut.transaction(() => host.run((m) => m.query('SELECT 1'))),
+          sut.transaction(() => sut.run((m) => m.query('SELECT 1'))),
         );
         expect(bodies(await app.query('SELECT body FROM rls_notes'))).toEqual(['a-1', 'a-2']);
       } finally {
@@ -374,17 +352,17 @@ describeWithServer('row-level security keyed on app.organization_id', () => {
       [
         'transaction, no setting, no RLS',
         (i) =>
-          host.transaction(() =>
-            host.run((m) => m.query('SELECT body FROM plain_notes WHERE id = $1', [plainIds[i]])),
+          sut.unscoped((m) =>
+            m.transaction((t) =>
+              t.query('SELECT body FROM plain_notes WHERE id = $1', [plainIds[i]]),
+            ),
           ),
       ],
       [
-        'transaction + set_config, RLS',
+        'TransactionHost.run: transaction + set_config, RLS',
         (i) =>
           organization.run(orgA, () =>
-            sut.read(() =>
-              host.run((m) => m.query('SELECT body FROM rls_notes WHERE id = $1', [rlsIds[i]])),
-            ),
+            sut.run((m) => m.query('SELECT body FROM rls_notes WHERE id = $1', [rlsIds[i]])),
           ),
       ],
     ];

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
 import { LogRecorder } from '../../test/support/log-recorder.js';
+import { sqlInOrganization } from '../../test/support/organization-sql.js';
 import { ENTITIES } from '../entities.js';
 import { buildDataSourceOptions } from './database.options.js';
 import { runMigrationsLocked } from './migration-runner.js';
@@ -42,9 +43,11 @@ describe('Database schema', () => {
   it('creates no extension the migrations do not: uuids come from gen_random_uuid()', async () => {
     const extensions = await sut.query(`SELECT extname FROM pg_extension ORDER BY extname`);
     expect(extensions.map((e: { extname: string }) => e.extname)).not.toContain('uuid-ossp');
-    const [{ id }] = await sut.query(
-      `INSERT INTO interviews (title, candidate_name, starts_at, duration_minutes, room_url, created_by)
-       VALUES ('t', 'c', now() + interval '1 day', 60, 'https://x.test/r', 'u') RETURNING id`,
+    const [{ id }] = await sqlInOrganization(sut, (m) =>
+      m.query(
+        `INSERT INTO interviews (title, candidate_name, starts_at, duration_minutes, room_url, created_by)
+         VALUES ('t', 'c', now() + interval '1 day', 60, 'https://x.test/r', 'u') RETURNING id`,
+      ),
     );
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });

@@ -1,6 +1,8 @@
 import type { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 
+import { StartupError } from '../common/startup-error.js';
+
 /** The PostgreSQL role the service's pool connects as (DATABASE_URL), as the server sees it. */
 export interface ServiceRole {
   name: string;
@@ -10,7 +12,7 @@ export interface ServiceRole {
   embedded: boolean;
 }
 
-export async function readServiceRole(dataSource: DataSource): Promise<ServiceRole> {
+export async function readServiceRole(dataSource: Pick<DataSource, 'query'>): Promise<ServiceRole> {
   const [row]: { name: string; rolsuper: boolean; rolbypassrls: boolean; version: string }[] =
     await dataSource.query(
       `SELECT current_user AS name, r.rolsuper, r.rolbypassrls, version() AS version
@@ -25,6 +27,14 @@ export async function readServiceRole(dataSource: DataSource): Promise<ServiceRo
   };
 }
 
+/** How many organisations the database holds (the directory is not under row-level security). */
+export async function readOrganizationCount(dataSource: DataSource): Promise<number> {
+  const [row]: { n: number }[] = await dataSource.query(
+    'SELECT count(*)::int AS n FROM organizations',
+  );
+  return row.n;
+}
+
 /**
  * Row-level security binds this role: PostgreSQL skips every policy for a superuser or a
  * BYPASSRLS role, whatever FORCE ROW LEVEL SECURITY says.
@@ -34,12 +44,25 @@ export function rowLevelSecurityApplies(role: ServiceRole): boolean {
 }
 
 /**
- * What the service does at start-up about the role it serves as. Today it warns: with one
- * organisation there is nobody to isolate from. Once the organizations table exists (#12), this
- * is where the service refuses to start when more than one organisation exists and
- * `rowLevelSecurityApplies` is false (see docs/design/organisations.md, section 5).
+ * What the service does at start-up about the role it serves as (docs/design/organisations.md,
+ * section 5). With more than one organisation it refuses to start (StartupError, one line) unless
+ * row-level security binds the role: one company's requests could otherwise read another's rows
+ * through any query that forgot its scope. With one organisation there is nobody to isolate
+ * from, so a superuser or BYPASSRLS role is only warned about.
  */
-export function checkServiceRole(role: ServiceRole, logger: Logger): void {
+export function checkServiceRole(role: ServiceRole, organizations: number, logger: Logger): void {
+  if (organizations > 1 && !rowLevelSecurityApplies(role)) {
+    throw new StartupError(
+      role.embedded
+        ? `The embedded database serves one organisation and this one holds ${organizations}: ` +
+            `set DATABASE_URL to a PostgreSQL server and connect as a role with NOSUPERUSER ` +
+            `NOBYPASSRLS (README: On a real PostgreSQL server)`
+        : `Database role ${role.name} is ${role.superuser ? 'a superuser' : 'BYPASSRLS'} and ` +
+            `${organizations} organisations exist: row-level security would not keep them apart. ` +
+            `Connect DATABASE_URL as a role with NOSUPERUSER NOBYPASSRLS and migrate with ` +
+            `DATABASE_MIGRATION_URL (README: On a real PostgreSQL server)`,
+    );
+  }
   if (role.embedded) {
     logger.debug(`Database role ${role.name}: the embedded database's only (super)user`);
     return;

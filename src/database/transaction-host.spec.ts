@@ -1,12 +1,28 @@
 import { DataSource, type EntityManager } from 'typeorm';
 
+import { inOrganization } from '../../test/support/in-organization.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
+import type { OrganizationScope } from '../common/organization-scope.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import { buildDataSourceOptions } from './database.options.js';
-import { TransactionHost } from './transaction-host.js';
+import {
+  NoOrganizationScopeError,
+  OrganizationScopeMismatchError,
+  TransactionHost,
+  UnscopedInTransactionError,
+} from './transaction-host.js';
+
+const acme: OrganizationScope = { id: '0b7c7c52-6d1c-4a5e-9d0e-3f4b1a2c5d6e', slug: 'acme' };
+
+/** What the session reads for the organisation: null when unset or ended. */
+const SETTING = `SELECT nullif(current_setting('app.organization_id', true), '') AS id`;
+const BACKEND = 'SELECT pg_backend_pid() AS pid';
 
 describe(TransactionHost.name, () => {
   let db: TestDatabase;
   let dataSource: DataSource;
+  /** One pooled connection: every transaction and every unscoped statement share a backend. */
+  let single: DataSource;
   let sut: TransactionHost;
 
   beforeAll(async () => {
@@ -16,10 +32,14 @@ describe(TransactionHost.name, () => {
     dataSource = await new DataSource(
       buildDataSourceOptions({ url: db.url, poolSize: 2 }),
     ).initialize();
+    single = await new DataSource(
+      buildDataSourceOptions({ url: db.url, poolSize: 1 }),
+    ).initialize();
     sut = new TransactionHost(dataSource);
   });
 
   afterAll(async () => {
+    await single?.destroy();
     await dataSource?.destroy();
     await db?.drop();
   });
@@ -30,12 +50,16 @@ describe(TransactionHost.name, () => {
     (await dataSource.query('SELECT body FROM notes ORDER BY body')).map(
       (r: { body: string }) => r.body,
     );
+  const settingIn = async (m: EntityManager) =>
+    ((await m.query(SETTING)) as { id: string | null }[])[0]!.id;
 
   it('knows whether a transaction is open, and whether its DataSource is', async () => {
     expect(sut.inTransaction).toBe(false);
-    await sut.transaction(async () => {
-      expect(sut.inTransaction).toBe(true);
-    });
+    await inOrganization(() =>
+      sut.transaction(async () => {
+        expect(sut.inTransaction).toBe(true);
+      }),
+    );
     expect(sut.inTransaction).toBe(false);
     expect(sut.isOpen).toBe(true);
     const closed = new TransactionHost(
@@ -44,87 +68,247 @@ describe(TransactionHost.name, () => {
     expect(closed.isOpen).toBe(false);
   });
 
-  it('run gives the pool manager outside a transaction and opens none: a failure undoes nothing', async () => {
+  describe('the organisation setting', () => {
+    it('is the first thing a transaction sets: visible to all its statements', async () => {
+      const seen = await inOrganization(
+        () =>
+          sut.transaction(async () => [
+            await sut.run(settingIn),
+            await sut.run((m) => m.query(`SELECT current_setting('app.organization_id') AS id`)),
+          ]),
+        acme,
+      );
+      expect(seen).toEqual([acme.id, [{ id: acme.id }]]);
+    });
+
+    it('ends with its transaction: the same backend reads none after a commit or a rollback', async () => {
+      const host = new TransactionHost(single);
+      const pid = async () => ((await single.query(BACKEND)) as { pid: number }[])[0]!.pid;
+      const before = await pid();
+
+      const inside = await inOrganization(
+        () =>
+          host.transaction(async () => [
+            await host.run(settingIn),
+            ((await host.run((m) => m.query(BACKEND))) as { pid: number }[])[0]!.pid,
+          ]),
+        acme,
+      );
+      expect(inside).toEqual([acme.id, before]);
+      expect(await pid()).toBe(before);
+      expect(await host.unscoped(settingIn)).toBeNull();
+
+      await expect(
+        inOrganization(() =>
+          host.transaction(async () => {
+            expect(await host.run(settingIn)).toBe(DEFAULT_ORGANIZATION.id);
+            throw new Error('undo');
+          }),
+        ),
+      ).rejects.toThrow('undo');
+      expect(await pid()).toBe(before);
+      expect(await host.unscoped(settingIn)).toBeNull();
+      // A statement run by the pool itself (no transaction) reads none either.
+      expect(((await single.query(SETTING)) as { id: null }[])[0]!.id).toBeNull();
+    });
+
+    it('without a scope, transaction and run refuse before any statement, with the fix in the message', async () => {
+      let ran = false;
+      const work = async () => {
+        ran = true;
+        await sut.run((m) => m.query(`INSERT INTO notes VALUES ('stray')`));
+      };
+      await expect(sut.transaction(work)).rejects.toThrow(NoOrganizationScopeError);
+      await expect(sut.run((m) => m.query(`INSERT INTO notes VALUES ('stray')`))).rejects.toThrow(
+        /OrganizationsService\.within/,
+      );
+      expect(ran).toBe(false);
+      expect(sut.inTransaction).toBe(false);
+      expect(await bodies()).toEqual([]);
+    });
+
+    it('a nested call for the same organisation joins; one for another throws and the outer work rolls back', async () => {
+      await inOrganization(() =>
+        sut.transaction(async () => {
+          await sut.run((m) => m.query(`INSERT INTO notes VALUES ('outer')`));
+          // The same organisation named afresh (a copy of the scope) still joins.
+          await inOrganization(() =>
+            sut.transaction(() => sut.run((m) => m.query(`INSERT INTO notes VALUES ('inner')`))),
+          );
+        }),
+      );
+      expect(await bodies()).toEqual(['inner', 'outer']);
+
+      let reached = false;
+      await expect(
+        inOrganization(() =>
+          sut.transaction(async () => {
+            await sut.run((m) => m.query(`INSERT INTO notes VALUES ('default-row')`));
+            await inOrganization(async () => {
+              await sut.run((m) => m.query(`INSERT INTO notes VALUES ('acme-row')`));
+              reached = true;
+            }, acme);
+          }),
+        ),
+      ).rejects.toThrow(OrganizationScopeMismatchError);
+      expect(reached).toBe(false);
+      await expect(
+        inOrganization(() =>
+          sut.transaction(() => inOrganization(() => sut.transaction(async () => 1), acme)),
+        ),
+      ).rejects.toThrow(/opened for organisation default was joined from work for acme/);
+      expect(await bodies()).toEqual(['inner', 'outer']);
+    });
+  });
+
+  it('run outside a transaction opens a scoped one for its statements: a failure undoes them all', async () => {
     let seen: EntityManager | undefined;
     await expect(
-      sut.run(async (manager) => {
-        seen = manager;
-        expect(sut.inTransaction).toBe(false);
-        await manager.query(`INSERT INTO notes VALUES ('first')`);
-        await manager.query(`INSERT INTO notes VALUES ('second')`);
-        throw new Error('fail after two statements');
-      }),
+      inOrganization(() =>
+        sut.run(async (manager) => {
+          seen = manager;
+          expect(sut.inTransaction).toBe(true);
+          expect(await settingIn(manager)).toBe(DEFAULT_ORGANIZATION.id);
+          await manager.query(`INSERT INTO notes VALUES ('first')`);
+          await manager.query(`INSERT INTO notes VALUES ('second')`);
+          throw new Error('fail after two statements');
+        }),
+      ),
     ).rejects.toThrow('fail after two statements');
-    expect(seen).toBe(dataSource.manager);
-    // Each statement ran on its own, as a repository's did before run existed.
-    expect(await bodies()).toEqual(['first', 'second']);
+    expect(seen).not.toBe(dataSource.manager);
+    expect(sut.inTransaction).toBe(false);
+    expect(await bodies()).toEqual([]);
+
+    await inOrganization(() => sut.run((m) => m.query(`INSERT INTO notes VALUES ('kept')`)));
+    expect(await bodies()).toEqual(['kept']);
   });
 
   it("run inside a transaction uses that transaction's manager: its writes roll back with it", async () => {
     await expect(
-      sut.transaction(async () => {
-        const written = await sut.run(async (manager) => {
-          expect(manager).not.toBe(dataSource.manager);
-          await manager.query(`INSERT INTO notes VALUES ('inside')`);
-          return manager.query('SELECT body FROM notes');
-        });
-        // Visible to the transaction itself...
-        expect(written).toEqual([{ body: 'inside' }]);
-        throw new Error('undo');
-      }),
+      inOrganization(() =>
+        sut.transaction(async () => {
+          const written = await sut.run(async (manager) => {
+            expect(manager).not.toBe(dataSource.manager);
+            await manager.query(`INSERT INTO notes VALUES ('inside')`);
+            return manager.query('SELECT body FROM notes');
+          });
+          // Visible to the transaction itself...
+          expect(written).toEqual([{ body: 'inside' }]);
+          throw new Error('undo');
+        }),
+      ),
     ).rejects.toThrow('undo');
     // ...and gone with its rollback.
     expect(await bodies()).toEqual([]);
 
-    await sut.transaction(() => sut.run((m) => m.query(`INSERT INTO notes VALUES ('kept')`)));
+    await inOrganization(() =>
+      sut.transaction(() => sut.run((m) => m.query(`INSERT INTO notes VALUES ('kept')`))),
+    );
     expect(await bodies()).toEqual(['kept']);
   });
 
   it('run answers what its work answers', async () => {
-    expect(await sut.run(async () => 42)).toBe(42);
-    expect(await sut.transaction(() => sut.run(async () => 'in'))).toBe('in');
+    await inOrganization(async () => {
+      expect(await sut.run(async () => 42)).toBe(42);
+      expect(await sut.transaction(() => sut.run(async () => 'in'))).toBe('in');
+    });
   });
 
   it('a nested call joins the outer transaction: one rollback undoes both writes', async () => {
     await expect(
-      sut.transaction(async () => {
-        await sut.run((m) => m.query(`INSERT INTO notes VALUES ('outer')`));
-        await sut.transaction(() => sut.run((m) => m.query(`INSERT INTO notes VALUES ('inner')`)));
-        throw new Error('undo');
-      }),
+      inOrganization(() =>
+        sut.transaction(async () => {
+          await sut.run((m) => m.query(`INSERT INTO notes VALUES ('outer')`));
+          await sut.transaction(() =>
+            sut.run((m) => m.query(`INSERT INTO notes VALUES ('inner')`)),
+          );
+          throw new Error('undo');
+        }),
+      ),
     ).rejects.toThrow('undo');
     expect(await bodies()).toEqual([]);
   });
 
+  describe('unscoped', () => {
+    it("runs on the pool's manager without the setting, each statement on its own", async () => {
+      let seen: EntityManager | undefined;
+      await expect(
+        sut.unscoped(async (m) => {
+          seen = m;
+          expect(sut.inTransaction).toBe(false);
+          expect(await settingIn(m)).toBeNull();
+          await m.query(`INSERT INTO notes VALUES ('first')`);
+          throw new Error('fail after one statement');
+        }),
+      ).rejects.toThrow('fail after one statement');
+      expect(seen).toBe(dataSource.manager);
+      expect(await bodies()).toEqual(['first']);
+    });
+
+    it('runs without the setting from inside a scope too, and may open a transaction of its own', async () => {
+      const seen = await inOrganization(
+        () =>
+          sut.unscoped((m) =>
+            m.transaction(async (t) => {
+              await t.query(`INSERT INTO notes VALUES ('unscoped')`);
+              return settingIn(t);
+            }),
+          ),
+        acme,
+      );
+      expect(seen).toBeNull();
+      expect(await bodies()).toEqual(['unscoped']);
+    });
+
+    it("is refused inside an organisation's transaction, which it would otherwise run in after all", async () => {
+      await expect(
+        inOrganization(() =>
+          sut.transaction(async () => {
+            await sut.run((m) => m.query(`INSERT INTO notes VALUES ('scoped')`));
+            await sut.unscoped((m) => m.query(`INSERT INTO notes VALUES ('unscoped')`));
+          }),
+        ),
+      ).rejects.toThrow(UnscopedInTransactionError);
+      expect(await bodies()).toEqual([]);
+    });
+  });
+
   it('runs after-commit callbacks once the rows are visible, and never after a rollback', async () => {
     let visible: Promise<string[]> | undefined;
-    await sut.transaction(async () => {
-      await sut.run((m) => m.query(`INSERT INTO notes VALUES ('kept')`));
-      sut.afterCommit(() => {
-        visible = bodies();
-      });
-      expect(visible).toBeUndefined();
-    });
+    await inOrganization(() =>
+      sut.transaction(async () => {
+        await sut.run((m) => m.query(`INSERT INTO notes VALUES ('kept')`));
+        sut.afterCommit(() => {
+          visible = bodies();
+        });
+        expect(visible).toBeUndefined();
+      }),
+    );
     expect(await visible).toEqual(['kept']);
 
     let ranAfterRollback = false;
     await expect(
-      sut.transaction(async () => {
-        sut.afterCommit(() => {
-          ranAfterRollback = true;
-        });
-        throw new Error('undo');
-      }),
+      inOrganization(() =>
+        sut.transaction(async () => {
+          sut.afterCommit(() => {
+            ranAfterRollback = true;
+          });
+          throw new Error('undo');
+        }),
+      ),
     ).rejects.toThrow('undo');
     expect(ranAfterRollback).toBe(false);
   });
 
   it('two hosts (two instances in one process) never join each other’s transaction', async () => {
     const other = new TransactionHost(dataSource);
-    await sut.transaction(async () => {
-      expect(other.inTransaction).toBe(false);
-      expect(await other.run(async (m) => m)).toBe(dataSource.manager);
-    });
+    await inOrganization(() =>
+      sut.transaction(async () => {
+        expect(other.inTransaction).toBe(false);
+        // The other host has no transaction open here, so unscoped work is not refused there.
+        expect(await other.unscoped(async (m) => m)).toBe(dataSource.manager);
+      }),
+    );
   });
 
   it('outside a transaction an after-commit callback runs at once', () => {

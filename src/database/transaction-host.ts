@@ -3,21 +3,58 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 
 import { ContextSlot } from '../common/async-context.js';
+import {
+  NoOrganizationScopeError,
+  organizationScope,
+  type OrganizationScope,
+} from '../common/organization-scope.js';
 
 interface OpenTransaction {
   manager: EntityManager;
   afterCommit: (() => void)[];
+  /** The organisation whose `app.organization_id` the transaction set. */
+  organization: OrganizationScope;
 }
 
+// Defined beside the scope slot: what holds per-organisation state in memory (settings, tokens)
+// refuses to run without a scope in the same words as the database does.
+export { NoOrganizationScopeError };
+
+/** Work for one organisation tried to join a transaction opened for another. */
+export class OrganizationScopeMismatchError extends Error {
+  override name = 'OrganizationScopeMismatchError';
+  constructor(open: OrganizationScope, requested: OrganizationScope) {
+    super(
+      `A transaction opened for organisation ${open.slug} was joined from work for ${requested.slug}: ` +
+        'run the other organisation’s work after this transaction, not inside it',
+    );
+  }
+}
+
+/** `unscoped` was called while a transaction (always an organisation's) is open. */
+export class UnscopedInTransactionError extends Error {
+  override name = 'UnscopedInTransactionError';
+  constructor() {
+    super(
+      'TransactionHost.unscoped was called inside an organisation’s transaction: call it before ' +
+        'the transaction opens or after it ends',
+    );
+  }
+}
+
+/** Sets the organisation for the rest of the transaction only (`is_local`): see section 1 (c). */
+const SET_ORGANIZATION = `SELECT set_config('app.organization_id', $1, true)`;
+
 /**
- * The one holder of the DataSource for everything outside `database/`. A repository runs its
- * statements through `run`, which passes the manager: inside `transaction()` that transaction's,
- * so a service can make several modules' repositories write atomically (an interview and its
- * outbox messages) without passing an EntityManager through their signatures, and outside one
- * the pool's.
+ * The one holder of the DataSource for everything outside `database/`, and the one place the
+ * organisation is put on the database session (docs/design/organisations.md, section 2).
  *
- * Keeping the transaction in one place is also what lets a per-transaction setting (the
- * organisation, for row-level security) be applied once rather than by every caller.
+ * Every transaction belongs to the organisation in `organizationScope` when it opens: its first
+ * statement sets `app.organization_id` (transaction-local, so it never outlives the transaction
+ * on a pooled connection), which the row-level security policies and the column defaults read.
+ * Repositories reach the database only through `run` (joins the open transaction, or opens one
+ * for its statements) and `unscoped` (tables that belong to no organisation), so no statement
+ * on an organisation's table can run without the setting.
  */
 @Injectable()
 export class TransactionHost {
@@ -27,19 +64,40 @@ export class TransactionHost {
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  /** The open transaction's manager, or the pool's when none is open: reached through `run`. */
-  private get manager(): EntityManager {
-    return this.current.get()?.manager ?? this.dataSource.manager;
+  /**
+   * Runs a repository's statements in the current organisation: inside `transaction()` in that
+   * transaction, so they commit or roll back with it; outside one in a transaction of their own
+   * (the setting is transaction-local, so a lone read needs one too). Throws
+   * NoOrganizationScopeError without a scope.
+   */
+  async run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    const open = this.joinable();
+    if (open) return work(open.manager);
+    return this.transaction(() => work(this.current.get()!.manager));
   }
 
   /**
-   * Runs a repository's statements: `work` gets the open transaction's manager, so they commit
-   * or roll back with it, or the pool's when none is open (each statement on its own, as
-   * before). Repositories reach the database only through this, so that the organisation can
-   * later be set here once for all of them (docs/design/organisations.md, section 2).
+   * Runs `work` without an organisation, on the pool (no transaction, no setting): only for the
+   * tables that belong to no organisation (`organizations`, `rate_limit_counters`) and the
+   * start-up checks. A statement on an organisation's table sees nothing here once row-level
+   * security is on. `work` may open a transaction of its own with `manager.transaction`.
+   *
+   * Refused inside an open transaction (UnscopedInTransactionError): joining it would run in its
+   * organisation after all, and another connection would neither see its uncommitted rows nor,
+   * on the single-session PGlite, ever get a turn while it waits. Call it before or after.
    */
-  run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    return work(this.manager);
+  async unscoped<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    this.refuseUnscopedInTransaction();
+    return work(this.dataSource.manager);
+  }
+
+  /**
+   * Throws UnscopedInTransactionError where `unscoped` would. For a caller that serves unscoped
+   * reads from a copy (OrganizationsService): it must refuse every time, not only when its copy
+   * has run out, or the mistake shows once in a while instead of in the first test.
+   */
+  refuseUnscopedInTransaction(): void {
+    if (this.current.get()) throw new UnscopedInTransactionError();
   }
 
   /** False once the DataSource is closed (a timer may fire while the app shuts down). */
@@ -52,15 +110,20 @@ export class TransactionHost {
   }
 
   /**
-   * Runs `work` in a transaction. A call made while one is already open joins it: the work
-   * commits or rolls back with the outermost call.
+   * Runs `work` in a transaction of the current organisation. A call made while one is already
+   * open joins it (the work commits or rolls back with the outermost call), when it is for the
+   * same organisation; for another it throws OrganizationScopeMismatchError. Without a scope it
+   * throws NoOrganizationScopeError before touching the database.
    */
   async transaction<T>(work: () => Promise<T>): Promise<T> {
-    if (this.current.get()) return work();
+    if (this.joinable()) return work();
+    const organization = organizationScope.get();
+    if (!organization) throw new NoOrganizationScopeError();
     const afterCommit: (() => void)[] = [];
-    const result = await this.dataSource.transaction((manager) =>
-      this.current.run({ manager, afterCommit }, work),
-    );
+    const result = await this.dataSource.transaction(async (manager) => {
+      await manager.query(SET_ORGANIZATION, [organization.id]);
+      return this.current.run({ manager, afterCommit, organization }, work);
+    });
     for (const callback of afterCommit) {
       try {
         callback();
@@ -80,5 +143,17 @@ export class TransactionHost {
     const open = this.current.get();
     if (open) open.afterCommit.push(callback);
     else callback();
+  }
+
+  /** The open transaction, when the current work may join it (same organisation). */
+  private joinable(): OpenTransaction | undefined {
+    const open = this.current.get();
+    if (!open) return undefined;
+    const requested = organizationScope.get();
+    if (!requested) throw new NoOrganizationScopeError();
+    if (requested.id !== open.organization.id) {
+      throw new OrganizationScopeMismatchError(open.organization, requested);
+    }
+    return open;
   }
 }

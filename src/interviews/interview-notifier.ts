@@ -56,10 +56,10 @@ export class InterviewNotifier {
    * interview itself starts before then. The interview's time zone stands for the recipients'
    * (user mappings carry none).
    */
-  private notBefore(iv: InterviewEntity): Date | undefined {
+  private async notBefore(iv: InterviewEntity): Promise<Date | undefined> {
     const end = quietWindowEnd(
       this.clock.now(),
-      this.runtime.current().options.quietHours,
+      (await this.runtime.current()).options.quietHours,
       iv.timezone,
     );
     return end && iv.startsAt.getTime() >= end.getTime() ? end : undefined;
@@ -137,7 +137,7 @@ export class InterviewNotifier {
         kind: 'interview.responded',
         ...notice,
         to: [{ platformUserId: p.platformUserId }],
-        notBefore: this.notBefore(iv),
+        notBefore: await this.notBefore(iv),
         idempotencyKey: `interview:${iv.id}:rsvp:${digest(who.platformUserId, who.rsvp, at, p.platformUserId)}`,
         groupKey: iv.id,
         createdBy: who.platformUserId,
@@ -171,7 +171,7 @@ export class InterviewNotifier {
         ...composed,
         to: to.map((p) => ({ platformUserId: p.platformUserId })),
         idempotencyKey: lang === 'zh' ? `reminder:${reminder.id}` : `reminder:${reminder.id}:en`,
-        notBefore: this.notBefore(iv),
+        notBefore: await this.notBefore(iv),
         groupKey: iv.id,
       });
       first ??= message.id;
@@ -191,7 +191,7 @@ export class InterviewNotifier {
       ...composed,
       to: [{ platformUserId: p.platformUserId }],
       idempotencyKey: `interview:${iv.id}:${kind}:v${iv.version}:${p.platformUserId}`,
-      notBefore: this.notBefore(iv),
+      notBefore: await this.notBefore(iv),
       groupKey: iv.id,
       createdBy: actor,
     });
@@ -199,7 +199,7 @@ export class InterviewNotifier {
 
   /** Chinese unless the person's mapping asks for English. */
   private async languages(people: Participant[]): Promise<(p: Participant) => Language> {
-    const { corpId } = this.settings.credentials();
+    const { corpId } = await this.settings.credentials();
     const members = await this.mappings.membersOf(
       corpId,
       people.map((p) => p.platformUserId),

@@ -9,6 +9,7 @@ import {
   PrimaryColumn,
 } from 'typeorm';
 
+import { OrganizationIdColumn } from '../database/organization-column.js';
 import type { InterviewEntity } from './interview.entity.js';
 
 export const PARTICIPANT_ROLES = ['interviewer', 'observer', 'recruiter', 'candidate'] as const;
@@ -43,11 +44,19 @@ export class InterviewParticipantEntity {
   })
   platformUserId: string;
 
+  /** Its interview's organisation (the composite foreign key keeps them equal). */
+  @OrganizationIdColumn()
+  organizationId: string;
+
   @ManyToOne('InterviewEntity', { onDelete: 'CASCADE' })
-  @JoinColumn({
-    name: 'interview_id',
-    foreignKeyConstraintName: 'interview_participants_interview_id_fkey',
-  })
+  @JoinColumn([
+    {
+      name: 'organization_id',
+      referencedColumnName: 'organizationId',
+      foreignKeyConstraintName: 'interview_participants_interview_id_fkey',
+    },
+    { name: 'interview_id', referencedColumnName: 'id' },
+  ])
   interview?: InterviewEntity;
 
   @Column({ type: 'text' })

@@ -10,6 +10,7 @@ import {
   Unique,
 } from 'typeorm';
 
+import { OrganizationIdColumn } from '../database/organization-column.js';
 import type { InterviewEntity } from './interview.entity.js';
 
 export const REMINDER_KINDS = ['before_start', 'feedback'] as const;
@@ -32,14 +33,22 @@ export class InterviewReminderEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
 
+  /** Its interview's organisation, and its message's (the composite foreign keys keep them equal). */
+  @OrganizationIdColumn()
+  organizationId: string;
+
   @Column({ name: 'interview_id', type: 'uuid' })
   interviewId: string;
 
   @ManyToOne('InterviewEntity', { onDelete: 'CASCADE' })
-  @JoinColumn({
-    name: 'interview_id',
-    foreignKeyConstraintName: 'interview_reminders_interview_id_fkey',
-  })
+  @JoinColumn([
+    {
+      name: 'organization_id',
+      referencedColumnName: 'organizationId',
+      foreignKeyConstraintName: 'interview_reminders_interview_id_fkey',
+    },
+    { name: 'interview_id', referencedColumnName: 'id' },
+  ])
   interview?: InterviewEntity;
 
   @Column({ type: 'text' })
@@ -59,11 +68,17 @@ export class InterviewReminderEntity {
 
   // The message that carried it (messaging's table). Declared so the entities match the
   // migration's foreign key; interviews never load it, so it is not typed with messaging's entity.
+  // In the database a deleted message sets message_id alone to NULL (ON DELETE SET NULL
+  // (message_id)), which TypeORM cannot say; it compares the action, SET NULL, only.
   @ManyToOne('MessageEntity', { onDelete: 'SET NULL' })
-  @JoinColumn({
-    name: 'message_id',
-    foreignKeyConstraintName: 'interview_reminders_message_id_fkey',
-  })
+  @JoinColumn([
+    {
+      name: 'organization_id',
+      referencedColumnName: 'organizationId',
+      foreignKeyConstraintName: 'interview_reminders_message_id_fkey',
+    },
+    { name: 'message_id', referencedColumnName: 'id' },
+  ])
   message?: unknown;
 
   @Column({ name: 'processed_at', type: 'timestamptz', nullable: true })

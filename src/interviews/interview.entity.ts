@@ -4,9 +4,15 @@ import {
   CreateDateColumn,
   Entity,
   Index,
+  JoinColumn,
+  ManyToOne,
   PrimaryGeneratedColumn,
+  Unique,
   UpdateDateColumn,
 } from 'typeorm';
+
+import { OrganizationIdColumn } from '../database/organization-column.js';
+import type { Organization } from '../organizations/organization.js';
 
 export const INTERVIEW_STATUSES = ['scheduled', 'canceled', 'completed'] as const;
 export type InterviewStatus = (typeof INTERVIEW_STATUSES)[number];
@@ -18,6 +24,8 @@ export type InterviewStatus = (typeof INTERVIEW_STATUSES)[number];
  */
 // Indexes and checks live in the migration; named here so `migration:generate` sees no difference.
 @Entity('interviews')
+// What the participants' and reminders' composite foreign keys reference.
+@Unique('interviews_organization_id_id_key', ['organizationId', 'id'])
 @Index('interviews_created_idx', { synchronize: false })
 @Index('interviews_starts_idx', { synchronize: false })
 @Check('interviews_title_check', 'length(title) BETWEEN 1 AND 200')
@@ -33,6 +41,17 @@ export type InterviewStatus = (typeof INTERVIEW_STATUSES)[number];
 export class InterviewEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
+
+  /** The organisation the row belongs to (filled in from the transaction's, see OrganizationIdColumn). */
+  @OrganizationIdColumn()
+  organizationId: string;
+
+  @ManyToOne('OrganizationEntity')
+  @JoinColumn({
+    name: 'organization_id',
+    foreignKeyConstraintName: 'interviews_organization_id_fkey',
+  })
+  organization?: Organization;
 
   @Column({ type: 'text' })
   title: string;

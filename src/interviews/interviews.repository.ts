@@ -16,8 +16,10 @@ import {
 import { InterviewEntity, type InterviewStatus } from './interview.entity.js';
 
 /**
- * What is due now: pending and past its time, oldest first, skipping rows another instance has
- * claimed. Served by the partial index interview_reminders_due_idx. `superseded`: a shorter
+ * What is due now in the transaction's organisation (stated, not left to row-level security:
+ * the reminders claimed here are queued as that organisation's messages): pending and past its
+ * time, oldest first, skipping rows another instance has claimed. Served by the partial index
+ * interview_reminders_due_idx. `superseded`: a shorter
  * lead time of the same interview is due too (the service was down), so this one is stale.
  */
 export const DUE_REMINDERS_SQL = `
@@ -26,18 +28,21 @@ export const DUE_REMINDERS_SQL = `
                   WHERE o.interview_id = r.interview_id AND o.kind = r.kind
                     AND o.lead_minutes < r.lead_minutes AND o.due_at <= $1) AS superseded
     FROM interview_reminders r
-   WHERE r.state = 'pending' AND r.due_at <= $1
+   WHERE r.organization_id = nullif(current_setting('app.organization_id', true), '')::uuid
+     AND r.state = 'pending' AND r.due_at <= $1
    ORDER BY r.due_at
    LIMIT $2
    FOR UPDATE OF r SKIP LOCKED`;
 
 /**
- * The earliest pending reminder that no other instance is claiming right now (a claim's rows
- * are locked until its transaction ends). Served by the same partial index.
+ * The transaction's organisation's earliest pending reminder that no other instance is claiming
+ * right now (a claim's rows are locked until its transaction ends). Served by the same partial
+ * index.
  */
 const NEXT_DUE_SQL = `
   SELECT due_at FROM interview_reminders
-   WHERE state = 'pending'
+   WHERE organization_id = nullif(current_setting('app.organization_id', true), '')::uuid
+     AND state = 'pending'
    ORDER BY due_at
    LIMIT 1
    FOR UPDATE SKIP LOCKED`;
@@ -63,7 +68,11 @@ export interface ReminderOutcome {
   messageId: string | null;
 }
 
-export type NewInterview = Omit<InterviewEntity, 'id' | 'cancelReason'>;
+/** An interview as first written (its organisation is the transaction's). */
+export type NewInterview = Omit<
+  InterviewEntity,
+  'id' | 'organizationId' | 'organization' | 'cancelReason'
+>;
 export type NewParticipant = Pick<
   InterviewParticipantEntity,
   'interviewId' | 'platformUserId' | 'role' | 'createdAt'

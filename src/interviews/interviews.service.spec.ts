@@ -22,6 +22,7 @@ import { InterviewNotificationComposer } from './interview-notification.composer
 import { InterviewNotifier } from './interview-notifier.js';
 import { InterviewsRepository } from './interviews.repository.js';
 import { InterviewsService } from './interviews.service.js';
+import { inOrganization } from '../../test/support/in-organization.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -147,7 +148,7 @@ describe(InterviewsService.name, () => {
     const where = interviewId
       ? ` WHERE ${table === 'interviews' ? 'id' : 'interview_id'} = $1`
       : '';
-    const [{ n }] = await dataSource.query(
+    const [{ n }] = await db.ownerQuery(
       `SELECT count(*)::int AS n FROM ${table}${where}`,
       interviewId ? [interviewId] : [],
     );
@@ -162,222 +163,238 @@ describe(InterviewsService.name, () => {
     }));
 
   describe('create', () => {
-    it('writes the interview, its participants, reminders and invitations together', async () => {
-      const dto = booking();
-      const { interview } = await sut.create(dto, recruiter);
-      const id = interview.id;
-      const startsAt = new Date(dto.startsAt).getTime();
+    it('writes the interview, its participants, reminders and invitations together', () =>
+      inOrganization(async () => {
+        const dto = booking();
+        const { interview } = await sut.create(dto, recruiter);
+        const id = interview.id;
+        const startsAt = new Date(dto.startsAt).getTime();
 
-      const [row] = await dataSource.query(
-        'SELECT title, status, version, created_by FROM interviews WHERE id = $1',
-        [id],
-      );
-      expect(row).toEqual({
-        title: '前端工程师 二面',
-        status: 'scheduled',
-        version: 1,
-        created_by: 'rec-1',
-      });
-      const participants = await dataSource.query(
-        `SELECT platform_user_id, role, rsvp FROM interview_participants
-          WHERE interview_id = $1 ORDER BY platform_user_id`,
-        [id],
-      );
-      expect(participants).toEqual([
-        { platform_user_id: 'c-wang', role: 'candidate', rsvp: 'pending' },
-        { platform_user_id: 'rec-1', role: 'recruiter', rsvp: 'pending' },
-        { platform_user_id: 'u-emily', role: 'interviewer', rsvp: 'pending' },
-        { platform_user_id: 'u-li', role: 'observer', rsvp: 'pending' },
-        { platform_user_id: 'u-zhang', role: 'interviewer', rsvp: 'pending' },
-      ]);
-      const reminders: { kind: string; lead_minutes: number; due_at: Date; state: string }[] =
-        await dataSource.query(
-          `SELECT kind, lead_minutes, due_at, state FROM interview_reminders
-            WHERE interview_id = $1 ORDER BY due_at`,
+        const [row] = await db.ownerQuery(
+          'SELECT title, status, version, created_by FROM interviews WHERE id = $1',
           [id],
         );
-      expect(reminders.map((r) => [r.kind, r.lead_minutes, r.due_at.getTime(), r.state])).toEqual([
-        ['before_start', 60, startsAt - 60 * MINUTE, 'pending'],
-        ['before_start', 15, startsAt - 15 * MINUTE, 'pending'],
-        ['feedback', 30, startsAt + 90 * MINUTE, 'pending'],
-      ]);
+        expect(row).toEqual({
+          title: '前端工程师 二面',
+          status: 'scheduled',
+          version: 1,
+          created_by: 'rec-1',
+        });
+        const participants = await db.ownerQuery(
+          `SELECT platform_user_id, role, rsvp FROM interview_participants
+          WHERE interview_id = $1 ORDER BY platform_user_id`,
+          [id],
+        );
+        expect(participants).toEqual([
+          { platform_user_id: 'c-wang', role: 'candidate', rsvp: 'pending' },
+          { platform_user_id: 'rec-1', role: 'recruiter', rsvp: 'pending' },
+          { platform_user_id: 'u-emily', role: 'interviewer', rsvp: 'pending' },
+          { platform_user_id: 'u-li', role: 'observer', rsvp: 'pending' },
+          { platform_user_id: 'u-zhang', role: 'interviewer', rsvp: 'pending' },
+        ]);
+        const reminders: { kind: string; lead_minutes: number; due_at: Date; state: string }[] =
+          await db.ownerQuery(
+            `SELECT kind, lead_minutes, due_at, state FROM interview_reminders
+            WHERE interview_id = $1 ORDER BY due_at`,
+            [id],
+          );
+        expect(reminders.map((r) => [r.kind, r.lead_minutes, r.due_at.getTime(), r.state])).toEqual(
+          [
+            ['before_start', 60, startsAt - 60 * MINUTE, 'pending'],
+            ['before_start', 15, startsAt - 15 * MINUTE, 'pending'],
+            ['feedback', 30, startsAt + 90 * MINUTE, 'pending'],
+          ],
+        );
 
-      expect(sent()).toEqual(
-        expect.arrayContaining([
-          { kind: 'interview.invited', to: ['u-zhang'], key: `interview:${id}:invited:v1:u-zhang` },
-          { kind: 'interview.invited', to: ['u-emily'], key: `interview:${id}:invited:v1:u-emily` },
-          { kind: 'interview.invited', to: ['u-li'], key: `interview:${id}:invited:v1:u-li` },
-          { kind: 'interview.booked', to: ['rec-1'], key: `interview:${id}:booked:v1:rec-1` },
-          { kind: 'interview.invited', to: ['c-wang'], key: `interview:${id}:invited:v1:c-wang` },
-        ]),
-      );
-      expect(messaging.queued).toHaveLength(5);
-      expect(messaging.queued.every((m) => m.groupKey === id && m.createdBy === 'rec-1')).toBe(
-        true,
-      );
-      // The invitation card speaks the member's language.
-      const emily = messaging.queued.find((m) =>
-        m.to.some((r) => 'platformUserId' in r && r.platformUserId === 'u-emily'),
-      );
-      expect(JSON.stringify(emily?.content)).toContain('"text":"Accept"');
-    });
+        expect(sent()).toEqual(
+          expect.arrayContaining([
+            {
+              kind: 'interview.invited',
+              to: ['u-zhang'],
+              key: `interview:${id}:invited:v1:u-zhang`,
+            },
+            {
+              kind: 'interview.invited',
+              to: ['u-emily'],
+              key: `interview:${id}:invited:v1:u-emily`,
+            },
+            { kind: 'interview.invited', to: ['u-li'], key: `interview:${id}:invited:v1:u-li` },
+            { kind: 'interview.booked', to: ['rec-1'], key: `interview:${id}:booked:v1:rec-1` },
+            { kind: 'interview.invited', to: ['c-wang'], key: `interview:${id}:invited:v1:c-wang` },
+          ]),
+        );
+        expect(messaging.queued).toHaveLength(5);
+        expect(messaging.queued.every((m) => m.groupKey === id && m.createdBy === 'rec-1')).toBe(
+          true,
+        );
+        // The invitation card speaks the member's language.
+        const emily = messaging.queued.find((m) =>
+          m.to.some((r) => 'platformUserId' in r && r.platformUserId === 'u-emily'),
+        );
+        expect(JSON.stringify(emily?.content)).toContain('"text":"Accept"');
+      }));
 
-    it('rolls the interview back when one of its messages cannot be queued', async () => {
-      const before = await Promise.all(
-        ['interviews', 'interview_participants', 'interview_reminders'].map((t) => count(t)),
-      );
-      messaging.failOn = (m) => m.kind === 'interview.booked';
+    it('rolls the interview back when one of its messages cannot be queued', () =>
+      inOrganization(async () => {
+        const before = await Promise.all(
+          ['interviews', 'interview_participants', 'interview_reminders'].map((t) => count(t)),
+        );
+        messaging.failOn = (m) => m.kind === 'interview.booked';
 
-      await expect(sut.create(booking({ title: '不该留下' }), recruiter)).rejects.toThrow(
-        'outbox write failed',
-      );
+        await expect(sut.create(booking({ title: '不该留下' }), recruiter)).rejects.toThrow(
+          'outbox write failed',
+        );
 
-      const after = await Promise.all(
-        ['interviews', 'interview_participants', 'interview_reminders'].map((t) => count(t)),
-      );
-      expect(after).toEqual(before);
-      const [{ n }] = await dataSource.query(
-        `SELECT count(*)::int AS n FROM interviews WHERE title = '不该留下'`,
-      );
-      expect(n).toBe(0);
-      // The invitations sent before the failing receipt went with the rollback.
-      expect(messaging.queued).toEqual([]);
-    });
+        const after = await Promise.all(
+          ['interviews', 'interview_participants', 'interview_reminders'].map((t) => count(t)),
+        );
+        expect(after).toEqual(before);
+        const [{ n }] = await db.ownerQuery(
+          `SELECT count(*)::int AS n FROM interviews WHERE title = '不该留下'`,
+        );
+        expect(n).toBe(0);
+        // The invitations sent before the failing receipt went with the rollback.
+        expect(messaging.queued).toEqual([]);
+      }));
   });
 
   describe('update', () => {
-    it('moves the reminders with a new time and tells everyone of it', async () => {
-      const { interview } = await sut.create(booking(), recruiter);
-      messaging.queued.length = 0;
-      // Forty minutes from now: the 60-minute lead is already behind, so it is not planned.
-      const newStart = clock.nowMs() + 40 * MINUTE;
+    it('moves the reminders with a new time and tells everyone of it', () =>
+      inOrganization(async () => {
+        const { interview } = await sut.create(booking(), recruiter);
+        messaging.queued.length = 0;
+        // Forty minutes from now: the 60-minute lead is already behind, so it is not planned.
+        const newStart = clock.nowMs() + 40 * MINUTE;
 
-      const changed = await sut.update(
-        interview.id,
-        { startsAt: new Date(newStart).toISOString() },
-        '"1"',
-        recruiter,
-      );
+        const changed = await sut.update(
+          interview.id,
+          { startsAt: new Date(newStart).toISOString() },
+          '"1"',
+          recruiter,
+        );
 
-      expect(changed.interview).toMatchObject({ version: 2 });
-      expect(changed.reminders.map((r) => [r.kind, r.leadMinutes, Date.parse(r.dueAt)])).toEqual([
-        ['before_start', 15, newStart - 15 * MINUTE],
-        ['feedback', 30, newStart + 90 * MINUTE],
-      ]);
-      expect(await count('interview_reminders', interview.id)).toBe(2);
-      expect(sent()).toEqual(
-        expect.arrayContaining(
-          ['u-zhang', 'u-emily', 'u-li', 'rec-1', 'c-wang'].map((p) => ({
-            kind: 'interview.rescheduled',
-            to: [p],
-            key: `interview:${interview.id}:rescheduled:v2:${p}`,
-          })),
-        ),
-      );
-      expect(messaging.queued).toHaveLength(5);
-    });
+        expect(changed.interview).toMatchObject({ version: 2 });
+        expect(changed.reminders.map((r) => [r.kind, r.leadMinutes, Date.parse(r.dueAt)])).toEqual([
+          ['before_start', 15, newStart - 15 * MINUTE],
+          ['feedback', 30, newStart + 90 * MINUTE],
+        ]);
+        expect(await count('interview_reminders', interview.id)).toBe(2);
+        expect(sent()).toEqual(
+          expect.arrayContaining(
+            ['u-zhang', 'u-emily', 'u-li', 'rec-1', 'c-wang'].map((p) => ({
+              kind: 'interview.rescheduled',
+              to: [p],
+              key: `interview:${interview.id}:rescheduled:v2:${p}`,
+            })),
+          ),
+        );
+        expect(messaging.queued).toHaveLength(5);
+      }));
 
     it.each([
       ['If-Match, with a 412', '"1"', undefined, PreconditionFailedException],
       ['the body, with a 409', undefined, 1, ConflictException],
     ])(
       'refuses a change based on a stale version in %s, and changes nothing',
-      async (_, ifMatch, version, refusal) => {
-        const { interview } = await sut.create(booking(), recruiter);
-        await sut.update(interview.id, { title: '三面' }, '"1"', recruiter);
-        messaging.queued.length = 0;
+      (_, ifMatch, version, refusal) =>
+        inOrganization(async () => {
+          const { interview } = await sut.create(booking(), recruiter);
+          await sut.update(interview.id, { title: '三面' }, '"1"', recruiter);
+          messaging.queued.length = 0;
 
-        const stale = sut.update(interview.id, { title: '四面', version }, ifMatch, recruiter);
+          const stale = sut.update(interview.id, { title: '四面', version }, ifMatch, recruiter);
 
-        await expect(stale).rejects.toBeInstanceOf(refusal);
-        await expect(stale).rejects.toMatchObject({
-          response: {
-            message: 'Interview changed since version 1 (now version 2); reload it and try again',
-            version: 2,
-          },
-        });
-        const [row] = await dataSource.query(
-          'SELECT title, version FROM interviews WHERE id = $1',
-          [interview.id],
-        );
-        expect(row).toEqual({ title: '三面', version: 2 });
-        expect(messaging.queued).toEqual([]);
-      },
+          await expect(stale).rejects.toBeInstanceOf(refusal);
+          await expect(stale).rejects.toMatchObject({
+            response: {
+              message: 'Interview changed since version 1 (now version 2); reload it and try again',
+              version: 2,
+            },
+          });
+          const [row] = await db.ownerQuery('SELECT title, version FROM interviews WHERE id = $1', [
+            interview.id,
+          ]);
+          expect(row).toEqual({ title: '三面', version: 2 });
+          expect(messaging.queued).toEqual([]);
+        }),
     );
   });
 
   describe('cancel', () => {
-    it('cancels the pending reminders and tells every participant, with the reason', async () => {
-      const { interview } = await sut.create(booking(), recruiter);
-      messaging.queued.length = 0;
+    it('cancels the pending reminders and tells every participant, with the reason', () =>
+      inOrganization(async () => {
+        const { interview } = await sut.create(booking(), recruiter);
+        messaging.queued.length = 0;
 
-      const canceled = await sut.cancel(interview.id, { reason: '候选人改期' }, recruiter);
+        const canceled = await sut.cancel(interview.id, { reason: '候选人改期' }, recruiter);
 
-      expect(canceled.interview).toMatchObject({
-        status: 'canceled',
-        cancelReason: '候选人改期',
-        version: 2,
-      });
-      const states = await dataSource.query(
-        'SELECT DISTINCT state, processed_at FROM interview_reminders WHERE interview_id = $1',
-        [interview.id],
-      );
-      expect(states).toEqual([{ state: 'canceled', processed_at: clock.now() }]);
-      expect(
-        sent()
-          .map((m) => m.to[0])
-          .sort(),
-      ).toEqual(['c-wang', 'rec-1', 'u-emily', 'u-li', 'u-zhang']);
-      expect(sent().every((m) => m.kind === 'interview.canceled')).toBe(true);
-      expect(JSON.stringify(messaging.queued.map((m) => m.content))).toContain('候选人改期');
+        expect(canceled.interview).toMatchObject({
+          status: 'canceled',
+          cancelReason: '候选人改期',
+          version: 2,
+        });
+        const states = await db.ownerQuery(
+          'SELECT DISTINCT state, processed_at FROM interview_reminders WHERE interview_id = $1',
+          [interview.id],
+        );
+        expect(states).toEqual([{ state: 'canceled', processed_at: clock.now() }]);
+        expect(
+          sent()
+            .map((m) => m.to[0])
+            .sort(),
+        ).toEqual(['c-wang', 'rec-1', 'u-emily', 'u-li', 'u-zhang']);
+        expect(sent().every((m) => m.kind === 'interview.canceled')).toBe(true);
+        expect(JSON.stringify(messaging.queued.map((m) => m.content))).toContain('候选人改期');
 
-      await expect(sut.cancel(interview.id, {}, recruiter)).rejects.toThrow(
-        'Interview is already canceled',
-      );
-    });
+        await expect(sut.cancel(interview.id, {}, recruiter)).rejects.toThrow(
+          'Interview is already canceled',
+        );
+      }));
   });
 
   describe('respond', () => {
-    it('records an answer once: the same answer again changes nothing and tells nobody', async () => {
-      const { interview } = await sut.create(booking(), recruiter);
-      messaging.queued.length = 0;
-      const answeredAt = clock.now();
+    it('records an answer once: the same answer again changes nothing and tells nobody', () =>
+      inOrganization(async () => {
+        const { interview } = await sut.create(booking(), recruiter);
+        messaging.queued.length = 0;
+        const answeredAt = clock.now();
 
-      const first = await sut.respond(interview.id, 'u-zhang', 'accepted');
-      clock.advance(5 * MINUTE);
-      const again = await sut.respond(interview.id, 'u-zhang', 'accepted');
+        const first = await sut.respond(interview.id, 'u-zhang', 'accepted');
+        clock.advance(5 * MINUTE);
+        const again = await sut.respond(interview.id, 'u-zhang', 'accepted');
 
-      expect(first).toEqual({
-        platformUserId: 'u-zhang',
-        role: 'interviewer',
-        rsvp: 'accepted',
-        respondedAt: answeredAt.toISOString(),
-        wecom: 'active',
-      });
-      expect(again).toEqual(first);
-      const [row] = await dataSource.query(
-        `SELECT rsvp, responded_at FROM interview_participants
+        expect(first).toEqual({
+          platformUserId: 'u-zhang',
+          role: 'interviewer',
+          rsvp: 'accepted',
+          respondedAt: answeredAt.toISOString(),
+          wecom: 'active',
+        });
+        expect(again).toEqual(first);
+        const [row] = await db.ownerQuery(
+          `SELECT rsvp, responded_at FROM interview_participants
           WHERE interview_id = $1 AND platform_user_id = 'u-zhang'`,
-        [interview.id],
-      );
-      expect(row).toEqual({ rsvp: 'accepted', responded_at: answeredAt });
-      expect(sent()).toEqual([
-        {
-          kind: 'interview.responded',
-          to: ['rec-1'],
-          key: expect.stringMatching(`^interview:${interview.id}:rsvp:`),
-        },
-      ]);
-    });
+          [interview.id],
+        );
+        expect(row).toEqual({ rsvp: 'accepted', responded_at: answeredAt });
+        expect(sent()).toEqual([
+          {
+            kind: 'interview.responded',
+            to: ['rec-1'],
+            key: expect.stringMatching(`^interview:${interview.id}:rsvp:`),
+          },
+        ]);
+      }));
 
-    it('lets only the panel answer', async () => {
-      const { interview } = await sut.create(booking(), recruiter);
-      await expect(sut.respond(interview.id, 'c-wang', 'declined')).rejects.toThrow(
-        'Only interviewers and observers answer an invitation',
-      );
-      await expect(sut.respond(interview.id, 'u-nobody', 'declined')).rejects.toThrow(
-        'Interview not found',
-      );
-    });
+    it('lets only the panel answer', () =>
+      inOrganization(async () => {
+        const { interview } = await sut.create(booking(), recruiter);
+        await expect(sut.respond(interview.id, 'c-wang', 'declined')).rejects.toThrow(
+          'Only interviewers and observers answer an invitation',
+        );
+        await expect(sut.respond(interview.id, 'u-nobody', 'declined')).rejects.toThrow(
+          'Interview not found',
+        );
+      }));
   });
 });

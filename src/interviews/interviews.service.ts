@@ -319,7 +319,7 @@ export class InterviewsService {
   private async planReminders(iv: InterviewEntity, now: Date): Promise<void> {
     const rows: NewReminder[] = [];
     // The admin configuration in force now; bookings made earlier keep the reminders they got.
-    const { reminderLeadTimesMin, feedbackNudgeMin } = this.runtime.current().options;
+    const { reminderLeadTimesMin, feedbackNudgeMin } = (await this.runtime.current()).options;
     for (const lead of reminderLeadTimesMin) {
       const dueAt = new Date(iv.startsAt.getTime() - lead * MINUTE);
       if (dueAt.getTime() > now.getTime()) {
@@ -349,7 +349,8 @@ export class InterviewsService {
 
   /** Whether each participant can be reached in WeCom: their mapping's status, if mapped. */
   private async mappingStatuses(platformUserIds: string[]): Promise<Map<string, MappingStatus>> {
-    const members = await this.mappings.membersOf(this.runtime.current().corpId, platformUserIds);
+    const { corpId } = await this.runtime.current();
+    const members = await this.mappings.membersOf(corpId, platformUserIds);
     return new Map([...members].map(([id, m]) => [id, m.status]));
   }
 

@@ -32,8 +32,9 @@ export class UnmappedParticipantsService {
     const rows = await this.participants.since(since, now, MAX_PARTICIPANTS + 1);
     const truncated = rows.length > MAX_PARTICIPANTS;
     const people = rows.slice(0, MAX_PARTICIPANTS);
+    const { corpId } = await this.runtime.current();
     const members = await this.mappings.membersOf(
-      this.runtime.current().corpId,
+      corpId,
       people.map((p) => p.platformUserId),
     );
     const items: UnmappedParticipantDto[] = [];

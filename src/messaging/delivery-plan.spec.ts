@@ -8,6 +8,8 @@ import {
   type PlannedRecipient,
 } from './delivery-plan.js';
 
+const ORG = '00000000-0000-0000-0000-000000000001';
+
 const card = (taskId: string) => ({
   card_type: 'button_interaction',
   main_title: { title: 'Interview at 10:00' },
@@ -17,6 +19,7 @@ const card = (taskId: string) => ({
 function message(id: string, content: Record<string, unknown> = card('iv-1')): ClaimedMessage {
   return {
     id,
+    organizationId: ORG,
     corpId: 'ww-corp',
     attempts: 1,
     kind: 'interview.invitation',
@@ -78,6 +81,22 @@ describe('delivery plan', () => {
       expect(sut.calls.map((c) => [c.body.id, c.shared, c.touser.length])).toEqual([
         ['a', false, 2],
         ['b', false, 2],
+      ]);
+      expect(sut.sendKeys).toEqual([]);
+    });
+
+    it("never shares a call between two organisations' or two corps' identical cards", () => {
+      const a = message('a');
+      const b = { ...message('b'), organizationId: '00000000-0000-0000-0000-00000000000b' };
+      const c = { ...message('c'), corpId: 'ww-other-corp' };
+      const reserved = [...recipients('a', 2), ...recipients('b', 2), ...recipients('c', 2)];
+
+      const sut = planFirstCalls(reserved, byId(a, b, c), keys());
+
+      expect(sut.calls.map((call) => [call.body.id, call.shared, call.touser.length])).toEqual([
+        ['a', false, 2],
+        ['b', false, 2],
+        ['c', false, 2],
       ]);
       expect(sut.sendKeys).toEqual([]);
     });

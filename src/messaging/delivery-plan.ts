@@ -20,6 +20,8 @@ export const DUPLICATE_CHECK_INTERVAL_S = WECOM_LIMITS.duplicateCheckMaxSeconds;
 /** What a claim returns: enough to deliver without reading the message again. */
 export interface ClaimedMessage {
   id: string;
+  /** The organisation it belongs to: its reservation, calls and outcome run in that scope. */
+  organizationId: string;
   corpId: string;
   attempts: number;
   kind: string;
@@ -108,8 +110,10 @@ export function planFirstCalls(
   for (const recipient of reserved) append(byMessage, recipient.messageId, recipient);
   const bySameBody = new Map<string, PlannedRecipient[][]>();
   for (const [messageId, recipients] of byMessage) {
-    const { agentId, msgtype, content } = messages.get(messageId)!;
-    append(bySameBody, `${agentId}\n${msgtype}\n${JSON.stringify(content)}`, recipients);
+    // Only the same app's messages may share a call: never two organisations', nor two corps'.
+    const { organizationId, corpId, agentId, msgtype, content } = messages.get(messageId)!;
+    const app = `${organizationId}\n${corpId}\n${agentId}`;
+    append(bySameBody, `${app}\n${msgtype}\n${JSON.stringify(content)}`, recipients);
   }
 
   const calls: PlannedCall[] = [];

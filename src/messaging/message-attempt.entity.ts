@@ -1,5 +1,6 @@
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 
+import { OrganizationIdColumn } from '../database/organization-column.js';
 import { MessageEntity } from './message.entity.js';
 
 /** One HTTP call made for a message: when, how long, what WeCom said. */
@@ -9,11 +10,22 @@ export class MessageAttemptEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: string;
 
+  /** Its message's organisation (the composite foreign key keeps them equal). */
+  @OrganizationIdColumn()
+  organizationId: string;
+
   @Column({ name: 'message_id', type: 'uuid' })
   messageId: string;
 
   @ManyToOne(() => MessageEntity, { onDelete: 'CASCADE' })
-  @JoinColumn({ name: 'message_id', foreignKeyConstraintName: 'message_attempts_message_id_fkey' })
+  @JoinColumn([
+    {
+      name: 'organization_id',
+      referencedColumnName: 'organizationId',
+      foreignKeyConstraintName: 'message_attempts_message_id_fkey',
+    },
+    { name: 'message_id', referencedColumnName: 'id' },
+  ])
   message?: MessageEntity;
 
   @Column({ name: 'started_at', type: 'timestamptz' })

@@ -10,13 +10,19 @@ import {
   describeWithServer,
   type TestDatabase,
 } from '../../test/support/test-database.js';
+import { inOrganization } from '../../test/support/in-organization.js';
 import { openMigratedDataSource } from '../../test/support/migrated-database.js';
 import { Clock, ManualClock } from '../common/clock.js';
+import { organizationScope, type OrganizationScope } from '../common/organization-scope.js';
 import { configModuleFor } from '../config/app-config.js';
 import { validateEnv } from '../config/env.validation.js';
 import { buildDataSourceOptions } from '../database/database.options.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
+import { OrganizationChangedEvent } from '../organizations/organization-events.js';
+import { OrganizationsRepository } from '../organizations/organizations.repository.js';
+import { OrganizationsService } from '../organizations/organizations.service.js';
 import type { EffectiveSettings } from '../settings/runtime-settings.js';
 import { SettingsChangedEvent } from '../settings/settings-events.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
@@ -34,9 +40,14 @@ import { RecipientReserver } from './recipient-reserver.js';
 const SEND_PATH = '/cgi-bin/message/send';
 const CORP = 'ww-corp';
 
-/** Stands in for WeComClient.sendMessage: records each request, answers as scripted. */
+/**
+ * Stands in for WeComClient.sendMessage: records each request and the organisation it was made
+ * in (the real client takes that organisation's app and token), answers as scripted.
+ */
 class FakeWeComGateway {
   readonly requests: SendMessageRequest[] = [];
+  /** The organisation scope of each request, by slug, in order. */
+  readonly scopes: (string | undefined)[] = [];
   private readonly errcodes: number[] = [];
   private sent = 0;
 
@@ -47,6 +58,7 @@ class FakeWeComGateway {
 
   sendMessage(body: SendMessageRequest, options?: CallOptions): Promise<SendMessageResponse> {
     this.requests.push(structuredClone(body));
+    this.scopes.push(organizationScope.get()?.slug);
     const errcode = this.errcodes.shift() ?? 0;
     options?.onAttempt?.({
       path: SEND_PATH,
@@ -100,12 +112,24 @@ function fakes(): Fakes {
   };
 }
 
-/** Only what the dispatcher needs: the outbox over real migrations, the rest faked. */
-async function dispatcherModule(db: TestDatabase, f: Fakes): Promise<TestingModule> {
-  const env = validateEnv({ NODE_ENV: 'test', LOG_LEVEL: 'warn', CRON_ENABLED: 'false' });
+/**
+ * Only what the dispatcher needs: the outbox over real migrations, the rest faked. Its loop is
+ * off (CRON_ENABLED=false) unless `env` turns it on.
+ */
+async function dispatcherModule(
+  db: TestDatabase,
+  f: Fakes,
+  env: Record<string, string> = {},
+): Promise<TestingModule> {
+  const config = validateEnv({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    CRON_ENABLED: 'false',
+    ...env,
+  });
   const moduleRef = await Test.createTestingModule({
     imports: [
-      configModuleFor(env),
+      configModuleFor(config),
       ScheduleModule.forRoot(),
       EventEmitterModule.forRoot(),
       TypeOrmModule.forRootAsync({
@@ -120,6 +144,8 @@ async function dispatcherModule(db: TestDatabase, f: Fakes): Promise<TestingModu
       MessageDispatchSignal,
       MetricsService,
       TransactionHost,
+      OrganizationsRepository,
+      OrganizationsService,
       { provide: Clock, useValue: f.clock },
       { provide: WeComClient, useValue: f.gateway },
       { provide: UserMappingsService, useValue: f.mappings },
@@ -167,15 +193,24 @@ describe(MessageDispatcher.name, () => {
   });
 
   let queued = 0;
-  /** A message as MessagingService queues it: due now, its recipients pending. */
+  /**
+   * A message as MessagingService queues it: due now, its recipients pending; in the default
+   * organisation unless another is named (written as the owner, so the organisation is named).
+   */
   async function queue(
     users: string[],
-    options: { content?: Record<string, unknown>; groupKey?: string; corpId?: string } = {},
+    options: {
+      content?: Record<string, unknown>;
+      groupKey?: string;
+      corpId?: string;
+      organization?: OrganizationScope;
+    } = {},
   ): Promise<string> {
+    const organizationId = (options.organization ?? DEFAULT_ORGANIZATION).id;
     const [{ id }]: { id: string }[] = await db.ownerQuery(
-      `INSERT INTO messages (corp_id, agent_id, kind, msgtype, content, idempotency_key, group_key,
-                             status, next_attempt_at, created_at)
-       VALUES ($1, 1000002, 'test.notice', 'template_card', $2, $3, $4, 'queued', $5, $5)
+      `INSERT INTO messages (organization_id, corp_id, agent_id, kind, msgtype, content,
+                             idempotency_key, group_key, status, next_attempt_at, created_at)
+       VALUES ($6, $1, 1000002, 'test.notice', 'template_card', $2, $3, $4, 'queued', $5, $5)
        RETURNING id`,
       [
         options.corpId ?? CORP,
@@ -183,13 +218,14 @@ describe(MessageDispatcher.name, () => {
         `key-${queued}-${Math.random()}`,
         options.groupKey ?? null,
         f.clock.now(),
+        organizationId,
       ],
     );
     for (const user of users) {
       await db.ownerQuery(
-        `INSERT INTO message_recipients (message_id, platform_user_id, wecom_user_id)
-         VALUES ($1, $2, $2)`,
-        [id, user],
+        `INSERT INTO message_recipients (organization_id, message_id, platform_user_id, wecom_user_id)
+         VALUES ($3, $1, $2, $2)`,
+        [id, user, organizationId],
       );
     }
     return id;
@@ -371,14 +407,17 @@ describe(MessageDispatcher.name, () => {
     expect((await recipientsOf(id))[0].status).toBe('pending');
     expect(f.rejected.map((e) => e.errcode)).toEqual([60020]);
 
-    // An admin fixes the credentials: the held message is due at once.
+    // An admin fixes the credentials: the held message is due at once. The change is published
+    // in the organisation it belongs to, as RuntimeSettings does.
     const settings = (version: number) => ({ version }) as EffectiveSettings;
-    moduleRef
-      .get(EventEmitter2)
-      .emit(
-        SettingsChangedEvent.key,
-        new SettingsChangedEvent(settings(2), settings(1), 'elsewhere'),
-      );
+    inOrganization(() =>
+      moduleRef
+        .get(EventEmitter2)
+        .emit(
+          SettingsChangedEvent.key,
+          new SettingsChangedEvent(DEFAULT_ORGANIZATION, settings(2), settings(1), 'elsewhere'),
+        ),
+    );
     await waitFor(async () => (await messageRow(id)).status === 'sent');
     expect(f.gateway.requests).toHaveLength(2);
   });
@@ -437,6 +476,210 @@ describe(MessageDispatcher.name, () => {
         `SELECT count(*) FROM message_recipients WHERE status = 'rate_limited'`,
       );
       expect(Number(count)).toBe(10);
+    });
+  });
+
+  // Several organisations need the server: PGlite stays single-organisation.
+  describeWithServer('across organisations', () => {
+    const B_CORP = 'ww-corp-b';
+    let orgB: OrganizationScope;
+    let organizations: OrganizationsService;
+
+    beforeEach(async () => {
+      await db.ownerQuery(`DELETE FROM organizations WHERE id <> $1`, [DEFAULT_ORGANIZATION.id]);
+      await db.ownerQuery(`UPDATE organizations SET status = 'active'`);
+      [orgB] = await db.ownerQuery(
+        `INSERT INTO organizations (slug, name) VALUES ('org-b', 'B Ltd') RETURNING id, slug`,
+      );
+      organizations = moduleRef.get(OrganizationsService);
+      organizations.forget();
+    });
+
+    /** `count` messages for the default organisation, to members a0 … a(count-1), at once. */
+    async function backlog(count: number): Promise<void> {
+      await db.ownerQuery(
+        `WITH m AS (
+           INSERT INTO messages (organization_id, corp_id, agent_id, kind, msgtype, content,
+                                 idempotency_key, status, next_attempt_at, created_at)
+           SELECT $1, $2, 1000002, 'test.backlog', 'text', jsonb_build_object('content', 'n' || g),
+                  'backlog-' || g, 'queued', $3, $3
+             FROM generate_series(0, $4 - 1) g
+           RETURNING id, idempotency_key
+         )
+         INSERT INTO message_recipients (organization_id, message_id, platform_user_id, wecom_user_id)
+         SELECT $1, id, 'a' || substr(idempotency_key, 9), 'a' || substr(idempotency_key, 9) FROM m`,
+        [DEFAULT_ORGANIZATION.id, CORP, f.clock.now(), count],
+      );
+    }
+
+    const setStatus = async (organization: OrganizationScope, status: string) => {
+      await db.ownerQuery(`UPDATE organizations SET status = $2 WHERE id = $1`, [
+        organization.id,
+        status,
+      ]);
+      organizations.forget();
+    };
+
+    const statusCounts = async (organization: OrganizationScope) =>
+      Object.fromEntries(
+        (
+          (await db.ownerQuery(
+            `SELECT status, count(*)::int AS n FROM messages WHERE organization_id = $1
+              GROUP BY status`,
+            [organization.id],
+          )) as { status: string; n: number }[]
+        ).map((r) => [r.status, r.n]),
+      );
+
+    it("claims in the scope's organisation only, group siblings included", async () => {
+      const theirs = await queue(['b1'], { organization: orgB, corpId: B_CORP, groupKey: 'g-1' });
+      const mine = await queue(['a1'], { groupKey: 'g-1' });
+      const now = f.clock.now();
+
+      const claimed = await organizations.within(DEFAULT_ORGANIZATION, () =>
+        moduleRef
+          .get(MessageOutboxRepository)
+          .claimDue(now, new Date(now.getTime() + 60_000), 'spec', 10),
+      );
+
+      expect(claimed.map((m) => [m.id, m.organizationId])).toEqual([
+        [mine, DEFAULT_ORGANIZATION.id],
+      ]);
+      expect(await messageRow(theirs)).toMatchObject({ status: 'queued', attempts: 0 });
+    });
+
+    it("delivers B's single message in the first pass, not after A's backlog of 2,000", async () => {
+      await backlog(2000);
+      f.clock.advance(1);
+      await queue(['b-only'], { organization: orgB, corpId: B_CORP });
+
+      sut.kick();
+      await waitFor(async () => (await statusCounts(DEFAULT_ORGANIZATION)).sent === 2000, 60_000);
+
+      expect((await statusCounts(orgB)).sent).toBe(1);
+      expect(f.gateway.requests).toHaveLength(2001);
+      const position = f.gateway.scopes.indexOf('org-b');
+      expect(f.gateway.requests[position].touser).toBe('b-only');
+      // B's is claimed in the first pass (in queue order it would be the 2,001st), and its call
+      // takes a free call slot in turn: at most the 16 calls in flight and one more of A's go
+      // first (a first-come queue of calls would put up to 127 of A's ahead of it).
+      expect(position).toBeLessThanOrEqual(17);
+      expect(f.gateway.scopes.filter((slug) => slug === 'default')).toHaveLength(2000);
+    });
+
+    it("makes each organisation's calls and saves its outcomes in its own scope", async () => {
+      const mine = await queue(['a1', 'a2']);
+      const theirs = await queue(['b1'], { organization: orgB, corpId: B_CORP });
+
+      expect(await sut.drain()).toBe(2);
+
+      const byUser = new Map(f.gateway.requests.map((r, i) => [r.touser, f.gateway.scopes[i]]));
+      expect(Object.fromEntries(byUser)).toEqual({ 'a1|a2': 'default', b1: 'org-b' });
+      expect(await messageRow(mine)).toMatchObject({ status: 'sent' });
+      expect(await messageRow(theirs)).toMatchObject({ status: 'sent' });
+      // The attempts were written in each message's organisation (the column's default is the
+      // transaction's organisation; the composite key to the message would refuse another).
+      const attempts: { message_id: string; organization_id: string }[] = await db.ownerQuery(
+        `SELECT message_id, organization_id FROM message_attempts ORDER BY message_id`,
+      );
+      expect(new Map(attempts.map((a) => [a.message_id, a.organization_id]))).toEqual(
+        new Map([
+          [mine, DEFAULT_ORGANIZATION.id],
+          [theirs, orgB.id],
+        ]),
+      );
+    });
+
+    it('paces the same userid in two organisations as two members', async () => {
+      for (let i = 0; i < 31; i++) {
+        await queue(['zhangsan']);
+        await queue(['zhangsan'], { organization: orgB, corpId: B_CORP });
+      }
+
+      await sut.drain();
+
+      expect(f.gateway.scopes.filter((slug) => slug === 'default')).toHaveLength(30);
+      expect(f.gateway.scopes.filter((slug) => slug === 'org-b')).toHaveLength(30);
+      expect(await statusCounts(DEFAULT_ORGANIZATION)).toEqual({ sent: 30, queued: 1 });
+      expect(await statusCounts(orgB)).toEqual({ sent: 30, queued: 1 });
+    });
+
+    it("releases only the fixed organisation's messages held for credentials", async () => {
+      const mine = await queue(['a1']);
+      const theirs = await queue(['b1'], { organization: orgB, corpId: B_CORP });
+      f.gateway.failNext(60020, 60020);
+      await sut.drain();
+      for (const id of [mine, theirs]) {
+        expect(await messageRow(id)).toMatchObject({ status: 'queued', last_errcode: 60020 });
+      }
+
+      const settings = (version: number) => ({ version }) as EffectiveSettings;
+      moduleRef
+        .get(EventEmitter2)
+        .emit(
+          SettingsChangedEvent.key,
+          new SettingsChangedEvent(orgB, settings(2), settings(1), 'here'),
+        );
+      await waitFor(async () => (await messageRow(theirs)).status === 'sent');
+
+      expect(await messageRow(mine)).toMatchObject({
+        status: 'queued',
+        last_errcode: 60020,
+        next_attempt_at: new Date(f.clock.nowMs() + 60_000),
+      });
+    });
+
+    it("leaves a suspended organisation's messages queued while another's go", async () => {
+      const waiting = [await queue(['a1']), await queue(['a2'])];
+      await queue(['b1'], { organization: orgB, corpId: B_CORP });
+      await setStatus(DEFAULT_ORGANIZATION, 'suspended');
+
+      expect(await sut.drain()).toBe(1);
+
+      expect(f.gateway.scopes).toEqual(['org-b']);
+      for (const id of waiting) {
+        expect(await messageRow(id)).toMatchObject({ status: 'queued', attempts: 0 });
+        expect((await recipientsOf(id))[0].status).toBe('pending');
+      }
+    });
+
+    describe('with its loop running', () => {
+      let running: TestingModule | undefined;
+
+      afterEach(async () => {
+        await running?.close();
+        running = undefined;
+      });
+
+      it('sends what waited as soon as the organisation is resumed, not at the next poll', async () => {
+        const waiting = [await queue(['a1']), await queue(['a2'])];
+        const theirs = await queue(['b1'], { organization: orgB, corpId: B_CORP });
+        await setStatus(DEFAULT_ORGANIZATION, 'suspended');
+        // An instance whose loop is on but would not poll again within the spec.
+        running = await dispatcherModule(db, f, {
+          CRON_ENABLED: 'true',
+          DISPATCHER_POLL_MS: '60000',
+        });
+        await waitFor(async () => (await messageRow(theirs)).status === 'sent');
+        expect(f.gateway.scopes).toEqual(['org-b']);
+
+        // What the operator's PATCH does once committed: the copy forgotten, the event published.
+        await setStatus(DEFAULT_ORGANIZATION, 'active');
+        const organizationsThere = running.get(OrganizationsService);
+        organizationsThere.forget();
+        const suspended = await organizationsThere.find(DEFAULT_ORGANIZATION.id);
+        running
+          .get(EventEmitter2)
+          .emit(
+            OrganizationChangedEvent.key,
+            new OrganizationChangedEvent(suspended!, { ...suspended!, status: 'suspended' }),
+          );
+
+        await waitFor(
+          async () => (await statusCounts(DEFAULT_ORGANIZATION)).sent === waiting.length,
+        );
+        expect(f.gateway.scopes).toEqual(['org-b', 'default', 'default']);
+      });
     });
   });
 });

@@ -11,11 +11,14 @@ import {
 import { ConfigService } from '@nestjs/config';
 import { EventEmitter2, OnEvent } from '@nestjs/event-emitter';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import pLimit, { type LimitFunction } from 'p-limit';
 
 import { Clock } from '../common/clock.js';
+import type { OrganizationScope } from '../common/organization-scope.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import type { Organization } from '../organizations/organization.js';
+import { OrganizationChangedEvent } from '../organizations/organization-events.js';
+import { OrganizationsService } from '../organizations/organizations.service.js';
 import { SettingsChangedEvent } from '../settings/settings-events.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
@@ -27,6 +30,7 @@ import {
   type ClaimedMessage,
   type PlannedCall,
 } from './delivery-plan.js';
+import { FairLimit } from './fair-limit.js';
 import { GroupCommitQueue } from './group-commit-queue.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
 import {
@@ -48,11 +52,22 @@ const CLAIMED_PER_SLOT = 16;
 /** Most outcomes saved by one statement. */
 const SAVE_BATCH = 500;
 
+/** One organisation's share of a pass. */
+interface ClaimedBatch {
+  organization: Organization;
+  messages: ClaimedMessage[];
+}
+
 /**
  * Delivers the outbox. Claims due messages with FOR UPDATE SKIP LOCKED under a lease (so any
  * number of instances share the work, and a crashed instance's claims come back when the
  * lease ends), has their recipients reserved and paced (RecipientReserver), makes the planned
  * WeCom calls, and records every attempt and every recipient's fate.
+ *
+ * Every step runs in the claimed messages' organisation (docs/design/organisations.md, section
+ * 2): a pass claims for each active organisation in its own scope, a fair share each (see
+ * claimFairly), and the reservation, the calls (with that organisation's WeCom app) and the saved
+ * outcomes stay in it. A suspended organisation is not active: its messages wait, queued.
  */
 @Injectable()
 export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -68,12 +83,16 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   private stopped = false;
   private pollTimer?: NodeJS.Timeout;
   private readonly inFlight = new Set<Promise<void>>();
-  /** WeCom calls in flight: twice the concurrency, however many messages are claimed. */
-  private readonly callLimit: LimitFunction;
-  private readonly outcomes = new GroupCommitQueue<DeliveryResult>(
-    (results) => this.saveOutcomes(results),
-    SAVE_BATCH,
-  );
+  /**
+   * WeCom calls in flight: twice the concurrency, however many messages are claimed. A freed
+   * slot goes to the organisations in turn, so one's backlog of claimed calls does not queue
+   * ahead of another's single call.
+   */
+  private readonly callLimit: FairLimit;
+  /** Outcomes by organisation: each batch saved is one organisation's, in its scope. */
+  private readonly outcomes = new Map<string, GroupCommitQueue<DeliveryResult>>();
+  /** The organisation asked first in the next pass, so that passes take turns. */
+  private firstNext: string | undefined;
 
   constructor(
     private readonly outbox: MessageOutboxRepository,
@@ -86,29 +105,44 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     @Inject(ConfigService) private readonly config: AppConfigService,
     private readonly metrics: MetricsService,
     private readonly tokens: AccessTokenProvider,
+    private readonly organizations: OrganizationsService,
   ) {
     this.leaseMs = config.get('DISPATCHER_LEASE_S', { infer: true }) * 1000;
     this.pollMs = config.get('DISPATCHER_POLL_MS', { infer: true });
     this.concurrency = config.get('DISPATCHER_CONCURRENCY', { infer: true });
-    this.callLimit = pLimit(this.concurrency * 2);
+    this.callLimit = new FairLimit(this.concurrency * 2);
   }
 
   /**
-   * Credentials fixed by an admin: messages held for them go now, not at their next try. Not
-   * awaited: the admin's request does not wait for the outbox.
+   * An organisation's credentials fixed by its admin: its messages held for them go now, not at
+   * their next try. Not awaited: the admin's request does not wait for the outbox.
    */
   @OnEvent(SettingsChangedEvent.key)
   onSettingsChanged(event: SettingsChangedEvent): void {
     if (event.next.version === event.previous.version) return;
-    this.releaseHeld().catch((error: unknown) =>
-      this.logger.warn(`held messages not released: ${describe(error)}`),
+    this.releaseHeld(event.organization).catch((error: unknown) =>
+      this.logger.warn(
+        `held messages of ${event.organization.slug} not released: ${describe(error)}`,
+      ),
     );
   }
 
-  /** Makes the messages waiting for working credentials due at once. */
-  private async releaseHeld(): Promise<void> {
-    await this.outbox.releaseHeld(this.clock.now(), [...CONFIG_ERRCODES]);
+  /** Makes the organisation's messages waiting for working credentials due at once. */
+  private async releaseHeld(organization: OrganizationScope): Promise<void> {
+    await this.organizations.within(organization, () =>
+      this.outbox.releaseHeld(this.clock.now(), [...CONFIG_ERRCODES]),
+    );
     this.kick();
+  }
+
+  /**
+   * A suspended organisation resumed: what waited for it (queued all along, nothing was lost) is
+   * due, and goes now rather than at the next poll. Through the signal, so that an instance with
+   * its jobs switched off (CRON_ENABLED=false) leaves it to the others, as it does new messages.
+   */
+  @OnEvent(OrganizationChangedEvent.key)
+  onOrganizationChanged(event: OrganizationChangedEvent): void {
+    if (event.resumed) this.signal.wake();
   }
 
   onApplicationBootstrap(): void {
@@ -144,23 +178,81 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       });
   }
 
-  /** One full pass, awaited: specs and the kick loop use it. Returns how many were processed. */
+  /** Delivers until nothing is due, awaited: specs use it. Returns how many were processed. */
   async drain(): Promise<number> {
     let total = 0;
     for (;;) {
-      const claimed = await this.claim(this.concurrency * 4);
-      if (claimed.length === 0) break;
-      await Promise.all(this.launch(claimed));
-      total += claimed.length;
+      const batches = await this.claimFairly(this.concurrency * 4);
+      if (batches.length === 0) break;
+      await Promise.all(batches.flatMap((batch) => this.launch(batch)));
+      for (const { messages } of batches) total += messages.length;
     }
     return total;
   }
 
-  /** Due = queued and its time has come, or `sending` with a lease that ran out (a crash). */
-  claim(limit: number): Promise<ClaimedMessage[]> {
+  /**
+   * Claims one pass's due messages (see claimFairly), leaving them to their lease: specs use it
+   * to play an instance that dies after claiming.
+   */
+  async claim(limit: number): Promise<ClaimedMessage[]> {
+    return (await this.claimFairly(limit)).flatMap((batch) => batch.messages);
+  }
+
+  /**
+   * Claims up to about `limit` due messages (queued and due, or `sending` with a lease that ran
+   * out: a crash), each active organisation's in its own scope. Every organisation asked gets
+   * `ceil(left / organisations asked)`; what the ones with less due leave over is shared again
+   * among those that filled their share, so a lone backlog still gets the whole pass, and one
+   * more organisation's message is claimed in the very next pass however large another's backlog.
+   * Passes start with the organisations in turn, which matters when `limit` is smaller than their
+   * number. Organisations are asked at once; the pool queues what it cannot serve.
+   */
+  private async claimFairly(limit: number): Promise<ClaimedBatch[]> {
+    const active = await this.organizations.active();
+    if (active.length === 0 || limit <= 0) return [];
+    const first = Math.max(
+      0,
+      active.findIndex((o) => o.id === this.firstNext),
+    );
+    const order = [...active.slice(first), ...active.slice(0, first)];
+    const askedFirst = Math.min(order.length, limit);
+    this.firstNext = order[(askedFirst < order.length ? askedFirst : 1) % order.length].id;
+
     const now = this.clock.now();
     const leaseUntil = new Date(now.getTime() + this.leaseMs);
-    return this.outbox.claimDue(now, leaseUntil, this.instanceId, limit);
+    const claimed = new Map<string, ClaimedBatch>();
+    let left = limit;
+    let asking = order.slice(0, askedFirst);
+    while (left > 0 && asking.length > 0) {
+      const share = Math.ceil(left / asking.length);
+      const answers = await Promise.allSettled(
+        asking.map((organization) =>
+          this.organizations.within(organization, () =>
+            this.outbox.claimDue(now, leaseUntil, this.instanceId, share),
+          ),
+        ),
+      );
+      const filledShare: Organization[] = [];
+      answers.forEach((answer, i) => {
+        const organization = asking[i];
+        if (answer.status === 'rejected') {
+          // Its messages wait for a later pass; the others' claims go ahead.
+          if (!this.stopped) {
+            this.logger.error(`claim for ${organization.slug} failed: ${describe(answer.reason)}`);
+          }
+          return;
+        }
+        const messages = answer.value;
+        left -= messages.length;
+        if (messages.length === 0) return;
+        const batch = claimed.get(organization.id);
+        if (batch) batch.messages.push(...messages);
+        else claimed.set(organization.id, { organization, messages });
+        if (messages.length >= share) filledShare.push(organization);
+      });
+      asking = filledShare.slice(0, Math.max(0, left));
+    }
+    return [...claimed.values()];
   }
 
   /**
@@ -174,28 +266,42 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
         await Promise.race([...this.inFlight]);
         continue;
       }
-      const claimed = await this.claim(free);
-      if (claimed.length === 0) break;
-      void this.launch(claimed);
+      const batches = await this.claimFairly(free);
+      if (batches.length === 0) break;
+      for (const batch of batches) void this.launch(batch);
     }
     // Deliveries under way finish on their own; a kick meanwhile starts the next pass at once.
   }
 
   /**
-   * Reserves a claimed batch's recipients together, sends the batch's calls (messages with the
-   * same body share calls), and saves each message's outcome once its calls are over.
+   * Reserves an organisation's claimed batch's recipients together, sends the batch's calls
+   * (messages with the same body share calls), and saves each message's outcome once its calls
+   * are over: all of it in the organisation's scope, which everything started here inherits.
    */
-  private launch(claimed: ClaimedMessage[]): Promise<void>[] {
-    const deliveries = new Map(claimed.map((m) => [m.id, new MessageDelivery(m)]));
-    this.reserver.reserve(claimed, this.clock.now()).then(
-      (calls) => this.send(calls, deliveries),
-      (error: unknown) => {
-        // The claims stay leased: another pass takes them back when the lease ends.
-        this.logger.error(`reserving ${claimed.length} message(s) failed: ${describe(error)}`);
-        for (const delivery of deliveries.values()) delivery.resolve();
-      },
-    );
-    return claimed.map((m) => this.track(m, deliveries.get(m.id)!.done));
+  private launch({ organization, messages }: ClaimedBatch): Promise<void>[] {
+    if (!this.outcomes.has(organization.id)) {
+      this.outcomes.set(
+        organization.id,
+        new GroupCommitQueue<DeliveryResult>(
+          (results) => this.organizations.within(organization, () => this.saveOutcomes(results)),
+          SAVE_BATCH,
+        ),
+      );
+    }
+    return this.organizations.within(organization, () => {
+      const deliveries = new Map(messages.map((m) => [m.id, new MessageDelivery(m)]));
+      this.reserver.reserve(messages, this.clock.now()).then(
+        (calls) => this.send(calls, deliveries),
+        (error: unknown) => {
+          // The claims stay leased: another pass takes them back when the lease ends.
+          this.logger.error(
+            `reserving ${messages.length} message(s) of ${organization.slug} failed: ${describe(error)}`,
+          );
+          for (const delivery of deliveries.values()) delivery.resolve();
+        },
+      );
+      return messages.map((m) => this.track(m, deliveries.get(m.id)!.done));
+    });
   }
 
   private send(calls: PlannedCall[], deliveries: Map<string, MessageDelivery>): void {
@@ -208,10 +314,13 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     for (const call of calls) void this.makeCall(call, deliveries);
   }
 
-  /** The message's calls are over: its outcome goes to be saved. */
+  /** The message's calls are over: its outcome goes to be saved, with its organisation's. */
   private complete(delivery: MessageDelivery): void {
     if (delivery.aborted) return;
-    this.outcomes.save(delivery).then(delivery.resolve, delivery.reject);
+    this.outcomes
+      .get(delivery.message.organizationId)!
+      .save(delivery)
+      .then(delivery.resolve, delivery.reject);
   }
 
   private track(message: ClaimedMessage, work: Promise<void>): Promise<void> {
@@ -231,7 +340,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     const recipientsPerMessage = recipientCountsByMessage(call);
     const deliveryOf = (messageId: string) => deliveries.get(messageId)!;
     try {
-      const response = await this.callLimit(() =>
+      const response = await this.callLimit.run(call.body.organizationId, () =>
         this.client.sendMessage(sendMessageRequest(call), {
           onAttempt: (attempt) => {
             for (const [id, recipientCount] of recipientsPerMessage) {
@@ -261,8 +370,9 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   /**
-   * Saves a batch of outcomes (GroupCommitQueue), counts them, wakes the loop for the earliest
-   * retry due before the next poll, and tells other modules what became of the messages.
+   * Saves a batch of one organisation's outcomes (GroupCommitQueue, in its scope), counts them,
+   * wakes the loop for the earliest retry due before the next poll, and tells other modules
+   * what became of the messages (their listeners run in the same scope).
    */
   private async saveOutcomes(results: DeliveryResult[]): Promise<void> {
     const now = this.clock.now();

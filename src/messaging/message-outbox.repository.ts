@@ -75,9 +75,9 @@ export class MessageOutboxRepository {
   constructor(private readonly db: TransactionHost) {}
 
   /**
-   * Claims up to `limit` due messages (queued and due, or `sending` with a lease that ran out:
-   * a crash) for `leasedBy` until `leaseUntil`, counting the claim as an attempt. Rows locked by
-   * another instance are skipped. The due messages of the same groups come along (at most
+   * Claims up to `limit` due messages of the scope's organisation (queued and due, or `sending`
+   * with a lease that ran out: a crash) for `leasedBy` until `leaseUntil`, counting the claim as
+   * an attempt. Rows locked by another instance are skipped. The due messages of the same groups come along (at most
    * `limit` more), so that the identical cards of one group are claimed together and can share
    * a call.
    */
@@ -89,6 +89,7 @@ export class MessageOutboxRepository {
   ): Promise<ClaimedMessage[]> {
     const rows = returned<{
       id: string;
+      organization_id: string;
       corp_id: string;
       attempts: number;
       kind: string;
@@ -98,6 +99,7 @@ export class MessageOutboxRepository {
     }>(await this.db.run((m) => m.query(CLAIM_DUE, [now, leaseUntil, leasedBy, limit])));
     return rows.map((r) => ({
       id: r.id,
+      organizationId: r.organization_id,
       corpId: r.corp_id,
       attempts: Number(r.attempts),
       kind: r.kind,
@@ -107,12 +109,16 @@ export class MessageOutboxRepository {
     }));
   }
 
-  /** Makes the queued messages that wait for working credentials (errcodes given) due now. */
+  /**
+   * Makes the scope's organisation's queued messages that wait for working credentials
+   * (errcodes given) due now: its credentials were fixed, not another organisation's.
+   */
   async releaseHeld(now: Date, credentialErrcodes: readonly number[]): Promise<void> {
     await this.db.run((m) =>
       m.query(
         `UPDATE messages SET next_attempt_at = $1
-        WHERE status = 'queued' AND last_errcode = ANY($2::int[]) AND next_attempt_at > $1`,
+        WHERE organization_id = nullif(current_setting('app.organization_id', true), '')::uuid
+          AND status = 'queued' AND last_errcode = ANY($2::int[]) AND next_attempt_at > $1`,
         [now, credentialErrcodes],
       ),
     );

@@ -3,17 +3,30 @@
  * documents what each does); here each lists its parameters.
  */
 
-/** $1 now, $2 lease until, $3 leased by (instance id), $4 limit. */
+/**
+ * The organisation of the transaction (TransactionHost sets it from the scope). Row-level
+ * security filters on the same expression; statements that must not see another organisation's
+ * rows state it as well, so that they are right even where RLS does not bind (a superuser), and
+ * so that the `(organization_id, …)` indexes serve them.
+ */
+const SCOPE = `nullif(current_setting('app.organization_id', true), '')::uuid`;
+
+/**
+ * $1 now, $2 lease until, $3 leased by (instance id), $4 limit. Claims in the transaction's
+ * organisation only.
+ */
 export const CLAIM_DUE = `
   WITH picked AS (
     SELECT id, group_key FROM messages
-     WHERE status IN ('queued', 'sending') AND next_attempt_at <= $1
+     WHERE organization_id = ${SCOPE}
+       AND status IN ('queued', 'sending') AND next_attempt_at <= $1
      ORDER BY next_attempt_at
      LIMIT $4
      FOR UPDATE SKIP LOCKED
   ), siblings AS (
     SELECT id FROM messages
-     WHERE group_key IN (SELECT group_key FROM picked WHERE group_key IS NOT NULL)
+     WHERE organization_id = ${SCOPE}
+       AND group_key IN (SELECT group_key FROM picked WHERE group_key IS NOT NULL)
        AND status IN ('queued', 'sending') AND next_attempt_at <= $1
        AND id NOT IN (SELECT id FROM picked)
      LIMIT $4
@@ -23,22 +36,26 @@ export const CLAIM_DUE = `
      SET status = 'sending', lease_until = $2, next_attempt_at = $2, leased_by = $3,
          attempts = m.attempts + 1, updated_at = $1
    WHERE m.id IN (SELECT id FROM picked UNION ALL SELECT id FROM siblings)
-   RETURNING m.id, m.corp_id, m.attempts, m.kind, m.msgtype, m.agent_id, m.content`;
+   RETURNING m.id, m.organization_id, m.corp_id, m.attempts, m.kind, m.msgtype, m.agent_id, m.content`;
 
 /**
  * $1 message ids, $2 now. The `locks` CTE takes the advisory locks of the candidates' members in
- * a fixed order; the final SELECT depends on it so that it runs.
+ * a fixed order; the final SELECT depends on it so that it runs. A member is named by corp and
+ * userid: userids are unique within a corp only, so the same userid in two organisations' corps
+ * is two people with two budgets, and their deliveries do not wait for each other. The corp comes
+ * from the message row, never from a session setting that could be unset (a NULL key would take
+ * no lock at all).
  */
 export const LOCK_OPEN_RECIPIENTS = `
   WITH open AS (
-    SELECT id, message_id, wecom_user_id, status, send_key,
-           status <> 'sending' AND (not_before IS NULL OR not_before <= $2) AS candidate
-      FROM message_recipients
-     WHERE message_id = ANY($1::uuid[]) AND status IN ('pending', 'sending', 'rate_limited')
+    SELECT r.id, r.message_id, r.wecom_user_id, r.status, r.send_key, m.corp_id,
+           r.status <> 'sending' AND (r.not_before IS NULL OR r.not_before <= $2) AS candidate
+      FROM message_recipients r JOIN messages m ON m.id = r.message_id
+     WHERE r.message_id = ANY($1::uuid[]) AND r.status IN ('pending', 'sending', 'rate_limited')
   ), locks AS (
     SELECT count(*) AS n FROM (
-      SELECT pg_advisory_xact_lock(hashtext('wecom-member:' || u)) FROM (
-        SELECT DISTINCT lower(wecom_user_id) AS u FROM open WHERE candidate ORDER BY 1
+      SELECT pg_advisory_xact_lock(hashtext('wecom-member:' || corp_id || ':' || u)) FROM (
+        SELECT DISTINCT corp_id, lower(wecom_user_id) AS u FROM open WHERE candidate ORDER BY 1, 2
       ) AS members
     ) AS taken
   )
@@ -49,7 +66,8 @@ export const LOCK_OPEN_RECIPIENTS = `
 /**
  * $1 candidate recipient ids and $2 their members (lower-cased), in order; $3 the distinct
  * members; $4 now; $5 budget per minute; $6 budget per hour. A member over a window waits until
- * a second after the oldest send leaves it; the later of the full windows decides.
+ * a second after the oldest send leaves it; the later of the full windows decides. The sends
+ * counted are the transaction's organisation's: its one WeCom app's, which WeCom budgets.
  */
 export const SPEND_MEMBER_SLOTS = `
   WITH cand AS (
@@ -60,7 +78,8 @@ export const SPEND_MEMBER_SLOTS = `
            min(last_attempt_at) FILTER (WHERE last_attempt_at > $4::timestamptz - interval '1 minute') AS oldest_minute,
            count(*) AS hour, min(last_attempt_at) AS oldest_hour
       FROM message_recipients
-     WHERE lower(wecom_user_id) = ANY($3::text[]) AND status IN ('sending', 'delivered')
+     WHERE organization_id = ${SCOPE}
+       AND lower(wecom_user_id) = ANY($3::text[]) AND status IN ('sending', 'delivered')
        AND last_attempt_at > $4::timestamptz - interval '1 hour'
      GROUP BY 1
   ), ranked AS (

@@ -8,6 +8,7 @@ import {
   PrimaryGeneratedColumn,
 } from 'typeorm';
 
+import { OrganizationIdColumn } from '../database/organization-column.js';
 import type { MessageEntity } from './message.entity.js';
 
 export const RECIPIENT_STATUSES = [
@@ -39,14 +40,22 @@ export class MessageRecipientEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: string;
 
+  /** Its message's organisation (the composite foreign key keeps them equal). */
+  @OrganizationIdColumn()
+  organizationId: string;
+
   @Column({ name: 'message_id', type: 'uuid' })
   messageId: string;
 
   @ManyToOne('MessageEntity', 'recipients', { onDelete: 'CASCADE' })
-  @JoinColumn({
-    name: 'message_id',
-    foreignKeyConstraintName: 'message_recipients_message_id_fkey',
-  })
+  @JoinColumn([
+    {
+      name: 'organization_id',
+      referencedColumnName: 'organizationId',
+      foreignKeyConstraintName: 'message_recipients_message_id_fkey',
+    },
+    { name: 'message_id', referencedColumnName: 'id' },
+  ])
   message?: MessageEntity;
 
   @Column({ name: 'platform_user_id', type: 'text', nullable: true })

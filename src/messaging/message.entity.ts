@@ -5,10 +5,15 @@ import {
   CreateDateColumn,
   Entity,
   OneToMany,
+  JoinColumn,
+  ManyToOne,
   PrimaryGeneratedColumn,
+  Unique,
   UpdateDateColumn,
 } from 'typeorm';
 
+import { OrganizationIdColumn } from '../database/organization-column.js';
+import type { Organization } from '../organizations/organization.js';
 import type { WeComMsgType } from '../wecom/client/wecom.types.js';
 import type { MessageRecipientEntity } from './message-recipient.entity.js';
 
@@ -29,6 +34,8 @@ export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
  */
 // Indexes and checks live in the migration; named here so `migration:generate` sees no difference.
 @Entity('messages')
+// What the recipients' and attempts' composite foreign keys reference.
+@Unique('messages_organization_id_id_key', ['organizationId', 'id'])
 @Index('messages_idempotency_uq', { synchronize: false })
 @Index('messages_due_idx', { synchronize: false })
 @Index('messages_created_idx', { synchronize: false })
@@ -46,6 +53,17 @@ export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 export class MessageEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
+
+  /** The organisation the row belongs to (filled in from the transaction's, see OrganizationIdColumn). */
+  @OrganizationIdColumn()
+  organizationId: string;
+
+  @ManyToOne('OrganizationEntity')
+  @JoinColumn({
+    name: 'organization_id',
+    foreignKeyConstraintName: 'messages_organization_id_fkey',
+  })
+  organization?: Organization;
 
   @Column({ name: 'corp_id', type: 'text' })
   corpId: string;

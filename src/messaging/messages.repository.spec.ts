@@ -1,5 +1,3 @@
-import { DataSource } from 'typeorm';
-
 import {
   createMigratedDatabase,
   type MigratedDatabase,
@@ -13,11 +11,11 @@ import type { WeComSettings } from '../wecom/wecom-settings.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
 import { MessagesRepository } from './messages.repository.js';
 import { MessagingService, type SendRequest } from './messaging.service.js';
+import { inOrganization } from '../../test/support/in-organization.js';
 
 /** MessagingService.send through MessagesRepository and the mappings, on the real schema. */
 describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
   let database: MigratedDatabase;
-  let dataSource: DataSource;
   let host: TransactionHost;
   let sut: MessagingService;
   let wakes = 0;
@@ -25,7 +23,7 @@ describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
 
   beforeAll(async () => {
     database = await createMigratedDatabase({ poolSize: 2 });
-    ({ dataSource, host } = database);
+    ({ host } = database);
     const settings = {
       credentials: () => ({ corpId: 'corp-1', corpSecret: 's', agentId: 1000002 }),
     } as unknown as WeComSettings;
@@ -79,74 +77,80 @@ describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
     idempotencyKey,
   });
   const recipientsOf = async (id: string) =>
-    dataSource.query(
+    database.db.ownerQuery(
       `SELECT platform_user_id, wecom_user_id, status FROM message_recipients
         WHERE message_id = $1 ORDER BY id`,
       [id],
     );
 
-  it('stores the message with its recipients in the order named, resolved through the mappings', async () => {
-    const message = await sut.send(
-      text([
-        { platformUserId: 'u-li' },
-        { wecomUserId: 'LISI' },
-        { platformUserId: 'u-zhang' },
-        { wecomUserId: 'zhangsan' },
-        { platformUserId: 'u-old' },
-        { platformUserId: 'u-other' },
-      ]),
-    );
-    expect(message.status).toBe('queued');
-    expect(message.nextAttemptAt).toEqual(clock.now());
-    expect(await recipientsOf(message.id)).toEqual([
-      { platform_user_id: 'u-li', wecom_user_id: 'lisi', status: 'inactive_mapping' },
-      { platform_user_id: 'u-zhang', wecom_user_id: 'ZhangSan', status: 'pending' },
-      { platform_user_id: 'u-old', wecom_user_id: null, status: 'no_mapping' },
-      { platform_user_id: 'u-other', wecom_user_id: null, status: 'no_mapping' },
-    ]);
-    const [row] = await dataSource.query(
-      `SELECT status, next_attempt_at FROM messages WHERE id = $1`,
-      [message.id],
-    );
-    expect(row).toEqual({ status: 'queued', next_attempt_at: clock.now() });
-    expect(wakes).toBe(1);
-  });
+  it('stores the message with its recipients in the order named, resolved through the mappings', () =>
+    inOrganization(async () => {
+      const message = await sut.send(
+        text([
+          { platformUserId: 'u-li' },
+          { wecomUserId: 'LISI' },
+          { platformUserId: 'u-zhang' },
+          { wecomUserId: 'zhangsan' },
+          { platformUserId: 'u-old' },
+          { platformUserId: 'u-other' },
+        ]),
+      );
+      expect(message.status).toBe('queued');
+      expect(message.nextAttemptAt).toEqual(clock.now());
+      expect(await recipientsOf(message.id)).toEqual([
+        { platform_user_id: 'u-li', wecom_user_id: 'lisi', status: 'inactive_mapping' },
+        { platform_user_id: 'u-zhang', wecom_user_id: 'ZhangSan', status: 'pending' },
+        { platform_user_id: 'u-old', wecom_user_id: null, status: 'no_mapping' },
+        { platform_user_id: 'u-other', wecom_user_id: null, status: 'no_mapping' },
+      ]);
+      const [row] = await database.db.ownerQuery(
+        `SELECT status, next_attempt_at FROM messages WHERE id = $1`,
+        [message.id],
+      );
+      expect(row).toEqual({ status: 'queued', next_attempt_at: clock.now() });
+      expect(wakes).toBe(1);
+    }));
 
-  it('keeps a message nobody can receive as skipped, never queued', async () => {
-    const message = await sut.send(text([{ platformUserId: 'u-li' }, { platformUserId: 'u-x' }]));
-    expect(message.status).toBe('skipped');
-    const [row] = await dataSource.query(
-      `SELECT status, next_attempt_at FROM messages WHERE id = $1`,
-      [message.id],
-    );
-    expect(row).toEqual({ status: 'skipped', next_attempt_at: null });
-  });
+  it('keeps a message nobody can receive as skipped, never queued', () =>
+    inOrganization(async () => {
+      const message = await sut.send(text([{ platformUserId: 'u-li' }, { platformUserId: 'u-x' }]));
+      expect(message.status).toBe('skipped');
+      const [row] = await database.db.ownerQuery(
+        `SELECT status, next_attempt_at FROM messages WHERE id = $1`,
+        [message.id],
+      );
+      expect(row).toEqual({ status: 'skipped', next_attempt_at: null });
+    }));
 
-  it('answers a repeated idempotency key with the first message and writes nothing', async () => {
-    const first = await sut.send(text([{ wecomUserId: 'zhangsan' }], 'key-1'));
-    const again = await sut.send(text([{ wecomUserId: 'lisi' }], 'key-1'));
-    expect(again.id).toBe(first.id);
-    expect(await recipientsOf(first.id)).toEqual([
-      { platform_user_id: null, wecom_user_id: 'zhangsan', status: 'pending' },
-    ]);
-  });
+  it('answers a repeated idempotency key with the first message and writes nothing', () =>
+    inOrganization(async () => {
+      const first = await sut.send(text([{ wecomUserId: 'zhangsan' }], 'key-1'));
+      const again = await sut.send(text([{ wecomUserId: 'lisi' }], 'key-1'));
+      expect(again.id).toBe(first.id);
+      expect(await recipientsOf(first.id)).toEqual([
+        { platform_user_id: null, wecom_user_id: 'zhangsan', status: 'pending' },
+      ]);
+    }));
 
-  it("joins the caller's transaction: wakes the dispatcher after its commit, and not after a rollback", async () => {
-    let sent = '';
-    await host.transaction(async () => {
-      sent = (await sut.send(text([{ wecomUserId: 'zhangsan' }]))).id;
-      expect(wakes).toBe(0);
-    });
-    expect(wakes).toBe(1);
-    expect(await recipientsOf(sent)).toHaveLength(1);
-
-    await expect(
-      host.transaction(async () => {
+  it("joins the caller's transaction: wakes the dispatcher after its commit, and not after a rollback", () =>
+    inOrganization(async () => {
+      let sent = '';
+      await host.transaction(async () => {
         sent = (await sut.send(text([{ wecomUserId: 'zhangsan' }]))).id;
-        throw new Error('the caller fails');
-      }),
-    ).rejects.toThrow('the caller fails');
-    expect(wakes).toBe(1);
-    expect(await dataSource.query(`SELECT id FROM messages WHERE id = $1`, [sent])).toEqual([]);
-  });
+        expect(wakes).toBe(0);
+      });
+      expect(wakes).toBe(1);
+      expect(await recipientsOf(sent)).toHaveLength(1);
+
+      await expect(
+        host.transaction(async () => {
+          sent = (await sut.send(text([{ wecomUserId: 'zhangsan' }]))).id;
+          throw new Error('the caller fails');
+        }),
+      ).rejects.toThrow('the caller fails');
+      expect(wakes).toBe(1);
+      expect(await database.db.ownerQuery(`SELECT id FROM messages WHERE id = $1`, [sent])).toEqual(
+        [],
+      );
+    }));
 });

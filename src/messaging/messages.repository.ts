@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { In } from 'typeorm';
 
 import { pageNewestFirst, type Page } from '../common/cursor.js';
+import { inCurrentOrganization } from '../database/organization-column.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MessageAttemptEntity } from './message-attempt.entity.js';
 import type { RecipientStatus } from './message-recipient.entity.js';
@@ -50,8 +51,9 @@ export class MessagesRepository {
   constructor(private readonly db: TransactionHost) {}
 
   /**
-   * Inserts the message and its recipients in one statement. A key already taken (a retried
-   * request, or a concurrent send that won the race) inserts nothing: answers undefined.
+   * Inserts the message and its recipients in one statement, in the transaction's organisation
+   * (the column default). A key already taken in it (a retried request, or a concurrent send that
+   * won the race) inserts nothing: answers undefined.
    */
   async insert(message: NewMessage): Promise<{ id: string; status: MessageStatus } | undefined> {
     const rows: { id: string; status: MessageStatus }[] = await this.db.run((m) =>
@@ -60,7 +62,7 @@ export class MessagesRepository {
          INSERT INTO messages (corp_id, agent_id, kind, msgtype, content, idempotency_key,
                                group_key, status, next_attempt_at, created_by, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $11)
-         ON CONFLICT (idempotency_key) DO NOTHING
+         ON CONFLICT (organization_id, idempotency_key) DO NOTHING
          RETURNING id, status
        ), r AS (
          -- Recipients get their ids in the order they were named.
@@ -96,9 +98,12 @@ export class MessagesRepository {
     return this.db.run((m) => m.getRepository(MessageEntity).findOneBy({ id }));
   }
 
+  /** The current organisation's message with this key (keys are unique per organisation). */
   findByIdempotencyKey(key: string): Promise<MessageEntity> {
     return this.db.run((m) =>
-      m.getRepository(MessageEntity).findOneByOrFail({ idempotencyKey: key }),
+      m
+        .getRepository(MessageEntity)
+        .findOneByOrFail({ organizationId: inCurrentOrganization(), idempotencyKey: key }),
     );
   }
 

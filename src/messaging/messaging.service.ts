@@ -82,7 +82,7 @@ export class MessagingService {
    */
   private async write(request: SendRequest): Promise<MessageEntity> {
     const key = request.idempotencyKey ?? `${request.kind}:${crypto.randomUUID()}`;
-    const { corpId, agentId } = this.settings.credentials();
+    const { corpId, agentId } = await this.settings.credentials();
     const now = this.clock.now();
     const lookup = await this.mappings.lookupMembers(
       corpId,

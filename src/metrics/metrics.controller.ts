@@ -9,6 +9,8 @@ import { SkipRateLimit } from '../auth/rate-limit.guard.js';
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { MessagingService } from '../messaging/messaging.service.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
+import { OrganizationsService } from '../organizations/organizations.service.js';
 import { AccessTokenProvider } from '../wecom/token/access-token.provider.js';
 import { MetricsService } from './metrics.service.js';
 
@@ -24,6 +26,7 @@ export class MetricsController {
     private readonly tokens: AccessTokenProvider,
     private readonly clock: Clock,
     private readonly messaging: MessagingService,
+    private readonly organizations: OrganizationsService,
     @Inject(ConfigService) config: AppConfigService,
   ) {
     const token = config.get('METRICS_TOKEN', { infer: true });
@@ -45,12 +48,15 @@ export class MetricsController {
   }
 
   private async refreshGauges(): Promise<void> {
-    const status = this.tokens.status();
+    // The deployment's own app (organisation default), as /health reports it.
+    const status = this.tokens.statusOf(DEFAULT_ORGANIZATION.id);
     this.metrics.tokenSecondsLeft.set(
       status.status === 'ok' && status.tokenSecondsLeft !== null ? status.tokenSecondsLeft : -1,
     );
     try {
-      const { depth, oldest } = await this.messaging.outboxBacklog();
+      const { depth, oldest } = await this.organizations.within(DEFAULT_ORGANIZATION, () =>
+        this.messaging.outboxBacklog(),
+      );
       this.metrics.outboxDepth.set(depth);
       this.metrics.outboxOldestAge.set(
         oldest ? Math.max(0, (this.clock.nowMs() - oldest.getTime()) / 1000) : 0,

@@ -1,4 +1,15 @@
-import { Check, Column, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import {
+  Column,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  Unique,
+} from 'typeorm';
+
+import { OrganizationIdColumn } from '../database/organization-column.js';
+import type { Organization } from '../organizations/organization.js';
 
 /** The settings an admin edits (everything but the credentials), stored as one JSON object. */
 export interface SettingsOptions {
@@ -19,14 +30,23 @@ export interface SealedSecrets {
 }
 
 /**
- * The one row of runtime configuration shared by every instance. `version` goes up with every
- * change; instances poll it and reload. Seeded from the environment at first start.
+ * An organisation's runtime configuration (one row each), shared by every instance. `version`
+ * goes up with every change; instances poll it and reload. Seeded from the environment at first
+ * start. A WeCom app (corp id and agent id) is configured for one organisation only.
  */
 @Entity('app_settings')
-@Check('app_settings_single_row', 'id = 1')
+@Unique('app_settings_corp_agent_key', ['corpId', 'agentId'])
 export class AppSettingsEntity {
-  @PrimaryColumn({ type: 'smallint', default: 1 })
-  id: number;
+  /** Whose settings (filled in from the transaction's organisation on insert). */
+  @OrganizationIdColumn({ primary: true })
+  organizationId: string;
+
+  @ManyToOne('OrganizationEntity')
+  @JoinColumn({
+    name: 'organization_id',
+    foreignKeyConstraintName: 'app_settings_organization_id_fkey',
+  })
+  organization?: Organization;
 
   @Column({ type: 'bigint' })
   version: string;
@@ -56,10 +76,21 @@ export class AppSettingsEntity {
 
 /** Who changed which settings when (names of fields only, never values of secrets). */
 @Entity('config_audit')
-@Index('config_audit_at_idx', ['at', 'id'])
+@Index('config_audit_at_idx', ['organizationId', 'at', 'id'])
 export class ConfigAuditEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: string;
+
+  /** Whose settings were changed (filled in from the transaction's organisation). */
+  @OrganizationIdColumn()
+  organizationId: string;
+
+  @ManyToOne('OrganizationEntity')
+  @JoinColumn({
+    name: 'organization_id',
+    foreignKeyConstraintName: 'config_audit_organization_id_fkey',
+  })
+  organization?: Organization;
 
   @Column({ type: 'timestamptz' })
   at: Date;

@@ -2,33 +2,44 @@ import { AsyncResource } from 'node:async_hooks';
 
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { EventEmitter2 } from '@nestjs/event-emitter';
+import { QueryFailedError } from 'typeorm';
 
 import type { Clock } from '../common/clock.js';
+import {
+  organizationScope,
+  requireOrganizationScope,
+  type OrganizationScope,
+} from '../common/organization-scope.js';
 import { isSandbox, type AppConfigService } from '../config/app-config.js';
 import type { TransactionHost } from '../database/transaction-host.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import type { AppSettingsEntity, SealedSecrets, SettingsOptions } from './app-settings.entity.js';
 import type { SecretBox } from './secret-box.js';
 import { SettingsChangedEvent } from './settings-events.js';
 import type { SettingsRepository } from './settings.repository.js';
 
-/** The configuration in force on this instance, secrets opened. */
+/** An organisation's configuration in force on this instance, secrets opened. */
 export interface EffectiveSettings {
+  /** 0 while nothing is stored for the organisation (it has no WeCom app yet). */
   version: number;
   sandbox: boolean;
+  /** False until the organisation has a WeCom app: corp id `''`, agent 0, no secret till then. */
+  configured: boolean;
   corpId: string;
   agentId: number;
   corpSecret: string;
   callbackToken: string | null;
   callbackAesKey: string | null;
   options: SettingsOptions;
-  updatedAt: Date;
+  /** Null while nothing is stored. */
+  updatedAt: Date | null;
   updatedBy: string | null;
 }
 
 /** What an admin can change: credentials and options (secrets in plaintext, sealed on save). */
 export type EditableSettings = Omit<
   EffectiveSettings,
-  'version' | 'sandbox' | 'updatedAt' | 'updatedBy'
+  'version' | 'sandbox' | 'configured' | 'updatedAt' | 'updatedBy'
 >;
 
 export interface AuditEntry {
@@ -40,14 +51,24 @@ export interface AuditEntry {
   requestId?: string | null;
 }
 
-/** The environment's values: the defaults of a first start. */
+/**
+ * The WeCom app (corp id, agent id) is another organisation's: `app_settings_corp_agent_key`
+ * refused the save, and nothing was changed. It names nothing of the other organisation.
+ */
+export class WeComAppTakenError extends Error {
+  override name = 'WeComAppTakenError';
+
+  constructor() {
+    super('This WeCom app is configured for another organisation');
+  }
+}
+
+/**
+ * The environment's values: `default`'s at its first start. Only `default` gets the WeCom app of
+ * the environment (or the sandbox); every organisation starts from the options.
+ */
 export function settingsFromEnv(config: AppConfigService): EditableSettings & { sandbox: boolean } {
   const sandbox = isSandbox(config);
-  const leadTimes = config
-    .get('REMINDER_LEAD_TIMES_MIN', { infer: true })
-    .split(',')
-    .map(Number)
-    .filter((n) => Number.isInteger(n) && n > 0);
   return {
     sandbox,
     corpId: sandbox
@@ -61,38 +82,58 @@ export function settingsFromEnv(config: AppConfigService): EditableSettings & { 
       : config.get('WECOM_CORP_SECRET', { infer: true })!,
     callbackToken: config.get('WECOM_CALLBACK_TOKEN', { infer: true }) ?? null,
     callbackAesKey: config.get('WECOM_CALLBACK_AES_KEY', { infer: true }) ?? null,
-    options: {
-      reminderLeadTimesMin: [...new Set(leadTimes)].sort((a, b) => a - b),
-      feedbackNudgeMin: config.get('FEEDBACK_NUDGE_MIN', { infer: true }),
-      quietHours: null,
-      defaultLanguage: 'zh',
-    },
+    options: optionsFromEnv(config),
   };
 }
 
+/** The options every organisation starts with (REMINDER_LEAD_TIMES_MIN, FEEDBACK_NUDGE_MIN). */
+function optionsFromEnv(config: AppConfigService): SettingsOptions {
+  const leadTimes = config
+    .get('REMINDER_LEAD_TIMES_MIN', { infer: true })
+    .split(',')
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
+  return {
+    reminderLeadTimesMin: [...new Set(leadTimes)].sort((a, b) => a - b),
+    feedbackNudgeMin: config.get('FEEDBACK_NUDGE_MIN', { infer: true }),
+    quietHours: null,
+    defaultLanguage: 'zh',
+  };
+}
+
+/** One organisation's configuration as this instance holds it. */
+interface HeldSettings {
+  scope: OrganizationScope;
+  state: EffectiveSettings;
+  reloading?: Promise<boolean>;
+}
+
 /**
- * The runtime configuration, stored in PostgreSQL (`app_settings`, one row, secrets sealed)
- * and shared by every instance: seeded from the environment at first start, changed by admins
- * (AdminConfigService), and picked up by the other instances within SETTINGS_POLL_MS by polling
- * the row's version. Consumers read `current()` when they need a value, or handle the
- * SettingsChangedEvent it publishes on every change.
+ * The runtime configuration of every organisation, stored in PostgreSQL (`app_settings`, one row
+ * per organisation, secrets sealed) and shared by every instance. `default` is seeded from the
+ * environment at start-up; another organisation's is loaded here on its first use in its scope
+ * (and has no WeCom app until its admin configures one), changed by admins (AdminConfigService),
+ * and picked up by the other instances within SETTINGS_POLL_MS: the poll reads the version of
+ * each organisation held here, one scoped read each. Consumers `await current()` in the scope
+ * of the organisation they work for, or handle the SettingsChangedEvent published on a change.
  */
 export class RuntimeSettings implements OnApplicationShutdown {
   private readonly logger = new Logger(RuntimeSettings.name);
-  private state!: EffectiveSettings;
+  /** The organisations used on this instance, by id. */
+  private readonly held = new Map<string, HeldSettings>();
+  /** First loads under way outside transactions, by organisation id: callers share one read. */
+  private readonly loads = new Map<string, Promise<HeldSettings>>();
   private timer?: NodeJS.Timeout;
-  private reloading?: Promise<boolean>;
+  private polling = false;
   /**
-   * `publish` in the context this object was made in (start-up, no transaction open): a change
-   * noticed inside someone's transaction (a token refresh under its lock) must not have the
-   * handlers' own queries join that transaction, which ends without waiting for them.
+   * `publish` in the context this object was made in (start-up, no transaction open), back in
+   * the organisation's scope: a change noticed inside someone's transaction (a token refresh
+   * under its lock) must not have the handlers' own queries join that transaction, which ends
+   * without waiting for them.
    */
   private readonly publishOutsideTransactions = AsyncResource.bind(
-    (
-      next: EffectiveSettings,
-      previous: EffectiveSettings,
-      origin: SettingsChangedEvent['origin'],
-    ) => this.publish(next, previous, origin),
+    (held: HeldSettings, previous: EffectiveSettings, origin: SettingsChangedEvent['origin']) =>
+      organizationScope.run(held.scope, () => this.publish(held, previous, origin)),
   );
 
   private constructor(
@@ -101,9 +142,11 @@ export class RuntimeSettings implements OnApplicationShutdown {
     private readonly box: SecretBox,
     private readonly clock: Clock,
     private readonly events: EventEmitter2,
+    /** What an organisation without a stored row has: the deployment's mode and options. */
+    private readonly defaults: { sandbox: boolean; options: SettingsOptions },
   ) {}
 
-  /** Async: the configuration is loaded (or seeded) before any provider that reads it exists. */
+  /** Async: `default` is loaded (or seeded) before any provider that reads it exists. */
   static async create(
     deps: {
       repo: SettingsRepository;
@@ -114,11 +157,15 @@ export class RuntimeSettings implements OnApplicationShutdown {
     },
     config: AppConfigService,
   ): Promise<RuntimeSettings> {
-    const settings = new RuntimeSettings(deps.repo, deps.db, deps.box, deps.clock, deps.events);
-    await settings.seedOrLoad(settingsFromEnv(config));
+    const seed = settingsFromEnv(config);
+    const settings = new RuntimeSettings(deps.repo, deps.db, deps.box, deps.clock, deps.events, {
+      sandbox: seed.sandbox,
+      options: seed.options,
+    });
+    await organizationScope.run(DEFAULT_ORGANIZATION, () => settings.seedOrLoad(seed));
     const every = config.get('SETTINGS_POLL_MS', { infer: true });
     settings.timer = setInterval(() => {
-      settings.ensureFresh().catch((error: unknown) => {
+      settings.poll().catch((error: unknown) => {
         settings.logger.warn(`Could not check for configuration changes: ${String(error)}`);
       });
     }, every);
@@ -126,49 +173,71 @@ export class RuntimeSettings implements OnApplicationShutdown {
     return settings;
   }
 
-  current(): EffectiveSettings {
-    return this.state;
-  }
-
-  /** Reloads when another instance changed the configuration; true when it did. */
-  async ensureFresh(): Promise<boolean> {
-    // Inside a transaction (a token refresh under its lock) the read goes through it: a load
-    // running on another connection could wait on it forever (PGlite has one session).
-    if (this.db.inTransaction) return this.reloadIfChanged();
-    this.reloading ??= this.reloadIfChanged().finally(() => {
-      this.reloading = undefined;
-    });
-    return this.reloading;
+  /** The configuration of the organisation in scope, read from the database on its first use. */
+  async current(): Promise<EffectiveSettings> {
+    const scope = requireOrganizationScope('RuntimeSettings.current');
+    return (this.held.get(scope.id) ?? (await this.load(scope))).state;
   }
 
   /**
-   * Writes a new configuration (version + 1) and its audit entry in one transaction, then puts it
-   * in force here; the other instances follow on their next poll.
+   * Reloads the scope's configuration when another instance changed it; true when it did (or
+   * when this is its first read here).
    */
-  async save(next: EditableSettings, audit: AuditEntry): Promise<EffectiveSettings> {
-    const saved = await this.db.transaction(async () => {
-      const row = await this.repo.getForUpdate();
-      const version = String(Number(row.version) + 1);
-      Object.assign(row, {
-        version,
-        corpId: next.corpId,
-        agentId: next.agentId,
-        secrets: this.seal(next),
-        options: next.options,
-        updatedAt: this.clock.now(),
-        updatedBy: audit.actor,
-      });
-      await this.repo.save(row);
-      await this.audit(audit, version);
-      return row;
+  async ensureFresh(): Promise<boolean> {
+    const scope = requireOrganizationScope('RuntimeSettings.ensureFresh');
+    const held = this.held.get(scope.id);
+    if (!held) {
+      await this.load(scope);
+      return true;
+    }
+    // Inside a transaction (a token refresh under its lock) the read goes through it: a load
+    // running on another connection could wait on it forever (PGlite has one session).
+    if (this.db.inTransaction) return this.reloadIfChanged(held);
+    held.reloading ??= this.reloadIfChanged(held).finally(() => {
+      held.reloading = undefined;
     });
-    const previous = this.state;
-    await this.publish(this.apply(saved), previous, 'here');
-    return this.state;
+    return held.reloading;
   }
 
-  /** Records an audit entry outside a change (a rejected change, a connection check). */
+  /**
+   * Writes the scope's new configuration (version + 1, or 1 for its first) and its audit entry
+   * in one transaction, then puts it in force here; the other instances follow on their next
+   * poll. A WeCom app another organisation has is refused: WeComAppTakenError, nothing saved.
+   */
+  async save(next: EditableSettings, audit: AuditEntry): Promise<EffectiveSettings> {
+    const scope = requireOrganizationScope('RuntimeSettings.save');
+    const held = this.held.get(scope.id) ?? (await this.load(scope));
+    let saved: AppSettingsEntity;
+    try {
+      saved = await this.db.transaction(async () => {
+        const row = (await this.repo.findForUpdate()) ?? (await this.createRow());
+        const version = String(Number(row.version) + 1);
+        Object.assign(row, {
+          version,
+          corpId: next.corpId,
+          agentId: next.agentId,
+          secrets: this.seal(next),
+          options: next.options,
+          updatedAt: this.clock.now(),
+          updatedBy: audit.actor,
+        });
+        await this.repo.save(row);
+        await this.audit(audit, version);
+        return row;
+      });
+    } catch (error) {
+      if (isViolationOf(error, WECOM_APP_UNIQUE)) throw new WeComAppTakenError();
+      throw error;
+    }
+    const previous = held.state;
+    held.state = this.open(saved);
+    await this.publish(held, previous, 'here');
+    return held.state;
+  }
+
+  /** Records an audit entry of the scope's organisation outside a change (a refusal, a check). */
   async record(audit: AuditEntry): Promise<void> {
+    requireOrganizationScope('RuntimeSettings.record');
     await this.audit(audit, null);
   }
 
@@ -176,33 +245,93 @@ export class RuntimeSettings implements OnApplicationShutdown {
     clearInterval(this.timer);
   }
 
-  private async reloadIfChanged(): Promise<boolean> {
-    const version = await this.repo.version();
-    if (version === null || version === this.state.version) return false;
-    const row = await this.repo.get();
-    const previous = this.state;
-    let next: EffectiveSettings;
+  /** Checks every organisation held here for a change made elsewhere, one after the other. */
+  private async poll(): Promise<void> {
+    if (this.polling || !this.db.isOpen) return;
+    this.polling = true;
     try {
-      next = this.apply(row);
+      for (const held of [...this.held.values()]) {
+        await organizationScope
+          .run(held.scope, () => this.ensureFresh())
+          .catch((error) => {
+            this.logger.warn(
+              `Could not check organisation ${held.scope.slug} for configuration changes: ${String(error)}`,
+            );
+          });
+      }
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** The first read of an organisation's configuration here; concurrent callers share it. */
+  private async load(scope: OrganizationScope): Promise<HeldSettings> {
+    if (this.db.inTransaction) return this.hold(scope, await this.repo.find());
+    let loading = this.loads.get(scope.id);
+    if (!loading) {
+      loading = this.repo
+        .find()
+        .then((row) => this.hold(scope, row))
+        .finally(() => this.loads.delete(scope.id));
+      this.loads.set(scope.id, loading);
+    }
+    return loading;
+  }
+
+  /** Keeps what was read, unless another load got there first (the poll keeps it fresh). */
+  private hold(scope: OrganizationScope, row: AppSettingsEntity | null): HeldSettings {
+    const existing = this.held.get(scope.id);
+    if (existing) return existing;
+    const held: HeldSettings = { scope, state: row ? this.open(row) : this.unconfigured() };
+    this.held.set(scope.id, held);
+    return held;
+  }
+
+  private async reloadIfChanged(held: HeldSettings): Promise<boolean> {
+    const version = (await this.repo.version()) ?? 0;
+    if (version === held.state.version) return false;
+    const row = await this.repo.find();
+    if (!row) return false;
+    const previous = held.state;
+    try {
+      held.state = this.open(row);
     } catch (error) {
       this.logger.error(
-        `Configuration version ${row.version} cannot be used here: ${(error as Error).message}`,
+        `Configuration version ${row.version} of ${held.scope.slug} cannot be used here: ${(error as Error).message}`,
       );
       return false;
     }
-    this.logger.log(`Configuration version ${row.version} is now in force`);
-    await this.publishOutsideTransactions(next, previous, 'elsewhere');
+    this.logger.log(`Configuration version ${row.version} of ${held.scope.slug} is now in force`);
+    await this.publishOutsideTransactions(held, previous, 'elsewhere');
     return true;
   }
 
+  /** The scope's first row (version 0 until saved), made under a lock two instances share. */
+  private async createRow(): Promise<AppSettingsEntity> {
+    await this.repo.lockForCreation();
+    // Whoever held the lock before us may have created it.
+    const created = await this.repo.findForUpdate();
+    if (created) return created;
+    return this.repo.create({
+      version: '0',
+      sandbox: this.defaults.sandbox,
+      corpId: '',
+      agentId: 0,
+      secrets: {},
+      options: this.defaults.options,
+      updatedAt: this.clock.now(),
+      updatedBy: null,
+    });
+  }
+
+  /** `default`, at start-up: its row seeded from the environment, re-seeded, or re-sealed. */
   private async seedOrLoad(seed: ReturnType<typeof settingsFromEnv>): Promise<void> {
     const row = await this.db.transaction(async () => {
-      await this.repo.lockForSeeding();
+      await this.repo.lockForCreation();
       const existing = await this.repo.find();
       const now = this.clock.now();
       if (!existing) {
         const created = await this.repo.create({
-          id: 1,
           version: '1',
           sandbox: seed.sandbox,
           corpId: seed.corpId,
@@ -254,7 +383,7 @@ export class RuntimeSettings implements OnApplicationShutdown {
       await this.audit({ actor: 'system', action, fields, outcome: 'applied' }, version);
       return existing;
     });
-    this.apply(row);
+    this.held.set(DEFAULT_ORGANIZATION.id, { scope: DEFAULT_ORGANIZATION, state: this.open(row) });
   }
 
   private seal(s: Pick<EditableSettings, 'corpSecret' | 'callbackToken' | 'callbackAesKey'>) {
@@ -264,12 +393,13 @@ export class RuntimeSettings implements OnApplicationShutdown {
     return sealed;
   }
 
-  /** Opens the secrets (throws if the key cannot) and puts them in force. */
-  private apply(row: AppSettingsEntity): EffectiveSettings {
+  /** The row with its secrets opened (throws if the key cannot). */
+  private open(row: AppSettingsEntity): EffectiveSettings {
     const open = (v: string | undefined) => (v ? this.box.open(v) : null);
-    const next: EffectiveSettings = {
+    return {
       version: Number(row.version),
       sandbox: row.sandbox,
+      configured: row.corpId !== '',
       corpId: row.corpId,
       agentId: row.agentId,
       corpSecret: open(row.secrets.corpSecret) ?? '',
@@ -279,24 +409,40 @@ export class RuntimeSettings implements OnApplicationShutdown {
       updatedAt: row.updatedAt,
       updatedBy: row.updatedBy,
     };
-    this.state = next;
-    return next;
+  }
+
+  /** An organisation with nothing stored: no WeCom app, the deployment's options. */
+  private unconfigured(): EffectiveSettings {
+    return {
+      version: 0,
+      sandbox: this.defaults.sandbox,
+      configured: false,
+      corpId: '',
+      agentId: 0,
+      corpSecret: '',
+      callbackToken: null,
+      callbackAesKey: null,
+      options: this.defaults.options,
+      updatedAt: null,
+      updatedBy: null,
+    };
   }
 
   /**
-   * Tells the modules, through the typed event. Every handler has switched
-   * before its first await (no call after this sees the old credentials here). A change saved
-   * here waits for the handlers to finish: what they drop (the old token) is gone before the
-   * admin's request returns. One noticed elsewhere does not: it may be noticed inside a token
-   * refresh's transaction, which must not wait on handlers that may need the database.
+   * Tells the modules, through the typed event, in the organisation's scope. Every handler has
+   * switched before its first await (no call after this sees the old credentials here). A change
+   * saved here waits for the handlers to finish: what they drop (the old token) is gone before
+   * the admin's request returns. One noticed elsewhere does not: it may be noticed inside a
+   * token refresh's transaction, which must not wait on handlers that may need the database.
    */
   private async publish(
-    next: EffectiveSettings,
+    held: HeldSettings,
     previous: EffectiveSettings,
     origin: SettingsChangedEvent['origin'],
   ): Promise<void> {
+    const event = new SettingsChangedEvent(held.scope, held.state, previous, origin);
     const handled = this.events
-      .emitAsync(SettingsChangedEvent.key, new SettingsChangedEvent(next, previous, origin))
+      .emitAsync(SettingsChangedEvent.key, event)
       .catch((error: unknown) => {
         this.logger.error(`A configuration change handler failed: ${String(error)}`);
       });
@@ -315,4 +461,14 @@ export class RuntimeSettings implements OnApplicationShutdown {
       requestId: entry.requestId ?? null,
     });
   }
+}
+
+/** The unique index that keeps a WeCom app in one organisation (app-settings.entity.ts). */
+const WECOM_APP_UNIQUE = 'app_settings_corp_agent_key';
+
+/** True when `error` is PostgreSQL's unique violation (23505) of `constraint`. */
+function isViolationOf(error: unknown, constraint: string): boolean {
+  if (!(error instanceof QueryFailedError)) return false;
+  const cause = error.driverError as { code?: string; constraint?: string } | undefined;
+  return cause?.code === '23505' && cause.constraint === constraint;
 }

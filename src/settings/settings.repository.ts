@@ -1,17 +1,21 @@
 import { Injectable } from '@nestjs/common';
 
+import { requireOrganizationScope } from '../common/organization-scope.js';
+import { CURRENT_ORGANIZATION_ID, inCurrentOrganization } from '../database/organization-column.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { AppSettingsEntity, ConfigAuditEntity } from './app-settings.entity.js';
 
-/** An audit entry as stored, before it gets an id. */
-export type NewConfigAudit = Omit<ConfigAuditEntity, 'id'>;
+/** An audit entry as stored, before it gets an id (its organisation is the transaction's). */
+export type NewConfigAudit = Omit<ConfigAuditEntity, 'id' | 'organizationId' | 'organization'>;
 
-/** Taken while the first instance seeds the row, so that two starting at once seed it once. */
-const SEED_LOCK = 'app_settings:seed';
+/** A settings row as first written (its organisation is the transaction's). */
+export type NewAppSettings = Omit<AppSettingsEntity, 'organizationId' | 'organization'>;
 
 /**
- * The settings module's tables: `app_settings` (one row, id 1) and `config_audit`. Every method
- * runs in the caller's transaction when one is open (TransactionHost).
+ * The settings module's tables: `app_settings` (one row per organisation) and `config_audit`.
+ * Every method runs in the caller's transaction when one is open (TransactionHost), and reads the
+ * current organisation's rows: they name it, since one row per organisation is the key and
+ * nothing else tells the rows apart.
  */
 @Injectable()
 export class SettingsRepository {
@@ -20,32 +24,42 @@ export class SettingsRepository {
   /** The stored version alone: what the poll reads every few seconds, so it is cheap. */
   async version(): Promise<number | null> {
     const rows: { version: string }[] = await this.db.run((m) =>
-      m.query('SELECT version FROM app_settings WHERE id = 1'),
+      m.query(
+        `SELECT version FROM app_settings WHERE organization_id = ${CURRENT_ORGANIZATION_ID}`,
+      ),
     );
     return rows[0] ? Number(rows[0].version) : null;
   }
 
   find(): Promise<AppSettingsEntity | null> {
-    return this.db.run((m) => m.getRepository(AppSettingsEntity).findOneBy({ id: 1 }));
-  }
-
-  get(): Promise<AppSettingsEntity> {
-    return this.db.run((m) => m.getRepository(AppSettingsEntity).findOneByOrFail({ id: 1 }));
-  }
-
-  /** The row, locked until the transaction ends: two admins' changes get successive versions. */
-  getForUpdate(): Promise<AppSettingsEntity> {
     return this.db.run((m) =>
-      m.findOneOrFail(AppSettingsEntity, {
-        where: { id: 1 },
+      m.getRepository(AppSettingsEntity).findOneBy({ organizationId: inCurrentOrganization() }),
+    );
+  }
+
+  /**
+   * The row, locked until the transaction ends (two admins' changes get successive versions), or
+   * null while the organisation has none.
+   */
+  findForUpdate(): Promise<AppSettingsEntity | null> {
+    return this.db.run((m) =>
+      m.findOne(AppSettingsEntity, {
+        where: { organizationId: inCurrentOrganization() },
         lock: { mode: 'pessimistic_write' },
       }),
     );
   }
 
-  /** Serialises seeding across instances; released when the transaction ends. */
-  async lockForSeeding(): Promise<void> {
-    await this.db.run((m) => m.query('SELECT pg_advisory_xact_lock(hashtext($1))', [SEED_LOCK]));
+  /**
+   * Serialises the creation of the organisation's row across instances (two first saves, or two
+   * instances seeding `default` at once); released when the transaction ends. Per organisation:
+   * two organisations' first saves never wait on each other.
+   */
+  async lockForCreation(): Promise<void> {
+    const { id } = requireOrganizationScope('Creating the settings of an organisation');
+    await this.db.run((m) =>
+      m.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`app_settings:${id}`]),
+    );
   }
 
   async save(row: AppSettingsEntity): Promise<AppSettingsEntity> {
@@ -53,7 +67,7 @@ export class SettingsRepository {
   }
 
   /** Builds the entity, runs no statement: a promise only because managers come through `run`. */
-  create(row: AppSettingsEntity): Promise<AppSettingsEntity> {
+  create(row: NewAppSettings): Promise<AppSettingsEntity> {
     return this.db.run(async (m) => m.getRepository(AppSettingsEntity).create(row));
   }
 
@@ -61,15 +75,16 @@ export class SettingsRepository {
     await this.db.run((m) => m.insert(ConfigAuditEntity, entry));
   }
 
-  /** Audit entries newest first, `limit` of them, older than `beforeId` when given. */
+  /** The organisation's audit entries newest first, `limit` of them, older than `beforeId`. */
   listAudit(limit: number, beforeId?: string): Promise<ConfigAuditEntity[]> {
     return this.db.run((m) => {
       const qb = m
         .getRepository(ConfigAuditEntity)
         .createQueryBuilder('a')
+        .where(`a.organization_id = ${CURRENT_ORGANIZATION_ID}`)
         .orderBy('a.id', 'DESC')
         .take(limit);
-      if (beforeId) qb.where('a.id < :before', { before: beforeId });
+      if (beforeId) qb.andWhere('a.id < :before', { before: beforeId });
       return qb.getMany();
     });
   }

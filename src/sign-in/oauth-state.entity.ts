@@ -1,4 +1,7 @@
-import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+
+import { OrganizationIdColumn } from '../database/organization-column.js';
+import type { Organization } from '../organizations/organization.js';
 
 /** A sign-in in progress: the OAuth `state` nonce and where to send the browser afterwards. */
 @Entity('oauth_states')
@@ -8,6 +11,17 @@ import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
 export class OAuthStateEntity {
   @PrimaryColumn({ type: 'text' })
   nonce: string;
+
+  /** The organisation the sign-in is for (filled in from the transaction's, see OrganizationIdColumn). */
+  @OrganizationIdColumn()
+  organizationId: string;
+
+  @ManyToOne('OrganizationEntity')
+  @JoinColumn({
+    name: 'organization_id',
+    foreignKeyConstraintName: 'oauth_states_organization_id_fkey',
+  })
+  organization?: Organization;
 
   @Column({ type: 'text' })
   redirect: string;

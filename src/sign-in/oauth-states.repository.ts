@@ -1,9 +1,20 @@
 import { Injectable } from '@nestjs/common';
 
+import { CURRENT_ORGANIZATION_ID, inCurrentOrganization } from '../database/organization-column.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { OAuthStateEntity } from './oauth-state.entity.js';
 
-/** The `oauth_states` table: sign-ins in progress, owned by the sign-in module. */
+/** A sign-in state as issued (its organisation is the transaction's). */
+export type NewOAuthState = Pick<
+  OAuthStateEntity,
+  'nonce' | 'redirect' | 'createdAt' | 'expiresAt'
+>;
+
+/**
+ * The `oauth_states` table: sign-ins in progress, owned by the sign-in module. Every statement is
+ * for the transaction's organisation and names it (row-level security filters them too): a state
+ * is found, used and cleared only in the organisation that issued it.
+ */
 @Injectable()
 export class OAuthStatesRepository {
   constructor(private readonly db: TransactionHost) {}
@@ -15,17 +26,21 @@ export class OAuthStatesRepository {
         .getRepository(OAuthStateEntity)
         .createQueryBuilder()
         .delete()
-        .where('expires_at < :now', { now })
+        .where(`expires_at < :now AND organization_id = ${CURRENT_ORGANIZATION_ID}`, { now })
         .execute(),
     );
   }
 
-  async insert(state: OAuthStateEntity): Promise<void> {
+  async insert(state: NewOAuthState): Promise<void> {
     await this.db.run((m) => m.getRepository(OAuthStateEntity).insert(state));
   }
 
   async findByNonce(nonce: string): Promise<OAuthStateEntity | null> {
-    return this.db.run((m) => m.getRepository(OAuthStateEntity).findOneBy({ nonce }));
+    return this.db.run((m) =>
+      m
+        .getRepository(OAuthStateEntity)
+        .findOneBy({ nonce, organizationId: inCurrentOrganization() }),
+    );
   }
 
   /**
@@ -38,7 +53,7 @@ export class OAuthStatesRepository {
         .createQueryBuilder()
         .delete()
         .from(OAuthStateEntity)
-        .where('nonce = :nonce', { nonce })
+        .where(`nonce = :nonce AND organization_id = ${CURRENT_ORGANIZATION_ID}`, { nonce })
         .execute(),
     );
     return deleted.affected === 1;

@@ -1,4 +1,16 @@
-import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import {
+  Check,
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+} from 'typeorm';
+
+import { OrganizationIdColumn } from '../database/organization-column.js';
+import type { Organization } from '../organizations/organization.js';
 
 import { type Language, type MappingSource, type MappingStatus } from './member.js';
 
@@ -6,7 +18,8 @@ export { LANGUAGES, MAPPING_SOURCES, MAPPING_STATUSES } from './member.js';
 export type { Language, MappingSource, MappingStatus } from './member.js';
 
 /**
- * A platform user and their WeCom member, per corp; unique both ways (in the database).
+ * A platform user and their WeCom member, per organisation and corp; unique both ways (in the
+ * database).
  * Indexes and checks are written in the migration (one is on lower(wecom_user_id), which
  * TypeORM cannot express); they are named here so `migration:generate` sees no difference.
  */
@@ -22,6 +35,17 @@ export type { Language, MappingSource, MappingStatus } from './member.js';
 export class UserMappingEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
+
+  /** The organisation the row belongs to (filled in from the transaction's, see OrganizationIdColumn). */
+  @OrganizationIdColumn()
+  organizationId: string;
+
+  @ManyToOne('OrganizationEntity')
+  @JoinColumn({
+    name: 'organization_id',
+    foreignKeyConstraintName: 'user_mappings_organization_id_fkey',
+  })
+  organization?: Organization;
 
   @Column({ name: 'corp_id', type: 'text' })
   corpId: string;

@@ -70,8 +70,9 @@ export class UserMappingsService {
     source: MappingSource,
     createdBy: string | null,
     /** The admin-configured default language when not given. */
-    language: 'zh' | 'en' = this.runtime.current().options.defaultLanguage,
+    language?: 'zh' | 'en',
   ): Promise<UserMappingDto> {
+    language ??= (await this.runtime.current()).options.defaultLanguage;
     // Whatever the id came from (an admin, a WeCom lookup, a sign-in): a mapping to `@all` would
     // turn every message to this person into a company-wide broadcast.
     if (!WECOM_ID.test(wecomUserId)) {
@@ -79,7 +80,7 @@ export class UserMappingsService {
         { field: 'wecomUserId', message: `wecomUserId must be ${WECOM_ID_RULE}` },
       ]);
     }
-    const { corpId } = this.settings.credentials();
+    const { corpId } = await this.settings.credentials();
     const holder = await this.repository.findHolder(corpId, platformUserId, wecomUserId);
     if (holder) throw conflict(holder, platformUserId);
     try {
@@ -103,7 +104,7 @@ export class UserMappingsService {
   }
 
   async list(query: ListUserMappingsQueryDto): Promise<Page<UserMappingDto>> {
-    const { corpId } = this.settings.credentials();
+    const { corpId } = await this.settings.credentials();
     const page = await this.repository.page(corpId, query, query);
     return { items: page.items.map(toDto), nextCursor: page.nextCursor };
   }
@@ -163,7 +164,7 @@ export class UserMappingsService {
     wecomUserId: string,
     status: MappingStatus,
   ): Promise<UserMappingDto | null> {
-    const { corpId } = this.settings.credentials();
+    const { corpId } = await this.settings.credentials();
     const allowedFrom: Record<MappingStatus, MappingStatus[]> = {
       active: ['disabled'],
       disabled: ['active'],
@@ -194,7 +195,7 @@ export class UserMappingsService {
     oldWecomUserId: string,
     newWecomUserId: string,
   ): Promise<UserMappingDto | null> {
-    const { corpId } = this.settings.credentials();
+    const { corpId } = await this.settings.credentials();
     const taken = (holder: UserMappingDto | null, cause?: unknown) =>
       new MappingChangeError(
         `Cannot follow WeCom userid ${oldWecomUserId} -> ${newWecomUserId}: ${newWecomUserId} is already mapped to platform user ${holder?.platformUserId ?? '?'}`,
@@ -237,7 +238,7 @@ export class UserMappingsService {
   }
 
   private async find(id: string): Promise<UserMappingEntity> {
-    const { corpId } = this.settings.credentials();
+    const { corpId } = await this.settings.credentials();
     const row = await this.repository.findById(corpId, id);
     if (!row) throw new NotFoundException('User mapping not found');
     return row;

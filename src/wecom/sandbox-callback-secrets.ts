@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 
+import { organizationScope } from '../common/organization-scope.js';
 import { isSandbox, type AppConfigService } from '../config/app-config.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import type { RuntimeSettings } from '../settings/runtime-settings.js';
 
 /**
@@ -22,7 +24,14 @@ export class SandboxCallbackSecrets {
     runtime: RuntimeSettings,
   ): Promise<SandboxCallbackSecrets> {
     if (!isSandbox(config)) return new SandboxCallbackSecrets(false);
-    const current = runtime.current();
+    // The sandbox's simulated app is `default`'s, as the environment's WeCom settings are.
+    return organizationScope.run(DEFAULT_ORGANIZATION, () =>
+      SandboxCallbackSecrets.forDefault(runtime),
+    );
+  }
+
+  private static async forDefault(runtime: RuntimeSettings): Promise<SandboxCallbackSecrets> {
+    const current = await runtime.current();
     if (current.callbackToken && current.callbackAesKey) return new SandboxCallbackSecrets(false);
     const { corpId, agentId, corpSecret, options } = current;
     await runtime.save(

@@ -4,6 +4,7 @@ import { ConfigService } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
 
 import type { AppConfigService } from '../config/app-config.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
 import { HealthModule } from '../health/health.module.js';
 import { HealthService } from '../health/health.service.js';
@@ -37,6 +38,7 @@ import { WeComSettings } from './wecom-settings.js';
     {
       provide: SandboxCallbackSecrets,
       inject: [ConfigService, RuntimeSettings],
+      // `default`'s: the sandbox's app is the default organisation's (ensure sets the scope).
       useFactory: (config: AppConfigService, runtime: RuntimeSettings) =>
         SandboxCallbackSecrets.ensure(config, runtime),
     },
@@ -78,6 +80,11 @@ export class WeComModule implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.health.register({ name: 'wecom', check: async () => this.tokens.status() });
+    // The deployment's own app (the environment's, or the sandbox): /health names no other
+    // organisation; each one's admins see theirs in /api/admin/config.
+    this.health.register({
+      name: 'wecom',
+      check: async () => this.tokens.statusOf(DEFAULT_ORGANIZATION.id),
+    });
   }
 }

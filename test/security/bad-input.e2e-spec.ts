@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { ManualClock } from '../../src/common/clock.js';
 import { MessageDispatcher } from '../../src/messaging/message-dispatcher.js';
 import { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
+import { sqlInOrganization } from '../support/organization-sql.js';
 import { createTestApp, simulatorEnv, tokenFor } from '../support/test-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { concretePath, controllerRoutes } from './route-inventory.js';
@@ -180,14 +181,16 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
         .expect(202);
       await app.get(MessageDispatcher).drain();
       expect(sim.messagesFor('Li.Lei-2@corp_x')).toHaveLength(1);
-      await app.get(DataSource).query('DELETE FROM messages WHERE id = $1', [res.body.id]);
+      await db.ownerQuery('DELETE FROM messages WHERE id = $1', [res.body.id]);
     });
 
     it('a mapping to @all stored before the rule is no recipient: nothing is sent', async () => {
       const ds = app.get(DataSource);
-      await ds.query(
-        `INSERT INTO user_mappings (corp_id, platform_user_id, wecom_user_id, source, language)
-         VALUES ('ww-sandbox', 'u-legacy', '@ALL', 'admin', 'zh')`,
+      await sqlInOrganization(ds, (m) =>
+        m.query(
+          `INSERT INTO user_mappings (corp_id, platform_user_id, wecom_user_id, source, language)
+           VALUES ('ww-sandbox', 'u-legacy', '@ALL', 'admin', 'zh')`,
+        ),
       );
       const sendsBefore = sends();
       const res = await http()
@@ -198,15 +201,15 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
       await app.get(MessageDispatcher).drain();
       expect(sends()).toBe(sendsBefore);
       expect(res.body.status).toBe('skipped');
-      const recipients = await ds.query(
+      const recipients = await db.ownerQuery(
         'SELECT platform_user_id, wecom_user_id, status FROM message_recipients WHERE message_id = $1',
         [res.body.id],
       );
       expect(recipients).toEqual([
         { platform_user_id: 'u-legacy', wecom_user_id: null, status: 'no_mapping' },
       ]);
-      await ds.query('DELETE FROM messages WHERE id = $1', [res.body.id]);
-      await ds.query("DELETE FROM user_mappings WHERE platform_user_id = 'u-legacy'");
+      await db.ownerQuery('DELETE FROM messages WHERE id = $1', [res.body.id]);
+      await db.ownerQuery("DELETE FROM user_mappings WHERE platform_user_id = 'u-legacy'");
     });
 
     it.each(['@all', '@ALL', 'a|b', ''])('a user mapping to %p is refused', async (wecomUserId) => {

@@ -19,6 +19,7 @@ import { MessageDispatcher } from '../../src/messaging/message-dispatcher.js';
 import { WeComClient } from '../../src/wecom/client/wecom.client.js';
 import { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../../src/wecom/token/access-token.provider.js';
+import { inOrganization } from '../support/in-organization.js';
 import { testEnv } from '../support/test-app.js';
 import { createTestDatabase, hasServer, type TestDatabase } from '../support/test-database.js';
 
@@ -292,7 +293,7 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
     expect(sim.messagesFor('zhangsan').length).toBeGreaterThanOrEqual(3);
 
     // A failing query whose parameters hold the live access token.
-    const live = await app.get(AccessTokenProvider).getToken();
+    const live = await inOrganization(() => app.get(AccessTokenProvider).getToken());
     await expect(
       app.get(DataSource).query('SELECT $1::text AS t FROM no_such_table', [live]),
     ).rejects.toThrow();
@@ -402,7 +403,7 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
     clock.advance(3 * 3600_000);
     // On PGlite (one session) a ticket refresh that must also refresh the token waits on itself
     // until the pool times out: known, reported, and not this spec's subject.
-    if (!hasServer) await app.get(AccessTokenProvider).getToken();
+    if (!hasServer) await inOrganization(() => app.get(AccessTokenProvider).getToken());
     await http()
       .get('/api/wecom/jssdk-config')
       .query({ url: page })
@@ -519,7 +520,7 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
     expect(text).toContain('Refused a callback');
     expect(text).toContain('signed in as platform user u1');
     expect(text).toMatch(
-      /WeCom refused the configuration \(errcode 40001\): WeCom rejected the app Secret/,
+      /WeCom refused the configuration of organisation default \(errcode 40001\): WeCom rejected the app Secret/,
     );
     expect(text).toContain('query failed');
     expect(text).toContain('debug lines are captured too');

@@ -80,12 +80,17 @@ export async function createSandboxApp(
   const app = await createTestApp(overrides, options);
   const sandbox = app.get(WeComSandbox);
   await app.listen(0, '127.0.0.1');
-  sandbox.connect(app);
+  await sandbox.connect(app);
   return { app, simulator: sandbox.simulator! };
 }
 
 export function tokenFor(sub: string, ...roles: Role[]): Promise<string> {
   return mintToken(new TextEncoder().encode(TEST_JWT_SECRET), { id: sub, roles });
+}
+
+/** A token naming its organisation (the `org` claim), by id or slug. */
+export function tokenIn(organization: string, sub: string, ...roles: Role[]): Promise<string> {
+  return mintToken(new TextEncoder().encode(TEST_JWT_SECRET), { id: sub, roles, organization });
 }
 
 /** Env that points an app at a simulator started by the spec (shared by several apps). */

@@ -9,8 +9,10 @@ import {
 } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 
+import { organizationScope } from '../../src/common/organization-scope.js';
 import { StartupError } from '../../src/common/startup-error.js';
 import type { EnvironmentVariables } from '../../src/config/env.validation.js';
+import { DEFAULT_ORGANIZATION } from '../../src/organizations/organization.js';
 import { type EffectiveSettings, RuntimeSettings } from '../../src/settings/runtime-settings.js';
 import { SettingsChangedEvent } from '../../src/settings/settings-events.js';
 import { SANDBOX_ADMIN_USERID } from '../../src/sign-in/console-sign-in.js';
@@ -35,7 +37,7 @@ class WeComSandboxModule {}
  *   const sandbox = await WeComSandbox.start(env);
  *   const app = await NestFactory.create(sandbox.around(AppModule.forRoot(sandbox.env)));
  *   await app.listen(port);
- *   sandbox.connect(app);
+ *   await sandbox.connect(app);
  */
 export class WeComSandbox implements OnApplicationShutdown {
   private readonly logger = new Logger(WeComSandbox.name);
@@ -119,20 +121,23 @@ export class WeComSandbox implements OnApplicationShutdown {
 
   /**
    * Once the app listens: the simulated app pushes its events (card taps, contact changes) to
-   * the app's /wecom/callback with the runtime callback Token and EncodingAESKey, and follows
-   * an admin's change of them. Nothing to do when another process runs the simulator.
+   * the app's /wecom/callback with organisation `default`'s callback Token and EncodingAESKey
+   * (the sandbox's app is `default`'s), and follows its admin's change of them. Nothing to do
+   * when another process runs the simulator.
    */
-  connect(app: INestApplication): void {
+  async connect(app: INestApplication): Promise<void> {
     if (!this.simulator) return;
     const { port } = app.getHttpServer().address() as AddressInfo;
     this.callbackUrl = new URL('/wecom/callback', `http://127.0.0.1:${port}`).toString();
     const runtime = app.get(RuntimeSettings);
     const events = app.get(EventEmitter2);
-    const follow = (event: SettingsChangedEvent) => this.aim(event.next);
+    const follow = (event: SettingsChangedEvent) => {
+      if (event.organizationId === DEFAULT_ORGANIZATION.id) this.aim(event.next);
+    };
     this.unsubscribe?.();
     events.on(SettingsChangedEvent.key, follow);
     this.unsubscribe = () => events.off(SettingsChangedEvent.key, follow);
-    this.aim(runtime.current());
+    this.aim(await organizationScope.run(DEFAULT_ORGANIZATION, () => runtime.current()));
     this.logger.log(`WeCom simulator pushes events to ${this.callbackUrl}`);
   }
 

@@ -156,6 +156,7 @@ export interface SecretView {
 
 export interface AdminConfigView {
   version: number;
+  configured: boolean;
   corpId: string;
   agentId: number;
   corpSecret: SecretView;
@@ -170,7 +171,7 @@ export interface AdminConfigView {
   feedbackNudgeEnabled: boolean;
   quietHours: { start: string; end: string } | null;
   defaultLanguage: 'zh' | 'en';
-  updatedAt: string;
+  updatedAt: string | null;
   updatedBy: string | null;
 }
 
@@ -186,16 +187,27 @@ export class SecretViewDto implements SecretView {
 }
 
 export class AdminConfigViewDto {
-  @ApiProperty({ type: 'integer', description: 'Grows by one with each applied change' })
+  @ApiProperty({
+    type: 'integer',
+    description: 'Grows by one with each applied change; 0 while nothing is stored',
+  })
   version: number;
-  @ApiProperty({ example: 'ww1234567890abcdef' }) corpId: string;
-  @ApiProperty({ type: 'integer', example: 1000002 }) agentId: number;
+  @ApiProperty({
+    description:
+      "False until the organisation's WeCom app is set (corpId, agentId and corpSecret, all in the first change)",
+  })
+  configured: boolean;
+  @ApiProperty({ example: 'ww1234567890abcdef', description: 'Empty while not configured' })
+  corpId: string;
+  @ApiProperty({ type: 'integer', example: 1000002, description: '0 while not configured' })
+  agentId: number;
   @ApiProperty({ type: SecretViewDto }) corpSecret: SecretViewDto;
   @ApiProperty({ type: SecretViewDto }) callbackToken: SecretViewDto;
   @ApiProperty({ type: SecretViewDto }) callbackAesKey: SecretViewDto;
   @ApiProperty({
-    example: 'https://wecom.example.com/wecom/callback',
-    description: 'Paste into the WeCom console (接收消息 → URL)',
+    example: 'https://wecom.example.com/wecom/callback/acme',
+    description:
+      "Paste into the WeCom console (接收消息 → URL): the organisation's own (`/wecom/callback` for `default`)",
   })
   callbackUrl: string;
   @ApiProperty({ description: 'True when WeCom is the built-in simulator' }) sandbox: boolean;
@@ -206,7 +218,13 @@ export class AdminConfigViewDto {
   @ApiProperty() feedbackNudgeEnabled: boolean;
   @ApiProperty({ type: QuietHoursDto, nullable: true }) quietHours: QuietHoursDto | null;
   @ApiProperty({ enum: ['zh', 'en'] }) defaultLanguage: 'zh' | 'en';
-  @ApiProperty({ format: 'date-time' }) updatedAt: string;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'Null while nothing is stored',
+  })
+  updatedAt: string | null;
   @ApiProperty({ type: String, nullable: true }) updatedBy: string | null;
 }
 

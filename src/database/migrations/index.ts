@@ -9,6 +9,8 @@ import { RateLimitCounters1764000000000 } from './1764000000000-RateLimitCounter
 import { CredentialRenewAt1764380000000 } from './1764380000000-CredentialRenewAt.js';
 import { MessageGroupKey1764400000000 } from './1764400000000-MessageGroupKey.js';
 import { Organizations1764500000000 } from './1764500000000-Organizations.js';
+import { OrganizationColumns1764500000001 } from './1764500000001-OrganizationColumns.js';
+import { OrganizationIsolation1764500000002 } from './1764500000002-OrganizationIsolation.js';
 
 // Every migration, in order. `npm run migration:generate -- Name` writes a new file here;
 // add its class to this list.
@@ -24,4 +26,6 @@ export const MIGRATIONS: Function[] = [
   CredentialRenewAt1764380000000,
   MessageGroupKey1764400000000,
   Organizations1764500000000,
+  OrganizationColumns1764500000001,
+  OrganizationIsolation1764500000002,
 ];

@@ -25,7 +25,7 @@ export class WeComCardUpdater {
     const res = await this.client.updateTemplateCard(
       {
         userids,
-        agentid: this.settings.credentials().agentId,
+        agentid: (await this.settings.credentials()).agentId,
         response_code: responseCode,
         button: { replace_name: label },
       },

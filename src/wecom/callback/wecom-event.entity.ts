@@ -1,8 +1,19 @@
-import { Check, Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import {
+  Check,
+  Column,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+} from 'typeorm';
+
+import { OrganizationIdColumn } from '../../database/organization-column.js';
+import type { Organization } from '../../organizations/organization.js';
 
 /**
- * A callback WeCom sent us, decrypted and accepted. `dedupeKey` is unique: WeCom retries a
- * callback it thinks went unanswered, and the retry must not be processed again.
+ * A callback WeCom sent us, decrypted and accepted. `dedupeKey` is unique per organisation: WeCom
+ * retries a callback it thinks went unanswered, and the retry must not be processed again.
  * Indexes and checks live in the migration; named here so `migration:generate` sees no difference.
  */
 @Entity('wecom_events')
@@ -13,6 +24,17 @@ import { Check, Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 export class WeComEventEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: string;
+
+  /** The organisation the row belongs to (filled in from the transaction's, see OrganizationIdColumn). */
+  @OrganizationIdColumn()
+  organizationId: string;
+
+  @ManyToOne('OrganizationEntity')
+  @JoinColumn({
+    name: 'organization_id',
+    foreignKeyConstraintName: 'wecom_events_organization_id_fkey',
+  })
+  organization?: Organization;
 
   @Column({ name: 'dedupe_key', type: 'text' })
   dedupeKey: string;

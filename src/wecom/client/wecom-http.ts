@@ -43,6 +43,11 @@ export interface WeComRequest {
  * the retry policy (wecom-retry-policy.ts) once, and never lets the access token or secret reach
  * a log line or an error message. gettoken is here, below the token provider that calls it;
  * WeComClient (the API the app calls) sits above both and gets its tokens from that provider.
+ *
+ * Several organisations' corps share it, so it keeps no WeCom limit or retry state between
+ * calls: a backoff (45009, 45033, -1) is the waiting of the one call that met it, and the token
+ * a call uses is its organisation's (the TokenSource reads the scope). One corp's throttling
+ * never delays another corp's calls; the only thing they share is the connection pool below.
  */
 @Injectable()
 export class WeComHttp {

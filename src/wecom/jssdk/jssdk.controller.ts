@@ -25,7 +25,9 @@ export class JssdkController {
   })
   @ApiOkResponse({ type: JssdkConfigDto })
   @ApiBadGatewayResponse({ description: 'WeCom did not hand out a jsapi ticket' })
-  @ApiServiceUnavailableResponse({ description: 'FRONTEND_URL is not configured' })
+  @ApiServiceUnavailableResponse({
+    description: "FRONTEND_URL is not configured, or the organisation's WeCom app is not",
+  })
   config(@Query() query: JssdkConfigQueryDto): Promise<JssdkConfigDto> {
     return this.jssdk.config(query.url);
   }

@@ -16,7 +16,10 @@ import { WeComSettings } from '../wecom-settings.js';
 import type { JssdkConfigDto } from './dto/jssdk-config.dto.js';
 import { JsapiTicketProvider } from './jsapi-ticket.provider.js';
 
-/** Signs JS-SDK configs for our own pages only (a signature works for the exact URL it names). */
+/**
+ * Signs JS-SDK configs for our own pages only (a signature works for the exact URL it names),
+ * with the tickets and the WeCom app of the caller's organisation.
+ */
 @Injectable()
 export class JssdkService {
   private readonly frontend?: FrontendUrl;
@@ -40,6 +43,10 @@ export class JssdkService {
         { field: 'url', message: 'url must be a page under FRONTEND_URL' },
       ]);
     }
+    const { corpId, agentId } = await this.settings.credentials();
+    if (corpId === '') {
+      throw new ServiceUnavailableException('This organisation has no WeCom app configured');
+    }
     let corpTicket: string;
     let agentTicket: string;
     try {
@@ -55,7 +62,6 @@ export class JssdkService {
       }
       throw error;
     }
-    const { corpId, agentId } = this.settings.credentials();
     const timestamp = Math.floor(this.clock.nowMs() / 1000);
     const nonceStr = newNonce(16);
     return {

@@ -1,8 +1,10 @@
+import { AsyncResource } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Logger } from '@nestjs/common';
 
 import type { Clock } from '../../common/clock.js';
+import { organizationScope, type OrganizationScope } from '../../common/organization-scope.js';
 import type { TransactionHost } from '../../database/transaction-host.js';
 import { fingerprint, type SecretBox } from '../../settings/secret-box.js';
 import { WeComApiError } from '../client/wecom-api.error.js';
@@ -94,7 +96,15 @@ export function planRefresh(
 type LoadOutcome = { value: string } | { error: unknown } | { wait: true };
 
 /**
- * A WeCom credential (access token, JS-SDK ticket) shared through PostgreSQL by every instance:
+ * Runs `work` in the context of this module's loading: no request, transaction or organisation
+ * of whoever happened to call last. A renewal timer is made in it (and then put in the cache's
+ * organisation), so that it never joins a transaction that ended hours before it fires.
+ */
+const detached = AsyncResource.bind((work: () => void): void => work());
+
+/**
+ * One organisation's WeCom credential (access token, JS-SDK ticket), shared through PostgreSQL by
+ * every instance. Everything it does runs in that organisation's scope, whoever calls:
  * - in a process, concurrent callers share one in-flight load;
  * - across instances, a refresh runs under a transaction-scoped advisory lock, and whoever
  *   waited on it re-reads the row and finds the fresh value instead of fetching again;
@@ -123,6 +133,8 @@ export class SharedCredentialCache {
 
   constructor(
     store: CredentialStore,
+    /** The organisation whose credential this is: its rows, its lock, its scope. */
+    readonly scope: OrganizationScope,
     private key: CredentialKey,
     /**
      * Runs inside the refresh's locked transaction (what it reads from the database goes
@@ -175,7 +187,7 @@ export class SharedCredentialCache {
 
   async get(): Promise<string> {
     if (this.cached && this.cached.expiresAt > this.clock.nowMs()) return this.cached.value;
-    this.inflight ??= this.load().finally(() => {
+    this.inflight ??= this.within(() => this.load()).finally(() => {
       this.inflight = undefined;
     });
     return this.inflight;
@@ -185,13 +197,14 @@ export class SharedCredentialCache {
   async refreshIfExpiring(marginSeconds: number): Promise<boolean> {
     const before = this.cached?.value;
     if (this.inflight) await this.inflight.catch(() => undefined);
-    const value = await this.load(this.earlyCallsPointless ? undefined : marginSeconds * 1000);
+    const aheadMs = this.earlyCallsPointless ? undefined : marginSeconds * 1000;
+    const value = await this.within(() => this.load(aheadMs));
     return value !== before;
   }
 
   async invalidate(value: string): Promise<void> {
     if (this.cached?.value === value) this.cached = undefined;
-    await this.repo.expire(this.key, fingerprint(value));
+    await this.within(() => this.repo.expire(this.key, fingerprint(value)));
   }
 
   /**
@@ -201,10 +214,12 @@ export class SharedCredentialCache {
   async forget(key: CredentialKey = this.key): Promise<void> {
     this.cached = undefined;
     this.cancelRenewal();
-    await this.db.transaction(async () => {
-      await this.repo.lock(key);
-      await this.repo.delete(key);
-    });
+    await this.within(() =>
+      this.db.transaction(async () => {
+        await this.repo.lock(key);
+        await this.repo.delete(key);
+      }),
+    );
     // A refresh that held the lock before us may have remembered the dropped value meanwhile.
     this.cached = undefined;
   }
@@ -277,7 +292,7 @@ export class SharedCredentialCache {
       expiresAt: new Date(expiresAt),
       renewAt: new Date(renewAt),
     });
-    const where = `${this.key.kind} for corp ${this.key.corpId} agent ${this.key.agentId}`;
+    const where = `${this.key.kind} for corp ${this.key.corpId} agent ${this.key.agentId} (${this.scope.slug})`;
     if (same) {
       this.logger.log(
         `WeCom returned the ${where} it gave before (expires_in ${fetched.expiresInSeconds} s); it still ends in ${Math.max(0, Math.round((expiresAt - endedAt) / 1000))} s`,
@@ -347,12 +362,18 @@ export class SharedCredentialCache {
     this.cancelRenewal();
     // setTimeout holds at most 2^31-1 ms; a later renewal is re-armed when the value is read.
     const delay = Math.min(Math.max(0, at - this.clock.nowMs()), 2 ** 31 - 1);
-    const timer = setTimeout(() => {
+    const renew = () => {
       this.renewal = undefined;
       this.get().catch((error: unknown) =>
-        this.logger.warn(`Renewing the ${this.key.kind} failed: ${(error as Error).message}`),
+        this.logger.warn(
+          `Renewing the ${this.key.kind} of ${this.scope.slug} failed: ${(error as Error).message}`,
+        ),
       );
-    }, delay);
+    };
+    let timer!: NodeJS.Timeout;
+    detached(() => {
+      timer = setTimeout(renew, delay);
+    });
     timer.unref();
     this.renewal = { at, timer };
   }
@@ -360,6 +381,11 @@ export class SharedCredentialCache {
   private cancelRenewal(): void {
     if (this.renewal) clearTimeout(this.renewal.timer);
     this.renewal = undefined;
+  }
+
+  /** Runs `work` in this credential's organisation (its rows, its lock). */
+  private within<T>(work: () => T): T {
+    return organizationScope.run(this.scope, work);
   }
 
   /** Waits by the injected clock, in short real sleeps, so a moved clock is noticed too. */

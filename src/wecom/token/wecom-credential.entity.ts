@@ -1,11 +1,14 @@
-import { Check, Column, Entity, PrimaryColumn } from 'typeorm';
+import { Check, Column, Entity, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+
+import { OrganizationIdColumn } from '../../database/organization-column.js';
+import type { Organization } from '../../organizations/organization.js';
 
 /** What a cached WeCom credential is: the app's access token or one of its JS-SDK tickets. */
 export type WeComCredentialKind = 'access_token' | 'jsapi_corp_ticket' | 'jsapi_agent_ticket';
 
 /**
  * Access tokens and tickets shared by every instance and every restart, one row per
- * (kind, corp, agent). A restart reuses a valid row instead of calling gettoken.
+ * (organisation, kind, corp, agent). A restart reuses a valid row instead of calling gettoken.
  */
 @Entity('wecom_credentials')
 @Check('wecom_credentials_renew_check', 'renew_at >= expires_at')
@@ -14,6 +17,17 @@ export type WeComCredentialKind = 'access_token' | 'jsapi_corp_ticket' | 'jsapi_
   `kind IN ('access_token', 'jsapi_corp_ticket', 'jsapi_agent_ticket')`,
 )
 export class WeComCredentialEntity {
+  /** The organisation whose app the credential is for (filled in from the transaction's). */
+  @OrganizationIdColumn({ primary: true })
+  organizationId: string;
+
+  @ManyToOne('OrganizationEntity')
+  @JoinColumn({
+    name: 'organization_id',
+    foreignKeyConstraintName: 'wecom_credentials_organization_id_fkey',
+  })
+  organization?: Organization;
+
   @PrimaryColumn({ type: 'text' })
   kind: WeComCredentialKind;
 

@@ -1,9 +1,11 @@
 import { Injectable } from '@nestjs/common';
 
+import { requireOrganizationScope } from '../../common/organization-scope.js';
+import { inCurrentOrganization } from '../../database/organization-column.js';
 import { TransactionHost } from '../../database/transaction-host.js';
 import { WeComCredentialEntity, type WeComCredentialKind } from './wecom-credential.entity.js';
 
-/** Which credential: one row per (kind, corp, agent). */
+/** Which credential of the organisation in scope: one row per (kind, corp, agent) in it. */
 export interface CredentialKey {
   kind: WeComCredentialKind;
   corpId: string;
@@ -19,32 +21,42 @@ export interface IssuedCredential {
   renewAt: Date;
 }
 
+/** The key's row in the transaction's organisation: named, whoever the connection is. */
+const scoped = (key: CredentialKey) => ({ ...key, organizationId: inCurrentOrganization() });
+
 /**
- * The `wecom_credentials` table (access tokens and JS-SDK tickets shared by every instance) and
- * the advisory locks that make a refresh one call across all of them. Every method runs in the
- * caller's transaction when one is open (TransactionHost).
+ * The `wecom_credentials` table (access tokens and JS-SDK tickets shared by every instance, per
+ * organisation) and the advisory locks that make a refresh one call across all of them. Every
+ * statement is for the organisation in scope; every method runs in the caller's transaction when
+ * one is open (TransactionHost).
  */
 @Injectable()
 export class WeComCredentialsRepository {
   constructor(private readonly db: TransactionHost) {}
 
   find(key: CredentialKey): Promise<WeComCredentialEntity | null> {
-    return this.db.run((m) => m.getRepository(WeComCredentialEntity).findOneBy({ ...key }));
+    const where = scoped(key);
+    return this.db.run((m) => m.getRepository(WeComCredentialEntity).findOneBy(where));
   }
 
   /**
    * Takes the key's refresh lock until the open transaction ends: a refresh and a drop of the
-   * same key never overlap, on any instance. Only inside TransactionHost.transaction().
+   * same key never overlap, on any instance. The organisation is part of the lock: two
+   * organisations never wait on each other. Only inside TransactionHost.transaction().
    */
-  async lock(key: CredentialKey): Promise<void> {
+  async lock({ kind, corpId, agentId }: CredentialKey): Promise<void> {
+    const organizationId = requireOrganizationScope('A WeCom credential lock').id;
     await this.db.run((m) =>
       m.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
-        `wecom:${key.kind}:${key.corpId}:${key.agentId}`,
+        `wecom:${organizationId}:${kind}:${corpId}:${agentId}`,
       ]),
     );
   }
 
-  /** Stores what WeCom just issued, replacing the key's row; the call was answered. */
+  /**
+   * Stores what WeCom just issued, replacing the key's row in the transaction's organisation (the
+   * column default fills organization_id); the call was answered.
+   */
   async store(key: CredentialKey, issued: IssuedCredential): Promise<void> {
     await this.db.run((m) => {
       const repo = m.getRepository(WeComCredentialEntity);
@@ -58,7 +70,7 @@ export class WeComCredentialsRepository {
           renewAt: issued.renewAt,
           unansweredAt: null,
         }),
-        ['kind', 'corpId', 'agentId'],
+        ['organizationId', 'kind', 'corpId', 'agentId'],
       );
     });
   }
@@ -73,7 +85,7 @@ export class WeComCredentialsRepository {
     await this.db.run(async (m) => {
       const repo = m.getRepository(WeComCredentialEntity);
       if (hasRow) {
-        await repo.update({ ...key }, { fetchedAt: at, unansweredAt });
+        await repo.update(scoped(key), { fetchedAt: at, unansweredAt });
         return;
       }
       // No value yet: a row without one keeps the time of the call for the other instances.
@@ -94,20 +106,16 @@ export class WeComCredentialsRepository {
    * callers that saw the same bad token cause one refetch, not a hundred.
    */
   async expire(key: CredentialKey, fingerprint: string): Promise<void> {
+    const where = { ...scoped(key), valueFingerprint: fingerprint };
     await this.db.run((m) =>
       m
-        .createQueryBuilder()
-        .update(WeComCredentialEntity)
-        .set({ expiresAt: new Date(0), renewAt: new Date(0) })
-        .where(
-          'kind = :kind AND corp_id = :corpId AND agent_id = :agentId AND value_fingerprint = :fp',
-          { ...key, fp: fingerprint },
-        )
-        .execute(),
+        .getRepository(WeComCredentialEntity)
+        .update(where, { expiresAt: new Date(0), renewAt: new Date(0) }),
     );
   }
 
   async delete(key: CredentialKey): Promise<void> {
-    await this.db.run((m) => m.getRepository(WeComCredentialEntity).delete({ ...key }));
+    const where = scoped(key);
+    await this.db.run((m) => m.getRepository(WeComCredentialEntity).delete(where));
   }
 }

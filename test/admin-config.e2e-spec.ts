@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { RuntimeSettings } from '../src/settings/runtime-settings.js';
@@ -107,14 +106,14 @@ describe('Admin configuration (e2e)', () => {
     [{ defaultLanguage: 'fr' }, /defaultLanguage must be zh or en/],
     [{ unknownField: 1 }, /unknownField/],
   ])('PATCH %j is a 400 that says why, and changes nothing', async (body, message) => {
-    const before = await app.get(DataSource).query('SELECT version FROM app_settings');
+    const before = await db.ownerQuery('SELECT version FROM app_settings');
     const res = await http()
       .patch('/api/admin/config')
       .auth(admin, { type: 'bearer' })
       .send(body)
       .expect(400);
     expect(JSON.stringify(res.body)).toMatch(message);
-    expect(await app.get(DataSource).query('SELECT version FROM app_settings')).toEqual(before);
+    expect(await db.ownerQuery('SELECT version FROM app_settings')).toEqual(before);
   });
 
   it('PUT requires the whole configuration', async () => {
@@ -174,12 +173,10 @@ describe('Admin configuration (e2e)', () => {
         interviewers: ['u-any'],
       })
       .expect(201);
-    const reminders: { kind: string; lead_minutes: number }[] = await app
-      .get(DataSource)
-      .query(
-        'SELECT kind, lead_minutes FROM interview_reminders WHERE interview_id = $1 ORDER BY kind, lead_minutes',
-        [booked.body.interview.id],
-      );
+    const reminders: { kind: string; lead_minutes: number }[] = await db.ownerQuery(
+      'SELECT kind, lead_minutes FROM interview_reminders WHERE interview_id = $1 ORDER BY kind, lead_minutes',
+      [booked.body.interview.id],
+    );
     expect(reminders).toEqual([
       { kind: 'before_start', lead_minutes: 30 },
       { kind: 'before_start', lead_minutes: 1440 },
@@ -224,16 +221,14 @@ describe('Admin configuration (e2e)', () => {
 
   it('the same values again change nothing: no new version, no audit entry', async () => {
     const version = (await inOrganization(() => app.get(RuntimeSettings).current())).version;
-    const [{ n }] = await app.get(DataSource).query('SELECT count(*)::int AS n FROM config_audit');
+    const [{ n }] = await db.ownerQuery('SELECT count(*)::int AS n FROM config_audit');
     await http()
       .patch('/api/admin/config')
       .auth(admin, { type: 'bearer' })
       .send({ feedbackNudgeMin: 45, defaultLanguage: 'zh' })
       .expect(200);
     expect((await inOrganization(() => app.get(RuntimeSettings).current())).version).toBe(version);
-    expect(await app.get(DataSource).query('SELECT count(*)::int AS n FROM config_audit')).toEqual([
-      { n },
-    ]);
+    expect(await db.ownerQuery('SELECT count(*)::int AS n FROM config_audit')).toEqual([{ n }]);
   });
 
   it('pages the audit trail newest first', async () => {
@@ -267,16 +262,15 @@ describe('Admin configuration (e2e)', () => {
   });
 
   it('holds no secret in plaintext in any table', async () => {
-    const ds = app.get(DataSource);
     await deliverTo(app, 'token in use'); // a stored access token exists
-    const tables: { tablename: string }[] = await ds.query(
+    const tables: { tablename: string }[] = await db.ownerQuery(
       "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
     );
     const issued = sim.issuedCredentials().accessTokens;
     expect(issued.length).toBeGreaterThan(0);
     let dump = '';
     for (const { tablename } of tables) {
-      const rows = await ds.query(`SELECT * FROM "${tablename}"`);
+      const rows = await db.ownerQuery(`SELECT * FROM "${tablename}"`);
       dump += JSON.stringify(rows);
     }
     expect(dump).toContain('v1:k1:'); // sealed values are there...
@@ -382,13 +376,13 @@ describe('Encryption key rotation (e2e)', () => {
       appEnv(db, sim, { APP_ENCRYPTION_KEY: K2, APP_ENCRYPTION_OLD_KEYS: K1 }),
     );
     try {
-      const [row] = await second.get(DataSource).query('SELECT secrets FROM app_settings');
+      const [row] = await db.ownerQuery('SELECT secrets FROM app_settings');
       const sealed = Object.values((row as { secrets: Record<string, string> }).secrets);
       expect(sealed).toHaveLength(3);
       for (const value of sealed) expect(value).toMatch(/^v1:k2:/);
-      const [audit] = await second
-        .get(DataSource)
-        .query('SELECT actor, action, fields FROM config_audit ORDER BY id DESC LIMIT 1');
+      const [audit] = await db.ownerQuery(
+        'SELECT actor, action, fields FROM config_audit ORDER BY id DESC LIMIT 1',
+      );
       expect(audit).toEqual({
         actor: 'system',
         action: 'reseal',

@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net';
 
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 
 import { ManualClock } from '../src/common/clock.js';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
@@ -181,7 +180,7 @@ describe('WeCom contact events: mappings follow members who leave or change user
   }
 
   const eventRows = (changeType: string, userId: string) =>
-    app.get(DataSource).query(
+    db.ownerQuery(
       `SELECT processed_at, handler_error FROM wecom_events
           WHERE event = 'change_contact' AND body LIKE $1 AND body LIKE $2`,
       [`%<ChangeType><![CDATA[${changeType}]]>%`, `%<UserID><![CDATA[${userId}]]>%`],
@@ -261,16 +260,14 @@ describe('WeCom contact events: mappings follow members who leave or change user
     await idle();
     const disabled = await mappingOf('u-sun');
     expect(disabled.status).toBe('disabled');
-    const [{ n: rows }] = await app
-      .get(DataSource)
-      .query('SELECT count(*)::int AS n FROM wecom_events');
+    const [{ n: rows }] = await db.ownerQuery('SELECT count(*)::int AS n FROM wecom_events');
 
     // WeCom's retry of the very same request: acknowledged, not stored or applied again.
     clock.advance(30_000);
     const replay = await proxy.replay(first);
     expect(replay.status).toBe(200);
     await idle();
-    expect(await app.get(DataSource).query('SELECT count(*)::int AS n FROM wecom_events')).toEqual([
+    expect(await db.ownerQuery('SELECT count(*)::int AS n FROM wecom_events')).toEqual([
       { n: rows },
     ]);
     expect(await mappingOf('u-sun')).toEqual(disabled);
@@ -313,7 +310,7 @@ describe('WeCom contact events: mappings follow members who leave or change user
     await idle();
     // Both tries reached the service; one row, handled once.
     expect(proxy.forwarded.length - forwarded).toBe(2);
-    const rows: { n: number }[] = await app.get(DataSource).query(
+    const rows: { n: number }[] = await db.ownerQuery(
       `SELECT count(*)::int AS n FROM wecom_events
           WHERE event = 'change_contact' AND body LIKE '%<UserID><![CDATA[zhangsan]]>%'`,
     );
@@ -326,7 +323,7 @@ describe('WeCom contact events: mappings follow members who leave or change user
     const delivery = await sim.renameUser('zhangsan', 'wangwu');
     expect(delivery.delivered).toBe(true);
     await idle();
-    const [row] = await app.get(DataSource).query(
+    const [row] = await db.ownerQuery(
       `SELECT handler_error FROM wecom_events
           WHERE body LIKE '%<NewUserID><![CDATA[wangwu]]>%'`,
     );

@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import * as wecom from '@wecom/crypto';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 
 import { ManualClock } from '../src/common/clock.js';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
@@ -149,12 +148,10 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
   }
 
   const rsvpOf = async (interviewId: string, platformUserId: string) => {
-    const [row] = await app
-      .get(DataSource)
-      .query(
-        'SELECT rsvp, responded_at FROM interview_participants WHERE interview_id = $1 AND platform_user_id = $2',
-        [interviewId, platformUserId],
-      );
+    const [row] = await db.ownerQuery(
+      'SELECT rsvp, responded_at FROM interview_participants WHERE interview_id = $1 AND platform_user_id = $2',
+      [interviewId, platformUserId],
+    );
     return row as { rsvp: string; responded_at: Date | null };
   };
   const cardUpdates = (userid: string) =>
@@ -196,7 +193,7 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
     const after = await rsvpOf(id, 'u-zhang');
     const updates = cardUpdates('zhangsan').length;
     const recruiterTexts = textsFor(sim, 'zhaoliu').length;
-    const events = await app.get(DataSource).query('SELECT count(*)::int AS n FROM wecom_events');
+    const events = await db.ownerQuery('SELECT count(*)::int AS n FROM wecom_events');
 
     clock.advance(5_000);
     await postClick(click);
@@ -206,9 +203,7 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
     expect(after.rsvp).toBe('declined');
     expect(cardUpdates('zhangsan')).toHaveLength(updates);
     expect(textsFor(sim, 'zhaoliu')).toHaveLength(recruiterTexts);
-    expect(await app.get(DataSource).query('SELECT count(*)::int AS n FROM wecom_events')).toEqual(
-      events,
-    );
+    expect(await db.ownerQuery('SELECT count(*)::int AS n FROM wecom_events')).toEqual(events);
   });
 
   it('Decline from an English speaker shows "Declined" on the card', async () => {
@@ -258,11 +253,9 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
     const click = sim.cardClickEvent('zhangsan', card.msgid, `rsvp:accept:${id}`);
     await postClick({ ...click, fromUser: 'stranger' });
     expect(await rsvpOf(id, 'u-zhang')).toMatchObject({ rsvp: 'pending' });
-    const [row] = await app
-      .get(DataSource)
-      .query(
-        "SELECT handler_error FROM wecom_events WHERE from_user = 'stranger' ORDER BY received_at DESC LIMIT 1",
-      );
+    const [row] = await db.ownerQuery(
+      "SELECT handler_error FROM wecom_events WHERE from_user = 'stranger' ORDER BY received_at DESC LIMIT 1",
+    );
     expect((row as { handler_error: string }).handler_error).toMatch(/no platform user mapping/);
   });
 
@@ -280,12 +273,10 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
       await postClick({ ...click, eventKey });
       expect(await rsvpOf(id, 'u-zhang')).toMatchObject({ rsvp: 'pending', responded_at: null });
       expect(cardUpdates('zhangsan')).toHaveLength(updates);
-      const [row] = await app
-        .get(DataSource)
-        .query(
-          'SELECT handler_error FROM wecom_events WHERE body LIKE $1 ORDER BY received_at DESC LIMIT 1',
-          [`%<EventKey><![CDATA[${eventKey}]]></EventKey>%`],
-        );
+      const [row] = await db.ownerQuery(
+        'SELECT handler_error FROM wecom_events WHERE body LIKE $1 ORDER BY received_at DESC LIMIT 1',
+        [`%<EventKey><![CDATA[${eventKey}]]></EventKey>%`],
+      );
       const error = (row as { handler_error: string }).handler_error;
       expect(error).toMatch(/^RsvpKeyError: card key starts with rsvp: but is not/);
       expect(error).not.toMatch(/QueryFailedError|invalid input syntax/);

@@ -136,6 +136,32 @@ describe('npm run token (the CLI, as a process)', () => {
   );
 
   it(
+    '--org names the organisation (the org claim) and the service serves it there; an unknown one is a 401',
+    async () => {
+      const minted = await mint(dir, ['--roles', 'admin', '--org', 'default']);
+      expect(minted).toMatchObject({ code: 0, stderr: '' });
+      const token = minted.stdout.trim();
+      expect(decodeJwt(token)).toMatchObject({
+        sub: 'dev-admin',
+        roles: ['admin'],
+        org: 'default',
+      });
+      expect((await adminConfig(token)).status).toBe(200);
+
+      const elsewhere = (await mint(dir, ['--roles', 'admin', '--org', 'nobody'])).stdout.trim();
+      const refused = await adminConfig(elsewhere);
+      expect(refused.status).toBe(401);
+      expect(((await refused.json()) as { detail: string }).detail).toBe('Unknown organisation');
+
+      const empty = await mint(dir, ['--roles', 'admin', '--org', '']);
+      expect(empty.code).toBe(2);
+      expect(empty.stdout).toBe('');
+      expect(empty.stderr).toMatch(/^--org must be an organisation slug or id/);
+    },
+    CASE_MS,
+  );
+
+  it(
     'refuses a bad .env the way the service does: one line naming the variable, exit 1',
     async () => {
       const bad = mkdtempSync(join(tmpdir(), 'smbw-token-'));

@@ -1,6 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 
 import { WeComCallbackService } from '../src/wecom/callback/wecom-callback.service.js';
 import type { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
@@ -46,9 +45,9 @@ describe('Sandbox: the built-in simulator pushes events to /wecom/callback (e2e)
       callbackToken: { set: true },
       callbackAesKey: { set: true },
     });
-    const [entry] = await app
-      .get(DataSource)
-      .query(`SELECT actor, fields FROM config_audit WHERE action = 'sandbox-callback'`);
+    const [entry] = await db.ownerQuery(
+      `SELECT actor, fields FROM config_audit WHERE action = 'sandbox-callback'`,
+    );
     expect(entry).toEqual({ actor: 'system', fields: ['callbackToken', 'callbackAesKey'] });
     // The simulator's control API names the URL, never the Token or key.
     const target = await fetch(`${sim.url}/__simulator/callback`).then((r) => r.json());

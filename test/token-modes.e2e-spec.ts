@@ -1,9 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { INestApplication } from '@nestjs/common';
-import { getDataSourceToken } from '@nestjs/typeorm';
 import request from 'supertest';
-import type { DataSource } from 'typeorm';
 
 import { SecretBox } from '../src/settings/secret-box.js';
 import { WeComHttp } from '../src/wecom/client/wecom-http.js';
@@ -64,13 +62,12 @@ async function run(mode: TokenMode): Promise<Outcome> {
     apps.push(...(await Promise.all([createTestApp(env), createTestApp(env)])));
 
     // What the instances believe, sampled: the stored expiry against WeCom's own.
-    const dataSource = apps[0].get<DataSource>(getDataSourceToken());
     const box = apps[0].get(SecretBox);
     const overstated: string[] = [];
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        const rows: { value: string; expires_at: Date }[] = await dataSource.query(
+        const rows: { value: string; expires_at: Date }[] = await db.ownerQuery(
           `SELECT value, expires_at FROM wecom_credentials WHERE kind = 'access_token'`,
         );
         for (const row of rows) {
@@ -107,7 +104,7 @@ async function run(mode: TokenMode): Promise<Outcome> {
 
     const sentCount = async () =>
       Number(
-        (await dataSource.query(`SELECT count(*) AS n FROM messages WHERE status = 'sent'`))[0].n,
+        (await db.ownerQuery(`SELECT count(*) AS n FROM messages WHERE status = 'sent'`))[0].n,
       );
     // Sends that failed (a gettoken timing out on a loaded machine) are retried with backoff.
     const deadline = Date.now() + 150_000;
@@ -132,7 +129,7 @@ async function run(mode: TokenMode): Promise<Outcome> {
       spacingMs: calls.slice(1).map((t, k) => t - calls[k]),
       rejected: Number(
         (
-          await dataSource.query(
+          await db.ownerQuery(
             `SELECT count(*) AS n FROM message_attempts WHERE errcode IN (40014, 42001)`,
           )
         )[0].n,

@@ -4,6 +4,7 @@ import request from 'supertest';
 import { ManualClock } from '../src/common/clock.js';
 import { UserMappingsService } from '../src/user-mappings/user-mappings.service.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
+import { inOrganization } from './support/in-organization.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
@@ -67,8 +68,9 @@ describe('Participants WeCom will not reach (GET /api/interview-participants/unm
       .auth(admin, { type: 'bearer' })
       .send({})
       .expect(200);
-    // lisi leaves the corp (what the contact event does): the mapping stays, as `left`.
-    await app.get(UserMappingsService).setMemberStatus('lisi', 'left');
+    // lisi leaves the corp (what the contact event does, in its organisation): the mapping
+    // stays, as `left`.
+    await inOrganization(() => app.get(UserMappingsService).setMemberStatus('lisi', 'left'));
     await book('三面', 5, ['u-li']);
 
     const upcoming = await http()

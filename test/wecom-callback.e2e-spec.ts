@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import * as wecom from '@wecom/crypto';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 
 import { ManualClock } from '../src/common/clock.js';
+import { OrganizationsService } from '../src/organizations/organizations.service.js';
 import { WeComApiError } from '../src/wecom/client/wecom-api.error.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import { WeComCallbackService } from '../src/wecom/callback/wecom-callback.service.js';
@@ -44,7 +44,7 @@ describe('WeCom callback endpoint (e2e)', () => {
   const http = () => request(app.getHttpServer());
   const now = () => Math.floor(clock.nowMs() / 1000);
   const storedCount = async (): Promise<number> => {
-    const [row] = await app.get(DataSource).query('SELECT count(*)::int AS n FROM wecom_events');
+    const [row] = await db.ownerQuery('SELECT count(*)::int AS n FROM wecom_events');
     return (row as { n: number }).n;
   };
   const settle = () => app.get(WeComCallbackService).whenIdle();
@@ -243,7 +243,7 @@ describe('WeCom callback endpoint (e2e)', () => {
         msgType: 'event',
         event: 'template_card_event',
       });
-      const [row] = await app.get(DataSource).query(
+      const [row] = await db.ownerQuery(
         `SELECT msg_type, event, from_user, agent_id, create_time, body, processed_at, handler_error
            FROM wecom_events WHERE id = $1`,
         [received.at(-1)!.id],
@@ -290,9 +290,9 @@ describe('WeCom callback endpoint (e2e)', () => {
     it('records a handler failure on the event and still answers 200', async () => {
       await post(envelope(cardClick('explode'))).expect(200);
       await settle();
-      const [row] = await app
-        .get(DataSource)
-        .query(`SELECT handler_error FROM wecom_events WHERE body LIKE '%explode%'`);
+      const [row] = await db.ownerQuery(
+        `SELECT handler_error FROM wecom_events WHERE body LIKE '%explode%'`,
+      );
       expect(row.handler_error).toContain('handler exploded');
     });
 
@@ -301,9 +301,9 @@ describe('WeCom callback endpoint (e2e)', () => {
       await post(envelope(inner)).expect(200);
       await settle();
       const calls = received.length;
-      await app
-        .get(DataSource)
-        .query(`UPDATE wecom_events SET processed_at = NULL WHERE body LIKE '%iv-sweep%'`);
+      await db.ownerQuery(
+        `UPDATE wecom_events SET processed_at = NULL WHERE body LIKE '%iv-sweep%'`,
+      );
       const callbacks = app.get(WeComCallbackService);
       expect(await callbacks.dispatchPending()).toBe(0); // too recent: maybe still in flight
       clock.advance(61_000);
@@ -404,6 +404,92 @@ describe('WeCom callback endpoint (e2e)', () => {
           .expect(415);
         expect(await storedCount()).toBe(before);
       });
+    });
+  });
+
+  describe('the URL names the organisation', () => {
+    const DEFAULT_ID = '00000000-0000-0000-0000-000000000001';
+    const postTo = (path: string, signed: Signed) =>
+      http().post(path).query(signed.query).set('Content-Type', 'text/xml').send(signed.body);
+    const setDefaultStatus = async (status: 'active' | 'suspended') => {
+      await db.ownerQuery(`UPDATE organizations SET status = $1 WHERE id = $2`, [
+        status,
+        DEFAULT_ID,
+      ]);
+      app.get(OrganizationsService).forget();
+    };
+
+    it('/wecom/callback/default is the bare URL: same keys, same rows', async () => {
+      const echostr = wecom.encrypt(AES_KEY, '5927410983', CORP);
+      const timestamp = String(now());
+      const res = await http()
+        .get('/wecom/callback/default')
+        .query({
+          msg_signature: wecom.getSignature(TOKEN, timestamp, 'n1', echostr),
+          timestamp,
+          nonce: 'n1',
+          echostr,
+        })
+        .expect(200);
+      expect(res.text).toBe('5927410983');
+
+      const before = await storedCount();
+      const calls = received.length;
+      await postTo('/wecom/callback/default', envelope(cardClick('poll:accept:by-slug'))).expect(
+        200,
+      );
+      await settle();
+      expect(await storedCount()).toBe(before + 1);
+      expect(received.length).toBe(calls + 1);
+      expect(received.at(-1)?.eventKey).toBe('poll:accept:by-slug');
+    });
+
+    it.each([
+      ['an unknown slug', 'nobody'],
+      ["the organisation's id instead of its slug", DEFAULT_ID],
+      ['upper case', 'DEFAULT'],
+      ['one character', 'd'],
+      ['a leading dash', '-default'],
+      ['64 characters', 'a'.repeat(64)],
+      ['encoded dots', '%2e%2e'],
+    ])('%s: a 404 problem, nothing stored, nothing handled', async (_label, slug) => {
+      const before = await storedCount();
+      const calls = received.length;
+      // Signed with the right keys: the URL alone decides.
+      const res = await postTo(`/wecom/callback/${slug}`, envelope(cardClick(`k:${slug}`)));
+      expect(res.status).toBe(404);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.body).toMatchObject({ status: 404 });
+      const check = await http()
+        .get(`/wecom/callback/${slug}`)
+        .query({ msg_signature: 'x', timestamp: String(now()), nonce: 'n', echostr: 'e' });
+      expect(check.status).toBe(404);
+      await settle();
+      expect(await storedCount()).toBe(before);
+      expect(received.length).toBe(calls);
+    });
+
+    it("a suspended organisation's events are stored and acknowledged, and handled once it is resumed", async () => {
+      const callbacks = app.get(WeComCallbackService);
+      await setDefaultStatus('suspended');
+      try {
+        const before = await storedCount();
+        const calls = received.length;
+        await post(envelope(cardClick('poll:accept:while-suspended'))).expect(200);
+        await settle();
+        expect(await storedCount()).toBe(before + 1);
+        expect(received.length).toBe(calls);
+        clock.advance(61_000);
+        expect(await callbacks.dispatchPending()).toBe(0); // the sweep serves active ones only
+        expect(received.length).toBe(calls);
+
+        await setDefaultStatus('active');
+        expect(await callbacks.dispatchPending()).toBe(1);
+        expect(received.length).toBe(calls + 1);
+        expect(received.at(-1)?.eventKey).toBe('poll:accept:while-suspended');
+      } finally {
+        await setDefaultStatus('active');
+      }
     });
   });
 

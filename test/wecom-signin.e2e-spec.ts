@@ -1,9 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
 import { decodeJwt } from 'jose';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 
 import { ManualClock } from '../src/common/clock.js';
+import { OrganizationsService } from '../src/organizations/organizations.service.js';
 import { jssdkSignature } from '../src/wecom/callback/jssdk-signature.js';
 import { JsapiTicketProvider } from '../src/wecom/jssdk/jsapi-ticket.provider.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
@@ -303,6 +303,83 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
       });
     });
 
+    describe('names the organisation (org)', () => {
+      const DEFAULT_ID = '00000000-0000-0000-0000-000000000001';
+      const setDefaultStatus = async (status: 'active' | 'suspended') => {
+        await db.ownerQuery(`UPDATE organizations SET status = $1 WHERE id = $2`, [
+          status,
+          DEFAULT_ID,
+        ]);
+        app.get(OrganizationsService).forget();
+      };
+
+      it('org=default is the default organisation: its redirect_uri is the bare one', async () => {
+        const res = await http().get('/auth/wecom/login?org=default&redirect=/d').expect(302);
+        const url = new URL(res.headers.location as string);
+        expect(url.searchParams.get('redirect_uri')).toBe(`${PUBLIC_BASE}/auth/wecom/callback`);
+        const state = url.searchParams.get('state')!;
+        const signed = await http()
+          .get('/auth/wecom/callback')
+          .query({ org: 'default', code: sim.issueOAuthCode('zhangsan'), state })
+          .set('Cookie', signInCookie(res))
+          .expect(302);
+        expect(signed.headers.location).toMatch(new RegExp(`^${FRONTEND}/d#token=`));
+      });
+
+      it.each([
+        ['an unknown slug', 'nobody'],
+        ['an id instead of a slug', DEFAULT_ID],
+        ['a malformed slug', 'Not A Slug!'],
+      ])('refuses %s with a 404 page, and sets no cookie', async (_label, org) => {
+        const res = await http().get('/auth/wecom/login').query({ org }).expect(404);
+        expect(res.headers['content-type']).toMatch(/^text\/html/);
+        expect(res.headers.location).toBeUndefined();
+        expect(res.headers['set-cookie']).toBeUndefined();
+        expect(res.text).toContain('No organisation has this sign-in link');
+        const state = await startLogin();
+        await finish(sim.issueOAuthCode('zhangsan'), state).query({ org }).expect(404);
+      });
+
+      it('refuses org given twice with a 400 page', async () => {
+        await http().get('/auth/wecom/login?org=default&org=default').expect(400);
+      });
+
+      it('a state issued for one organisation is unknown on the callback of another, and survives', async () => {
+        await db.ownerQuery(`INSERT INTO organizations (slug, name) VALUES ('other-corp', 'O')`);
+        app.get(OrganizationsService).forget();
+        try {
+          const before = sim.stats().calls['/cgi-bin/auth/getuserinfo'] ?? 0;
+          const state = await startLogin('/mine');
+          const res = await finish(sim.issueOAuthCode('zhangsan'), state)
+            .query({ org: 'other-corp' })
+            .expect(400);
+          expect(res.text).toContain('invalid, expired or already used');
+          expect(res.text).not.toContain('#token=');
+          expect(sim.stats().calls['/cgi-bin/auth/getuserinfo'] ?? 0).toBe(before);
+          // Not used up: its own organisation's callback still takes it.
+          await finish(sim.issueOAuthCode('zhangsan'), state).expect(302);
+        } finally {
+          // One organisation again: tokens without `org` keep meaning `default` in later specs.
+          await db.ownerQuery(`DELETE FROM organizations WHERE slug = 'other-corp'`);
+          app.get(OrganizationsService).forget();
+        }
+      });
+
+      it("a suspended organisation's members get a 403 page at login and on the way back", async () => {
+        const state = await startLogin();
+        await setDefaultStatus('suspended');
+        try {
+          const login = await http().get('/auth/wecom/login').expect(403);
+          expect(login.text).toContain('Organisation default is suspended');
+          const back = await finish(sim.issueOAuthCode('zhangsan'), state).expect(403);
+          expect(back.text).toContain('Organisation default is suspended');
+          expect(back.headers.location).toBeUndefined();
+        } finally {
+          await setDefaultStatus('active');
+        }
+      });
+    });
+
     it('tells an unmapped member to ask an admin (403 page, no session)', async () => {
       const res = await finish(sim.issueOAuthCode('lisi'), await startLogin()).expect(403);
       expect(res.headers['content-type']).toMatch(/^text\/html/);
@@ -317,9 +394,9 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
       (sim.stats().calls['/cgi-bin/ticket/get'] ?? 0);
     /** The ticket as stored: sealed at rest, opened here with the app's key. */
     const storedTicket = async (kind: string): Promise<string> => {
-      const [row] = await app
-        .get(DataSource)
-        .query('SELECT value FROM wecom_credentials WHERE kind = $1', [kind]);
+      const [row] = await db.ownerQuery('SELECT value FROM wecom_credentials WHERE kind = $1', [
+        kind,
+      ]);
       const sealed = (row as { value: string }).value;
       expect(sealed).toMatch(/^v1:/);
       return app.get(SecretBox).open(sealed);

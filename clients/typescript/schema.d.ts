@@ -4,6 +4,54 @@
  */
 
 export interface paths {
+    "/api/organizations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List organisations, newest first
+         * @description Roles: operator. Works on organisations, outside any: the token needs no `org` claim.
+         */
+        get: operations["listOrganizations"];
+        put?: never;
+        /**
+         * Create an organisation (active, with no WeCom app until its admin configures one)
+         * @description Roles: operator. Works on organisations, outside any: the token needs no `org` claim.
+         */
+        post: operations["createOrganization"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/organizations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One organisation
+         * @description Roles: operator. Works on organisations, outside any: the token needs no `org` claim.
+         */
+        get: operations["getOrganization"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Rename, suspend or resume an organisation
+         * @description Roles: operator. Works on organisations, outside any: the token needs no `org` claim.
+         */
+        patch: operations["updateOrganization"];
+        trace?: never;
+    };
     "/api/me": {
         parameters: {
             query?: never;
@@ -11,7 +59,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Who the bearer token says the caller is (roles may be empty) */
+        /**
+         * Who the bearer token says the caller is (roles may be empty)
+         * @description Runs in the organisation the token's `org` claim names.
+         */
         get: operations["getMe"];
         put?: never;
         post?: never;
@@ -47,7 +98,7 @@ export interface paths {
         };
         /**
          * Signatures for wx.config and wx.agentConfig on one of our pages
-         * @description Roles: admin, recruiter, interviewer.
+         * @description Roles: admin, recruiter, interviewer. Runs in the organisation the token's `org` claim names.
          */
         get: operations["getJssdkConfig"];
         put?: never;
@@ -104,13 +155,13 @@ export interface paths {
         };
         /**
          * List mappings, newest first
-         * @description Roles: admin, recruiter.
+         * @description Roles: admin, recruiter. Runs in the organisation the token's `org` claim names.
          */
         get: operations["listUserMappings"];
         put?: never;
         /**
          * Map a platform user to a WeCom member (by userid, mobile or email)
-         * @description Roles: admin, recruiter.
+         * @description Roles: admin, recruiter. Runs in the organisation the token's `org` claim names.
          */
         post: operations["createUserMapping"];
         delete?: never;
@@ -128,14 +179,14 @@ export interface paths {
         };
         /**
          * One mapping
-         * @description Roles: admin, recruiter.
+         * @description Roles: admin, recruiter. Runs in the organisation the token's `org` claim names.
          */
         get: operations["getUserMapping"];
         put?: never;
         post?: never;
         /**
          * Remove a mapping; its platform user gets no more WeCom messages
-         * @description Roles: admin, recruiter.
+         * @description Roles: admin, recruiter. Runs in the organisation the token's `org` claim names.
          */
         delete: operations["deleteUserMapping"];
         options?: never;
@@ -152,13 +203,13 @@ export interface paths {
         };
         /**
          * The message history, newest first
-         * @description Roles: admin, recruiter.
+         * @description Roles: admin, recruiter. Runs in the organisation the token's `org` claim names.
          */
         get: operations["listMessages"];
         put?: never;
         /**
          * Queue a message to people in WeCom (e.g. a test message)
-         * @description Roles: admin, recruiter.
+         * @description Roles: admin, recruiter. Runs in the organisation the token's `org` claim names.
          */
         post: operations["sendMessage"];
         delete?: never;
@@ -176,7 +227,7 @@ export interface paths {
         };
         /**
          * One message with its recipients and every attempt
-         * @description Roles: admin, recruiter.
+         * @description Roles: admin, recruiter. Runs in the organisation the token's `org` claim names.
          */
         get: operations["getMessage"];
         put?: never;
@@ -198,7 +249,7 @@ export interface paths {
         put?: never;
         /**
          * Queue the failed recipients of a message again
-         * @description Roles: admin, recruiter.
+         * @description Roles: admin, recruiter. Runs in the organisation the token's `org` claim names.
          */
         post: operations["retryMessage"];
         delete?: never;
@@ -220,7 +271,7 @@ export interface paths {
          * Recall a message sent in the last 24 hours
          * @description Messages with the same content may have gone out in one WeCom call; recalling one of them recalls them all, so that needs ?includeShared=true (409 otherwise, naming them).
          *
-         *     Roles: admin, recruiter.
+         *     Roles: admin, recruiter. Runs in the organisation the token's `org` claim names.
          */
         post: operations["recallMessage"];
         delete?: never;
@@ -238,13 +289,13 @@ export interface paths {
         };
         /**
          * List interviews, newest first (interviewers see only their own)
-         * @description Roles: admin, recruiter, interviewer.
+         * @description Roles: admin, recruiter, interviewer. Runs in the organisation the token's `org` claim names.
          */
         get: operations["listInterviews"];
         put?: never;
         /**
          * Book an interview; interviewers and observers get an invitation card in WeCom
-         * @description Roles: admin, recruiter.
+         * @description Roles: admin, recruiter. Runs in the organisation the token's `org` claim names.
          */
         post: operations["createInterview"];
         delete?: never;
@@ -262,7 +313,7 @@ export interface paths {
         };
         /**
          * One interview with its participants and reminders
-         * @description Roles: admin, recruiter, interviewer.
+         * @description Roles: admin, recruiter, interviewer. Runs in the organisation the token's `org` claim names.
          */
         get: operations["getInterview"];
         put?: never;
@@ -272,7 +323,7 @@ export interface paths {
         head?: never;
         /**
          * Change an interview; participants are told what changed
-         * @description Roles: admin, recruiter.
+         * @description Roles: admin, recruiter. Runs in the organisation the token's `org` claim names.
          */
         patch: operations["updateInterview"];
         trace?: never;
@@ -288,7 +339,7 @@ export interface paths {
         put?: never;
         /**
          * Cancel an interview; every participant is told, with the reason
-         * @description Roles: admin, recruiter.
+         * @description Roles: admin, recruiter. Runs in the organisation the token's `org` claim names.
          */
         post: operations["cancelInterview"];
         delete?: never;
@@ -308,7 +359,7 @@ export interface paths {
         put?: never;
         /**
          * Accept or decline the invitation, as the caller
-         * @description Roles: admin, recruiter, interviewer.
+         * @description Roles: admin, recruiter, interviewer. Runs in the organisation the token's `org` claim names.
          */
         post: operations["answerInterview"];
         delete?: never;
@@ -326,7 +377,7 @@ export interface paths {
         };
         /**
          * Every message sent about this interview, oldest first
-         * @description Roles: admin, recruiter.
+         * @description Roles: admin, recruiter. Runs in the organisation the token's `org` claim names.
          */
         get: operations["listInterviewMessages"];
         put?: never;
@@ -348,7 +399,7 @@ export interface paths {
          * Participants of recent and upcoming interviews whom WeCom will not reach
          * @description No mapping, or a member who left the corp or is disabled; the soonest interview first.
          *
-         *     Roles: admin, recruiter.
+         *     Roles: admin, recruiter. Runs in the organisation the token's `org` claim names.
          */
         get: operations["listUnmappedParticipants"];
         put?: never;
@@ -368,12 +419,12 @@ export interface paths {
         };
         /**
          * The configuration in force (secrets masked) and the token status
-         * @description Roles: admin.
+         * @description Roles: admin. Runs in the organisation the token's `org` claim names.
          */
         get: operations["getAdminConfig"];
         /**
          * Replace the configuration; new credentials are tried with gettoken first (422)
-         * @description Roles: admin.
+         * @description Roles: admin. Runs in the organisation the token's `org` claim names.
          */
         put: operations["replaceAdminConfig"];
         post?: never;
@@ -382,7 +433,7 @@ export interface paths {
         head?: never;
         /**
          * Change some fields; same checks as PUT
-         * @description Roles: admin.
+         * @description Roles: admin. Runs in the organisation the token's `org` claim names.
          */
         patch: operations["updateAdminConfig"];
         trace?: never;
@@ -396,7 +447,7 @@ export interface paths {
         };
         /**
          * Who changed the configuration, when, which fields; newest first
-         * @description Roles: admin.
+         * @description Roles: admin. Runs in the organisation the token's `org` claim names.
          */
         get: operations["listAdminAudit"];
         put?: never;
@@ -418,7 +469,7 @@ export interface paths {
         put?: never;
         /**
          * Call gettoken with the credentials in force; report what WeCom said
-         * @description Roles: admin.
+         * @description Roles: admin. Runs in the organisation the token's `org` claim names.
          */
         post: operations["checkWeCom"];
         delete?: never;
@@ -431,6 +482,40 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        CreateOrganizationDto: {
+            /**
+             * @description Unique and fixed for good: it names the organisation in URLs (`/wecom/callback/<slug>`, `/auth/wecom/login?org=<slug>`) and in tokens (`org`)
+             * @example acme
+             */
+            slug: string;
+            /** @example Acme Ltd */
+            name: string;
+        };
+        OrganizationDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example acme */
+            slug: string;
+            /** @example Acme Ltd */
+            name: string;
+            /** @enum {string} */
+            status: "active" | "suspended";
+            createdAt: string;
+            updatedAt: string;
+        };
+        OrganizationPageDto: {
+            items: components["schemas"]["OrganizationDto"][];
+            nextCursor: string | null;
+        };
+        UpdateOrganizationDto: {
+            /** @example Acme Group */
+            name?: string;
+            /**
+             * @description `suspended`: its deliveries and reminders wait (nothing is lost) and its users get 403; `active` again sends what waited
+             * @enum {string}
+             */
+            status?: "active" | "suspended";
+        };
         MeResponse: {
             /**
              * @description The platform user id (`sub`)
@@ -442,7 +527,7 @@ export interface components {
              *       "recruiter"
              *     ]
              */
-            roles: ("admin" | "recruiter" | "interviewer")[];
+            roles: ("admin" | "recruiter" | "interviewer" | "operator")[];
         };
         DatabaseHealthDto: {
             /** @enum {string} */
@@ -1279,6 +1364,316 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listOrganizations: {
+        parameters: {
+            query?: {
+                /** @description nextCursor from the previous page */
+                cursor?: string;
+                limit?: number;
+                status?: "active" | "suspended";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrganizationPageDto"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each field and why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests; try again after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the window ends */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    createOrganization: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateOrganizationDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrganizationDto"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each field and why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The slug is taken, or (`organizations-not-isolated`) the database cannot keep a second organisation apart */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The request body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests; try again after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the window ends */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getOrganization: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organisation's id or its slug */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrganizationDto"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each field and why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No such resource (or not one the caller may see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests; try again after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the window ends */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    updateOrganization: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organisation's id or its slug */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateOrganizationDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrganizationDto"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each field and why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description No such resource (or not one the caller may see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The request body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests; try again after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the window ends */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
     getMe: {
         parameters: {
             query?: never;
@@ -1296,8 +1691,17 @@ export interface operations {
                     "application/json": components["schemas"]["MeResponse"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1376,7 +1780,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1385,7 +1789,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1432,6 +1836,8 @@ export interface operations {
                 member?: string;
                 /** @description `console`: sign in to the admin console (/admin) as an admin; only the members listed in CONSOLE_ADMINS may. `redirect` is then a console path, e.g. /people */
                 target?: "frontend" | "console";
+                /** @description Slug of the organisation whose WeCom members sign in (absent: `default`) */
+                org?: string;
                 mode?: "app" | "qr";
                 /** @description Frontend path, e.g. /interviews */
                 redirect?: string;
@@ -1453,6 +1859,24 @@ export interface operations {
             };
             /** @description An HTML page: the link is not valid (it says why) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description An HTML page: the organisation is suspended */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description An HTML page: `org` names no organisation */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1489,6 +1913,8 @@ export interface operations {
                 state?: string;
                 /** @description From WeCom, single use */
                 code?: string;
+                /** @description As in the redirect_uri given to WeCom (absent: `default`) */
+                org?: string;
             };
             header?: never;
             path?: never;
@@ -1514,8 +1940,17 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description An HTML page: not a member, or not linked to a user */
+            /** @description An HTML page: not a member, not linked to a user, or the organisation is suspended */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description An HTML page: `org` names no organisation */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1588,7 +2023,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1597,7 +2032,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1649,7 +2084,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1658,7 +2093,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1753,7 +2188,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1762,7 +2197,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1820,7 +2255,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1829,7 +2264,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1897,7 +2332,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1906,7 +2341,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1958,7 +2393,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1967,7 +2402,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2035,7 +2470,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2044,7 +2479,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2103,7 +2538,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2112,7 +2547,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2182,7 +2617,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2191,7 +2626,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2277,7 +2712,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2286,7 +2721,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2340,7 +2775,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2419,7 +2854,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2428,7 +2863,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2496,7 +2931,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2505,7 +2940,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2606,7 +3041,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2615,7 +3050,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2705,7 +3140,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2800,7 +3235,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2809,7 +3244,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2869,7 +3304,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2878,7 +3313,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2917,7 +3352,7 @@ export interface operations {
                     "application/json": components["schemas"]["AdminConfigViewDto"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2926,7 +3361,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2978,7 +3413,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3075,7 +3510,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3172,7 +3607,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3181,7 +3616,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3220,7 +3655,7 @@ export interface operations {
                     "application/json": components["schemas"]["WeComCheckResultDto"];
                 };
             };
-            /** @description No bearer token, or one that is not valid (expired, wrong signature) */
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3229,7 +3664,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The token is valid but its roles do not allow this */
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -5,6 +5,7 @@ import type { AuthUser, Role } from './roles.js';
 export const IS_PUBLIC = 'auth:public';
 export const REQUIRED_ROLES = 'auth:roles';
 export const ROLE_OPTIONAL = 'auth:role-optional';
+export const NO_ORGANIZATION = 'auth:no-organization';
 
 /** No token needed (health, WeCom callbacks, OAuth). */
 export const Public = () => SetMetadata(IS_PUBLIC, true);
@@ -17,6 +18,13 @@ export const Roles = (...roles: Role[]) => SetMetadata(REQUIRED_ROLES, roles);
  * about their own token (/api/me), so a frontend can say "you have no access here".
  */
 export const RoleOptional = () => SetMetadata(ROLE_OPTIONAL, true);
+
+/**
+ * The route works on organisations, not inside one (the operators' /api/organizations): the
+ * token's `org` claim is not resolved and the handler runs in no organisation's scope. Every
+ * other guarded route runs inside the organisation the token names.
+ */
+export const NoOrganization = () => SetMetadata(NO_ORGANIZATION, true);
 
 export const CurrentUser = createParamDecorator(
   (_data: unknown, ctx: ExecutionContext): AuthUser =>

@@ -8,17 +8,26 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 
-import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
+import { scopeOf } from '../organizations/organization.js';
 import type { RequestWithOrganization } from '../organizations/organization-scope.interceptor.js';
-import { IS_PUBLIC, REQUIRED_ROLES, ROLE_OPTIONAL } from './auth.decorators.js';
+import { OrganizationsService } from '../organizations/organizations.service.js';
+import { IS_PUBLIC, NO_ORGANIZATION, REQUIRED_ROLES, ROLE_OPTIONAL } from './auth.decorators.js';
 import { InvalidTokenError, JwtVerifier } from './jwt-verifier.js';
-import { ROLES, type AuthUser, type Role } from './roles.js';
+import { ORGANIZATION_ROLES, type AuthUser, type Role } from './roles.js';
 
 /**
  * Global guard: every controller route needs a valid bearer token unless marked @Public()
  * (health, metrics, WeCom callbacks and sign-in are); routes with @Roles() also need one of
- * those roles, and routes without it at least one known role (a token with `roles: []` is
- * signed in but may do nothing) unless marked @RoleOptional(). The decision rests on the
+ * those roles, and routes without it one of an organisation's roles (a token with `roles: []`
+ * is signed in but may do nothing) unless marked @RoleOptional().
+ *
+ * Then the organisation: every guarded route except the operators' (@NoOrganization()) runs
+ * inside the organisation the token's `org` claim names (OrganizationsService.resolveForRequest:
+ * 401 for an unknown one or a missing claim among several, 403 for a suspended one), which
+ * OrganizationScopeInterceptor then sets around the handler. Operators get a 403 there: they
+ * work on organisations, not inside one. Public routes take no organisation from a token.
+ *
+ * The decision rests on the
  * route's metadata, never on the request path: Express matches routes case-insensitively, so
  * a path test would let `GET /API/messages` through.
  */
@@ -27,6 +36,7 @@ export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly verifier: JwtVerifier,
+    private readonly organizations: OrganizationsService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -53,13 +63,24 @@ export class AuthGuard implements CanActivate {
         throw new ForbiddenException(`Requires one of the roles: ${required.join(', ')}`);
       }
     } else if (
-      req.user.roles.length === 0 &&
+      !req.user.roles.some(isOrganizationRole) &&
       !this.reflector.getAllAndOverride<boolean>(ROLE_OPTIONAL, targets)
     ) {
-      throw new ForbiddenException(`Requires one of the roles: ${ROLES.join(', ')}`);
+      throw new ForbiddenException(`Requires one of the roles: ${ORGANIZATION_ROLES.join(', ')}`);
+    }
+    if (this.reflector.getAllAndOverride<boolean>(NO_ORGANIZATION, targets)) return true;
+    // An operator works on organisations, never inside one, whatever its token names.
+    if (req.user.roles.includes('operator') && !req.user.roles.some(isOrganizationRole)) {
+      throw new ForbiddenException(
+        'Operators manage organisations (/api/organizations) and have no access inside one',
+      );
     }
     // The handler runs in this organisation (OrganizationScopeInterceptor).
-    req.organization = DEFAULT_ORGANIZATION;
+    req.organization = scopeOf(await this.organizations.resolveForRequest(req.user));
     return true;
   }
+}
+
+function isOrganizationRole(role: Role): boolean {
+  return (ORGANIZATION_ROLES as readonly Role[]).includes(role);
 }

@@ -47,6 +47,53 @@ describe(JwtVerifier.name, () => {
   });
 });
 
+describe('JwtVerifier: the org claim', () => {
+  const secret = 'a-real-secret-of-enough-length';
+  const key = new TextEncoder().encode(secret);
+  const sut = verifierFor({ AUTH_JWT_SECRET: secret });
+  const tokenWithOrg = (org: unknown) =>
+    new SignJWT({ roles: ['admin'], org })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject('u1')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(key);
+
+  it('reads the organisation a token names, by slug or id, and mints it back', async () => {
+    await expect(sut.verify(await tokenWithOrg('acme'))).resolves.toEqual({
+      id: 'u1',
+      roles: ['admin'],
+      organization: 'acme',
+    });
+    const id = '00000000-0000-0000-0000-000000000001';
+    const minted = await mintToken(key, { id: 'u2', roles: ['recruiter'], organization: id });
+    await expect(sut.verify(minted)).resolves.toEqual({
+      id: 'u2',
+      roles: ['recruiter'],
+      organization: id,
+    });
+  });
+
+  it('leaves organization out when the token has no org claim', async () => {
+    const user = await sut.verify(await mintToken(key, { id: 'u1', roles: ['operator'] }));
+    expect(user).toEqual({ id: 'u1', roles: ['operator'] });
+    expect('organization' in user).toBe(false);
+  });
+
+  it.each([
+    ['a number', 42],
+    ['an array', ['acme']],
+    ['an object', { slug: 'acme' }],
+    ['null', null],
+    ['an empty string', ''],
+    ['65 characters', 'a'.repeat(65)],
+  ])('refuses an org claim that is %s, saying why', async (_what, org) => {
+    await expect(sut.verify(await tokenWithOrg(org))).rejects.toThrow(
+      'Token claim org must be an organisation id or slug (a string of 1-64 characters)',
+    );
+  });
+});
+
 describe('JwtVerifier: token lifetime', () => {
   const secret = 'a-real-secret-of-enough-length';
   const key = new TextEncoder().encode(secret);

@@ -4,7 +4,7 @@ import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload } from 
 
 import type { AppConfigService } from '../config/app-config.js';
 import { DEV_JWT_SECRET } from '../config/env.validation.js';
-import { ROLES, type AuthUser, type Role } from './roles.js';
+import { ORGANIZATION_CLAIM_MAX_LENGTH, ROLES, type AuthUser, type Role } from './roles.js';
 
 export class InvalidTokenError extends Error {
   override name = 'InvalidTokenError';
@@ -79,13 +79,32 @@ export class JwtVerifier {
     const roles = Array.isArray(payload.roles)
       ? payload.roles.filter((r): r is Role => typeof r === 'string' && ROLES.includes(r as Role))
       : [];
-    return { id: payload.sub, roles };
+    const organization = organizationClaim(payload);
+    return organization === undefined
+      ? { id: payload.sub, roles }
+      : { id: payload.sub, roles, organization };
   }
 
   async sign(user: AuthUser, expiresIn: string | number = '1h'): Promise<string> {
     if (!this.secret) throw new Error('cannot mint tokens without AUTH_JWT_SECRET');
     return mintToken(this.secret, user, expiresIn);
   }
+}
+
+/**
+ * The `org` claim: which organisation the token is for, by id or slug. Absent is allowed (one
+ * organisation, or an operator); present, it must be a name, since a token that names its
+ * organisation wrongly must not fall back to some other one.
+ */
+function organizationClaim(payload: JWTPayload): string | undefined {
+  const org = payload.org;
+  if (org === undefined) return undefined;
+  if (typeof org !== 'string' || org.length === 0 || org.length > ORGANIZATION_CLAIM_MAX_LENGTH) {
+    throw new InvalidTokenError(
+      `Token claim org must be an organisation id or slug (a string of 1-${ORGANIZATION_CLAIM_MAX_LENGTH} characters)`,
+    );
+  }
+  return org;
 }
 
 /**
@@ -103,7 +122,11 @@ export function mintToken(
   user: AuthUser,
   expiresIn: string | number = '1h',
 ): Promise<string> {
-  return new SignJWT({ roles: user.roles })
+  const claims =
+    user.organization === undefined
+      ? { roles: user.roles }
+      : { roles: user.roles, org: user.organization };
+  return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(user.id)
     .setIssuedAt()

@@ -41,6 +41,10 @@ export const ProblemType = {
   wecomCredentialsRejected: `${TYPE_PREFIX}wecom-credentials-rejected`,
   wecomUnavailable: `${TYPE_PREFIX}wecom-unavailable`,
   wecomAppTaken: `${TYPE_PREFIX}wecom-app-taken`,
+  unknownOrganization: `${TYPE_PREFIX}unknown-organization`,
+  organizationUnnamed: `${TYPE_PREFIX}organization-unnamed`,
+  organizationSuspended: `${TYPE_PREFIX}organization-suspended`,
+  organizationsNotIsolated: `${TYPE_PREFIX}organizations-not-isolated`,
 } as const;
 
 export type ProblemTypeUri = (typeof ProblemType)[keyof typeof ProblemType];
@@ -54,6 +58,11 @@ export const PROBLEM_TITLES: Record<ProblemTypeUri, string> = {
   [ProblemType.wecomCredentialsRejected]: 'WeCom refused the credentials',
   [ProblemType.wecomUnavailable]: 'WeCom could not be reached or failed',
   [ProblemType.wecomAppTaken]: 'This WeCom app is configured for another organisation',
+  [ProblemType.unknownOrganization]: 'The token names no known organisation',
+  [ProblemType.organizationUnnamed]: 'The token must name its organisation',
+  [ProblemType.organizationSuspended]: 'The organisation is suspended',
+  [ProblemType.organizationsNotIsolated]:
+    'The database cannot keep a second organisation apart from the first',
 };
 
 /**

@@ -12,7 +12,7 @@ export interface ServiceRole {
   embedded: boolean;
 }
 
-export async function readServiceRole(dataSource: DataSource): Promise<ServiceRole> {
+export async function readServiceRole(dataSource: Pick<DataSource, 'query'>): Promise<ServiceRole> {
   const [row]: { name: string; rolsuper: boolean; rolbypassrls: boolean; version: string }[] =
     await dataSource.query(
       `SELECT current_user AS name, r.rolsuper, r.rolbypassrls, version() AS version

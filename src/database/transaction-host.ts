@@ -87,8 +87,17 @@ export class TransactionHost {
    * on the single-session PGlite, ever get a turn while it waits. Call it before or after.
    */
   async unscoped<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    if (this.current.get()) throw new UnscopedInTransactionError();
+    this.refuseUnscopedInTransaction();
     return work(this.dataSource.manager);
+  }
+
+  /**
+   * Throws UnscopedInTransactionError where `unscoped` would. For a caller that serves unscoped
+   * reads from a copy (OrganizationsService): it must refuse every time, not only when its copy
+   * has run out, or the mistake shows once in a while instead of in the first test.
+   */
+  refuseUnscopedInTransaction(): void {
+    if (this.current.get()) throw new UnscopedInTransactionError();
   }
 
   /** False once the DataSource is closed (a timer may fire while the app shuts down). */

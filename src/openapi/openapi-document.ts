@@ -13,9 +13,14 @@ import {
   SwaggerModule,
 } from '@nestjs/swagger';
 
-import { IS_PUBLIC, REQUIRED_ROLES, ROLE_OPTIONAL } from '../auth/auth.decorators.js';
+import {
+  IS_PUBLIC,
+  NO_ORGANIZATION,
+  REQUIRED_ROLES,
+  ROLE_OPTIONAL,
+} from '../auth/auth.decorators.js';
 import { SKIP_RATE_LIMIT } from '../auth/rate-limit.guard.js';
-import { ROLES, type Role } from '../auth/roles.js';
+import { ORGANIZATION_ROLES, type Role } from '../auth/roles.js';
 import {
   DEFAULT_PROBLEM_DESCRIPTIONS,
   FIELD_ERROR_SCHEMA,
@@ -52,7 +57,9 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
         type: 'http',
         scheme: 'bearer',
         bearerFormat: 'JWT',
-        description: "A platform JWT (HS256 or the JWKS's keys) with `sub` and `roles`",
+        description:
+          "A platform JWT (HS256 or the JWKS's keys) with `sub`, `roles` and `org` (the " +
+          "organisation's id or slug; optional while there is only one, and for operators)",
       },
       BEARER,
     )
@@ -62,6 +69,7 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
     .addTag('admin', 'The runtime configuration, its audit trail and the WeCom check')
     .addTag('auth', 'Who the caller is, and sign-in with WeCom (browser routes)')
     .addTag('wecom', 'What pages inside WeCom need (JS-SDK signatures)')
+    .addTag('organizations', 'The companies this deployment serves (platform operators only)')
     .addTag('health', 'Liveness and the state of the database and WeCom')
     .build();
   const document = SwaggerModule.createDocument(app, config);
@@ -85,6 +93,7 @@ interface RouteFacts {
   isPublic: boolean;
   roles: Role[] | undefined;
   roleOptional: boolean;
+  noOrganization: boolean;
   rateLimited: boolean;
 }
 
@@ -114,6 +123,7 @@ function routeTable(app: INestApplication): RouteFacts[] {
           isPublic: reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets) === true,
           roles: reflector.getAllAndOverride<Role[] | undefined>(REQUIRED_ROLES, targets),
           roleOptional: reflector.getAllAndOverride<boolean>(ROLE_OPTIONAL, targets) === true,
+          noOrganization: reflector.getAllAndOverride<boolean>(NO_ORGANIZATION, targets) === true,
           rateLimited: reflector.getAllAndOverride<boolean>(SKIP_RATE_LIMIT, targets) !== true,
         });
       }
@@ -132,12 +142,15 @@ function completeOperation(operation: OperationObject, route: RouteFacts): void 
   } else {
     operation.security = [{ [BEARER]: [] }];
     add(401);
-    if (!route.roleOptional) {
-      add(403);
-      const roles = route.roles ?? ROLES;
-      const who = `Roles: ${roles.join(', ')}.`;
-      operation.description = operation.description ? `${operation.description}\n\n${who}` : who;
-    }
+    add(403); // a role the route does not allow, or a suspended organisation
+    const roles = route.roleOptional ? [] : (route.roles ?? ORGANIZATION_ROLES);
+    const who = [
+      ...(roles.length > 0 ? [`Roles: ${roles.join(', ')}.`] : []),
+      route.noOrganization
+        ? 'Works on organisations, outside any: the token needs no `org` claim.'
+        : "Runs in the organisation the token's `org` claim names.",
+    ].join(' ');
+    operation.description = operation.description ? `${operation.description}\n\n${who}` : who;
   }
   const hasInput = Boolean(operation.requestBody) || (operation.parameters ?? []).length > 0;
   if (hasInput) add(400);

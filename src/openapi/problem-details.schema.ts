@@ -61,8 +61,8 @@ export const FIELD_ERROR_SCHEMA: SchemaObject = {
 /** What each status means on this API when a route says no more. */
 export const DEFAULT_PROBLEM_DESCRIPTIONS: Record<number, string> = {
   400: 'The request is not valid; `errors` names each field and why',
-  401: 'No bearer token, or one that is not valid (expired, wrong signature)',
-  403: 'The token is valid but its roles do not allow this',
+  401: 'No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several)',
+  403: 'The token is valid but its roles do not allow this, or its organisation is suspended',
   404: 'No such resource (or not one the caller may see)',
   409: 'The resource is not in a state that allows this',
   412: 'If-Match names a version that is no longer current',

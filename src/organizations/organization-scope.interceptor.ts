@@ -8,7 +8,10 @@ import type { Observable } from 'rxjs';
 
 import { organizationScope, type OrganizationScope } from '../common/organization-scope.js';
 
-/** A request whose organisation the AuthGuard resolved from its token. */
+/**
+ * A request whose organisation the AuthGuard resolved from its token
+ * (OrganizationsService.resolveForRequest).
+ */
 export interface RequestWithOrganization {
   organization?: OrganizationScope;
 }

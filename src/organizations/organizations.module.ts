@@ -2,8 +2,10 @@ import { Global, Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 
+import { OrganizationOperations } from './organization-operations.service.js';
 import { OrganizationScopeInterceptor } from './organization-scope.interceptor.js';
 import { OrganizationEntity } from './organization.entity.js';
+import { OrganizationsController } from './organizations.controller.js';
 import { OrganizationsRepository } from './organizations.repository.js';
 import { OrganizationsService } from './organizations.service.js';
 
@@ -14,9 +16,11 @@ import { OrganizationsService } from './organizations.service.js';
 @Global()
 @Module({
   imports: [TypeOrmModule.forFeature([OrganizationEntity])],
+  controllers: [OrganizationsController],
   providers: [
     OrganizationsRepository,
     OrganizationsService,
+    OrganizationOperations,
     { provide: APP_INTERCEPTOR, useClass: OrganizationScopeInterceptor },
   ],
   exports: [OrganizationsService],

@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
 
+import { pageNewestFirst, type Page } from '../common/cursor.js';
+import { readServiceRole, type ServiceRole } from '../database/service-role.js';
 import { TransactionHost } from '../database/transaction-host.js';
-import type { Organization } from './organization.js';
+import type { Organization, OrganizationStatus } from './organization.js';
 import { OrganizationEntity } from './organization.entity.js';
 
 /**
@@ -12,6 +14,11 @@ import { OrganizationEntity } from './organization.entity.js';
 @Injectable()
 export class OrganizationsRepository {
   constructor(private readonly db: TransactionHost) {}
+
+  /** Throws, as a read here would, when called inside an organisation's transaction. */
+  refuseInsideTransaction(): void {
+    this.db.refuseUnscopedInTransaction();
+  }
 
   async findById(id: string): Promise<Organization | null> {
     return this.db.unscoped((m) => m.getRepository(OrganizationEntity).findOneBy({ id }));
@@ -26,5 +33,59 @@ export class OrganizationsRepository {
     return this.db.unscoped((m) =>
       m.getRepository(OrganizationEntity).find({ order: { createdAt: 'ASC', id: 'ASC' } }),
     );
+  }
+
+  /** One page, newest first, optionally of one status only. */
+  async page<T>(
+    query: { cursor?: string; limit: number; status?: OrganizationStatus },
+    map: (o: Organization) => T,
+  ): Promise<Page<T>> {
+    return this.db.unscoped((m) => {
+      const qb = m.getRepository(OrganizationEntity).createQueryBuilder('o');
+      if (query.status) qb.where('o.status = :status', { status: query.status });
+      return pageNewestFirst(qb, query, map);
+    });
+  }
+
+  /** Inserts a new active organisation; null when the slug is taken (nothing is changed then). */
+  async create(slug: string, name: string): Promise<Organization | null> {
+    const result = await this.db.unscoped((m) =>
+      m
+        .createQueryBuilder()
+        .insert()
+        .into(OrganizationEntity)
+        .values({ slug, name })
+        .orIgnore()
+        .returning('id')
+        .execute(),
+    );
+    const row = (result.raw as { id: string }[])[0];
+    return row ? this.findById(row.id) : null;
+  }
+
+  /**
+   * Changes an organisation under its row lock, so that two operators' changes are applied one
+   * after the other and each learns what it replaced. Null when there is no such organisation.
+   */
+  async update(
+    id: string,
+    change: { name?: string; status?: OrganizationStatus },
+    at: Date,
+  ): Promise<{ previous: Organization; next: Organization } | null> {
+    // Its own transaction, outside any organisation's: the table belongs to none.
+    return this.db.unscoped((pool) =>
+      pool.transaction(async (m) => {
+        const repo = m.getRepository(OrganizationEntity);
+        const previous = await repo.findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
+        if (!previous) return null;
+        const next = await repo.save({ ...previous, ...change, updatedAt: at });
+        return { previous: { ...previous }, next: { ...next } };
+      }),
+    );
+  }
+
+  /** The role the service's pool connects as: whether row-level security binds it. */
+  async serviceRole(): Promise<ServiceRole> {
+    return this.db.unscoped((m) => readServiceRole(m));
   }
 }

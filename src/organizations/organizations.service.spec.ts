@@ -7,6 +7,8 @@ import {
   createMigratedDatabase,
   type MigratedDatabase,
 } from '../../test/support/migrated-database.js';
+import { UnscopedInTransactionError } from '../database/transaction-host.js';
+import { inOrganization } from '../../test/support/in-organization.js';
 import { DEFAULT_ORGANIZATION } from './organization.js';
 import { OrganizationsRepository } from './organizations.repository.js';
 import { OrganizationsService } from './organizations.service.js';
@@ -69,6 +71,27 @@ describe(OrganizationsService.name, () => {
     expect((await sut.find('fresh'))?.slug).toBe('fresh');
   });
 
+  it("refuses lookups inside an organisation's transaction every time, not only when its copy ran out", async () => {
+    const lookups = [() => sut.all(), () => sut.active(), () => sut.find('default')];
+    await inOrganization(() =>
+      database.host.transaction(async () => {
+        // The copy is cold here: a read of the table would be refused...
+        for (const lookup of lookups)
+          await expect(lookup()).rejects.toThrow(UnscopedInTransactionError);
+      }),
+    );
+    expect((await sut.find('default'))?.id).toBe(DEFAULT_ORGANIZATION.id);
+    await inOrganization(() =>
+      database.host.transaction(async () => {
+        // ...and with a fresh copy, which would need no read, it is refused all the same.
+        for (const lookup of lookups)
+          await expect(lookup()).rejects.toThrow(UnscopedInTransactionError);
+      }),
+    );
+    // In a scope, outside any transaction, lookups work.
+    expect(await inOrganization(() => sut.find('default'))).toMatchObject(DEFAULT_ORGANIZATION);
+  });
+
   it('within() runs work in the organisation scope and restores the outer one after', async () => {
     expect(sut.current()).toBeUndefined();
     const seen = await sut.within({ id: 'x', slug: 'x-org' }, async () => {
@@ -77,6 +100,71 @@ describe(OrganizationsService.name, () => {
     });
     expect(seen).toEqual({ id: 'x', slug: 'x-org' });
     expect(sut.current()).toBeUndefined();
+  });
+
+  describe('resolveForRequest (the org claim of an /api request)', () => {
+    const problem = async (work: Promise<unknown>) => {
+      const error = (await work.then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as { getStatus(): number; getResponse(): { type: string; message: string } };
+      return { status: error.getStatus(), ...error.getResponse() };
+    };
+
+    it('a token without org means default while it is the only organisation', async () => {
+      expect(await sut.resolveForRequest({})).toMatchObject(DEFAULT_ORGANIZATION);
+    });
+
+    it('names an organisation by slug or by id', async () => {
+      await database.dataSource.query(
+        `INSERT INTO organizations (slug, name) VALUES ('acme', 'A')`,
+      );
+      const acme = await sut.resolveForRequest({ organization: 'acme' });
+      expect(acme.slug).toBe('acme');
+      expect((await sut.resolveForRequest({ organization: acme.id })).slug).toBe('acme');
+      expect((await sut.resolveForRequest({ organization: 'default' })).id).toBe(
+        DEFAULT_ORGANIZATION.id,
+      );
+    });
+
+    it('refuses an unknown organisation with a 401, by slug or id', async () => {
+      for (const organization of ['nobody', '00000000-0000-0000-0000-00000000000f']) {
+        expect(await problem(sut.resolveForRequest({ organization }))).toEqual({
+          status: 401,
+          type: 'urn:showmebug-wecom:problem:unknown-organization',
+          message: 'Unknown organisation',
+        });
+      }
+    });
+
+    it('refuses a token without org once there are several organisations, saying so', async () => {
+      await database.dataSource.query(
+        `INSERT INTO organizations (slug, name) VALUES ('acme', 'A')`,
+      );
+      expect(await problem(sut.resolveForRequest({}))).toEqual({
+        status: 401,
+        type: 'urn:showmebug-wecom:problem:organization-unnamed',
+        message: 'This token names no organisation (org claim) and there are several',
+      });
+      // Naming default still works.
+      expect((await sut.resolveForRequest({ organization: 'default' })).slug).toBe('default');
+    });
+
+    it('answers 403 for a suspended organisation, naming it, and serves it again once resumed', async () => {
+      await database.dataSource.query(
+        `INSERT INTO organizations (slug, name, status) VALUES ('paused', 'P', 'suspended')`,
+      );
+      expect(await problem(sut.resolveForRequest({ organization: 'paused' }))).toEqual({
+        status: 403,
+        type: 'urn:showmebug-wecom:problem:organization-suspended',
+        message: 'Organisation paused is suspended',
+      });
+      await database.dataSource.query(
+        `UPDATE organizations SET status = 'active' WHERE slug = 'paused'`,
+      );
+      sut.forget();
+      expect((await sut.resolveForRequest({ organization: 'paused' })).slug).toBe('paused');
+    });
   });
 
   it('the database refuses a malformed slug, a duplicate slug and an unknown status', async () => {

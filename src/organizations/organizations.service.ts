@@ -1,4 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { ForbiddenException, Injectable, UnauthorizedException } from '@nestjs/common';
+
+import type { AuthUser } from '../auth/roles.js';
+import { ProblemType } from '../common/problem-details.js';
 
 import { Clock } from '../common/clock.js';
 import { organizationScope, type OrganizationScope } from '../common/organization-scope.js';
@@ -23,7 +26,12 @@ export class OrganizationsService {
     private readonly clock: Clock,
   ) {}
 
+  /**
+   * Every organisation. Not inside an organisation's transaction (UnscopedInTransactionError),
+   * from the copy or not: look organisations up before the transaction opens.
+   */
   async all(): Promise<Organization[]> {
+    this.repo.refuseInsideTransaction();
     const now = this.clock.nowMs();
     if (this.directory && now - this.directory.at < DIRECTORY_TTL_MS) return this.directory.all;
     const all = await this.repo.findAll();
@@ -39,6 +47,44 @@ export class OrganizationsService {
   /** The organisation named by id or slug (as a token's `org` claim may), or undefined. */
   async find(idOrSlug: string): Promise<Organization | undefined> {
     return (await this.all()).find((o) => o.id === idOrSlug || o.slug === idOrSlug);
+  }
+
+  /**
+   * The organisation an /api request works in, from its token's `org` claim (docs/design/
+   * organisations.md, section 2, Requests):
+   * - a claim naming no organisation (by id or slug): 401 `Unknown organisation`;
+   * - no claim: `default` while it is the only organisation (tokens from before organisations
+   *   keep working), a 401 saying so once there are several: never a guess;
+   * - a suspended organisation: 403, its users wait until an operator resumes it.
+   */
+  async resolveForRequest(user: Pick<AuthUser, 'organization'>): Promise<Organization> {
+    const all = await this.all();
+    let organization: Organization | undefined;
+    if (user.organization === undefined) {
+      if (all.length !== 1) {
+        throw new UnauthorizedException({
+          type: ProblemType.organizationUnnamed,
+          message: 'This token names no organisation (org claim) and there are several',
+        });
+      }
+      organization = all[0];
+    } else {
+      const claim = user.organization;
+      organization = all.find((o) => o.id === claim || o.slug === claim);
+      if (!organization) {
+        throw new UnauthorizedException({
+          type: ProblemType.unknownOrganization,
+          message: 'Unknown organisation',
+        });
+      }
+    }
+    if (organization.status === 'suspended') {
+      throw new ForbiddenException({
+        type: ProblemType.organizationSuspended,
+        message: `Organisation ${organization.slug} is suspended`,
+      });
+    }
+    return organization;
   }
 
   /** Drops the held copy: the next lookup reads the table. */

@@ -4,6 +4,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 
 import { Clock } from '../common/clock.js';
+import { organizationScope } from '../common/organization-scope.js';
 import type { AppConfigService } from '../config/app-config.js';
 import { DEV_JWT_SECRET } from '../config/env.validation.js';
 import { OAuthStatesRepository } from './oauth-states.repository.js';
@@ -24,11 +25,15 @@ export type ConsumedState =
 
 /**
  * The OAuth `state`: 104 hex characters (WeCom allows [a-zA-Z0-9], at most 128 bytes), signed
- * with a key derived from AUTH_JWT_SECRET over the nonce, the issue time and the redirect, and
- * committing to the random value of the sign-in cookie of the browser that asked for it (so a
- * state is worthless in another browser: login CSRF). The nonce and redirect are stored, and
- * consuming deletes the row, so a state works once, for ten minutes, in one browser, and only
- * for the redirect it was issued with; the redirect never comes from the callback request.
+ * with a key derived from AUTH_JWT_SECRET over the organisation, the nonce, the issue time and the
+ * redirect, and committing to the random value of the sign-in cookie of the browser that asked for
+ * it (so a state is worthless in another browser: login CSRF). The nonce and redirect are stored
+ * in the organisation's `oauth_states`, and consuming deletes the row, so a state works once, for
+ * ten minutes, in one browser, in the organisation it was issued for (another's callback neither
+ * finds the row nor accepts the signature), and only for the redirect it was issued with; the
+ * redirect never comes from the callback request.
+ *
+ * Both run in the organisation's scope (organizationScope), which they read for the signature.
  */
 @Injectable()
 export class OAuthStateService {
@@ -104,8 +109,10 @@ export class OAuthStateService {
   }
 
   private mac(nonce: string, issued: string, redirect: string): string {
+    const organization = organizationScope.get();
+    if (!organization) throw new Error('OAuth states are issued and consumed in an organisation');
     return createHmac('sha256', this.key)
-      .update(`${nonce}|${issued}|${redirect}`, 'utf8')
+      .update(`${organization.id}|${nonce}|${issued}|${redirect}`, 'utf8')
       .digest()
       .subarray(0, MAC_BYTES)
       .toString('hex');

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 
+import { CURRENT_ORGANIZATION_ID, inCurrentOrganization } from '../database/organization-column.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { OAuthStateEntity } from './oauth-state.entity.js';
 
@@ -9,7 +10,11 @@ export type NewOAuthState = Pick<
   'nonce' | 'redirect' | 'createdAt' | 'expiresAt'
 >;
 
-/** The `oauth_states` table: sign-ins in progress, owned by the sign-in module. */
+/**
+ * The `oauth_states` table: sign-ins in progress, owned by the sign-in module. Every statement is
+ * for the transaction's organisation and names it (row-level security filters them too): a state
+ * is found, used and cleared only in the organisation that issued it.
+ */
 @Injectable()
 export class OAuthStatesRepository {
   constructor(private readonly db: TransactionHost) {}
@@ -21,7 +26,7 @@ export class OAuthStatesRepository {
         .getRepository(OAuthStateEntity)
         .createQueryBuilder()
         .delete()
-        .where('expires_at < :now', { now })
+        .where(`expires_at < :now AND organization_id = ${CURRENT_ORGANIZATION_ID}`, { now })
         .execute(),
     );
   }
@@ -31,7 +36,11 @@ export class OAuthStatesRepository {
   }
 
   async findByNonce(nonce: string): Promise<OAuthStateEntity | null> {
-    return this.db.run((m) => m.getRepository(OAuthStateEntity).findOneBy({ nonce }));
+    return this.db.run((m) =>
+      m
+        .getRepository(OAuthStateEntity)
+        .findOneBy({ nonce, organizationId: inCurrentOrganization() }),
+    );
   }
 
   /**
@@ -44,7 +53,7 @@ export class OAuthStatesRepository {
         .createQueryBuilder()
         .delete()
         .from(OAuthStateEntity)
-        .where('nonce = :nonce', { nonce })
+        .where(`nonce = :nonce AND organization_id = ${CURRENT_ORGANIZATION_ID}`, { nonce })
         .execute(),
     );
     return deleted.affected === 1;

@@ -13,6 +13,7 @@ import { currentRequestId } from '../common/request-context.js';
 const TITLES: Record<number, string> = {
   400: '登录链接无效 · Sign-in link not valid',
   403: '无法登录 · Cannot sign you in',
+  404: '找不到该组织 · Organisation not found',
   502: 'WeCom 暂时不可用 · WeCom is unavailable',
   503: '登录未开放 · Sign-in is not available',
 };

@@ -5,6 +5,7 @@ import {
   ApiExtension,
   ApiForbiddenResponse,
   ApiFoundResponse,
+  ApiNotFoundResponse,
   ApiOperation,
   ApiQuery,
   ApiServiceUnavailableResponse,
@@ -13,25 +14,30 @@ import {
 import type { Request, Response } from 'express';
 
 import { Public } from '../auth/auth.decorators.js';
+import { jsonSchemaPattern } from '../common/json-schema-pattern.js';
+import { ORGANIZATION_SLUG_PATTERN } from '../organizations/organization.js';
 import { ERROR_MEDIA_TYPE_EXTENSION } from '../openapi/openapi-document.js';
-import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
-import { OrganizationsService } from '../organizations/organizations.service.js';
 import { SignInErrorPageFilter } from './sign-in-error-page.filter.js';
 import { SignInService } from './sign-in.service.js';
+
+/** `org`: which organisation's WeCom app the member signs in with. */
+const ORG_QUERY = {
+  name: 'org',
+  required: false,
+  schema: { type: 'string' as const, pattern: jsonSchemaPattern(ORGANIZATION_SLUG_PATTERN) },
+};
 
 /** Browser routes (outside /api): errors are HTML pages, success is a 302. */
 @ApiTags('auth')
 @ApiExtension(ERROR_MEDIA_TYPE_EXTENSION, 'text/html')
 @ApiBadRequestResponse({ description: 'An HTML page: the link is not valid (it says why)' })
 @ApiServiceUnavailableResponse({ description: 'An HTML page: sign-in is not configured' })
+@ApiNotFoundResponse({ description: 'An HTML page: `org` names no organisation' })
 @Public()
 @UseFilters(SignInErrorPageFilter)
 @Controller('auth/wecom')
 export class SignInController {
-  constructor(
-    private readonly signIn: SignInService,
-    private readonly organizations: OrganizationsService,
-  ) {}
+  constructor(private readonly signIn: SignInService) {}
 
   @Get('login')
   @Redirect(undefined, 302)
@@ -54,6 +60,11 @@ export class SignInController {
     description: 'Frontend path, e.g. /interviews',
   })
   @ApiQuery({ name: 'mode', required: false, enum: ['app', 'qr'] })
+  @ApiForbiddenResponse({ description: 'An HTML page: the organisation is suspended' })
+  @ApiQuery({
+    ...ORG_QUERY,
+    description: 'Slug of the organisation whose WeCom members sign in (absent: `default`)',
+  })
   @ApiQuery({
     name: 'target',
     required: false,
@@ -68,6 +79,7 @@ export class SignInController {
     description: 'Sandbox mode only (400 otherwise): the simulator member to sign in as',
   })
   async login(
+    @Query('org') org: unknown,
     @Query('redirect') redirect: unknown,
     @Query('mode') mode: unknown,
     @Query('target') target: unknown,
@@ -77,9 +89,7 @@ export class SignInController {
   ): Promise<{ url: string }> {
     const cookie = this.signIn.browserCookie;
     const browser = cookie.valueFor(req);
-    const url = await this.organizations.within(DEFAULT_ORGANIZATION, () =>
-      this.signIn.loginUrl(redirect, mode, browser, { target, member }),
-    );
+    const url = await this.signIn.loginUrl(org, redirect, mode, browser, { target, member });
     cookie.set(res, browser);
     return { url };
   }
@@ -91,6 +101,10 @@ export class SignInController {
     operationId: 'completeWeComSignIn',
     summary: 'WeCom sends the browser back here (302 to the frontend with #token=)',
   })
+  @ApiQuery({
+    ...ORG_QUERY,
+    description: 'As in the redirect_uri given to WeCom (absent: `default`)',
+  })
   @ApiQuery({ name: 'code', type: String, required: false, description: 'From WeCom, single use' })
   @ApiQuery({ name: 'state', type: String, required: false, description: 'As given to WeCom' })
   @ApiFoundResponse({
@@ -99,9 +113,13 @@ export class SignInController {
       Location: { description: 'The frontend URL', schema: { type: 'string', format: 'uri' } },
     },
   })
-  @ApiForbiddenResponse({ description: 'An HTML page: not a member, or not linked to a user' })
+  @ApiForbiddenResponse({
+    description:
+      'An HTML page: not a member, not linked to a user, or the organisation is suspended',
+  })
   @ApiBadGatewayResponse({ description: 'An HTML page: WeCom could not confirm who it is' })
   async callback(
+    @Query('org') org: unknown,
     @Query('code') code: unknown,
     @Query('state') state: unknown,
     @Req() req: Request,
@@ -110,10 +128,6 @@ export class SignInController {
     const cookie = this.signIn.browserCookie;
     const browser = cookie.read(req);
     cookie.clear(res); // set on error pages too: whatever happens, this round trip is over
-    return {
-      url: await this.organizations.within(DEFAULT_ORGANIZATION, () =>
-        this.signIn.complete(code, state, browser),
-      ),
-    };
+    return { url: await this.signIn.complete(org, code, state, browser) };
   }
 }

@@ -5,6 +5,7 @@ import {
   Inject,
   Injectable,
   Logger,
+  NotFoundException,
   ServiceUnavailableException,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
@@ -12,6 +13,12 @@ import { ConfigService } from '@nestjs/config';
 import { JwtVerifier } from '../auth/jwt-verifier.js';
 import { FrontendUrl } from '../common/frontend-url.js';
 import type { AppConfigService } from '../config/app-config.js';
+import {
+  DEFAULT_ORGANIZATION,
+  ORGANIZATION_SLUG_PATTERN,
+  type Organization,
+} from '../organizations/organization.js';
+import { OrganizationsService } from '../organizations/organizations.service.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import { WeComApiError } from '../wecom/client/wecom-api.error.js';
 import { WeComClient } from '../wecom/client/wecom.client.js';
@@ -35,6 +42,18 @@ const CODE_FORMAT = /^[\x21-\x7e]{1,512}$/;
 
 export type SignInMode = 'app' | 'qr';
 
+/**
+ * The redirect_uri of an organisation's sign-in: `callbackUrl` (PUBLIC_BASE_URL + CALLBACK_PATH)
+ * for the default organisation, as it has always been; others name themselves (`?org=<slug>`).
+ */
+export function signInRedirectUri(
+  callbackUrl: string,
+  organization: Pick<Organization, 'id' | 'slug'>,
+): string {
+  if (organization.id === DEFAULT_ORGANIZATION.id) return callbackUrl;
+  return `${callbackUrl}?${new URLSearchParams({ org: organization.slug }).toString()}`;
+}
+
 /** Where a sign-in leads: the ShowMeBug frontend (FRONTEND_URL) or the admin console (/admin). */
 export interface SignInTarget {
   target?: unknown;
@@ -44,15 +63,21 @@ export interface SignInTarget {
 
 const MEMBER_FORMAT = /^[A-Za-z0-9_.@-]{1,64}$/;
 /**
- * Sign-in with WeCom: a member opens /auth/wecom/login (in the WeCom app, or with `mode=qr`
- * from a desktop browser), WeCom sends them back with a code, and the mapped platform user gets
- * a JWT in the URL fragment of the frontend page they asked for. Only mapped members get a
- * session; the mapping is made by an admin (user-mappings), see `unmapped()` for email.
+ * Sign-in with WeCom: a member opens /auth/wecom/login?org=<slug> (in the WeCom app, or with
+ * `mode=qr` from a desktop browser), WeCom sends them back with a code, and the mapped platform
+ * user gets a JWT in the URL fragment of the frontend page they asked for. Only mapped members get
+ * a session; the mapping is made by an admin (user-mappings), see `unmapped()` for email.
+ *
+ * Everything happens in the organisation the URL names (`default` when it names none): its WeCom
+ * app, its state, its members and mappings. The redirect_uri carries the organisation
+ * (/auth/wecom/callback?org=<slug>; WeCom keeps the query and appends code and state), so the
+ * callback consumes the state in the organisation that issued it, and the JWT names it (`org`).
  */
 @Injectable()
 export class SignInService {
   private readonly logger = new Logger(SignInService.name);
   private readonly frontend?: FrontendUrl;
+  /** The redirect_uri of the default organisation; others' add `?org=<slug>`. */
   private readonly redirectUri: string;
   /** The cookie binding a sign-in to its browser, scoped to the redirect_uri's folder. */
   readonly browserCookie: SignInBrowserCookie;
@@ -70,6 +95,7 @@ export class SignInService {
     private readonly settings: WeComSettings,
     private readonly mappings: UserMappingsService,
     private readonly jwt: JwtVerifier,
+    private readonly organizations: OrganizationsService,
     @Inject(ConfigService) config: AppConfigService,
   ) {
     const frontendUrl = config.get('FRONTEND_URL', { infer: true });
@@ -91,10 +117,12 @@ export class SignInService {
   }
 
   /**
-   * Where to send the browser to start: WeCom's authorize page or its QR login page. `browser`
-   * is the value of its sign-in cookie (see SignInBrowserCookie), which the state commits to.
+   * Where to send the browser to start: the WeCom authorize page or the QR login page of the
+   * organisation `org` names. `browser` is the value of its sign-in cookie (see
+   * SignInBrowserCookie), which the state commits to.
    */
   async loginUrl(
+    org: unknown,
     redirect: unknown,
     mode: unknown,
     browser: string,
@@ -105,6 +133,8 @@ export class SignInService {
     }
     const toConsole = target === 'console';
     const base = toConsole ? this.requireConsole() : this.requireFrontend();
+    const organization = await this.organizationFor(org);
+    if (toConsole) this.requireConsoleOrganization(organization);
     if (mode !== undefined && mode !== 'app' && mode !== 'qr') {
       throw new BadRequestException('mode must be "app" or "qr"');
     }
@@ -125,50 +155,103 @@ export class SignInService {
       );
     }
     const stored = toConsole ? consoleRedirect(path as string) : (path as string);
-    const state = await this.states.issue(stored, browser);
-    const { corpId, agentId } = await this.settings.credentials();
-    const params = { corpId, agentId, redirectUri: this.redirectUri, state };
-    if (this.settings.sandbox) {
-      return sandboxAuthorizeUrl(this.publicBase, { ...params, member: member as string });
-    }
-    return mode === 'qr' ? qrLoginUrl(params) : oauthAuthorizeUrl(params);
+    return this.organizations.within(organization, async () => {
+      const state = await this.states.issue(stored, browser);
+      const { corpId, agentId } = await this.settings.credentials();
+      const redirectUri = this.redirectUriFor(organization);
+      const params = { corpId, agentId, redirectUri, state };
+      if (this.settings.sandbox) {
+        return sandboxAuthorizeUrl(this.publicBase, { ...params, member: member as string });
+      }
+      return mode === 'qr' ? qrLoginUrl(params) : oauthAuthorizeUrl(params);
+    });
   }
 
   /**
-   * WeCom sent the browser back: the frontend URL with the JWT in its fragment. `browser` is
-   * the sign-in cookie it sent (undefined: none); a state another browser started is refused
-   * before the code is looked at, so nobody can be signed in as someone else by a link.
+   * WeCom sent the browser back: the frontend URL with the JWT in its fragment. `org` is the
+   * organisation the redirect_uri named; `browser` is the sign-in cookie the browser sent
+   * (undefined: none). A state another browser started is refused before the code is looked at,
+   * so nobody can be signed in as someone else by a link; a state another organisation issued is
+   * not found here, like a made-up one.
    */
-  async complete(code: unknown, state: unknown, browser: string | undefined): Promise<string> {
-    const consumed = await this.states.consume(state, browser);
-    if (!consumed.ok && consumed.reason === 'browser') {
-      this.logger.warn('Refused a sign-in callback: the state was issued to another browser');
-      throw new BadRequestException(
-        'This sign-in was not started in this browser (or its sign-in cookie is gone). Start the sign-in again here.',
-      );
-    }
-    const consolePath = consumed.ok ? consolePathOf(consumed.redirect) : null;
-    const base = consolePath !== null ? this.requireConsole() : this.requireFrontend();
-    const target = consumed.ok ? base.resolvePath(consolePath ?? consumed.redirect) : null;
-    if (target === null) {
-      throw new BadRequestException(
-        'This sign-in link is invalid, expired or already used. Start the sign-in again.',
-      );
-    }
-    if (typeof code !== 'string' || !CODE_FORMAT.test(code)) {
-      throw new BadRequestException('WeCom did not send an authorisation code. Sign in again.');
-    }
-    const userid = await this.memberFor(code);
-    const mapping = await this.mappings.findByWecomUserId(userid);
-    if (consolePath !== null) return this.consoleSession(userid, mapping?.platformUserId, target);
-    if (!mapping) return this.unmapped(userid);
+  async complete(
+    org: unknown,
+    code: unknown,
+    state: unknown,
+    browser: string | undefined,
+  ): Promise<string> {
+    const organization = await this.organizationFor(org);
+    return this.organizations.within(organization, async () => {
+      const consumed = await this.states.consume(state, browser);
+      if (!consumed.ok && consumed.reason === 'browser') {
+        this.logger.warn('Refused a sign-in callback: the state was issued to another browser');
+        throw new BadRequestException(
+          'This sign-in was not started in this browser (or its sign-in cookie is gone). Start the sign-in again here.',
+        );
+      }
+      const consolePath = consumed.ok ? consolePathOf(consumed.redirect) : null;
+      const base = consolePath !== null ? this.requireConsole() : this.requireFrontend();
+      if (consolePath !== null) this.requireConsoleOrganization(organization);
+      const target = consumed.ok ? base.resolvePath(consolePath ?? consumed.redirect) : null;
+      if (target === null) {
+        throw new BadRequestException(
+          'This sign-in link is invalid, expired or already used. Start the sign-in again.',
+        );
+      }
+      if (typeof code !== 'string' || !CODE_FORMAT.test(code)) {
+        throw new BadRequestException('WeCom did not send an authorisation code. Sign in again.');
+      }
+      const userid = await this.memberFor(code);
+      const mapping = await this.mappings.findByWecomUserId(userid);
+      if (consolePath !== null) {
+        return this.consoleSession(userid, mapping?.platformUserId, target);
+      }
+      if (!mapping) return this.unmapped(userid);
 
-    const token = await this.jwt.sign(
-      { id: mapping.platformUserId, roles: ['interviewer'] },
-      this.ttl,
-    );
-    this.logger.log(`WeCom member ${userid} signed in as platform user ${mapping.platformUserId}`);
-    return `${target}#token=${token}`;
+      const token = await this.jwt.sign(
+        { id: mapping.platformUserId, roles: ['interviewer'], organization: organization.slug },
+        this.ttl,
+      );
+      this.logger.log(
+        `WeCom member ${userid} of ${organization.slug} signed in as platform user ${mapping.platformUserId}`,
+      );
+      return `${target}#token=${token}`;
+    });
+  }
+
+  /**
+   * The organisation a sign-in URL names by slug (`org`), `default` when it names none. One 404
+   * for unknown and malformed slugs; a suspended organisation's members cannot sign in.
+   */
+  private async organizationFor(org: unknown): Promise<Organization> {
+    const slug = org === undefined ? DEFAULT_ORGANIZATION.slug : org;
+    if (typeof slug !== 'string') {
+      throw new BadRequestException('org must be given once, as the slug of an organisation');
+    }
+    const found = ORGANIZATION_SLUG_PATTERN.test(slug)
+      ? await this.organizations.find(slug)
+      : undefined;
+    if (found?.slug !== slug) throw new NotFoundException('No organisation has this sign-in link');
+    if (found.status !== 'active') {
+      throw new ForbiddenException(`Organisation ${found.slug} is suspended`);
+    }
+    return found;
+  }
+
+  private redirectUriFor(organization: Organization): string {
+    return signInRedirectUri(this.redirectUri, organization);
+  }
+
+  /**
+   * CONSOLE_ADMINS names WeCom userids of one corp, the default organisation's (the environment's
+   * app, or the sandbox's): the same userid in another organisation's corp is someone else.
+   */
+  private requireConsoleOrganization(organization: Organization): void {
+    if (organization.id !== DEFAULT_ORGANIZATION.id) {
+      throw new ForbiddenException(
+        "The admin console signs in the default organisation's members only (CONSOLE_ADMINS names them).",
+      );
+    }
   }
 
   /** Console sign-in: WeCom members named in CONSOLE_ADMINS only, as admins. */
@@ -184,7 +267,10 @@ export class SignInService {
       );
     }
     const sub = consoleSubject(userid, platformUserId);
-    const token = await this.jwt.sign({ id: sub, roles: ['admin'] }, this.ttl);
+    const token = await this.jwt.sign(
+      { id: sub, roles: ['admin'], organization: DEFAULT_ORGANIZATION.slug },
+      this.ttl,
+    );
     this.logger.log(`WeCom member ${userid} signed in to the admin console as ${sub}`);
     return `${target}#token=${token}`;
   }

@@ -1,5 +1,4 @@
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { DataSource } from 'typeorm';
 
 import {
   createMigratedDatabase,
@@ -7,6 +6,7 @@ import {
 } from '../../test/support/migrated-database.js';
 import { ManualClock } from '../common/clock.js';
 import { TransactionHost } from '../database/transaction-host.js';
+import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import type { WeComSettings } from '../wecom/wecom-settings.js';
 import { MemberRenamedEvent } from './member.js';
 import { MappingChangeError, UserMappingsService } from './user-mappings.service.js';
@@ -15,7 +15,6 @@ import { inOrganization } from '../../test/support/in-organization.js';
 
 describe(UserMappingsService.name, () => {
   let database: MigratedDatabase;
-  let dataSource: DataSource;
   let host: TransactionHost;
   let events: EventEmitter2;
   let sut: UserMappingsService;
@@ -23,7 +22,7 @@ describe(UserMappingsService.name, () => {
 
   beforeAll(async () => {
     database = await createMigratedDatabase({ poolSize: 2 });
-    ({ dataSource, host } = database);
+    ({ host } = database);
     const settings = {
       credentials: () => ({ corpId: 'corp-1', corpSecret: 's', agentId: 1000002 }),
     } as unknown as WeComSettings;
@@ -46,18 +45,21 @@ describe(UserMappingsService.name, () => {
 
   beforeEach(async () => {
     events.removeAllListeners();
-    await dataSource.query(`DELETE FROM user_mappings`);
-    await dataSource.query(
-      `INSERT INTO user_mappings (corp_id, platform_user_id, wecom_user_id, source, status)
-       VALUES ('corp-1', 'u-zhang', 'ZhangSan', 'admin', 'active'),
-              ('corp-1', 'u-li', 'lisi', 'admin', 'disabled'),
-              ('corp-2', 'u-wang', 'wangwu', 'admin', 'left')`,
+    // Arranged as the owner, in the default organisation the tests run in.
+    await database.db.ownerQuery(`DELETE FROM user_mappings`);
+    await database.db.ownerQuery(
+      `INSERT INTO user_mappings
+         (organization_id, corp_id, platform_user_id, wecom_user_id, source, status)
+       VALUES ($1, 'corp-1', 'u-zhang', 'ZhangSan', 'admin', 'active'),
+              ($1, 'corp-1', 'u-li', 'lisi', 'admin', 'disabled'),
+              ($1, 'corp-2', 'u-wang', 'wangwu', 'admin', 'left')`,
+      [DEFAULT_ORGANIZATION.id],
     );
   });
 
   const wecomIdOf = async (platformUserId: string) =>
     (
-      await dataSource.query(
+      await database.db.ownerQuery(
         `SELECT wecom_user_id FROM user_mappings WHERE platform_user_id = $1`,
         [platformUserId],
       )

@@ -77,7 +77,7 @@ describe('The admin console in a browser', () => {
       CONSOLE_ADMINS: '',
       NODE_ENV: 'development',
       LOG_LEVEL: 'warn',
-      DATABASE_URL: db.url,
+      ...db.env, // as the restricted role under TEST_APP_ROLE, migrated by the owner
       AUTH_JWT_SECRET: TEST_JWT_SECRET,
       SIMULATOR_PORT: String(simulatorPort),
       DISPATCHER_POLL_MS: '200',

@@ -181,7 +181,7 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
         .expect(202);
       await app.get(MessageDispatcher).drain();
       expect(sim.messagesFor('Li.Lei-2@corp_x')).toHaveLength(1);
-      await app.get(DataSource).query('DELETE FROM messages WHERE id = $1', [res.body.id]);
+      await db.ownerQuery('DELETE FROM messages WHERE id = $1', [res.body.id]);
     });
 
     it('a mapping to @all stored before the rule is no recipient: nothing is sent', async () => {
@@ -201,15 +201,15 @@ describe('Hostile input is a 400, never a broadcast or a 500 (e2e)', () => {
       await app.get(MessageDispatcher).drain();
       expect(sends()).toBe(sendsBefore);
       expect(res.body.status).toBe('skipped');
-      const recipients = await ds.query(
+      const recipients = await db.ownerQuery(
         'SELECT platform_user_id, wecom_user_id, status FROM message_recipients WHERE message_id = $1',
         [res.body.id],
       );
       expect(recipients).toEqual([
         { platform_user_id: 'u-legacy', wecom_user_id: null, status: 'no_mapping' },
       ]);
-      await ds.query('DELETE FROM messages WHERE id = $1', [res.body.id]);
-      await ds.query("DELETE FROM user_mappings WHERE platform_user_id = 'u-legacy'");
+      await db.ownerQuery('DELETE FROM messages WHERE id = $1', [res.body.id]);
+      await db.ownerQuery("DELETE FROM user_mappings WHERE platform_user_id = 'u-legacy'");
     });
 
     it.each(['@all', '@ALL', 'a|b', ''])('a user mapping to %p is refused', async (wecomUserId) => {

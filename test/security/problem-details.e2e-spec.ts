@@ -188,7 +188,12 @@ describe('Every error is problem details (walks the router)', () => {
     const checked: string[] = [];
     for (const r of routes.filter((r) => r.path.includes('/:id'))) {
       if (skipped(r)) continue;
-      let req = open(r, concretePath(r.path, 'not-a-uuid')).set('authorization', `Bearer ${token}`);
+      // Organisations are named by id or slug, so `not-a-uuid` would be a (missing) slug there.
+      const byRef = r.controller === 'OrganizationsController';
+      let req = open(r, concretePath(r.path, byRef ? 'not_a_uuid' : 'not-a-uuid')).set(
+        'authorization',
+        `Bearer ${token}`,
+      );
       if (takesBody(r)) req = req.send({});
       const res = await req;
       expect({ route: routeKey(r), status: res.status }).toEqual({
@@ -196,7 +201,12 @@ describe('Every error is problem details (walks the router)', () => {
         status: 400,
       });
       expectValidationProblem(res);
-      expect(res.body.errors).toEqual([{ field: 'id', message: 'id must be a UUID' }]);
+      expect(res.body.errors).toEqual([
+        {
+          field: 'id',
+          message: byRef ? 'id must be an organisation id (UUID) or slug' : 'id must be a UUID',
+        },
+      ]);
       checked.push(routeKey(r));
     }
     // Interviews (get, update, cancel, rsvp, messages), messages (get, retry, recall), mappings.

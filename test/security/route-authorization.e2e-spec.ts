@@ -5,7 +5,7 @@ import { SignJWT } from 'jose';
 import request from 'supertest';
 
 import { mintToken } from '../../src/auth/jwt-verifier.js';
-import { ROLES, type Role } from '../../src/auth/roles.js';
+import { ORGANIZATION_ROLES, ROLES, type Role } from '../../src/auth/roles.js';
 import { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, TEST_JWT_SECRET, tokenFor } from '../support/test-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -24,7 +24,7 @@ import {
 const PUBLIC_OUTSIDE_API: RegExp[] = [
   /^GET \/health(\/[\w-]+)*$/,
   /^GET \/metrics$/, // behind METRICS_TOKEN when that is set
-  /^(GET|POST) \/wecom\/callback$/, // WeCom signs these; the signature is the check
+  /^(GET|POST) \/wecom\/callback(\/:slug)?$/, // WeCom signs these; the signature is the check
   /^GET \/auth\/wecom\/(login|callback)$/, // the browser's sign-in round trip
 ];
 /** Served by Swagger's own Express handlers, not by a controller. */
@@ -47,6 +47,11 @@ const INTERVIEWER_SURFACE: RegExp[] = [
   /^GET \/api\/interviews$/,
   /^GET \/api\/interviews\/:id$/,
   /^POST \/api\/interviews\/:id\/rsvp$/,
+];
+/** The operators' routes: organisations themselves, outside every organisation. */
+const OPERATOR_ROUTES: RegExp[] = [
+  /^(GET|POST) \/api\/organizations$/,
+  /^(GET|PATCH) \/api\/organizations\/:id$/,
 ];
 /** Fewer than this means the walk is broken, not that the app shrank. */
 const MIN_ROUTES = 20;
@@ -195,6 +200,14 @@ describe('Authorisation on every route (walks the router)', () => {
     );
     expect(interviewerMay.filter((r) => !matches(INTERVIEWER_SURFACE, r)).map(label)).toEqual([]);
     expect(api.filter((r) => r.roleOptional !== matches(ROLE_OPTIONAL, r)).map(label)).toEqual([]);
+    // Only the operators' routes work outside an organisation, and only operators reach them.
+    expect(api.filter((r) => r.noOrganization !== matches(OPERATOR_ROUTES, r)).map(label)).toEqual(
+      [],
+    );
+    expect(
+      api.filter((r) => r.noOrganization && JSON.stringify(r.roles) !== '["operator"]').map(label),
+    ).toEqual([]);
+    expect(routes.filter((r) => r.noOrganization && !api.includes(r)).map(label)).toEqual([]);
     // Outside /api nothing is role-optional either (public routes need no token at all).
     expect(routes.filter((r) => r.roleOptional && !api.includes(r)).map(label)).toEqual([]);
   });
@@ -252,7 +265,7 @@ describe('Authorisation on every route (walks the router)', () => {
     let checked = 0;
     for (const r of api.filter((x) => !x.roleOptional)) {
       const path = concretePath(r.path, randomUUID());
-      const allowed = r.roles ?? [...ROLES];
+      const allowed = r.roles ?? [...ORGANIZATION_ROLES];
       const outsiders: Role[][] = [
         [],
         ...ROLES.filter((role) => !allowed.includes(role)).map((role) => [role]),
@@ -272,12 +285,32 @@ describe('Authorisation on every route (walks the router)', () => {
     expect(checked).toBeGreaterThan(api.length);
   });
 
+  it('answers 403 to an operator on every route inside an organisation, whatever its token names', async () => {
+    const wrong: string[] = [];
+    const tokens = [
+      await tokenFor('u-operator', 'operator'),
+      await mintToken(enc(TEST_JWT_SECRET), {
+        id: 'u-operator',
+        roles: ['operator'],
+        organization: 'default',
+      }),
+    ];
+    for (const r of api.filter((x) => !x.noOrganization)) {
+      const path = concretePath(r.path, randomUUID());
+      for (const token of tokens) {
+        const res = await call(r, path, bearer(token));
+        if (res.status !== 403) wrong.push(`${label(r)} as operator: ${res.status}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
   it('lets each role a route allows past the guard (no 401, no 403, no 500)', async () => {
     const wrong: string[] = [];
     for (const r of api) {
       const path = concretePath(r.path, randomUUID());
       const allowed: Role[][] = [
-        ...(r.roles ?? ROLES).map((role) => [role]),
+        ...(r.roles ?? ORGANIZATION_ROLES).map((role) => [role]),
         ...(r.roleOptional ? [[]] : []),
       ];
       for (const roles of allowed) {

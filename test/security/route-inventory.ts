@@ -4,7 +4,12 @@ import { RequestMethod } from '@nestjs/common';
 import { MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 
-import { IS_PUBLIC, REQUIRED_ROLES, ROLE_OPTIONAL } from '../../src/auth/auth.decorators.js';
+import {
+  IS_PUBLIC,
+  NO_ORGANIZATION,
+  REQUIRED_ROLES,
+  ROLE_OPTIONAL,
+} from '../../src/auth/auth.decorators.js';
 import type { Role } from '../../src/auth/roles.js';
 
 /** One method + path that Express will answer, e.g. `GET /api/interviews/:id`. */
@@ -22,6 +27,8 @@ export interface ControllerRoute extends ServedRoute {
   roles: Role[] | undefined;
   /** @RoleOptional(): a valid token with no known role is enough. */
   roleOptional: boolean;
+  /** @NoOrganization(): works on organisations (operators), not inside the token's one. */
+  noOrganization: boolean;
 }
 
 /** A middleware mounted on a path other than `/` (it can answer requests the guard never sees). */
@@ -93,6 +100,8 @@ export function controllerRoutes(app: INestApplication): ControllerRoute[] {
               isPublic: reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets) === true,
               roles: reflector.getAllAndOverride<Role[] | undefined>(REQUIRED_ROLES, targets),
               roleOptional: reflector.getAllAndOverride<boolean>(ROLE_OPTIONAL, targets) === true,
+              noOrganization:
+                reflector.getAllAndOverride<boolean>(NO_ORGANIZATION, targets) === true,
             });
           }
         }

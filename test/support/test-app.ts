@@ -88,6 +88,11 @@ export function tokenFor(sub: string, ...roles: Role[]): Promise<string> {
   return mintToken(new TextEncoder().encode(TEST_JWT_SECRET), { id: sub, roles });
 }
 
+/** A token naming its organisation (the `org` claim), by id or slug. */
+export function tokenIn(organization: string, sub: string, ...roles: Role[]): Promise<string> {
+  return mintToken(new TextEncoder().encode(TEST_JWT_SECRET), { id: sub, roles, organization });
+}
+
 /** Env that points an app at a simulator started by the spec (shared by several apps). */
 export function simulatorEnv(url: string): Record<string, string> {
   return {

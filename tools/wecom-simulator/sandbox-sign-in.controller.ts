@@ -13,12 +13,12 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
 
 import { Public } from '../../src/auth/auth.decorators.js';
-import { organizationScope } from '../../src/common/organization-scope.js';
 import type { AppConfigService } from '../../src/config/app-config.js';
 import { DEFAULT_ORGANIZATION } from '../../src/organizations/organization.js';
+import { OrganizationsService } from '../../src/organizations/organizations.service.js';
 import { RuntimeSettings } from '../../src/settings/runtime-settings.js';
 import { SANDBOX_ADMIN_USERID, SANDBOX_AUTHORIZE_PATH } from '../../src/sign-in/console-sign-in.js';
-import { CALLBACK_PATH } from '../../src/sign-in/sign-in.service.js';
+import { CALLBACK_PATH, signInRedirectUri } from '../../src/sign-in/sign-in.service.js';
 import { escapeHtml, SignInErrorPageFilter } from '../../src/sign-in/sign-in-error-page.filter.js';
 
 /** The simulator's base URL (WeComSandbox provides it; a token, as the sandbox imports this file). */
@@ -34,6 +34,10 @@ const STATE = /^[A-Za-z0-9]{1,128}$/;
  * OAuth code for them, and the browser goes back to the service's callback exactly as WeCom
  * sends it: the rest of the sign-in (state, cookie, getuserinfo over HTTP, the JWT) is the real
  * flow. Outside sandbox mode this controller does not exist (404).
+ *
+ * The redirect_uri names the organisation (`?org=<slug>`, none for `default`, whose app is the
+ * sandbox corp's): the appid and agentid must be that organisation's app, and the code is issued
+ * by its corp in the simulator.
  */
 @ApiExcludeController()
 @Public()
@@ -44,6 +48,7 @@ export class SandboxSignInController {
 
   constructor(
     private readonly runtime: RuntimeSettings,
+    private readonly organizations: OrganizationsService,
     @Inject(SIMULATOR_URL) private readonly simulatorUrl: string,
     @Inject(ConfigService) config: AppConfigService,
   ) {
@@ -63,22 +68,19 @@ export class SandboxSignInController {
     @Query('login_hint') member: unknown,
     @Res() res: Response,
   ): Promise<void> {
-    // The sandbox's simulated app is organisation `default`'s (SandboxCallbackSecrets).
-    const { corpId, agentId } = await organizationScope.run(DEFAULT_ORGANIZATION, () =>
+    // WeCom only sends members back to the app's trusted domain; here, to this service alone.
+    const organization = await this.organizationOf(redirectUri);
+    const { corpId, agentId } = await this.organizations.within(organization, () =>
       this.runtime.current(),
     );
     if (appid !== corpId || agentid !== String(agentId)) {
       throw new BadRequestException('appid and agentid are not those of this corp and app');
     }
-    // WeCom only sends members back to the app's trusted domain; here, to this service alone.
-    if (redirectUri !== this.callbackUrl) {
-      throw new BadRequestException(`redirect_uri must be ${this.callbackUrl}`);
-    }
     if (typeof state !== 'string' || !STATE.test(state)) {
       throw new BadRequestException('state must be 1-128 letters or digits');
     }
     if (member === undefined || member === '') {
-      res.type('html').send(this.picker(appid, agentid, redirectUri, state));
+      res.type('html').send(this.picker(appid, agentid, redirectUri as string, state));
       return;
     }
     if (typeof member !== 'string' || !USERID.test(member)) {
@@ -87,16 +89,37 @@ export class SandboxSignInController {
     const answer = await fetch(`${this.simulatorUrl}/__simulator/oauth/codes`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ userid: member }),
+      body: JSON.stringify({ userid: member, corpId }),
     });
     if (!answer.ok) {
       throw new BadRequestException(`${member} is not a member of the simulated corp`);
     }
     const { code } = (await answer.json()) as { code: string };
-    const back = new URL(redirectUri);
+    const back = new URL(redirectUri as string);
     back.searchParams.set('code', code);
     back.searchParams.set('state', state);
     res.redirect(302, back.toString());
+  }
+
+  /** The organisation a redirect_uri of this service's callback names (`?org=`, else default). */
+  private async organizationOf(redirectUri: unknown) {
+    let org: string = DEFAULT_ORGANIZATION.slug;
+    try {
+      org = new URL(String(redirectUri)).searchParams.get('org') ?? org;
+    } catch {
+      // not a URL: refused below, as it is not the callback's
+    }
+    const organization = await this.organizations.find(org);
+    if (
+      !organization ||
+      organization.slug !== org ||
+      redirectUri !== signInRedirectUri(this.callbackUrl, organization)
+    ) {
+      throw new BadRequestException(
+        `redirect_uri must be ${this.callbackUrl}, with ?org=<slug> for an organisation other than default`,
+      );
+    }
+    return organization;
   }
 
   /** Which simulated member signs in: a form, as WeCom's page would show a QR code. */

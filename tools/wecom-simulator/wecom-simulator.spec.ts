@@ -1016,6 +1016,33 @@ describe(WeComSimulator.name, () => {
       expect(performance.now() - started).toBeGreaterThanOrEqual(140);
     });
 
+    it('lets a stalled call in by the token it came with, and processes it when the stall ends', async () => {
+      const first = await token();
+      const expiry = sut.tokenExpiry(first)!;
+      nowMs = expiry - 1_000;
+      const message = { ...text('lisi', 'held'), enable_duplicate_check: 1 };
+      sut.addFault({ path: '/cgi-bin/message/send', delayMs: 500, times: 1 });
+      const held = send(message, first);
+      // Counted as it arrives, with its arrival time: from here on it is WeCom's.
+      while (sut.stats().calls['/cgi-bin/message/send'] !== 1) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+
+      // The token ends while WeCom holds the call; the client's retry, on a new token, overtakes it.
+      nowMs = expiry + 1_000;
+      expect((await send(message, first)).errcode).toBe(42001);
+      const second = await token();
+      expect(second).not.toBe(first);
+      expect(await send(message, second)).toMatchObject({ errcode: 0 });
+
+      // The held call is processed, not turned away: the duplicate check keeps it from arriving.
+      expect(await held).toMatchObject({ errcode: 0 });
+      expect(sut.stats()).toMatchObject({ delivered: 1, duplicatesSuppressed: 1 });
+      expect(sut.messagesFor('lisi').map((m) => (m.body as Json).text)).toEqual([
+        { content: 'held' },
+      ]);
+    });
+
     it('skips a fault whose probability is 0, and DELETE clears all faults', async () => {
       sut.addFault({ path: '/cgi-bin/gettoken', errcode: 40001, probability: 0 });
       expect(await token()).toEqual(expect.any(String));

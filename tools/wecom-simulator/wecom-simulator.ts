@@ -474,6 +474,8 @@ export class WeComSimulator {
     const url = new URL(target.startsWith('/') ? `http://simulator.invalid${target}` : target);
     const path = url.pathname;
     const isApi = path.startsWith('/cgi-bin/');
+    // When WeCom received the call: what it is let in by (its token) is judged as of now.
+    const arrivedAt = this.options.now();
     if (isApi) this.countCall(path);
 
     const body = await this.readBody(req);
@@ -496,6 +498,12 @@ export class WeComSimulator {
     const corp = route ? this.corpOfCall(route, url.searchParams) : undefined;
     corp?.countCall(path);
     const fault = this.faultInjector.take(path, corp?.corpId);
+    const ip = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+    // A call is let in (trusted IP, method, token) as it arrives; a stall is WeCom holding a call
+    // it has let in, so a token that ends meanwhile does not turn it away: the call is still
+    // processed, duplicate check included, after the stall, as when a client's retry overtakes it.
+    const admitted =
+      route && this.admit(route, corp, req.method ?? 'GET', url.searchParams, ip, arrivedAt);
     const delay = this.options.latencyMs + (fault?.delayMs ?? 0);
     if (delay > 0) {
       try {
@@ -504,7 +512,6 @@ export class WeComSimulator {
         return; // stopped while waiting; the socket is gone
       }
     }
-    const ip = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
     if (fault?.httpStatus !== undefined) {
       this.sendText(res, fault.httpStatus, STATUS_CODES[fault.httpStatus] ?? 'Error');
       return;
@@ -516,9 +523,11 @@ export class WeComSimulator {
         ? fail(fault.errcode)
         : !route
           ? undefined
-          : route.authenticated && !this.trustedIps.allows(ip)
-            ? fail(ErrCode.IpNotTrusted)
-            : this.callApi(route, current, req.method ?? 'GET', url.searchParams, body.body);
+          : !(admitted instanceof SimulatedCorp)
+            ? admitted
+            : admitted !== current
+              ? fail(route.authenticated ? ErrCode.InvalidToken : ErrCode.InvalidCorpId)
+              : this.callApi(route, current, url.searchParams, body.body);
     if (reply === undefined) {
       this.sendJson(res, 404, { errcode: -1, errmsg: `api not found: ${path}` });
       return;
@@ -544,19 +553,28 @@ export class WeComSimulator {
     return undefined;
   }
 
-  private callApi(
+  /** Whether WeCom lets the call in at all, and as which corp: checked as the call arrives. */
+  private admit(
     route: ApiRoute,
     corp: SimulatedCorp | undefined,
     method: string,
     query: URLSearchParams,
+    ip: string,
+    now: number,
+  ): SimulatedCorp | ApiReply {
+    if (route.authenticated && !this.trustedIps.allows(ip)) return fail(ErrCode.IpNotTrusted);
+    if (route.method === 'POST' && method !== 'POST') return fail(ErrCode.RequirePost);
+    return route.authenticated ? this.checkToken(corp, query, now) : this.checkCorpId(corp, query);
+  }
+
+  /** The call's work, for a caller let in: the body, then the route, at the time it is done. */
+  private callApi(
+    route: ApiRoute,
+    caller: SimulatedCorp,
+    query: URLSearchParams,
     raw: Buffer,
   ): ApiReply {
-    if (route.method === 'POST' && method !== 'POST') return fail(ErrCode.RequirePost);
     const now = this.options.now();
-    const caller = route.authenticated
-      ? this.checkToken(corp, query, now)
-      : this.checkCorpId(corp, query);
-    if (!(caller instanceof SimulatedCorp)) return caller;
     let body: Json = {};
     if (route.method === 'POST') {
       try {

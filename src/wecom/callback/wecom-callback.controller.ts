@@ -1,10 +1,9 @@
-import { Controller, Get, Header, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Header, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 
 import { Public } from '../../auth/auth.decorators.js';
 import { DEFAULT_ORGANIZATION } from '../../organizations/organization.js';
-import { OrganizationsService } from '../../organizations/organizations.service.js';
 import { readCallbackBody } from './read-callback-body.js';
 import {
   MAX_CALLBACK_BYTES,
@@ -12,38 +11,56 @@ import {
   type CallbackQuery,
 } from './wecom-callback.service.js';
 
-/** WeCom's callback URL (set it to PUBLIC_BASE_URL + /wecom/callback in the app's settings). */
+/**
+ * WeCom's callback URL, one per organisation: PUBLIC_BASE_URL + /wecom/callback/<slug> in the
+ * organisation's app settings. The bare /wecom/callback is the `default` organisation's, as it was
+ * before there were organisations.
+ */
 @ApiExcludeController()
 @Public()
 @Controller('wecom/callback')
 export class WeComCallbackController {
-  constructor(
-    private readonly callbacks: WeComCallbackService,
-    private readonly organizations: OrganizationsService,
-  ) {}
+  constructor(private readonly callbacks: WeComCallbackService) {}
 
-  /** The URL check: the decrypted echostr, alone, as text (errors stay JSON, hence no @Header). */
   @Get()
   @Header('Cache-Control', 'no-store')
+  verifyDefault(@Query() query: CallbackQuery, @Res({ passthrough: true }) res: Response) {
+    return this.verify(DEFAULT_ORGANIZATION.slug, query, res);
+  }
+
+  /** The URL check: the decrypted echostr, alone, as text (errors stay JSON, hence no @Header). */
+  @Get(':slug')
+  @Header('Cache-Control', 'no-store')
   async verify(
+    @Param('slug') slug: string,
     @Query() query: CallbackQuery,
     @Res({ passthrough: true }) res: Response,
   ): Promise<string> {
-    const plaintext = await this.organizations.within(DEFAULT_ORGANIZATION, () =>
-      this.callbacks.verifyUrl(query),
-    );
+    const plaintext = await this.callbacks.verifyUrl(slug, query);
     res.type('text/plain; charset=utf-8');
     return plaintext;
   }
 
-  /** An event: an empty 200 once stored; handlers run after the answer. */
   @Post()
   @HttpCode(200)
-  async receive(@Query() query: CallbackQuery, @Req() req: Request): Promise<string> {
-    const body = await readCallbackBody(req, MAX_CALLBACK_BYTES);
-    // The handlers started after the answer keep the scope.
-    await this.organizations.within(DEFAULT_ORGANIZATION, () =>
-      this.callbacks.receive(query, body),
+  receiveDefault(@Query() query: CallbackQuery, @Req() req: Request): Promise<string> {
+    return this.receive(DEFAULT_ORGANIZATION.slug, query, req);
+  }
+
+  /** An event: an empty 200 once stored; handlers run after the answer. */
+  @Post(':slug')
+  @HttpCode(200)
+  async receive(
+    @Param('slug') slug: string,
+    @Query() query: CallbackQuery,
+    @Req() req: Request,
+  ): Promise<string> {
+    // The organisation first: a body for a URL that names none is not even read.
+    const organization = await this.callbacks.organizationFor(slug);
+    await this.callbacks.receive(
+      organization,
+      query,
+      await readCallbackBody(req, MAX_CALLBACK_BYTES),
     );
     return '';
   }

@@ -4,6 +4,7 @@ import {
   Inject,
   Injectable,
   Logger,
+  NotFoundException,
   ServiceUnavailableException,
   type BeforeApplicationShutdown,
   type OnModuleInit,
@@ -12,12 +13,16 @@ import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
 
 import { Clock } from '../../common/clock.js';
-import { organizationScope } from '../../common/organization-scope.js';
 import { registerCronJob } from '../../common/scheduled-job.js';
+import { organizationScope } from '../../common/organization-scope.js';
 import type { AppConfigService } from '../../config/app-config.js';
-import { DEFAULT_ORGANIZATION } from '../../organizations/organization.js';
-import { WeComSettings } from '../wecom-settings.js';
+import {
+  DEFAULT_ORGANIZATION,
+  ORGANIZATION_SLUG_PATTERN,
+} from '../../organizations/organization.js';
+import type { Organization } from '../../organizations/organization.js';
 import { OrganizationsService } from '../../organizations/organizations.service.js';
+import { WeComSettings } from '../wecom-settings.js';
 import { readCallbackEvent, type CallbackEventRecord } from './callback-event.js';
 import { CallbackXmlError, parseCallbackXml } from './callback-xml.js';
 import {
@@ -45,14 +50,23 @@ const ECHOSTR_PLAINTEXT = /^[A-Za-z0-9._~+/=-]{1,128}$/;
 export type CallbackQuery = Record<string, unknown>;
 
 /**
- * The callback URL ("接收消息服务器"): the URL check (GET) and events (POST). An event is
- * authenticated (fresh timestamp, signature, our corp id as receiver) before anything is
- * decrypted or stored; then it is stored once (WeCom retries are recognised by their dedupe
- * key), acknowledged at once, and dispatched to the registered handlers after the answer, so
- * a slow handler cannot make WeCom retry.
+ * The callback URL ("接收消息服务器"), one per organisation: the URL check (GET) and events
+ * (POST). The organisation is found from the URL's slug before anything else; all that follows
+ * runs in its scope: an event is authenticated with its Token, EncodingAESKey and corp id (fresh
+ * timestamp, signature, its corp id as receiver) before anything is decrypted or stored; then it
+ * is stored once in its `wecom_events` (WeCom retries are recognised by their dedupe key),
+ * acknowledged at once, and dispatched to the registered handlers after the answer, so a slow
+ * handler cannot make WeCom retry. A body signed with another organisation's keys fails the
+ * signature check like any forgery.
  *
  * Dispatch is at most once: the row is claimed (processed_at) before the handlers run. A crash
  * between storing and claiming is repaired by the sweep; a crash inside a handler is not retried.
+ *
+ * A suspended organisation's events are still checked and stored, and acknowledged, but not
+ * dispatched: WeCom retries a refused callback a few times and then drops it, so refusing would
+ * lose the card taps and contact changes made meanwhile. The sweep, which serves active
+ * organisations only, dispatches them once the organisation is resumed (like its messages and
+ * reminders, they wait).
  */
 @Injectable()
 export class WeComCallbackService implements OnModuleInit, BeforeApplicationShutdown {
@@ -70,7 +84,7 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
   ) {}
 
   async onModuleInit(): Promise<void> {
-    const settings = await organizationScope.run(DEFAULT_ORGANIZATION, () =>
+    const settings = await this.organizations.within(DEFAULT_ORGANIZATION, () =>
       this.runtime.current(),
     );
     if (!settings.callbackToken) {
@@ -83,10 +97,78 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
   }
 
   /**
-   * GET: WeCom checks the URL by having us decrypt `echostr`; the answer is the plaintext.
-   * Same 5-minute window as events, and only an echostr's plaintext is ever answered.
+   * The organisation whose callback URL ends in `slug`. Unknown and malformed slugs are the same
+   * 404 (a URL nobody gave WeCom); ids are not slugs here, the URL names the organisation one way.
    */
-  async verifyUrl(query: CallbackQuery): Promise<string> {
+  async organizationFor(slug: string): Promise<Organization> {
+    const found = ORGANIZATION_SLUG_PATTERN.test(slug)
+      ? await this.organizations.find(slug)
+      : undefined;
+    if (found?.slug !== slug) {
+      throw new NotFoundException('No organisation has this callback URL');
+    }
+    return found;
+  }
+
+  /**
+   * GET: WeCom checks the URL by having us decrypt `echostr` with the organisation's key; the
+   * answer is the plaintext. Same 5-minute window as events, and only an echostr's plaintext is
+   * ever answered. A suspended organisation's URL still answers: nothing is stored or sent.
+   */
+  async verifyUrl(slug: string, query: CallbackQuery): Promise<string> {
+    const organization = await this.organizationFor(slug);
+    return this.organizations.within(organization, () => this.verifyHere(query));
+  }
+
+  /**
+   * POST: one encrypted event for `organization`. Resolves once it is stored (or recognised as
+   * a repeat); its handlers run after, in the organisation's scope, unless it is suspended.
+   */
+  receive(organization: Organization, query: CallbackQuery, xml: string): Promise<void> {
+    return this.organizations.within(organization, async () => {
+      const stored = await this.storeHere(query, xml);
+      if (!stored) return;
+      if (organization.status !== 'active') {
+        this.logger.log(
+          `Callback ${summarize(stored)} stored for suspended organisation ${organization.slug}: dispatched once it is resumed`,
+        );
+        return;
+      }
+      this.track(this.dispatch(stored));
+    });
+  }
+
+  /** Resolves when every dispatch started so far has finished (specs, shutdown). */
+  async whenIdle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.whenIdle();
+  }
+
+  /**
+   * The sweep: dispatches events stored but never claimed (the process died in between, or the
+   * organisation was suspended), for each active organisation in its own scope. One
+   * organisation's failure is logged and does not keep the others' events waiting.
+   */
+  async dispatchPending(): Promise<number> {
+    let dispatched = 0;
+    for (const organization of await this.organizations.active()) {
+      try {
+        dispatched += await this.organizations.within(organization, () =>
+          this.dispatchPendingHere(),
+        );
+      } catch (error) {
+        this.logger.error(
+          `Sweeping the callbacks of organisation ${organization.slug} failed: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }
+    return dispatched;
+  }
+
+  private async verifyHere(query: CallbackQuery): Promise<string> {
     const crypto = await this.crypto();
     const [msgSignature, timestamp, nonce, echostr] = params(query, [
       'msg_signature',
@@ -112,8 +194,8 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     return plaintext;
   }
 
-  /** POST: one encrypted event. Resolves once it is stored (or recognised as a repeat). */
-  async receive(query: CallbackQuery, xml: string): Promise<void> {
+  /** Authenticates, decrypts and stores an event in the current organisation; null for a repeat. */
+  private async storeHere(query: CallbackQuery, xml: string): Promise<WeComCallbackEvent | null> {
     const crypto = await this.crypto();
     const [msgSignature, timestamp, nonce] = params(query, ['msg_signature', 'timestamp', 'nonce']);
     let fields: Record<string, string>;
@@ -138,26 +220,12 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     const id = await this.events.insertUnlessSeen(record, plaintext, receivedAt);
     if (id === null) {
       this.logger.log(`Repeated callback ${summarize(record)} acknowledged, not processed again`);
-      return;
+      return null;
     }
-    this.track(this.dispatch(toEvent(id, record, fields)));
+    return toEvent(id, record, fields);
   }
 
-  /** Resolves when every dispatch started so far has finished (specs, shutdown). */
-  async whenIdle(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
-  }
-
-  async beforeApplicationShutdown(): Promise<void> {
-    await this.whenIdle();
-  }
-
-  /** The sweep: dispatches events stored but never claimed (the process died in between). */
-  dispatchPending(): Promise<number> {
-    return this.organizations.within(DEFAULT_ORGANIZATION, () => this.dispatchPendingInScope());
-  }
-
-  private async dispatchPendingInScope(): Promise<number> {
+  private async dispatchPendingHere(): Promise<number> {
     const before = new Date(this.clock.nowMs() - SWEEP_AFTER_MS);
     const rows = await this.events.findUnclaimed(before, SWEEP_BATCH);
     let dispatched = 0;
@@ -199,6 +267,7 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     this.inflight.add(done);
   }
 
+  /** The current organisation's Token, EncodingAESKey and corp id (the receiveid). */
   private async crypto(): Promise<WeComCallbackCrypto> {
     // Read per request: an admin may change the token and key at any time.
     const { callbackToken: token, callbackAesKey: aesKey } = await this.runtime.current();
@@ -221,7 +290,9 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     } else {
       return error as Error;
     }
-    this.logger.warn(`Refused a callback: ${http.message}`);
+    this.logger.warn(
+      `Refused a callback for ${organizationScope.get()?.slug ?? '?'}: ${http.message}`,
+    );
     return http;
   }
 }

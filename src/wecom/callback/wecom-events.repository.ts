@@ -1,10 +1,18 @@
 import { Injectable } from '@nestjs/common';
 
+import {
+  CURRENT_ORGANIZATION_ID,
+  inCurrentOrganization,
+} from '../../database/organization-column.js';
 import { TransactionHost } from '../../database/transaction-host.js';
 import type { CallbackEventRecord } from './callback-event.js';
 import { WeComEventEntity } from './wecom-event.entity.js';
 
-/** The `wecom_events` table: the callbacks WeCom sent us, stored once each. */
+/**
+ * The `wecom_events` table: the callbacks WeCom sent us, stored once each. Every statement is for
+ * the transaction's organisation and names it: row-level security filters them too, but a sweep
+ * in one organisation must never pick up another's events, whatever role the service runs as.
+ */
 @Injectable()
 export class WeComEventsRepository {
   constructor(private readonly db: TransactionHost) {}
@@ -42,13 +50,17 @@ export class WeComEventsRepository {
     return row ? String(row.id) : null;
   }
 
-  /** Events received before `before` and never claimed (a crash in between), oldest first. */
+  /**
+   * The organisation's events received before `before` and never claimed (a crash in between, or
+   * stored while it was suspended), oldest first.
+   */
   async findUnclaimed(before: Date, limit: number): Promise<WeComEventEntity[]> {
     return this.db.run((m) =>
       m
         .getRepository(WeComEventEntity)
         .createQueryBuilder('e')
-        .where('e.processed_at IS NULL AND e.received_at < :before', { before })
+        .where(`e.organization_id = ${CURRENT_ORGANIZATION_ID}`)
+        .andWhere('e.processed_at IS NULL AND e.received_at < :before', { before })
         .orderBy('e.received_at', 'ASC')
         .limit(limit)
         .getMany(),
@@ -65,7 +77,12 @@ export class WeComEventsRepository {
         .createQueryBuilder()
         .update(WeComEventEntity)
         .set({ processedAt: at })
-        .where('id = :id AND processed_at IS NULL', { id })
+        .where(
+          `id = :id AND processed_at IS NULL AND organization_id = ${CURRENT_ORGANIZATION_ID}`,
+          {
+            id,
+          },
+        )
         .execute(),
     );
     return claim.affected === 1;
@@ -74,7 +91,9 @@ export class WeComEventsRepository {
   /** Keeps what the handlers threw, for whoever looks into a failed event. */
   async recordHandlerError(id: string, error: string): Promise<void> {
     await this.db.run((m) =>
-      m.getRepository(WeComEventEntity).update({ id }, { handlerError: error }),
+      m
+        .getRepository(WeComEventEntity)
+        .update({ id, organizationId: inCurrentOrganization() }, { handlerError: error }),
     );
   }
 }

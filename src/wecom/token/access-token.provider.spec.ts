@@ -13,7 +13,10 @@ import {
 } from '../../../test/support/test-database.js';
 import { openMigratedDataSource } from '../../../test/support/migrated-database.js';
 import { inOrganization } from '../../../test/support/in-organization.js';
-import { NoOrganizationScopeError, type OrganizationScope } from '../../common/organization-scope.js';
+import {
+  NoOrganizationScopeError,
+  type OrganizationScope,
+} from '../../common/organization-scope.js';
 import { testEnv } from '../../../test/support/test-app.js';
 import { Clock, ManualClock } from '../../common/clock.js';
 import type { AppConfigService } from '../../config/app-config.js';

@@ -1,0 +1,76 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+
+import { PageQueryDto } from '../../common/pagination.dto.js';
+import {
+  ORGANIZATION_SLUG_PATTERN,
+  ORGANIZATION_STATUSES,
+  type OrganizationStatus,
+} from '../organization.js';
+
+const SLUG_RULE =
+  'slug must be 2-63 lower-case letters, digits or dashes, starting with a letter or digit';
+const NAME_RULE = 'name must be 1-200 characters, not only spaces';
+/** Something to read: not blank, no control characters (a name is shown in pages and logs). */
+const NAME_PATTERN = /^(?=[\s\S]*\S)[^\p{Cc}]{1,200}$/u;
+
+export class CreateOrganizationDto {
+  @ApiProperty({
+    example: 'acme',
+    pattern: ORGANIZATION_SLUG_PATTERN.source,
+    description:
+      'Unique and fixed for good: it names the organisation in URLs (`/wecom/callback/<slug>`, ' +
+      '`/auth/wecom/login?org=<slug>`) and in tokens (`org`)',
+  })
+  @IsString({ message: SLUG_RULE })
+  @Matches(ORGANIZATION_SLUG_PATTERN, { message: SLUG_RULE })
+  slug: string;
+
+  @ApiProperty({ example: 'Acme Ltd', minLength: 1, maxLength: 200 })
+  @IsString({ message: NAME_RULE })
+  @MinLength(1, { message: NAME_RULE })
+  @MaxLength(200, { message: NAME_RULE })
+  @Matches(NAME_PATTERN, { message: NAME_RULE })
+  name: string;
+}
+
+export class UpdateOrganizationDto {
+  @ApiPropertyOptional({ example: 'Acme Group', minLength: 1, maxLength: 200 })
+  @IsOptional()
+  @IsString({ message: NAME_RULE })
+  @MinLength(1, { message: NAME_RULE })
+  @MaxLength(200, { message: NAME_RULE })
+  @Matches(NAME_PATTERN, { message: NAME_RULE })
+  name?: string;
+
+  @ApiPropertyOptional({
+    enum: ORGANIZATION_STATUSES,
+    description:
+      '`suspended`: its deliveries and reminders wait (nothing is lost) and its users get 403; ' +
+      '`active` again sends what waited',
+  })
+  @IsOptional()
+  @IsIn(ORGANIZATION_STATUSES, { message: 'status must be one of: active, suspended' })
+  status?: OrganizationStatus;
+}
+
+export class ListOrganizationsQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({ enum: ORGANIZATION_STATUSES })
+  @IsOptional()
+  @IsIn(ORGANIZATION_STATUSES, { message: 'status must be one of: active, suspended' })
+  status?: OrganizationStatus;
+}
+
+export class OrganizationDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ example: 'acme' }) slug: string;
+  @ApiProperty({ example: 'Acme Ltd' }) name: string;
+  @ApiProperty({ enum: ORGANIZATION_STATUSES }) status: OrganizationStatus;
+  @ApiProperty() createdAt: string;
+  @ApiProperty() updatedAt: string;
+}
+
+export class OrganizationPageDto {
+  @ApiProperty({ type: [OrganizationDto] }) items: OrganizationDto[];
+  @ApiProperty({ nullable: true, type: String }) nextCursor: string | null;
+}

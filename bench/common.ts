@@ -27,8 +27,8 @@ export const CALLS_IN_FLIGHT = DISPATCHER_CONCURRENCY * 2;
 /** The platform user the bench books as (an admin; left unmapped, so it receives nothing). */
 export const BENCH_USER = 'bench-admin';
 
-/** A fresh key per run: the bench stores no secret worth keeping. */
-const ENCRYPTION_KEY = `bench:${randomBytes(32).toString('base64')}`;
+/** A fresh key per run (APP_ENCRYPTION_KEY): the bench stores no secret worth keeping. */
+export const ENCRYPTION_KEY = `bench:${randomBytes(32).toString('base64')}`;
 
 export const sim = `http://127.0.0.1:${SIM_PORT}`;
 

@@ -12,7 +12,7 @@ import pg from 'pg';
 
 import { LATENCY, log, member, SERVER, SIM_PORT, sim } from './common.js';
 import { deliveryScenario, INTERVIEWERS_EACH, INTERVIEWS } from './delivery.js';
-import { FAIRNESS_BACKLOG, fairnessScenario } from './fairness.js';
+import { fairnessScenario } from './fairness.js';
 import { startProcess, waitFor } from './harness.js';
 import { DUE } from './reminders.js';
 import { reminderScenario } from './reminders.js';
@@ -46,12 +46,7 @@ async function main(): Promise<void> {
   const unknown = only.filter((k) => !SCENARIOS[k]);
   if (unknown.length) throw new Error(`BENCH_ONLY: no scenario ${unknown.join(', ')} (1-5)`);
 
-  const members = Math.max(
-    INTERVIEWS * INTERVIEWERS_EACH,
-    DUE,
-    only.includes('5') ? FAIRNESS_BACKLOG : 0,
-    1000,
-  );
+  const members = Math.max(INTERVIEWS * INTERVIEWERS_EACH, DUE, 1000);
   const usersFile = join(tmpdir(), `bench-users-${process.pid}.json`);
   writeFileSync(
     usersFile,

@@ -50,15 +50,28 @@ class FakeWeComGateway {
   readonly scopes: (string | undefined)[] = [];
   private readonly errcodes: number[] = [];
   private sent = 0;
+  /** While set, answers wait for it: WeCom is slow, the calls stay out. */
+  private held?: Promise<void>;
+
+  /** Calls are answered only once the returned function is called. */
+  holdAnswers(): () => void {
+    let release!: () => void;
+    this.held = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.held = undefined;
+      release();
+    };
+  }
 
   /** The next calls fail with these errcodes, in order; later calls succeed. */
   failNext(...errcodes: number[]): void {
     this.errcodes.push(...errcodes);
   }
 
-  sendMessage(body: SendMessageRequest, options?: CallOptions): Promise<SendMessageResponse> {
+  async sendMessage(body: SendMessageRequest, options?: CallOptions): Promise<SendMessageResponse> {
     this.requests.push(structuredClone(body));
     this.scopes.push(organizationScope.get()?.slug);
+    await this.held;
     const errcode = this.errcodes.shift() ?? 0;
     options?.onAttempt?.({
       path: SEND_PATH,
@@ -70,11 +83,9 @@ class FakeWeComGateway {
     });
     if (errcode !== 0) {
       const retryable = decideOnErrcode(errcode, SEND_PATH) !== 'fail';
-      return Promise.reject(
-        new WeComApiError(SEND_PATH, errcode, `scripted ${errcode}`, retryable),
-      );
+      throw new WeComApiError(SEND_PATH, errcode, `scripted ${errcode}`, retryable);
     }
-    return Promise.resolve({ errcode: 0, errmsg: 'ok', msgid: `msgid-${++this.sent}` });
+    return { errcode: 0, errmsg: 'ok', msgid: `msgid-${++this.sent}` };
   }
 
   touserOf(index: number): string[] {
@@ -565,6 +576,32 @@ describe(MessageDispatcher.name, () => {
       // first (a first-come queue of calls would put up to 127 of A's ahead of it).
       expect(position).toBeLessThanOrEqual(17);
       expect(f.gateway.scopes.filter((slug) => slug === 'default')).toHaveLength(2000);
+    });
+
+    it('claims a message queued while the claimed backlog waits on WeCom at once, and calls it next', async () => {
+      await backlog(300);
+      const release = f.gateway.holdAnswers();
+      let theirs: string;
+      try {
+        sut.kick();
+        // Every call slot is taken by A's backlog and nothing settles: the claimed budget is full.
+        await waitFor(() => Promise.resolve(f.gateway.requests.length === 16));
+        await waitFor(async () => (await statusCounts(DEFAULT_ORGANIZATION)).sending === 128);
+
+        theirs = await queue(['b-late'], { organization: orgB, corpId: B_CORP });
+        sut.kick(); // as MessagingService's commit does, through the signal
+        await waitFor(async () => (await messageRow(theirs)).status === 'sending');
+        // Reserved (its recipient's slot spent): its call waits for a free call slot.
+        await waitFor(async () => (await recipientsOf(theirs))[0].status === 'sending');
+        expect(f.gateway.requests).toHaveLength(16);
+      } finally {
+        release();
+      }
+      await waitFor(async () => (await messageRow(theirs)).status === 'sent');
+      // The freed slots go to the organisations in turn: A's 17th call, then B's, then A's other
+      // 111 claimed (a first-come queue would have put all 112 ahead of it).
+      expect(f.gateway.scopes.indexOf('org-b')).toBe(17);
+      await waitFor(async () => (await statusCounts(DEFAULT_ORGANIZATION)).sent === 300, 30_000);
     });
 
     it("makes each organisation's calls and saves its outcomes in its own scope", async () => {

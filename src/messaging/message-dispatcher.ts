@@ -80,6 +80,8 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   private claimedCount = 0;
   private pumping = false;
   private kickedWhilePumping = false;
+  /** The pass a kick made while the pump ran (claimKicked), while it runs. */
+  private kickedPass?: Promise<void>;
   private stopped = false;
   private pollTimer?: NodeJS.Timeout;
   private readonly inFlight = new Set<Promise<void>>();
@@ -156,6 +158,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     // Let deliveries under way finish and record their outcome before the pool closes.
+    await this.kickedPass;
     await Promise.allSettled([...this.inFlight]);
   }
 
@@ -164,6 +167,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     if (this.stopped) return;
     if (this.pumping) {
       this.kickedWhilePumping = true;
+      this.claimKicked();
       return;
     }
     this.pumping = true;
@@ -182,10 +186,13 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   async drain(): Promise<number> {
     let total = 0;
     for (;;) {
-      const batches = await this.claimFairly(this.concurrency * 4);
-      if (batches.length === 0) break;
-      await Promise.all(batches.flatMap((batch) => this.launch(batch)));
-      for (const { messages } of batches) total += messages.length;
+      const deliveries: Promise<void>[] = [];
+      const claimed = await this.claimFairly(this.concurrency * 4, (batch) =>
+        deliveries.push(...this.launch(batch)),
+      );
+      await Promise.all(deliveries);
+      if (claimed === 0) break;
+      total += claimed;
     }
     return total;
   }
@@ -195,21 +202,25 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
    * to play an instance that dies after claiming.
    */
   async claim(limit: number): Promise<ClaimedMessage[]> {
-    return (await this.claimFairly(limit)).flatMap((batch) => batch.messages);
+    const claimed: ClaimedMessage[] = [];
+    await this.claimFairly(limit, (batch) => claimed.push(...batch.messages));
+    return claimed;
   }
 
   /**
    * Claims up to about `limit` due messages (queued and due, or `sending` with a lease that ran
-   * out: a crash), each active organisation's in its own scope. Every organisation asked gets
-   * `ceil(left / organisations asked)`; what the ones with less due leave over is shared again
-   * among those that filled their share, so a lone backlog still gets the whole pass, and one
-   * more organisation's message is claimed in the very next pass however large another's backlog.
-   * Passes start with the organisations in turn, which matters when `limit` is smaller than their
-   * number. Organisations are asked at once; the pool queues what it cannot serve.
+   * out: a crash), each active organisation's in its own scope, and hands each organisation's
+   * batch to `take` as soon as it is claimed (a large claim does not hold up a small one).
+   * Returns how many were claimed. Every organisation asked gets `ceil(left / organisations
+   * asked)`; what the ones with less due leave over is shared again among those that filled
+   * their share, so a lone backlog still gets the whole pass, and one more organisation's
+   * message is claimed in the very next pass however large another's backlog. Passes start with
+   * the organisations in turn, which matters when `limit` is smaller than their number.
+   * Organisations are asked at once; the pool queues what it cannot serve.
    */
-  private async claimFairly(limit: number): Promise<ClaimedBatch[]> {
+  private async claimFairly(limit: number, take: (batch: ClaimedBatch) => void): Promise<number> {
     const active = await this.organizations.active();
-    if (active.length === 0 || limit <= 0) return [];
+    if (active.length === 0 || limit <= 0) return 0;
     const first = Math.max(
       0,
       active.findIndex((o) => o.id === this.firstNext),
@@ -220,39 +231,34 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
 
     const now = this.clock.now();
     const leaseUntil = new Date(now.getTime() + this.leaseMs);
-    const claimed = new Map<string, ClaimedBatch>();
-    let left = limit;
+    let claimed = 0;
     let asking = order.slice(0, askedFirst);
-    while (left > 0 && asking.length > 0) {
-      const share = Math.ceil(left / asking.length);
-      const answers = await Promise.allSettled(
-        asking.map((organization) =>
-          this.organizations.within(organization, () =>
-            this.outbox.claimDue(now, leaseUntil, this.instanceId, share),
-          ),
-        ),
-      );
+    while (claimed < limit && asking.length > 0) {
+      const share = Math.ceil((limit - claimed) / asking.length);
       const filledShare: Organization[] = [];
-      answers.forEach((answer, i) => {
-        const organization = asking[i];
-        if (answer.status === 'rejected') {
-          // Its messages wait for a later pass; the others' claims go ahead.
-          if (!this.stopped) {
-            this.logger.error(`claim for ${organization.slug} failed: ${describe(answer.reason)}`);
+      await Promise.all(
+        asking.map(async (organization) => {
+          let messages: ClaimedMessage[];
+          try {
+            messages = await this.organizations.within(organization, () =>
+              this.outbox.claimDue(now, leaseUntil, this.instanceId, share),
+            );
+          } catch (error) {
+            // Its messages wait for a later pass; the others' claims go ahead.
+            if (!this.stopped) {
+              this.logger.error(`claim for ${organization.slug} failed: ${describe(error)}`);
+            }
+            return;
           }
-          return;
-        }
-        const messages = answer.value;
-        left -= messages.length;
-        if (messages.length === 0) return;
-        const batch = claimed.get(organization.id);
-        if (batch) batch.messages.push(...messages);
-        else claimed.set(organization.id, { organization, messages });
-        if (messages.length >= share) filledShare.push(organization);
-      });
-      asking = filledShare.slice(0, Math.max(0, left));
+          claimed += messages.length;
+          if (messages.length === 0) return;
+          take({ organization, messages });
+          if (messages.length >= share) filledShare.push(organization);
+        }),
+      );
+      asking = filledShare.slice(0, Math.max(0, limit - claimed));
     }
-    return [...claimed.values()];
+    return claimed;
   }
 
   /**
@@ -266,11 +272,35 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
         await Promise.race([...this.inFlight]);
         continue;
       }
-      const batches = await this.claimFairly(free);
-      if (batches.length === 0) break;
-      for (const batch of batches) void this.launch(batch);
+      const claimed = await this.claimFairly(free, (batch) => void this.launch(batch));
+      if (claimed === 0) break;
     }
     // Deliveries under way finish on their own; a kick meanwhile starts the next pass at once.
+  }
+
+  /**
+   * A kick while the pump runs (work just committed, or the poll) claims at once, in a pass of
+   * its own beside the pump's, of at most twice the concurrency (over the claimed budget if need
+   * be). The pump claims again only once enough claimed messages have settled, and its pass may
+   * be a large one: a message just queued in one organisation waits for neither, however much
+   * of another's backlog is claimed. One such pass at a time; kicks meanwhile make one more.
+   */
+  private claimKicked(): void {
+    if (this.kickedPass) return;
+    const overshoot = this.concurrency * 2;
+    const ceiling = this.concurrency * CLAIMED_PER_SLOT + overshoot;
+    this.kickedPass = (async () => {
+      while (this.kickedWhilePumping && !this.stopped) {
+        const limit = Math.min(overshoot, ceiling - this.claimedCount);
+        // Far over the budget: the pump claims as deliveries settle, and kicks again when it ends.
+        if (limit < 1) return;
+        // Cleared before the claim: a kick during it is for work the claim may not have seen.
+        this.kickedWhilePumping = false;
+        await this.claimFairly(limit, (batch) => void this.launch(batch));
+      }
+    })()
+      .catch((error: unknown) => this.logger.error(`dispatch failed: ${describe(error)}`))
+      .finally(() => (this.kickedPass = undefined));
   }
 
   /**

@@ -18,7 +18,12 @@ export function setting(name: string, fallback: number): number {
 export const SERVER =
   process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const LATENCY = setting('SIMULATOR_LATENCY_MS', 20);
-export const SIM_PORT = 24010;
+/**
+ * Added to every port the bench listens on (simulator 24010, services 23000-23499), so that two
+ * benches on one machine (a baseline and a branch) do not serve each other's requests.
+ */
+export const PORT_OFFSET = process.env.BENCH_PORT_OFFSET ? setting('BENCH_PORT_OFFSET', 0) : 0;
+export const SIM_PORT = 24010 + PORT_OFFSET;
 export const SECRET = 'bench-secret-0123456789abcdef';
 export const CORP_ID = 'ww-sandbox';
 export const DISPATCHER_CONCURRENCY = 8;
@@ -81,8 +86,13 @@ export function serviceEnv(
   };
 }
 
-export function bearer(): Promise<string> {
-  return mintToken(new TextEncoder().encode(SECRET), { id: BENCH_USER, roles: ['admin'] }, '2h');
+/** An admin's token; with several organisations it must name one (`org`: id or slug). */
+export function bearer(organization?: string): Promise<string> {
+  return mintToken(
+    new TextEncoder().encode(SECRET),
+    { id: BENCH_USER, roles: ['admin'], organization },
+    '2h',
+  );
 }
 
 export function log(line: string): void {

@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 
 import pg from 'pg';
 
+import { PORT_OFFSET } from './common.js';
+
 export interface Service {
   proc: ChildProcess;
   url: string;
@@ -88,7 +90,11 @@ export function peakRssMb(pid: number | undefined): number {
   }
 }
 
-export async function startService(env: Record<string, string>, port: number): Promise<Service> {
+export async function startService(
+  env: Record<string, string>,
+  basePort: number,
+): Promise<Service> {
+  const port = basePort + PORT_OFFSET;
   // e.g. BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service.
   const nodeArgs = process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const proc = startProcess('dist/src/main.js', [], { ...env, PORT: String(port) }, nodeArgs);

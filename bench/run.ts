@@ -54,6 +54,15 @@ async function main(): Promise<void> {
       Array.from({ length: members }, (_, i) => ({ userid: member(i), name: `成员${i}` })),
     ),
   );
+  // Another bench's simulator on the port would answer for ours, and mix both runs' figures.
+  if (
+    await fetch(`${sim}/__simulator/stats`).then(
+      () => true,
+      () => false,
+    )
+  ) {
+    throw new Error(`port ${SIM_PORT} is taken (another bench?): set BENCH_PORT_OFFSET`);
+  }
   const simulator = startProcess(
     'dist/tools/wecom-simulator/main.js',
     ['--port', String(SIM_PORT)],
@@ -64,7 +73,10 @@ async function main(): Promise<void> {
   );
   try {
     await waitFor(
-      async () => (await fetch(`${sim}/__simulator/stats`)).ok,
+      async () => {
+        if (simulator.exitCode !== null) throw new Error('the simulator exited');
+        return (await fetch(`${sim}/__simulator/stats`)).ok;
+      },
       30_000,
       'the simulator',
     );

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { mintToken } from '../src/auth/jwt-verifier.js';
+import type { AuthUser } from '../src/auth/roles.js';
 
 /** An integer setting from the environment, so quick runs can shrink a scenario. */
 export function setting(name: string, fallback: number): number {
@@ -81,8 +82,9 @@ export function serviceEnv(
   };
 }
 
-export function bearer(): Promise<string> {
-  return mintToken(new TextEncoder().encode(SECRET), { id: BENCH_USER, roles: ['admin'] }, '2h');
+/** The bench admin's token (of the default organisation unless `as` names another user). */
+export function bearer(as: AuthUser = { id: BENCH_USER, roles: ['admin'] }): Promise<string> {
+  return mintToken(new TextEncoder().encode(SECRET), as, '2h');
 }
 
 export function log(line: string): void {

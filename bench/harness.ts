@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 
 import pg from 'pg';
 
+import { withClient } from './seed.js';
+
 export interface Service {
   proc: ChildProcess;
   url: string;
@@ -31,6 +33,36 @@ export async function freshDatabase(
       await c.end();
     },
   };
+}
+
+const APP_ROLE = process.env.BENCH_APP_ROLE ?? 'smbw_app';
+if (!/^[a-z_][a-z0-9_]{0,62}$/.test(APP_ROLE)) {
+  throw new Error(`BENCH_APP_ROLE must be a plain lower-case role name (got ${APP_ROLE})`);
+}
+
+/**
+ * The database prepared as the README prepares a production one: the service's role
+ * (BENCH_APP_ROLE, smbw_app by default, created if missing, trust authentication as in .ci/run)
+ * may read and write the rows of every table the owner's migrations will create, nothing else.
+ * Returns the URL to serve as. With more than one organisation the service must serve as such a
+ * role (it refuses to start as a superuser) and migrates as the owner (DATABASE_MIGRATION_URL).
+ */
+export async function serveAsAppRole(ownerUrl: string): Promise<string> {
+  await withClient(ownerUrl, (c) =>
+    c.query(`
+      DO $$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
+          CREATE ROLE ${APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS;
+        END IF;
+      END $$;
+      GRANT USAGE ON SCHEMA public TO ${APP_ROLE};
+      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${APP_ROLE};
+      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${APP_ROLE};`),
+  );
+  const url = new URL(ownerUrl);
+  url.username = APP_ROLE;
+  url.password = '';
+  return url.toString();
 }
 
 export async function waitFor(

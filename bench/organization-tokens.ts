@@ -1,0 +1,205 @@
+// Scenario 6: 50 organisations sending at once cause exactly 50 gettoken calls (issue #12), one per
+// organisation's WeCom app however many instances send for it.
+//
+// Each organisation is made the way it is in production: a platform operator creates it
+// (POST /api/organizations), its company's corp joins the simulator, and its admin (a token with
+// its `org` claim) sets its WeCom app through PATCH /api/admin/config, which tries the credentials
+// with a gettoken of its own before saving them. Only then does the count start: every
+// organisation sends MESSAGES_EACH messages at the same moment through POST /api/messages, spread
+// over the instances, and the simulator counts each corp's gettoken calls until all are delivered.
+import { bearer, log, resetSim, serviceEnv, setting, SERVER, simJson, simStats } from './common.js';
+import {
+  freshDatabase,
+  pool,
+  serveAsAppRole,
+  sleep,
+  startService,
+  table,
+  waitFor,
+  type Service,
+} from './harness.js';
+
+const ORGANIZATIONS = setting('BENCH_ORGANIZATIONS', 50);
+const INSTANCES = 2;
+/** Each to a member of its own, so WeCom's pacing of one member does not come into it. */
+const MESSAGES_EACH = 4;
+const FIRST_PORT = 23500;
+/** Requests in flight while organisations are set up (setup is not measured). */
+const SETUP_CONCURRENCY = 10;
+const GETTOKEN = '/cgi-bin/gettoken';
+
+interface Company {
+  slug: string;
+  corpId: string;
+  corpSecret: string;
+  agentId: number;
+  members: string[];
+  /** Its admin's bearer token (the `org` claim names it). */
+  auth: string;
+}
+
+function company(i: number): Omit<Company, 'auth'> {
+  const slug = `bench-org-${String(i + 1).padStart(2, '0')}`;
+  return {
+    slug,
+    corpId: `ww-${slug}`,
+    corpSecret: `${slug}-Secret-0123456789`,
+    agentId: 1000002,
+    members: Array.from({ length: MESSAGES_EACH }, (_, m) => `${slug}-m${m}`),
+  };
+}
+
+/** A request the bench expects to succeed with `status`: anything else stops the scenario. */
+async function call(
+  url: string,
+  method: string,
+  auth: string,
+  body: unknown,
+  status: number,
+): Promise<void> {
+  const res = await fetch(url, {
+    method,
+    headers: { authorization: auth, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== status) {
+    throw new Error(`${method} ${url} answered ${res.status}: ${await res.text()}`);
+  }
+}
+
+/** The operator creates the organisation, the simulator gets its corp, its admin sets its app. */
+async function addCompany(service: Service, operator: string, i: number): Promise<Company> {
+  const c = company(i);
+  await call(
+    `${service.url}/api/organizations`,
+    'POST',
+    operator,
+    { slug: c.slug, name: `Bench ${c.slug}` },
+    201,
+  );
+  await simJson('/__simulator/corps', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      corpId: c.corpId,
+      corpSecret: c.corpSecret,
+      agentId: c.agentId,
+      members: c.members.map((userid) => ({ userid, name: userid })),
+    }),
+  });
+  const auth = `Bearer ${await bearer({ id: `admin-of-${c.slug}`, roles: ['admin'], organization: c.slug })}`;
+  await call(
+    `${service.url}/api/admin/config`,
+    'PATCH',
+    auth,
+    { corpId: c.corpId, agentId: c.agentId, corpSecret: c.corpSecret },
+    200,
+  );
+  return { ...c, auth };
+}
+
+async function gettokenCalls(corpId: string): Promise<number> {
+  const stats = await simJson<{ calls: Record<string, number> }>(
+    `/__simulator/stats?corpId=${encodeURIComponent(corpId)}`,
+  );
+  return stats.calls[GETTOKEN] ?? 0;
+}
+
+const perCorp = (companies: Company[]) =>
+  Promise.all(companies.map((c) => gettokenCalls(c.corpId)));
+
+export async function organizationTokenScenario(): Promise<string> {
+  log(`6. ${ORGANIZATIONS} organisations' tokens …`);
+  await resetSim();
+  const db = await freshDatabase(SERVER);
+  const services: Service[] = [];
+  try {
+    const env = serviceEnv(await serveAsAppRole(db.url), { DATABASE_MIGRATION_URL: db.url });
+    // All at once: the instances migrate under the advisory lock, as a rolling start would.
+    services.push(
+      ...(await Promise.all(
+        Array.from({ length: INSTANCES }, (_, i) => startService(env, FIRST_PORT + i)),
+      )),
+    );
+    const operator = `Bearer ${await bearer({ id: 'bench-operator', roles: ['operator'] })}`;
+    const companies: Company[] = [];
+    await pool(
+      Array.from({ length: ORGANIZATIONS }, (_, i) => i),
+      SETUP_CONCURRENCY,
+      async (i) => {
+        companies.push(await addCompany(services[i % INSTANCES], operator, i));
+      },
+    );
+    // Configuring tried each app's credentials with a gettoken of its own; sending counts from here.
+    const configuring = await perCorp(companies);
+
+    log(`  ${ORGANIZATIONS} organisations send ${MESSAGES_EACH} messages each, at once …`);
+    const total = ORGANIZATIONS * MESSAGES_EACH;
+    const started = performance.now();
+    let accepted = 0;
+    await Promise.all(
+      companies.flatMap((c) =>
+        c.members.map(async (to, m) => {
+          // Through every instance: each one's dispatcher is kicked and may send for it.
+          await call(
+            `${services[m % INSTANCES].url}/api/messages`,
+            'POST',
+            c.auth,
+            { to: [{ wecomUserId: to }], msgtype: 'text', text: { content: `${c.slug} #${m}` } },
+            202,
+          );
+          accepted++;
+        }),
+      ),
+    );
+    await waitFor(async () => (await simStats()).delivered >= total, 60_000, `${total} deliveries`);
+    const seconds = (performance.now() - started) / 1000;
+    // A late gettoken (an instance that fetched after the last delivery) still counts.
+    await sleep(1000);
+    const after = await perCorp(companies);
+    const spent = after.map((n, i) => n - configuring[i]);
+    const delivered = (
+      await Promise.all(
+        companies.map((c) =>
+          simJson<{ delivered: number }>(`/__simulator/stats?corpId=${c.corpId}`),
+        ),
+      )
+    ).reduce((sum, s) => sum + s.delivered, 0);
+    const sending = spent.reduce((a, b) => a + b, 0);
+    const max = Math.max(...spent);
+    const none = spent.filter((n) => n === 0).length;
+    const more = spent.filter((n) => n > 1).length;
+    const met = sending === ORGANIZATIONS && max === 1 && delivered === total;
+    return [
+      table(
+        `6. Organisations: ${ORGANIZATIONS} organisations on ${INSTANCES} instances send ${MESSAGES_EACH} messages each at once`,
+        ['measure', 'value', 'goal'],
+        [
+          ['organisations (each with its own corp)', companies.length, ORGANIZATIONS],
+          ['service instances', services.length, '—'],
+          ['messages sent (POST /api/messages, 202)', accepted, total],
+          ["messages delivered (the organisations' corps)", delivered, total],
+          [
+            'gettoken while configuring (credentials check)',
+            configuring.reduce((a, b) => a + b, 0),
+            '—',
+          ],
+          ['gettoken while sending, total', sending, ORGANIZATIONS],
+          ['gettoken while sending, max per corp', max, 1],
+          ['corps with none / with more than one', `${none} / ${more}`, '0 / 0'],
+          ['seconds from the sends to the last delivery', seconds, '—'],
+        ],
+      ),
+      `Goal: exactly ${ORGANIZATIONS} gettoken calls while sending (one per organisation) — ` +
+        `${met ? 'met' : 'NOT met'}. Counted per corp by the simulator, from after each admin's ` +
+        `PATCH /api/admin/config (which calls gettoken once to try the credentials) until all ` +
+        `${total} messages were delivered and a second more. Each organisation posted its messages ` +
+        `through all ${INSTANCES} instances; whichever instance's dispatcher claims one sends it. ` +
+        `The default organisation's sandbox corp is not counted.`,
+      '',
+    ].join('\n');
+  } finally {
+    await Promise.all(services.map((s) => s.stop()));
+    await db.drop();
+  }
+}

@@ -98,6 +98,19 @@ async function addCompany(service: Service, operator: string, i: number): Promis
   return { ...c, auth };
 }
 
+/** Whether every instance serves the organisation's admin its configured WeCom app. */
+async function servedEverywhere(services: Service[], c: Company): Promise<boolean> {
+  const views = await Promise.all(
+    services.map(async (service) => {
+      const res = await fetch(`${service.url}/api/admin/config`, {
+        headers: { authorization: c.auth },
+      });
+      return res.ok ? ((await res.json()) as { configured: boolean; corpId: string }) : undefined;
+    }),
+  );
+  return views.every((view) => view?.configured === true && view.corpId === c.corpId);
+}
+
 async function gettokenCalls(corpId: string): Promise<number> {
   const stats = await simJson<{ calls: Record<string, number> }>(
     `/__simulator/stats?corpId=${encodeURIComponent(corpId)}`,
@@ -129,6 +142,14 @@ export async function organizationTokenScenario(): Promise<string> {
       async (i) => {
         companies.push(await addCompany(services[i % INSTANCES], operator, i));
       },
+    );
+    // Each instance holds the organisations table for up to 2 s (OrganizationsService): until
+    // then, one created through the other instance is a 401 "Unknown organisation" on it.
+    await waitFor(
+      async () =>
+        (await Promise.all(companies.map((c) => servedEverywhere(services, c)))).every(Boolean),
+      30_000,
+      'every instance to serve every organisation',
     );
     // Configuring tried each app's credentials with a gettoken of its own; sending counts from here.
     const configuring = await perCorp(companies);

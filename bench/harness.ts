@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 
 import pg from 'pg';
 
@@ -65,6 +66,23 @@ export async function serveAsAppRole(ownerUrl: string): Promise<string> {
   return url.toString();
 }
 
+/**
+ * Fails when something listens on `port` already, such as another bench run's simulator or
+ * service: the readiness checks would pass against it, and the bench would reset and measure a
+ * process that is not its own.
+ */
+export function ensurePortFree(port: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new Error(`port ${port} for ${what} is taken (${error.code}): is another bench running?`),
+      ),
+    );
+    probe.listen(port, '0.0.0.0', () => probe.close(() => resolve()));
+  });
+}
+
 export async function waitFor(
   check: () => Promise<boolean>,
   ms: number,
@@ -123,6 +141,7 @@ export function peakRssMb(pid: number | undefined): number {
 export async function startService(env: Record<string, string>, port: number): Promise<Service> {
   // e.g. BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service.
   const nodeArgs = process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  await ensurePortFree(port, 'a service');
   const proc = startProcess('dist/src/main.js', [], { ...env, PORT: String(port) }, nodeArgs);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(

@@ -15,7 +15,7 @@ import pg from 'pg';
 import { LATENCY, log, member, SERVER, SIM_PORT, sim } from './common.js';
 import { deliveryScenario, INTERVIEWERS_EACH, INTERVIEWS } from './delivery.js';
 import { fairnessScenario } from './fairness.js';
-import { startProcess, waitFor } from './harness.js';
+import { ensurePortFree, startProcess, waitFor } from './harness.js';
 import { organizationTokenScenario } from './organization-tokens.js';
 import { DUE } from './reminders.js';
 import { reminderScenario } from './reminders.js';
@@ -61,6 +61,7 @@ async function main(): Promise<void> {
       Array.from({ length: members }, (_, i) => ({ userid: member(i), name: `成员${i}` })),
     ),
   );
+  await ensurePortFree(SIM_PORT, 'the simulator');
   const simulator = startProcess(
     'dist/tools/wecom-simulator/main.js',
     ['--port', String(SIM_PORT)],

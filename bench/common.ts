@@ -19,7 +19,12 @@ export function setting(name: string, fallback: number): number {
 export const SERVER =
   process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const LATENCY = setting('SIMULATOR_LATENCY_MS', 20);
-export const SIM_PORT = 24010;
+/**
+ * Added to every port the bench listens on (simulator 24010, services 23000-23499), so that two
+ * benches on one machine (a baseline and a branch) do not serve each other's requests.
+ */
+export const PORT_OFFSET = process.env.BENCH_PORT_OFFSET ? setting('BENCH_PORT_OFFSET', 0) : 0;
+export const SIM_PORT = 24010 + PORT_OFFSET;
 export const SECRET = 'bench-secret-0123456789abcdef';
 export const CORP_ID = 'ww-sandbox';
 export const DISPATCHER_CONCURRENCY = 8;
@@ -82,9 +87,15 @@ export function serviceEnv(
   };
 }
 
-/** The bench admin's token (of the default organisation unless `as` names another user). */
-export function bearer(as: AuthUser = { id: BENCH_USER, roles: ['admin'] }): Promise<string> {
-  return mintToken(new TextEncoder().encode(SECRET), as, '2h');
+/**
+ * A token of the bench's: its admin unless `as` says otherwise. With several organisations an
+ * organisation's token must name one (`org`: id or slug); an operator's names none.
+ */
+export function bearer(
+  organization?: string,
+  as: Pick<AuthUser, 'id' | 'roles'> = { id: BENCH_USER, roles: ['admin'] },
+): Promise<string> {
+  return mintToken(new TextEncoder().encode(SECRET), { ...as, organization }, '2h');
 }
 
 export function log(line: string): void {

@@ -129,7 +129,7 @@ async function bSends(
   first: number,
   more: (sent: number) => Promise<boolean>,
 ): Promise<number[]> {
-  const auth = `Bearer ${await bearer()}`;
+  const auth = `Bearer ${await bearer('default')}`;
   const postedAt = new Map<string, number>();
   const t0 = Date.now();
   for (let i = 0; await more(i); i++) {

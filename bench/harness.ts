@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 
 import pg from 'pg';
 
+import { PORT_OFFSET } from './common.js';
 import { withClient } from './seed.js';
 
 export interface Service {
@@ -76,7 +77,9 @@ export function ensurePortFree(port: number, what: string): Promise<void> {
     const probe = createServer();
     probe.once('error', (error: NodeJS.ErrnoException) =>
       reject(
-        new Error(`port ${port} for ${what} is taken (${error.code}): is another bench running?`),
+        new Error(
+          `port ${port} for ${what} is taken (${error.code}; another bench?): set BENCH_PORT_OFFSET`,
+        ),
       ),
     );
     probe.listen(port, '0.0.0.0', () => probe.close(() => resolve()));
@@ -138,7 +141,11 @@ export function peakRssMb(pid: number | undefined): number {
   }
 }
 
-export async function startService(env: Record<string, string>, port: number): Promise<Service> {
+export async function startService(
+  env: Record<string, string>,
+  basePort: number,
+): Promise<Service> {
+  const port = basePort + PORT_OFFSET;
   // e.g. BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service.
   const nodeArgs = process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   await ensurePortFree(port, 'a service');

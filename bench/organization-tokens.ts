@@ -23,7 +23,7 @@ const ORGANIZATIONS = setting('BENCH_ORGANIZATIONS', 50);
 const INSTANCES = 2;
 /** Each to a member of its own, so WeCom's pacing of one member does not come into it. */
 const MESSAGES_EACH = 4;
-const FIRST_PORT = 23500;
+const FIRST_PORT = 23450;
 /** Requests in flight while organisations are set up (setup is not measured). */
 const SETUP_CONCURRENCY = 10;
 const GETTOKEN = '/cgi-bin/gettoken';
@@ -87,7 +87,7 @@ async function addCompany(service: Service, operator: string, i: number): Promis
       members: c.members.map((userid) => ({ userid, name: userid })),
     }),
   });
-  const auth = `Bearer ${await bearer({ id: `admin-of-${c.slug}`, roles: ['admin'], organization: c.slug })}`;
+  const auth = `Bearer ${await bearer(c.slug, { id: `admin-of-${c.slug}`, roles: ['admin'] })}`;
   await call(
     `${service.url}/api/admin/config`,
     'PATCH',
@@ -134,7 +134,7 @@ export async function organizationTokenScenario(): Promise<string> {
         Array.from({ length: INSTANCES }, (_, i) => startService(env, FIRST_PORT + i)),
       )),
     );
-    const operator = `Bearer ${await bearer({ id: 'bench-operator', roles: ['operator'] })}`;
+    const operator = `Bearer ${await bearer(undefined, { id: 'bench-operator', roles: ['operator'] })}`;
     const companies: Company[] = [];
     await pool(
       Array.from({ length: ORGANIZATIONS }, (_, i) => i),
@@ -143,8 +143,8 @@ export async function organizationTokenScenario(): Promise<string> {
         companies.push(await addCompany(services[i % INSTANCES], operator, i));
       },
     );
-    // Each instance holds the organisations table for up to 2 s (OrganizationsService): until
-    // then, one created through the other instance is a 401 "Unknown organisation" on it.
+    // An instance holds the organisations table for a while (OrganizationsService): one created
+    // through the other instance can be a 401 "Unknown organisation" there for a moment.
     await waitFor(
       async () =>
         (await Promise.all(companies.map((c) => servedEverywhere(services, c)))).every(Boolean),

@@ -72,7 +72,10 @@ async function main(): Promise<void> {
   );
   try {
     await waitFor(
-      async () => (await fetch(`${sim}/__simulator/stats`)).ok,
+      async () => {
+        if (simulator.exitCode !== null) throw new Error('the simulator exited');
+        return (await fetch(`${sim}/__simulator/stats`)).ok;
+      },
       30_000,
       'the simulator',
     );

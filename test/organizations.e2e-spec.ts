@@ -334,9 +334,12 @@ describeWithAppRole('Organisations: several, under the restricted role (e2e)', (
       .auth(await tokenIn('globex', 'g1', 'recruiter'), { type: 'bearer' })
       .expect(403);
     expect(res.body.detail).toBe('Organisation globex is suspended');
-    await http()
+    const acme = await http()
       .get('/api/me')
       .auth(await tokenIn('acme', 'a1', 'recruiter'), { type: 'bearer' })
       .expect(200);
+    // Whoever holds the token learns which organisation it works in, by slug and name.
+    expect(acme.body.organization).toMatchObject({ slug: 'acme', name: expect.any(String) });
+    expect(acme.body.organization.id).toMatch(/^[0-9a-f-]{36}$/);
   });
 });

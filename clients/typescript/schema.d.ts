@@ -60,7 +60,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Who the bearer token says the caller is (roles may be empty)
+         * Who the bearer token says the caller is (roles may be empty), and in which organisation
          * @description Runs in the organisation the token's `org` claim names.
          */
         get: operations["getMe"];
@@ -516,6 +516,17 @@ export interface components {
              */
             status?: "active" | "suspended";
         };
+        MeOrganization: {
+            /**
+             * Format: uuid
+             * @example 00000000-0000-0000-0000-000000000001
+             */
+            id: string;
+            /** @example default */
+            slug: string;
+            /** @example Acme Hiring */
+            name: string;
+        };
         MeResponse: {
             /**
              * @description The platform user id (`sub`)
@@ -528,6 +539,8 @@ export interface components {
              *     ]
              */
             roles: ("admin" | "recruiter" | "interviewer" | "operator")[];
+            /** @description The organisation the token works in (its `org` claim, or `default` while it is the only one) */
+            organization: components["schemas"]["MeOrganization"];
         };
         DatabaseHealthDto: {
             /** @enum {string} */

@@ -48,8 +48,33 @@ export interface SimStats {
   dropped: number;
 }
 
-export const simStats = () => simJson<SimStats>('/__simulator/stats');
+/** The whole simulator's counters, or one corp's. */
+export const simStats = (corpId?: string) =>
+  simJson<SimStats>(
+    corpId === undefined
+      ? '/__simulator/stats'
+      : `/__simulator/stats?corpId=${encodeURIComponent(corpId)}`,
+  );
 export const resetSim = () => simJson('/__simulator/reset', { method: 'POST' });
+
+export interface SimCorp {
+  corpId: string;
+  corpSecret: string;
+  agentId: number;
+  members: { userid: string; name: string }[];
+}
+
+/** Another company's WeCom in the simulator: its own secret, app, members and tokens. */
+export async function addSimCorp(corp: SimCorp): Promise<void> {
+  const res = await fetch(`${sim}/__simulator/corps`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(corp),
+  });
+  if (res.status !== 201) {
+    throw new Error(`POST /__simulator/corps answered ${res.status}: ${await res.text()}`);
+  }
+}
 
 /** When `userid` first received something, in epoch ms (NaN when nothing came). */
 export async function firstDelivery(userid: string): Promise<number> {

@@ -12,6 +12,7 @@
 // sends through the API, where a token without an `org` claim names the default organisation.
 import { SecretBox } from '../src/settings/secret-box.js';
 import {
+  addSimCorp,
   bearer,
   ENCRYPTION_KEY,
   log,
@@ -21,7 +22,7 @@ import {
   setting,
   SERVER,
   simJson,
-  type SimStats,
+  simStats,
 } from './common.js';
 import {
   freshDatabase,
@@ -50,15 +51,11 @@ const aMember = (i: number) => `ba${i}`;
 const GOAL_RATIO = 2;
 /** Organisation A with its own corp in the simulator and its WeCom app configured. */
 async function addOrganizationA(ownerUrl: string): Promise<string> {
-  await simJson('/__simulator/corps', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      corpId: A.corpId,
-      corpSecret: A.corpSecret,
-      agentId: A.agentId,
-      members: Array.from({ length: A_MEMBERS }, (_, i) => ({ userid: aMember(i), name: `A${i}` })),
-    }),
+  await addSimCorp({
+    corpId: A.corpId,
+    corpSecret: A.corpSecret,
+    agentId: A.agentId,
+    members: Array.from({ length: A_MEMBERS }, (_, i) => ({ userid: aMember(i), name: `A${i}` })),
   });
   const box = new SecretBox(ENCRYPTION_KEY);
   return withClient(ownerUrl, async (c) => {
@@ -190,7 +187,7 @@ export async function fairnessScenario(): Promise<string> {
     );
     await waitFor(async () => (await left()) === 0, 600_000, "A's backlog");
     const drainS = (performance.now() - queuedAt) / 1000;
-    const aDelivered = (await simJson<SimStats>(`/__simulator/stats?corpId=${A.corpId}`)).delivered;
+    const aDelivered = (await simStats(A.corpId)).delivered;
 
     const p99Alone = percentile(alone, 99);
     const p99With = percentile(withBacklog, 99);

@@ -7,7 +7,16 @@
 // with a gettoken of its own before saving them. Only then does the count start: every
 // organisation sends MESSAGES_EACH messages at the same moment through POST /api/messages, spread
 // over the instances, and the simulator counts each corp's gettoken calls until all are delivered.
-import { bearer, log, resetSim, serviceEnv, setting, SERVER, simJson, simStats } from './common.js';
+import {
+  addSimCorp,
+  bearer,
+  log,
+  resetSim,
+  serviceEnv,
+  setting,
+  SERVER,
+  simStats,
+} from './common.js';
 import {
   freshDatabase,
   pool,
@@ -77,15 +86,11 @@ async function addCompany(service: Service, operator: string, i: number): Promis
     { slug: c.slug, name: `Bench ${c.slug}` },
     201,
   );
-  await simJson('/__simulator/corps', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      corpId: c.corpId,
-      corpSecret: c.corpSecret,
-      agentId: c.agentId,
-      members: c.members.map((userid) => ({ userid, name: userid })),
-    }),
+  await addSimCorp({
+    corpId: c.corpId,
+    corpSecret: c.corpSecret,
+    agentId: c.agentId,
+    members: c.members.map((userid) => ({ userid, name: userid })),
   });
   const auth = `Bearer ${await bearer(c.slug, { id: `admin-of-${c.slug}`, roles: ['admin'] })}`;
   await call(
@@ -111,15 +116,15 @@ async function servedEverywhere(services: Service[], c: Company): Promise<boolea
   return views.every((view) => view?.configured === true && view.corpId === c.corpId);
 }
 
-async function gettokenCalls(corpId: string): Promise<number> {
-  const stats = await simJson<{ calls: Record<string, number> }>(
-    `/__simulator/stats?corpId=${encodeURIComponent(corpId)}`,
+/** Each corp's gettoken calls so far, and its deliveries. */
+async function perCorp(companies: Company[]): Promise<{ gettoken: number; delivered: number }[]> {
+  return Promise.all(
+    companies.map(async (c) => {
+      const stats = await simStats(c.corpId);
+      return { gettoken: stats.calls[GETTOKEN] ?? 0, delivered: stats.delivered };
+    }),
   );
-  return stats.calls[GETTOKEN] ?? 0;
 }
-
-const perCorp = (companies: Company[]) =>
-  Promise.all(companies.map((c) => gettokenCalls(c.corpId)));
 
 export async function organizationTokenScenario(): Promise<string> {
   log(`6. ${ORGANIZATIONS} organisations' tokens …`);
@@ -178,14 +183,8 @@ export async function organizationTokenScenario(): Promise<string> {
     // A late gettoken (an instance that fetched after the last delivery) still counts.
     await sleep(1000);
     const after = await perCorp(companies);
-    const spent = after.map((n, i) => n - configuring[i]);
-    const delivered = (
-      await Promise.all(
-        companies.map((c) =>
-          simJson<{ delivered: number }>(`/__simulator/stats?corpId=${c.corpId}`),
-        ),
-      )
-    ).reduce((sum, s) => sum + s.delivered, 0);
+    const spent = after.map((corp, i) => corp.gettoken - configuring[i].gettoken);
+    const delivered = after.reduce((sum, corp) => sum + corp.delivered, 0);
     const sending = spent.reduce((a, b) => a + b, 0);
     const max = Math.max(...spent);
     const none = spent.filter((n) => n === 0).length;
@@ -202,7 +201,7 @@ export async function organizationTokenScenario(): Promise<string> {
           ["messages delivered (the organisations' corps)", delivered, total],
           [
             'gettoken while configuring (credentials check)',
-            configuring.reduce((a, b) => a + b, 0),
+            configuring.reduce((sum, corp) => sum + corp.gettoken, 0),
             '—',
           ],
           ['gettoken while sending, total', sending, ORGANIZATIONS],

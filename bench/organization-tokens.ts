@@ -4,9 +4,11 @@
 // Each organisation is made the way it is in production: a platform operator creates it
 // (POST /api/organizations), its company's corp joins the simulator, and its admin (a token with
 // its `org` claim) sets its WeCom app through PATCH /api/admin/config, which tries the credentials
-// with a gettoken of its own before saving them. Only then does the count start: every
-// organisation sends MESSAGES_EACH messages at the same moment through POST /api/messages, spread
-// over the instances, and the simulator counts each corp's gettoken calls until all are delivered.
+// with a gettoken of its own before saving them. Each corp's count starts when that save returns:
+// then every organisation sends MESSAGES_EACH messages at the same moment through
+// POST /api/messages, spread over the instances, and the simulator counts each corp's gettoken
+// calls until all are delivered. The token cron (every minute, on every instance) may fetch an
+// organisation's token before its sends do: that is its one gettoken, and counts as such.
 import {
   addSimCorp,
   bearer,
@@ -45,9 +47,11 @@ interface Company {
   members: string[];
   /** Its admin's bearer token (the `org` claim names it). */
   auth: string;
+  /** Its corp's gettoken calls when its admin's save returned: the credentials check. */
+  checked: number;
 }
 
-function company(i: number): Omit<Company, 'auth'> {
+function company(i: number): Omit<Company, 'auth' | 'checked'> {
   const slug = `bench-org-${String(i + 1).padStart(2, '0')}`;
   return {
     slug,
@@ -100,7 +104,9 @@ async function addCompany(service: Service, operator: string, i: number): Promis
     { corpId: c.corpId, agentId: c.agentId, corpSecret: c.corpSecret },
     200,
   );
-  return { ...c, auth };
+  // Counted at once: the token cron (every minute) may fetch this organisation's token next.
+  const checked = (await simStats(c.corpId)).calls[GETTOKEN] ?? 0;
+  return { ...c, auth, checked };
 }
 
 /** Whether every instance serves the organisation's admin its configured WeCom app. */
@@ -156,8 +162,6 @@ export async function organizationTokenScenario(): Promise<string> {
       30_000,
       'every instance to serve every organisation',
     );
-    // Configuring tried each app's credentials with a gettoken of its own; sending counts from here.
-    const configuring = await perCorp(companies);
 
     log(`  ${ORGANIZATIONS} organisations send ${MESSAGES_EACH} messages each, at once …`);
     const total = ORGANIZATIONS * MESSAGES_EACH;
@@ -183,7 +187,7 @@ export async function organizationTokenScenario(): Promise<string> {
     // A late gettoken (an instance that fetched after the last delivery) still counts.
     await sleep(1000);
     const after = await perCorp(companies);
-    const spent = after.map((corp, i) => corp.gettoken - configuring[i].gettoken);
+    const spent = after.map((corp, i) => corp.gettoken - companies[i].checked);
     const delivered = after.reduce((sum, corp) => sum + corp.delivered, 0);
     const sending = spent.reduce((a, b) => a + b, 0);
     const max = Math.max(...spent);
@@ -200,20 +204,21 @@ export async function organizationTokenScenario(): Promise<string> {
           ['messages sent (POST /api/messages, 202)', accepted, total],
           ["messages delivered (the organisations' corps)", delivered, total],
           [
-            'gettoken while configuring (credentials check)',
-            configuring.reduce((sum, corp) => sum + corp.gettoken, 0),
+            "gettoken until each admin's save returned (its credentials check)",
+            companies.reduce((sum, c) => sum + c.checked, 0),
             '—',
           ],
-          ['gettoken while sending, total', sending, ORGANIZATIONS],
-          ['gettoken while sending, max per corp', max, 1],
+          ['gettoken after the saves, total', sending, ORGANIZATIONS],
+          ['gettoken after the saves, max per corp', max, 1],
           ['corps with none / with more than one', `${none} / ${more}`, '0 / 0'],
           ['seconds from the sends to the last delivery', seconds, '—'],
         ],
       ),
-      `Goal: exactly ${ORGANIZATIONS} gettoken calls while sending (one per organisation) — ` +
-        `${met ? 'met' : 'NOT met'}. Counted per corp by the simulator, from after each admin's ` +
-        `PATCH /api/admin/config (which calls gettoken once to try the credentials) until all ` +
-        `${total} messages were delivered and a second more. Each organisation posted its messages ` +
+      `Goal: exactly ${ORGANIZATIONS} gettoken calls after the saves (one per organisation) — ` +
+        `${met ? 'met' : 'NOT met'}. Counted per corp by the simulator, from when each admin's ` +
+        `PATCH /api/admin/config returned (it calls gettoken once to try the credentials) until ` +
+        `all ${total} messages were delivered and a second more, whether the sends or the token ` +
+        `cron fetched it. Each organisation posted its messages ` +
         `through all ${INSTANCES} instances; whichever instance's dispatcher claims one sends it. ` +
         `The default organisation's sandbox corp is not counted.`,
       '',

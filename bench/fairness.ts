@@ -125,9 +125,10 @@ async function bSends(
   service: Service,
   first: number,
   more: (sent: number) => Promise<boolean>,
-): Promise<number[]> {
+): Promise<{ latencies: number[]; answered: number[] }> {
   const auth = `Bearer ${await bearer('default')}`;
   const postedAt = new Map<string, number>();
+  const answered: number[] = [];
   const t0 = Date.now();
   for (let i = 0; await more(i); i++) {
     await sleep(Math.max(0, t0 + i * 1000 - Date.now()));
@@ -145,6 +146,7 @@ async function bSends(
     if (res.status !== 202) {
       throw new Error(`POST /api/messages answered ${res.status}: ${await res.text()}`);
     }
+    answered.push(Date.now() - postedAt.get(to)!);
   }
   const latencies: number[] = [];
   for (const [to, at] of postedAt) {
@@ -160,7 +162,7 @@ async function bSends(
     );
     latencies.push(arrived - at);
   }
-  return latencies;
+  return { latencies, answered };
 }
 
 export async function fairnessScenario(): Promise<string> {
@@ -174,13 +176,15 @@ export async function fairnessScenario(): Promise<string> {
     const organizationA = await addOrganizationA(db.url);
 
     log(`  B alone: ${ALONE} messages, one a second …`);
-    const alone = await bSends(service, 0, (sent) => Promise.resolve(sent < ALONE));
+    const { latencies: alone, answered: aloneAnswered } = await bSends(service, 0, (sent) =>
+      Promise.resolve(sent < ALONE),
+    );
 
     log(`  A queues ${FAIRNESS_BACKLOG.toLocaleString('en')}; B goes on, one a second …`);
     const queuedAt = performance.now();
     await queueBacklog(db.url, organizationA, FAIRNESS_BACKLOG);
     const left = () => backlogLeft(db.url, organizationA);
-    const withBacklog = await bSends(
+    const { latencies: withBacklog, answered: withBacklogAnswered } = await bSends(
       service,
       ALONE,
       async (sent) => sent < MIN_WITH_BACKLOG || (await left()) > 0,
@@ -195,15 +199,23 @@ export async function fairnessScenario(): Promise<string> {
     return [
       table(
         `5. Fairness: organisation A with ${FAIRNESS_BACKLOG.toLocaleString('en')} queued, organisation B one message a second`,
-        ['run', "B's messages", 'p50 ms', 'p99 ms', 'max ms'],
+        ['run', "B's messages", 'p50 ms', 'p99 ms', 'max ms', 'POST answered p50 / p99 ms'],
         [
-          ['B alone (A idle)', alone.length, percentile(alone, 50), p99Alone, Math.max(...alone)],
+          [
+            'B alone (A idle)',
+            alone.length,
+            percentile(alone, 50),
+            p99Alone,
+            Math.max(...alone),
+            `${percentile(aloneAnswered, 50)} / ${percentile(aloneAnswered, 99)}`,
+          ],
           [
             "B while A's backlog drains",
             withBacklog.length,
             percentile(withBacklog, 50),
             p99With,
             Math.max(...withBacklog),
+            `${percentile(withBacklogAnswered, 50)} / ${percentile(withBacklogAnswered, 99)}`,
           ],
         ],
       ),

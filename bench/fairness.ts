@@ -3,9 +3,8 @@
 // sends one message a second through POST /api/messages meanwhile. B's delivery latency (the POST
 // → its message in the simulator) beside B alone, with A idle. Goal: p99 within 2× of B alone.
 //
-// With two organisations the service serves as a restricted role (BENCH_APP_ROLE, smbw_app by
-// default, created if missing, trust authentication as in .ci/run) and migrates as the owner, as
-// in production: it refuses to start as a superuser with more than one organisation.
+// With two organisations the service serves as a restricted role and migrates as the owner, as
+// in production (serveAsAppRole): it refuses to start as a superuser with more than one.
 //
 // A is set up as the owner, behind the service's back: its organisations row, its WeCom app
 // (app_settings, the secret sealed with the bench's APP_ENCRYPTION_KEY) and its backlog. That is
@@ -13,6 +12,7 @@
 // sends through the API, where a token without an `org` claim names the default organisation.
 import { SecretBox } from '../src/settings/secret-box.js';
 import {
+  addSimCorp,
   bearer,
   ENCRYPTION_KEY,
   log,
@@ -22,11 +22,12 @@ import {
   setting,
   SERVER,
   simJson,
-  type SimStats,
+  simStats,
 } from './common.js';
 import {
   freshDatabase,
   percentile,
+  serveAsAppRole,
   sleep,
   startService,
   table,
@@ -48,45 +49,13 @@ const A_MEMBERS = 2000;
 const A = { slug: 'bench-a', corpId: 'ww-bench-a', corpSecret: 'bench-a-secret', agentId: 1000005 };
 const aMember = (i: number) => `ba${i}`;
 const GOAL_RATIO = 2;
-const APP_ROLE = process.env.BENCH_APP_ROLE ?? 'smbw_app';
-if (!/^[a-z_][a-z0-9_]{0,62}$/.test(APP_ROLE)) {
-  throw new Error(`BENCH_APP_ROLE must be a plain lower-case role name (got ${APP_ROLE})`);
-}
-
-/**
- * The database prepared as the README prepares a production one: the service's role may read and
- * write the rows of every table the owner's migrations will create, nothing else. Returns the
- * URL to serve as.
- */
-async function serveAsAppRole(ownerUrl: string): Promise<string> {
-  await withClient(ownerUrl, (c) =>
-    c.query(`
-      DO $$ BEGIN
-        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
-          CREATE ROLE ${APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS;
-        END IF;
-      END $$;
-      GRANT USAGE ON SCHEMA public TO ${APP_ROLE};
-      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${APP_ROLE};
-      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${APP_ROLE};`),
-  );
-  const url = new URL(ownerUrl);
-  url.username = APP_ROLE;
-  url.password = '';
-  return url.toString();
-}
-
 /** Organisation A with its own corp in the simulator and its WeCom app configured. */
 async function addOrganizationA(ownerUrl: string): Promise<string> {
-  await simJson('/__simulator/corps', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      corpId: A.corpId,
-      corpSecret: A.corpSecret,
-      agentId: A.agentId,
-      members: Array.from({ length: A_MEMBERS }, (_, i) => ({ userid: aMember(i), name: `A${i}` })),
-    }),
+  await addSimCorp({
+    corpId: A.corpId,
+    corpSecret: A.corpSecret,
+    agentId: A.agentId,
+    members: Array.from({ length: A_MEMBERS }, (_, i) => ({ userid: aMember(i), name: `A${i}` })),
   });
   const box = new SecretBox(ENCRYPTION_KEY);
   return withClient(ownerUrl, async (c) => {
@@ -222,7 +191,7 @@ export async function fairnessScenario(): Promise<string> {
     );
     await waitFor(async () => (await left()) === 0, 600_000, "A's backlog");
     const drainS = (performance.now() - queuedAt) / 1000;
-    const aDelivered = (await simJson<SimStats>(`/__simulator/stats?corpId=${A.corpId}`)).delivered;
+    const aDelivered = (await simStats(A.corpId)).delivered;
 
     const p99Alone = percentile(alone, 99);
     const p99With = percentile(withBacklog, 99);

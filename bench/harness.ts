@@ -2,10 +2,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 
 import pg from 'pg';
 
 import { PORT_OFFSET } from './common.js';
+import { withClient } from './seed.js';
 
 export interface Service {
   proc: ChildProcess;
@@ -33,6 +35,55 @@ export async function freshDatabase(
       await c.end();
     },
   };
+}
+
+const APP_ROLE = process.env.BENCH_APP_ROLE ?? 'smbw_app';
+if (!/^[a-z_][a-z0-9_]{0,62}$/.test(APP_ROLE)) {
+  throw new Error(`BENCH_APP_ROLE must be a plain lower-case role name (got ${APP_ROLE})`);
+}
+
+/**
+ * The database prepared as the README prepares a production one: the service's role
+ * (BENCH_APP_ROLE, smbw_app by default, created if missing, trust authentication as in .ci/run)
+ * may read and write the rows of every table the owner's migrations will create, nothing else.
+ * Returns the URL to serve as. With more than one organisation the service must serve as such a
+ * role (it refuses to start as a superuser) and migrates as the owner (DATABASE_MIGRATION_URL).
+ */
+export async function serveAsAppRole(ownerUrl: string): Promise<string> {
+  await withClient(ownerUrl, (c) =>
+    c.query(`
+      DO $$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
+          CREATE ROLE ${APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS;
+        END IF;
+      END $$;
+      GRANT USAGE ON SCHEMA public TO ${APP_ROLE};
+      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${APP_ROLE};
+      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${APP_ROLE};`),
+  );
+  const url = new URL(ownerUrl);
+  url.username = APP_ROLE;
+  url.password = '';
+  return url.toString();
+}
+
+/**
+ * Fails when something listens on `port` already, such as another bench run's simulator or
+ * service: the readiness checks would pass against it, and the bench would reset and measure a
+ * process that is not its own.
+ */
+export function ensurePortFree(port: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          `port ${port} for ${what} is taken (${error.code}; another bench?): set BENCH_PORT_OFFSET`,
+        ),
+      ),
+    );
+    probe.listen(port, '0.0.0.0', () => probe.close(() => resolve()));
+  });
 }
 
 export async function waitFor(
@@ -97,6 +148,7 @@ export async function startService(
   const port = basePort + PORT_OFFSET;
   // e.g. BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service.
   const nodeArgs = process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  await ensurePortFree(port, 'a service');
   const proc = startProcess('dist/src/main.js', [], { ...env, PORT: String(port) }, nodeArgs);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(

@@ -28,7 +28,7 @@ const quiet = { log: () => undefined } as unknown as Logger;
 const logs = new LogRecorder();
 const DEFAULT_ID = DEFAULT_ORGANIZATION.id;
 /** Tables that belong to no organisation (the migration says why). */
-const SHARED_TABLES = ['migrations', 'organizations', 'rate_limit_counters'];
+const SHARED_TABLES = ['migrations', 'organizations', 'rate_limit_counters', 'typeorm_metadata'];
 
 /** Every table of the public schema. */
 async function tables(m: EntityManager | DataSource): Promise<string[]> {

@@ -11,6 +11,8 @@ import {
 } from './user-mapping.entity.js';
 
 export interface MappingFilter {
+  /** The start of the platform user id or of the WeCom userid, case aside. */
+  q?: string;
   platformUserId?: string;
   wecomUserId?: string;
   source?: MappingSource;
@@ -83,8 +85,16 @@ export class UserMappingsRepository {
         .where('m.corp_id = :corpId', { corpId });
       if (filter.platformUserId)
         qb.andWhere('m.platform_user_id = :p', { p: filter.platformUserId });
+      // The *_lower columns, not lower(...): under row-level security only leakproof conditions
+      // reach an index, and lower() is not one (migration UserMappingSearch).
+      if (filter.q) {
+        qb.andWhere(
+          '(starts_with(m.platform_user_id_lower, :q) OR starts_with(m.wecom_user_id_lower, :q))',
+          { q: filter.q.toLowerCase() },
+        );
+      }
       if (filter.wecomUserId)
-        qb.andWhere('lower(m.wecom_user_id) = lower(:w)', { w: filter.wecomUserId });
+        qb.andWhere('m.wecom_user_id_lower = :w', { w: filter.wecomUserId.toLowerCase() });
       if (filter.source) qb.andWhere('m.source = :s', { s: filter.source });
       if (filter.status) qb.andWhere('m.status = :st', { st: filter.status });
       return pageNewestFirst(qb, page, (m) => m);

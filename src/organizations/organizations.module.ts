@@ -8,6 +8,7 @@ import { OrganizationEntity } from './organization.entity.js';
 import { OrganizationsController } from './organizations.controller.js';
 import { OrganizationsRepository } from './organizations.repository.js';
 import { OrganizationsService } from './organizations.service.js';
+import { OwnOrganizationController } from './own-organization.controller.js';
 
 /**
  * The companies one deployment serves (docs/design/organisations.md). Global: requests, the
@@ -16,7 +17,7 @@ import { OrganizationsService } from './organizations.service.js';
 @Global()
 @Module({
   imports: [TypeOrmModule.forFeature([OrganizationEntity])],
-  controllers: [OrganizationsController],
+  controllers: [OrganizationsController, OwnOrganizationController],
   providers: [
     OrganizationsRepository,
     OrganizationsService,

@@ -131,3 +131,10 @@ export class OrganizationPageDto {
   @ApiProperty({ type: [OrganizationDto] }) items: OrganizationDto[];
   @ApiProperty({ nullable: true, type: String }) nextCursor: string | null;
 }
+
+/** What a member of an organisation learns of it: which one it is, by name. */
+export class OwnOrganizationDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ example: 'acme' }) slug: string;
+  @ApiProperty({ example: 'Acme Ltd' }) name: string;
+}

@@ -19,6 +19,15 @@ export interface MappingFilter {
   status?: MappingStatus;
 }
 
+/**
+ * The People search on mappings `m`: the platform user id or the WeCom userid starts with `:q`
+ * (lower-cased). On the stored lower-cased columns with starts_with(), not lower(...) LIKE: under
+ * row-level security only leakproof conditions reach an index, and lower() and LIKE are not
+ * (migration UserMappingSearch).
+ */
+export const MAPPING_SEARCH =
+  '(starts_with(m.platform_user_id_lower, :q) OR starts_with(m.wecom_user_id_lower, :q))';
+
 export interface NewMapping {
   corpId: string;
   platformUserId: string;
@@ -85,14 +94,8 @@ export class UserMappingsRepository {
         .where('m.corp_id = :corpId', { corpId });
       if (filter.platformUserId)
         qb.andWhere('m.platform_user_id = :p', { p: filter.platformUserId });
-      // The *_lower columns, not lower(...): under row-level security only leakproof conditions
-      // reach an index, and lower() is not one (migration UserMappingSearch).
-      if (filter.q) {
-        qb.andWhere(
-          '(starts_with(m.platform_user_id_lower, :q) OR starts_with(m.wecom_user_id_lower, :q))',
-          { q: filter.q.toLowerCase() },
-        );
-      }
+      if (filter.q) qb.andWhere(MAPPING_SEARCH, { q: filter.q.toLowerCase() });
+      // The lower-cased column, not lower(...), for the reason MAPPING_SEARCH gives.
       if (filter.wecomUserId)
         qb.andWhere('m.wecom_user_id_lower = :w', { w: filter.wecomUserId.toLowerCase() });
       if (filter.source) qb.andWhere('m.source = :s', { s: filter.source });

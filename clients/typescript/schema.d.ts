@@ -46,10 +46,30 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Rename, suspend or resume an organisation
+         * Rename, suspend or resume an organisation, or set its console admins
          * @description Roles: operator. Works on organisations, outside any: the token needs no `org` claim.
          */
         patch: operations["updateOrganization"];
+        trace?: never;
+    };
+    "/api/organization": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's organisation (the one its token names): id, slug and name
+         * @description Roles: admin, recruiter, interviewer. Runs in the organisation the token's `org` claim names.
+         */
+        get: operations["getOwnOrganization"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/me": {
@@ -490,6 +510,14 @@ export interface components {
             slug: string;
             /** @example Acme Ltd */
             name: string;
+            /**
+             * @description WeCom userids of the organisation's own corp who may sign in to the admin console (`/admin?org=<slug>`), as admins of this organisation only. Replaces the list; userids compare without case (as WeCom compares them), so repeats are kept once. For `default`, CONSOLE_ADMINS names admins too
+             * @example [
+             *       "zhangsan",
+             *       "lisi"
+             *     ]
+             */
+            consoleAdmins?: string[];
         };
         OrganizationDto: {
             /** Format: uuid */
@@ -500,6 +528,18 @@ export interface components {
             name: string;
             /** @enum {string} */
             status: "active" | "suspended";
+            /**
+             * @description WeCom userids who may sign in to its admin console (CONSOLE_ADMINS not included)
+             * @example [
+             *       "zhangsan"
+             *     ]
+             */
+            consoleAdmins: string[];
+            /**
+             * @description Counts changes; also the ETag. Send it back as If-Match when changing it
+             * @example 1
+             */
+            version: number;
             createdAt: string;
             updatedAt: string;
         };
@@ -515,6 +555,22 @@ export interface components {
              * @enum {string}
              */
             status?: "active" | "suspended";
+            /**
+             * @description WeCom userids of the organisation's own corp who may sign in to the admin console (`/admin?org=<slug>`), as admins of this organisation only. Replaces the list; userids compare without case (as WeCom compares them), so repeats are kept once. For `default`, CONSOLE_ADMINS names admins too
+             * @example [
+             *       "zhangsan",
+             *       "lisi"
+             *     ]
+             */
+            consoleAdmins?: string[];
+        };
+        OwnOrganizationDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example acme */
+            slug: string;
+            /** @example Acme Ltd */
+            name: string;
         };
         MeResponse: {
             /**
@@ -1441,6 +1497,8 @@ export interface operations {
         responses: {
             201: {
                 headers: {
+                    /** @description The organisation's version as a strong entity tag, e.g. `"3"`: send it back as If-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1528,6 +1586,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The organisation's version as a strong entity tag, e.g. `"3"`: send it back as If-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1586,7 +1646,10 @@ export interface operations {
     updateOrganization: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The version (ETag) the change is based on; absent: no check */
+                "If-Match"?: string;
+            };
             path: {
                 /** @description The organisation's id or its slug */
                 id: string;
@@ -1601,6 +1664,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The organisation's version as a strong entity tag, e.g. `"3"`: send it back as If-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1643,6 +1708,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description If-Match names a version that is no longer current: reload it and try again */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description The request body is too large */
             413: {
                 headers: {
@@ -1654,6 +1728,54 @@ export interface operations {
             };
             /** @description The request body is not application/json */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Too many requests; try again after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the window ends */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    getOwnOrganization: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OwnOrganizationDto"];
+                };
+            };
+            /** @description No bearer token, or one that is not valid (expired, wrong signature), or one whose `org` claim names no known organisation (or none, where there are several) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The token is valid but its roles do not allow this, or its organisation is suspended */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1834,7 +1956,7 @@ export interface operations {
             query?: {
                 /** @description Sandbox mode only (400 otherwise): the simulator member to sign in as */
                 member?: string;
-                /** @description `console`: sign in to the admin console (/admin) as an admin; only the members listed in CONSOLE_ADMINS may. `redirect` is then a console path, e.g. /people */
+                /** @description `console`: sign in to the admin console (/admin) as an admin of the organisation; only its console admins may (`consoleAdmins` of the organisation; for `default` also CONSOLE_ADMINS). `redirect` is then a console path, e.g. /people */
                 target?: "frontend" | "console";
                 /** @description Slug of the organisation whose WeCom members sign in (absent: `default`) */
                 org?: string;
@@ -1995,6 +2117,8 @@ export interface operations {
                 /** @description nextCursor from the previous page */
                 cursor?: string;
                 limit?: number;
+                /** @description Search: mappings whose platform user id or WeCom userid starts with this, case aside */
+                q?: string;
                 platformUserId?: string;
                 wecomUserId?: string;
                 source?: "admin" | "oauth" | "mobile" | "email";

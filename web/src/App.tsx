@@ -39,6 +39,11 @@ export function App() {
 function SignedIn({ path }: { path: string }) {
   const me = useQuery({ queryKey: ['me'], queryFn: () => call(api.GET('/api/me')) });
   const health = useQuery({ queryKey: ['health'], queryFn: () => call(api.GET('/health')) });
+  // Which organisation the session is in (the token's `org`): every page shows its data only.
+  const organization = useQuery({
+    queryKey: ['organization'],
+    queryFn: () => call(api.GET('/api/organization')),
+  });
   useEffect(() => {
     if (path === '/') history.replaceState(null, '', '/admin/connection');
   }, [path]);
@@ -47,7 +52,12 @@ function SignedIn({ path }: { path: string }) {
   if (!me.data.roles.includes('admin')) return <SignInPage path={path} notAdmin={me.data.id} />;
   const shown = path === '/' ? '/connection' : path;
   return (
-    <Layout path={shown} user={me.data.id} sandbox={health.data?.wecom.sandbox ?? false}>
+    <Layout
+      path={shown}
+      user={me.data.id}
+      organization={organization.data?.name}
+      sandbox={health.data?.wecom.sandbox ?? false}
+    >
       <Page path={shown} />
     </Layout>
   );
@@ -81,11 +91,13 @@ function NotFound() {
 function Layout({
   path,
   user,
+  organization,
   sandbox,
   children,
 }: {
   path: string;
   user: string;
+  organization?: string;
   sandbox: boolean;
   children: ReactNode;
 }) {
@@ -103,6 +115,11 @@ function Layout({
       </a>
       <header className="top">
         <span className="brand">{t('app.title')}</span>
+        {organization !== undefined && (
+          <span className="organization" aria-label={t('app.organization')}>
+            {organization}
+          </span>
+        )}
         {sandbox && <span className="badge warn">{t('app.sandbox')}</span>}
         <span className="spacer" />
         <span className="muted small">{t('app.signedInAs', { id: user })}</span>

@@ -275,13 +275,15 @@ describe('Organisations: operators and the org claim, with the one organisation 
       .expect(200);
   });
 
-  it('tells its people which organisation their token works in (GET /api/organization)', async () => {
+  it('tells its admins which organisation their token works in (GET /api/organization)', async () => {
     const res = await http()
       .get('/api/organization')
-      .auth(await tokenFor('i1', 'interviewer'), { type: 'bearer' })
+      .auth(await tokenFor('a1', 'admin'), { type: 'bearer' })
       .expect(200);
     expect(res.body).toEqual({ ...DEFAULT_ORGANIZATION, name: 'Default' });
-    await http().get('/api/organization').auth(operator, { type: 'bearer' }).expect(403);
+    for (const caller of [operator, await tokenFor('i1', 'interviewer', 'recruiter')]) {
+      await http().get('/api/organization').auth(caller, { type: 'bearer' }).expect(403);
+    }
   });
 
   it('renames, suspends and resumes: a suspended organisation answers its users 403, resumed it serves them again', async () => {

@@ -60,8 +60,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The caller's organisation (the one its token names): id, slug and name
-         * @description Roles: admin, recruiter, interviewer. Runs in the organisation the token's `org` claim names.
+         * The admin's organisation (the one the token names): id, slug and name
+         * @description Roles: admin. Runs in the organisation the token's `org` claim names.
          */
         get: operations["getOwnOrganization"];
         put?: never;

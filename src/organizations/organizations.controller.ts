@@ -57,7 +57,7 @@ const OrganizationETag = VersionETag<OrganizationDto>((o) => o.version);
 const ETAG_HEADER = {
   ETag: {
     description:
-      "The organisation's version as a strong entity tag, e.g. `\"3\"`: send it back as If-Match",
+      'The organisation\'s version as a strong entity tag, e.g. `"3"`: send it back as If-Match',
     schema: { type: 'string' },
   },
 };

@@ -81,9 +81,7 @@ export class OrganizationsRepository {
     change: OrganizationChange,
     at: Date,
     expectedVersion?: number,
-  ): Promise<
-    { previous: Organization; next: Organization } | { stale: Organization } | null
-  > {
+  ): Promise<{ previous: Organization; next: Organization } | { stale: Organization } | null> {
     // Its own transaction, outside any organisation's: the table belongs to none.
     return this.db.unscoped((pool) =>
       pool.transaction(async (m) => {

@@ -1,18 +1,10 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 
+import { OwnOrganizationDto } from '../organizations/dto/organization.dto.js';
 import { OrganizationsService } from '../organizations/organizations.service.js';
 import { CurrentUser, RoleOptional } from './auth.decorators.js';
 import { ROLES, type AuthUser } from './roles.js';
-
-class MeOrganization {
-  @ApiProperty({ format: 'uuid', example: '00000000-0000-0000-0000-000000000001' })
-  id: string;
-  @ApiProperty({ example: 'default' })
-  slug: string;
-  @ApiProperty({ example: 'Acme Hiring' })
-  name: string;
-}
 
 class MeResponse {
   @ApiProperty({ example: 'u_1024', description: 'The platform user id (`sub`)' })
@@ -20,11 +12,11 @@ class MeResponse {
   @ApiProperty({ enum: ROLES, isArray: true, example: ['recruiter'] })
   roles: string[];
   @ApiProperty({
-    type: MeOrganization,
+    type: OwnOrganizationDto,
     description:
       'The organisation the token works in (its `org` claim, or `default` while it is the only one)',
   })
-  organization: MeOrganization;
+  organization: OwnOrganizationDto;
 }
 
 @ApiTags('auth')

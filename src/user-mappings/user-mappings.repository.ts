@@ -11,11 +11,22 @@ import {
 } from './user-mapping.entity.js';
 
 export interface MappingFilter {
+  /** The start of the platform user id or of the WeCom userid, case aside. */
+  q?: string;
   platformUserId?: string;
   wecomUserId?: string;
   source?: MappingSource;
   status?: MappingStatus;
 }
+
+/**
+ * The People search on mappings `m`: the platform user id or the WeCom userid starts with `:q`
+ * (lower-cased). On the stored lower-cased columns with starts_with(), not lower(...) LIKE: under
+ * row-level security only leakproof conditions reach an index, and lower() and LIKE are not
+ * (migration UserMappingSearch).
+ */
+export const MAPPING_SEARCH =
+  '(starts_with(m.platform_user_id_lower, :q) OR starts_with(m.wecom_user_id_lower, :q))';
 
 export interface NewMapping {
   corpId: string;
@@ -83,8 +94,10 @@ export class UserMappingsRepository {
         .where('m.corp_id = :corpId', { corpId });
       if (filter.platformUserId)
         qb.andWhere('m.platform_user_id = :p', { p: filter.platformUserId });
+      if (filter.q) qb.andWhere(MAPPING_SEARCH, { q: filter.q.toLowerCase() });
+      // The lower-cased column, not lower(...), for the reason MAPPING_SEARCH gives.
       if (filter.wecomUserId)
-        qb.andWhere('lower(m.wecom_user_id) = lower(:w)', { w: filter.wecomUserId });
+        qb.andWhere('m.wecom_user_id_lower = :w', { w: filter.wecomUserId.toLowerCase() });
       if (filter.source) qb.andWhere('m.source = :s', { s: filter.source });
       if (filter.status) qb.andWhere('m.status = :st', { st: filter.status });
       return pageNewestFirst(qb, page, (m) => m);

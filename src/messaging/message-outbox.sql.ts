@@ -69,12 +69,13 @@ export const LOCK_OPEN_RECIPIENTS = `
  * a second after the oldest send leaves it; the later of the full windows decides. The sends
  * counted are the transaction's organisation's: its one WeCom app's, which WeCom budgets.
  *
- * The sends are counted member by member (LATERAL, an equality on the pacing index's second
- * column): with `lower(wecom_user_id) = ANY($3)` and statistics that lag a bulk of new rows, the
- * planner used the index for the organisation and the hour only and filtered the members out of
- * every send of the last hour, so each reservation got slower as a backlog was delivered (22 ms
- * at 10,000 delivered, against 0.4 ms once analysed; scenario 5 fell from 468 to 152 deliveries
- * a second with 50,000).
+ * The sends are counted member by member, on the stored lower-cased userid (migration
+ * RecipientPacingColumn): `lower(wecom_user_id) = …` never reaches an index under row-level
+ * security, and with `= ANY($3)` and statistics that lag a bulk of new rows the planner used the
+ * index for the organisation and the hour only. Either way each reservation read every send of
+ * the organisation's last hour and slowed as a backlog was delivered (5 s per reservation with
+ * 27,000 sends, as the service's role; scenario 5 fell from 468 to 152 deliveries a second with
+ * 50,000 queued).
  */
 export const SPEND_MEMBER_SLOTS = `
   WITH cand AS (
@@ -88,7 +89,7 @@ export const SPEND_MEMBER_SLOTS = `
               count(*) AS hour, min(last_attempt_at) AS oldest_hour
          FROM message_recipients
         WHERE organization_id = ${SCOPE}
-          AND lower(wecom_user_id) = mem.member AND status IN ('sending', 'delivered')
+          AND wecom_user_id_lower = mem.member AND status IN ('sending', 'delivered')
           AND last_attempt_at > $4::timestamptz - interval '1 hour'
      ) AS u
   ), ranked AS (

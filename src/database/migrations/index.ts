@@ -13,6 +13,7 @@ import { OrganizationColumns1764500000001 } from './1764500000001-OrganizationCo
 import { OrganizationIsolation1764500000002 } from './1764500000002-OrganizationIsolation.js';
 import { OrganizationConsoleAdmins1764600000000 } from './1764600000000-OrganizationConsoleAdmins.js';
 import { UserMappingSearch1764600000001 } from './1764600000001-UserMappingSearch.js';
+import { RecipientPacingColumn1764600000002 } from './1764600000002-RecipientPacingColumn.js';
 
 // Every migration, in order. `npm run migration:generate -- Name` writes a new file here;
 // add its class to this list.
@@ -32,4 +33,5 @@ export const MIGRATIONS: Function[] = [
   OrganizationIsolation1764500000002,
   OrganizationConsoleAdmins1764600000000,
   UserMappingSearch1764600000001,
+  RecipientPacingColumn1764600000002,
 ];

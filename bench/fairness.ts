@@ -25,6 +25,7 @@ import {
   simStats,
 } from './common.js';
 import {
+  autovacuumStandIn,
   freshDatabase,
   percentile,
   serveAsAppRole,
@@ -183,6 +184,7 @@ export async function fairnessScenario(): Promise<string> {
     log(`  A queues ${FAIRNESS_BACKLOG.toLocaleString('en')}; B goes on, one a second …`);
     const queuedAt = performance.now();
     await queueBacklog(db.url, organizationA, FAIRNESS_BACKLOG);
+    const stopVacuum = await autovacuumStandIn(db.url, ['messages', 'message_recipients']);
     const left = () => backlogLeft(db.url, organizationA);
     const { latencies: withBacklog, answered: withBacklogAnswered } = await bSends(
       service,
@@ -191,6 +193,7 @@ export async function fairnessScenario(): Promise<string> {
     );
     await waitFor(async () => (await left()) === 0, 600_000, "A's backlog");
     const drainS = (performance.now() - queuedAt) / 1000;
+    await stopVacuum();
     const aDelivered = (await simStats(A.corpId)).delivered;
 
     const p99Alone = percentile(alone, 99);

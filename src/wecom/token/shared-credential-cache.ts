@@ -282,8 +282,19 @@ export class SharedCredentialCache {
       // real end by as long as WeCom took to issue it after our earlier call left, at most that
       // call's round trip, so the real end can come within those 5 s: trusting it until then
       // overstated it.
-      expiresAt = Math.min(expiresAt, Math.max(previous.expiresAt, startedAt));
-      renewAt = Math.min(renewAt, previous.renewAt);
+      //
+      // One WeCom refused (invalidate() stored it as ended at the epoch), or one we hold on such a
+      // word already, handed back as valid is another matter: no estimate of ours ran out, WeCom
+      // vouches for it again. It is used until the next call may ask (5 s), or every caller but
+      // this load's would get no token at all meanwhile. Such a row is told by its renewal, which
+      // is its end; an ordinary fetch's renewal is its latest possible end, after its bound.
+      if (previous.renewAt > previous.expiresAt || previous.expiresAt > startedAt) {
+        expiresAt = Math.min(expiresAt, Math.max(previous.expiresAt, startedAt));
+        renewAt = Math.min(renewAt, previous.renewAt);
+      } else {
+        expiresAt = Math.min(expiresAt, startedAt + MIN_FETCH_INTERVAL_MS);
+        renewAt = expiresAt;
+      }
       if (previous.expiresAt > startedAt) this.earlyCallsPointless = true;
     }
     renewAt = Math.max(renewAt, expiresAt);

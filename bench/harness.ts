@@ -88,10 +88,15 @@ export function peakRssMb(pid: number | undefined): number {
   }
 }
 
-export async function startService(env: Record<string, string>, port: number): Promise<Service> {
+/** Starts the service (or another server `script` answering /health) and waits until it is up. */
+export async function startService(
+  env: Record<string, string>,
+  port: number,
+  script = 'dist/src/main.js',
+): Promise<Service> {
   // e.g. BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service.
   const nodeArgs = process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const proc = startProcess('dist/src/main.js', [], { ...env, PORT: String(port) }, nodeArgs);
+  const proc = startProcess(script, [], { ...env, PORT: String(port) }, nodeArgs);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     async () => {

@@ -54,6 +54,78 @@ const RECORD_OUTCOMES_SQL = `
     FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS o(id, state, message_id)
    WHERE r.id = o.id`;
 
+/**
+ * An interview, its participants (oldest first) and its reminders (soonest first) in one
+ * statement, and whether $2 is on its panel (any role but candidate). Row-level security limits
+ * all three tables to the transaction's organisation, as for any other read.
+ */
+const DETAILS_SQL = `
+  SELECT i.id, i.organization_id, i.title, i.position, i.candidate_name, i.candidate_email,
+         i.candidate_phone, i.candidate_platform_user_id, i.starts_at, i.duration_minutes,
+         i.timezone, i.room_url, i.status, i.cancel_reason, i.version, i.created_by,
+         i.created_at, i.updated_at,
+         EXISTS (SELECT 1 FROM interview_participants p
+                  WHERE p.interview_id = i.id AND p.platform_user_id = $2
+                    AND p.role <> 'candidate') AS on_panel,
+         (SELECT coalesce(json_agg(json_build_object(
+                   'platformUserId', p.platform_user_id, 'role', p.role, 'rsvp', p.rsvp,
+                   'respondedAt', p.responded_at, 'createdAt', p.created_at)
+                   ORDER BY p.created_at, p.platform_user_id), '[]')
+            FROM interview_participants p WHERE p.interview_id = i.id) AS participants,
+         (SELECT coalesce(json_agg(json_build_object(
+                   'id', r.id, 'kind', r.kind, 'leadMinutes', r.lead_minutes, 'dueAt', r.due_at,
+                   'state', r.state, 'messageId', r.message_id, 'processedAt', r.processed_at,
+                   'createdAt', r.created_at)
+                   ORDER BY r.due_at), '[]')
+            FROM interview_reminders r WHERE r.interview_id = i.id) AS reminders
+    FROM interviews i
+   WHERE i.id = $1`;
+
+interface DetailsRow {
+  id: string;
+  organization_id: string;
+  title: string;
+  position: string | null;
+  candidate_name: string;
+  candidate_email: string | null;
+  candidate_phone: string | null;
+  candidate_platform_user_id: string | null;
+  starts_at: Date;
+  duration_minutes: number;
+  timezone: string;
+  room_url: string;
+  status: InterviewStatus;
+  cancel_reason: string | null;
+  version: number;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+  on_panel: boolean;
+  /** json_agg's timestamps are ISO strings. */
+  participants: (Omit<NewParticipant, 'interviewId' | 'createdAt'> & {
+    rsvp: Rsvp;
+    respondedAt: string | null;
+    createdAt: string;
+  })[];
+  reminders: (Omit<NewReminder, 'interviewId' | 'dueAt' | 'createdAt'> & {
+    id: string;
+    messageId: string | null;
+    dueAt: string;
+    processedAt: string | null;
+    createdAt: string;
+  })[];
+}
+
+export interface InterviewWithDetails {
+  interview: InterviewEntity;
+  participants: InterviewParticipantEntity[];
+  reminders: InterviewReminderEntity[];
+  /** Whether the user asked about takes part on the panel's side. */
+  onPanel: boolean;
+}
+
+const dateOrNull = (iso: string | null) => (iso === null ? null : new Date(iso));
+
 export interface DueReminder {
   id: string;
   interviewId: string;
@@ -113,6 +185,63 @@ export class InterviewsRepository {
 
   find(id: string): Promise<InterviewEntity | null> {
     return this.db.run((m) => m.findOneBy(InterviewEntity, { id }));
+  }
+
+  /**
+   * The interview, its participants and its reminders in one statement (DETAILS_SQL), mapped
+   * straight from the row, and whether `panelMember` is on its panel; null when there is none.
+   */
+  async findWithDetails(
+    id: string,
+    panelMember: string | null,
+  ): Promise<InterviewWithDetails | null> {
+    const [row]: DetailsRow[] = await this.db.run((m) => m.query(DETAILS_SQL, [id, panelMember]));
+    if (!row) return null;
+    const interview: InterviewEntity = {
+      id: row.id,
+      organizationId: row.organization_id,
+      title: row.title,
+      position: row.position,
+      candidateName: row.candidate_name,
+      candidateEmail: row.candidate_email,
+      candidatePhone: row.candidate_phone,
+      candidatePlatformUserId: row.candidate_platform_user_id,
+      startsAt: row.starts_at,
+      durationMinutes: row.duration_minutes,
+      timezone: row.timezone,
+      roomUrl: row.room_url,
+      status: row.status,
+      cancelReason: row.cancel_reason,
+      version: row.version,
+      createdBy: row.created_by,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+    return {
+      interview,
+      onPanel: row.on_panel,
+      participants: row.participants.map((p) => ({
+        interviewId: row.id,
+        organizationId: row.organization_id,
+        platformUserId: p.platformUserId,
+        role: p.role,
+        rsvp: p.rsvp,
+        respondedAt: dateOrNull(p.respondedAt),
+        createdAt: new Date(p.createdAt),
+      })),
+      reminders: row.reminders.map((r) => ({
+        id: r.id,
+        organizationId: row.organization_id,
+        interviewId: row.id,
+        kind: r.kind,
+        leadMinutes: r.leadMinutes,
+        dueAt: new Date(r.dueAt),
+        state: r.state,
+        messageId: r.messageId,
+        processedAt: dateOrNull(r.processedAt),
+        createdAt: new Date(r.createdAt),
+      })),
+    };
   }
 
   findOrFail(id: string): Promise<InterviewEntity> {

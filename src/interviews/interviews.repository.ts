@@ -54,34 +54,37 @@ const RECORD_OUTCOMES_SQL = `
     FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS o(id, state, message_id)
    WHERE r.id = o.id`;
 
+/** The columns of interviews, as the row maps to an InterviewEntity. */
+const INTERVIEW_COLUMNS = `id, organization_id, title, position, candidate_name, candidate_email,
+  candidate_phone, candidate_platform_user_id, starts_at, duration_minutes, timezone, room_url,
+  status, cancel_reason, version, created_by, created_at, updated_at`;
+const PARTICIPANT_COLUMNS = `interview_id, platform_user_id, organization_id, role, rsvp,
+  responded_at, created_at`;
+const REMINDER_COLUMNS = `id, organization_id, interview_id, kind, lead_minutes, due_at, state,
+  message_id, processed_at, created_at`;
+
 /**
  * An interview, its participants (oldest first) and its reminders (soonest first) in one
  * statement, and whether $2 is on its panel (any role but candidate). Row-level security limits
  * all three tables to the transaction's organisation, as for any other read.
  */
 const DETAILS_SQL = `
-  SELECT i.id, i.organization_id, i.title, i.position, i.candidate_name, i.candidate_email,
-         i.candidate_phone, i.candidate_platform_user_id, i.starts_at, i.duration_minutes,
-         i.timezone, i.room_url, i.status, i.cancel_reason, i.version, i.created_by,
-         i.created_at, i.updated_at,
+  SELECT i.*,
          EXISTS (SELECT 1 FROM interview_participants p
                   WHERE p.interview_id = i.id AND p.platform_user_id = $2
                     AND p.role <> 'candidate') AS on_panel,
-         (SELECT coalesce(json_agg(json_build_object(
-                   'platformUserId', p.platform_user_id, 'role', p.role, 'rsvp', p.rsvp,
-                   'respondedAt', p.responded_at, 'createdAt', p.created_at)
-                   ORDER BY p.created_at, p.platform_user_id), '[]')
-            FROM interview_participants p WHERE p.interview_id = i.id) AS participants,
-         (SELECT coalesce(json_agg(json_build_object(
-                   'id', r.id, 'kind', r.kind, 'leadMinutes', r.lead_minutes, 'dueAt', r.due_at,
-                   'state', r.state, 'messageId', r.message_id, 'processedAt', r.processed_at,
-                   'createdAt', r.created_at)
-                   ORDER BY r.due_at), '[]')
-            FROM interview_reminders r WHERE r.interview_id = i.id) AS reminders
-    FROM interviews i
-   WHERE i.id = $1`;
+         (SELECT coalesce(json_agg(p ORDER BY p.created_at, p.platform_user_id), '[]')
+            FROM (SELECT ${PARTICIPANT_COLUMNS} FROM interview_participants
+                   WHERE interview_id = i.id) p) AS participants,
+         (SELECT coalesce(json_agg(r ORDER BY r.due_at), '[]')
+            FROM (SELECT ${REMINDER_COLUMNS} FROM interview_reminders
+                   WHERE interview_id = i.id) r) AS reminders
+    FROM (SELECT ${INTERVIEW_COLUMNS} FROM interviews WHERE id = $1) i`;
 
-interface DetailsRow {
+/** Timestamps are Dates from a column, ISO strings from json_agg. */
+type Timestamp = Date | string;
+
+interface InterviewRow {
   id: string;
   organization_id: string;
   title: string;
@@ -100,20 +103,29 @@ interface DetailsRow {
   created_by: string;
   created_at: Date;
   updated_at: Date;
-  on_panel: boolean;
-  /** json_agg's timestamps are ISO strings. */
-  participants: (Omit<NewParticipant, 'interviewId' | 'createdAt'> & {
-    rsvp: Rsvp;
-    respondedAt: string | null;
-    createdAt: string;
-  })[];
-  reminders: (Omit<NewReminder, 'interviewId' | 'dueAt' | 'createdAt'> & {
-    id: string;
-    messageId: string | null;
-    dueAt: string;
-    processedAt: string | null;
-    createdAt: string;
-  })[];
+}
+
+interface ParticipantRow {
+  interview_id: string;
+  platform_user_id: string;
+  organization_id: string;
+  role: ParticipantRole;
+  rsvp: Rsvp;
+  responded_at: Timestamp | null;
+  created_at: Timestamp;
+}
+
+interface ReminderRow {
+  id: string;
+  organization_id: string;
+  interview_id: string;
+  kind: ReminderKind;
+  lead_minutes: number;
+  due_at: Timestamp;
+  state: ReminderState;
+  message_id: string | null;
+  processed_at: Timestamp | null;
+  created_at: Timestamp;
 }
 
 export interface InterviewWithDetails {
@@ -124,7 +136,58 @@ export interface InterviewWithDetails {
   onPanel: boolean;
 }
 
-const dateOrNull = (iso: string | null) => (iso === null ? null : new Date(iso));
+const dateOrNull = (t: Timestamp | null) => (t === null ? null : new Date(t));
+
+/** Rows map straight to the entities: the reads skip TypeORM's hydration (issue #15). */
+function toInterview(row: InterviewRow): InterviewEntity {
+  return {
+    id: row.id,
+    organizationId: row.organization_id,
+    title: row.title,
+    position: row.position,
+    candidateName: row.candidate_name,
+    candidateEmail: row.candidate_email,
+    candidatePhone: row.candidate_phone,
+    candidatePlatformUserId: row.candidate_platform_user_id,
+    startsAt: row.starts_at,
+    durationMinutes: row.duration_minutes,
+    timezone: row.timezone,
+    roomUrl: row.room_url,
+    status: row.status,
+    cancelReason: row.cancel_reason,
+    version: row.version,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toParticipant(row: ParticipantRow): InterviewParticipantEntity {
+  return {
+    interviewId: row.interview_id,
+    platformUserId: row.platform_user_id,
+    organizationId: row.organization_id,
+    role: row.role,
+    rsvp: row.rsvp,
+    respondedAt: dateOrNull(row.responded_at),
+    createdAt: new Date(row.created_at),
+  };
+}
+
+function toReminder(row: ReminderRow): InterviewReminderEntity {
+  return {
+    id: row.id,
+    organizationId: row.organization_id,
+    interviewId: row.interview_id,
+    kind: row.kind,
+    leadMinutes: row.lead_minutes,
+    dueAt: new Date(row.due_at),
+    state: row.state,
+    messageId: row.message_id,
+    processedAt: dateOrNull(row.processed_at),
+    createdAt: new Date(row.created_at),
+  };
+}
 
 export interface DueReminder {
   id: string;
@@ -174,13 +237,18 @@ export interface InterviewFilter {
 export class InterviewsRepository {
   constructor(private readonly db: TransactionHost) {}
 
-  /** Inserts the interview and reads it back with the columns the database filled in. */
+  /** Inserts the interview; answers it with the columns the database filled in (RETURNING). */
   async create(row: NewInterview): Promise<InterviewEntity> {
-    return this.db.run(async (m) => {
-      const inserted = await m.insert(InterviewEntity, row);
-      const id = (inserted.identifiers[0] as { id: string }).id;
-      return m.findOneByOrFail(InterviewEntity, { id });
-    });
+    const result = await this.db.run((m) =>
+      m
+        .createQueryBuilder()
+        .insert()
+        .into(InterviewEntity)
+        .values(row)
+        .returning(INTERVIEW_COLUMNS)
+        .execute(),
+    );
+    return toInterview((result.raw as InterviewRow[])[0]);
   }
 
   find(id: string): Promise<InterviewEntity | null> {
@@ -195,52 +263,17 @@ export class InterviewsRepository {
     id: string,
     panelMember: string | null,
   ): Promise<InterviewWithDetails | null> {
-    const [row]: DetailsRow[] = await this.db.run((m) => m.query(DETAILS_SQL, [id, panelMember]));
+    const [row]: (InterviewRow & {
+      on_panel: boolean;
+      participants: ParticipantRow[];
+      reminders: ReminderRow[];
+    })[] = await this.db.run((m) => m.query(DETAILS_SQL, [id, panelMember]));
     if (!row) return null;
-    const interview: InterviewEntity = {
-      id: row.id,
-      organizationId: row.organization_id,
-      title: row.title,
-      position: row.position,
-      candidateName: row.candidate_name,
-      candidateEmail: row.candidate_email,
-      candidatePhone: row.candidate_phone,
-      candidatePlatformUserId: row.candidate_platform_user_id,
-      startsAt: row.starts_at,
-      durationMinutes: row.duration_minutes,
-      timezone: row.timezone,
-      roomUrl: row.room_url,
-      status: row.status,
-      cancelReason: row.cancel_reason,
-      version: row.version,
-      createdBy: row.created_by,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-    };
     return {
-      interview,
+      interview: toInterview(row),
       onPanel: row.on_panel,
-      participants: row.participants.map((p) => ({
-        interviewId: row.id,
-        organizationId: row.organization_id,
-        platformUserId: p.platformUserId,
-        role: p.role,
-        rsvp: p.rsvp,
-        respondedAt: dateOrNull(p.respondedAt),
-        createdAt: new Date(p.createdAt),
-      })),
-      reminders: row.reminders.map((r) => ({
-        id: r.id,
-        organizationId: row.organization_id,
-        interviewId: row.id,
-        kind: r.kind,
-        leadMinutes: r.leadMinutes,
-        dueAt: new Date(r.dueAt),
-        state: r.state,
-        messageId: r.messageId,
-        processedAt: dateOrNull(r.processedAt),
-        createdAt: new Date(r.createdAt),
-      })),
+      participants: row.participants.map(toParticipant),
+      reminders: row.reminders.map(toReminder),
     };
   }
 
@@ -323,8 +356,24 @@ export class InterviewsRepository {
     );
   }
 
-  async addParticipants(rows: NewParticipant[]): Promise<void> {
-    await this.db.run((m) => m.insert(InterviewParticipantEntity, rows));
+  /** Inserts one interview's participants; answers them as participantsOf orders them. */
+  async addParticipants(rows: NewParticipant[]): Promise<InterviewParticipantEntity[]> {
+    const inserted: ParticipantRow[] = await this.db.run((m) =>
+      m.query(
+        `WITH p AS (
+           INSERT INTO interview_participants (interview_id, platform_user_id, role, created_at)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
+           RETURNING ${PARTICIPANT_COLUMNS})
+         SELECT * FROM p ORDER BY created_at, platform_user_id`,
+        [
+          rows.map((r) => r.interviewId),
+          rows.map((r) => r.platformUserId),
+          rows.map((r) => r.role),
+          rows.map((r) => r.createdAt),
+        ],
+      ),
+    );
+    return inserted.map(toParticipant);
   }
 
   /**
@@ -383,8 +432,18 @@ export class InterviewsRepository {
     );
   }
 
-  async addReminders(rows: NewReminder[]): Promise<void> {
-    await this.db.run((m) => m.insert(InterviewReminderEntity, rows));
+  /** Inserts reminders; answers them as remindersOf orders them. */
+  async addReminders(rows: NewReminder[]): Promise<InterviewReminderEntity[]> {
+    const result = await this.db.run((m) =>
+      m
+        .createQueryBuilder()
+        .insert()
+        .into(InterviewReminderEntity)
+        .values(rows)
+        .returning(REMINDER_COLUMNS)
+        .execute(),
+    );
+    return (result.raw as ReminderRow[]).map(toReminder).sort((a, b) => +a.dueAt - +b.dueAt);
   }
 
   async deleteReminders(interviewId: string): Promise<void> {

@@ -84,7 +84,8 @@ export class InterviewsService {
         createdAt: now,
         updatedAt: now,
       });
-      await this.repository.addParticipants(
+      // Every row is answered by the statement that writes it (RETURNING): no read-backs.
+      const participants = await this.repository.addParticipants(
         [...roster].map(([platformUserId, role]) => ({
           interviewId: iv.id,
           platformUserId,
@@ -92,10 +93,9 @@ export class InterviewsService {
           createdAt: now,
         })),
       );
-      await this.planReminders(iv, now);
-      const participants = await this.repository.participantsOf(iv.id);
+      const reminders = await this.planReminders(iv, now);
       await this.notifier.booked(iv, participants, user.id);
-      return this.details(iv, participants);
+      return this.present(iv, participants, reminders);
     });
   }
 
@@ -327,7 +327,7 @@ export class InterviewsService {
   }
 
   /** Lead times already passed get no reminder: a late booking is not reminded "24 h before". */
-  private async planReminders(iv: InterviewEntity, now: Date): Promise<void> {
+  private async planReminders(iv: InterviewEntity, now: Date): Promise<InterviewReminderEntity[]> {
     const rows: NewReminder[] = [];
     // The admin configuration in force now; bookings made earlier keep the reminders they got.
     const { reminderLeadTimesMin, feedbackNudgeMin } = (await this.runtime.current()).options;
@@ -355,7 +355,7 @@ export class InterviewsService {
         createdAt: now,
       });
     }
-    if (rows.length > 0) await this.repository.addReminders(rows);
+    return rows.length > 0 ? this.repository.addReminders(rows) : [];
   }
 
   /** Whether each participant can be reached in WeCom: their mapping's status, if mapped. */

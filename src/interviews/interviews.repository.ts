@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { In, Not } from 'typeorm';
 
-import { pageNewestFirst, type Page } from '../common/cursor.js';
+import { decodeCursor, toPage, type Page } from '../common/cursor.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import {
   InterviewParticipantEntity,
@@ -299,21 +299,35 @@ export class InterviewsRepository {
     await this.db.run((m) => m.update(InterviewEntity, { id }, patch));
   }
 
-  /** One page, newest first, of the interviews the filter selects. */
+  /**
+   * One page, newest first, of the interviews the filter selects: keyset pagination over
+   * (created_at, id) as pageNewestFirst's, in SQL of its own so the rows map straight to the
+   * entities without TypeORM's hydration (a page is up to 200 rows).
+   */
   page(filter: InterviewFilter): Promise<Page<InterviewEntity>> {
-    return this.db.run((m) => {
-      const qb = m.getRepository(InterviewEntity).createQueryBuilder('i');
-      if (filter.participant) {
-        const side = filter.panelOnly ? ` AND p.role <> 'candidate'` : '';
-        qb.andWhere(
-          `EXISTS (SELECT 1 FROM interview_participants p WHERE p.interview_id = i.id AND p.platform_user_id = :participant${side})`,
-          { participant: filter.participant },
-        );
-      }
-      if (filter.from) qb.andWhere('i.starts_at >= :from', { from: filter.from });
-      if (filter.to) qb.andWhere('i.starts_at < :to', { to: filter.to });
-      if (filter.status) qb.andWhere('i.status = :status', { status: filter.status });
-      return pageNewestFirst(qb, filter, (iv) => iv);
+    const params: unknown[] = [];
+    const param = (value: unknown) => `$${params.push(value)}`;
+    const where: string[] = [];
+    if (filter.participant) {
+      const side = filter.panelOnly ? ` AND p.role <> 'candidate'` : '';
+      where.push(
+        `EXISTS (SELECT 1 FROM interview_participants p WHERE p.interview_id = i.id AND p.platform_user_id = ${param(filter.participant)}${side})`,
+      );
+    }
+    if (filter.from) where.push(`i.starts_at >= ${param(filter.from)}`);
+    if (filter.to) where.push(`i.starts_at < ${param(filter.to)}`);
+    if (filter.status) where.push(`i.status = ${param(filter.status)}`);
+    const cursor = decodeCursor(filter.cursor);
+    if (cursor) {
+      where.push(`(i.created_at, i.id) < (${param(cursor.createdAt)}, ${param(cursor.id)})`);
+    }
+    const sql = `SELECT ${INTERVIEW_COLUMNS} FROM interviews i
+      ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY i.created_at DESC, i.id DESC
+      LIMIT ${param(filter.limit + 1)}`;
+    return this.db.run(async (m) => {
+      const rows: InterviewRow[] = await m.query(sql, params);
+      return toPage(rows.map(toInterview), filter.limit, (iv) => iv);
     });
   }
 

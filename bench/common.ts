@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { mintToken } from '../src/auth/jwt-verifier.js';
+import type { AuthUser } from '../src/auth/roles.js';
 
 /** An integer setting from the environment, so quick runs can shrink a scenario. */
 export function setting(name: string, fallback: number): number {
@@ -18,7 +19,12 @@ export function setting(name: string, fallback: number): number {
 export const SERVER =
   process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const LATENCY = setting('SIMULATOR_LATENCY_MS', 20);
-export const SIM_PORT = 24010;
+/**
+ * Added to every port the bench listens on (simulator 24010, services 23000-23499), so that two
+ * benches on one machine (a baseline and a branch) do not serve each other's requests.
+ */
+export const PORT_OFFSET = process.env.BENCH_PORT_OFFSET ? setting('BENCH_PORT_OFFSET', 0) : 0;
+export const SIM_PORT = 24010 + PORT_OFFSET;
 export const SECRET = 'bench-secret-0123456789abcdef';
 export const CORP_ID = 'ww-sandbox';
 export const DISPATCHER_CONCURRENCY = 8;
@@ -42,8 +48,33 @@ export interface SimStats {
   dropped: number;
 }
 
-export const simStats = () => simJson<SimStats>('/__simulator/stats');
+/** The whole simulator's counters, or one corp's. */
+export const simStats = (corpId?: string) =>
+  simJson<SimStats>(
+    corpId === undefined
+      ? '/__simulator/stats'
+      : `/__simulator/stats?corpId=${encodeURIComponent(corpId)}`,
+  );
 export const resetSim = () => simJson('/__simulator/reset', { method: 'POST' });
+
+export interface SimCorp {
+  corpId: string;
+  corpSecret: string;
+  agentId: number;
+  members: { userid: string; name: string }[];
+}
+
+/** Another company's WeCom in the simulator: its own secret, app, members and tokens. */
+export async function addSimCorp(corp: SimCorp): Promise<void> {
+  const res = await fetch(`${sim}/__simulator/corps`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(corp),
+  });
+  if (res.status !== 201) {
+    throw new Error(`POST /__simulator/corps answered ${res.status}: ${await res.text()}`);
+  }
+}
 
 /** When `userid` first received something, in epoch ms (NaN when nothing came). */
 export async function firstDelivery(userid: string): Promise<number> {
@@ -81,8 +112,15 @@ export function serviceEnv(
   };
 }
 
-export function bearer(): Promise<string> {
-  return mintToken(new TextEncoder().encode(SECRET), { id: BENCH_USER, roles: ['admin'] }, '2h');
+/**
+ * A token of the bench's: its admin unless `as` says otherwise. With several organisations an
+ * organisation's token must name one (`org`: id or slug); an operator's names none.
+ */
+export function bearer(
+  organization?: string,
+  as: Pick<AuthUser, 'id' | 'roles'> = { id: BENCH_USER, roles: ['admin'] },
+): Promise<string> {
+  return mintToken(new TextEncoder().encode(SECRET), { ...as, organization }, '2h');
 }
 
 export function log(line: string): void {

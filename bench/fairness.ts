@@ -3,9 +3,8 @@
 // sends one message a second through POST /api/messages meanwhile. B's delivery latency (the POST
 // → its message in the simulator) beside B alone, with A idle. Goal: p99 within 2× of B alone.
 //
-// With two organisations the service serves as a restricted role (BENCH_APP_ROLE, smbw_app by
-// default, created if missing, trust authentication as in .ci/run) and migrates as the owner, as
-// in production: it refuses to start as a superuser with more than one organisation.
+// With two organisations the service serves as a restricted role and migrates as the owner, as
+// in production (serveAsAppRole): it refuses to start as a superuser with more than one.
 //
 // A is set up as the owner, behind the service's back: its organisations row, its WeCom app
 // (app_settings, the secret sealed with the bench's APP_ENCRYPTION_KEY) and its backlog. That is
@@ -13,6 +12,7 @@
 // sends through the API, where a token without an `org` claim names the default organisation.
 import { SecretBox } from '../src/settings/secret-box.js';
 import {
+  addSimCorp,
   bearer,
   ENCRYPTION_KEY,
   log,
@@ -22,11 +22,13 @@ import {
   setting,
   SERVER,
   simJson,
-  type SimStats,
+  simStats,
 } from './common.js';
 import {
+  autovacuumStandIn,
   freshDatabase,
   percentile,
+  serveAsAppRole,
   sleep,
   startService,
   table,
@@ -48,45 +50,13 @@ const A_MEMBERS = 2000;
 const A = { slug: 'bench-a', corpId: 'ww-bench-a', corpSecret: 'bench-a-secret', agentId: 1000005 };
 const aMember = (i: number) => `ba${i}`;
 const GOAL_RATIO = 2;
-const APP_ROLE = process.env.BENCH_APP_ROLE ?? 'smbw_app';
-if (!/^[a-z_][a-z0-9_]{0,62}$/.test(APP_ROLE)) {
-  throw new Error(`BENCH_APP_ROLE must be a plain lower-case role name (got ${APP_ROLE})`);
-}
-
-/**
- * The database prepared as the README prepares a production one: the service's role may read and
- * write the rows of every table the owner's migrations will create, nothing else. Returns the
- * URL to serve as.
- */
-async function serveAsAppRole(ownerUrl: string): Promise<string> {
-  await withClient(ownerUrl, (c) =>
-    c.query(`
-      DO $$ BEGIN
-        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
-          CREATE ROLE ${APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS;
-        END IF;
-      END $$;
-      GRANT USAGE ON SCHEMA public TO ${APP_ROLE};
-      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${APP_ROLE};
-      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${APP_ROLE};`),
-  );
-  const url = new URL(ownerUrl);
-  url.username = APP_ROLE;
-  url.password = '';
-  return url.toString();
-}
-
 /** Organisation A with its own corp in the simulator and its WeCom app configured. */
 async function addOrganizationA(ownerUrl: string): Promise<string> {
-  await simJson('/__simulator/corps', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      corpId: A.corpId,
-      corpSecret: A.corpSecret,
-      agentId: A.agentId,
-      members: Array.from({ length: A_MEMBERS }, (_, i) => ({ userid: aMember(i), name: `A${i}` })),
-    }),
+  await addSimCorp({
+    corpId: A.corpId,
+    corpSecret: A.corpSecret,
+    agentId: A.agentId,
+    members: Array.from({ length: A_MEMBERS }, (_, i) => ({ userid: aMember(i), name: `A${i}` })),
   });
   const box = new SecretBox(ENCRYPTION_KEY);
   return withClient(ownerUrl, async (c) => {
@@ -156,9 +126,10 @@ async function bSends(
   service: Service,
   first: number,
   more: (sent: number) => Promise<boolean>,
-): Promise<number[]> {
-  const auth = `Bearer ${await bearer()}`;
+): Promise<{ latencies: number[]; answered: number[] }> {
+  const auth = `Bearer ${await bearer('default')}`;
   const postedAt = new Map<string, number>();
+  const answered: number[] = [];
   const t0 = Date.now();
   for (let i = 0; await more(i); i++) {
     await sleep(Math.max(0, t0 + i * 1000 - Date.now()));
@@ -176,6 +147,7 @@ async function bSends(
     if (res.status !== 202) {
       throw new Error(`POST /api/messages answered ${res.status}: ${await res.text()}`);
     }
+    answered.push(Date.now() - postedAt.get(to)!);
   }
   const latencies: number[] = [];
   for (const [to, at] of postedAt) {
@@ -191,7 +163,7 @@ async function bSends(
     );
     latencies.push(arrived - at);
   }
-  return latencies;
+  return { latencies, answered };
 }
 
 export async function fairnessScenario(): Promise<string> {
@@ -205,20 +177,24 @@ export async function fairnessScenario(): Promise<string> {
     const organizationA = await addOrganizationA(db.url);
 
     log(`  B alone: ${ALONE} messages, one a second …`);
-    const alone = await bSends(service, 0, (sent) => Promise.resolve(sent < ALONE));
+    const { latencies: alone, answered: aloneAnswered } = await bSends(service, 0, (sent) =>
+      Promise.resolve(sent < ALONE),
+    );
 
     log(`  A queues ${FAIRNESS_BACKLOG.toLocaleString('en')}; B goes on, one a second …`);
     const queuedAt = performance.now();
     await queueBacklog(db.url, organizationA, FAIRNESS_BACKLOG);
+    const stopVacuum = await autovacuumStandIn(db.url, ['messages', 'message_recipients']);
     const left = () => backlogLeft(db.url, organizationA);
-    const withBacklog = await bSends(
+    const { latencies: withBacklog, answered: withBacklogAnswered } = await bSends(
       service,
       ALONE,
       async (sent) => sent < MIN_WITH_BACKLOG || (await left()) > 0,
     );
     await waitFor(async () => (await left()) === 0, 600_000, "A's backlog");
     const drainS = (performance.now() - queuedAt) / 1000;
-    const aDelivered = (await simJson<SimStats>(`/__simulator/stats?corpId=${A.corpId}`)).delivered;
+    await stopVacuum();
+    const aDelivered = (await simStats(A.corpId)).delivered;
 
     const p99Alone = percentile(alone, 99);
     const p99With = percentile(withBacklog, 99);
@@ -226,15 +202,23 @@ export async function fairnessScenario(): Promise<string> {
     return [
       table(
         `5. Fairness: organisation A with ${FAIRNESS_BACKLOG.toLocaleString('en')} queued, organisation B one message a second`,
-        ['run', "B's messages", 'p50 ms', 'p99 ms', 'max ms'],
+        ['run', "B's messages", 'p50 ms', 'p99 ms', 'max ms', 'POST answered p50 / p99 ms'],
         [
-          ['B alone (A idle)', alone.length, percentile(alone, 50), p99Alone, Math.max(...alone)],
+          [
+            'B alone (A idle)',
+            alone.length,
+            percentile(alone, 50),
+            p99Alone,
+            Math.max(...alone),
+            `${percentile(aloneAnswered, 50)} / ${percentile(aloneAnswered, 99)}`,
+          ],
           [
             "B while A's backlog drains",
             withBacklog.length,
             percentile(withBacklog, 50),
             p99With,
             Math.max(...withBacklog),
+            `${percentile(withBacklogAnswered, 50)} / ${percentile(withBacklogAnswered, 99)}`,
           ],
         ],
       ),

@@ -2,8 +2,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 
 import pg from 'pg';
+
+import { PORT_OFFSET } from './common.js';
+import { withClient } from './seed.js';
 
 export interface Service {
   proc: ChildProcess;
@@ -31,6 +35,55 @@ export async function freshDatabase(
       await c.end();
     },
   };
+}
+
+const APP_ROLE = process.env.BENCH_APP_ROLE ?? 'smbw_app';
+if (!/^[a-z_][a-z0-9_]{0,62}$/.test(APP_ROLE)) {
+  throw new Error(`BENCH_APP_ROLE must be a plain lower-case role name (got ${APP_ROLE})`);
+}
+
+/**
+ * The database prepared as the README prepares a production one: the service's role
+ * (BENCH_APP_ROLE, smbw_app by default, created if missing, trust authentication as in .ci/run)
+ * may read and write the rows of every table the owner's migrations will create, nothing else.
+ * Returns the URL to serve as. With more than one organisation the service must serve as such a
+ * role (it refuses to start as a superuser) and migrates as the owner (DATABASE_MIGRATION_URL).
+ */
+export async function serveAsAppRole(ownerUrl: string): Promise<string> {
+  await withClient(ownerUrl, (c) =>
+    c.query(`
+      DO $$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
+          CREATE ROLE ${APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS;
+        END IF;
+      END $$;
+      GRANT USAGE ON SCHEMA public TO ${APP_ROLE};
+      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${APP_ROLE};
+      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${APP_ROLE};`),
+  );
+  const url = new URL(ownerUrl);
+  url.username = APP_ROLE;
+  url.password = '';
+  return url.toString();
+}
+
+/**
+ * Fails when something listens on `port` already, such as another bench run's simulator or
+ * service: the readiness checks would pass against it, and the bench would reset and measure a
+ * process that is not its own.
+ */
+export function ensurePortFree(port: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          `port ${port} for ${what} is taken (${error.code}; another bench?): set BENCH_PORT_OFFSET`,
+        ),
+      ),
+    );
+    probe.listen(port, '0.0.0.0', () => probe.close(() => resolve()));
+  });
 }
 
 export async function waitFor(
@@ -91,11 +144,13 @@ export function peakRssMb(pid: number | undefined): number {
 /** Starts the service (or another server `script` answering /health) and waits until it is up. */
 export async function startService(
   env: Record<string, string>,
-  port: number,
+  basePort: number,
   script = 'dist/src/main.js',
 ): Promise<Service> {
+  const port = basePort + PORT_OFFSET;
   // e.g. BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service.
   const nodeArgs = process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  await ensurePortFree(port, 'a service');
   const proc = startProcess(script, [], { ...env, PORT: String(port) }, nodeArgs);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
@@ -151,4 +206,39 @@ export function table(title: string, headers: string[], rows: (string | number)[
     ...rows.map((r) => `| ${r.map(fmt).join(' | ')} |`),
     '',
   ].join('\n');
+}
+
+/**
+ * What autovacuum does on a production server, for a server that has it switched off (this
+ * machine's CI configuration does): VACUUM ANALYZE of `tables` every `everyMs` while a scenario
+ * churns them. Without it a table that grew by 50,000 rows in one statement keeps its empty
+ * statistics and the planner's estimates for it stay wrong for the whole run. Nothing runs when
+ * autovacuum is on. Returns the function that stops it.
+ */
+export async function autovacuumStandIn(
+  url: string,
+  tables: string[],
+  everyMs = 15_000,
+): Promise<() => Promise<void>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const { rows } = await client.query<{ autovacuum: string }>('SHOW autovacuum');
+  if (rows[0].autovacuum === 'on') {
+    await client.end();
+    return async () => undefined;
+  }
+  const run = () => client.query(`VACUUM (ANALYZE) ${tables.join(', ')}`);
+  await run();
+  let running = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(run).then(
+      () => undefined,
+      () => undefined,
+    );
+  }, everyMs);
+  return async () => {
+    clearInterval(timer);
+    await running;
+    await client.end();
+  };
 }

@@ -3,7 +3,9 @@
 // database is created and dropped per scenario); the simulator runs as its own process with
 // SIMULATOR_LATENCY_MS (default 20). BENCH_ONLY=1,3 runs some scenarios only; BENCH_INTERVIEWS,
 // BENCH_REST_INTERVIEWS, BENCH_REST_SECONDS, BENCH_REMINDERS, BENCH_REMINDER_INTERVIEWS,
-// BENCH_FAIRNESS_BACKLOG and BENCH_FAIRNESS_ALONE shrink them for a quick run.
+// BENCH_FAIRNESS_BACKLOG, BENCH_FAIRNESS_ALONE and BENCH_ORGANIZATIONS shrink them for a quick run.
+// Scenarios: 1 delivery, 2 REST, 3 reminders, 4 tokens, 5 fairness between organisations,
+// 6 one gettoken per organisation (50 organisations sending at once from 2 instances).
 import { writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +15,8 @@ import pg from 'pg';
 import { LATENCY, log, member, SERVER, SIM_PORT, sim } from './common.js';
 import { deliveryScenario, INTERVIEWERS_EACH, INTERVIEWS } from './delivery.js';
 import { fairnessScenario } from './fairness.js';
-import { startProcess, waitFor } from './harness.js';
+import { ensurePortFree, startProcess, waitFor } from './harness.js';
+import { organizationTokenScenario } from './organization-tokens.js';
 import { DUE } from './reminders.js';
 import { reminderScenario } from './reminders.js';
 import { restScenario } from './rest.js';
@@ -25,6 +28,7 @@ const SCENARIOS: Record<string, () => Promise<string>> = {
   '3': reminderScenario,
   '4': tokenScenario,
   '5': fairnessScenario,
+  '6': organizationTokenScenario,
 };
 
 async function postgresVersion(): Promise<string> {
@@ -44,7 +48,10 @@ async function main(): Promise<void> {
     .split(',')
     .map((s) => s.trim());
   const unknown = only.filter((k) => !SCENARIOS[k]);
-  if (unknown.length) throw new Error(`BENCH_ONLY: no scenario ${unknown.join(', ')} (1-5)`);
+  if (unknown.length)
+    throw new Error(
+      `BENCH_ONLY: no scenario ${unknown.join(', ')} (1-${Object.keys(SCENARIOS).length})`,
+    );
 
   const members = Math.max(INTERVIEWS * INTERVIEWERS_EACH, DUE, 1000);
   const usersFile = join(tmpdir(), `bench-users-${process.pid}.json`);
@@ -54,6 +61,7 @@ async function main(): Promise<void> {
       Array.from({ length: members }, (_, i) => ({ userid: member(i), name: `成员${i}` })),
     ),
   );
+  await ensurePortFree(SIM_PORT, 'the simulator');
   const simulator = startProcess(
     'dist/tools/wecom-simulator/main.js',
     ['--port', String(SIM_PORT)],
@@ -64,7 +72,10 @@ async function main(): Promise<void> {
   );
   try {
     await waitFor(
-      async () => (await fetch(`${sim}/__simulator/stats`)).ok,
+      async () => {
+        if (simulator.exitCode !== null) throw new Error('the simulator exited');
+        return (await fetch(`${sim}/__simulator/stats`)).ok;
+      },
       30_000,
       'the simulator',
     );

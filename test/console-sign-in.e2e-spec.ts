@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 
+import { DEFAULT_ORGANIZATION } from '../src/organizations/organization.js';
 import { SANDBOX_ADMIN_USERID } from '../src/sign-in/console-sign-in.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { createSandboxApp, createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
@@ -71,7 +72,11 @@ describe('Signing in to the admin console with WeCom (e2e)', () => {
       expect(location.startsWith(prefix)).toBe(true);
       const jwt = location.slice(prefix.length);
       const me = await http().get('/api/me').auth(jwt, { type: 'bearer' }).expect(200);
-      expect(me.body).toEqual({ id: `wecom:${SANDBOX_ADMIN_USERID}`, roles: ['admin'] });
+      expect(me.body).toEqual({
+        id: `wecom:${SANDBOX_ADMIN_USERID}`,
+        roles: ['admin'],
+        organization: { ...DEFAULT_ORGANIZATION, name: 'Default' },
+      });
       await http().get('/api/admin/config').auth(jwt, { type: 'bearer' }).expect(200);
     });
 
@@ -108,7 +113,11 @@ describe('Signing in to the admin console with WeCom (e2e)', () => {
         const res = await status(signIn({ target: 'console', member: SANDBOX_ADMIN_USERID }), 302);
         const jwt = (res.headers.location as string).split('#token=')[1]!;
         const me = await http().get('/api/me').auth(jwt, { type: 'bearer' }).expect(200);
-        expect(me.body).toEqual({ id: 'u-admin', roles: ['admin'] });
+        expect(me.body).toEqual({
+          id: 'u-admin',
+          roles: ['admin'],
+          organization: { ...DEFAULT_ORGANIZATION, name: 'Default' },
+        });
       } finally {
         await http()
           .delete(`/api/user-mappings/${mapping.body.id as string}`)
@@ -199,7 +208,11 @@ describe('Signing in to the admin console with WeCom (e2e)', () => {
       expect(lisi.headers.location).toMatch(new RegExp(`^${PUBLIC_BASE}/admin/#token=`));
       const jwt = (lisi.headers.location as string).split('#token=')[1]!;
       const me = await http().get('/api/me').auth(jwt, { type: 'bearer' }).expect(200);
-      expect(me.body).toEqual({ id: 'wecom:lisi', roles: ['admin'] });
+      expect(me.body).toEqual({
+        id: 'wecom:lisi',
+        roles: ['admin'],
+        organization: { ...DEFAULT_ORGANIZATION, name: 'Default' },
+      });
 
       await status(signIn('zhangsan'), 403);
       // The sandbox admin is an admin in sandbox mode only.

@@ -2,6 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { SignJWT } from 'jose';
 import request from 'supertest';
 
+import { DEFAULT_ORGANIZATION } from '../src/organizations/organization.js';
 import { createTestApp, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
@@ -70,7 +71,11 @@ describe('Foundation (e2e)', () => {
       .get('/api/me')
       .auth(token, { type: 'bearer' })
       .expect(200);
-    expect(res.body).toEqual({ id: 'u-42', roles: ['recruiter'] });
+    expect(res.body).toEqual({
+      id: 'u-42',
+      roles: ['recruiter'],
+      organization: { ...DEFAULT_ORGANIZATION, name: 'Default' },
+    });
   });
 
   it('answers malformed JSON with a 400, not a 500', async () => {

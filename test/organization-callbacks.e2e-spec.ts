@@ -12,13 +12,14 @@ import type { CreateInterviewDto } from '../src/interviews/dto/create-interview.
 import { InterviewsService } from '../src/interviews/interviews.service.js';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { DEFAULT_ORGANIZATION } from '../src/organizations/organization.js';
+import { SANDBOX_ADMIN_USERID } from '../src/sign-in/console-sign-in.js';
 import { UserMappingsService } from '../src/user-mappings/user-mappings.service.js';
 import { WeComCallbackService } from '../src/wecom/callback/wecom-callback.service.js';
 import { WeComEventHandlers } from '../src/wecom/callback/wecom-event-handlers.js';
 import type { DeliveredMessage } from '../tools/wecom-simulator/message-log.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { inOrganization } from './support/in-organization.js';
-import { createSandboxApp, createTestApp, simulatorEnv } from './support/test-app.js';
+import { createSandboxApp, createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import {
   createTestDatabase,
   describeWithServer,
@@ -494,14 +495,55 @@ describeWithServer('Sign-in per organisation in sandbox mode (e2e, PostgreSQL)',
       `INSERT INTO organizations (slug, name) VALUES ('beta', 'Beta Ltd') RETURNING id`,
     );
     beta = { id, slug: 'beta' };
-    sim.addCorp({ ...BETA_CORP, members: [{ userid: 'zhangsan', name: '张三' }] });
+    sim.addCorp({
+      ...BETA_CORP,
+      members: [
+        { userid: 'zhangsan', name: '张三' },
+        { userid: 'wangwu', name: '王五' },
+      ],
+    });
     await inOrganization(async () => {
       await app.get(AdminConfigService).update({ ...BETA_CORP }, 'admin-of-beta');
       await app
         .get(UserMappingsService)
         .create({ platformUserId: 'b-zhang', wecomUserId: 'zhangsan' }, 'spec');
     }, beta);
+    await inOrganization(() =>
+      app.get(UserMappingsService).create({ platformUserId: 'a-li', wecomUserId: 'lisi' }, 'spec'),
+    );
   });
+
+  /** The console's sign-in as its page starts it (login, the sandbox's WeCom page, callback): the callback's answer. */
+  async function consoleSignIn(
+    org: string,
+    member: string,
+    status: number,
+  ): Promise<request.Response> {
+    const login = await http()
+      .get('/auth/wecom/login')
+      .query({ org, target: 'console', member, redirect: '/people' })
+      .expect(302);
+    const cookie = ([] as string[])
+      .concat(login.headers['set-cookie'] ?? [])
+      .find((c) => c.startsWith('wecom_signin='))!
+      .split(';')[0]!;
+    const page = await http()
+      .get(local(login.headers.location as string))
+      .expect(302);
+    return http()
+      .get(local(page.headers.location as string))
+      .set('Cookie', cookie)
+      .expect(status);
+  }
+
+  /** The operator sets an organisation's console admins. */
+  async function setConsoleAdmins(org: string, consoleAdmins: string[]): Promise<void> {
+    await http()
+      .patch(`/api/organizations/${org}`)
+      .auth(await tokenFor('platform-op', 'operator'), { type: 'bearer' })
+      .send({ consoleAdmins })
+      .expect(200);
+  }
 
   afterAll(async () => {
     await app?.close();
@@ -552,12 +594,59 @@ describeWithServer('Sign-in per organisation in sandbox mode (e2e, PostgreSQL)',
     ).expect(400);
   });
 
-  it('keeps the admin console to the default organisation (CONSOLE_ADMINS names its members)', async () => {
-    const res = await http()
+  it("signs B's console admin in to B's console: an admin session in B that sees B's data only", async () => {
+    await setConsoleAdmins('beta', ['ZhangSan']);
+    const res = await consoleSignIn('beta', 'zhangsan', 302);
+    const prefix = `${PUBLIC}/admin/people#token=`;
+    expect((res.headers.location as string).startsWith(prefix)).toBe(true);
+    const jwt = (res.headers.location as string).slice(prefix.length);
+    expect(decodeJwt(jwt)).toMatchObject({ sub: 'b-zhang', org: 'beta', roles: ['admin'] });
+
+    const me = await http().get('/api/me').auth(jwt, { type: 'bearer' }).expect(200);
+    expect(me.body.organization).toEqual({ id: beta.id, slug: 'beta', name: 'Beta Ltd' });
+    const people = await http().get('/api/user-mappings').auth(jwt, { type: 'bearer' }).expect(200);
+    expect(people.body.items.map((m: { platformUserId: string }) => m.platformUserId)).toEqual([
+      'b-zhang',
+    ]);
+    const config = await http().get('/api/admin/config').auth(jwt, { type: 'bearer' }).expect(200);
+    expect(config.body.corpId).toBe(BETA_CORP.corpId);
+  });
+
+  it("refuses an admin of A on B's console: a 403 page, no token, whatever the same userid is in B's corp", async () => {
+    await setConsoleAdmins('default', ['wangwu']);
+    await setConsoleAdmins('beta', ['ZhangSan']);
+    // wangwu administers default's console...
+    const own = await consoleSignIn('default', 'wangwu', 302);
+    const jwt = (own.headers.location as string).split('#token=')[1]!;
+    expect(decodeJwt(jwt)).toMatchObject({ sub: 'wecom:wangwu', org: 'default', roles: ['admin'] });
+    const people = await http().get('/api/user-mappings').auth(jwt, { type: 'bearer' }).expect(200);
+    expect(people.body.items.map((m: { platformUserId: string }) => m.platformUserId)).toEqual([
+      'a-li',
+    ]);
+    // ...and is a member of B's corp too, but not B's console admin: refused.
+    const refused = await consoleSignIn('beta', 'wangwu', 403);
+    expect(refused.headers['content-type']).toMatch(/^text\/html/);
+    expect(refused.text).toContain('not an administrator of this console for Beta Ltd');
+    expect(refused.headers.location).toBeUndefined();
+    expect(refused.text).not.toContain('token=');
+  });
+
+  it("keeps default's console admins (CONSOLE_ADMINS, the sandbox admin) out of B's", async () => {
+    // The sandbox admin is default's: B's WeCom app does not know them, and B's list does not
+    // name them, so the sandbox's page for B's app turns them away before any code.
+    const login = await http()
       .get('/auth/wecom/login')
-      .query({ org: 'beta', target: 'console', member: 'sandbox-admin' })
-      .expect(403);
-    expect(res.text).toContain('default organisation&#39;s members only');
-    expect(res.headers['set-cookie']).toBeUndefined();
+      .query({ org: 'beta', target: 'console', member: SANDBOX_ADMIN_USERID })
+      .expect(302);
+    await http()
+      .get(local(login.headers.location as string))
+      .expect(400);
+    // Listed for B by mistake, they are still B's corp's member of that name only: B's app
+    // must know them, and then the session is B's, never default's.
+    await setConsoleAdmins('beta', [SANDBOX_ADMIN_USERID]);
+    sim.corp(BETA_CORP.corpId).addUsers([{ userid: SANDBOX_ADMIN_USERID, name: 'B person' }]);
+    const res = await consoleSignIn('beta', SANDBOX_ADMIN_USERID, 302);
+    const jwt = (res.headers.location as string).split('#token=')[1]!;
+    expect(decodeJwt(jwt)).toMatchObject({ org: 'beta' });
   });
 });

@@ -157,8 +157,136 @@ describe('Organisations: operators and the org claim, with the one organisation 
     ]);
   });
 
+  it("sets an organisation's console admins: WeCom userids once each, case aside, shown on GET", async () => {
+    const res = await http()
+      .patch('/api/organizations/default')
+      .auth(operator, { type: 'bearer' })
+      .send({ consoleAdmins: ['ZhangSan', 'lisi', 'zhangsan', 'LISI', 'wang.wu@x'] })
+      .expect(200);
+    expect(res.body.consoleAdmins).toEqual(['ZhangSan', 'lisi', 'wang.wu@x']);
+    const shown = await http()
+      .get('/api/organizations/default')
+      .auth(operator, { type: 'bearer' })
+      .expect(200);
+    expect(shown.body.consoleAdmins).toEqual(['ZhangSan', 'lisi', 'wang.wu@x']);
+    expect(
+      await db.ownerQuery(`SELECT console_admins FROM organizations WHERE slug = 'default'`),
+    ).toEqual([{ console_admins: ['ZhangSan', 'lisi', 'wang.wu@x'] }]);
+    // Leaving it out changes nothing; an empty list empties it.
+    await http()
+      .patch('/api/organizations/default')
+      .auth(operator, { type: 'bearer' })
+      .send({ name: 'Default' })
+      .expect(200)
+      .expect((r) => expect(r.body.consoleAdmins).toEqual(['ZhangSan', 'lisi', 'wang.wu@x']));
+    await http()
+      .patch('/api/organizations/default')
+      .auth(operator, { type: 'bearer' })
+      .send({ consoleAdmins: [] })
+      .expect(200)
+      .expect((r) => expect(r.body.consoleAdmins).toEqual([]));
+  });
+
+  it('refuses console admins that are no WeCom userids, or too many: 400 naming the field, nothing stored', async () => {
+    const before = await db.ownerQuery(`SELECT console_admins, version FROM organizations`);
+    const hundredAndOne = Array.from({ length: 101 }, (_, i) => `user${i}`);
+    for (const consoleAdmins of [
+      'zhangsan',
+      [42],
+      [''],
+      ['has space'],
+      ['@all'],
+      ['x'.repeat(65)],
+      ['张三'],
+      hundredAndOne,
+    ]) {
+      const res = await http()
+        .patch('/api/organizations/default')
+        .auth(operator, { type: 'bearer' })
+        .send({ consoleAdmins })
+        .expect(400);
+      expect(res.body.type).toBe(`${PROBLEM}validation`);
+      expect(res.body.errors.map((e: { field: string }) => e.field)).toContain('consoleAdmins');
+    }
+    expect(await db.ownerQuery(`SELECT console_admins, version FROM organizations`)).toEqual(
+      before,
+    );
+    // A hundred is allowed (and the same rules hold on POST, tried where it may create).
+    await http()
+      .patch('/api/organizations/default')
+      .auth(operator, { type: 'bearer' })
+      .send({ consoleAdmins: hundredAndOne.slice(0, 100) })
+      .expect(200);
+    await http()
+      .patch('/api/organizations/default')
+      .auth(operator, { type: 'bearer' })
+      .send({ consoleAdmins: (before[0] as { console_admins: string[] }).console_admins })
+      .expect(200);
+  });
+
+  it('GET carries an ETag; PATCH with a stale If-Match is a 412 that changes nothing, a current one applies', async () => {
+    const got = await http()
+      .get('/api/organizations/default')
+      .auth(operator, { type: 'bearer' })
+      .expect(200);
+    const etag = got.headers.etag as string;
+    expect(etag).toBe(`"${got.body.version as number}"`);
+
+    // Another operator changes it in between.
+    const other = await http()
+      .patch('/api/organizations/default')
+      .auth(operator, { type: 'bearer' })
+      .set('If-Match', etag)
+      .send({ name: 'Renamed by the other' })
+      .expect(200);
+    expect(other.headers.etag).toBe(`"${(got.body.version as number) + 1}"`);
+
+    const stale = await http()
+      .patch('/api/organizations/default')
+      .auth(operator, { type: 'bearer' })
+      .set('If-Match', etag)
+      .send({ name: 'Mine', consoleAdmins: ['mine'] })
+      .expect(412);
+    expect(stale.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(stale.body).toMatchObject({
+      type: `${PROBLEM}precondition-failed`,
+      version: (got.body.version as number) + 1,
+    });
+    const [row] = await db.ownerQuery<{ name: string; console_admins: string[] }>(
+      `SELECT name, console_admins FROM organizations WHERE slug = 'default'`,
+    );
+    expect(row).toEqual({ name: 'Renamed by the other', console_admins: got.body.consoleAdmins });
+
+    const malformed = await http()
+      .patch('/api/organizations/default')
+      .auth(operator, { type: 'bearer' })
+      .set('If-Match', 'yesterday')
+      .send({ name: 'Mine' })
+      .expect(400);
+    expect(malformed.body.errors).toEqual([
+      { field: 'If-Match', message: 'If-Match must be the organisation version, e.g. "3"' },
+    ]);
+
+    await http()
+      .patch('/api/organizations/default')
+      .auth(operator, { type: 'bearer' })
+      .set('If-Match', other.headers.etag as string)
+      .send({ name: 'Default' })
+      .expect(200);
+  });
+
+  it('tells a token holder which organisation it works in (GET /api/me), whatever the role', async () => {
+    for (const caller of [await tokenFor('a1', 'admin'), await tokenFor('i1', 'interviewer')]) {
+      const res = await http().get('/api/me').auth(caller, { type: 'bearer' }).expect(200);
+      expect(res.body.organization).toEqual({ ...DEFAULT_ORGANIZATION, name: 'Default' });
+    }
+    // Operators work in none: /api/me is inside organisations, like every other /api route.
+    await http().get('/api/me').auth(operator, { type: 'bearer' }).expect(403);
+  });
+
   it('renames, suspends and resumes: a suspended organisation answers its users 403, resumed it serves them again', async () => {
     const admin = await tokenFor('a1', 'admin');
+    const before = changes.length;
     const renamed = await http()
       .patch(`/api/organizations/${DEFAULT_ORGANIZATION.id}`)
       .auth(operator, { type: 'bearer' })
@@ -187,13 +315,13 @@ describe('Organisations: operators and the org claim, with the one organisation 
     expect(resumed.body.status).toBe('active');
     await http().get('/api/me').auth(admin, { type: 'bearer' }).expect(200);
 
-    expect(changes.map((e) => [e.previous?.status, e.next.status, e.next.name, e.resumed])).toEqual(
-      [
-        ['active', 'active', 'Our company', false],
-        ['active', 'suspended', 'Our company', false],
-        ['suspended', 'active', 'Our company', true],
-      ],
-    );
+    expect(
+      changes.slice(before).map((e) => [e.previous?.status, e.next.status, e.next.name, e.resumed]),
+    ).toEqual([
+      ['active', 'active', 'Our company', false],
+      ['active', 'suspended', 'Our company', false],
+      ['suspended', 'active', 'Our company', true],
+    ]);
     const [row] = await db.ownerQuery<{ name: string; status: string; later: boolean }>(
       `SELECT name, status, updated_at > created_at AS later FROM organizations`,
     );
@@ -259,9 +387,12 @@ describeWithAppRole('Organisations: several, under the restricted role (e2e)', (
       slug: 'acme',
       name: 'Acme Ltd',
       status: 'active',
+      consoleAdmins: [],
+      version: 1,
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });
+    expect(res.headers.etag).toBe('"1"');
     expect(changes.map((e) => [e.previous, e.next.slug])).toEqual([[undefined, 'acme']]);
     for (const slug of ['acme', 'default']) {
       const taken = await http()
@@ -277,6 +408,27 @@ describeWithAppRole('Organisations: several, under the restricted role (e2e)', (
       { slug: 'default', name: 'Default' },
       { slug: 'acme', name: 'Acme Ltd' },
     ]);
+  });
+
+  it('creates an organisation with its console admins, once each case aside; refuses bad ones', async () => {
+    const res = await http()
+      .post('/api/organizations')
+      .auth(operator, { type: 'bearer' })
+      .send({ slug: 'initech', name: 'Initech', consoleAdmins: ['Peter', 'peter', 'milton'] })
+      .expect(201);
+    expect(res.body).toMatchObject({ consoleAdmins: ['Peter', 'milton'], version: 1 });
+    const bad = await http()
+      .post('/api/organizations')
+      .auth(operator, { type: 'bearer' })
+      .send({ slug: 'hooli', name: 'Hooli', consoleAdmins: ['gavin belson'] })
+      .expect(400);
+    expect(bad.body.errors.map((e: { field: string }) => e.field)).toEqual(['consoleAdmins']);
+    expect(await db.ownerQuery(`SELECT slug FROM organizations WHERE slug = 'hooli'`)).toEqual([]);
+    const me = await http()
+      .get('/api/me')
+      .auth(await tokenIn('initech', 'p1', 'admin'), { type: 'bearer' })
+      .expect(200);
+    expect(me.body.organization).toEqual({ id: res.body.id, slug: 'initech', name: 'Initech' });
   });
 
   it('with two organisations a token without org is a 401 that says so; naming either works', async () => {
@@ -313,13 +465,16 @@ describeWithAppRole('Organisations: several, under the restricted role (e2e)', (
       .get('/api/organizations?limit=2')
       .auth(operator, { type: 'bearer' })
       .expect(200);
-    expect(first.body.items.map((o: { slug: string }) => o.slug)).toEqual(['globex', 'acme']);
+    expect(first.body.items.map((o: { slug: string }) => o.slug)).toEqual(['globex', 'initech']);
     const second = await http()
       .get(`/api/organizations?limit=2&cursor=${first.body.nextCursor as string}`)
       .auth(operator, { type: 'bearer' })
       .expect(200);
     expect(second.body).toEqual({
-      items: [expect.objectContaining({ slug: 'default' })],
+      items: [
+        expect.objectContaining({ slug: 'acme' }),
+        expect.objectContaining({ slug: 'default' }),
+      ],
       nextCursor: null,
     });
     const suspended = await http()
@@ -334,9 +489,12 @@ describeWithAppRole('Organisations: several, under the restricted role (e2e)', (
       .auth(await tokenIn('globex', 'g1', 'recruiter'), { type: 'bearer' })
       .expect(403);
     expect(res.body.detail).toBe('Organisation globex is suspended');
-    await http()
+    const acme = await http()
       .get('/api/me')
       .auth(await tokenIn('acme', 'a1', 'recruiter'), { type: 'bearer' })
       .expect(200);
+    // Whoever holds the token learns which organisation it works in, by slug and name.
+    expect(acme.body.organization).toMatchObject({ slug: 'acme', name: expect.any(String) });
+    expect(acme.body.organization.id).toMatch(/^[0-9a-f-]{36}$/);
   });
 });

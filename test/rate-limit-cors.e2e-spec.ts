@@ -3,7 +3,9 @@ import request from 'supertest';
 import { RateLimitStore } from '../src/auth/rate-limit.store.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { LogRecorder } from './support/log-recorder.js';
-import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
+import { DEFAULT_ORGANIZATION } from '../src/organizations/organization.js';
+import { OrganizationsService } from '../src/organizations/organizations.service.js';
+import { createTestApp, simulatorEnv, tokenFor, tokenIn } from './support/test-app.js';
 
 import {
   createTestDatabase,
@@ -200,5 +202,34 @@ describeWithServer('Rate limits across three instances (e2e, PostgreSQL)', () =>
       statuses.push(res.status);
     }
     expect(statuses).toEqual([...Array<number>(LIMIT).fill(200), 429]);
+  });
+
+  it('counts a user per organisation: the same platform id in another organisation has its own limit, whichever way the token names it', async () => {
+    const [orgB]: { id: string }[] = await db.ownerQuery(
+      `INSERT INTO organizations (slug, name) VALUES ('rl-b', 'B Ltd') RETURNING id`,
+    );
+    for (const app of apps) app.get(OrganizationsService).forget();
+    try {
+      const inDefault = await tokenIn('default', 'frank', 'recruiter');
+      // The same user of B, named by slug and by id: one organisation, one counter.
+      const bySlug = await tokenIn('rl-b', 'frank', 'recruiter');
+      const byId = await tokenIn(orgB.id, 'frank', 'recruiter');
+      const me = (token: string, i: number) =>
+        request(apps[i % 3].getHttpServer())
+          .get('/api/me')
+          .auth(token, { type: 'bearer' });
+
+      const inB: number[] = [];
+      for (let i = 0; i < LIMIT + 1; i++) inB.push((await me(i % 2 ? byId : bySlug, i)).status);
+      expect(inB).toEqual([...Array<number>(LIMIT).fill(200), 429]);
+
+      // B's frank spent B's counter only: default's frank still has the whole limit.
+      const inA: number[] = [];
+      for (let i = 0; i < LIMIT + 1; i++) inA.push((await me(inDefault, i)).status);
+      expect(inA).toEqual([...Array<number>(LIMIT).fill(200), 429]);
+    } finally {
+      await db.ownerQuery(`DELETE FROM organizations WHERE id <> $1`, [DEFAULT_ORGANIZATION.id]);
+      for (const app of apps) app.get(OrganizationsService).forget();
+    }
   });
 });

@@ -11,6 +11,7 @@ import {
   type ProblemDetails,
   type Schemas,
 } from '../clients/typescript/index.js';
+import { DEFAULT_ORGANIZATION } from '../src/organizations/organization.js';
 import { ManualClock } from '../src/common/clock.js';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
@@ -89,7 +90,11 @@ describe('The typed client (e2e)', () => {
 
   it('reads who the caller is from /api/me', async () => {
     const me = ok(await recruiter.GET('/api/me'));
-    expect(me).toEqual({ id: 'rec-1', roles: ['recruiter'] });
+    expect(me).toEqual({
+      id: 'rec-1',
+      roles: ['recruiter'],
+      organization: { ...DEFAULT_ORGANIZATION, name: 'Default' },
+    });
   });
 
   it('maps users and pages through the mappings by following the cursor', async () => {

@@ -19,7 +19,7 @@ import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../src/wecom/token/access-token.provider.js';
 import { inOrganization } from './support/in-organization.js';
 import { LogRecorder } from './support/log-recorder.js';
-import { createTestApp, simulatorEnv } from './support/test-app.js';
+import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 // The sample values of WeCom's own documentation ("回调配置").
@@ -483,10 +483,16 @@ describe('WeCom callback endpoint (e2e)', () => {
         expect(await callbacks.dispatchPending()).toBe(0); // the sweep serves active ones only
         expect(received.length).toBe(calls);
 
-        await setDefaultStatus('active');
-        expect(await callbacks.dispatchPending()).toBe(1);
+        // The operator resumes it: what waited is handled at once, not at the next sweep.
+        await http()
+          .patch(`/api/organizations/${DEFAULT_ID}`)
+          .auth(await tokenFor('op-1', 'operator'), { type: 'bearer' })
+          .send({ status: 'active' })
+          .expect(200);
+        await settle();
         expect(received.length).toBe(calls + 1);
         expect(received.at(-1)?.eventKey).toBe('poll:accept:while-suspended');
+        expect(await callbacks.dispatchPending()).toBe(0); // nothing left for the sweep
       } finally {
         await setDefaultStatus('active');
       }

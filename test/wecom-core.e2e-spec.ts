@@ -3,6 +3,7 @@ import request from 'supertest';
 
 import { ManualClock } from '../src/common/clock.js';
 import { WeComApiError } from '../src/wecom/client/wecom-api.error.js';
+import { WeComHttp } from '../src/wecom/client/wecom-http.js';
 import { WeComClient } from '../src/wecom/client/wecom.client.js';
 import type { WeComAttempt } from '../src/wecom/client/wecom.types.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
@@ -187,6 +188,55 @@ describe('WeCom client and access token (e2e against the simulator)', () => {
           expect(gettokens()).toBe(before + 3);
         } finally {
           await other.close();
+          sim.setTokenMode('reuse');
+        }
+      }),
+  );
+
+  // Before the lost-answer spec: the gettoken it holds back is answered up to 0.5 s after that
+  // spec ends, and would issue a token in the middle of this one.
+  it.each(['reuse', 'reuse-full-ttl'] as const)(
+    '%s: a token handed back after our estimate of its end is never stored past its real end',
+    (mode) =>
+      inOrganization(async () => {
+        sim.setTokenMode(mode);
+        const tokens = app.get(AccessTokenProvider);
+        const original = WeComHttp.prototype.fetchAccessToken;
+        const storedExpiry = async () => {
+          const rows: { expires_at: Date }[] = await db.ownerQuery(
+            `SELECT expires_at FROM wecom_credentials WHERE kind = 'access_token'`,
+          );
+          return rows[0].expires_at.getTime();
+        };
+        try {
+          clock.advance(7200 * 1000); // whatever was held has ended
+          // WeCom issues the token 1 s after we ask, and its answer reaches us 7 s after: our
+          // two bounds of its end are 7 s apart, the real one 1 s after the earlier.
+          WeComHttp.prototype.fetchAccessToken = async function (this: WeComHttp, ...args) {
+            clock.advance(1000);
+            const res = await original.apply(this, args);
+            clock.advance(6000);
+            return res;
+          };
+          const token = await tokens.getToken();
+          WeComHttp.prototype.fetchAccessToken = original;
+          const realEnd = sim.tokenExpiry(token)!;
+          expect(await storedExpiry()).toBeLessThanOrEqual(realEnd);
+          const before = gettokens();
+
+          // Our earlier bound is reached: that far apart, asked at once, WeCom hands the same
+          // token back (it has 1 s left) with its expires_in.
+          clock.advance(realEnd - 1000 - clock.nowMs());
+          expect(await tokens.getToken()).toBe(token);
+          expect(gettokens()).toBe(before + 1);
+          expect(await storedExpiry()).toBeLessThanOrEqual(realEnd);
+
+          // The next call allowed gets the new token: no call added in between.
+          clock.advance(5000);
+          expect(await tokens.getToken()).not.toBe(token);
+          expect(gettokens()).toBe(before + 2);
+        } finally {
+          WeComHttp.prototype.fetchAccessToken = original;
           sim.setTokenMode('reuse');
         }
       }),

@@ -2,6 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { decodeJwt } from 'jose';
 import request from 'supertest';
 
+import { DEFAULT_ORGANIZATION } from '../src/organizations/organization.js';
 import { ManualClock } from '../src/common/clock.js';
 import { OrganizationsService } from '../src/organizations/organizations.service.js';
 import { jssdkSignature } from '../src/wecom/callback/jssdk-signature.js';
@@ -145,7 +146,11 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
       expect(location.startsWith(prefix)).toBe(true);
       const jwt = location.slice(prefix.length);
       const me = await http().get('/api/me').auth(jwt, { type: 'bearer' }).expect(200);
-      expect(me.body).toEqual({ id: 'u1', roles: ['interviewer'] });
+      expect(me.body).toEqual({
+        id: 'u1',
+        roles: ['interviewer'],
+        organization: { ...DEFAULT_ORGANIZATION, name: 'Default' },
+      });
       const claims = decodeJwt(jwt);
       expect(claims.exp! - claims.iat!).toBe(8 * 3600);
       expect(res.headers['cache-control']).toBe('no-store');
@@ -493,7 +498,11 @@ describe('Sign-in with WeCom (e2e against the simulator)', () => {
       expect(tickets()).toBe(before);
       // /api/me still answers it: it only repeats the token, so a frontend can explain the 403.
       const me = await http().get('/api/me').auth(roleless, { type: 'bearer' }).expect(200);
-      expect(me.body).toEqual({ id: 'u-nobody', roles: [] });
+      expect(me.body).toEqual({
+        id: 'u-nobody',
+        roles: [],
+        organization: { ...DEFAULT_ORGANIZATION, name: 'Default' },
+      });
     });
   });
 });

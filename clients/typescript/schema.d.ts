@@ -46,7 +46,7 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Rename, suspend or resume an organisation
+         * Rename, suspend or resume an organisation, or set its console admins
          * @description Roles: operator. Works on organisations, outside any: the token needs no `org` claim.
          */
         patch: operations["updateOrganization"];
@@ -60,7 +60,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Who the bearer token says the caller is (roles may be empty)
+         * Who the bearer token says the caller is (roles may be empty), and in which organisation
          * @description Runs in the organisation the token's `org` claim names.
          */
         get: operations["getMe"];
@@ -490,6 +490,14 @@ export interface components {
             slug: string;
             /** @example Acme Ltd */
             name: string;
+            /**
+             * @description WeCom userids of the organisation's own corp who may sign in to the admin console (`/admin?org=<slug>`), as admins of this organisation only. Replaces the list; userids compare without case (as WeCom compares them), so repeats are kept once. For `default`, CONSOLE_ADMINS names admins too
+             * @example [
+             *       "zhangsan",
+             *       "lisi"
+             *     ]
+             */
+            consoleAdmins?: string[];
         };
         OrganizationDto: {
             /** Format: uuid */
@@ -500,6 +508,18 @@ export interface components {
             name: string;
             /** @enum {string} */
             status: "active" | "suspended";
+            /**
+             * @description WeCom userids who may sign in to its admin console (CONSOLE_ADMINS not included)
+             * @example [
+             *       "zhangsan"
+             *     ]
+             */
+            consoleAdmins: string[];
+            /**
+             * @description Counts changes; also the ETag. Send it back as If-Match when changing it
+             * @example 1
+             */
+            version: number;
             createdAt: string;
             updatedAt: string;
         };
@@ -515,6 +535,22 @@ export interface components {
              * @enum {string}
              */
             status?: "active" | "suspended";
+            /**
+             * @description WeCom userids of the organisation's own corp who may sign in to the admin console (`/admin?org=<slug>`), as admins of this organisation only. Replaces the list; userids compare without case (as WeCom compares them), so repeats are kept once. For `default`, CONSOLE_ADMINS names admins too
+             * @example [
+             *       "zhangsan",
+             *       "lisi"
+             *     ]
+             */
+            consoleAdmins?: string[];
+        };
+        OwnOrganizationDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example acme */
+            slug: string;
+            /** @example Acme Ltd */
+            name: string;
         };
         MeResponse: {
             /**
@@ -528,6 +564,8 @@ export interface components {
              *     ]
              */
             roles: ("admin" | "recruiter" | "interviewer" | "operator")[];
+            /** @description The organisation the token works in (its `org` claim, or `default` while it is the only one) */
+            organization: components["schemas"]["OwnOrganizationDto"];
         };
         DatabaseHealthDto: {
             /** @enum {string} */
@@ -1441,6 +1479,8 @@ export interface operations {
         responses: {
             201: {
                 headers: {
+                    /** @description The organisation's version as a strong entity tag, e.g. `"3"`: send it back as If-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1528,6 +1568,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The organisation's version as a strong entity tag, e.g. `"3"`: send it back as If-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1586,7 +1628,10 @@ export interface operations {
     updateOrganization: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The version (ETag) the change is based on; absent: no check */
+                "If-Match"?: string;
+            };
             path: {
                 /** @description The organisation's id or its slug */
                 id: string;
@@ -1601,6 +1646,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The organisation's version as a strong entity tag, e.g. `"3"`: send it back as If-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1636,6 +1683,15 @@ export interface operations {
             };
             /** @description No such resource (or not one the caller may see) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description If-Match names a version that is no longer current: reload it and try again */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1834,7 +1890,7 @@ export interface operations {
             query?: {
                 /** @description Sandbox mode only (400 otherwise): the simulator member to sign in as */
                 member?: string;
-                /** @description `console`: sign in to the admin console (/admin) as an admin; only the members listed in CONSOLE_ADMINS may. `redirect` is then a console path, e.g. /people */
+                /** @description `console`: sign in to the admin console (/admin) as an admin of the organisation; only its console admins may (`consoleAdmins` of the organisation; for `default` also CONSOLE_ADMINS). `redirect` is then a console path, e.g. /people */
                 target?: "frontend" | "console";
                 /** @description Slug of the organisation whose WeCom members sign in (absent: `default`) */
                 org?: string;
@@ -1995,6 +2051,8 @@ export interface operations {
                 /** @description nextCursor from the previous page */
                 cursor?: string;
                 limit?: number;
+                /** @description Search: mappings whose platform user id or WeCom userid starts with this, case aside */
+                q?: string;
                 platformUserId?: string;
                 wecomUserId?: string;
                 source?: "admin" | "oauth" | "mobile" | "email";

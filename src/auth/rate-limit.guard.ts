@@ -14,6 +14,7 @@ import type { Request, Response } from 'express';
 
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
+import type { RequestWithOrganization } from '../organizations/organization-scope.interceptor.js';
 import { RateLimitStore, type RateLimitWindow } from './rate-limit.store.js';
 import type { AuthUser } from './roles.js';
 
@@ -116,7 +117,12 @@ export class AddressRateLimitGuard extends FixedWindowGuard {
   }
 }
 
-/** THROTTLE_LIMIT per signed-in user; public routes have none. */
+/**
+ * THROTTLE_LIMIT per signed-in user of an organisation; public routes have none. The key holds
+ * the organisation the AuthGuard resolved (its id, however the token named it): platform user
+ * ids are the companies' own, and the same id in two organisations is two people. Operators
+ * belong to none.
+ */
 @Injectable()
 export class UserRateLimitGuard extends FixedWindowGuard {
   protected readonly limit: number;
@@ -131,7 +137,8 @@ export class UserRateLimitGuard extends FixedWindowGuard {
     this.limit = config.get('THROTTLE_LIMIT', { infer: true });
   }
 
-  protected keyOf(req: Request & { user?: AuthUser }): string | null {
-    return req.user ? `user:${req.user.id}` : null;
+  protected keyOf(req: Request & { user?: AuthUser } & RequestWithOrganization): string | null {
+    if (!req.user) return null;
+    return `user:${req.organization?.id ?? 'operators'}:${req.user.id}`;
   }
 }

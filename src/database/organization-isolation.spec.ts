@@ -17,6 +17,7 @@ import { buildDataSourceOptions } from './database.options.js';
 import { runMigrationsOn } from './migration-runner.js';
 import { ORGANIZATION_OWNED_TABLES } from './migrations/1764500000001-OrganizationColumns.js';
 import { OrganizationIsolation1764500000002 } from './migrations/1764500000002-OrganizationIsolation.js';
+import { MIGRATIONS } from './migrations/index.js';
 
 const quiet = { log: () => undefined } as unknown as Logger;
 const A = DEFAULT_ORGANIZATION.id;
@@ -56,18 +57,33 @@ describeWithServer(OrganizationIsolation1764500000002.name, () => {
     return Object.fromEntries(rows.map((r) => [r.organization_id, r.n]));
   };
 
-  /** One of `organization`'s rows of `table`, whole, as JSON (read by the owner). */
+  /**
+   * One of `organization`'s rows of `table`, whole, as JSON (read by the owner), but for the
+   * generated columns, which PostgreSQL alone writes.
+   */
   const rowOf = async (table: string, organization: string): Promise<Record<string, unknown>> => {
     const [{ row }]: { row: Record<string, unknown> }[] = await owner.query(
-      `SELECT to_jsonb(t) AS row FROM ${table} t WHERE organization_id = $1 LIMIT 1`,
-      [organization],
+      `SELECT to_jsonb(t) - (SELECT coalesce(array_agg(column_name::text), '{}')
+                               FROM information_schema.columns
+                              WHERE table_schema = 'public' AND table_name = $2
+                                AND is_generated = 'ALWAYS') AS row
+         FROM ${table} t WHERE organization_id = $1 LIMIT 1`,
+      [organization, table],
     );
     return row;
   };
 
-  /** Inserts `row` into `table` as given (every column named, organization_id included). */
-  const insert = (m: EntityManager | DataSource, table: string, row: Record<string, unknown>) =>
-    m.query(`INSERT INTO ${table} SELECT * FROM jsonb_populate_record(NULL::${table}, $1)`, [row]);
+  /** Inserts `row` into `table` as given (each of its columns named, organization_id included). */
+  const insert = (m: EntityManager | DataSource, table: string, row: Record<string, unknown>) => {
+    const columns = Object.keys(row)
+      .map((c) => `"${c}"`)
+      .join(', ');
+    return m.query(
+      `INSERT INTO ${table} (${columns})
+       SELECT ${columns} FROM jsonb_populate_record(NULL::${table}, $1)`,
+      [row],
+    );
+  };
 
   beforeAll(async () => {
     Logger.overrideLogger(logs);
@@ -193,7 +209,9 @@ describeWithServer(OrganizationIsolation1764500000002.name, () => {
       ...buildDataSourceOptions({ url: db.ownerUrl, poolSize: 1 }),
     }).initialize();
     try {
-      await migrations.undoLastMigration({ transaction: 'each' });
+      // Back to before ours (and the ones after it, last first).
+      const after = MIGRATIONS.length - MIGRATIONS.indexOf(OrganizationIsolation1764500000002);
+      for (let i = 0; i < after; i++) await migrations.undoLastMigration({ transaction: 'each' });
       const [{ n }]: { n: number }[] = await owner.query(
         `SELECT count(*)::int AS n FROM pg_class
           WHERE relnamespace = 'public'::regnamespace AND (relrowsecurity OR relforcerowsecurity)`,

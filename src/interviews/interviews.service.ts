@@ -8,6 +8,7 @@ import {
 
 import type { AuthUser } from '../auth/roles.js';
 import { Clock } from '../common/clock.js';
+import { ifMatchVersion, staleVersion } from '../common/entity-version.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
 import type { MappingStatus } from '../user-mappings/member.js';
@@ -302,10 +303,7 @@ export class InterviewsService {
       throw new ConflictException(`Interview is already ${iv.status}`);
     }
     if (expected !== undefined && expected.version !== iv.version) {
-      const stale = {
-        message: `Interview changed since version ${expected.version} (now version ${iv.version}); reload it and try again`,
-        version: iv.version,
-      };
+      const stale = staleVersion('Interview', expected.version, iv.version);
       // A stale If-Match is a failed precondition (its own problem type); a stale body version
       // is the conflict it always was.
       throw expected.from === 'if-match'
@@ -454,12 +452,7 @@ function expectedVersion(
   ifMatch: string | undefined,
   body: number | undefined,
 ): ExpectedVersion | undefined {
-  let header: number | undefined;
-  if (ifMatch !== undefined && ifMatch.trim() !== '' && ifMatch.trim() !== '*') {
-    const m = /^(?:W\/)?"?(\d{1,9})"?$/.exec(ifMatch.trim());
-    if (!m) throw fieldProblem('If-Match', 'If-Match must be the interview version, e.g. "3"');
-    header = Number(m[1]);
-  }
+  const header = ifMatchVersion(ifMatch, 'interview');
   if (header !== undefined && body !== undefined && header !== body) {
     throw fieldProblem(
       'version',

@@ -542,6 +542,39 @@ describe(MessageDispatcher.name, () => {
         ).map((r) => [r.status, r.n]),
       );
 
+    it('runs at most half the pool of its own statements at once, so requests always find a connection', async () => {
+      const local = await dispatcherModule(db, f, { DATABASE_POOL_SIZE: '4' });
+      try {
+        let running = 0;
+        let most = 0;
+        const counted =
+          <A extends unknown[], R>(work: (...args: A) => Promise<R>) =>
+          async (...args: A): Promise<R> => {
+            most = Math.max(most, ++running);
+            try {
+              return await work(...args);
+            } finally {
+              running--;
+            }
+          };
+        const reserver = local.get(RecipientReserver);
+        reserver.reserve = counted(reserver.reserve.bind(reserver));
+        const outbox = local.get(MessageOutboxRepository);
+        outbox.claimDue = counted(outbox.claimDue.bind(outbox));
+        outbox.saveOutcomes = counted(outbox.saveOutcomes.bind(outbox));
+        await backlog(500);
+        await queue(['b-1'], { organization: orgB, corpId: B_CORP });
+
+        local.get(MessageDispatcher).kick();
+        await waitFor(async () => (await statusCounts(DEFAULT_ORGANIZATION)).sent === 500, 60_000);
+
+        expect((await statusCounts(orgB)).sent).toBe(1);
+        expect(most).toBe(2);
+      } finally {
+        await local.close();
+      }
+    });
+
     it("claims in the scope's organisation only, group siblings included", async () => {
       const theirs = await queue(['b1'], { organization: orgB, corpId: B_CORP, groupKey: 'g-1' });
       const mine = await queue(['a1'], { groupKey: 'g-1' });

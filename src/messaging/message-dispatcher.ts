@@ -91,6 +91,14 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
    * ahead of another's single call.
    */
   private readonly callLimit: FairLimit;
+  /**
+   * The dispatcher's statements in flight (claims, reservations, saved outcomes): at most half
+   * the pool, taken by the organisations in turn. Unbounded, a backlog's reservations took every
+   * connection and a request's transaction (another organisation's new message among them)
+   * queued behind all of them: in bench scenario 5 B's POST was answered in 380 ms at p99 while A's
+   * 50,000 drained, against 44 ms alone.
+   */
+  private readonly databaseLimit: FairLimit;
   /** Outcomes by organisation: each batch saved is one organisation's, in its scope. */
   private readonly outcomes = new Map<string, GroupCommitQueue<DeliveryResult>>();
   /** The organisation asked first in the next pass, so that passes take turns. */
@@ -113,6 +121,9 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     this.pollMs = config.get('DISPATCHER_POLL_MS', { infer: true });
     this.concurrency = config.get('DISPATCHER_CONCURRENCY', { infer: true });
     this.callLimit = new FairLimit(this.concurrency * 2);
+    this.databaseLimit = new FairLimit(
+      Math.max(1, Math.floor(config.get('DATABASE_POOL_SIZE', { infer: true }) / 2)),
+    );
   }
 
   /**
@@ -241,7 +252,9 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
           let messages: ClaimedMessage[];
           try {
             messages = await this.organizations.within(organization, () =>
-              this.outbox.claimDue(now, leaseUntil, this.instanceId, share),
+              this.databaseLimit.run(organization.id, () =>
+                this.outbox.claimDue(now, leaseUntil, this.instanceId, share),
+              ),
             );
           } catch (error) {
             // Its messages wait for a later pass; the others' claims go ahead.
@@ -313,23 +326,28 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       this.outcomes.set(
         organization.id,
         new GroupCommitQueue<DeliveryResult>(
-          (results) => this.organizations.within(organization, () => this.saveOutcomes(results)),
+          (results) =>
+            this.organizations.within(organization, () =>
+              this.databaseLimit.run(organization.id, () => this.saveOutcomes(results)),
+            ),
           SAVE_BATCH,
         ),
       );
     }
     return this.organizations.within(organization, () => {
       const deliveries = new Map(messages.map((m) => [m.id, new MessageDelivery(m)]));
-      this.reserver.reserve(messages, this.clock.now()).then(
-        (calls) => this.send(calls, deliveries),
-        (error: unknown) => {
-          // The claims stay leased: another pass takes them back when the lease ends.
-          this.logger.error(
-            `reserving ${messages.length} message(s) of ${organization.slug} failed: ${describe(error)}`,
-          );
-          for (const delivery of deliveries.values()) delivery.resolve();
-        },
-      );
+      this.databaseLimit
+        .run(organization.id, () => this.reserver.reserve(messages, this.clock.now()))
+        .then(
+          (calls) => this.send(calls, deliveries),
+          (error: unknown) => {
+            // The claims stay leased: another pass takes them back when the lease ends.
+            this.logger.error(
+              `reserving ${messages.length} message(s) of ${organization.slug} failed: ${describe(error)}`,
+            );
+            for (const delivery of deliveries.values()) delivery.resolve();
+          },
+        );
       return messages.map((m) => this.track(m, deliveries.get(m.id)!.done));
     });
   }

@@ -64,6 +64,23 @@ export class MessageRecipientEntity {
   @Column({ name: 'wecom_user_id', type: 'text', nullable: true })
   wecomUserId: string | null;
 
+  /**
+   * lower(wecom_user_id), kept by PostgreSQL, for member pacing: an index on the expression is not
+   * used under row-level security (migration RecipientPacingColumn says why). Never written,
+   * never read into the entity.
+   */
+  @Column({
+    name: 'wecom_user_id_lower',
+    type: 'text',
+    nullable: true,
+    generatedType: 'STORED',
+    asExpression: 'lower(wecom_user_id)',
+    select: false,
+    insert: false,
+    update: false,
+  })
+  wecomUserIdLower?: string | null;
+
   @Column({ type: 'text', default: 'pending' })
   status: RecipientStatus;
 

@@ -1,7 +1,14 @@
-import { ConflictException, Injectable, Logger, NotFoundException } from '@nestjs/common';
+import {
+  ConflictException,
+  Injectable,
+  Logger,
+  NotFoundException,
+  PreconditionFailedException,
+} from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 
 import { Clock } from '../common/clock.js';
+import { ifMatchVersion, staleVersion } from '../common/entity-version.js';
 import { ProblemType } from '../common/problem-details.js';
 import { rowLevelSecurityApplies } from '../database/service-role.js';
 import type {
@@ -13,7 +20,7 @@ import type {
 } from './dto/organization.dto.js';
 import { OrganizationChangedEvent } from './organization-events.js';
 import { ORGANIZATION_SLUG_PATTERN, type Organization } from './organization.js';
-import { OrganizationsRepository } from './organizations.repository.js';
+import { type OrganizationChange, OrganizationsRepository } from './organizations.repository.js';
 import { OrganizationsService } from './organizations.service.js';
 
 /**
@@ -49,7 +56,7 @@ export class OrganizationOperations {
           '(README: On a real PostgreSQL server)',
       });
     }
-    const created = await this.repo.create(dto.slug, dto.name);
+    const created = await this.repo.create(dto.slug, dto.name, distinctUserIds(dto.consoleAdmins));
     if (!created) throw new ConflictException(`An organisation with slug ${dto.slug} exists`);
     this.organizations.forget();
     this.events.emit(
@@ -68,23 +75,42 @@ export class OrganizationOperations {
     return toDto(await this.find(idOrSlug));
   }
 
+  /**
+   * `ifMatch` (the If-Match header, optional): the version the change is based on; a change
+   * based on an older one is refused with 412 and changes nothing.
+   */
   async update(
     idOrSlug: string,
     dto: UpdateOrganizationDto,
+    ifMatch: string | undefined,
     actor: string,
   ): Promise<OrganizationDto> {
+    const expected = ifMatchVersion(ifMatch, 'organisation');
     const { id } = await this.find(idOrSlug);
-    const change = {
+    const change: OrganizationChange = {
       ...(dto.name === undefined ? {} : { name: dto.name }),
       ...(dto.status === undefined ? {} : { status: dto.status }),
+      ...(dto.consoleAdmins === undefined
+        ? {}
+        : { consoleAdmins: distinctUserIds(dto.consoleAdmins) }),
     };
-    const changed = await this.repo.update(id, change, this.clock.now());
+    const changed = await this.repo.update(id, change, this.clock.now(), expected);
     if (!changed) throw new NotFoundException('Organisation not found');
+    if ('stale' in changed) {
+      throw new PreconditionFailedException(
+        staleVersion('Organisation', expected!, changed.stale.version),
+      );
+    }
     const { previous, next } = changed;
     this.organizations.forget();
     this.events.emit(OrganizationChangedEvent.key, new OrganizationChangedEvent(next, previous));
     if (previous.status !== next.status) {
       this.logger.log(`Organisation ${next.slug} is ${next.status} (by ${actor})`);
+    }
+    if (change.consoleAdmins) {
+      this.logger.log(
+        `Organisation ${next.slug}'s console admins set to ${next.consoleAdmins.length} userids (by ${actor})`,
+      );
     }
     return toDto(next);
   }
@@ -121,7 +147,23 @@ function toDto(o: Organization): OrganizationDto {
     slug: o.slug,
     name: o.name,
     status: o.status,
+    consoleAdmins: [...o.consoleAdmins],
+    version: o.version,
     createdAt: o.createdAt.toISOString(),
     updatedAt: o.updatedAt.toISOString(),
   };
+}
+
+/**
+ * WeCom userids once each, in the order given: WeCom compares userids without case, so `ZhangSan`
+ * and `zhangsan` are one member and the first spelling is kept.
+ */
+function distinctUserIds(ids: readonly string[] | undefined): string[] {
+  const seen = new Set<string>();
+  return (ids ?? []).filter((id) => {
+    const key = id.toLowerCase();
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }

@@ -9,6 +9,10 @@ export interface Organization {
   slug: string;
   name: string;
   status: OrganizationStatus;
+  /** WeCom userids of its own corp who may sign in to the admin console, as the operator gave them. */
+  consoleAdmins: string[];
+  /** Counts changes to the row (the ETag of the operator routes). */
+  version: number;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -2,25 +2,30 @@ import {
   Body,
   Controller,
   Get,
+  Headers,
   Injectable,
   Param,
   Patch,
   type PipeTransform,
   Post,
   Query,
+  UseInterceptors,
 } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiConflictResponse,
   ApiCreatedResponse,
+  ApiHeader,
   ApiOkResponse,
   ApiOperation,
   ApiParam,
+  ApiPreconditionFailedResponse,
   ApiTags,
 } from '@nestjs/swagger';
 
 import { CurrentUser, NoOrganization, Roles } from '../auth/auth.decorators.js';
 import type { AuthUser } from '../auth/roles.js';
+import { VersionETag } from '../common/entity-version.js';
 import { ValidationProblemException } from '../common/validation-problem.js';
 import {
   CreateOrganizationDto,
@@ -47,6 +52,16 @@ class OrganizationRefParam implements PipeTransform<string, string> {
   }
 }
 
+/** `ETag: "<version>"` on the answers that carry one organisation. */
+const OrganizationETag = VersionETag<OrganizationDto>((o) => o.version);
+const ETAG_HEADER = {
+  ETag: {
+    description:
+      'The organisation\'s version as a strong entity tag, e.g. `"3"`: send it back as If-Match',
+    schema: { type: 'string' },
+  },
+};
+
 const ID_OR_SLUG = {
   name: 'id',
   description: "The organisation's id or its slug",
@@ -67,7 +82,8 @@ export class OrganizationsController {
     operationId: 'createOrganization',
     summary: 'Create an organisation (active, with no WeCom app until its admin configures one)',
   })
-  @ApiCreatedResponse({ type: OrganizationDto })
+  @ApiCreatedResponse({ type: OrganizationDto, headers: ETAG_HEADER })
+  @UseInterceptors(OrganizationETag)
   @ApiConflictResponse({
     description:
       'The slug is taken, or (`organizations-not-isolated`) the database cannot keep a second organisation apart',
@@ -89,7 +105,8 @@ export class OrganizationsController {
   @Get(':id')
   @ApiOperation({ operationId: 'getOrganization', summary: 'One organisation' })
   @ApiParam(ID_OR_SLUG)
-  @ApiOkResponse({ type: OrganizationDto })
+  @ApiOkResponse({ type: OrganizationDto, headers: ETAG_HEADER })
+  @UseInterceptors(OrganizationETag)
   get(@Param('id', OrganizationRefParam) id: string): Promise<OrganizationDto> {
     return this.operations.get(id);
   }
@@ -97,15 +114,25 @@ export class OrganizationsController {
   @Patch(':id')
   @ApiOperation({
     operationId: 'updateOrganization',
-    summary: 'Rename, suspend or resume an organisation',
+    summary: 'Rename, suspend or resume an organisation, or set its console admins',
   })
   @ApiParam(ID_OR_SLUG)
-  @ApiOkResponse({ type: OrganizationDto })
+  @ApiHeader({
+    name: 'If-Match',
+    required: false,
+    description: 'The version (ETag) the change is based on; absent: no check',
+  })
+  @ApiOkResponse({ type: OrganizationDto, headers: ETAG_HEADER })
+  @ApiPreconditionFailedResponse({
+    description: 'If-Match names a version that is no longer current: reload it and try again',
+  })
+  @UseInterceptors(OrganizationETag)
   update(
     @Param('id', OrganizationRefParam) id: string,
     @Body() dto: UpdateOrganizationDto,
+    @Headers('if-match') ifMatch: string | undefined,
     @CurrentUser() user: AuthUser,
   ): Promise<OrganizationDto> {
-    return this.operations.update(id, dto, user.id);
+    return this.operations.update(id, dto, ifMatch, user.id);
   }
 }

@@ -4,6 +4,13 @@ import { pageNewestFirst, type Page } from '../common/cursor.js';
 import { readServiceRole, type ServiceRole } from '../database/service-role.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import type { Organization, OrganizationStatus } from './organization.js';
+
+/** What an operator may change. */
+export interface OrganizationChange {
+  name?: string;
+  status?: OrganizationStatus;
+  consoleAdmins?: string[];
+}
 import { OrganizationEntity } from './organization.entity.js';
 
 /**
@@ -48,13 +55,13 @@ export class OrganizationsRepository {
   }
 
   /** Inserts a new active organisation; null when the slug is taken (nothing is changed then). */
-  async create(slug: string, name: string): Promise<Organization | null> {
+  async create(slug: string, name: string, consoleAdmins: string[]): Promise<Organization | null> {
     const result = await this.db.unscoped((m) =>
       m
         .createQueryBuilder()
         .insert()
         .into(OrganizationEntity)
-        .values({ slug, name })
+        .values({ slug, name, consoleAdmins })
         .orIgnore()
         .returning('id')
         .execute(),
@@ -65,20 +72,31 @@ export class OrganizationsRepository {
 
   /**
    * Changes an organisation under its row lock, so that two operators' changes are applied one
-   * after the other and each learns what it replaced. Null when there is no such organisation.
+   * after the other and each learns what it replaced; `version` goes up by one. With
+   * `expectedVersion`, a row at another version is left alone and reported as `stale`. Null when
+   * there is no such organisation.
    */
   async update(
     id: string,
-    change: { name?: string; status?: OrganizationStatus },
+    change: OrganizationChange,
     at: Date,
-  ): Promise<{ previous: Organization; next: Organization } | null> {
+    expectedVersion?: number,
+  ): Promise<{ previous: Organization; next: Organization } | { stale: Organization } | null> {
     // Its own transaction, outside any organisation's: the table belongs to none.
     return this.db.unscoped((pool) =>
       pool.transaction(async (m) => {
         const repo = m.getRepository(OrganizationEntity);
         const previous = await repo.findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
         if (!previous) return null;
-        const next = await repo.save({ ...previous, ...change, updatedAt: at });
+        if (expectedVersion !== undefined && previous.version !== expectedVersion) {
+          return { stale: { ...previous } };
+        }
+        const next = await repo.save({
+          ...previous,
+          ...change,
+          version: previous.version + 1,
+          updatedAt: at,
+        });
         return { previous: { ...previous }, next: { ...next } };
       }),
     );

@@ -11,6 +11,12 @@ import { OrganizationsRepository } from './organizations.repository.js';
 
 /** How long a read of the organisations table serves lookups before it is read again. */
 const DIRECTORY_TTL_MS = 2_000;
+/**
+ * A token naming an organisation the copy lacks has the table read again if the copy is at least
+ * this old: one just created on another instance is found at once, and a stream of tokens for an
+ * unknown one costs a read per interval, not one each.
+ */
+const MISS_REREAD_MS = 250;
 
 /**
  * Which organisations exist, for requests (slug or id to scope) and for background work (the
@@ -70,7 +76,12 @@ export class OrganizationsService {
       organization = all[0];
     } else {
       const claim = user.organization;
-      organization = all.find((o) => o.id === claim || o.slug === claim);
+      const named = (o: Organization) => o.id === claim || o.slug === claim;
+      organization = all.find(named);
+      if (!organization && this.clock.nowMs() - this.directory!.at >= MISS_REREAD_MS) {
+        this.forget();
+        organization = (await this.all()).find(named);
+      }
       if (!organization) {
         throw new UnauthorizedException({
           type: ProblemType.unknownOrganization,

@@ -1,9 +1,11 @@
 /**
  * Sign-in to the admin console (/admin, #17) reuses the WeCom sign-in: the same state, cookie
- * and callback, a different destination and role. Only the WeCom members named in
- * CONSOLE_ADMINS (and, in sandbox mode, the simulator's sandbox admin) get a console session,
- * with the `admin` role: WeCom authenticates the member, so the list names WeCom userids, not
- * platform user ids (a mapping is made by admins and recruiters; it must not grant a role).
+ * and callback, a different destination and role. Only an organisation's console admins get a
+ * console session, with the `admin` role in that organisation: the WeCom userids the platform
+ * operator listed for it (`consoleAdmins`), and for `default` also those in CONSOLE_ADMINS (and,
+ * in sandbox mode, the simulator's sandbox admin). WeCom authenticates the member, so the lists
+ * name WeCom userids, not platform user ids (a mapping is made by admins and recruiters; it must
+ * not grant a role).
  */
 
 /** The simulator member the sandbox adds for the console's one-click sign-in. */

@@ -70,7 +70,7 @@ export class SignInController {
     required: false,
     enum: ['frontend', 'console'],
     description:
-      '`console`: sign in to the admin console (/admin) as an admin; only the members listed in CONSOLE_ADMINS may. `redirect` is then a console path, e.g. /people',
+      '`console`: sign in to the admin console (/admin) as an admin of the organisation; only its console admins may (`consoleAdmins` of the organisation; for `default` also CONSOLE_ADMINS). `redirect` is then a console path, e.g. /people',
   })
   @ApiQuery({
     name: 'member',

@@ -134,7 +134,6 @@ export class SignInService {
     const toConsole = target === 'console';
     const base = toConsole ? this.requireConsole() : this.requireFrontend();
     const organization = await this.organizationFor(org);
-    if (toConsole) this.requireConsoleOrganization(organization);
     if (mode !== undefined && mode !== 'app' && mode !== 'qr') {
       throw new BadRequestException('mode must be "app" or "qr"');
     }
@@ -191,7 +190,6 @@ export class SignInService {
       }
       const consolePath = consumed.ok ? consolePathOf(consumed.redirect) : null;
       const base = consolePath !== null ? this.requireConsole() : this.requireFrontend();
-      if (consolePath !== null) this.requireConsoleOrganization(organization);
       const target = consumed.ok ? base.resolvePath(consolePath ?? consumed.redirect) : null;
       if (target === null) {
         throw new BadRequestException(
@@ -204,7 +202,7 @@ export class SignInService {
       const userid = await this.memberFor(code);
       const mapping = await this.mappings.findByWecomUserId(userid);
       if (consolePath !== null) {
-        return this.consoleSession(userid, mapping?.platformUserId, target);
+        return this.consoleSession(organization, userid, mapping?.platformUserId, target);
       }
       if (!mapping) return this.unmapped(userid);
 
@@ -243,35 +241,44 @@ export class SignInService {
   }
 
   /**
-   * CONSOLE_ADMINS names WeCom userids of one corp, the default organisation's (the environment's
-   * app, or the sandbox's): the same userid in another organisation's corp is someone else.
+   * Whether `userid` (a member of `organization`'s corp: WeCom said so for its app) may sign in
+   * to its console: the operator's list for the organisation; for `default`, CONSOLE_ADMINS and
+   * the sandbox admin too, since those name members of the environment's corp, which is
+   * default's. The same userid in another corp is someone else, so no list crosses over.
    */
-  private requireConsoleOrganization(organization: Organization): void {
-    if (organization.id !== DEFAULT_ORGANIZATION.id) {
-      throw new ForbiddenException(
-        "The admin console signs in the default organisation's members only (CONSOLE_ADMINS names them).",
-      );
-    }
+  private isConsoleAdmin(organization: Organization, userid: string): boolean {
+    const id = userid.toLowerCase();
+    if (organization.id === DEFAULT_ORGANIZATION.id && this.admins.has(id)) return true;
+    return organization.consoleAdmins.some((admin) => admin.toLowerCase() === id);
   }
 
-  /** Console sign-in: WeCom members named in CONSOLE_ADMINS only, as admins. */
+  /** Console sign-in: the organisation's console admins only, as its admins. */
   private async consoleSession(
+    organization: Organization,
     userid: string,
     platformUserId: string | undefined,
     target: string,
   ): Promise<string> {
-    if (!this.admins.has(userid.toLowerCase())) {
-      this.logger.warn(`WeCom member ${userid} tried to sign in to the admin console`);
+    if (!this.isConsoleAdmin(organization, userid)) {
+      this.logger.warn(
+        `WeCom member ${userid} of ${organization.slug} tried to sign in to the admin console`,
+      );
+      const listed =
+        organization.id === DEFAULT_ORGANIZATION.id
+          ? 'Administrators are listed in CONSOLE_ADMINS or by the platform operator.'
+          : "The platform operator lists this organisation's administrators.";
       throw new ForbiddenException(
-        `Your WeCom account (${userid}) is not an administrator of this console. Administrators are listed in CONSOLE_ADMINS.`,
+        `Your WeCom account (${userid}) is not an administrator of this console for ${organization.name}. ${listed}`,
       );
     }
     const sub = consoleSubject(userid, platformUserId);
     const token = await this.jwt.sign(
-      { id: sub, roles: ['admin'], organization: DEFAULT_ORGANIZATION.slug },
+      { id: sub, roles: ['admin'], organization: organization.slug },
       this.ttl,
     );
-    this.logger.log(`WeCom member ${userid} signed in to the admin console as ${sub}`);
+    this.logger.log(
+      `WeCom member ${userid} signed in to the admin console of ${organization.slug} as ${sub}`,
+    );
     return `${target}#token=${token}`;
   }
 

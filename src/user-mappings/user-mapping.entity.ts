@@ -27,6 +27,8 @@ export type { Language, MappingSource, MappingStatus } from './member.js';
 @Index('user_mappings_platform_uq', { synchronize: false })
 @Index('user_mappings_wecom_uq', { synchronize: false })
 @Index('user_mappings_created_idx', { synchronize: false })
+@Index('user_mappings_platform_prefix_idx', { synchronize: false })
+@Index('user_mappings_wecom_prefix_idx', { synchronize: false })
 @Check('user_mappings_platform_user_id_check', 'length(platform_user_id) BETWEEN 1 AND 128')
 @Check('user_mappings_wecom_user_id_check', 'length(wecom_user_id) BETWEEN 1 AND 64')
 @Check('user_mappings_source_check', `source IN ('admin', 'oauth', 'mobile', 'email')`)
@@ -55,6 +57,33 @@ export class UserMappingEntity {
 
   @Column({ name: 'wecom_user_id', type: 'text' })
   wecomUserId: string;
+
+  /**
+   * lower(platform_user_id) and lower(wecom_user_id), kept by PostgreSQL, for the prefix search:
+   * an index on the expression is not used under row-level security (migration
+   * UserMappingSearch says why). Never written, never read into the entity.
+   */
+  @Column({
+    name: 'platform_user_id_lower',
+    type: 'text',
+    generatedType: 'STORED',
+    asExpression: 'lower(platform_user_id)',
+    select: false,
+    insert: false,
+    update: false,
+  })
+  platformUserIdLower?: string;
+
+  @Column({
+    name: 'wecom_user_id_lower',
+    type: 'text',
+    generatedType: 'STORED',
+    asExpression: 'lower(wecom_user_id)',
+    select: false,
+    insert: false,
+    update: false,
+  })
+  wecomUserIdLower?: string;
 
   @Column({ type: 'text' })
   source: MappingSource;

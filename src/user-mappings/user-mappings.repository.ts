@@ -11,11 +11,22 @@ import {
 } from './user-mapping.entity.js';
 
 export interface MappingFilter {
+  /** The start of the platform user id or of the WeCom userid, case aside. */
+  q?: string;
   platformUserId?: string;
   wecomUserId?: string;
   source?: MappingSource;
   status?: MappingStatus;
 }
+
+/**
+ * The People search on mappings `m`: the platform user id or the WeCom userid starts with `:q`
+ * (lower-cased). On the stored lower-cased columns with starts_with(), not lower(...) LIKE: under
+ * row-level security only leakproof conditions reach an index, and lower() and LIKE are not
+ * (migration UserMappingSearch).
+ */
+export const MAPPING_SEARCH =
+  '(starts_with(m.platform_user_id_lower, :q) OR starts_with(m.wecom_user_id_lower, :q))';
 
 export interface NewMapping {
   corpId: string;
@@ -28,8 +39,10 @@ export interface NewMapping {
 
 /**
  * Every read and write of `user_mappings`. WeCom userids compare case-insensitively (as WeCom's
- * do; the unique index is on lower(wecom_user_id)). Statements run in the caller's transaction
- * when one is open (TransactionHost).
+ * do; the unique index is on lower(wecom_user_id)). Lookups compare the stored lower-cased column
+ * (`wecom_user_id_lower`), never `lower(wecom_user_id)`: under row-level security only leakproof
+ * conditions reach an index, and lower() on a column is not one (migration UserMappingSearch).
+ * Statements run in the caller's transaction when one is open (TransactionHost).
  */
 @Injectable()
 export class UserMappingsRepository {
@@ -47,7 +60,7 @@ export class UserMappingsRepository {
         .createQueryBuilder('m')
         .where('m.corp_id = :corpId', { corpId })
         .andWhere(
-          '(m.platform_user_id = :platformUserId OR lower(m.wecom_user_id) = lower(:wecomUserId))',
+          '(m.platform_user_id = :platformUserId OR m.wecom_user_id_lower = lower(:wecomUserId))',
           { platformUserId, wecomUserId },
         )
         .getOne(),
@@ -83,8 +96,10 @@ export class UserMappingsRepository {
         .where('m.corp_id = :corpId', { corpId });
       if (filter.platformUserId)
         qb.andWhere('m.platform_user_id = :p', { p: filter.platformUserId });
+      if (filter.q) qb.andWhere(MAPPING_SEARCH, { q: filter.q.toLowerCase() });
+      // The lower-cased column, not lower(...), for the reason MAPPING_SEARCH gives.
       if (filter.wecomUserId)
-        qb.andWhere('lower(m.wecom_user_id) = lower(:w)', { w: filter.wecomUserId });
+        qb.andWhere('m.wecom_user_id_lower = :w', { w: filter.wecomUserId.toLowerCase() });
       if (filter.source) qb.andWhere('m.source = :s', { s: filter.source });
       if (filter.status) qb.andWhere('m.status = :st', { st: filter.status });
       return pageNewestFirst(qb, page, (m) => m);
@@ -106,9 +121,9 @@ export class UserMappingsRepository {
   async inactiveAmong(corpId: string, wecomUserIds: readonly string[]): Promise<string[]> {
     const rows: { id: string }[] = await this.db.run((m) =>
       m.query(
-        `SELECT DISTINCT lower(wecom_user_id) AS id FROM user_mappings
+        `SELECT DISTINCT wecom_user_id_lower AS id FROM user_mappings
         WHERE corp_id = $1 AND status <> 'active'
-          AND lower(wecom_user_id) = ANY(SELECT lower(u) FROM unnest($2::text[]) AS u)`,
+          AND wecom_user_id_lower = ANY(SELECT lower(u) FROM unnest($2::text[]) AS u)`,
         [corpId, wecomUserIds],
       ),
     );
@@ -131,7 +146,7 @@ export class UserMappingsRepository {
         .createQueryBuilder()
         .update(UserMappingEntity)
         .set({ status, statusChangedAt: at })
-        .where('corp_id = :corpId AND lower(wecom_user_id) = lower(:wecomUserId)', {
+        .where('corp_id = :corpId AND wecom_user_id_lower = lower(:wecomUserId)', {
           corpId,
           wecomUserId,
         })
@@ -156,7 +171,7 @@ export class UserMappingsRepository {
       await this.db.run((m) =>
         m.query(
           `UPDATE user_mappings SET wecom_user_id = $3
-          WHERE corp_id = $1 AND lower(wecom_user_id) = lower($2)
+          WHERE corp_id = $1 AND wecom_user_id_lower = lower($2)
           RETURNING id`,
           [corpId, oldWecomUserId, newWecomUserId],
         ),

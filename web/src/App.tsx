@@ -47,7 +47,13 @@ function SignedIn({ path }: { path: string }) {
   if (!me.data.roles.includes('admin')) return <SignInPage path={path} notAdmin={me.data.id} />;
   const shown = path === '/' ? '/connection' : path;
   return (
-    <Layout path={shown} user={me.data.id} sandbox={health.data?.wecom.sandbox ?? false}>
+    <Layout
+      path={shown}
+      user={me.data.id}
+      // The organisation the session is in (the token's `org`): every page shows its data only.
+      organization={me.data.organization.name}
+      sandbox={health.data?.wecom.sandbox ?? false}
+    >
       <Page path={shown} />
     </Layout>
   );
@@ -81,11 +87,13 @@ function NotFound() {
 function Layout({
   path,
   user,
+  organization,
   sandbox,
   children,
 }: {
   path: string;
   user: string;
+  organization?: string;
   sandbox: boolean;
   children: ReactNode;
 }) {
@@ -103,6 +111,11 @@ function Layout({
       </a>
       <header className="top">
         <span className="brand">{t('app.title')}</span>
+        {organization !== undefined && (
+          <span className="organization" aria-label={t('app.organization')}>
+            {organization}
+          </span>
+        )}
         {sandbox && <span className="badge warn">{t('app.sandbox')}</span>}
         <span className="spacer" />
         <span className="muted small">{t('app.signedInAs', { id: user })}</span>

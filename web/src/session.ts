@@ -51,8 +51,34 @@ export function onSessionChange(listener: Listener): () => void {
 }
 
 /** Where the WeCom sign-in starts; `member` only in sandbox mode (the service refuses it else). */
-export function signInUrl(path: string, member?: string): string {
-  const query = new URLSearchParams({ target: 'console', mode: 'qr', redirect: path || '/' });
+export function signInUrl(path: string, organization: string, member?: string): string {
+  const query = new URLSearchParams({
+    org: organization,
+    target: 'console',
+    mode: 'qr',
+    redirect: path || '/',
+  });
   if (member) query.set('member', member);
   return `/auth/wecom/login?${query.toString()}`;
+}
+
+const ORGANIZATION_KEY = 'console.organization';
+/** An organisation's slug, as the service's ORGANIZATION_SLUG_PATTERN. */
+export const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
+export const DEFAULT_ORGANIZATION = 'default';
+
+/**
+ * The organisation the sign-in page offers: `?org=` of the console's URL (a link an operator
+ * hands out, /admin?org=acme), else the one signed in to last in this browser, else `default`.
+ */
+export function initialOrganization(): string {
+  const fromUrl = new URLSearchParams(window.location.search).get('org');
+  if (fromUrl && SLUG.test(fromUrl)) return fromUrl;
+  const remembered = localStorage.getItem(ORGANIZATION_KEY);
+  return remembered && SLUG.test(remembered) ? remembered : DEFAULT_ORGANIZATION;
+}
+
+/** Kept in localStorage: not a secret, and the next sign-in in this browser starts from it. */
+export function rememberOrganization(slug: string): void {
+  localStorage.setItem(ORGANIZATION_KEY, slug);
 }

@@ -11,6 +11,9 @@ import { MessageGroupKey1764400000000 } from './1764400000000-MessageGroupKey.js
 import { Organizations1764500000000 } from './1764500000000-Organizations.js';
 import { OrganizationColumns1764500000001 } from './1764500000001-OrganizationColumns.js';
 import { OrganizationIsolation1764500000002 } from './1764500000002-OrganizationIsolation.js';
+import { OrganizationConsoleAdmins1764600000000 } from './1764600000000-OrganizationConsoleAdmins.js';
+import { UserMappingSearch1764600000001 } from './1764600000001-UserMappingSearch.js';
+import { RecipientPacingColumn1764600000002 } from './1764600000002-RecipientPacingColumn.js';
 
 // Every migration, in order. `npm run migration:generate -- Name` writes a new file here;
 // add its class to this list.
@@ -28,4 +31,7 @@ export const MIGRATIONS: Function[] = [
   Organizations1764500000000,
   OrganizationColumns1764500000001,
   OrganizationIsolation1764500000002,
+  OrganizationConsoleAdmins1764600000000,
+  UserMappingSearch1764600000001,
+  RecipientPacingColumn1764600000002,
 ];

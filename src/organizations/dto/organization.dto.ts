@@ -1,7 +1,19 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsIn,
+  IsOptional,
+  IsString,
+  Matches,
+  MaxLength,
+  MinLength,
+} from 'class-validator';
 
+import { jsonSchemaPattern } from '../../common/json-schema-pattern.js';
 import { PageQueryDto } from '../../common/pagination.dto.js';
+import { WECOM_ID, WECOM_ID_RULE } from '../../user-mappings/dto/user-mapping.dto.js';
 import {
   ORGANIZATION_SLUG_PATTERN,
   ORGANIZATION_STATUSES,
@@ -13,6 +25,34 @@ const SLUG_RULE =
 const NAME_RULE = 'name must be 1-200 characters, not only spaces';
 /** Something to read: not blank, no control characters (a name is shown in pages and logs). */
 const NAME_PATTERN = /^(?=[\s\S]*\S)[^\p{Cc}]{1,200}$/u;
+
+/** At most this many console admins per organisation (a list to read, not a directory). */
+export const MAX_CONSOLE_ADMINS = 100;
+
+/** `consoleAdmins` on create and update: the same rules, the same documentation. */
+function ConsoleAdmins(): PropertyDecorator {
+  const rule = `each of consoleAdmins must be ${WECOM_ID_RULE}`;
+  return applyDecorators(
+    ApiPropertyOptional({
+      type: [String],
+      maxItems: MAX_CONSOLE_ADMINS,
+      example: ['zhangsan', 'lisi'],
+      description:
+        "WeCom userids of the organisation's own corp who may sign in to the admin console " +
+        '(`/admin?org=<slug>`), as admins of this organisation only. Replaces the list; userids ' +
+        'compare without case (as WeCom compares them), so repeats are kept once. For `default`, ' +
+        'CONSOLE_ADMINS names admins too',
+      items: { type: 'string', pattern: jsonSchemaPattern(WECOM_ID), minLength: 1, maxLength: 64 },
+    }),
+    IsOptional(),
+    IsArray({ message: 'consoleAdmins must be a list of WeCom userids' }),
+    ArrayMaxSize(MAX_CONSOLE_ADMINS, {
+      message: `consoleAdmins holds at most ${MAX_CONSOLE_ADMINS} userids`,
+    }),
+    IsString({ each: true, message: rule }),
+    Matches(WECOM_ID, { each: true, message: rule }),
+  );
+}
 
 export class CreateOrganizationDto {
   @ApiProperty({
@@ -32,6 +72,9 @@ export class CreateOrganizationDto {
   @MaxLength(200, { message: NAME_RULE })
   @Matches(NAME_PATTERN, { message: NAME_RULE })
   name: string;
+
+  @ConsoleAdmins()
+  consoleAdmins?: string[];
 }
 
 export class UpdateOrganizationDto {
@@ -52,6 +95,9 @@ export class UpdateOrganizationDto {
   @IsOptional()
   @IsIn(ORGANIZATION_STATUSES, { message: 'status must be one of: active, suspended' })
   status?: OrganizationStatus;
+
+  @ConsoleAdmins()
+  consoleAdmins?: string[];
 }
 
 export class ListOrganizationsQueryDto extends PageQueryDto {
@@ -66,6 +112,17 @@ export class OrganizationDto {
   @ApiProperty({ example: 'acme' }) slug: string;
   @ApiProperty({ example: 'Acme Ltd' }) name: string;
   @ApiProperty({ enum: ORGANIZATION_STATUSES }) status: OrganizationStatus;
+  @ApiProperty({
+    type: [String],
+    example: ['zhangsan'],
+    description: 'WeCom userids who may sign in to its admin console (CONSOLE_ADMINS not included)',
+  })
+  consoleAdmins: string[];
+  @ApiProperty({
+    example: 1,
+    description: 'Counts changes; also the ETag. Send it back as If-Match when changing it',
+  })
+  version: number;
   @ApiProperty() createdAt: string;
   @ApiProperty() updatedAt: string;
 }
@@ -73,4 +130,11 @@ export class OrganizationDto {
 export class OrganizationPageDto {
   @ApiProperty({ type: [OrganizationDto] }) items: OrganizationDto[];
   @ApiProperty({ nullable: true, type: String }) nextCursor: string | null;
+}
+
+/** What a member of an organisation learns of it: which one it is, by name. */
+export class OwnOrganizationDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ example: 'acme' }) slug: string;
+  @ApiProperty({ example: 'Acme Ltd' }) name: string;
 }

@@ -64,6 +64,19 @@ export class CreateUserMappingDto {
 }
 
 export class ListUserMappingsQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({
+    example: 'zhang',
+    pattern: PLATFORM_ID.source,
+    description:
+      'Search: mappings whose platform user id or WeCom userid starts with this, case aside',
+  })
+  @IsOptional()
+  @Matches(PLATFORM_ID, {
+    message:
+      'q must be 1-128 letters, digits or _.:@- (the start of a platform user id or WeCom userid)',
+  })
+  q?: string;
+
   @ApiPropertyOptional()
   @IsOptional()
   @Matches(PLATFORM_ID, { message: 'platformUserId must be 1-128 letters, digits or _.:@-' })

@@ -10,6 +10,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { OnEvent } from '@nestjs/event-emitter';
 import { SchedulerRegistry } from '@nestjs/schedule';
 
 import { Clock } from '../../common/clock.js';
@@ -21,6 +22,7 @@ import {
   ORGANIZATION_SLUG_PATTERN,
 } from '../../organizations/organization.js';
 import type { Organization } from '../../organizations/organization.js';
+import { OrganizationChangedEvent } from '../../organizations/organization-events.js';
 import { OrganizationsService } from '../../organizations/organizations.service.js';
 import { WeComSettings } from '../wecom-settings.js';
 import { readCallbackEvent, type CallbackEventRecord } from './callback-event.js';
@@ -138,6 +140,24 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     });
   }
 
+  /**
+   * A suspended organisation resumed: the events stored for it meanwhile are handled now, on the
+   * instance that resumed it, instead of at the next minute's sweep. Claims decide who runs an
+   * event, so a sweep elsewhere at the same moment runs none of them twice.
+   */
+  @OnEvent(OrganizationChangedEvent.key)
+  onOrganizationChanged(event: OrganizationChangedEvent): void {
+    if (!event.resumed) return;
+    const organization = event.next;
+    this.track(
+      this.organizations.within(organization, async () => {
+        // Everything unclaimed, however recent: nothing of a suspended organisation's was ever
+        // being dispatched by the request that stored it.
+        while ((await this.dispatchPendingHere(this.clock.now())) === SWEEP_BATCH) continue;
+      }),
+    );
+  }
+
   /** Resolves when every dispatch started so far has finished (specs, shutdown). */
   async whenIdle(): Promise<void> {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
@@ -225,8 +245,10 @@ export class WeComCallbackService implements OnModuleInit, BeforeApplicationShut
     return toEvent(id, record, fields);
   }
 
-  private async dispatchPendingHere(): Promise<number> {
-    const before = new Date(this.clock.nowMs() - SWEEP_AFTER_MS);
+  /** Dispatches up to SWEEP_BATCH events stored before `before` and never claimed; how many ran. */
+  private async dispatchPendingHere(
+    before = new Date(this.clock.nowMs() - SWEEP_AFTER_MS),
+  ): Promise<number> {
     const rows = await this.events.findUnclaimed(before, SWEEP_BATCH);
     let dispatched = 0;
     for (const row of rows) {

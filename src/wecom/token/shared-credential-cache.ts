@@ -273,16 +273,18 @@ export class SharedCredentialCache {
     let expiresAt = issuedFrom + lifetimeMs;
     let renewAt = endedAt + lifetimeMs;
     const same = previous !== null && previous.fingerprint === fp;
-    if (same && previous.expiresAt > startedAt) {
-      // The value we already hold: the expiry seen first stands; a repeat may claim more.
-      expiresAt = Math.min(expiresAt, previous.expiresAt);
+    if (same) {
+      // The value we already hold: its expiry is never moved later, whatever `expires_in` says on
+      // a repeat (remaining life, or the whole lifetime again). Before our bound has passed, it
+      // stands. After it (taken for ended or refused), this answer proves only that the value was
+      // still valid when we asked: stored as ending then, it goes to this load's callers alone,
+      // and the next call (5 s on, as before) brings the new one. Our bound falls short of the
+      // real end by as long as WeCom took to issue it after our earlier call left, at most that
+      // call's round trip, so the real end can come within those 5 s: trusting it until then
+      // overstated it.
+      expiresAt = Math.min(expiresAt, Math.max(previous.expiresAt, startedAt));
       renewAt = Math.min(renewAt, previous.renewAt);
-      this.earlyCallsPointless = true;
-    } else if (same) {
-      // One we took for ended or refused, handed back as valid: good by WeCom's word now, but
-      // only until the next call may ask again.
-      expiresAt = Math.min(expiresAt, startedAt + MIN_FETCH_INTERVAL_MS);
-      renewAt = expiresAt;
+      if (previous.expiresAt > startedAt) this.earlyCallsPointless = true;
     }
     renewAt = Math.max(renewAt, expiresAt);
     await this.repo.store(this.key, {
@@ -293,9 +295,13 @@ export class SharedCredentialCache {
       renewAt: new Date(renewAt),
     });
     const where = `${this.key.kind} for corp ${this.key.corpId} agent ${this.key.agentId} (${this.scope.slug})`;
-    if (same) {
+    if (same && expiresAt <= endedAt) {
       this.logger.log(
-        `WeCom returned the ${where} it gave before (expires_in ${fetched.expiresInSeconds} s); it still ends in ${Math.max(0, Math.round((expiresAt - endedAt) / 1000))} s`,
+        `WeCom returned the ${where} it gave before, past our estimate of its end (expires_in ${fetched.expiresInSeconds} s, not relied on); the next call is allowed in ${MIN_FETCH_INTERVAL_MS / 1000} s`,
+      );
+    } else if (same) {
+      this.logger.log(
+        `WeCom returned the ${where} it gave before (expires_in ${fetched.expiresInSeconds} s); it still ends in ${Math.round((expiresAt - endedAt) / 1000)} s`,
       );
     } else {
       this.logger.log(`Fetched a new ${where} (valid ${fetched.expiresInSeconds} s)`);

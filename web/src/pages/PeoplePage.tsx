@@ -16,7 +16,6 @@ import { useI18n, type MessageKey } from '../i18n';
 import { Link } from '../router';
 
 type Mapping = Schemas['UserMappingDto'];
-type SearchField = 'platformUserId' | 'wecomUserId';
 type Status = 'active' | 'disabled' | 'left';
 const UNREACHED_DAYS = 30;
 
@@ -39,14 +38,9 @@ export function PeoplePage() {
 function Mappings() {
   const { t, time } = useI18n();
   const client = useQueryClient();
-  const [by, setBy] = useState<SearchField>('platformUserId');
   const [value, setValue] = useState('');
   const [status, setStatus] = useState<Status | ''>('');
-  const [filter, setFilter] = useState<{ by: SearchField; value: string; status: Status | '' }>({
-    by: 'platformUserId',
-    value: '',
-    status: '',
-  });
+  const [filter, setFilter] = useState<{ q: string; status: Status | '' }>({ q: '', status: '' });
   const [cursors, setCursors] = useState<string[]>([]);
   const cursor = cursors.at(-1);
   const list = useQuery({
@@ -58,7 +52,7 @@ function Mappings() {
             query: {
               limit: 20,
               ...(cursor ? { cursor } : {}),
-              ...(filter.value ? { [filter.by]: filter.value } : {}),
+              ...(filter.q ? { q: filter.q } : {}),
               ...(filter.status ? { status: filter.status } : {}),
             },
           },
@@ -79,20 +73,31 @@ function Mappings() {
   const search = (e: FormEvent) => {
     e.preventDefault();
     setCursors([]);
-    setFilter({ by, value: value.trim(), status });
+    setFilter({ q: value.trim(), status });
   };
   return (
     <section aria-labelledby="mappings-title" className="card">
       <h2 id="mappings-title">{t('people.mappings')}</h2>
       <form className="filters" onSubmit={search} role="search" aria-label={t('people.search')}>
-        <Field id="search-by" label={t('people.searchBy')}>
-          <select id="search-by" value={by} onChange={(e) => setBy(e.target.value as SearchField)}>
-            <option value="platformUserId">{t('people.byPlatform')}</option>
-            <option value="wecomUserId">{t('people.byWecom')}</option>
-          </select>
-        </Field>
-        <Field id="search-value" label={t('people.searchValue')}>
-          <input id="search-value" value={value} onChange={(e) => setValue(e.target.value)} />
+        <Field
+          id="search-value"
+          label={t('people.searchValue')}
+          help={t('people.searchHelp')}
+          error={fieldError(list.error, 'q')}
+        >
+          <input
+            id="search-value"
+            type="search"
+            value={value}
+            onChange={(e) => setValue(e.target.value)}
+            autoCapitalize="none"
+            spellCheck={false}
+            aria-describedby={describedBy(
+              'search-value',
+              t('people.searchHelp'),
+              fieldError(list.error, 'q'),
+            )}
+          />
         </Field>
         <Field id="search-status" label={t('people.status')}>
           <select

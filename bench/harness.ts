@@ -141,15 +141,17 @@ export function peakRssMb(pid: number | undefined): number {
   }
 }
 
+/** Starts the service (or another server `script` answering /health) and waits until it is up. */
 export async function startService(
   env: Record<string, string>,
   basePort: number,
+  script = 'dist/src/main.js',
 ): Promise<Service> {
   const port = basePort + PORT_OFFSET;
   // e.g. BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service.
   const nodeArgs = process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   await ensurePortFree(port, 'a service');
-  const proc = startProcess('dist/src/main.js', [], { ...env, PORT: String(port) }, nodeArgs);
+  const proc = startProcess(script, [], { ...env, PORT: String(port) }, nodeArgs);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     async () => {

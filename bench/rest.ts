@@ -2,7 +2,7 @@
 // an authenticated route of the same app that touches no database (the ceiling).
 import autocannon from 'autocannon';
 
-import { bearer, log, serviceEnv, setting, SERVER } from './common.js';
+import { bearer, log, SECRET, serviceEnv, setting, SERVER } from './common.js';
 import { freshDatabase, startService, table, type Service } from './harness.js';
 import { seedInterviews, seedMappings, withClient } from './seed.js';
 
@@ -14,6 +14,10 @@ const GOAL_P99_MS = 25;
 /** Interviewers on each seeded interview, drawn from a pool: each has ~150 interviews. */
 const INTERVIEWERS_EACH = 3;
 const POOL = Math.max(10, Math.round((INTERVIEWS * INTERVIEWERS_EACH) / 150));
+const BARE = 'GET /api/me on bare node:http (same JWT check, no framework)';
+const CEILING = 'GET /api/me (ceiling: auth, no database)';
+/** The framework's goal: its ceiling route at least this share of the bare server's rate. */
+const GOAL_OF_BARE = 0.5;
 
 interface Run {
   name: string;
@@ -87,8 +91,17 @@ export async function restScenario(): Promise<string> {
     // Warm-up: JIT, the pool's connections and PostgreSQL's caches.
     await autocannon({ url: `${svc.url}${one()}`, duration: 2, headers: { authorization: auth } });
 
+    // The ceiling's ceiling: the same JWT check and answer on bare node:http, its own process.
+    const bare = await startService({ AUTH_JWT_SECRET: SECRET }, 23201, 'dist/bench/bare-http.js');
+    let bareRun: Run;
+    try {
+      bareRun = await cannon(BARE, bare.url, auth, () => '/api/me');
+    } finally {
+      await bare.stop();
+    }
     const runs: Run[] = [
-      await cannon('GET /api/me (ceiling: auth, no database)', svc.url, auth, () => '/api/me'),
+      bareRun,
+      await cannon(CEILING, svc.url, auth, () => '/api/me'),
       await cannon('GET /api/interviews/:id', svc.url, auth, one, { overallRate: TARGET_RATE }),
       await cannon('GET /api/interviews/:id', svc.url, auth, one),
       await cannon('GET /api/interviews?participant=', svc.url, auth, list, {
@@ -118,13 +131,17 @@ export async function restScenario(): Promise<string> {
           r.latency.p99 < GOAL_P99_MS && r.non2xx + r.errors === 0 ? 'met' : 'NOT met'
         }`,
     );
+    const ofBare = runs[1].result.requests.average / bareRun.result.requests.average;
+    verdicts.unshift(
+      `GET /api/me: ${ofBare.toFixed(2)}× bare node:http — ${ofBare >= GOAL_OF_BARE ? 'met' : 'NOT met'}`,
+    );
     return [
       table(
         `2. REST: ${INTERVIEWS.toLocaleString('en')} interviews, ${SECONDS} s per run (autocannon)`,
         ['route', 'rate', 'req/s', 'p50 ms', 'p99 ms', '2xx', 'non-2xx + errors'],
         rows,
       ),
-      `Goal: reads p99 under ${GOAL_P99_MS} ms at ${TARGET_RATE} req/s. ${verdicts.join('; ')}. ` +
+      `Goals: GET /api/me at least ${GOAL_OF_BARE}× bare node:http; reads p99 under ${GOAL_P99_MS} ms at ${TARGET_RATE} req/s. ${verdicts.join('; ')}. ` +
         'Fixed-rate runs correct for coordinated omission (latency counted from when a request ' +
         'was due); POST books an interview whose interviewers have no WeCom mapping, so it ' +
         'writes every row but sends nothing.',

@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
+import { RateLimitStore } from '../src/auth/rate-limit.store.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { LogRecorder } from './support/log-recorder.js';
 import { DEFAULT_ORGANIZATION } from '../src/organizations/organization.js';
@@ -148,6 +149,31 @@ describeWithServer('Rate limits across three instances (e2e, PostgreSQL)', () =>
       .get('/api/me')
       .auth(dave, { type: 'bearer' })
       .expect(200);
+  });
+
+  it('gives every hit of a batch a count of its own, across instances counting at once', async () => {
+    // 3 × 20 hits of one key queued at once: each instance counts them in a few statements
+    // (one in flight, the rest batched), and each hit must still get its own place in the window.
+    const stores = apps.map((app) => app.get(RateLimitStore));
+    expect(stores.map((s) => s.kind)).toEqual(['postgres', 'postgres', 'postgres']);
+    const now = Date.now();
+    const windows = await Promise.all(
+      stores.flatMap((store) =>
+        Array.from({ length: 20 }, (_, i) => store.hit(i % 2 ? 'batch:a' : 'batch:b', now, 60_000)),
+      ),
+    );
+    const counts = (key: number) =>
+      windows
+        .filter((_, i) => (i % 20) % 2 === key)
+        .map((w) => w.count)
+        .sort((x, y) => x - y);
+    const oneToThirty = Array.from({ length: 30 }, (_, i) => i + 1);
+    expect(counts(0)).toEqual(oneToThirty);
+    expect(counts(1)).toEqual(oneToThirty);
+    const [stored] = await db.ownerQuery<{ count: number }>(
+      `SELECT count FROM rate_limit_counters WHERE key = 'batch:a'`,
+    );
+    expect(stored.count).toBe(30);
   });
 
   it('lets requests through (fails open) while the counter store is unavailable', async () => {

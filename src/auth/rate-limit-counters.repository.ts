@@ -20,27 +20,35 @@ export class RateLimitCountersRepository {
   }
 
   /**
-   * Counts one request for `key` at `now` (ms) in one statement: a new key, or one whose window
-   * started at or before `endedBy`, starts a window at `now` with 1; otherwise its count goes up
-   * by one. The row lock of ON CONFLICT DO UPDATE serialises the instances counting the same
-   * key, so none of them reads a stale count.
+   * Counts requests in one statement, `count` of them for each key: a new key, or one whose
+   * window started `ttlMs` or more before its `at` (ms), starts a window at `at` with `count`;
+   * otherwise its count goes up by `count`. Answers each key's window after the statement, in
+   * the order given. The row lock of ON CONFLICT DO UPDATE serialises the instances counting the
+   * same key, so none of them reads a stale count; the keys must be distinct, and sorted, so that
+   * two instances lock shared keys in the same order and never wait on each other in a cycle.
    */
-  async hit(
-    key: string,
-    now: number,
-    endedBy: number,
-  ): Promise<{ startedAt: number; count: number }> {
-    const rows: { started_at: string; count: number }[] = await this.db.unscoped((m) =>
+  async hitMany(
+    hits: readonly { key: string; at: number; count: number }[],
+    ttlMs: number,
+  ): Promise<{ startedAt: number; count: number }[]> {
+    const rows: { key: string; started_at: string; count: number }[] = await this.db.unscoped((m) =>
       m.query(
-        `INSERT INTO rate_limit_counters AS c (key, started_at, count) VALUES ($1, $2, 1)
-       ON CONFLICT (key) DO UPDATE SET
-         count = CASE WHEN c.started_at <= $3 THEN 1 ELSE c.count + 1 END,
-         started_at = CASE WHEN c.started_at <= $3 THEN $2 ELSE c.started_at END
-       RETURNING started_at, count`,
-        [key, now, endedBy],
+        `INSERT INTO rate_limit_counters AS c (key, started_at, count)
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::integer[])
+           ON CONFLICT (key) DO UPDATE SET
+             count = CASE WHEN c.started_at <= excluded.started_at - $4
+                          THEN excluded.count ELSE c.count + excluded.count END,
+             started_at = CASE WHEN c.started_at <= excluded.started_at - $4
+                               THEN excluded.started_at ELSE c.started_at END
+           RETURNING key, started_at, count`,
+        [hits.map((h) => h.key), hits.map((h) => h.at), hits.map((h) => h.count), ttlMs],
       ),
     );
-    return { startedAt: Number(rows[0].started_at), count: rows[0].count };
+    const byKey = new Map(rows.map((r) => [r.key, r]));
+    return hits.map((h) => {
+      const row = byKey.get(h.key)!;
+      return { startedAt: Number(row.started_at), count: row.count };
+    });
   }
 
   /** Deletes the windows that started at or before `endedBy` (ms): they have ended. */

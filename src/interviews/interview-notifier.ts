@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 
 import { Clock } from '../common/clock.js';
-import { MessagingService } from '../messaging/messaging.service.js';
+import { MessagingService, type SendRequest } from '../messaging/messaging.service.js';
 import type { Language } from '../user-mappings/member.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
@@ -36,7 +36,7 @@ const invitee = (p: Participant) => p.role === 'interviewer' || p.role === 'obse
 
 /**
  * Turns interview events into outbox messages. The caller holds a TransactionHost transaction,
- * which MessagingService.send joins, so an interview and its notifications commit (or roll back)
+ * which MessagingService.sendMany joins, so an interview and its notifications commit (or roll back)
  * together. Every key carries the
  * interview version, so a retried request or a restarted instance queues nothing twice.
  */
@@ -65,24 +65,31 @@ export class InterviewNotifier {
     return end && iv.startsAt.getTime() >= end.getTime() ? end : undefined;
   }
 
+  /** One message per person, written together (MessagingService.sendMany). */
   async booked(iv: InterviewEntity, participants: Participant[], actor: string): Promise<void> {
     const langs = await this.languages(participants);
+    const notBefore = await this.notBefore(iv);
     const invited = participants.filter(invitee);
+    const requests: SendRequest[] = [];
     for (const p of invited) {
-      await this.sendTo(iv, 'invited', p, this.composer.invitation(iv, langs(p)), actor);
+      requests.push(
+        this.request(iv, 'invited', p, this.composer.invitation(iv, langs(p)), actor, notBefore),
+      );
     }
     for (const p of participants.filter((x) => x.role === 'recruiter')) {
       const receipt = this.composer.booked(iv, invited.length, langs(p));
-      await this.sendTo(iv, 'booked', p, receipt, actor);
+      requests.push(this.request(iv, 'booked', p, receipt, actor, notBefore));
     }
     for (const p of participants.filter((x) => x.role === 'candidate')) {
       const notice = this.composer.candidateInvitation(iv, langs(p));
-      await this.sendTo(iv, 'invited', p, notice, actor);
+      requests.push(this.request(iv, 'invited', p, notice, actor, notBefore));
     }
+    await this.sendAll(requests);
   }
 
   async changed(iv: InterviewEntity, change: InterviewChange, actor: string): Promise<void> {
     const langs = await this.languages([...change.added, ...change.removed, ...change.remaining]);
+    const notBefore = await this.notBefore(iv);
     // A change of people alone is told to those people only (invited, removed below).
     const kind = change.timeChanged ? 'rescheduled' : change.detailsChanged ? 'updated' : null;
     const roster = {
@@ -91,27 +98,42 @@ export class InterviewNotifier {
     };
     // The candidate is not told who interviews them (the booking never told them either).
     const nobody = { added: [], removed: [] };
+    const requests: SendRequest[] = [];
     if (kind) {
       for (const p of change.remaining) {
         const people = p.role === 'candidate' ? nobody : roster;
         const update = this.composer.changed(iv, change.before, people, langs(p));
-        await this.sendTo(iv, kind, p, update, actor);
+        requests.push(this.request(iv, kind, p, update, actor, notBefore));
       }
     }
     for (const p of change.added) {
-      await this.sendTo(iv, 'invited', p, this.composer.invitation(iv, langs(p)), actor);
+      requests.push(
+        this.request(iv, 'invited', p, this.composer.invitation(iv, langs(p)), actor, notBefore),
+      );
     }
     for (const p of change.removed) {
-      await this.sendTo(iv, 'removed', p, this.composer.removed(iv, langs(p)), actor);
+      requests.push(
+        this.request(iv, 'removed', p, this.composer.removed(iv, langs(p)), actor, notBefore),
+      );
     }
+    await this.sendAll(requests);
   }
 
   async canceled(iv: InterviewEntity, participants: Participant[], actor: string): Promise<void> {
     const langs = await this.languages(participants);
-    for (const p of participants) {
-      const notice = this.composer.canceled(iv, iv.cancelReason, langs(p));
-      await this.sendTo(iv, 'canceled', p, notice, actor);
-    }
+    const notBefore = await this.notBefore(iv);
+    await this.sendAll(
+      participants.map((p) =>
+        this.request(
+          iv,
+          'canceled',
+          p,
+          this.composer.canceled(iv, iv.cancelReason, langs(p)),
+          actor,
+          notBefore,
+        ),
+      ),
+    );
   }
 
   /**
@@ -179,22 +201,28 @@ export class InterviewNotifier {
     return first;
   }
 
-  private async sendTo(
+  private request(
     iv: InterviewEntity,
     kind: string,
     p: Participant,
     composed: Composed,
     actor: string,
-  ): Promise<void> {
-    await this.messaging.send({
+    notBefore: Date | undefined,
+  ): SendRequest {
+    return {
       kind: `interview.${kind}`,
       ...composed,
       to: [{ platformUserId: p.platformUserId }],
       idempotencyKey: `interview:${iv.id}:${kind}:v${iv.version}:${p.platformUserId}`,
-      notBefore: await this.notBefore(iv),
+      notBefore,
       groupKey: iv.id,
       createdBy: actor,
-    });
+    };
+  }
+
+  /** Nothing to send is no statement at all. */
+  private async sendAll(requests: SendRequest[]): Promise<void> {
+    if (requests.length > 0) await this.messaging.sendMany(requests);
   }
 
   /** Chinese unless the person's mapping asks for English. */

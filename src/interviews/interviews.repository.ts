@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { In, Not } from 'typeorm';
 
-import { pageNewestFirst, type Page } from '../common/cursor.js';
+import { decodeCursor, toPage, type Page } from '../common/cursor.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import {
   InterviewParticipantEntity,
@@ -54,6 +54,141 @@ const RECORD_OUTCOMES_SQL = `
     FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS o(id, state, message_id)
    WHERE r.id = o.id`;
 
+/** The columns of interviews, as the row maps to an InterviewEntity. */
+const INTERVIEW_COLUMNS = `id, organization_id, title, position, candidate_name, candidate_email,
+  candidate_phone, candidate_platform_user_id, starts_at, duration_minutes, timezone, room_url,
+  status, cancel_reason, version, created_by, created_at, updated_at`;
+const PARTICIPANT_COLUMNS = `interview_id, platform_user_id, organization_id, role, rsvp,
+  responded_at, created_at`;
+const REMINDER_COLUMNS = `id, organization_id, interview_id, kind, lead_minutes, due_at, state,
+  message_id, processed_at, created_at`;
+
+/**
+ * An interview, its participants (oldest first) and its reminders (soonest first) in one
+ * statement, and whether $2 is on its panel (any role but candidate). Row-level security limits
+ * all three tables to the transaction's organisation, as for any other read.
+ */
+const DETAILS_SQL = `
+  SELECT i.*,
+         EXISTS (SELECT 1 FROM interview_participants p
+                  WHERE p.interview_id = i.id AND p.platform_user_id = $2
+                    AND p.role <> 'candidate') AS on_panel,
+         (SELECT coalesce(json_agg(p ORDER BY p.created_at, p.platform_user_id), '[]')
+            FROM (SELECT ${PARTICIPANT_COLUMNS} FROM interview_participants
+                   WHERE interview_id = i.id) p) AS participants,
+         (SELECT coalesce(json_agg(r ORDER BY r.due_at), '[]')
+            FROM (SELECT ${REMINDER_COLUMNS} FROM interview_reminders
+                   WHERE interview_id = i.id) r) AS reminders
+    FROM (SELECT ${INTERVIEW_COLUMNS} FROM interviews WHERE id = $1) i`;
+
+/** Timestamps are Dates from a column, ISO strings from json_agg. */
+type Timestamp = Date | string;
+
+interface InterviewRow {
+  id: string;
+  organization_id: string;
+  title: string;
+  position: string | null;
+  candidate_name: string;
+  candidate_email: string | null;
+  candidate_phone: string | null;
+  candidate_platform_user_id: string | null;
+  starts_at: Date;
+  duration_minutes: number;
+  timezone: string;
+  room_url: string;
+  status: InterviewStatus;
+  cancel_reason: string | null;
+  version: number;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+interface ParticipantRow {
+  interview_id: string;
+  platform_user_id: string;
+  organization_id: string;
+  role: ParticipantRole;
+  rsvp: Rsvp;
+  responded_at: Timestamp | null;
+  created_at: Timestamp;
+}
+
+interface ReminderRow {
+  id: string;
+  organization_id: string;
+  interview_id: string;
+  kind: ReminderKind;
+  lead_minutes: number;
+  due_at: Timestamp;
+  state: ReminderState;
+  message_id: string | null;
+  processed_at: Timestamp | null;
+  created_at: Timestamp;
+}
+
+export interface InterviewWithDetails {
+  interview: InterviewEntity;
+  participants: InterviewParticipantEntity[];
+  reminders: InterviewReminderEntity[];
+  /** Whether the user asked about takes part on the panel's side. */
+  onPanel: boolean;
+}
+
+const dateOrNull = (t: Timestamp | null) => (t === null ? null : new Date(t));
+
+/** Rows map straight to the entities: the reads skip TypeORM's hydration (issue #15). */
+function toInterview(row: InterviewRow): InterviewEntity {
+  return {
+    id: row.id,
+    organizationId: row.organization_id,
+    title: row.title,
+    position: row.position,
+    candidateName: row.candidate_name,
+    candidateEmail: row.candidate_email,
+    candidatePhone: row.candidate_phone,
+    candidatePlatformUserId: row.candidate_platform_user_id,
+    startsAt: row.starts_at,
+    durationMinutes: row.duration_minutes,
+    timezone: row.timezone,
+    roomUrl: row.room_url,
+    status: row.status,
+    cancelReason: row.cancel_reason,
+    version: row.version,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toParticipant(row: ParticipantRow): InterviewParticipantEntity {
+  return {
+    interviewId: row.interview_id,
+    platformUserId: row.platform_user_id,
+    organizationId: row.organization_id,
+    role: row.role,
+    rsvp: row.rsvp,
+    respondedAt: dateOrNull(row.responded_at),
+    createdAt: new Date(row.created_at),
+  };
+}
+
+function toReminder(row: ReminderRow): InterviewReminderEntity {
+  return {
+    id: row.id,
+    organizationId: row.organization_id,
+    interviewId: row.interview_id,
+    kind: row.kind,
+    leadMinutes: row.lead_minutes,
+    dueAt: new Date(row.due_at),
+    state: row.state,
+    messageId: row.message_id,
+    processedAt: dateOrNull(row.processed_at),
+    createdAt: new Date(row.created_at),
+  };
+}
+
 export interface DueReminder {
   id: string;
   interviewId: string;
@@ -102,17 +237,44 @@ export interface InterviewFilter {
 export class InterviewsRepository {
   constructor(private readonly db: TransactionHost) {}
 
-  /** Inserts the interview and reads it back with the columns the database filled in. */
+  /** Inserts the interview; answers it with the columns the database filled in (RETURNING). */
   async create(row: NewInterview): Promise<InterviewEntity> {
-    return this.db.run(async (m) => {
-      const inserted = await m.insert(InterviewEntity, row);
-      const id = (inserted.identifiers[0] as { id: string }).id;
-      return m.findOneByOrFail(InterviewEntity, { id });
-    });
+    const result = await this.db.run((m) =>
+      m
+        .createQueryBuilder()
+        .insert()
+        .into(InterviewEntity)
+        .values(row)
+        .returning(INTERVIEW_COLUMNS)
+        .execute(),
+    );
+    return toInterview((result.raw as InterviewRow[])[0]);
   }
 
   find(id: string): Promise<InterviewEntity | null> {
     return this.db.run((m) => m.findOneBy(InterviewEntity, { id }));
+  }
+
+  /**
+   * The interview, its participants and its reminders in one statement (DETAILS_SQL), mapped
+   * straight from the row, and whether `panelMember` is on its panel; null when there is none.
+   */
+  async findWithDetails(
+    id: string,
+    panelMember: string | null,
+  ): Promise<InterviewWithDetails | null> {
+    const [row]: (InterviewRow & {
+      on_panel: boolean;
+      participants: ParticipantRow[];
+      reminders: ReminderRow[];
+    })[] = await this.db.run((m) => m.query(DETAILS_SQL, [id, panelMember]));
+    if (!row) return null;
+    return {
+      interview: toInterview(row),
+      onPanel: row.on_panel,
+      participants: row.participants.map(toParticipant),
+      reminders: row.reminders.map(toReminder),
+    };
   }
 
   findOrFail(id: string): Promise<InterviewEntity> {
@@ -137,21 +299,35 @@ export class InterviewsRepository {
     await this.db.run((m) => m.update(InterviewEntity, { id }, patch));
   }
 
-  /** One page, newest first, of the interviews the filter selects. */
+  /**
+   * One page, newest first, of the interviews the filter selects: keyset pagination over
+   * (created_at, id) as pageNewestFirst's, in SQL of its own so the rows map straight to the
+   * entities without TypeORM's hydration (a page is up to 200 rows).
+   */
   page(filter: InterviewFilter): Promise<Page<InterviewEntity>> {
-    return this.db.run((m) => {
-      const qb = m.getRepository(InterviewEntity).createQueryBuilder('i');
-      if (filter.participant) {
-        const side = filter.panelOnly ? ` AND p.role <> 'candidate'` : '';
-        qb.andWhere(
-          `EXISTS (SELECT 1 FROM interview_participants p WHERE p.interview_id = i.id AND p.platform_user_id = :participant${side})`,
-          { participant: filter.participant },
-        );
-      }
-      if (filter.from) qb.andWhere('i.starts_at >= :from', { from: filter.from });
-      if (filter.to) qb.andWhere('i.starts_at < :to', { to: filter.to });
-      if (filter.status) qb.andWhere('i.status = :status', { status: filter.status });
-      return pageNewestFirst(qb, filter, (iv) => iv);
+    const params: unknown[] = [];
+    const param = (value: unknown) => `$${params.push(value)}`;
+    const where: string[] = [];
+    if (filter.participant) {
+      const side = filter.panelOnly ? ` AND p.role <> 'candidate'` : '';
+      where.push(
+        `EXISTS (SELECT 1 FROM interview_participants p WHERE p.interview_id = i.id AND p.platform_user_id = ${param(filter.participant)}${side})`,
+      );
+    }
+    if (filter.from) where.push(`i.starts_at >= ${param(filter.from)}`);
+    if (filter.to) where.push(`i.starts_at < ${param(filter.to)}`);
+    if (filter.status) where.push(`i.status = ${param(filter.status)}`);
+    const cursor = decodeCursor(filter.cursor);
+    if (cursor) {
+      where.push(`(i.created_at, i.id) < (${param(cursor.createdAt)}, ${param(cursor.id)})`);
+    }
+    const sql = `SELECT ${INTERVIEW_COLUMNS} FROM interviews i
+      ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY i.created_at DESC, i.id DESC
+      LIMIT ${param(filter.limit + 1)}`;
+    return this.db.run(async (m) => {
+      const rows: InterviewRow[] = await m.query(sql, params);
+      return toPage(rows.map(toInterview), filter.limit, (iv) => iv);
     });
   }
 
@@ -194,8 +370,24 @@ export class InterviewsRepository {
     );
   }
 
-  async addParticipants(rows: NewParticipant[]): Promise<void> {
-    await this.db.run((m) => m.insert(InterviewParticipantEntity, rows));
+  /** Inserts one interview's participants; answers them as participantsOf orders them. */
+  async addParticipants(rows: NewParticipant[]): Promise<InterviewParticipantEntity[]> {
+    const inserted: ParticipantRow[] = await this.db.run((m) =>
+      m.query(
+        `WITH p AS (
+           INSERT INTO interview_participants (interview_id, platform_user_id, role, created_at)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
+           RETURNING ${PARTICIPANT_COLUMNS})
+         SELECT * FROM p ORDER BY created_at, platform_user_id`,
+        [
+          rows.map((r) => r.interviewId),
+          rows.map((r) => r.platformUserId),
+          rows.map((r) => r.role),
+          rows.map((r) => r.createdAt),
+        ],
+      ),
+    );
+    return inserted.map(toParticipant);
   }
 
   /**
@@ -254,8 +446,18 @@ export class InterviewsRepository {
     );
   }
 
-  async addReminders(rows: NewReminder[]): Promise<void> {
-    await this.db.run((m) => m.insert(InterviewReminderEntity, rows));
+  /** Inserts reminders; answers them as remindersOf orders them. */
+  async addReminders(rows: NewReminder[]): Promise<InterviewReminderEntity[]> {
+    const result = await this.db.run((m) =>
+      m
+        .createQueryBuilder()
+        .insert()
+        .into(InterviewReminderEntity)
+        .values(rows)
+        .returning(REMINDER_COLUMNS)
+        .execute(),
+    );
+    return (result.raw as ReminderRow[]).map(toReminder).sort((a, b) => +a.dueAt - +b.dueAt);
   }
 
   async deleteReminders(interviewId: string): Promise<void> {

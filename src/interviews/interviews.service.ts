@@ -85,7 +85,8 @@ export class InterviewsService {
         createdAt: now,
         updatedAt: now,
       });
-      await this.repository.addParticipants(
+      // Every row is answered by the statement that writes it (RETURNING): no read-backs.
+      const participants = await this.repository.addParticipants(
         [...roster].map(([platformUserId, role]) => ({
           interviewId: iv.id,
           platformUserId,
@@ -93,10 +94,9 @@ export class InterviewsService {
           createdAt: now,
         })),
       );
-      await this.planReminders(iv, now);
-      const participants = await this.repository.participantsOf(iv.id);
+      const reminders = await this.planReminders(iv, now);
       await this.notifier.booked(iv, participants, user.id);
-      return this.details(iv, participants);
+      return this.present(iv, participants, reminders);
     });
   }
 
@@ -115,9 +115,20 @@ export class InterviewsService {
     return { items: page.items.map(toInterviewDto), nextCursor: page.nextCursor };
   }
 
+  /**
+   * One transaction, and one statement for the interview with its people and reminders: a lone
+   * read was three transactions of four statements each, plus the mappings' (issue #15).
+   */
   async get(id: string, user: AuthUser): Promise<InterviewDetailsDto> {
-    const iv = await this.visible(id, user);
-    return this.details(iv, await this.repository.participantsOf(id));
+    const everything = seesEverything(user);
+    return this.db.transaction(async () => {
+      const found = await this.repository.findWithDetails(id, everything ? null : user.id);
+      // Same answer whether it does not exist or is not theirs: existence is not leaked.
+      if (!found || !(everything || found.onPanel)) {
+        throw new NotFoundException('Interview not found');
+      }
+      return this.present(found.interview, found.participants, found.reminders);
+    });
   }
 
   /** The interview's messages, oldest first: messaging keeps them under the interview id. */
@@ -314,7 +325,7 @@ export class InterviewsService {
   }
 
   /** Lead times already passed get no reminder: a late booking is not reminded "24 h before". */
-  private async planReminders(iv: InterviewEntity, now: Date): Promise<void> {
+  private async planReminders(iv: InterviewEntity, now: Date): Promise<InterviewReminderEntity[]> {
     const rows: NewReminder[] = [];
     // The admin configuration in force now; bookings made earlier keep the reminders they got.
     const { reminderLeadTimesMin, feedbackNudgeMin } = (await this.runtime.current()).options;
@@ -342,7 +353,7 @@ export class InterviewsService {
         createdAt: now,
       });
     }
-    if (rows.length > 0) await this.repository.addReminders(rows);
+    return rows.length > 0 ? this.repository.addReminders(rows) : [];
   }
 
   /** Whether each participant can be reached in WeCom: their mapping's status, if mapped. */
@@ -356,7 +367,14 @@ export class InterviewsService {
     iv: InterviewEntity,
     participants: InterviewParticipantEntity[],
   ): Promise<InterviewDetailsDto> {
-    const reminders = await this.repository.remindersOf(iv.id);
+    return this.present(iv, participants, await this.repository.remindersOf(iv.id));
+  }
+
+  private async present(
+    iv: InterviewEntity,
+    participants: InterviewParticipantEntity[],
+    reminders: InterviewReminderEntity[],
+  ): Promise<InterviewDetailsDto> {
     const statuses = await this.mappingStatuses(participants.map((p) => p.platformUserId));
     const people = participants.map((p) => toParticipantDto(p, statuses));
     return {

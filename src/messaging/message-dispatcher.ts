@@ -31,7 +31,7 @@ import {
   type PlannedCall,
 } from './delivery-plan.js';
 import { FairLimit } from './fair-limit.js';
-import { GroupCommitQueue } from './group-commit-queue.js';
+import { GroupCommitQueue } from '../common/group-commit-queue.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
 import {
   MessageDelivery,

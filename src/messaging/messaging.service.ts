@@ -7,7 +7,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { MemberRenamedEvent, type MemberLookup } from '../user-mappings/member.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import type { WeComMsgType } from '../wecom/client/wecom.types.js';
-import { WeComSettings } from '../wecom/wecom-settings.js';
+import { WeComSettings, type WeComCredentials } from '../wecom/wecom-settings.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
 import { assertContent, assertRecipients } from './message-content.js';
 import { MessageEntity } from './message.entity.js';
@@ -49,14 +49,39 @@ export class MessagingService {
   ) {}
 
   async send(request: SendRequest): Promise<MessageEntity> {
-    assertRecipients(request.to);
-    assertContent(request.msgtype, request.content);
-    this.metrics.messagesQueued.inc({ kind: request.kind, msgtype: request.msgtype });
-    const message = await this.db.transaction(() => this.write(request));
-    // Joined to a caller's transaction, the message is visible to the dispatcher only once that
-    // commits.
-    this.db.afterCommit(() => this.signal.wake());
+    const [message] = await this.sendMany([request]);
     return message;
+  }
+
+  /**
+   * Several messages at once (a booking sends one per person), answered in the order asked:
+   * one mappings lookup for all their recipients, then one insert per message, in one
+   * transaction (the caller's when one is open). Each message is checked and keyed as `send`'s.
+   */
+  async sendMany(requests: readonly SendRequest[]): Promise<MessageEntity[]> {
+    for (const request of requests) {
+      assertRecipients(request.to);
+      assertContent(request.msgtype, request.content);
+    }
+    for (const request of requests) {
+      this.metrics.messagesQueued.inc({ kind: request.kind, msgtype: request.msgtype });
+    }
+    const messages = await this.db.transaction(async () => {
+      const credentials = await this.settings.credentials();
+      const to = requests.flatMap((r) => r.to);
+      const lookup = await this.mappings.lookupMembers(
+        credentials.corpId,
+        [...new Set(to.filter(isPlatform).map((r) => r.platformUserId))],
+        [...new Set(to.flatMap((r) => (isPlatform(r) ? [] : [r.wecomUserId])))],
+      );
+      const written: MessageEntity[] = [];
+      for (const request of requests) written.push(await this.write(request, credentials, lookup));
+      return written;
+    });
+    // Joined to a caller's transaction, the messages are visible to the dispatcher only once
+    // that commits.
+    this.db.afterCommit(() => this.signal.wake());
+    return messages;
   }
 
   /** How many messages wait in the outbox, and when the oldest of them was queued. */
@@ -75,20 +100,19 @@ export class MessagingService {
   }
 
   /**
-   * Resolves platform ids through the mappings (unknown ones are recorded as `no_mapping`,
-   * members whose mapping is not active as `inactive_mapping`), drops repeated recipients, and
-   * inserts the message with its recipients in one statement. A key already taken (a retried
-   * request, or a concurrent send that won the race) inserts nothing and returns that message.
+   * Resolves platform ids through the mappings looked up (unknown ones are recorded as
+   * `no_mapping`, members whose mapping is not active as `inactive_mapping`), drops repeated
+   * recipients, and inserts the message with its recipients in one statement. A key already
+   * taken (a retried request, or a concurrent send that won the race) inserts nothing and returns
+   * that message.
    */
-  private async write(request: SendRequest): Promise<MessageEntity> {
+  private async write(
+    request: SendRequest,
+    { corpId, agentId }: Pick<WeComCredentials, 'corpId' | 'agentId'>,
+    lookup: MemberLookup,
+  ): Promise<MessageEntity> {
     const key = request.idempotencyKey ?? `${request.kind}:${crypto.randomUUID()}`;
-    const { corpId, agentId } = await this.settings.credentials();
     const now = this.clock.now();
-    const lookup = await this.mappings.lookupMembers(
-      corpId,
-      request.to.filter(isPlatform).map((r) => r.platformUserId),
-      request.to.flatMap((r) => (isPlatform(r) ? [] : [r.wecomUserId])),
-    );
     const recipients = resolveRecipients(request.to, lookup);
     // Nobody to deliver to: the message is kept (the history says why) but never queued.
     const deliverable = recipients.some((r) => r.status === 'pending');

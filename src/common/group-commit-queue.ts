@@ -1,6 +1,6 @@
-interface Queued<T> {
+interface Queued<T, R> {
   item: T;
-  resolve: () => void;
+  resolve: (result: R) => void;
   reject: (error: unknown) => void;
 }
 
@@ -8,18 +8,20 @@ interface Queued<T> {
  * Saves items in batches, one save at a time (a group commit): items queued while a save is
  * under way are saved together by the next one, up to `maxBatch` per save. Under load this turns
  * hundreds of small writes into a few large ones; when idle an item is saved at once.
+ *
+ * A save may answer each item (`R`): its answers come back in the batch's order, one per item.
  */
-export class GroupCommitQueue<T> {
-  private readonly queue: Queued<T>[] = [];
+export class GroupCommitQueue<T, R = void> {
+  private readonly queue: Queued<T, R>[] = [];
   private saving?: Promise<void>;
 
   constructor(
-    private readonly saveBatch: (items: T[]) => Promise<void>,
+    private readonly saveBatch: (items: T[]) => Promise<R[] | void>,
     private readonly maxBatch: number,
   ) {}
 
-  /** Resolves once the item is saved; rejects with the error of the save that failed it. */
-  save(item: T): Promise<void> {
+  /** Resolves with the item's answer once saved; rejects with the error of the save that failed it. */
+  save(item: T): Promise<R> {
     return new Promise((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       this.startSaving();
@@ -32,8 +34,8 @@ export class GroupCommitQueue<T> {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.maxBatch);
         try {
-          await this.saveBatch(batch.map((queued) => queued.item));
-          for (const queued of batch) queued.resolve();
+          const answers = await this.saveBatch(batch.map((queued) => queued.item));
+          batch.forEach((queued, i) => queued.resolve((answers ? answers[i] : undefined) as R));
         } catch (error) {
           for (const queued of batch) queued.reject(error);
         }

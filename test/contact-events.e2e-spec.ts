@@ -8,7 +8,7 @@ import { ManualClock } from '../src/common/clock.js';
 import { MessageDispatcher } from '../src/messaging/message-dispatcher.js';
 import { WeComCallbackService } from '../src/wecom/callback/wecom-callback.service.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
-import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
+import { createTestApp, mapPeople, simulatorEnv, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 const TOKEN = 'ContactEvents1';
@@ -120,20 +120,14 @@ describe('WeCom contact events: mappings follow members who leave or change user
       encodingAesKey: AES_KEY,
     });
     admin = await tokenFor('admin-1', 'admin');
-    for (const [platformUserId, wecomUserId] of [
+    await mapPeople(app, admin, [
       ['u-zhang', 'zhangsan'],
       ['u-li', 'lisi'],
       ['u-wang', 'wangwu'],
       ['u-zhao', 'zhaoliu'],
       ['u-sun', 'sunqi'],
       ['u-zhou', 'zhouba'],
-    ]) {
-      await http()
-        .post('/api/user-mappings')
-        .auth(admin, { type: 'bearer' })
-        .send({ platformUserId, wecomUserId })
-        .expect(201);
-    }
+    ]);
   });
 
   afterAll(async () => {

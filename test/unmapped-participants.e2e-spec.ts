@@ -5,7 +5,7 @@ import { ManualClock } from '../src/common/clock.js';
 import { UserMappingsService } from '../src/user-mappings/user-mappings.service.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { inOrganization } from './support/in-organization.js';
-import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
+import { createTestApp, mapPeople, simulatorEnv, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 const DAY = 86_400_000;
@@ -41,16 +41,10 @@ describe('Participants WeCom will not reach (GET /api/interview-participants/unm
     await sim.start();
     app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) }, { clock });
     admin = await tokenFor('admin-1', 'admin');
-    for (const [platformUserId, wecomUserId] of [
+    await mapPeople(app, admin, [
       ['u-zhang', 'zhangsan'],
       ['u-li', 'lisi'],
-    ]) {
-      await http()
-        .post('/api/user-mappings')
-        .auth(admin, { type: 'bearer' })
-        .send({ platformUserId, wecomUserId })
-        .expect(201);
-    }
+    ]);
   });
 
   afterAll(async () => {

@@ -5,7 +5,7 @@ import request from 'supertest';
 import { DEFAULT_ORGANIZATION } from '../src/organizations/organization.js';
 import { MAPPING_SEARCH } from '../src/user-mappings/user-mappings.repository.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
-import { createTestApp, simulatorEnv, tokenFor, tokenIn } from './support/test-app.js';
+import { createTestApp, mapPeople, simulatorEnv, tokenFor, tokenIn } from './support/test-app.js';
 import {
   createTestDatabase,
   describeWithAppRole,
@@ -41,13 +41,7 @@ describe('People search: GET /api/user-mappings?q= (e2e)', () => {
     sim.addUsers(PEOPLE.map(([, userid]) => ({ userid, name: userid })));
     app = await createTestApp({ ...db.env, ...simulatorEnv(sim.url) });
     admin = await tokenFor('admin-1', 'admin');
-    for (const [platformUserId, wecomUserId] of PEOPLE) {
-      await http()
-        .post('/api/user-mappings')
-        .auth(admin, { type: 'bearer' })
-        .send({ platformUserId, wecomUserId })
-        .expect(201);
-    }
+    await mapPeople(app, admin, PEOPLE);
   });
 
   afterAll(async () => {

@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { ConsoleLogger, type INestApplication, Logger, type LoggerService } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
+import request from 'supertest';
 
 import { AppModule } from '../../src/app.module.js';
 import { configureApp } from '../../src/app.setup.js';
@@ -110,4 +111,19 @@ export function textsFor(sim: WeComSimulator, userid: string): string[] {
     const body = m.body as { text?: { content?: string }; markdown?: { content?: string } };
     return body.text?.content ?? body.markdown?.content ?? '';
   });
+}
+
+/** Maps each [platform user id, WeCom userid] pair through `POST /api/user-mappings`, as `admin`. */
+export async function mapPeople(
+  app: INestApplication,
+  admin: string,
+  pairs: readonly (readonly [string, string])[],
+): Promise<void> {
+  for (const [platformUserId, wecomUserId] of pairs) {
+    await request(app.getHttpServer())
+      .post('/api/user-mappings')
+      .auth(admin, { type: 'bearer' })
+      .send({ platformUserId, wecomUserId })
+      .expect(201);
+  }
 }

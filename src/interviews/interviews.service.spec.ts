@@ -40,10 +40,18 @@ class RecordingMessaging {
 
   constructor(private readonly db: TransactionHost) {}
 
-  send(request: SendRequest): Promise<MessageEntity> {
-    if (this.failOn?.(request)) return Promise.reject(new Error('outbox write failed'));
-    this.db.afterCommit(() => this.queued.push(request));
-    return Promise.resolve({ id: randomUUID() } as MessageEntity);
+  /** As MessagingService's: all of them or none, answered in the order asked. */
+  sendMany(requests: readonly SendRequest[]): Promise<MessageEntity[]> {
+    if (requests.some((r) => this.failOn?.(r))) {
+      return Promise.reject(new Error('outbox write failed'));
+    }
+    this.db.afterCommit(() => this.queued.push(...requests));
+    return Promise.resolve(requests.map(() => ({ id: randomUUID() }) as MessageEntity));
+  }
+
+  async send(request: SendRequest): Promise<MessageEntity> {
+    const [message] = await this.sendMany([request]);
+    return message;
   }
 }
 

@@ -80,16 +80,11 @@ export class EnvironmentVariables {
   })
   DATABASE_MIGRATION_URL?: string;
 
-  /**
-   * 16: the dispatcher takes at most half (MessageDispatcher), and with 10 a drained backlog's
-   * share left another organisation's requests short (bench scenario 5: B's p99 2.4-2.9x alone
-   * at 10, 1.7-2.0x at 16).
-   */
   @Transform(toInt)
   @IsInt()
   @Min(2, { message: 'must be at least 2 (migrations need a second connection)' })
   @Max(200)
-  DATABASE_POOL_SIZE = 16;
+  DATABASE_POOL_SIZE = 10;
 
   @IsString()
   @MinLength(1)

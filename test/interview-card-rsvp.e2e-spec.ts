@@ -1,7 +1,6 @@
 import type { AddressInfo } from 'node:net';
 
 import type { INestApplication } from '@nestjs/common';
-import * as wecom from '@wecom/crypto';
 import request from 'supertest';
 
 import { ManualClock } from '../src/common/clock.js';
@@ -14,6 +13,7 @@ import {
 } from '../tools/wecom-simulator/wecom-simulator.js';
 import { createTestApp, simulatorEnv, textsFor, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
+import { signedCallback } from './support/wecom-callback-envelope.js';
 
 const TOKEN = 'QDG6eK';
 const AES_KEY = 'jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C';
@@ -128,21 +128,16 @@ describe('Answering the invitation card from WeCom (e2e)', () => {
       `<CardType><![CDATA[${click.cardType}]]></CardType>` +
       `<ResponseCode><![CDATA[${click.responseCode}]]></ResponseCode>` +
       `<AgentID>${click.agentId}</AgentID><SelectedItems></SelectedItems></xml>`;
-    const timestamp = String(Math.floor(clock.nowMs() / 1000));
-    const nonce = `n${Math.random().toString(36).slice(2, 10)}`;
-    const encrypt = wecom.encrypt(AES_KEY, inner, CORP);
+    const signed = signedCallback(
+      inner,
+      { token: TOKEN, aesKey: AES_KEY, corpId: CORP },
+      { timestamp: Math.floor(clock.nowMs() / 1000), agentId: '1000002' },
+    );
     await http()
       .post('/wecom/callback')
-      .query({
-        msg_signature: wecom.getSignature(TOKEN, timestamp, nonce, encrypt),
-        timestamp,
-        nonce,
-      })
+      .query(signed.query)
       .set('Content-Type', 'text/xml')
-      .send(
-        `<xml><ToUserName><![CDATA[${CORP}]]></ToUserName><AgentID><![CDATA[1000002]]></AgentID>` +
-          `<Encrypt><![CDATA[${encrypt}]]></Encrypt></xml>`,
-      )
+      .send(signed.body)
       .expect(200);
     await app.get(WeComCallbackService).whenIdle();
   }

@@ -26,6 +26,7 @@ import {
   testAppRole,
   type TestDatabase,
 } from './support/test-database.js';
+import { signedCallback, type CallbackKeys } from './support/wecom-callback-envelope.js';
 
 const FRONTEND = 'https://interviews.example.com/app';
 const PUBLIC_BASE = 'https://wecom-bridge.example.com';
@@ -77,22 +78,9 @@ describeWithServer('Callbacks and sign-in per organisation (e2e, PostgreSQL)', (
     return { alpha: of(ALPHA), beta: of(beta), total: rows.reduce((t, r) => t + r.n, 0) };
   };
 
-  /** An event as WeCom builds it, encrypted and signed with `keys` (WeCom's own library). */
-  function envelope(inner: string, keys: Pick<Company, 'token' | 'aesKey' | 'corpId'>) {
-    const timestamp = String(now());
-    const nonce = `n${Math.random().toString(36).slice(2, 10)}`;
-    const encrypt = wecom.encrypt(keys.aesKey, inner, keys.corpId);
-    return {
-      query: {
-        msg_signature: wecom.getSignature(keys.token, timestamp, nonce, encrypt),
-        timestamp,
-        nonce,
-      },
-      body:
-        `<xml><ToUserName><![CDATA[${keys.corpId}]]></ToUserName>` +
-        `<Encrypt><![CDATA[${encrypt}]]></Encrypt></xml>`,
-    };
-  }
+  /** An event as WeCom builds it, encrypted and signed with `keys`. */
+  const envelope = (inner: string, keys: CallbackKeys) =>
+    signedCallback(inner, keys, { timestamp: now() });
   const textEvent = (corpId: string, content: string) =>
     `<xml><ToUserName><![CDATA[${corpId}]]></ToUserName><FromUserName><![CDATA[zhangsan]]></FromUserName>` +
     `<CreateTime>${now()}</CreateTime><MsgType><![CDATA[text]]></MsgType>` +

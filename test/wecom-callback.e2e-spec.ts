@@ -21,6 +21,10 @@ import { inOrganization } from './support/in-organization.js';
 import { LogRecorder } from './support/log-recorder.js';
 import { createTestApp, simulatorEnv, tokenFor } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
+import {
+  signedCallback,
+  type SignedCallback as Signed,
+} from './support/wecom-callback-envelope.js';
 
 // The sample values of WeCom's own documentation ("回调配置").
 const TOKEN = 'QDG6eK';
@@ -29,11 +33,6 @@ const OTHER_KEY = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG';
 const CORP = 'ww-sandbox';
 
 const callbackEnv = { WECOM_CALLBACK_TOKEN: TOKEN, WECOM_CALLBACK_AES_KEY: AES_KEY };
-
-interface Signed {
-  query: Record<string, string>;
-  body: string;
-}
 
 describe('WeCom callback endpoint (e2e)', () => {
   let db: TestDatabase;
@@ -49,7 +48,7 @@ describe('WeCom callback endpoint (e2e)', () => {
   };
   const settle = () => app.get(WeComCallbackService).whenIdle();
 
-  /** Encrypts and signs `inner` the way WeCom does, with @wecom/crypto. */
+  /** `inner` as WeCom sends it with this app's keys, or with the ones `opts` changes. */
   function envelope(
     inner: string,
     opts: {
@@ -61,17 +60,11 @@ describe('WeCom callback endpoint (e2e)', () => {
       encrypt?: string;
     } = {},
   ): Signed {
-    const timestamp = String(opts.timestamp ?? now());
-    const nonce = opts.nonce ?? `n${Math.random().toString(36).slice(2, 10)}`;
-    const encrypt = opts.encrypt ?? wecom.encrypt(opts.key ?? AES_KEY, inner, opts.corp ?? CORP);
-    const msgSignature = wecom.getSignature(opts.token ?? TOKEN, timestamp, nonce, encrypt);
-    return {
-      query: { msg_signature: msgSignature, timestamp, nonce },
-      body:
-        `<xml><ToUserName><![CDATA[${CORP}]]></ToUserName>` +
-        `<AgentID><![CDATA[1000002]]></AgentID>` +
-        `<Encrypt><![CDATA[${encrypt}]]></Encrypt></xml>`,
-    };
+    return signedCallback(
+      inner,
+      { token: opts.token ?? TOKEN, aesKey: opts.key ?? AES_KEY, corpId: opts.corp ?? CORP },
+      { ...opts, timestamp: opts.timestamp ?? now(), agentId: '1000002' },
+    );
   }
 
   const post = (signed: Signed, contentType = 'text/xml') =>

@@ -20,6 +20,11 @@ import {
   type TestDatabase,
 } from '../support/test-database.js';
 import { controllerRoutes, routeKey, type ControllerRoute } from './route-inventory.js';
+import {
+  signedCallback,
+  type CallbackKeys as Keys,
+  type SignedCallback as Signed,
+} from '../support/wecom-callback-envelope.js';
 
 /**
  * The cross-organisation walk (#12, docs/design/organisations.md section 7). Two companies, A and
@@ -144,16 +149,6 @@ interface WalkContext {
   envelope: (inner: string, keys: Keys) => Signed;
   urlCheck: (keys: Keys) => Record<string, string>;
   textEvent: (corpId: string, content: string) => string;
-}
-
-interface Keys {
-  token: string;
-  aesKey: string;
-  corpId: string;
-}
-interface Signed {
-  query: Record<string, string>;
-  body: string;
 }
 
 /** One request of the walk, beside the path. */
@@ -471,21 +466,8 @@ describeWithAppRole(
       return tokenIn(c.slug, c.people[who], roles);
     }
 
-    function envelope(inner: string, keys: Keys): Signed {
-      const timestamp = String(now());
-      const nonce = `n${rand()}`;
-      const encrypt = wecom.encrypt(keys.aesKey, inner, keys.corpId);
-      return {
-        query: {
-          msg_signature: wecom.getSignature(keys.token, timestamp, nonce, encrypt),
-          timestamp,
-          nonce,
-        },
-        body:
-          `<xml><ToUserName><![CDATA[${keys.corpId}]]></ToUserName>` +
-          `<Encrypt><![CDATA[${encrypt}]]></Encrypt></xml>`,
-      };
-    }
+    const envelope = (inner: string, keys: Keys): Signed =>
+      signedCallback(inner, keys, { timestamp: now() });
     function urlCheck(keys: Keys): Record<string, string> {
       const timestamp = String(now());
       const echostr = wecom.encrypt(keys.aesKey, `echo${rand()}`, keys.corpId);

@@ -22,6 +22,7 @@ import { AccessTokenProvider } from '../../src/wecom/token/access-token.provider
 import { inOrganization } from '../support/in-organization.js';
 import { testEnv } from '../support/test-app.js';
 import { createTestDatabase, hasServer, type TestDatabase } from '../support/test-database.js';
+import { signedCallback } from '../support/wecom-callback-envelope.js';
 
 // Distinctive values, so that finding one in a log line cannot be a coincidence.
 const canary = (name: string) => `${name}LeakCanary${randomBytes(6).toString('hex')}`;
@@ -181,17 +182,11 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
   }
 
   function envelope(inner: string, opts: { token?: string; timestamp?: number } = {}) {
-    const timestamp = String(opts.timestamp ?? now());
-    const nonce = `n${randomBytes(4).toString('hex')}`;
-    const encrypt = wecom.encrypt(AES_KEY, inner, CORP_ID);
-    return {
-      query: {
-        msg_signature: wecom.getSignature(opts.token ?? CALLBACK_TOKEN, timestamp, nonce, encrypt),
-        timestamp,
-        nonce,
-      },
-      body: `<xml><ToUserName><![CDATA[${CORP_ID}]]></ToUserName><AgentID><![CDATA[1000002]]></AgentID><Encrypt><![CDATA[${encrypt}]]></Encrypt></xml>`,
-    };
+    return signedCallback(
+      inner,
+      { token: opts.token ?? CALLBACK_TOKEN, aesKey: AES_KEY, corpId: CORP_ID },
+      { timestamp: opts.timestamp ?? now(), agentId: '1000002' },
+    );
   }
 
   const event = (key: string) =>

@@ -1,13 +1,11 @@
 import 'reflect-metadata';
 
 import type { INestApplication } from '@nestjs/common';
-import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
-import { ScheduleModule } from '@nestjs/schedule';
-import { Test, type TestingModule } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import type { TestingModule } from '@nestjs/testing';
 import request from 'supertest';
 
-import { openMigratedDataSource } from '../../test/support/migrated-database.js';
+import { jobTestingModule } from '../../test/support/job-module.js';
 import { createTestApp, simulatorEnv, tokenFor } from '../../test/support/test-app.js';
 import {
   createTestDatabase,
@@ -17,9 +15,6 @@ import {
 import { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
 import { Clock, ManualClock } from '../common/clock.js';
 import { organizationScope, type OrganizationScope } from '../common/organization-scope.js';
-import { configModuleFor } from '../config/app-config.js';
-import { validateEnv } from '../config/env.validation.js';
-import { buildDataSourceOptions } from '../database/database.options.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
 import { OrganizationChangedEvent } from '../organizations/organization-events.js';
@@ -143,24 +138,10 @@ describeWithServer('ReminderScheduler across organisations', () => {
   });
 
   /** The scheduler over real migrations, the notifier faked; its poll off unless `env` says. */
-  async function schedulerModule(env: Record<string, string> = {}): Promise<TestingModule> {
-    const config = validateEnv({
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'warn',
-      CRON_ENABLED: 'false',
-      ...env,
-    });
-    const built = await Test.createTestingModule({
-      imports: [
-        configModuleFor(config),
-        ScheduleModule.forRoot(),
-        EventEmitterModule.forRoot(),
-        TypeOrmModule.forRootAsync({
-          useFactory: () => buildDataSourceOptions({ url: db.url, poolSize: 4 }),
-          dataSourceFactory: () => openMigratedDataSource(db),
-        }),
-      ],
-      providers: [
+  function schedulerModule(env: Record<string, string> = {}): Promise<TestingModule> {
+    return jobTestingModule(
+      db,
+      [
         ReminderScheduler,
         InterviewsRepository,
         TransactionHost,
@@ -169,9 +150,8 @@ describeWithServer('ReminderScheduler across organisations', () => {
         { provide: Clock, useValue: clock },
         { provide: InterviewNotifier, useValue: notifier },
       ],
-    }).compile();
-    await built.init();
-    return built;
+      env,
+    );
   }
 
   beforeEach(async () => {

@@ -1,22 +1,17 @@
 import 'reflect-metadata';
 
-import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
-import { ScheduleModule } from '@nestjs/schedule';
-import { Test, type TestingModule } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import type { TestingModule } from '@nestjs/testing';
 
 import {
   createTestDatabase,
   describeWithServer,
   type TestDatabase,
 } from '../../test/support/test-database.js';
+import { jobTestingModule } from '../../test/support/job-module.js';
 import { inOrganization } from '../../test/support/in-organization.js';
-import { openMigratedDataSource } from '../../test/support/migrated-database.js';
 import { Clock, ManualClock } from '../common/clock.js';
 import { organizationScope, type OrganizationScope } from '../common/organization-scope.js';
-import { configModuleFor } from '../config/app-config.js';
-import { validateEnv } from '../config/env.validation.js';
-import { buildDataSourceOptions } from '../database/database.options.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { DEFAULT_ORGANIZATION } from '../organizations/organization.js';
@@ -127,28 +122,14 @@ function fakes(): Fakes {
  * Only what the dispatcher needs: the outbox over real migrations, the rest faked. Its loop is
  * off (CRON_ENABLED=false) unless `env` turns it on.
  */
-async function dispatcherModule(
+function dispatcherModule(
   db: TestDatabase,
   f: Fakes,
   env: Record<string, string> = {},
 ): Promise<TestingModule> {
-  const config = validateEnv({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
-    CRON_ENABLED: 'false',
-    ...env,
-  });
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      configModuleFor(config),
-      ScheduleModule.forRoot(),
-      EventEmitterModule.forRoot(),
-      TypeOrmModule.forRootAsync({
-        useFactory: () => buildDataSourceOptions({ url: db.url, poolSize: 4 }),
-        dataSourceFactory: () => openMigratedDataSource(db),
-      }),
-    ],
-    providers: [
+  return jobTestingModule(
+    db,
+    [
       MessageDispatcher,
       MessageOutboxRepository,
       RecipientReserver,
@@ -165,9 +146,8 @@ async function dispatcherModule(
         useValue: { reportRejected: (error: WeComApiError) => f.rejected.push(error) },
       },
     ],
-  }).compile();
-  await moduleRef.init();
-  return moduleRef;
+    env,
+  );
 }
 
 describe(MessageDispatcher.name, () => {

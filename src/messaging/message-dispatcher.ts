@@ -251,10 +251,8 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
         asking.map(async (organization) => {
           let messages: ClaimedMessage[];
           try {
-            messages = await this.organizations.within(organization, () =>
-              this.databaseLimit.run(organization.id, () =>
-                this.outbox.claimDue(now, leaseUntil, this.instanceId, share),
-              ),
+            messages = await this.statement(organization, () =>
+              this.outbox.claimDue(now, leaseUntil, this.instanceId, share),
             );
           } catch (error) {
             // Its messages wait for a later pass; the others' claims go ahead.
@@ -326,30 +324,32 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       this.outcomes.set(
         organization.id,
         new GroupCommitQueue<DeliveryResult>(
-          (results) =>
-            this.organizations.within(organization, () =>
-              this.databaseLimit.run(organization.id, () => this.saveOutcomes(results)),
-            ),
+          (results) => this.statement(organization, () => this.saveOutcomes(results)),
           SAVE_BATCH,
         ),
       );
     }
     return this.organizations.within(organization, () => {
       const deliveries = new Map(messages.map((m) => [m.id, new MessageDelivery(m)]));
-      this.databaseLimit
-        .run(organization.id, () => this.reserver.reserve(messages, this.clock.now()))
-        .then(
-          (calls) => this.send(calls, deliveries),
-          (error: unknown) => {
-            // The claims stay leased: another pass takes them back when the lease ends.
-            this.logger.error(
-              `reserving ${messages.length} message(s) of ${organization.slug} failed: ${describe(error)}`,
-            );
-            for (const delivery of deliveries.values()) delivery.resolve();
-          },
-        );
+      this.statement(organization, () => this.reserver.reserve(messages, this.clock.now())).then(
+        (calls) => this.send(calls, deliveries),
+        (error: unknown) => {
+          // The claims stay leased: another pass takes them back when the lease ends.
+          this.logger.error(
+            `reserving ${messages.length} message(s) of ${organization.slug} failed: ${describe(error)}`,
+          );
+          for (const delivery of deliveries.values()) delivery.resolve();
+        },
+      );
       return messages.map((m) => this.track(m, deliveries.get(m.id)!.done));
     });
+  }
+
+  /** The dispatcher's own database work for `organization`: in its scope, within databaseLimit. */
+  private statement<T>(organization: Organization, work: () => Promise<T>): Promise<T> {
+    return this.organizations.within(organization, () =>
+      this.databaseLimit.run(organization.id, work),
+    );
   }
 
   private send(calls: PlannedCall[], deliveries: Map<string, MessageDelivery>): void {

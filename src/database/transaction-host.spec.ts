@@ -112,6 +112,76 @@ describe(TransactionHost.name, () => {
       expect(((await single.query(SETTING)) as { id: null }[])[0]!.id).toBeNull();
     });
 
+    it('opens in one round trip: START TRANSACTION and the setting are one message, then the work, then COMMIT', async () => {
+      const sent: string[] = [];
+      const recorded = await new DataSource({
+        ...buildDataSourceOptions({ url: db.url, poolSize: 1 }),
+        logger: {
+          logQuery: (query: string) => void sent.push(query),
+          logQueryError: () => undefined,
+          logQuerySlow: () => undefined,
+          logSchemaBuild: () => undefined,
+          logMigration: () => undefined,
+          log: () => undefined,
+        },
+      }).initialize();
+      try {
+        const host = new TransactionHost(recorded);
+        sent.length = 0;
+        const seen = await inOrganization(() => host.run(settingIn), acme);
+        expect(seen).toBe(acme.id);
+        expect(sent).toEqual([
+          `START TRANSACTION; SELECT set_config('app.organization_id', '${acme.id}', true)`,
+          SETTING,
+          'COMMIT',
+        ]);
+      } finally {
+        await recorded.destroy();
+      }
+    });
+
+    it('leaves TypeORM in its own transaction state: a nested manager.transaction is a savepoint, and a failure rolls back', async () => {
+      await inOrganization(() =>
+        sut.transaction(() =>
+          sut.run(async (m) => {
+            await m.query(`INSERT INTO notes VALUES ('kept')`);
+            // A savepoint (depth 1 -> 2): its failure undoes its own row only.
+            await expect(
+              m.transaction(async (inner) => {
+                await inner.query(`INSERT INTO notes VALUES ('savepoint')`);
+                throw new Error('undo the savepoint');
+              }),
+            ).rejects.toThrow('undo the savepoint');
+            // Had TypeORM thought no transaction open, this would have committed 'kept' early.
+            await m.transaction((inner) => inner.query(`INSERT INTO notes VALUES ('nested')`));
+            expect(m.queryRunner?.isTransactionActive).toBe(true);
+          }),
+        ),
+      );
+      expect(await bodies()).toEqual(['kept', 'nested']);
+
+      await expect(
+        inOrganization(() =>
+          sut.run(async (m) => {
+            await m.query(`INSERT INTO notes VALUES ('undone')`);
+            await m.query('SELECT 1/0');
+          }),
+        ),
+      ).rejects.toThrow(/division by zero/);
+      expect(await bodies()).toEqual(['kept', 'nested']);
+      // The pool's connections came back usable (no transaction left open on them).
+      await inOrganization(() => sut.run((m) => m.query(`INSERT INTO notes VALUES ('after')`)));
+      expect(await bodies()).toEqual(['after', 'kept', 'nested']);
+    });
+
+    it('refuses an organisation id that is no UUID before sending anything', async () => {
+      const odd: OrganizationScope = { id: "x'; DROP TABLE notes; --", slug: 'odd' };
+      await expect(
+        inOrganization(() => sut.run((m) => m.query(`INSERT INTO notes VALUES ('odd')`)), odd),
+      ).rejects.toThrow(/not a UUID/);
+      expect(await bodies()).toEqual([]);
+    });
+
     it('without a scope, transaction and run refuse before any statement, with the fix in the message', async () => {
       let ran = false;
       const work = async () => {

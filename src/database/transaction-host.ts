@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 
 import { ContextSlot } from '../common/async-context.js';
 import {
@@ -42,8 +42,33 @@ export class UnscopedInTransactionError extends Error {
   }
 }
 
-/** Sets the organisation for the rest of the transaction only (`is_local`): see section 1 (c). */
-const SET_ORGANIZATION = `SELECT set_config('app.organization_id', $1, true)`;
+/** An organisation's id as `organizations.id` holds it: the only text spliced into SQL here. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Opens the transaction and sets the organisation for its rest only (`is_local`, see section 1
+ * (c)) in one round trip: two statements in one simple-protocol message, which takes no
+ * parameters, so the id goes in as a literal, and only after it has proved to be a UUID.
+ *
+ * TypeORM's `startTransaction` would send START TRANSACTION on its own and wait for it (one round
+ * trip more on every request that reads or writes), so this opens the transaction itself and then
+ * puts the runner in the state `startTransaction` leaves: active, at depth 1. From there TypeORM
+ * carries on as usual: `commitTransaction`/`rollbackTransaction` end it, a nested
+ * `manager.transaction` is a savepoint, and `save` does not open one of its own
+ * (transaction-host.spec pins all three, so a TypeORM upgrade that moves this state fails there).
+ */
+async function startScopedTransaction(runner: QueryRunner, organizationId: string): Promise<void> {
+  if (!UUID.test(organizationId)) {
+    throw new Error('An organisation id is not a UUID: refusing to open its transaction');
+  }
+  const state = runner as unknown as { isTransactionActive: boolean; transactionDepth: number };
+  // Active before the message is sent, as TypeORM does: a failure below is rolled back.
+  state.isTransactionActive = true;
+  state.transactionDepth = 1;
+  await runner.query(
+    `START TRANSACTION; SELECT set_config('app.organization_id', '${organizationId}', true)`,
+  );
+}
 
 /**
  * The one holder of the DataSource for everything outside `database/`, and the one place the
@@ -120,10 +145,7 @@ export class TransactionHost {
     const organization = organizationScope.get();
     if (!organization) throw new NoOrganizationScopeError();
     const afterCommit: (() => void)[] = [];
-    const result = await this.dataSource.transaction(async (manager) => {
-      await manager.query(SET_ORGANIZATION, [organization.id]);
-      return this.current.run({ manager, afterCommit, organization }, work);
-    });
+    const result = await this.inScopedTransaction(organization, afterCommit, work);
     for (const callback of afterCommit) {
       try {
         callback();
@@ -143,6 +165,32 @@ export class TransactionHost {
     const open = this.current.get();
     if (open) open.afterCommit.push(callback);
     else callback();
+  }
+
+  /** What `dataSource.transaction` does, with the transaction opened by startScopedTransaction. */
+  private async inScopedTransaction<T>(
+    organization: OrganizationScope,
+    afterCommit: (() => void)[],
+    work: () => Promise<T>,
+  ): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      await startScopedTransaction(runner, organization.id);
+      const result = await this.current.run(
+        { manager: runner.manager, afterCommit, organization },
+        work,
+      );
+      await runner.commitTransaction();
+      return result;
+    } catch (error) {
+      if (runner.isTransactionActive) {
+        // The work's error is the one to throw, whatever the rollback says (as TypeORM does).
+        await runner.rollbackTransaction().catch(() => undefined);
+      }
+      throw error;
+    } finally {
+      await runner.release();
+    }
   }
 
   /** The open transaction, when the current work may join it (same organisation). */

@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
+import { RateLimitCountersRepository } from '../src/auth/rate-limit-counters.repository.js';
 import { RateLimitStore } from '../src/auth/rate-limit.store.js';
 import { WeComSimulator } from '../tools/wecom-simulator/wecom-simulator.js';
 import { LogRecorder } from './support/log-recorder.js';
@@ -149,6 +150,32 @@ describeWithServer('Rate limits across three instances (e2e, PostgreSQL)', () =>
       .get('/api/me')
       .auth(dave, { type: 'bearer' })
       .expect(200);
+  });
+
+  it("counts a signed-in request's address and user in one statement, and a refused request's address alone", async () => {
+    const counters = apps[0].get(RateLimitCountersRepository);
+    const original = counters.hitMany.bind(counters);
+    const statements: string[][] = [];
+    counters.hitMany = (hits, ttlMs) => {
+      statements.push(hits.map((h) => h.key.split(':')[0]));
+      return original(hits, ttlMs);
+    };
+    try {
+      const gina = await tokenFor('gina', 'recruiter');
+      await request(apps[0].getHttpServer())
+        .get('/api/me')
+        .auth(gina, { type: 'bearer' })
+        .expect(200);
+      expect(statements).toEqual([['ip', 'user']]);
+      statements.length = 0;
+      await request(apps[0].getHttpServer())
+        .get('/api/me')
+        .set('Authorization', 'Bearer forged.token.here')
+        .expect(401);
+      expect(statements).toEqual([['ip']]);
+    } finally {
+      counters.hitMany = original;
+    }
   });
 
   it('gives every hit of a batch a count of its own, across instances counting at once', async () => {

@@ -13,6 +13,7 @@ import type { RequestWithOrganization } from '../organizations/organization-scop
 import { OrganizationsService } from '../organizations/organizations.service.js';
 import { IS_PUBLIC, NO_ORGANIZATION, REQUIRED_ROLES, ROLE_OPTIONAL } from './auth.decorators.js';
 import { InvalidTokenError, JwtVerifier } from './jwt-verifier.js';
+import { settleDeferredAddressLimit } from './rate-limit.guard.js';
 import { ORGANIZATION_ROLES, type AuthUser, type Role } from './roles.js';
 
 /**
@@ -40,6 +41,16 @@ export class AuthGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
+    try {
+      return await this.authenticate(context);
+    } catch (error) {
+      // A refused request still counts against its address, and over its limit gets the 429.
+      await settleDeferredAddressLimit(context.switchToHttp().getRequest());
+      throw error;
+    }
+  }
+
+  private async authenticate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const req = context
       .switchToHttp()

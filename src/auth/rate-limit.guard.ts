@@ -13,6 +13,7 @@ import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 
 import { Clock } from '../common/clock.js';
+import { IS_PUBLIC } from './auth.decorators.js';
 import type { AppConfigService } from '../config/app-config.js';
 import type { RequestWithOrganization } from '../organizations/organization-scope.interceptor.js';
 import { RateLimitStore, type RateLimitWindow } from './rate-limit.store.js';
@@ -24,11 +25,16 @@ export const SKIP_RATE_LIMIT = 'rate-limit:skip';
 export const SkipRateLimit = () => SetMetadata(SKIP_RATE_LIMIT, true);
 
 /**
- * Fixed-window request limits, two of them: per client address (before authentication, so a
- * flood of bad tokens is limited too) and per signed-in user (after it, `req.user` being the
- * verified caller). A window starts with a key's first request and lasts THROTTLE_TTL_S;
- * counters live in the RateLimitStore (PostgreSQL, shared by every instance, or this
- * process's memory).
+ * Fixed-window request limits, two of them: per client address (a flood of bad tokens is limited
+ * too) and per signed-in user (after authentication, `req.user` being the verified caller). A
+ * window starts with a key's first request and lasts THROTTLE_TTL_S; counters live in the
+ * RateLimitStore (PostgreSQL, shared by every instance, or this process's memory).
+ *
+ * One round trip per request: on a route that authenticates, the address is counted together
+ * with the user, by the UserRateLimitGuard (both hits asked for side by side are one statement of
+ * the store's group commit), instead of once before the AuthGuard and once after it. When the
+ * AuthGuard refuses the request, it settles the address's count first (settleDeferredAddressLimit),
+ * so a request over the address's limit gets its 429 whatever its token, as before.
  *
  * When the store fails (the database is down), requests are let through with a warning: the
  * limits guard against floods, and refusing everything while the database is away would turn
@@ -57,13 +63,23 @@ abstract class FixedWindowGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
-    const skip = this.reflector.getAllAndOverride<boolean | undefined>(SKIP_RATE_LIMIT, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
-    if (skip) return true;
+    if (this.skips(context)) return true;
     const key = this.keyOf(context.switchToHttp().getRequest());
     if (key === null) return true;
+    return this.count(context, key);
+  }
+
+  protected skips(context: ExecutionContext): boolean {
+    return (
+      this.reflector.getAllAndOverride<boolean | undefined>(SKIP_RATE_LIMIT, [
+        context.getHandler(),
+        context.getClass(),
+      ]) === true
+    );
+  }
+
+  /** Counts one request against `key`: true within the limit, else a 429 with Retry-After. */
+  protected async count(context: ExecutionContext, key: string): Promise<boolean> {
     const now = this.clock.nowMs();
     let window: RateLimitWindow;
     try {
@@ -95,21 +111,60 @@ abstract class FixedWindowGuard implements CanActivate {
   }
 }
 
-/** THROTTLE_IP_LIMIT (default 4 × THROTTLE_LIMIT: an office shares one address). */
+/** The address's count, left on a request that authenticates for the guard after the AuthGuard. */
+const DEFERRED_ADDRESS_COUNT = Symbol('deferred address count');
+
+type WithDeferredCount = Request & { [DEFERRED_ADDRESS_COUNT]?: () => Promise<boolean> };
+
+/** Takes the address's deferred count off the request (so it runs once), if it has one. */
+function takeDeferredAddressCount(req: WithDeferredCount): (() => Promise<boolean>) | undefined {
+  const deferred = req[DEFERRED_ADDRESS_COUNT];
+  delete req[DEFERRED_ADDRESS_COUNT];
+  return deferred;
+}
+
+/**
+ * For the AuthGuard, before it refuses a request: counts the address now if its count was left
+ * for later, and throws the 429 when the address is over its limit (a forged token must not
+ * get a free 401).
+ */
+export async function settleDeferredAddressLimit(req: Request): Promise<void> {
+  await takeDeferredAddressCount(req)?.();
+}
+
+/**
+ * THROTTLE_IP_LIMIT (default 4 × THROTTLE_LIMIT: an office shares one address). Counted here on
+ * public routes and requests without a bearer token; on the others the count is left on the
+ * request for the UserRateLimitGuard (or the AuthGuard's refusal) to make with the user's.
+ */
 @Injectable()
 export class AddressRateLimitGuard extends FixedWindowGuard {
   protected readonly limit: number;
 
   constructor(
-    reflector: Reflector,
+    private readonly routes: Reflector,
     clock: Clock,
     store: RateLimitStore,
     @Inject(ConfigService) config: AppConfigService,
   ) {
-    super(reflector, clock, store, config);
+    super(routes, clock, store, config);
     this.limit =
       config.get('THROTTLE_IP_LIMIT', { infer: true }) ??
       config.get('THROTTLE_LIMIT', { infer: true }) * 4;
+  }
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    if (this.skips(context)) return true;
+    const req = context.switchToHttp().getRequest<WithDeferredCount>();
+    const key = this.keyOf(req);
+    const isPublic = this.routes.getAllAndOverride<boolean>(IS_PUBLIC, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    if (isPublic || !req.headers.authorization) return this.count(context, key);
+    req[DEFERRED_ADDRESS_COUNT] = () => this.count(context, key);
+    return true;
   }
 
   protected keyOf(req: Request): string {
@@ -135,6 +190,19 @@ export class UserRateLimitGuard extends FixedWindowGuard {
   ) {
     super(reflector, clock, store, config);
     this.limit = config.get('THROTTLE_LIMIT', { infer: true });
+  }
+
+  /** The user's count and the address's left for it, asked for together: one statement. */
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const address = takeDeferredAddressCount(context.switchToHttp().getRequest());
+    const [addressCount, userCount] = await Promise.allSettled([
+      address?.() ?? true,
+      super.canActivate(context),
+    ]);
+    // The address's 429 first, as when it was counted before authentication.
+    if (addressCount.status === 'rejected') throw addressCount.reason;
+    if (userCount.status === 'rejected') throw userCount.reason;
+    return userCount.value;
   }
 
   protected keyOf(req: Request & { user?: AuthUser } & RequestWithOrganization): string | null {

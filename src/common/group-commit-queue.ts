@@ -7,7 +7,9 @@ interface Queued<T, R> {
 /**
  * Saves items in batches, one save at a time (a group commit): items queued while a save is
  * under way are saved together by the next one, up to `maxBatch` per save. Under load this turns
- * hundreds of small writes into a few large ones; when idle an item is saved at once.
+ * hundreds of small writes into a few large ones; when idle an item is saved at once, together
+ * with whatever else is queued before the current job's microtasks run out (the two rate limits
+ * of one request, asked for side by side, are one save).
  *
  * A save may answer each item (`R`): its answers come back in the batch's order, one per item.
  */
@@ -31,6 +33,8 @@ export class GroupCommitQueue<T, R = void> {
   private startSaving(): void {
     if (this.saving) return;
     this.saving = (async () => {
+      // Lets the caller's siblings (queued in the same synchronous run) join the first batch.
+      await Promise.resolve();
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.maxBatch);
         try {

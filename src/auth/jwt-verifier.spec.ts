@@ -47,6 +47,43 @@ describe(JwtVerifier.name, () => {
   });
 });
 
+describe('JwtVerifier: tokens already verified', () => {
+  it('still refuses a token from the moment it expires, verified or not', async () => {
+    const sut = verifierFor({});
+    // exp is in whole seconds: at most 2 s from now, more than 1 s away.
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const token = await new SignJWT({ roles: ['recruiter'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('ivy')
+      .setExpirationTime(exp)
+      .sign(new TextEncoder().encode(DEV_JWT_SECRET));
+    await expect(sut.verify(token)).resolves.toEqual({ id: 'ivy', roles: ['recruiter'] });
+    await expect(sut.verify(token)).resolves.toEqual({ id: 'ivy', roles: ['recruiter'] });
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 5));
+    await expect(sut.verify(token)).rejects.toThrow('Token has expired');
+    await expect(sut.verify(token)).rejects.toThrow('Token has expired');
+  });
+
+  it("gives each caller its own user: one request's change never reaches the next", async () => {
+    const sut = verifierFor({});
+    const token = await devToken();
+    const first = await sut.verify(token);
+    first.roles.push('operator');
+    first.organization = 'acme';
+    await expect(sut.verify(token)).resolves.toEqual({ id: 'mallory', roles: ['admin'] });
+  });
+
+  it('keeps refusing a forged token that differs from a verified one by its signature', async () => {
+    const sut = verifierFor({});
+    const token = await devToken();
+    await sut.verify(token);
+    const [header, payload] = token.split('.');
+    await expect(sut.verify(`${header}.${payload}.${'A'.repeat(43)}`)).rejects.toThrow(
+      'Token is invalid',
+    );
+  });
+});
+
 describe('JwtVerifier: the org claim', () => {
   const secret = 'a-real-secret-of-enough-length';
   const key = new TextEncoder().encode(secret);

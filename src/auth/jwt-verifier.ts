@@ -19,9 +19,24 @@ export class InvalidTokenError extends Error {
  * Expiry is judged on the system clock, as jose does (not the injectable Clock): tokens are
  * minted by other systems against real time.
  */
+/** How long a verified token is answered from memory, at most (a JWKS key's removal shows then). */
+const VERIFIED_FOR_MS = 60_000;
+/** Tokens held verified; the oldest goes first beyond it. */
+const VERIFIED_MAX = 10_000;
+
 @Injectable()
 export class JwtVerifier {
   private readonly logger = new Logger(JwtVerifier.name);
+  /**
+   * Tokens verified in the last minute, by their whole text: a frontend sends the same token
+   * with every request, and verifying its signature again (WebCrypto, a job on the thread pool)
+   * was the largest cost of a request that touches no database. A token held here is still
+   * refused from the moment it expires.
+   */
+  private readonly verified = new Map<
+    string,
+    { user: AuthUser; expiresAtMs: number; verifiedAtMs: number }
+  >();
   private readonly secret?: Uint8Array;
   private readonly jwks?: ReturnType<typeof createRemoteJWKSet>;
   private readonly maxTtlS: number;
@@ -45,6 +60,18 @@ export class JwtVerifier {
   }
 
   async verify(token: string): Promise<AuthUser> {
+    const now = Date.now();
+    const held = this.verified.get(token);
+    if (held && now - held.verifiedAtMs < VERIFIED_FOR_MS) {
+      if (now < held.expiresAtMs) return copyOf(held.user);
+      this.verified.delete(token);
+      throw new InvalidTokenError('Token has expired');
+    }
+    const user = await this.verifySignature(token);
+    return copyOf(user);
+  }
+
+  private async verifySignature(token: string): Promise<AuthUser> {
     let payload: JWTPayload;
     try {
       const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString());
@@ -80,15 +107,31 @@ export class JwtVerifier {
       ? payload.roles.filter((r): r is Role => typeof r === 'string' && ROLES.includes(r as Role))
       : [];
     const organization = organizationClaim(payload);
-    return organization === undefined
-      ? { id: payload.sub, roles }
-      : { id: payload.sub, roles, organization };
+    const user: AuthUser =
+      organization === undefined
+        ? { id: payload.sub, roles }
+        : { id: payload.sub, roles, organization };
+    this.hold(token, user, payload.exp! * 1000);
+    return user;
+  }
+
+  private hold(token: string, user: AuthUser, expiresAtMs: number): void {
+    this.verified.delete(token);
+    if (this.verified.size >= VERIFIED_MAX) {
+      this.verified.delete(this.verified.keys().next().value!);
+    }
+    this.verified.set(token, { user, expiresAtMs, verifiedAtMs: Date.now() });
   }
 
   async sign(user: AuthUser, expiresIn: string | number = '1h'): Promise<string> {
     if (!this.secret) throw new Error('cannot mint tokens without AUTH_JWT_SECRET');
     return mintToken(this.secret, user, expiresIn);
   }
+}
+
+/** Each caller gets its own: a request may add to its user, and must not add to the next one's. */
+function copyOf(user: AuthUser): AuthUser {
+  return { ...user, roles: [...user.roles] };
 }
 
 /**

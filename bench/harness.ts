@@ -16,6 +16,23 @@ export interface Service {
   peakRssMb(): number;
 }
 
+/** What a bench interrupted by a signal must not leave behind: its processes and databases. */
+const children = new Set<ChildProcess>();
+const databases = new Map<string, () => Promise<void>>();
+
+async function stopEverything(signal: NodeJS.Signals): Promise<void> {
+  process.stderr.write(
+    `\n${signal}: stopping ${children.size} processes, dropping ${databases.size} databases\n`,
+  );
+  for (const child of children) child.kill('SIGTERM');
+  const drops = Promise.allSettled([...databases.values()].map((drop) => drop()));
+  await Promise.race([drops, sleep(5_000)]);
+  process.exit(signal === 'SIGINT' ? 130 : 143);
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => void stopEverything(signal));
+}
+
 export async function freshDatabase(
   serverUrl: string,
 ): Promise<{ url: string; drop(): Promise<void> }> {
@@ -26,15 +43,15 @@ export async function freshDatabase(
   await admin.end();
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: serverUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await c.end();
-    },
+  const drop = async () => {
+    databases.delete(name);
+    const c = new pg.Client({ connectionString: serverUrl });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await c.end();
   };
+  databases.set(name, drop);
+  return { url: url.toString(), drop };
 }
 
 const APP_ROLE = process.env.BENCH_APP_ROLE ?? 'smbw_app';
@@ -115,6 +132,8 @@ export function startProcess(
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
   let tail = '';
   const keep = (b: Buffer) => {
     tail = (tail + b.toString()).slice(-4000);

@@ -15,7 +15,16 @@ import { resolve } from 'node:path';
 
 import autocannon from 'autocannon';
 
-import { bearer, log, serviceEnv, setting, SERVER, SIM_PORT, sim } from './common.js';
+import {
+  bearer,
+  log,
+  serviceEnv,
+  setting,
+  SERVER,
+  SIM_PORT,
+  sim,
+  unmappedBooking,
+} from './common.js';
 import { freshDatabase, startProcess, startService, table, waitFor } from './harness.js';
 import { seedInterviews, seedMappings, withClient } from './seed.js';
 
@@ -52,16 +61,6 @@ async function commits(database: string): Promise<number> {
   });
 }
 
-const booking = () =>
-  JSON.stringify({
-    title: '前端工程师 二面',
-    candidate: { name: '王小明', email: 'wangxm@example.com' },
-    startsAt: new Date(Date.now() + 4 * 86400_000).toISOString(),
-    durationMinutes: 60,
-    roomUrl: 'https://www.showmebug.com/pads/LOAD',
-    interviewers: ['load-1', 'load-2', 'load-3'],
-  });
-
 const ROUTES: Record<string, { name: string; path: (s: Side) => string; post?: boolean }> = {
   me: { name: 'GET /api/me', path: () => '/api/me' },
   id: {
@@ -90,7 +89,7 @@ async function hit(side: Side, route: string, auth: string): Promise<void> {
         setupRequest: (req) => ({
           ...req,
           path: r.path(side),
-          body: r.post ? booking() : undefined,
+          body: r.post ? unmappedBooking() : undefined,
         }),
       },
     ],

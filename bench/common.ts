@@ -126,3 +126,18 @@ export function bearer(
 export function log(line: string): void {
   process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
+
+/**
+ * The REST scenarios' booking: interviewers with no WeCom mapping, so it writes everything
+ * (interview, people, reminders, messages) but sends nothing, and the write path is measured alone.
+ */
+export function unmappedBooking(): string {
+  return JSON.stringify({
+    title: '前端工程师 二面',
+    candidate: { name: '王小明', email: 'wangxm@example.com' },
+    startsAt: new Date(Date.now() + 4 * 86400_000).toISOString(),
+    durationMinutes: 60,
+    roomUrl: 'https://www.showmebug.com/pads/LOAD',
+    interviewers: ['load-1', 'load-2', 'load-3'],
+  });
+}

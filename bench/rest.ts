@@ -2,7 +2,7 @@
 // an authenticated route of the same app that touches no database (the ceiling).
 import autocannon from 'autocannon';
 
-import { bearer, log, SECRET, serviceEnv, setting, SERVER } from './common.js';
+import { bearer, log, SECRET, serviceEnv, setting, SERVER, unmappedBooking } from './common.js';
 import { freshDatabase, startService, table, type Service } from './harness.js';
 import { steadyRate, type Measured } from './steady-rate.js';
 import { seedInterviews, seedMappings, withClient } from './seed.js';
@@ -93,16 +93,7 @@ export async function restScenario(): Promise<string> {
     const auth = `Bearer ${await bearer()}`;
     const one = () => `/api/interviews/${pick(ids)}`;
     const list = () => `/api/interviews?participant=p${Math.floor(Math.random() * POOL)}`;
-    // Interviewers with no WeCom mapping: the booking writes everything (interview, people,
-    // reminders, messages) but sends nothing, so the write path is measured alone.
-    const booking = JSON.stringify({
-      title: '前端工程师 二面',
-      candidate: { name: '王小明', email: 'wangxm@example.com' },
-      startsAt: new Date(Date.now() + 4 * 86400_000).toISOString(),
-      durationMinutes: 60,
-      roomUrl: 'https://www.showmebug.com/pads/LOAD',
-      interviewers: ['load-1', 'load-2', 'load-3'],
-    });
+    const booking = unmappedBooking();
 
     // Warm-up: JIT, the pool's connections and PostgreSQL's caches.
     await autocannon({ url: `${svc.url}${one()}`, duration: 2, headers: { authorization: auth } });

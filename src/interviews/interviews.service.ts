@@ -11,7 +11,7 @@ import { Clock } from '../common/clock.js';
 import { ifMatchVersion, staleVersion } from '../common/entity-version.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
-import type { MappingStatus } from '../user-mappings/member.js';
+import { answersFor, type MappingStatus, type MembersRead } from '../user-mappings/member.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import type { Page } from '../common/cursor.js';
 import { ProblemType } from '../common/problem-details.js';
@@ -68,6 +68,9 @@ export class InterviewsService {
     if (candidateId && !roster.has(candidateId)) roster.set(candidateId, 'candidate');
 
     return this.db.transaction(async () => {
+      // The people's mappings, read once for their languages, their messages' recipients and the
+      // answer's reachability.
+      const read = await this.readMembers([...roster.keys()]);
       // One statement for the interview, its people and its reminders, each row answered by the
       // statement that writes it (RETURNING): no read-backs.
       const booked = await this.repository.book({
@@ -91,8 +94,8 @@ export class InterviewsService {
         participants: [...roster].map(([platformUserId, role]) => ({ platformUserId, role })),
         reminders: await this.reminderPlan(startsAt, dto.durationMinutes, now),
       });
-      await this.notifier.booked(booked.interview, booked.participants, user.id);
-      return this.present(booked.interview, booked.participants, booked.reminders);
+      await this.notifier.booked(booked.interview, booked.participants, user.id, read);
+      return this.present(booked.interview, booked.participants, booked.reminders, read);
     });
   }
 
@@ -355,10 +358,21 @@ export class InterviewsService {
   }
 
   /** Whether each participant can be reached in WeCom: their mapping's status, if mapped. */
-  private async mappingStatuses(platformUserIds: string[]): Promise<Map<string, MappingStatus>> {
+  private async mappingStatuses(
+    platformUserIds: string[],
+    read?: MembersRead,
+  ): Promise<Map<string, MappingStatus>> {
+    const { corpId } = await this.runtime.current();
+    const members = answersFor(read, corpId, platformUserIds)
+      ? read.members
+      : await this.mappings.membersOf(corpId, platformUserIds);
+    return new Map([...members].map(([id, m]) => [id, m.status]));
+  }
+
+  private async readMembers(platformUserIds: string[]): Promise<MembersRead> {
     const { corpId } = await this.runtime.current();
     const members = await this.mappings.membersOf(corpId, platformUserIds);
-    return new Map([...members].map(([id, m]) => [id, m.status]));
+    return { corpId, asked: new Set(platformUserIds), members };
   }
 
   private async details(
@@ -372,8 +386,12 @@ export class InterviewsService {
     iv: InterviewEntity,
     participants: InterviewParticipantEntity[],
     reminders: InterviewReminderEntity[],
+    read?: MembersRead,
   ): Promise<InterviewDetailsDto> {
-    const statuses = await this.mappingStatuses(participants.map((p) => p.platformUserId));
+    const statuses = await this.mappingStatuses(
+      participants.map((p) => p.platformUserId),
+      read,
+    );
     const people = participants.map((p) => toParticipantDto(p, statuses));
     return {
       interview: toInterviewDto(iv),

@@ -5,7 +5,7 @@ import {
 import { ManualClock } from '../common/clock.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
-import type { MemberMapping } from '../user-mappings/member.js';
+import type { MemberMapping, MembersRead } from '../user-mappings/member.js';
 import type { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import type { WeComSettings } from '../wecom/wecom-settings.js';
 import { MessageDispatchSignal } from './message-dispatch-signal.js';
@@ -19,6 +19,7 @@ describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
   let host: TransactionHost;
   let sut: MessagingService;
   let wakes = 0;
+  let lookups = 0;
   const clock = new ManualClock(new Date('2030-01-02T03:04:05.000Z'));
 
   beforeAll(async () => {
@@ -36,6 +37,7 @@ describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
     const mappings = {
       lookupMembers: async (corpId: string, platformUserIds: string[], wecomUserIds: string[]) => {
         expect(corpId).toBe('corp-1');
+        lookups++;
         const members = mapped.filter((m) => platformUserIds.includes(m.platformUserId));
         const inactive = mapped
           .filter((m) => m.status !== 'active')
@@ -67,6 +69,7 @@ describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
 
   beforeEach(() => {
     wakes = 0;
+    lookups = 0;
   });
 
   const text = (to: SendRequest['to'], idempotencyKey?: string): SendRequest => ({
@@ -213,6 +216,47 @@ describe(`${MessagingService.name} through ${MessagesRepository.name}`, () => {
         `SELECT count(*)::int AS n FROM messages WHERE idempotency_key = 'key-twice'`,
       );
       expect(n).toBe(1);
+    }));
+
+  it('resolves through mappings the caller has read when they answer for every recipient, and looks them up otherwise', () =>
+    inOrganization(async () => {
+      // What the caller read differs from the mappings module's answer, to tell them apart.
+      const read: MembersRead = {
+        corpId: 'corp-1',
+        asked: new Set(['u-zhang', 'u-gone']),
+        members: new Map([
+          [
+            'u-zhang',
+            { platformUserId: 'u-zhang', wecomUserId: 'zs-read', status: 'active', language: 'en' },
+          ],
+        ]),
+      };
+      const [fromRead] = await sut.sendMany(
+        [text([{ platformUserId: 'u-zhang' }, { platformUserId: 'u-gone' }])],
+        read,
+      );
+      expect(lookups).toBe(0);
+      expect(await recipientsOf(fromRead.id)).toEqual([
+        { platform_user_id: 'u-zhang', wecom_user_id: 'zs-read', status: 'pending' },
+        { platform_user_id: 'u-gone', wecom_user_id: null, status: 'no_mapping' },
+      ]);
+
+      // Someone it was not asked about, a WeCom userid (its status needs a lookup), another corp.
+      const notCovering: [SendRequest['to'], MembersRead][] = [
+        [[{ platformUserId: 'u-zhang' }, { platformUserId: 'u-li' }], read],
+        [[{ platformUserId: 'u-zhang' }, { wecomUserId: 'lisi' }], read],
+        [[{ platformUserId: 'u-zhang' }], { ...read, corpId: 'corp-2' }],
+      ];
+      for (const [to, given] of notCovering) {
+        const [message] = await sut.sendMany([text(to)], given);
+        const [first] = await recipientsOf(message.id);
+        expect(first).toEqual({
+          platform_user_id: 'u-zhang',
+          wecom_user_id: 'ZhangSan',
+          status: 'pending',
+        });
+      }
+      expect(lookups).toBe(3);
     }));
 
   it("joins the caller's transaction: wakes the dispatcher after its commit, and not after a rollback", () =>

@@ -4,7 +4,12 @@ import { OnEvent } from '@nestjs/event-emitter';
 import { Clock } from '../common/clock.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { MemberRenamedEvent, type MemberLookup } from '../user-mappings/member.js';
+import {
+  answersFor,
+  MemberRenamedEvent,
+  type MemberLookup,
+  type MembersRead,
+} from '../user-mappings/member.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import type { WeComMsgType } from '../wecom/client/wecom.types.js';
 import { WeComSettings, type WeComCredentials } from '../wecom/wecom-settings.js';
@@ -48,8 +53,8 @@ export class MessagingService {
     private readonly metrics: MetricsService,
   ) {}
 
-  async send(request: SendRequest): Promise<MessageEntity> {
-    const [message] = await this.sendMany([request]);
+  async send(request: SendRequest, read?: MembersRead): Promise<MessageEntity> {
+    const [message] = await this.sendMany([request], read);
     return message;
   }
 
@@ -57,9 +62,10 @@ export class MessagingService {
    * Several messages at once (a booking sends one per person), answered in the order asked:
    * one mappings lookup for all their recipients, then one statement for all the messages and
    * their recipients, in one transaction (the caller's when one is open). Each message is checked
-   * and keyed as `send`'s.
+   * and keyed as `send`'s. `read`: the mappings the caller's open transaction has read already;
+   * when they answer for every recipient (platform users only), they are used instead of a lookup.
    */
-  async sendMany(requests: readonly SendRequest[]): Promise<MessageEntity[]> {
+  async sendMany(requests: readonly SendRequest[], read?: MembersRead): Promise<MessageEntity[]> {
     for (const request of requests) {
       assertRecipients(request.to);
       assertContent(request.msgtype, request.content);
@@ -70,11 +76,12 @@ export class MessagingService {
     const messages = await this.db.transaction(async () => {
       const credentials = await this.settings.credentials();
       const to = requests.flatMap((r) => r.to);
-      const lookup = await this.mappings.lookupMembers(
-        credentials.corpId,
-        [...new Set(to.filter(isPlatform).map((r) => r.platformUserId))],
-        [...new Set(to.flatMap((r) => (isPlatform(r) ? [] : [r.wecomUserId])))],
-      );
+      const platformUserIds = [...new Set(to.filter(isPlatform).map((r) => r.platformUserId))];
+      const wecomUserIds = [...new Set(to.flatMap((r) => (isPlatform(r) ? [] : [r.wecomUserId])))];
+      const lookup: MemberLookup =
+        wecomUserIds.length === 0 && answersFor(read, credentials.corpId, platformUserIds)
+          ? { members: read.members, inactive: new Set() }
+          : await this.mappings.lookupMembers(credentials.corpId, platformUserIds, wecomUserIds);
       return this.write(requests, credentials, lookup);
     });
     // Joined to a caller's transaction, the messages are visible to the dispatcher only once

@@ -96,8 +96,14 @@ export class InterviewNotifier {
     await this.sendAll(requests, members);
   }
 
-  async changed(iv: InterviewEntity, change: InterviewChange, actor: string): Promise<void> {
-    const members = await this.members([...change.added, ...change.removed, ...change.remaining]);
+  async changed(
+    iv: InterviewEntity,
+    change: InterviewChange,
+    actor: string,
+    read?: MembersRead,
+  ): Promise<void> {
+    const people = [...change.added, ...change.removed, ...change.remaining];
+    const members = await this.members(people, read);
     const langs = languageOf(members);
     const notBefore = await this.notBefore(iv);
     // A change of people alone is told to those people only (invited, removed below).
@@ -129,8 +135,13 @@ export class InterviewNotifier {
     await this.sendAll(requests, members);
   }
 
-  async canceled(iv: InterviewEntity, participants: Participant[], actor: string): Promise<void> {
-    const members = await this.members(participants);
+  async canceled(
+    iv: InterviewEntity,
+    participants: Participant[],
+    actor: string,
+    read?: MembersRead,
+  ): Promise<void> {
+    const members = await this.members(participants, read);
     const langs = languageOf(members);
     const notBefore = await this.notBefore(iv);
     await this.sendAll(

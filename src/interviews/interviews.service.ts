@@ -224,6 +224,10 @@ export class InterviewsService {
       }
       const addedIds = new Set(added.map((p) => p.platformUserId));
       const after = await this.repository.participantsOf(id);
+      // Everyone's mappings, before and after, read once for the notices and the answer.
+      const read = await this.readMembers([
+        ...new Set([...participants, ...after].map((p) => p.platformUserId)),
+      ]);
       await this.notifier.changed(
         updated,
         {
@@ -235,8 +239,9 @@ export class InterviewsService {
           remaining: after.filter((p) => !addedIds.has(p.platformUserId)),
         },
         user.id,
+        read,
       );
-      return this.details(updated, after);
+      return this.details(updated, after, read);
     });
   }
 
@@ -253,8 +258,9 @@ export class InterviewsService {
       await this.repository.cancelPendingReminders(id, now);
       const canceled = await this.repository.findOrFail(id);
       const participants = await this.repository.participantsOf(id);
-      await this.notifier.canceled(canceled, participants, user.id);
-      return this.details(canceled, participants);
+      const read = await this.readMembers(participants.map((p) => p.platformUserId));
+      await this.notifier.canceled(canceled, participants, user.id, read);
+      return this.details(canceled, participants, read);
     });
   }
 
@@ -369,6 +375,10 @@ export class InterviewsService {
     return new Map([...members].map(([id, m]) => [id, m.status]));
   }
 
+  /**
+   * These people's mappings, read once in the open transaction for what its notices and its
+   * answer need of them (languages, recipients, reachability).
+   */
   private async readMembers(platformUserIds: string[]): Promise<MembersRead> {
     const { corpId } = await this.runtime.current();
     const members = await this.mappings.membersOf(corpId, platformUserIds);
@@ -378,8 +388,9 @@ export class InterviewsService {
   private async details(
     iv: InterviewEntity,
     participants: InterviewParticipantEntity[],
+    read?: MembersRead,
   ): Promise<InterviewDetailsDto> {
-    return this.present(iv, participants, await this.repository.remindersOf(iv.id));
+    return this.present(iv, participants, await this.repository.remindersOf(iv.id), read);
   }
 
   private async present(

@@ -149,10 +149,8 @@ export class MessagingService {
     for (const [key, row] of rows) {
       const written = inserted.get(key);
       const message = written ? toMessageEntity(row, written) : existing?.get(key);
-      // Taken, yet not visible: only another organisation's key could do that, and keys are
-      // unique per organisation.
-      if (!message)
-        throw new Error(`Message with idempotency key ${key} was neither written nor found`);
+      // Taken, yet gone when read (deleted in between): an error, as it always was.
+      if (!message) throw new Error('A message took the idempotency key, yet none holds it now');
       answers.set(key, message);
     }
     return keys.map((key) => answers.get(key)!);

@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { PostgresQueryRunner } from 'typeorm/driver/postgres/PostgresQueryRunner.js';
 
 import { ManualClock } from '../src/common/clock.js';
 import { buildDataSourceOptions } from '../src/database/database.options.js';
@@ -370,6 +371,52 @@ describe('Interviews (e2e)', () => {
       expect(received('wangwu', body).map((m) => m.msgtype)).toEqual(['template_card', 'text']);
       expect(received('wangwu', body)[1].body.text!.content).toMatch(/不再参加/);
       expect(received('emily', body).map((m) => m.msgtype)).toEqual(['template_card']);
+    });
+  });
+
+  describe('round trips', () => {
+    /** The statements sent on each query runner (one per transaction) while `work` runs. */
+    async function statementsOf(work: () => Promise<unknown>): Promise<string[][]> {
+      const original = PostgresQueryRunner.prototype.query;
+      const sent = new Map<PostgresQueryRunner, string[]>();
+      PostgresQueryRunner.prototype.query = function (
+        this: PostgresQueryRunner,
+        ...args: Parameters<typeof original>
+      ) {
+        sent.set(this, [...(sent.get(this) ?? []), args[0].replace(/\s+/g, ' ').trim()]);
+        return original.apply(this, args);
+      } as typeof original;
+      try {
+        await work();
+      } finally {
+        PostgresQueryRunner.prototype.query = original;
+      }
+      return [...sent.values()];
+    }
+
+    it("books in one transaction of three statements of its own: the people's mappings, the interview with its people and reminders, all their messages", async () => {
+      const runners = await statementsOf(() =>
+        book(
+          booking({ observers: ['u-emily'], candidate: { name: 'C', platformUserId: 'c-1' } }),
+        ).expect(201),
+      );
+      const booked = runners.filter((sent) => sent.some((sql) => sql.includes('INTO interviews')));
+      expect(booked).toHaveLength(1);
+      const [sent] = booked;
+      expect(sent[0]).toMatch(/^(START TRANSACTION|BEGIN)/);
+      expect(sent.at(-1)).toBe('COMMIT');
+      // However the transaction opens and sets its organisation, the booking's own work is these.
+      const own = sent.filter(
+        (sql) =>
+          !/^(START TRANSACTION|BEGIN|COMMIT)|^SELECT set_config\('app\.organization_id'/.test(sql),
+      );
+      expect(own).toEqual([
+        expect.stringContaining('FROM user_mappings'),
+        expect.stringMatching(
+          /INSERT INTO interviews .*INSERT INTO interview_participants .*INSERT INTO interview_reminders/,
+        ),
+        expect.stringMatching(/INSERT INTO messages .*INSERT INTO message_recipients/),
+      ]);
     });
   });
 

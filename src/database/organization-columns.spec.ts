@@ -222,15 +222,17 @@ describe(OrganizationColumns1764500000001.name, () => {
 
     it("an idempotency key another organisation used sends, and says nothing of the other's", async () => {
       const messages = new MessagesRepository(host);
-      const theirs = await inOrg(other, () => messages.insert(message('key-1')));
+      const theirs = (await inOrg(other, () => messages.insertMany([message('key-1')]))).get(
+        'key-1',
+      );
       expect(theirs).toMatchObject({ status: 'queued' });
       // The retry in the same organisation is recognised as one...
-      expect(await inOrg(other, () => messages.insert(message('key-1')))).toBeUndefined();
-      const found = await inOrg(other, () => messages.findByIdempotencyKey('key-1'));
-      expect(found).toMatchObject({ id: theirs!.id, organizationId: other });
+      expect((await inOrg(other, () => messages.insertMany([message('key-1')]))).size).toBe(0);
+      const found = await inOrg(other, () => messages.findByIdempotencyKeys(['key-1']));
+      expect(found.get('key-1')).toMatchObject({ id: theirs!.id, organizationId: other });
       // ...and default's own key-1 (from before the migration) is its own.
-      const ours = await inOrg(DEFAULT_ID, () => messages.findByIdempotencyKey('key-1'));
-      expect(ours.id).not.toBe(theirs!.id);
+      const ours = await inOrg(DEFAULT_ID, () => messages.findByIdempotencyKeys(['key-1']));
+      expect(ours.get('key-1')!.id).not.toBe(theirs!.id);
       const [{ n }]: { n: number }[] = await sut.query(
         `SELECT count(*)::int AS n FROM message_recipients WHERE message_id = $1 AND organization_id = $2`,
         [theirs!.id, other],

@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 
 import { Clock } from '../common/clock.js';
 import { MessagingService, type SendRequest } from '../messaging/messaging.service.js';
-import type { Language } from '../user-mappings/member.js';
+import { answersFor, type Language, type MembersRead } from '../user-mappings/member.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
 import { WeComSettings } from '../wecom/wecom-settings.js';
@@ -65,9 +65,18 @@ export class InterviewNotifier {
     return end && iv.startsAt.getTime() >= end.getTime() ? end : undefined;
   }
 
-  /** One message per person, written together (MessagingService.sendMany). */
-  async booked(iv: InterviewEntity, participants: Participant[], actor: string): Promise<void> {
-    const langs = await this.languages(participants);
+  /**
+   * One message per person, written together (MessagingService.sendMany). `read`: the
+   * participants' mappings, when the caller's transaction has read them already.
+   */
+  async booked(
+    iv: InterviewEntity,
+    participants: Participant[],
+    actor: string,
+    read?: MembersRead,
+  ): Promise<void> {
+    const members = await this.members(participants, read);
+    const langs = languageOf(members);
     const notBefore = await this.notBefore(iv);
     const invited = participants.filter(invitee);
     const requests: SendRequest[] = [];
@@ -84,11 +93,18 @@ export class InterviewNotifier {
       const notice = this.composer.candidateInvitation(iv, langs(p));
       requests.push(this.request(iv, 'invited', p, notice, actor, notBefore));
     }
-    await this.sendAll(requests);
+    await this.sendAll(requests, members);
   }
 
-  async changed(iv: InterviewEntity, change: InterviewChange, actor: string): Promise<void> {
-    const langs = await this.languages([...change.added, ...change.removed, ...change.remaining]);
+  async changed(
+    iv: InterviewEntity,
+    change: InterviewChange,
+    actor: string,
+    read?: MembersRead,
+  ): Promise<void> {
+    const people = [...change.added, ...change.removed, ...change.remaining];
+    const members = await this.members(people, read);
+    const langs = languageOf(members);
     const notBefore = await this.notBefore(iv);
     // A change of people alone is told to those people only (invited, removed below).
     const kind = change.timeChanged ? 'rescheduled' : change.detailsChanged ? 'updated' : null;
@@ -116,11 +132,17 @@ export class InterviewNotifier {
         this.request(iv, 'removed', p, this.composer.removed(iv, langs(p)), actor, notBefore),
       );
     }
-    await this.sendAll(requests);
+    await this.sendAll(requests, members);
   }
 
-  async canceled(iv: InterviewEntity, participants: Participant[], actor: string): Promise<void> {
-    const langs = await this.languages(participants);
+  async canceled(
+    iv: InterviewEntity,
+    participants: Participant[],
+    actor: string,
+    read?: MembersRead,
+  ): Promise<void> {
+    const members = await this.members(participants, read);
+    const langs = languageOf(members);
     const notBefore = await this.notBefore(iv);
     await this.sendAll(
       participants.map((p) =>
@@ -133,6 +155,7 @@ export class InterviewNotifier {
           notBefore,
         ),
       ),
+      members,
     );
   }
 
@@ -146,7 +169,8 @@ export class InterviewNotifier {
     participants: Participant[],
   ): Promise<void> {
     const recruiters = participants.filter((p) => p.role === 'recruiter');
-    const langs = await this.languages(recruiters);
+    const members = await this.members(recruiters);
+    const langs = languageOf(members);
     const at = who.respondedAt?.getTime() ?? 0;
     for (const p of recruiters) {
       const notice = this.composer.responded(
@@ -155,15 +179,18 @@ export class InterviewNotifier {
         who.rsvp === 'accepted',
         langs(p),
       );
-      await this.messaging.send({
-        kind: 'interview.responded',
-        ...notice,
-        to: [{ platformUserId: p.platformUserId }],
-        notBefore: await this.notBefore(iv),
-        idempotencyKey: `interview:${iv.id}:rsvp:${digest(who.platformUserId, who.rsvp, at, p.platformUserId)}`,
-        groupKey: iv.id,
-        createdBy: who.platformUserId,
-      });
+      await this.messaging.send(
+        {
+          kind: 'interview.responded',
+          ...notice,
+          to: [{ platformUserId: p.platformUserId }],
+          notBefore: await this.notBefore(iv),
+          idempotencyKey: `interview:${iv.id}:rsvp:${digest(who.platformUserId, who.rsvp, at, p.platformUserId)}`,
+          groupKey: iv.id,
+          createdBy: who.platformUserId,
+        },
+        members,
+      );
     }
   }
 
@@ -176,7 +203,8 @@ export class InterviewNotifier {
     reminder: Pick<InterviewReminderEntity, 'id' | 'kind' | 'leadMinutes'>,
     recipients: Participant[],
   ): Promise<string | null> {
-    const langs = await this.languages(recipients);
+    const members = await this.members(recipients);
+    const langs = languageOf(members);
     const groups = new Map<Language, Participant[]>();
     for (const p of recipients) groups.set(langs(p), [...(groups.get(langs(p)) ?? []), p]);
     if (groups.size === 0) groups.set('zh', []);
@@ -188,14 +216,17 @@ export class InterviewNotifier {
         reminder.kind === 'feedback'
           ? this.composer.feedback(iv, lang)
           : this.composer.reminder(iv, reminder.id, reminder.leadMinutes, lang);
-      const message = await this.messaging.send({
-        kind: reminder.kind === 'feedback' ? 'interview.feedback' : 'interview.reminder',
-        ...composed,
-        to: to.map((p) => ({ platformUserId: p.platformUserId })),
-        idempotencyKey: lang === 'zh' ? `reminder:${reminder.id}` : `reminder:${reminder.id}:en`,
-        notBefore: await this.notBefore(iv),
-        groupKey: iv.id,
-      });
+      const message = await this.messaging.send(
+        {
+          kind: reminder.kind === 'feedback' ? 'interview.feedback' : 'interview.reminder',
+          ...composed,
+          to: to.map((p) => ({ platformUserId: p.platformUserId })),
+          idempotencyKey: lang === 'zh' ? `reminder:${reminder.id}` : `reminder:${reminder.id}:en`,
+          notBefore: await this.notBefore(iv),
+          groupKey: iv.id,
+        },
+        members,
+      );
       first ??= message.id;
     }
     return first;
@@ -220,20 +251,26 @@ export class InterviewNotifier {
     };
   }
 
-  /** Nothing to send is no statement at all. */
-  private async sendAll(requests: SendRequest[]): Promise<void> {
-    if (requests.length > 0) await this.messaging.sendMany(requests);
+  /**
+   * Nothing to send is no statement at all. The mappings read for the languages are the ones the
+   * messages' recipients resolve through: one lookup for both.
+   */
+  private async sendAll(requests: SendRequest[], members: MembersRead): Promise<void> {
+    if (requests.length > 0) await this.messaging.sendMany(requests, members);
   }
 
-  /** Chinese unless the person's mapping asks for English. */
-  private async languages(people: Participant[]): Promise<(p: Participant) => Language> {
+  /** These people's mappings: `read` when it answers for them all, else read now. */
+  private async members(people: Participant[], read?: MembersRead): Promise<MembersRead> {
     const { corpId } = await this.settings.credentials();
-    const members = await this.mappings.membersOf(
-      corpId,
-      people.map((p) => p.platformUserId),
-    );
-    return (p) => members.get(p.platformUserId)?.language ?? 'zh';
+    const ids = people.map((p) => p.platformUserId);
+    if (answersFor(read, corpId, ids)) return read;
+    return { corpId, asked: new Set(ids), members: await this.mappings.membersOf(corpId, ids) };
   }
+}
+
+/** Chinese unless the person's mapping asks for English. */
+function languageOf(read: MembersRead): (p: Participant) => Language {
+  return (p) => read.members.get(p.platformUserId)?.language ?? 'zh';
 }
 
 /** A short, fixed-length key part for values of any length (platform ids are not ours to bound). */

@@ -81,6 +81,36 @@ const DETAILS_SQL = `
                    WHERE interview_id = i.id) r) AS reminders
     FROM (SELECT ${INTERVIEW_COLUMNS} FROM interviews WHERE id = $1) i`;
 
+/**
+ * A booking in one statement: the interview ($1-$15), its participants ($16-$17, one element
+ * each) and its reminders ($18-$20), the children taking the id the interview's insert made, all
+ * answered as DETAILS_SQL answers them. Foreign keys are checked at the statement's end, when the
+ * interview is there.
+ */
+const BOOK_SQL = `
+  WITH i AS (
+    INSERT INTO interviews (title, position, candidate_name, candidate_email, candidate_phone,
+                            candidate_platform_user_id, starts_at, duration_minutes, timezone,
+                            room_url, status, version, created_by, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+    RETURNING ${INTERVIEW_COLUMNS}
+  ), p AS (
+    INSERT INTO interview_participants (interview_id, platform_user_id, role, created_at)
+    SELECT i.id, t.platform_user_id, t.role, i.created_at
+      FROM i, unnest($16::text[], $17::text[]) AS t(platform_user_id, role)
+    RETURNING ${PARTICIPANT_COLUMNS}
+  ), r AS (
+    INSERT INTO interview_reminders (interview_id, kind, lead_minutes, due_at, state, created_at)
+    SELECT i.id, t.kind, t.lead_minutes, t.due_at, 'pending', i.created_at
+      FROM i, unnest($18::text[], $19::int[], $20::timestamptz[]) AS t(kind, lead_minutes, due_at)
+    RETURNING ${REMINDER_COLUMNS}
+  )
+  SELECT i.*,
+         (SELECT coalesce(json_agg(p ORDER BY p.created_at, p.platform_user_id), '[]') FROM p)
+           AS participants,
+         (SELECT coalesce(json_agg(r ORDER BY r.due_at), '[]') FROM r) AS reminders
+    FROM i`;
+
 /** Timestamps are Dates from a column, ISO strings from json_agg. */
 type Timestamp = Date | string;
 
@@ -208,14 +238,20 @@ export type NewInterview = Omit<
   InterviewEntity,
   'id' | 'organizationId' | 'organization' | 'cancelReason'
 >;
-export type NewParticipant = Pick<
-  InterviewParticipantEntity,
-  'interviewId' | 'platformUserId' | 'role' | 'createdAt'
->;
 export type NewReminder = Pick<
   InterviewReminderEntity,
   'interviewId' | 'kind' | 'leadMinutes' | 'dueAt' | 'state' | 'createdAt'
 >;
+
+/**
+ * An interview as booked, with its people and its pending reminders; they take the interview's
+ * id and creation time.
+ */
+export interface NewBooking {
+  interview: NewInterview;
+  participants: Pick<InterviewParticipantEntity, 'platformUserId' | 'role'>[];
+  reminders: Pick<InterviewReminderEntity, 'kind' | 'leadMinutes' | 'dueAt'>[];
+}
 
 export interface InterviewFilter {
   /** Interviews this platform user takes part in. */
@@ -237,18 +273,45 @@ export interface InterviewFilter {
 export class InterviewsRepository {
   constructor(private readonly db: TransactionHost) {}
 
-  /** Inserts the interview; answers it with the columns the database filled in (RETURNING). */
-  async create(row: NewInterview): Promise<InterviewEntity> {
-    const result = await this.db.run((m) =>
-      m
-        .createQueryBuilder()
-        .insert()
-        .into(InterviewEntity)
-        .values(row)
-        .returning(INTERVIEW_COLUMNS)
-        .execute(),
+  /**
+   * Writes a booking in one statement (BOOK_SQL): the interview, its participants and its
+   * reminders, answered with the columns the database filled in (RETURNING), participants as
+   * participantsOf orders them and reminders as remindersOf does.
+   */
+  async book(booking: NewBooking): Promise<Omit<InterviewWithDetails, 'onPanel'>> {
+    const iv = booking.interview;
+    const [row]: (InterviewRow & {
+      participants: ParticipantRow[];
+      reminders: ReminderRow[];
+    })[] = await this.db.run((m) =>
+      m.query(BOOK_SQL, [
+        iv.title,
+        iv.position,
+        iv.candidateName,
+        iv.candidateEmail,
+        iv.candidatePhone,
+        iv.candidatePlatformUserId,
+        iv.startsAt,
+        iv.durationMinutes,
+        iv.timezone,
+        iv.roomUrl,
+        iv.status,
+        iv.version,
+        iv.createdBy,
+        iv.createdAt,
+        iv.updatedAt,
+        booking.participants.map((p) => p.platformUserId),
+        booking.participants.map((p) => p.role),
+        booking.reminders.map((r) => r.kind),
+        booking.reminders.map((r) => r.leadMinutes),
+        booking.reminders.map((r) => r.dueAt),
+      ]),
     );
-    return toInterview((result.raw as InterviewRow[])[0]);
+    return {
+      interview: toInterview(row),
+      participants: row.participants.map(toParticipant),
+      reminders: row.reminders.map(toReminder),
+    };
   }
 
   find(id: string): Promise<InterviewEntity | null> {
@@ -368,26 +431,6 @@ export class InterviewsRepository {
         lock: { mode: 'pessimistic_write' },
       }),
     );
-  }
-
-  /** Inserts one interview's participants; answers them as participantsOf orders them. */
-  async addParticipants(rows: NewParticipant[]): Promise<InterviewParticipantEntity[]> {
-    const inserted: ParticipantRow[] = await this.db.run((m) =>
-      m.query(
-        `WITH p AS (
-           INSERT INTO interview_participants (interview_id, platform_user_id, role, created_at)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
-           RETURNING ${PARTICIPANT_COLUMNS})
-         SELECT * FROM p ORDER BY created_at, platform_user_id`,
-        [
-          rows.map((r) => r.interviewId),
-          rows.map((r) => r.platformUserId),
-          rows.map((r) => r.role),
-          rows.map((r) => r.createdAt),
-        ],
-      ),
-    );
-    return inserted.map(toParticipant);
   }
 
   /**

@@ -11,7 +11,7 @@ import { Clock } from '../common/clock.js';
 import { ifMatchVersion, staleVersion } from '../common/entity-version.js';
 import { TransactionHost } from '../database/transaction-host.js';
 import { RuntimeSettings } from '../settings/runtime-settings.js';
-import type { MappingStatus } from '../user-mappings/member.js';
+import { answersFor, type MappingStatus, type MembersRead } from '../user-mappings/member.js';
 import { UserMappingsService } from '../user-mappings/user-mappings.service.js';
 import type { Page } from '../common/cursor.js';
 import { ProblemType } from '../common/problem-details.js';
@@ -40,7 +40,7 @@ import type {
 import type { InterviewReminderEntity } from './interview-reminder.entity.js';
 import { localTime } from './interview-time.js';
 import type { InterviewEntity } from './interview.entity.js';
-import { InterviewsRepository, type NewReminder } from './interviews.repository.js';
+import { InterviewsRepository, type NewBooking } from './interviews.repository.js';
 
 const DEFAULT_TIMEZONE = 'Asia/Shanghai';
 const MINUTE = 60_000;
@@ -68,35 +68,34 @@ export class InterviewsService {
     if (candidateId && !roster.has(candidateId)) roster.set(candidateId, 'candidate');
 
     return this.db.transaction(async () => {
-      const iv = await this.repository.create({
-        title: dto.title,
-        position: dto.position ?? null,
-        candidateName: dto.candidate.name,
-        candidateEmail: dto.candidate.email ?? null,
-        candidatePhone: dto.candidate.phone ?? null,
-        candidatePlatformUserId: candidateId ?? null,
-        startsAt,
-        durationMinutes: dto.durationMinutes,
-        timezone: dto.timezone ?? DEFAULT_TIMEZONE,
-        roomUrl: dto.roomUrl,
-        status: 'scheduled',
-        version: 1,
-        createdBy: user.id,
-        createdAt: now,
-        updatedAt: now,
-      });
-      // Every row is answered by the statement that writes it (RETURNING): no read-backs.
-      const participants = await this.repository.addParticipants(
-        [...roster].map(([platformUserId, role]) => ({
-          interviewId: iv.id,
-          platformUserId,
-          role,
+      // The people's mappings, read once for their languages, their messages' recipients and the
+      // answer's reachability.
+      const read = await this.readMembers([...roster.keys()]);
+      // One statement for the interview, its people and its reminders, each row answered by the
+      // statement that writes it (RETURNING): no read-backs.
+      const booked = await this.repository.book({
+        interview: {
+          title: dto.title,
+          position: dto.position ?? null,
+          candidateName: dto.candidate.name,
+          candidateEmail: dto.candidate.email ?? null,
+          candidatePhone: dto.candidate.phone ?? null,
+          candidatePlatformUserId: candidateId ?? null,
+          startsAt,
+          durationMinutes: dto.durationMinutes,
+          timezone: dto.timezone ?? DEFAULT_TIMEZONE,
+          roomUrl: dto.roomUrl,
+          status: 'scheduled',
+          version: 1,
+          createdBy: user.id,
           createdAt: now,
-        })),
-      );
-      const reminders = await this.planReminders(iv, now);
-      await this.notifier.booked(iv, participants, user.id);
-      return this.present(iv, participants, reminders);
+          updatedAt: now,
+        },
+        participants: [...roster].map(([platformUserId, role]) => ({ platformUserId, role })),
+        reminders: await this.reminderPlan(startsAt, dto.durationMinutes, now),
+      });
+      await this.notifier.booked(booked.interview, booked.participants, user.id, read);
+      return this.present(booked.interview, booked.participants, booked.reminders, read);
     });
   }
 
@@ -216,10 +215,19 @@ export class InterviewsService {
         // Reminders follow the new time; one already sent for the old time is not repeated
         // unless its lead time is still ahead (the "inside a lead time" rule).
         await this.repository.deleteReminders(id);
-        await this.planReminders(updated, now);
+        const plan = await this.reminderPlan(updated.startsAt, updated.durationMinutes, now);
+        if (plan.length > 0) {
+          await this.repository.addReminders(
+            plan.map((r) => ({ ...r, interviewId: id, state: 'pending', createdAt: now })),
+          );
+        }
       }
       const addedIds = new Set(added.map((p) => p.platformUserId));
       const after = await this.repository.participantsOf(id);
+      // Everyone's mappings, before and after, read once for the notices and the answer.
+      const read = await this.readMembers([
+        ...new Set([...participants, ...after].map((p) => p.platformUserId)),
+      ]);
       await this.notifier.changed(
         updated,
         {
@@ -231,8 +239,9 @@ export class InterviewsService {
           remaining: after.filter((p) => !addedIds.has(p.platformUserId)),
         },
         user.id,
+        read,
       );
-      return this.details(updated, after);
+      return this.details(updated, after, read);
     });
   }
 
@@ -249,8 +258,9 @@ export class InterviewsService {
       await this.repository.cancelPendingReminders(id, now);
       const canceled = await this.repository.findOrFail(id);
       const participants = await this.repository.participantsOf(id);
-      await this.notifier.canceled(canceled, participants, user.id);
-      return this.details(canceled, participants);
+      const read = await this.readMembers(participants.map((p) => p.platformUserId));
+      await this.notifier.canceled(canceled, participants, user.id, read);
+      return this.details(canceled, participants, read);
     });
   }
 
@@ -324,58 +334,75 @@ export class InterviewsService {
     return startsAt;
   }
 
-  /** Lead times already passed get no reminder: a late booking is not reminded "24 h before". */
-  private async planReminders(iv: InterviewEntity, now: Date): Promise<InterviewReminderEntity[]> {
-    const rows: NewReminder[] = [];
+  /**
+   * The reminders of an interview at this time. Lead times already passed get no reminder: a late
+   * booking is not reminded "24 h before".
+   */
+  private async reminderPlan(
+    startsAt: Date,
+    durationMinutes: number,
+    now: Date,
+  ): Promise<NewBooking['reminders']> {
+    const plan: NewBooking['reminders'] = [];
     // The admin configuration in force now; bookings made earlier keep the reminders they got.
     const { reminderLeadTimesMin, feedbackNudgeMin } = (await this.runtime.current()).options;
     for (const lead of reminderLeadTimesMin) {
-      const dueAt = new Date(iv.startsAt.getTime() - lead * MINUTE);
+      const dueAt = new Date(startsAt.getTime() - lead * MINUTE);
       if (dueAt.getTime() > now.getTime()) {
-        rows.push({
-          interviewId: iv.id,
-          kind: 'before_start',
-          leadMinutes: lead,
-          dueAt,
-          state: 'pending',
-          createdAt: now,
-        });
+        plan.push({ kind: 'before_start', leadMinutes: lead, dueAt });
       }
     }
     if (feedbackNudgeMin > 0) {
-      const end = iv.startsAt.getTime() + iv.durationMinutes * MINUTE;
-      rows.push({
-        interviewId: iv.id,
+      const end = startsAt.getTime() + durationMinutes * MINUTE;
+      plan.push({
         kind: 'feedback',
         leadMinutes: feedbackNudgeMin,
         dueAt: new Date(end + feedbackNudgeMin * MINUTE),
-        state: 'pending',
-        createdAt: now,
       });
     }
-    return rows.length > 0 ? this.repository.addReminders(rows) : [];
+    return plan;
   }
 
   /** Whether each participant can be reached in WeCom: their mapping's status, if mapped. */
-  private async mappingStatuses(platformUserIds: string[]): Promise<Map<string, MappingStatus>> {
+  private async mappingStatuses(
+    platformUserIds: string[],
+    read?: MembersRead,
+  ): Promise<Map<string, MappingStatus>> {
+    const { corpId } = await this.runtime.current();
+    const members = answersFor(read, corpId, platformUserIds)
+      ? read.members
+      : await this.mappings.membersOf(corpId, platformUserIds);
+    return new Map([...members].map(([id, m]) => [id, m.status]));
+  }
+
+  /**
+   * These people's mappings, read once in the open transaction for what its notices and its
+   * answer need of them (languages, recipients, reachability).
+   */
+  private async readMembers(platformUserIds: string[]): Promise<MembersRead> {
     const { corpId } = await this.runtime.current();
     const members = await this.mappings.membersOf(corpId, platformUserIds);
-    return new Map([...members].map(([id, m]) => [id, m.status]));
+    return { corpId, asked: new Set(platformUserIds), members };
   }
 
   private async details(
     iv: InterviewEntity,
     participants: InterviewParticipantEntity[],
+    read?: MembersRead,
   ): Promise<InterviewDetailsDto> {
-    return this.present(iv, participants, await this.repository.remindersOf(iv.id));
+    return this.present(iv, participants, await this.repository.remindersOf(iv.id), read);
   }
 
   private async present(
     iv: InterviewEntity,
     participants: InterviewParticipantEntity[],
     reminders: InterviewReminderEntity[],
+    read?: MembersRead,
   ): Promise<InterviewDetailsDto> {
-    const statuses = await this.mappingStatuses(participants.map((p) => p.platformUserId));
+    const statuses = await this.mappingStatuses(
+      participants.map((p) => p.platformUserId),
+      read,
+    );
     const people = participants.map((p) => toParticipantDto(p, statuses));
     return {
       interview: toInterviewDto(iv),

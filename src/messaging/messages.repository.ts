@@ -31,6 +31,34 @@ export interface NewRecipient {
   status: Extract<RecipientStatus, 'pending' | 'no_mapping' | 'inactive_mapping'>;
 }
 
+/**
+ * Messages and their recipients in one statement (MessagesRepository.insertMany): $1-$11 one
+ * element per message, $12-$15 one per recipient, which names its message by idempotency key.
+ * Recipients get their ids in the order named, message after message.
+ */
+const INSERT_MESSAGES_SQL = `
+  WITH m AS (
+    INSERT INTO messages (corp_id, agent_id, kind, msgtype, content, idempotency_key, group_key,
+                          status, next_attempt_at, created_by, created_at, updated_at)
+    SELECT t.corp_id, t.agent_id, t.kind, t.msgtype, t.content::jsonb, t.idempotency_key,
+           t.group_key, t.status, t.next_attempt_at, t.created_by, t.created_at, t.created_at
+      FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[],
+                  $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::timestamptz[])
+             WITH ORDINALITY AS t(corp_id, agent_id, kind, msgtype, content, idempotency_key,
+                                  group_key, status, next_attempt_at, created_by, created_at, n)
+     ORDER BY t.n
+    ON CONFLICT (organization_id, idempotency_key) DO NOTHING
+    RETURNING id, status, idempotency_key
+  ), r AS (
+    INSERT INTO message_recipients (message_id, platform_user_id, wecom_user_id, status)
+    SELECT m.id, t.platform_user_id, t.wecom_user_id, t.status
+      FROM unnest($12::text[], $13::text[], $14::text[], $15::text[]) WITH ORDINALITY
+             AS t(idempotency_key, platform_user_id, wecom_user_id, status, n)
+      JOIN m ON m.idempotency_key = t.idempotency_key
+     ORDER BY t.n
+  )
+  SELECT id, status, idempotency_key FROM m`;
+
 export interface MessageFilter {
   status?: MessageStatus;
   kind?: string;
@@ -51,60 +79,53 @@ export class MessagesRepository {
   constructor(private readonly db: TransactionHost) {}
 
   /**
-   * Inserts the message and its recipients in one statement, in the transaction's organisation
-   * (the column default). A key already taken in it (a retried request, or a concurrent send that
-   * won the race) inserts nothing: answers undefined.
+   * Inserts the messages and all their recipients in one statement, in the transaction's
+   * organisation (the column default). Their idempotency keys must differ. A key already taken in
+   * the organisation (a retried request, or a concurrent send that won the race) inserts nothing
+   * for that message: the answer, by key, holds the messages inserted only.
    */
-  async insert(message: NewMessage): Promise<{ id: string; status: MessageStatus } | undefined> {
-    const rows: { id: string; status: MessageStatus }[] = await this.db.run((m) =>
-      m.query(
-        `WITH m AS (
-         INSERT INTO messages (corp_id, agent_id, kind, msgtype, content, idempotency_key,
-                               group_key, status, next_attempt_at, created_by, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $11)
-         ON CONFLICT (organization_id, idempotency_key) DO NOTHING
-         RETURNING id, status
-       ), r AS (
-         -- Recipients get their ids in the order they were named.
-         INSERT INTO message_recipients (message_id, platform_user_id, wecom_user_id, status)
-         SELECT m.id, t.platform_user_id, t.wecom_user_id, t.status
-           FROM m, unnest($12::text[], $13::text[], $14::text[]) WITH ORDINALITY
-                     AS t(platform_user_id, wecom_user_id, status, n)
-          ORDER BY t.n
-       )
-       SELECT id, status FROM m`,
-        [
-          message.corpId,
-          message.agentId,
-          message.kind,
-          message.msgtype,
-          JSON.stringify(message.content),
-          message.idempotencyKey,
-          message.groupKey,
-          message.status,
-          message.nextAttemptAt,
-          message.createdBy,
-          message.createdAt,
-          message.recipients.map((r) => r.platformUserId),
-          message.recipients.map((r) => r.wecomUserId),
-          message.recipients.map((r) => r.status),
-        ],
-      ),
+  async insertMany(
+    messages: readonly NewMessage[],
+  ): Promise<Map<string, { id: string; status: MessageStatus }>> {
+    if (messages.length === 0) return new Map();
+    const recipients = messages.flatMap((m) =>
+      m.recipients.map((r) => ({ key: m.idempotencyKey, ...r })),
     );
-    return rows[0];
+    const rows: { id: string; status: MessageStatus; idempotency_key: string }[] =
+      await this.db.run((m) =>
+        m.query(INSERT_MESSAGES_SQL, [
+          messages.map((x) => x.corpId),
+          messages.map((x) => x.agentId),
+          messages.map((x) => x.kind),
+          messages.map((x) => x.msgtype),
+          messages.map((x) => JSON.stringify(x.content)),
+          messages.map((x) => x.idempotencyKey),
+          messages.map((x) => x.groupKey),
+          messages.map((x) => x.status),
+          messages.map((x) => x.nextAttemptAt),
+          messages.map((x) => x.createdBy),
+          messages.map((x) => x.createdAt),
+          recipients.map((r) => r.key),
+          recipients.map((r) => r.platformUserId),
+          recipients.map((r) => r.wecomUserId),
+          recipients.map((r) => r.status),
+        ]),
+      );
+    return new Map(rows.map((r) => [r.idempotency_key, { id: r.id, status: r.status }]));
   }
 
   findById(id: string): Promise<MessageEntity | null> {
     return this.db.run((m) => m.getRepository(MessageEntity).findOneBy({ id }));
   }
 
-  /** The current organisation's message with this key (keys are unique per organisation). */
-  findByIdempotencyKey(key: string): Promise<MessageEntity> {
-    return this.db.run((m) =>
+  /** The current organisation's messages with these keys (keys are unique per organisation). */
+  async findByIdempotencyKeys(keys: readonly string[]): Promise<Map<string, MessageEntity>> {
+    const found = await this.db.run((m) =>
       m
         .getRepository(MessageEntity)
-        .findOneByOrFail({ organizationId: inCurrentOrganization(), idempotencyKey: key }),
+        .findBy({ organizationId: inCurrentOrganization(), idempotencyKey: In([...keys]) }),
     );
+    return new Map(found.map((message) => [message.idempotencyKey, message]));
   }
 
   /** One page of the history, newest first. */

@@ -29,6 +29,29 @@ export interface MemberLookup {
 }
 
 /**
+ * The mappings of some platform users of one corp as a transaction read them (UserMappingsService
+ * .membersOf), kept so that its later steps (a booking's languages, its messages' recipients, its
+ * answer's reachability) need not read them again.
+ */
+export interface MembersRead {
+  corpId: string;
+  /** The platform users asked about: those of them absent from `members` have no mapping. */
+  asked: ReadonlySet<string>;
+  members: Map<string, MemberMapping>;
+}
+
+/** Whether `read` answers for every one of these platform users of `corpId`. */
+export function answersFor(
+  read: MembersRead | undefined,
+  corpId: string,
+  platformUserIds: Iterable<string>,
+): read is MembersRead {
+  if (!read || read.corpId !== corpId) return false;
+  for (const id of platformUserIds) if (!read.asked.has(id)) return false;
+  return true;
+}
+
+/**
  * A member's mapping followed their new WeCom userid (a contact event). Published inside the
  * transaction that renamed it, so that work addressed to the old userid follows in the same
  * commit; a listener that fails rolls the rename back.

@@ -41,7 +41,7 @@ import {
 } from './message-delivery.js';
 import { MessagesSettledEvent, type SettledMessage } from './message-events.js';
 import { MessageOutboxRepository } from './message-outbox.repository.js';
-import { RecipientReserver } from './recipient-reserver.js';
+import { RecipientReserver, type ReservedBatch } from './recipient-reserver.js';
 
 /**
  * Messages kept claimed per unit of concurrency by the kick loop: enough that the next batch is
@@ -52,10 +52,9 @@ const CLAIMED_PER_SLOT = 16;
 /** Most outcomes saved by one statement. */
 const SAVE_BATCH = 500;
 
-/** One organisation's share of a pass. */
-interface ClaimedBatch {
+/** One organisation's share of a pass, claimed and reserved. */
+interface ClaimedBatch extends ReservedBatch {
   organization: Organization;
-  messages: ClaimedMessage[];
 }
 
 /**
@@ -209,18 +208,19 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   /**
-   * Claims one pass's due messages (see claimFairly), leaving them to their lease: specs use it
-   * to play an instance that dies after claiming.
+   * Claims one pass's due messages (see claimFairly) without reserving them, leaving them to
+   * their lease: specs use it to play an instance that dies after claiming.
    */
   async claim(limit: number): Promise<ClaimedMessage[]> {
     const claimed: ClaimedMessage[] = [];
-    await this.claimFairly(limit, (batch) => claimed.push(...batch.messages));
+    await this.claimFairly(limit, (batch) => claimed.push(...batch.messages), false);
     return claimed;
   }
 
   /**
    * Claims up to about `limit` due messages (queued and due, or `sending` with a lease that ran
-   * out: a crash), each active organisation's in its own scope, and hands each organisation's
+   * out: a crash), each active organisation's in its own scope and its own transaction, which
+   * reserves their recipients too (unless `reserve` is false), and hands each organisation's
    * batch to `take` as soon as it is claimed (a large claim does not hold up a small one).
    * Returns how many were claimed. Every organisation asked gets `ceil(left / organisations
    * asked)`; what the ones with less due leave over is shared again among those that filled
@@ -229,7 +229,11 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
    * the organisations in turn, which matters when `limit` is smaller than their number.
    * Organisations are asked at once; the pool queues what it cannot serve.
    */
-  private async claimFairly(limit: number, take: (batch: ClaimedBatch) => void): Promise<number> {
+  private async claimFairly(
+    limit: number,
+    take: (batch: ClaimedBatch) => void,
+    reserve = true,
+  ): Promise<number> {
     const active = await this.organizations.active();
     if (active.length === 0 || limit <= 0) return 0;
     const first = Math.max(
@@ -241,7 +245,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     this.firstNext = order[(askedFirst < order.length ? askedFirst : 1) % order.length].id;
 
     const now = this.clock.now();
-    const leaseUntil = new Date(now.getTime() + this.leaseMs);
+    const lease = { by: this.instanceId, until: new Date(now.getTime() + this.leaseMs) };
     let claimed = 0;
     let asking = order.slice(0, askedFirst);
     while (claimed < limit && asking.length > 0) {
@@ -249,10 +253,14 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       const filledShare: Organization[] = [];
       await Promise.all(
         asking.map(async (organization) => {
-          let messages: ClaimedMessage[];
+          let batch: ReservedBatch;
           try {
-            messages = await this.statement(organization, () =>
-              this.outbox.claimDue(now, leaseUntil, this.instanceId, share),
+            batch = await this.statement(organization, () =>
+              reserve
+                ? this.reserver.claimAndReserve(now, lease, share)
+                : this.outbox
+                    .claimDue(now, lease.until, lease.by, share)
+                    .then((messages) => ({ messages, calls: [] })),
             );
           } catch (error) {
             // Its messages wait for a later pass; the others' claims go ahead.
@@ -261,9 +269,10 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
             }
             return;
           }
+          const { messages } = batch;
           claimed += messages.length;
           if (messages.length === 0) return;
-          take({ organization, messages });
+          take({ organization, ...batch });
           if (messages.length >= share) filledShare.push(organization);
         }),
       );
@@ -315,11 +324,11 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   /**
-   * Reserves an organisation's claimed batch's recipients together, sends the batch's calls
-   * (messages with the same body share calls), and saves each message's outcome once its calls
-   * are over: all of it in the organisation's scope, which everything started here inherits.
+   * Sends an organisation's claimed and reserved batch's calls (messages with the same body
+   * share calls), and saves each message's outcome once its calls are over: all of it in the
+   * organisation's scope, which everything started here inherits.
    */
-  private launch({ organization, messages }: ClaimedBatch): Promise<void>[] {
+  private launch({ organization, messages, calls }: ClaimedBatch): Promise<void>[] {
     if (!this.outcomes.has(organization.id)) {
       this.outcomes.set(
         organization.id,
@@ -331,17 +340,9 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     }
     return this.organizations.within(organization, () => {
       const deliveries = new Map(messages.map((m) => [m.id, new MessageDelivery(m)]));
-      this.statement(organization, () => this.reserver.reserve(messages, this.clock.now())).then(
-        (calls) => this.send(calls, deliveries),
-        (error: unknown) => {
-          // The claims stay leased: another pass takes them back when the lease ends.
-          this.logger.error(
-            `reserving ${messages.length} message(s) of ${organization.slug} failed: ${describe(error)}`,
-          );
-          for (const delivery of deliveries.values()) delivery.resolve();
-        },
-      );
-      return messages.map((m) => this.track(m, deliveries.get(m.id)!.done));
+      const tracked = messages.map((m) => this.track(m, deliveries.get(m.id)!.done));
+      this.send(calls, deliveries);
+      return tracked;
     });
   }
 

@@ -44,11 +44,19 @@ import { MessageOutboxRepository } from './message-outbox.repository.js';
 import { RecipientReserver, type ReservedBatch } from './recipient-reserver.js';
 
 /**
- * Messages kept claimed per unit of concurrency by the kick loop: enough that the next batch is
- * claimed and reserved while calls are out, and that calls shared by several messages still
- * fill the twice-the-concurrency calls in flight.
+ * WeCom calls kept planned (claimed, reserved, not yet answered) per unit of concurrency by the
+ * kick loop: enough that the next batch is claimed and reserved while calls are out. Counted in
+ * calls, not messages: with the 5 cards of an interview in one call, 16 messages a slot kept
+ * about 3 calls a slot planned, and the loop waited on claims and saves with call slots free
+ * (bench scenario 1). In calls, what waits for a call slot, and so for its lease, stays as it was
+ * for messages of a call each.
  */
-const CLAIMED_PER_SLOT = 16;
+const CALLS_PER_SLOT = 16;
+/**
+ * Messages kept claimed (until their outcome is saved) per unit of concurrency, however few
+ * calls they share: bounds a pass's claim and what waits in memory to be saved.
+ */
+const CLAIMED_PER_SLOT = 64;
 /** Most outcomes saved by one statement. */
 const SAVE_BATCH = 500;
 
@@ -77,6 +85,10 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   private readonly concurrency: number;
   /** Claimed messages not yet settled. */
   private claimedCount = 0;
+  /** Planned WeCom calls not yet answered. */
+  private callsPlanned = 0;
+  /** Wakes the pump when a call is answered or a message settled (budget freed). */
+  private onBudgetFreed?: () => void;
   private pumping = false;
   private kickedWhilePumping = false;
   /** The pass a kick made while the pump ran (claimKicked), while it runs. */
@@ -282,14 +294,19 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   /**
-   * Keeps up to CLAIMED_PER_SLOT times the concurrency claimed; the calls themselves stay at
-   * twice the concurrency.
+   * Keeps up to CALLS_PER_SLOT times the concurrency of calls planned, and at most
+   * CLAIMED_PER_SLOT times it of messages claimed; the calls themselves stay at twice the
+   * concurrency. A pass claims as many messages as calls are free: each makes at most one
+   * (recipients past 1000 aside), and messages that share calls leave room for the next pass.
    */
   private async pump(): Promise<void> {
     while (!this.stopped) {
-      const free = this.concurrency * CLAIMED_PER_SLOT - this.claimedCount;
+      const free = Math.min(
+        this.concurrency * CALLS_PER_SLOT - this.callsPlanned,
+        this.concurrency * CLAIMED_PER_SLOT - this.claimedCount,
+      );
       if (free < this.concurrency * 2) {
-        await Promise.race([...this.inFlight]);
+        await new Promise<void>((resolve) => (this.onBudgetFreed = resolve));
         continue;
       }
       const claimed = await this.claimFairly(free, (batch) => void this.launch(batch));
@@ -308,10 +325,15 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   private claimKicked(): void {
     if (this.kickedPass) return;
     const overshoot = this.concurrency * 2;
+    const callCeiling = this.concurrency * CALLS_PER_SLOT + overshoot;
     const ceiling = this.concurrency * CLAIMED_PER_SLOT + overshoot;
     this.kickedPass = (async () => {
       while (this.kickedWhilePumping && !this.stopped) {
-        const limit = Math.min(overshoot, ceiling - this.claimedCount);
+        const limit = Math.min(
+          overshoot,
+          callCeiling - this.callsPlanned,
+          ceiling - this.claimedCount,
+        );
         // Far over the budget: the pump claims as deliveries settle, and kicks again when it ends.
         if (limit < 1) return;
         // Cleared before the claim: a kick during it is for work the claim may not have seen.
@@ -360,7 +382,19 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     for (const delivery of deliveries.values()) {
       if (delivery.callsOut === 0) this.complete(delivery);
     }
-    for (const call of calls) void this.makeCall(call, deliveries);
+    this.callsPlanned += calls.length;
+    for (const call of calls) {
+      void this.makeCall(call, deliveries).finally(() => {
+        this.callsPlanned--;
+        this.budgetFreed();
+      });
+    }
+  }
+
+  private budgetFreed(): void {
+    const wake = this.onBudgetFreed;
+    this.onBudgetFreed = undefined;
+    wake?.();
   }
 
   /** The message's calls are over: its outcome goes to be saved, with its organisation's. */
@@ -379,6 +413,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       .finally(() => {
         this.claimedCount--;
         this.inFlight.delete(tracked);
+        this.budgetFreed();
       });
     this.inFlight.add(tracked);
     return tracked;

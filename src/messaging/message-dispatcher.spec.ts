@@ -309,6 +309,47 @@ describe(MessageDispatcher.name, () => {
     for (const id of [...ids, other]) expect((await messageRow(id)).status).toBe('sent');
   });
 
+  it('keeps its budget in calls: cards that share calls are claimed until the calls fill it', async () => {
+    // 60 interviews' cards, 5 a group with one body: 300 messages, one call per group.
+    await db.ownerQuery(
+      `WITH m AS (
+         INSERT INTO messages (organization_id, corp_id, agent_id, kind, msgtype, content,
+                               idempotency_key, group_key, status, next_attempt_at, created_at)
+         SELECT $1, $2, 1000002, 'test.card', 'template_card',
+                jsonb_build_object('card_type', 'text_notice', 'task_id', 'iv-' || g / 5),
+                'card-' || g, 'iv-' || g / 5, 'queued', $3, $3
+           FROM generate_series(0, 299) g
+         RETURNING id, idempotency_key
+       )
+       INSERT INTO message_recipients (organization_id, message_id, platform_user_id, wecom_user_id)
+       SELECT $1, id, 'u' || substr(idempotency_key, 6), 'u' || substr(idempotency_key, 6) FROM m`,
+      [DEFAULT_ORGANIZATION.id, CORP, f.clock.now()],
+    );
+    const sending = async () =>
+      Number(
+        (
+          (await db.ownerQuery(
+            `SELECT count(*)::int AS n FROM messages WHERE status = 'sending'`,
+          )) as { n: number }[]
+        )[0].n,
+      );
+
+    const release = f.gateway.holdAnswers();
+    try {
+      sut.kick();
+      await waitFor(() => Promise.resolve(f.gateway.requests.length === 16));
+      // 60 calls planned are within the 128 the budget allows, so all 300 are claimed while the
+      // first 16 calls are out; a budget of 128 messages stopped at 26 groups' worth.
+      await waitFor(async () => (await sending()) === 300);
+      expect(f.gateway.requests).toHaveLength(16);
+    } finally {
+      release();
+    }
+    await waitFor(async () => settled.flatMap((e) => e.messages).length === 300, 30_000);
+    expect(f.gateway.requests).toHaveLength(60);
+    expect(f.gateway.requests.every((r) => String(r.touser).split('|').length === 5)).toBe(true);
+  });
+
   it('requeues a retryable failure with backoff, and the retry sends the identical list', async () => {
     const card = { card_type: 'text_notice', task_id: 'interview-2' };
     const ids = [

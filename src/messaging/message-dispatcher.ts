@@ -41,21 +41,28 @@ import {
 } from './message-delivery.js';
 import { MessagesSettledEvent, type SettledMessage } from './message-events.js';
 import { MessageOutboxRepository } from './message-outbox.repository.js';
-import { RecipientReserver } from './recipient-reserver.js';
+import { RecipientReserver, type ReservedBatch } from './recipient-reserver.js';
 
 /**
- * Messages kept claimed per unit of concurrency by the kick loop: enough that the next batch is
- * claimed and reserved while calls are out, and that calls shared by several messages still
- * fill the twice-the-concurrency calls in flight.
+ * WeCom calls kept planned (claimed, reserved, not yet answered) per unit of concurrency by the
+ * kick loop: enough that the next batch is claimed and reserved while calls are out. Counted in
+ * calls, not messages: with the 5 cards of an interview in one call, 16 messages a slot kept
+ * about 3 calls a slot planned, and the loop waited on claims and saves with call slots free
+ * (bench scenario 1). In calls, what waits for a call slot, and so for its lease, stays as it was
+ * for messages of a call each.
  */
-const CLAIMED_PER_SLOT = 16;
+const CALLS_PER_SLOT = 16;
+/**
+ * Messages kept claimed (until their outcome is saved) per unit of concurrency, however few
+ * calls they share: bounds a pass's claim and what waits in memory to be saved.
+ */
+const CLAIMED_PER_SLOT = 64;
 /** Most outcomes saved by one statement. */
 const SAVE_BATCH = 500;
 
-/** One organisation's share of a pass. */
-interface ClaimedBatch {
+/** One organisation's share of a pass, claimed and reserved. */
+interface ClaimedBatch extends ReservedBatch {
   organization: Organization;
-  messages: ClaimedMessage[];
 }
 
 /**
@@ -78,6 +85,10 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   private readonly concurrency: number;
   /** Claimed messages not yet settled. */
   private claimedCount = 0;
+  /** Planned WeCom calls not yet answered. */
+  private callsPlanned = 0;
+  /** Wakes the pump when a call is answered or a message settled (budget freed). */
+  private onBudgetFreed?: () => void;
   private pumping = false;
   private kickedWhilePumping = false;
   /** The pass a kick made while the pump ran (claimKicked), while it runs. */
@@ -209,18 +220,19 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   /**
-   * Claims one pass's due messages (see claimFairly), leaving them to their lease: specs use it
-   * to play an instance that dies after claiming.
+   * Claims one pass's due messages (see claimFairly) without reserving them, leaving them to
+   * their lease: specs use it to play an instance that dies after claiming.
    */
   async claim(limit: number): Promise<ClaimedMessage[]> {
     const claimed: ClaimedMessage[] = [];
-    await this.claimFairly(limit, (batch) => claimed.push(...batch.messages));
+    await this.claimFairly(limit, (batch) => claimed.push(...batch.messages), false);
     return claimed;
   }
 
   /**
    * Claims up to about `limit` due messages (queued and due, or `sending` with a lease that ran
-   * out: a crash), each active organisation's in its own scope, and hands each organisation's
+   * out: a crash), each active organisation's in its own scope and its own transaction, which
+   * reserves their recipients too (unless `reserve` is false), and hands each organisation's
    * batch to `take` as soon as it is claimed (a large claim does not hold up a small one).
    * Returns how many were claimed. Every organisation asked gets `ceil(left / organisations
    * asked)`; what the ones with less due leave over is shared again among those that filled
@@ -229,7 +241,11 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
    * the organisations in turn, which matters when `limit` is smaller than their number.
    * Organisations are asked at once; the pool queues what it cannot serve.
    */
-  private async claimFairly(limit: number, take: (batch: ClaimedBatch) => void): Promise<number> {
+  private async claimFairly(
+    limit: number,
+    take: (batch: ClaimedBatch) => void,
+    reserve = true,
+  ): Promise<number> {
     const active = await this.organizations.active();
     if (active.length === 0 || limit <= 0) return 0;
     const first = Math.max(
@@ -241,7 +257,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     this.firstNext = order[(askedFirst < order.length ? askedFirst : 1) % order.length].id;
 
     const now = this.clock.now();
-    const leaseUntil = new Date(now.getTime() + this.leaseMs);
+    const lease = { by: this.instanceId, until: new Date(now.getTime() + this.leaseMs) };
     let claimed = 0;
     let asking = order.slice(0, askedFirst);
     while (claimed < limit && asking.length > 0) {
@@ -249,10 +265,14 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       const filledShare: Organization[] = [];
       await Promise.all(
         asking.map(async (organization) => {
-          let messages: ClaimedMessage[];
+          let batch: ReservedBatch;
           try {
-            messages = await this.statement(organization, () =>
-              this.outbox.claimDue(now, leaseUntil, this.instanceId, share),
+            batch = await this.statement(organization, () =>
+              reserve
+                ? this.reserver.claimAndReserve(now, lease, share)
+                : this.outbox
+                    .claimDue(now, lease.until, lease.by, share)
+                    .then((messages) => ({ messages, calls: [] })),
             );
           } catch (error) {
             // Its messages wait for a later pass; the others' claims go ahead.
@@ -261,9 +281,10 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
             }
             return;
           }
+          const { messages } = batch;
           claimed += messages.length;
           if (messages.length === 0) return;
-          take({ organization, messages });
+          take({ organization, ...batch });
           if (messages.length >= share) filledShare.push(organization);
         }),
       );
@@ -273,14 +294,19 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   /**
-   * Keeps up to CLAIMED_PER_SLOT times the concurrency claimed; the calls themselves stay at
-   * twice the concurrency.
+   * Keeps up to CALLS_PER_SLOT times the concurrency of calls planned, and at most
+   * CLAIMED_PER_SLOT times it of messages claimed; the calls themselves stay at twice the
+   * concurrency. A pass claims as many messages as calls are free: each makes at most one
+   * (recipients past 1000 aside), and messages that share calls leave room for the next pass.
    */
   private async pump(): Promise<void> {
     while (!this.stopped) {
-      const free = this.concurrency * CLAIMED_PER_SLOT - this.claimedCount;
+      const free = Math.min(
+        this.concurrency * CALLS_PER_SLOT - this.callsPlanned,
+        this.concurrency * CLAIMED_PER_SLOT - this.claimedCount,
+      );
       if (free < this.concurrency * 2) {
-        await Promise.race([...this.inFlight]);
+        await new Promise<void>((resolve) => (this.onBudgetFreed = resolve));
         continue;
       }
       const claimed = await this.claimFairly(free, (batch) => void this.launch(batch));
@@ -299,10 +325,15 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   private claimKicked(): void {
     if (this.kickedPass) return;
     const overshoot = this.concurrency * 2;
+    const callCeiling = this.concurrency * CALLS_PER_SLOT + overshoot;
     const ceiling = this.concurrency * CLAIMED_PER_SLOT + overshoot;
     this.kickedPass = (async () => {
       while (this.kickedWhilePumping && !this.stopped) {
-        const limit = Math.min(overshoot, ceiling - this.claimedCount);
+        const limit = Math.min(
+          overshoot,
+          callCeiling - this.callsPlanned,
+          ceiling - this.claimedCount,
+        );
         // Far over the budget: the pump claims as deliveries settle, and kicks again when it ends.
         if (limit < 1) return;
         // Cleared before the claim: a kick during it is for work the claim may not have seen.
@@ -315,11 +346,11 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
   }
 
   /**
-   * Reserves an organisation's claimed batch's recipients together, sends the batch's calls
-   * (messages with the same body share calls), and saves each message's outcome once its calls
-   * are over: all of it in the organisation's scope, which everything started here inherits.
+   * Sends an organisation's claimed and reserved batch's calls (messages with the same body
+   * share calls), and saves each message's outcome once its calls are over: all of it in the
+   * organisation's scope, which everything started here inherits.
    */
-  private launch({ organization, messages }: ClaimedBatch): Promise<void>[] {
+  private launch({ organization, messages, calls }: ClaimedBatch): Promise<void>[] {
     if (!this.outcomes.has(organization.id)) {
       this.outcomes.set(
         organization.id,
@@ -331,17 +362,9 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     }
     return this.organizations.within(organization, () => {
       const deliveries = new Map(messages.map((m) => [m.id, new MessageDelivery(m)]));
-      this.statement(organization, () => this.reserver.reserve(messages, this.clock.now())).then(
-        (calls) => this.send(calls, deliveries),
-        (error: unknown) => {
-          // The claims stay leased: another pass takes them back when the lease ends.
-          this.logger.error(
-            `reserving ${messages.length} message(s) of ${organization.slug} failed: ${describe(error)}`,
-          );
-          for (const delivery of deliveries.values()) delivery.resolve();
-        },
-      );
-      return messages.map((m) => this.track(m, deliveries.get(m.id)!.done));
+      const tracked = messages.map((m) => this.track(m, deliveries.get(m.id)!.done));
+      this.send(calls, deliveries);
+      return tracked;
     });
   }
 
@@ -359,7 +382,19 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
     for (const delivery of deliveries.values()) {
       if (delivery.callsOut === 0) this.complete(delivery);
     }
-    for (const call of calls) void this.makeCall(call, deliveries);
+    this.callsPlanned += calls.length;
+    for (const call of calls) {
+      void this.makeCall(call, deliveries).finally(() => {
+        this.callsPlanned--;
+        this.budgetFreed();
+      });
+    }
+  }
+
+  private budgetFreed(): void {
+    const wake = this.onBudgetFreed;
+    this.onBudgetFreed = undefined;
+    wake?.();
   }
 
   /** The message's calls are over: its outcome goes to be saved, with its organisation's. */
@@ -378,6 +413,7 @@ export class MessageDispatcher implements OnApplicationBootstrap, OnApplicationS
       .finally(() => {
         this.claimedCount--;
         this.inFlight.delete(tracked);
+        this.budgetFreed();
       });
     this.inFlight.add(tracked);
     return tracked;

@@ -14,6 +14,18 @@ import {
 } from './delivery-plan.js';
 import { MessageOutboxRepository, type MemberBudget } from './message-outbox.repository.js';
 
+/** A claimed batch and the calls that deliver what its recipients may be sent now. */
+export interface ReservedBatch {
+  messages: ClaimedMessage[];
+  calls: PlannedCall[];
+}
+
+/** Who claims, and until when (MessageOutboxRepository.claimDue). */
+export interface Lease {
+  by: string;
+  until: Date;
+}
+
 /**
  * Decides, for a whole claimed batch at once, whom to send to now, and plans the calls. One
  * transaction: members whose mapping turned inactive are skipped; the open recipients are read
@@ -40,6 +52,21 @@ export class RecipientReserver {
       perMinute: config.get('DISPATCHER_MEMBER_PER_MINUTE', { infer: true }),
       perHour: config.get('DISPATCHER_MEMBER_PER_HOUR', { infer: true }),
     };
+  }
+
+  /**
+   * Claims up to `limit` of the scope's organisation's due messages and reserves their
+   * recipients in the same transaction: one connection taken from the pool and one commit for
+   * both, where a claim and then a reservation each waited for a connection behind the requests
+   * (bench scenario 1). A reservation that fails rolls the claim back with it: the messages stay
+   * due for the next pass instead of leased, untouched, until the lease runs out.
+   */
+  claimAndReserve(now: Date, lease: Lease, limit: number): Promise<ReservedBatch> {
+    return this.db.transaction(async () => {
+      const messages = await this.outbox.claimDue(now, lease.until, lease.by, limit);
+      const calls = messages.length > 0 ? await this.reserve(messages, now) : [];
+      return { messages, calls };
+    });
   }
 
   reserve(batch: readonly ClaimedMessage[], now: Date): Promise<PlannedCall[]> {

@@ -10,7 +10,7 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Reflector } from '@nestjs/core';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { Clock } from '../common/clock.js';
 import type { AppConfigService } from '../config/app-config.js';
@@ -53,7 +53,7 @@ abstract class FixedWindowGuard implements CanActivate {
   }
 
   /** The counter this request goes to; null for none. */
-  protected abstract keyOf(req: Request & { user?: AuthUser }): string | null;
+  protected abstract keyOf(req: FastifyRequest & { user?: AuthUser }): string | null;
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
@@ -78,7 +78,7 @@ abstract class FixedWindowGuard implements CanActivate {
       this.ttlMs / 1000,
       Math.max(1, Math.ceil((window.startedAt + this.ttlMs - now) / 1000)),
     );
-    context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(retryAfter));
+    context.switchToHttp().getResponse<FastifyReply>().header('Retry-After', String(retryAfter));
     throw new HttpException(
       { message: `Too many requests; retry after ${retryAfter} s`, retryAfter },
       HttpStatus.TOO_MANY_REQUESTS,
@@ -112,7 +112,7 @@ export class AddressRateLimitGuard extends FixedWindowGuard {
       config.get('THROTTLE_LIMIT', { infer: true }) * 4;
   }
 
-  protected keyOf(req: Request): string {
+  protected keyOf(req: FastifyRequest): string {
     return `ip:${req.ip ?? 'unknown'}`;
   }
 }
@@ -137,7 +137,9 @@ export class UserRateLimitGuard extends FixedWindowGuard {
     this.limit = config.get('THROTTLE_LIMIT', { infer: true });
   }
 
-  protected keyOf(req: Request & { user?: AuthUser } & RequestWithOrganization): string | null {
+  protected keyOf(
+    req: FastifyRequest & { user?: AuthUser } & RequestWithOrganization,
+  ): string | null {
     if (!req.user) return null;
     return `user:${req.organization?.id ?? 'operators'}:${req.user.id}`;
   }

@@ -1,5 +1,5 @@
 import { UnsupportedMediaTypeException } from '@nestjs/common';
-import type { NextFunction, Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 
 export const JSON_MEDIA_TYPE = 'application/json';
 
@@ -13,25 +13,29 @@ const WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
  *
  * Routes outside /api are left alone: the WeCom callback reads its XML itself.
  */
-export function requireJsonBody(req: Request, res: Response, next: NextFunction): void {
-  if (!WITH_BODY.has(req.method) || !req.path.startsWith('/api/') || !hasBody(req)) {
-    next();
+export function requireJsonBody(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  done: HookHandlerDoneFunction,
+): void {
+  if (!WITH_BODY.has(req.method) || !req.url.startsWith('/api/') || !hasBody(req)) {
+    done();
     return;
   }
   const mediaType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (mediaType === JSON_MEDIA_TYPE) {
-    next();
+    done();
     return;
   }
   // RFC 9110 15.5.16 asks for the accepted types: Accept-Patch (RFC 5789), Accept-Post (W3C LDP).
-  if (req.method === 'PATCH') res.setHeader('Accept-Patch', JSON_MEDIA_TYPE);
-  if (req.method === 'POST') res.setHeader('Accept-Post', JSON_MEDIA_TYPE);
+  if (req.method === 'PATCH') reply.header('Accept-Patch', JSON_MEDIA_TYPE);
+  if (req.method === 'POST') reply.header('Accept-Post', JSON_MEDIA_TYPE);
   const given = !mediaType
     ? 'a body of no declared type'
     : /^[\w.+-]{1,64}\/[\w.+-]{1,64}$/.test(mediaType)
       ? `a body of type ${mediaType}`
       : 'a body of an unrecognised type';
-  next(
+  done(
     new UnsupportedMediaTypeException(
       `This route takes ${JSON_MEDIA_TYPE} bodies only, not ${given}; send Content-Type: ${JSON_MEDIA_TYPE}`,
     ),
@@ -39,7 +43,7 @@ export function requireJsonBody(req: Request, res: Response, next: NextFunction)
 }
 
 /** A declared, non-empty body: browsers send `Content-Length: 0` on a POST without one. */
-function hasBody(req: Request): boolean {
+function hasBody(req: FastifyRequest): boolean {
   if (req.headers['transfer-encoding'] !== undefined) return true;
   const length = Number(req.headers['content-length']);
   return Number.isFinite(length) && length > 0;

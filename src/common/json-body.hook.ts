@@ -6,8 +6,9 @@ export const JSON_MEDIA_TYPE = 'application/json';
 const WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
 /**
- * The /api routes read JSON bodies only: a body of any other media type (a form, text,
- * multipart, or none declared) is a 415 naming the one accepted, before a parser reads it.
+ * The /api routes read JSON bodies only, in UTF-8: a body of any other media type (a form, text,
+ * multipart, or none declared) or charset is a 415 naming the one accepted, before a parser
+ * reads it.
  * A form would otherwise be parsed into strings that validation refuses field by field, and an
  * undeclared body would be ignored and answered as if it were empty.
  *
@@ -22,9 +23,25 @@ export function requireJsonBody(
     done();
     return;
   }
-  const mediaType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  const [type, ...parameters] = (req.headers['content-type'] ?? '').split(';');
+  const mediaType = type.trim().toLowerCase();
   if (mediaType === JSON_MEDIA_TYPE) {
-    done();
+    // The parser reads UTF-8: a body in another charset would be stored garbled.
+    const charset = parameters
+      .map((p) => p.trim().toLowerCase())
+      .find((p) => p.startsWith('charset='))
+      ?.slice('charset='.length)
+      .replace(/^"|"$/g, '');
+    if (charset === undefined || charset === 'utf-8' || charset === 'utf8') {
+      done();
+      return;
+    }
+    const named = /^[\w.:-]{1,40}$/.test(charset) ? charset : 'an unrecognised one';
+    done(
+      new UnsupportedMediaTypeException(
+        `This route takes ${JSON_MEDIA_TYPE} bodies in UTF-8 only, not in charset ${named}; send Content-Type: ${JSON_MEDIA_TYPE}`,
+      ),
+    );
     return;
   }
   // RFC 9110 15.5.16 asks for the accepted types: Accept-Patch (RFC 5789), Accept-Post (W3C LDP).

@@ -269,6 +269,26 @@ describe('Every error is problem details (walks the router)', () => {
     },
   );
 
+  it('answers JSON in a charset other than UTF-8 with a 415, and takes it with charset=utf-8', async () => {
+    const server = app.getHttpServer();
+    const body = '{"platformUserId":"u-charset","wecomUserId":"zhangsan"}';
+    const latin1 = await request(server)
+      .post('/api/user-mappings')
+      .set('authorization', `Bearer ${token}`)
+      .set('content-type', 'application/json; charset=latin1')
+      .send(body);
+    expect(latin1.status).toBe(415);
+    expectProblem(latin1);
+    expect(latin1.body.detail).toContain('UTF-8 only, not in charset latin1');
+    const utf8 = await request(server)
+      .post('/api/user-mappings')
+      .set('authorization', `Bearer ${token}`)
+      .set('content-type', 'application/json; charset=UTF-8')
+      .send(body);
+    expect(utf8.status).not.toBe(415);
+    expect(utf8.status).toBeLessThan(500);
+  });
+
   it('answers a body with no declared type with a 415, and a POST without a body as usual', async () => {
     const server = app.getHttpServer();
     const noType = await request(server)

@@ -4,12 +4,13 @@ import { ValidationPipe } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
-import { HttpExceptionFilter } from './common/http-exception.filter.js';
+import { answerRouterError, HttpExceptionFilter } from './common/http-exception.filter.js';
 import { InputShapePipe } from './common/input-shape.pipe.js';
 import { requireJsonBody } from './common/json-body.hook.js';
 import { requestContextHook, requestIdHook, requestIdOf } from './common/request-id.hook.js';
-import { securityHeadersHook } from './common/security-headers.hook.js';
+import { SECURITY_HEADERS, securityHeadersHook } from './common/security-headers.hook.js';
 import { validationProblem } from './common/validation-problem.js';
 import { parseTrustProxy } from './config/trust-proxy.js';
 import { serveConsole } from './console/console-static.js';
@@ -40,6 +41,15 @@ export function createHttpAdapter(env: { TRUST_PROXY?: string }): FastifyAdapter
     requestIdHeader: false,
     // Nest logs what matters (AppLogger, the exception filter); Fastify's logger stays off.
     logger: false,
+    // Express had no limit of its own: a long path segment is routed, and answered by the
+    // route (the URL is bounded by Node's 16 kB of headers).
+    routerOptions: { maxParamLength: 16 * 1024 },
+    // The router refuses a path it cannot decode before any hook runs: it gets the headers the
+    // hooks set and the problem shape all the same.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      reply.headers(SECURITY_HEADERS).header('x-request-id', request.id);
+      answerRouterError(error, request, reply);
+    },
   });
 }
 
@@ -49,7 +59,7 @@ export function createHttpAdapter(env: { TRUST_PROXY?: string }): FastifyAdapter
  */
 export function configureApp(app: NestFastifyApplication): void {
   const fastify = app.getHttpAdapter().getInstance();
-  fastify.addHook('onRequest', securityHeadersHook());
+  fastify.addHook('onRequest', securityHeadersHook);
   fastify.addHook('onRequest', requestIdHook);
   fastify.addHook('onResponse', httpMetricsHook(app.get(MetricsService)));
   // Before the parsers: a body of another media type is refused unread.

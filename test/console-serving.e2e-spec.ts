@@ -21,7 +21,7 @@ async function appServing(dir: string): Promise<INestApplication> {
     logger: false,
   });
   const fastify = app.getHttpAdapter().getInstance();
-  fastify.addHook('onRequest', securityHeadersHook());
+  fastify.addHook('onRequest', securityHeadersHook);
   fastify.addHook('onRequest', requestIdHook);
   serveConsole(fastify, dir);
   await app.init();

@@ -1,5 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 import {
   type FieldError,
@@ -36,6 +38,29 @@ export class HttpExceptionFilter implements ExceptionFilter {
     reply.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem);
   }
 }
+
+/**
+ * An error of Fastify's router (a path whose %-escapes do not decode), which no filter sees,
+ * answered as problem details in our words: its own message quotes the path.
+ */
+export function answerRouterError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
+  const detail =
+    error.code === 'FST_ERR_BAD_URL'
+      ? 'The request path is not valid: a %-escape in it does not decode'
+      : (STATUS_CODES[status] ?? 'Error');
+  const problem = toProblem(new HttpException(detail, status), request.id);
+  requestContext.run({ requestId: request.id }, () =>
+    logFailure(routerLogger, request, new HttpException(detail, status), problem),
+  );
+  void reply.status(status).type(PROBLEM_CONTENT_TYPE).send(problem);
+}
+
+const routerLogger = new Logger('HttpException');
 
 /**
  * ERROR means someone should look, so it is kept for what nobody planned: an error that is no

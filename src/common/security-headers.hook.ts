@@ -20,10 +20,15 @@ export function helmetHeaders(): Record<string, string> {
   return headers;
 }
 
+/** What securityHeadersHook sets. */
+export const SECURITY_HEADERS = Object.freeze(helmetHeaders());
+
 /** Sets helmet's headers on every answer; a route may override one (the console's CSP). */
-export function securityHeadersHook(headers = helmetHeaders()) {
-  return (_req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
-    reply.headers(headers);
-    done();
-  };
+export function securityHeadersHook(
+  _req: FastifyRequest,
+  reply: FastifyReply,
+  done: HookHandlerDoneFunction,
+): void {
+  reply.headers(SECURITY_HEADERS);
+  done();
 }

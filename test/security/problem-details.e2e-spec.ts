@@ -340,4 +340,21 @@ describe('Every error is problem details (walks the router)', () => {
     expectProblem(notFound);
     expect(notFound.body).toMatchObject({ type: 'about:blank', title: 'Not Found' });
   });
+
+  it('answers a path that does not decode in the same shape, with the same headers', async () => {
+    for (const path of ['/api/interviews/%zz', '/api/nothing-here/%E0%A4%A', '/%']) {
+      const res = await http().get(path).set('x-request-id', 'bad-path-1');
+      expect({ path, status: res.status }).toEqual({ path, status: 400 });
+      expectProblem(res);
+      expect(res.body.requestId).toBe('bad-path-1');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['content-security-policy']).toBeDefined();
+    }
+  });
+
+  it('routes a long path segment to its route, as any other (no 414 of the router)', async () => {
+    const res = await http().get(`/api/interviews/${'a'.repeat(300)}`);
+    expect(res.status).toBe(401);
+    expectProblem(res);
+  });
 });

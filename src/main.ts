@@ -2,7 +2,7 @@ import 'reflect-metadata';
 
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 
 import type { WeComSandbox } from '../tools/wecom-simulator/sandbox.js';
 import { AppLogger } from './common/app-logger.js';
@@ -41,14 +41,18 @@ async function bootstrap(): Promise<void> {
     }
   }
   const { AppModule } = await import('./app.module.js');
-  const { configureApp } = await import('./app.setup.js');
+  const { configureApp, createHttpAdapter } = await import('./app.setup.js');
   const root = AppModule.forRoot(sandbox?.env ?? env);
-  const app = await NestFactory.create<NestExpressApplication>(sandbox?.around(root) ?? root, {
-    logger,
-    bodyParser: false,
-    // Errors reach the catch below (exit 1) instead of process.abort().
-    abortOnError: false,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    sandbox?.around(root) ?? root,
+    createHttpAdapter(env),
+    {
+      logger,
+      bodyParser: false,
+      // Errors reach the catch below (exit 1) instead of process.abort().
+      abortOnError: false,
+    },
+  );
   configureApp(app);
   await app.listen(env.PORT, '0.0.0.0');
   await sandbox?.connect(app);

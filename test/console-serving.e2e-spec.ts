@@ -4,11 +4,12 @@ import { join } from 'node:path';
 
 import { type INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import helmet from 'helmet';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
 
-import { requestIdMiddleware } from '../src/common/request-id.middleware.js';
+import { createHttpAdapter } from '../src/app.setup.js';
+import { requestIdHook } from '../src/common/request-id.hook.js';
+import { securityHeadersHook } from '../src/common/security-headers.hook.js';
 import { CONSOLE_CSP, serveConsole } from '../src/console/console-static.js';
 
 @Module({})
@@ -16,11 +17,15 @@ class EmptyModule {}
 
 /** An app with what configureApp puts before the console (request ids, helmet's CSP). */
 async function appServing(dir: string): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(EmptyModule, { logger: false });
-  app.use(requestIdMiddleware);
-  app.use(helmet());
-  serveConsole(app, dir);
+  const app = await NestFactory.create<NestFastifyApplication>(EmptyModule, createHttpAdapter({}), {
+    logger: false,
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', securityHeadersHook);
+  fastify.addHook('onRequest', requestIdHook);
+  serveConsole(fastify, dir);
   await app.init();
+  await fastify.ready();
   return app;
 }
 

@@ -6,7 +6,7 @@ import {
   UnauthorizedException,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 
 import { scopeOf } from '../organizations/organization.js';
 import type { RequestWithOrganization } from '../organizations/organization-scope.interceptor.js';
@@ -28,9 +28,9 @@ import { ORGANIZATION_ROLES, type AuthUser, type Role } from './roles.js';
  * OrganizationScopeInterceptor then sets around the handler. Operators get a 403 there: they
  * work on organisations, not inside one. Public routes take no organisation from a token.
  *
- * The decision rests on the
- * route's metadata, never on the request path: Express matches routes case-insensitively, so
- * a path test would let `GET /API/messages` through.
+ * The decision rests on the route's metadata, never on the request path: a path test and the
+ * router can disagree (Express matched `GET /API/messages` as /api/messages; a change of
+ * router options could again).
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
@@ -54,12 +54,12 @@ export class AuthGuard implements CanActivate {
     if (context.getType() !== 'http') return true;
     const req = context
       .switchToHttp()
-      .getRequest<Request & RequestWithOrganization & { user?: AuthUser }>();
+      .getRequest<FastifyRequest & RequestWithOrganization & { user?: AuthUser }>();
     const targets = [context.getHandler(), context.getClass()];
     const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets);
     if (isPublic) return true;
 
-    const header = req.header('authorization') ?? '';
+    const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) throw new UnauthorizedException('Missing bearer token');
     try {

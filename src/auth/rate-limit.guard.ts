@@ -10,7 +10,7 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Reflector } from '@nestjs/core';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { Clock } from '../common/clock.js';
 import { IS_PUBLIC } from './auth.decorators.js';
@@ -59,7 +59,7 @@ abstract class FixedWindowGuard implements CanActivate {
   }
 
   /** The counter this request goes to; null for none. */
-  protected abstract keyOf(req: Request & { user?: AuthUser }): string | null;
+  protected abstract keyOf(req: FastifyRequest & { user?: AuthUser }): string | null;
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
@@ -94,7 +94,7 @@ abstract class FixedWindowGuard implements CanActivate {
       this.ttlMs / 1000,
       Math.max(1, Math.ceil((window.startedAt + this.ttlMs - now) / 1000)),
     );
-    context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(retryAfter));
+    context.switchToHttp().getResponse<FastifyReply>().header('Retry-After', String(retryAfter));
     throw new HttpException(
       { message: `Too many requests; retry after ${retryAfter} s`, retryAfter },
       HttpStatus.TOO_MANY_REQUESTS,
@@ -114,7 +114,7 @@ abstract class FixedWindowGuard implements CanActivate {
 /** The address's count, left on a request that authenticates for the guard after the AuthGuard. */
 const DEFERRED_ADDRESS_COUNT = Symbol('deferred address count');
 
-type WithDeferredCount = Request & { [DEFERRED_ADDRESS_COUNT]?: () => Promise<boolean> };
+type WithDeferredCount = FastifyRequest & { [DEFERRED_ADDRESS_COUNT]?: () => Promise<boolean> };
 
 /** Takes the address's deferred count off the request (so it runs once), if it has one. */
 function takeDeferredAddressCount(req: WithDeferredCount): (() => Promise<boolean>) | undefined {
@@ -128,7 +128,7 @@ function takeDeferredAddressCount(req: WithDeferredCount): (() => Promise<boolea
  * for later, and throws the 429 when the address is over its limit (a forged token must not
  * get a free 401).
  */
-export async function settleDeferredAddressLimit(req: Request): Promise<void> {
+export async function settleDeferredAddressLimit(req: FastifyRequest): Promise<void> {
   await takeDeferredAddressCount(req)?.();
 }
 
@@ -167,7 +167,7 @@ export class AddressRateLimitGuard extends FixedWindowGuard {
     return true;
   }
 
-  protected keyOf(req: Request): string {
+  protected keyOf(req: FastifyRequest): string {
     return `ip:${req.ip ?? 'unknown'}`;
   }
 }
@@ -205,7 +205,9 @@ export class UserRateLimitGuard extends FixedWindowGuard {
     return userCount.value;
   }
 
-  protected keyOf(req: Request & { user?: AuthUser } & RequestWithOrganization): string | null {
+  protected keyOf(
+    req: FastifyRequest & { user?: AuthUser } & RequestWithOrganization,
+  ): string | null {
     if (!req.user) return null;
     return `user:${req.organization?.id ?? 'operators'}:${req.user.id}`;
   }

@@ -6,7 +6,7 @@ import {
   type NestInterceptor,
   type Type,
 } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { type Observable, tap } from 'rxjs';
 
 import { ValidationProblemException } from './validation-problem.js';
@@ -47,8 +47,8 @@ export function VersionETag<T>(versionOf: (body: T) => number): Type<NestInterce
   @Injectable()
   class VersionETagInterceptor implements NestInterceptor {
     intercept(context: ExecutionContext, next: CallHandler<T>): Observable<T> {
-      const res = context.switchToHttp().getResponse<Response>();
-      return next.handle().pipe(tap((body) => res.setHeader('ETag', `"${versionOf(body)}"`)));
+      const reply = context.switchToHttp().getResponse<FastifyReply>();
+      return next.handle().pipe(tap((body) => reply.header('ETag', `"${versionOf(body)}"`)));
     }
   }
   return mixin(VersionETagInterceptor);

@@ -12,6 +12,7 @@ import {
   ServiceUnavailableException,
   UnauthorizedException,
 } from '@nestjs/common';
+import { errorCodes } from 'fastify';
 
 import { AppLogger } from './app-logger.js';
 import { HttpExceptionFilter, toProblem } from './http-exception.filter.js';
@@ -48,12 +49,13 @@ function logged(fn: () => void): JsonLine[] {
     .map((line) => JSON.parse(line) as JsonLine);
 }
 
-function hostFor(method: string, path: string) {
+/** A Fastify request and reply, as far as the filter uses them. */
+function hostFor(method: string, url: string) {
   const res = {
     statusCode: 0,
     contentType: '',
     body: undefined as unknown,
-    headersSent: false,
+    sent: false,
     status(code: number) {
       this.statusCode = code;
       return this;
@@ -62,12 +64,12 @@ function hostFor(method: string, path: string) {
       this.contentType = contentType;
       return this;
     },
-    json(body: unknown) {
+    send(body: unknown) {
       this.body = body;
       return this;
     },
   };
-  const req = { method, path, requestId: 'req-1' };
+  const req = { method, url, id: 'req-1' };
   const host = {
     switchToHttp: () => ({ getResponse: () => res, getRequest: () => req }),
   } as unknown as ArgumentsHost;
@@ -254,9 +256,9 @@ describe(toProblem.name, () => {
       title: 'Content Too Large',
       detail: 'Request body is too large',
     });
-    const parse = new BadRequestException('Unexpected token s in JSON at position 1: {secret', {
-      cause: { type: 'entity.parse.failed' },
-    });
+    // As the Fastify adapter hands its parser's error on: an HttpException with it as the cause.
+    const parserError = new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY();
+    const parse = new HttpException(parserError.message, 400, { cause: parserError });
     expect(toProblem(parse).detail).toBe('Request body is not valid JSON');
   });
 });

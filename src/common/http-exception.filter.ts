@@ -1,5 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { STATUS_CODES } from 'node:http';
+
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 import {
   type FieldError,
@@ -8,7 +10,7 @@ import {
   ProblemType,
   problemKind,
 } from './problem-details.js';
-import { currentRequestId } from './request-context.js';
+import { currentRequestId, requestContext } from './request-context.js';
 
 /**
  * The one global filter: every error leaves as RFC 9457 problem details
@@ -22,15 +24,43 @@ export class HttpExceptionFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
-    const res = ctx.getResponse<Response>();
-    const req = ctx.getRequest<Request & { requestId?: string }>();
-    const requestId = req?.requestId ?? currentRequestId();
+    const reply = ctx.getResponse<FastifyReply>();
+    const req = ctx.getRequest<FastifyRequest>();
+    const requestId = req?.id ?? currentRequestId();
     const problem = toProblem(exception, requestId);
-    logFailure(this.logger, req, exception, problem);
-    if (res.headersSent) return;
-    res.status(problem.status).type(PROBLEM_CONTENT_TYPE).json(problem);
+    // An error of the body parser reaches here outside the request's log context.
+    if (requestId && currentRequestId() !== requestId) {
+      requestContext.run({ requestId }, () => logFailure(this.logger, req, exception, problem));
+    } else {
+      logFailure(this.logger, req, exception, problem);
+    }
+    if (reply.sent) return;
+    reply.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem);
   }
 }
+
+/**
+ * An error of Fastify's router (a path whose %-escapes do not decode), which no filter sees,
+ * answered as problem details in our words: its own message quotes the path.
+ */
+export function answerRouterError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
+  const detail =
+    error.code === 'FST_ERR_BAD_URL'
+      ? 'The request path is not valid: a %-escape in it does not decode'
+      : (STATUS_CODES[status] ?? 'Error');
+  const problem = toProblem(new HttpException(detail, status), request.id);
+  requestContext.run({ requestId: request.id }, () =>
+    logFailure(routerLogger, request, new HttpException(detail, status), problem),
+  );
+  void reply.status(status).type(PROBLEM_CONTENT_TYPE).send(problem);
+}
+
+const routerLogger = new Logger('HttpException');
 
 /**
  * ERROR means someone should look, so it is kept for what nobody planned: an error that is no
@@ -40,11 +70,11 @@ export class HttpExceptionFilter implements ExceptionFilter {
  */
 export function logFailure(
   logger: Logger,
-  req: Pick<Request, 'method' | 'path'> | undefined,
+  req: Pick<FastifyRequest, 'method' | 'url'> | undefined,
   exception: unknown,
   answer: Pick<ProblemDetails, 'status' | 'detail'>,
 ): void {
-  const where = `${req?.method} ${req?.path} failed`;
+  const where = `${req?.method} ${req?.url.replace(/[?#].*$/, '')} failed`;
   const { status, detail } = answer;
   if (exception instanceof HttpException && (status < 500 || status === 502 || status === 503)) {
     // What the caller was told, not the exception's own text (a 404's quotes the query string).
@@ -79,9 +109,9 @@ export function toProblem(exception: unknown, requestId?: string): ProblemDetail
     );
   }
   const status = exception.getStatus();
-  const cause = (exception as { cause?: { type?: string } }).cause;
-  if (status === 400 && cause?.type === 'entity.parse.failed') {
-    // Express's parser message quotes the body; say what is wrong instead.
+  const cause = (exception as { cause?: { code?: string } }).cause;
+  if (status === 400 && cause?.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    // Fastify's message names the content-type; say what is wrong instead.
     return problem(400, 'Request body is not valid JSON', requestId);
   }
   if (status === 413) return problem(413, 'Request body is too large', requestId);

@@ -1,6 +1,9 @@
 import { parseIpRange } from '../common/ip-range.js';
 
-/** What Express's `trust proxy` gets: a hop count, or the addresses of trusted proxies. */
+/**
+ * A hop count (the n nearest hops are proxies, as Express's `trust proxy` reads it), or the
+ * addresses of trusted proxies; app.setup.ts hands it to Fastify.
+ */
 export type TrustProxySetting = number | string[];
 
 const NAMED = new Set(['loopback', 'linklocal', 'uniquelocal']);

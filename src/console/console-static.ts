@@ -1,10 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import fastifyStatic from '@fastify/static';
 import { HttpException, Logger } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { NextFunction, Request, Response } from 'express';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import { toProblem } from '../common/http-exception.filter.js';
 import { PROBLEM_CONTENT_TYPE } from '../common/problem-details.js';
@@ -51,63 +51,77 @@ export function builtConsoleDir(): string {
  * routes in the browser), all with the console's own CSP. Without a build, /admin answers a 503
  * problem saying how to build it, and the API runs as usual.
  */
-export function serveConsole(app: NestExpressApplication, dir = builtConsoleDir()): void {
+export function serveConsole(fastify: FastifyInstance, dir = builtConsoleDir()): void {
   const index = join(dir, 'index.html');
   if (!existsSync(index)) {
     new Logger('AdminConsole').warn(
       `The admin console is not built (${index} is missing): /admin answers 503; run npm run build`,
     );
   }
+  // reply.sendFile only: which file a path means is decided below.
+  void fastify.register(fastifyStatic, { root: dir, serve: false });
 
-  app.use(CONSOLE_PATH, (req: Request, res: Response, next: NextFunction) => {
-    res.setHeader('Content-Security-Policy', CONSOLE_CSP);
+  const handler = (req: FastifyRequest<{ Params: { '*'?: string } }>, reply: FastifyReply) => {
+    reply.header('Content-Security-Policy', CONSOLE_CSP);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('Allow', 'GET, HEAD');
-      return sendProblem(req, res, 405, 'The admin console is read with GET');
+      reply.header('Allow', 'GET, HEAD');
+      return sendProblem(req, reply, 405, 'The admin console is read with GET');
     }
     // Checked per request: a build made after start-up is served without a restart.
     if (!existsSync(index)) {
       return sendProblem(
         req,
-        res,
+        reply,
         503,
         'The admin console is not built on this server: run `npm run build` (it builds the console into dist/web)',
       );
     }
-    if (req.originalUrl === CONSOLE_PATH || req.originalUrl.startsWith(`${CONSOLE_PATH}?`)) {
-      return res.redirect(301, `${CONSOLE_PATH}/${req.originalUrl.slice(CONSOLE_PATH.length)}`);
+    const wildcard = req.params['*'];
+    if (wildcard === undefined) {
+      return reply.redirect(`${CONSOLE_PATH}/${req.url.slice(CONSOLE_PATH.length)}`, 301);
     }
-    next();
-  });
-
-  app.useStaticAssets(dir, {
-    prefix: `${CONSOLE_PATH}/`,
-    index: false,
-    redirect: false,
-    dotfiles: 'ignore',
-    fallthrough: true,
-    setHeaders: (res, path) => {
+    const file = fileOf(dir, wildcard);
+    if (file) {
       // Vite names every asset by its content hash: a new build has new names.
-      res.setHeader(
+      reply.header(
         'Cache-Control',
-        path.startsWith(join(dir, 'assets')) ? 'public, max-age=31536000, immutable' : 'no-cache',
+        file.startsWith('assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
       );
-    },
-  });
-
-  app.use(CONSOLE_PATH, (req: Request, res: Response) => {
+      return reply.sendFile(file, dir, { cacheControl: false });
+    }
     // A missing file (an old asset name, a typo) is a 404, never the page in its place: a
     // browser would run HTML as a script.
-    if (req.path.startsWith('/assets/') || /\.[A-Za-z0-9]{1,8}$/.test(req.path)) {
-      return sendProblem(req, res, 404, 'No such file in the admin console');
+    if (wildcard.startsWith('assets/') || /\.[A-Za-z0-9]{1,8}$/.test(wildcard)) {
+      return sendProblem(req, reply, 404, 'No such file in the admin console');
     }
-    res.setHeader('Cache-Control', 'no-cache');
-    res.sendFile(index);
-  });
+    reply.header('Cache-Control', 'no-cache');
+    return reply.sendFile('index.html', dir, { cacheControl: false });
+  };
+  fastify.all(CONSOLE_PATH, handler);
+  fastify.all(`${CONSOLE_PATH}/*`, handler);
 }
 
-function sendProblem(req: Request, res: Response, status: 404 | 405 | 503, detail: string): void {
-  const requestId = (req as Request & { requestId?: string }).requestId;
-  const body = toProblem(new HttpException(detail, status), requestId);
-  res.status(status).type(PROBLEM_CONTENT_TYPE).json(body);
+/**
+ * The file under `dir` a path below /admin names, relative to `dir`; undefined for none, for a
+ * folder, and for any path that climbs (`..`) or names a dotfile.
+ */
+function fileOf(dir: string, path: string): string | undefined {
+  const segments = path.split('/');
+  if (segments.some((s) => s === '' || s.startsWith('.') || s.includes('\\'))) return undefined;
+  const relative = segments.join('/');
+  try {
+    return statSync(join(dir, relative)).isFile() ? relative : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sendProblem(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  status: 404 | 405 | 503,
+  detail: string,
+): FastifyReply {
+  const body = toProblem(new HttpException(detail, status), req.id);
+  return reply.status(status).type(PROBLEM_CONTENT_TYPE).send(body);
 }

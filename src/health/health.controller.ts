@@ -5,7 +5,7 @@ import {
   ApiServiceUnavailableResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 
 import { Public } from '../auth/auth.decorators.js';
 import { SkipRateLimit } from '../auth/rate-limit.guard.js';
@@ -29,9 +29,9 @@ export class HealthController {
     type: HealthReportDto,
     description: 'The database does not answer (the same report, `status: error`)',
   })
-  async check(@Res({ passthrough: true }) res: Response): Promise<HealthReport> {
+  async check(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthReport> {
     const report = await this.health.report();
-    if (report.status !== 'ok') res.status(HttpStatus.SERVICE_UNAVAILABLE);
+    if (report.status !== 'ok') reply.status(HttpStatus.SERVICE_UNAVAILABLE);
     return report;
   }
 }

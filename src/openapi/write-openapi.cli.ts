@@ -9,9 +9,10 @@ import { dirname } from 'node:path';
 
 import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 
 import { AppModule } from '../app.module.js';
+import { createHttpAdapter } from '../app.setup.js';
 import { validateEnv } from '../config/env.validation.js';
 import { createOpenApiDocument } from './openapi-document.js';
 
@@ -25,11 +26,15 @@ const env = validateEnv({
   SIMULATOR_PORT: '0',
   CRON_ENABLED: 'false',
 });
-const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(env), {
-  logger: new ConsoleLogger({ logLevels: ['fatal', 'error'] }),
-  bodyParser: false,
-  abortOnError: false,
-});
+const app = await NestFactory.create<NestFastifyApplication>(
+  AppModule.forRoot(env),
+  createHttpAdapter(env),
+  {
+    logger: new ConsoleLogger({ logLevels: ['fatal', 'error'] }),
+    bodyParser: false,
+    abortOnError: false,
+  },
+);
 try {
   const document = createOpenApiDocument(app);
   mkdirSync(dirname(file), { recursive: true });

@@ -1,50 +1,57 @@
-import type { CookieOptions, Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { SignInBrowserCookie } from './sign-in-browser-cookie.js';
 
-/** What `res.cookie` / `res.clearCookie` were called with. */
-function recordingResponse() {
-  const calls: { op: 'set' | 'clear'; name: string; value?: string; options: CookieOptions }[] = [];
-  const res = {
-    cookie: (name: string, value: string, options: CookieOptions) =>
-      calls.push({ op: 'set', name, value, options }),
-    clearCookie: (name: string, options: CookieOptions) =>
-      calls.push({ op: 'clear', name, options }),
-  } as unknown as Response;
-  return { res, calls };
+/** The Set-Cookie headers set, each as its name=value and its attributes. */
+function recordingReply() {
+  const cookies: { pair: string; attributes: string[] }[] = [];
+  const reply = {
+    header: (name: string, value: string) => {
+      expect(name).toBe('Set-Cookie');
+      const [pair, ...attributes] = value.split(';').map((a) => a.trim());
+      cookies.push({ pair: pair!, attributes });
+      return reply;
+    },
+  } as unknown as FastifyReply;
+  return { reply, cookies };
 }
-const requestWith = (cookie?: string) => ({ headers: { cookie } }) as unknown as Request;
+const requestWith = (cookie?: string) => ({ headers: { cookie } }) as unknown as FastifyRequest;
 
 describe(SignInBrowserCookie.name, () => {
   it('scopes the cookie to the folder of the redirect_uri, behind a path prefix too', () => {
     const sut = new SignInBrowserCookie('https://bridge.example.com/smb/auth/wecom/callback');
-    const { res, calls } = recordingResponse();
-    sut.set(res, 'v'.repeat(43));
-    sut.clear(res);
-    expect(calls[0]).toEqual({
-      op: 'set',
-      name: 'wecom_signin',
-      value: 'v'.repeat(43),
-      options: {
-        httpOnly: true,
-        sameSite: 'lax',
-        secure: true,
-        path: '/smb/auth/wecom',
-        maxAge: 600_000,
-      },
-    });
-    expect(calls[1]).toEqual({
-      op: 'clear',
-      name: 'wecom_signin',
-      options: { httpOnly: true, sameSite: 'lax', secure: true, path: '/smb/auth/wecom' },
-    });
+    const { reply, cookies } = recordingReply();
+    sut.set(reply, 'v'.repeat(43));
+    sut.clear(reply);
+    expect(cookies[0]!.pair).toBe(`wecom_signin=${'v'.repeat(43)}`);
+    expect(cookies[0]!.attributes).toEqual(
+      expect.arrayContaining([
+        'HttpOnly',
+        'SameSite=Lax',
+        'Secure',
+        'Path=/smb/auth/wecom',
+        'Max-Age=600',
+      ]),
+    );
+    expect(cookies[1]!.pair).toBe('wecom_signin=');
+    expect(cookies[1]!.attributes).toEqual(
+      expect.arrayContaining([
+        'HttpOnly',
+        'SameSite=Lax',
+        'Secure',
+        'Path=/smb/auth/wecom',
+        'Expires=Thu, 01 Jan 1970 00:00:00 GMT',
+      ]),
+    );
+    expect(cookies[1]!.attributes.some((a) => a.startsWith('Max-Age'))).toBe(false);
   });
 
   it('is not Secure over http (a local run), where browsers would drop a Secure cookie', () => {
     const sut = new SignInBrowserCookie('http://localhost:3000/auth/wecom/callback');
-    const { res, calls } = recordingResponse();
-    sut.set(res, 'v'.repeat(43));
-    expect(calls[0]?.options).toMatchObject({ secure: false, path: '/auth/wecom' });
+    const { reply, cookies } = recordingReply();
+    sut.set(reply, 'v'.repeat(43));
+    expect(cookies[0]!.attributes).toContain('Path=/auth/wecom');
+    expect(cookies[0]!.attributes).not.toContain('Secure');
   });
 
   it('reads only a value it could have set, among other cookies', () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import type { CookieOptions, Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { STATE_TTL_SECONDS } from './oauth-state.service.js';
 
@@ -16,30 +16,32 @@ const VALUE_FORMAT = /^[A-Za-z0-9_-]{43}$/;
  * sent to the sign-in routes only.
  */
 export class SignInBrowserCookie {
-  private readonly options: CookieOptions;
+  /** Path, HttpOnly, Secure and SameSite, the same when set and when cleared. */
+  private readonly attributes: string;
 
   /** `callbackUrl`: the OAuth redirect_uri; the cookie's path is its folder (/auth/wecom). */
   constructor(callbackUrl: string) {
     const url = new URL(callbackUrl);
-    this.options = {
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: url.protocol === 'https:',
-      path: url.pathname.replace(/\/[^/]*$/, '') || '/',
-    };
+    const path = url.pathname.replace(/\/[^/]*$/, '') || '/';
+    this.attributes = `Path=${path}; HttpOnly${url.protocol === 'https:' ? '; Secure' : ''}; SameSite=Lax`;
   }
 
   /** The value this browser already holds (a second tab keeps the first working), or a new one. */
-  valueFor(req: Request): string {
+  valueFor(req: Pick<FastifyRequest, 'headers'>): string {
     return this.read(req) ?? randomBytes(32).toString('base64url');
   }
 
-  set(res: Response, value: string): void {
-    res.cookie(COOKIE_NAME, value, { ...this.options, maxAge: STATE_TTL_SECONDS * 1000 });
+  /** The value is base64url (VALUE_FORMAT), which a cookie carries as it is. */
+  set(reply: Pick<FastifyReply, 'header'>, value: string): void {
+    const expires = new Date(Date.now() + STATE_TTL_SECONDS * 1000).toUTCString();
+    reply.header(
+      'Set-Cookie',
+      `${COOKIE_NAME}=${value}; Max-Age=${STATE_TTL_SECONDS}; ${this.attributes}; Expires=${expires}`,
+    );
   }
 
   /** The value this browser sent, if it is one we could have set. */
-  read(req: Request): string | undefined {
+  read(req: Pick<FastifyRequest, 'headers'>): string | undefined {
     const header = req.headers.cookie;
     if (typeof header !== 'string') return undefined;
     for (const part of header.split(';')) {
@@ -51,7 +53,10 @@ export class SignInBrowserCookie {
     return undefined;
   }
 
-  clear(res: Response): void {
-    res.clearCookie(COOKIE_NAME, this.options);
+  clear(reply: Pick<FastifyReply, 'header'>): void {
+    reply.header(
+      'Set-Cookie',
+      `${COOKIE_NAME}=; ${this.attributes}; Expires=Thu, 01 Jan 1970 00:00:00 GMT`,
+    );
   }
 }

@@ -5,7 +5,7 @@ import {
   HttpException,
   Logger,
 } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { toProblem } from '../common/http-exception.filter.js';
 import { currentRequestId } from '../common/request-context.js';
@@ -28,19 +28,22 @@ export class SignInErrorPageFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
-    const res = ctx.getResponse<Response>();
-    const req = ctx.getRequest<Request & { requestId?: string }>();
-    const body = toProblem(exception, req?.requestId ?? currentRequestId());
+    const reply = ctx.getResponse<FastifyReply>();
+    const req = ctx.getRequest<FastifyRequest>();
+    const body = toProblem(exception, req?.id ?? currentRequestId());
     if (body.status >= 500 && !(exception instanceof HttpException)) {
       const err = exception instanceof Error ? exception : new Error(String(exception));
-      this.logger.error(`${req?.method} ${req?.path} failed: ${err.message}`, err.stack);
+      this.logger.error(
+        `${req?.method} ${req?.url.replace(/[?#].*$/, '')} failed: ${err.message}`,
+        err.stack,
+      );
     }
-    if (res.headersSent) return;
+    if (reply.sent) return;
     const title = TITLES[body.status] ?? '登录失败 · Sign-in failed';
-    res
+    reply
       .status(body.status)
-      .setHeader('Cache-Control', 'no-store')
-      .type('html')
+      .header('Cache-Control', 'no-store')
+      .type('text/html; charset=utf-8')
       .send(
         '<!doctype html><html><head><meta charset="utf-8">' +
           '<meta name="viewport" content="width=device-width, initial-scale=1">' +

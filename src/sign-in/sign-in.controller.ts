@@ -11,7 +11,7 @@ import {
   ApiServiceUnavailableResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { Public } from '../auth/auth.decorators.js';
 import { jsonSchemaPattern } from '../common/json-schema-pattern.js';
@@ -84,13 +84,13 @@ export class SignInController {
     @Query('mode') mode: unknown,
     @Query('target') target: unknown,
     @Query('member') member: unknown,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<{ url: string }> {
     const cookie = this.signIn.browserCookie;
     const browser = cookie.valueFor(req);
     const url = await this.signIn.loginUrl(org, redirect, mode, browser, { target, member });
-    cookie.set(res, browser);
+    cookie.set(reply, browser);
     return { url };
   }
 
@@ -122,12 +122,12 @@ export class SignInController {
     @Query('org') org: unknown,
     @Query('code') code: unknown,
     @Query('state') state: unknown,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<{ url: string }> {
     const cookie = this.signIn.browserCookie;
     const browser = cookie.read(req);
-    cookie.clear(res); // set on error pages too: whatever happens, this round trip is over
+    cookie.clear(reply); // set on error pages too: whatever happens, this round trip is over
     return { url: await this.signIn.complete(org, code, state, browser) };
   }
 }

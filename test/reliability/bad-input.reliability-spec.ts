@@ -5,6 +5,7 @@ import request from 'supertest';
 
 import { WeComCallbackService } from '../../src/wecom/callback/wecom-callback.service.js';
 import type { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
+import { servedRoutes } from '../security/route-inventory.js';
 import { createTestApp, simulatorEnv, tokenFor } from '../support/test-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 import { report, caseSimulator } from './outbox-load.js';
@@ -105,19 +106,13 @@ interface Attempt {
   body?: string;
 }
 
-/** Every write route the running app serves under /api, plus the WeCom callback (from Express). */
+/** Every write route the running app serves under /api, plus the WeCom callback (from Fastify). */
 function writeRoutes(app: INestApplication): Route[] {
-  const express = app.getHttpAdapter().getInstance() as {
-    router: { stack: { route?: { path: unknown; methods: Record<string, boolean> } }[] };
-  };
   const routes = new Map<string, Route>();
-  for (const layer of express.router.stack) {
-    const path = layer.route?.path;
-    if (typeof path !== 'string') continue;
+  for (const { method, path } of servedRoutes(app)) {
     if (!path.startsWith('/api/') && path !== '/wecom/callback') continue;
-    for (const method of WRITE_METHODS) {
-      if (layer.route!.methods[method]) routes.set(`${method} ${path}`, { method, path });
-    }
+    const lower = method.toLowerCase() as Route['method'];
+    if (WRITE_METHODS.includes(lower)) routes.set(`${lower} ${path}`, { method: lower, path });
   }
   return [...routes.values()].sort((a, b) =>
     `${a.path} ${a.method}`.localeCompare(`${b.path} ${b.method}`),
@@ -126,14 +121,9 @@ function writeRoutes(app: INestApplication): Route[] {
 
 /** Every GET route under /api with the query parameters the OpenAPI document lists for it. */
 function readRoutes(app: INestApplication, doc: OpenApiDoc): { path: string; params: string[] }[] {
-  const express = app.getHttpAdapter().getInstance() as {
-    router: { stack: { route?: { path: unknown; methods: Record<string, boolean> } }[] };
-  };
   const routes = new Map<string, { path: string; params: string[] }>();
-  for (const layer of express.router.stack) {
-    const path = layer.route?.path;
-    if (typeof path !== 'string' || !path.startsWith('/api/') || !layer.route!.methods.get)
-      continue;
+  for (const { method, path } of servedRoutes(app)) {
+    if (method !== 'GET' || !path.startsWith('/api/')) continue;
     const op = doc.paths[path.replace(/:(\w+)/g, '{$1}')]?.get;
     const params = (op?.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name);
     routes.set(path, { path, params });

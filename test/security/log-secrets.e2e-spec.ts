@@ -3,14 +3,12 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { format } from 'node:util';
 
 import { Logger, type INestApplication, type LoggerService } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import * as wecom from '@wecom/crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 
 import { AppModule } from '../../src/app.module.js';
-import { configureApp } from '../../src/app.setup.js';
 import { mintToken } from '../../src/auth/jwt-verifier.js';
 import type { Role } from '../../src/auth/roles.js';
 import { AppLogger } from '../../src/common/app-logger.js';
@@ -20,7 +18,7 @@ import { WeComClient } from '../../src/wecom/client/wecom.client.js';
 import { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
 import { AccessTokenProvider } from '../../src/wecom/token/access-token.provider.js';
 import { inOrganization } from '../support/in-organization.js';
-import { testEnv } from '../support/test-app.js';
+import { initHttpApp, testEnv } from '../support/test-app.js';
 import { createTestDatabase, hasServer, type TestDatabase } from '../support/test-database.js';
 import { signedCallback } from '../support/wecom-callback-envelope.js';
 
@@ -162,12 +160,7 @@ describe('No secret in logs, responses or /docs (full flow, debug logs captured)
       .overrideProvider(Clock)
       .useValue(clock)
       .compile();
-    const nest = moduleRef.createNestApplication<NestExpressApplication>({
-      bodyParser: false,
-      logger,
-    });
-    configureApp(nest);
-    await nest.init();
+    const nest = await initHttpApp(moduleRef, env, logger);
     nest.get(WeComClient).backoff = { maxRetries: 1, baseDelayMs: 5, maxDelayMs: 10 };
     recordResponses(nest.getHttpServer() as Server, responses);
     return nest;

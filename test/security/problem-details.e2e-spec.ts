@@ -269,6 +269,26 @@ describe('Every error is problem details (walks the router)', () => {
     },
   );
 
+  it('answers JSON in a charset other than UTF-8 with a 415, and takes it with charset=utf-8', async () => {
+    const server = app.getHttpServer();
+    const body = '{"platformUserId":"u-charset","wecomUserId":"zhangsan"}';
+    const latin1 = await request(server)
+      .post('/api/user-mappings')
+      .set('authorization', `Bearer ${token}`)
+      .set('content-type', 'application/json; charset=latin1')
+      .send(body);
+    expect(latin1.status).toBe(415);
+    expectProblem(latin1);
+    expect(latin1.body.detail).toContain('UTF-8 only, not in charset latin1');
+    const utf8 = await request(server)
+      .post('/api/user-mappings')
+      .set('authorization', `Bearer ${token}`)
+      .set('content-type', 'application/json; charset=UTF-8')
+      .send(body);
+    expect(utf8.status).not.toBe(415);
+    expect(utf8.status).toBeLessThan(500);
+  });
+
   it('answers a body with no declared type with a 415, and a POST without a body as usual', async () => {
     const server = app.getHttpServer();
     const noType = await request(server)
@@ -319,5 +339,22 @@ describe('Every error is problem details (walks the router)', () => {
     expect(notFound.status).toBe(404);
     expectProblem(notFound);
     expect(notFound.body).toMatchObject({ type: 'about:blank', title: 'Not Found' });
+  });
+
+  it('answers a path that does not decode in the same shape, with the same headers', async () => {
+    for (const path of ['/api/interviews/%zz', '/api/nothing-here/%E0%A4%A', '/%']) {
+      const res = await http().get(path).set('x-request-id', 'bad-path-1');
+      expect({ path, status: res.status }).toEqual({ path, status: 400 });
+      expectProblem(res);
+      expect(res.body.requestId).toBe('bad-path-1');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['content-security-policy']).toBeDefined();
+    }
+  });
+
+  it('routes a long path segment to its route, as any other (no 414 of the router)', async () => {
+    const res = await http().get(`/api/interviews/${'a'.repeat(300)}`);
+    expect(res.status).toBe(401);
+    expectProblem(res);
   });
 });

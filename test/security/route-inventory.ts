@@ -2,7 +2,7 @@ import type { INestApplication, Type } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { RequestMethod } from '@nestjs/common';
 import { MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { FastifyInstance } from 'fastify';
 
 import {
   IS_PUBLIC,
@@ -12,7 +12,7 @@ import {
 } from '../../src/auth/auth.decorators.js';
 import type { Role } from '../../src/auth/roles.js';
 
-/** One method + path that Express will answer, e.g. `GET /api/interviews/:id`. */
+/** One method + path that Fastify will answer, e.g. `GET /api/interviews/:id`. */
 export interface ServedRoute {
   method: string;
   path: string;
@@ -31,44 +31,32 @@ export interface ControllerRoute extends ServedRoute {
   noOrganization: boolean;
 }
 
-/** A middleware mounted on a path other than `/` (it can answer requests the guard never sees). */
-export interface MountedMiddleware {
-  name: string;
-  path: string;
-}
-
-interface ExpressLayer {
-  name: string;
-  rawPath?: string;
-  route?: { path: string; methods: Record<string, boolean> };
-}
-
 const key = (r: ServedRoute) => `${r.method} ${r.path}`;
 
-/** What the Express router really serves: every route layer, and the mounted middleware. */
-export function expressRoutes(app: INestApplication): {
-  routes: ServedRoute[];
-  mounted: MountedMiddleware[];
-} {
-  const express = (app as NestExpressApplication).getHttpAdapter().getInstance() as {
-    router: { stack: ExpressLayer[] };
-  };
+const recorded = new WeakMap<FastifyInstance, ServedRoute[]>();
+
+/**
+ * Records every route Fastify adds from now on, plugins' (Swagger's assets) included: Fastify
+ * lists its routes only as they are added (`onRoute`), so this runs before `app.init()`.
+ */
+export function recordRoutes(fastify: FastifyInstance): void {
   const routes: ServedRoute[] = [];
-  const mounted: MountedMiddleware[] = [];
-  for (const layer of express.router.stack) {
-    if (layer.route) {
-      for (const [method, on] of Object.entries(layer.route.methods)) {
-        if (on)
-          routes.push({
-            method: method === '_all' ? 'ALL' : method.toUpperCase(),
-            path: layer.route.path,
-          });
-      }
-    } else if (layer.rawPath && layer.rawPath !== '/') {
-      mounted.push({ name: layer.name, path: layer.rawPath });
-    }
-  }
-  return { routes, mounted };
+  recorded.set(fastify, routes);
+  fastify.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, path: route.url });
+  });
+}
+
+/**
+ * What the Fastify router really serves: every route, but the HEAD route Fastify adds beside
+ * each GET (it answers as the GET does).
+ */
+export function servedRoutes(app: INestApplication): ServedRoute[] {
+  const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
+  const routes = recorded.get(fastify);
+  if (!routes) throw new Error('servedRoutes: the app was not made by initHttpApp');
+  const gets = new Set(routes.filter((r) => r.method === 'GET').map((r) => r.path));
+  return routes.filter((r) => !(r.method === 'HEAD' && gets.has(r.path)));
 }
 
 /**

@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 
 import { ConsoleLogger, type INestApplication, Logger, type LoggerService } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Test } from '@nestjs/testing';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Test, type TestingModule } from '@nestjs/testing';
 import request from 'supertest';
 
 import { AppModule } from '../../src/app.module.js';
-import { configureApp } from '../../src/app.setup.js';
+import { configureApp, createHttpAdapter } from '../../src/app.setup.js';
 import { Clock } from '../../src/common/clock.js';
 import { mintToken } from '../../src/auth/jwt-verifier.js';
 import type { Role } from '../../src/auth/roles.js';
@@ -14,6 +14,7 @@ import { isSandboxEnv } from '../../src/config/app-config.js';
 import { validateEnv } from '../../src/config/env.validation.js';
 import { WeComSandbox } from '../../tools/wecom-simulator/sandbox.js';
 import type { WeComSimulator } from '../../tools/wecom-simulator/wecom-simulator.js';
+import { recordRoutes } from '../security/route-inventory.js';
 
 export const TEST_JWT_SECRET = 'test-secret-for-specs-only-0123456789';
 
@@ -52,18 +53,31 @@ export async function createTestApp(
     let builder = Test.createTestingModule({ imports: [sandbox?.around(root) ?? root] });
     if (options.clock) builder = builder.overrideProvider(Clock).useValue(options.clock);
     if (options.logger) builder = builder.setLogger(options.logger);
-    const moduleRef = await builder.compile();
-    const app = moduleRef.createNestApplication<NestExpressApplication>({
-      bodyParser: false,
-      logger,
-    });
-    configureApp(app);
-    await app.init();
-    return app;
+    return await initHttpApp(await builder.compile(), env, logger);
   } catch (error) {
     await sandbox?.stop();
     throw error;
   }
+}
+
+/**
+ * The HTTP app of a compiled module, as main.ts creates and configures it, initialised and with
+ * Fastify ready (its routes are added at `ready`), so supertest can use app.getHttpServer().
+ */
+export async function initHttpApp(
+  moduleRef: TestingModule,
+  env: { TRUST_PROXY?: string },
+  logger: LoggerService | false,
+): Promise<NestFastifyApplication> {
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(createHttpAdapter(env), {
+    bodyParser: false,
+    logger,
+  });
+  recordRoutes(app.getHttpAdapter().getInstance());
+  configureApp(app);
+  await app.init();
+  await app.getHttpAdapter().getInstance().ready();
+  return app;
 }
 
 /**

@@ -10,7 +10,7 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ApiExcludeController } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 
 import { Public } from '../../src/auth/auth.decorators.js';
 import type { AppConfigService } from '../../src/config/app-config.js';
@@ -66,7 +66,7 @@ export class SandboxSignInController {
     @Query('redirect_uri') redirectUri: unknown,
     @Query('state') state: unknown,
     @Query('login_hint') member: unknown,
-    @Res() res: Response,
+    @Res() reply: FastifyReply,
   ): Promise<void> {
     // WeCom only sends members back to the app's trusted domain; here, to this service alone.
     const organization = await this.organizationOf(redirectUri);
@@ -80,7 +80,9 @@ export class SandboxSignInController {
       throw new BadRequestException('state must be 1-128 letters or digits');
     }
     if (member === undefined || member === '') {
-      res.type('html').send(this.picker(appid, agentid, redirectUri as string, state));
+      await reply
+        .type('text/html; charset=utf-8')
+        .send(this.picker(appid, agentid, redirectUri as string, state));
       return;
     }
     if (typeof member !== 'string' || !USERID.test(member)) {
@@ -98,7 +100,7 @@ export class SandboxSignInController {
     const back = new URL(redirectUri as string);
     back.searchParams.set('code', code);
     back.searchParams.set('state', state);
-    res.redirect(302, back.toString());
+    await reply.redirect(back.toString(), 302);
   }
 
   /** The organisation a redirect_uri of this service's callback names (`?org=`, else default). */

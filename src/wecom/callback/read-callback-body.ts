@@ -3,7 +3,9 @@ import {
   PayloadTooLargeException,
   UnsupportedMediaTypeException,
 } from '@nestjs/common';
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
+
+import type { FastifyRequest } from 'fastify';
 
 /**
  * A refused body is still read (and dropped) up to this many times the limit, so that the
@@ -15,12 +17,13 @@ const DRAIN_FACTOR = 1024;
 /**
  * Reads the raw XML body of a WeCom callback, at most `maxBytes`, as strict UTF-8.
  *
- * The app's global parsers handle JSON and urlencoded bodies only, so a text/xml body is still
- * unread here; reading it in place keeps the limit on this one route. A body some global parser
- * already consumed was not XML.
+ * The app's parsers read JSON and form bodies only (app.setup.ts), so a text/xml body is still
+ * unread here; reading it in place keeps the limit on this one route. A body a parser already
+ * consumed was not XML.
  */
-export function readCallbackBody(req: Request, maxBytes: number): Promise<string> {
-  if (req.body !== undefined || req.readableEnded) {
+export function readCallbackBody(request: FastifyRequest, maxBytes: number): Promise<string> {
+  const req = request.raw;
+  if (request.body !== undefined || req.readableEnded) {
     return Promise.reject(new UnsupportedMediaTypeException('Callback body must be XML'));
   }
   return new Promise<string>((resolve, reject) => {
@@ -59,7 +62,7 @@ export function readCallbackBody(req: Request, maxBytes: number): Promise<string
 }
 
 /** Reads and drops what is left of a refused body, cutting the connection past `cap` bytes. */
-function drain(req: Request, alreadyRead: number, cap: number): void {
+function drain(req: IncomingMessage, alreadyRead: number, cap: number): void {
   let size = alreadyRead;
   req.on('data', (chunk: Buffer) => {
     size += chunk.length;

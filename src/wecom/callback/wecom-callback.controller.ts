@@ -1,6 +1,6 @@
 import { Controller, Get, Header, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { Public } from '../../auth/auth.decorators.js';
 import { DEFAULT_ORGANIZATION } from '../../organizations/organization.js';
@@ -24,8 +24,8 @@ export class WeComCallbackController {
 
   @Get()
   @Header('Cache-Control', 'no-store')
-  verifyDefault(@Query() query: CallbackQuery, @Res({ passthrough: true }) res: Response) {
-    return this.verify(DEFAULT_ORGANIZATION.slug, query, res);
+  verifyDefault(@Query() query: CallbackQuery, @Res({ passthrough: true }) reply: FastifyReply) {
+    return this.verify(DEFAULT_ORGANIZATION.slug, query, reply);
   }
 
   /** The URL check: the decrypted echostr, alone, as text (errors stay JSON, hence no @Header). */
@@ -34,16 +34,16 @@ export class WeComCallbackController {
   async verify(
     @Param('slug') slug: string,
     @Query() query: CallbackQuery,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<string> {
     const plaintext = await this.callbacks.verifyUrl(slug, query);
-    res.type('text/plain; charset=utf-8');
+    reply.type('text/plain; charset=utf-8');
     return plaintext;
   }
 
   @Post()
   @HttpCode(200)
-  receiveDefault(@Query() query: CallbackQuery, @Req() req: Request): Promise<string> {
+  receiveDefault(@Query() query: CallbackQuery, @Req() req: FastifyRequest): Promise<string> {
     return this.receive(DEFAULT_ORGANIZATION.slug, query, req);
   }
 
@@ -53,7 +53,7 @@ export class WeComCallbackController {
   async receive(
     @Param('slug') slug: string,
     @Query() query: CallbackQuery,
-    @Req() req: Request,
+    @Req() req: FastifyRequest,
   ): Promise<string> {
     // The organisation first: a body for a URL that names none is not even read.
     const organization = await this.callbacks.organizationFor(slug);

@@ -75,9 +75,7 @@ export class InterviewNotifier {
     actor: string,
     read?: MembersRead,
   ): Promise<void> {
-    const members = await this.members(participants, read);
-    const langs = languageOf(members);
-    const notBefore = await this.notBefore(iv);
+    const { members, langs, notBefore } = await this.audience(iv, participants, read);
     const invited = participants.filter(invitee);
     const requests: SendRequest[] = [];
     for (const p of invited) {
@@ -103,9 +101,7 @@ export class InterviewNotifier {
     read?: MembersRead,
   ): Promise<void> {
     const people = [...change.added, ...change.removed, ...change.remaining];
-    const members = await this.members(people, read);
-    const langs = languageOf(members);
-    const notBefore = await this.notBefore(iv);
+    const { members, langs, notBefore } = await this.audience(iv, people, read);
     // A change of people alone is told to those people only (invited, removed below).
     const kind = change.timeChanged ? 'rescheduled' : change.detailsChanged ? 'updated' : null;
     const roster = {
@@ -141,9 +137,7 @@ export class InterviewNotifier {
     actor: string,
     read?: MembersRead,
   ): Promise<void> {
-    const members = await this.members(participants, read);
-    const langs = languageOf(members);
-    const notBefore = await this.notBefore(iv);
+    const { members, langs, notBefore } = await this.audience(iv, participants, read);
     await this.sendAll(
       participants.map((p) =>
         this.request(
@@ -257,6 +251,20 @@ export class InterviewNotifier {
    */
   private async sendAll(requests: SendRequest[], members: MembersRead): Promise<void> {
     if (requests.length > 0) await this.messaging.sendMany(requests, members);
+  }
+
+  /** What every notice about `iv` to these people needs: their mappings, languages, send time. */
+  private async audience(
+    iv: InterviewEntity,
+    people: Participant[],
+    read?: MembersRead,
+  ): Promise<{
+    members: MembersRead;
+    langs: (p: Participant) => Language;
+    notBefore: Date | undefined;
+  }> {
+    const members = await this.members(people, read);
+    return { members, langs: languageOf(members), notBefore: await this.notBefore(iv) };
   }
 
   /** These people's mappings: `read` when it answers for them all, else read now. */

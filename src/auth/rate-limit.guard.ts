@@ -50,7 +50,7 @@ abstract class FixedWindowGuard implements CanActivate {
   protected abstract readonly limit: number;
 
   constructor(
-    private readonly reflector: Reflector,
+    protected readonly reflector: Reflector,
     private readonly clock: Clock,
     private readonly store: RateLimitStore,
     protected readonly config: AppConfigService,
@@ -142,12 +142,12 @@ export class AddressRateLimitGuard extends FixedWindowGuard {
   protected readonly limit: number;
 
   constructor(
-    private readonly routes: Reflector,
+    reflector: Reflector,
     clock: Clock,
     store: RateLimitStore,
     @Inject(ConfigService) config: AppConfigService,
   ) {
-    super(routes, clock, store, config);
+    super(reflector, clock, store, config);
     this.limit =
       config.get('THROTTLE_IP_LIMIT', { infer: true }) ??
       config.get('THROTTLE_LIMIT', { infer: true }) * 4;
@@ -158,7 +158,7 @@ export class AddressRateLimitGuard extends FixedWindowGuard {
     if (this.skips(context)) return true;
     const req = context.switchToHttp().getRequest<WithDeferredCount>();
     const key = this.keyOf(req);
-    const isPublic = this.routes.getAllAndOverride<boolean>(IS_PUBLIC, [
+    const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [
       context.getHandler(),
       context.getClass(),
     ]);
